@@ -1,0 +1,147 @@
+"""The `zhida` command line (Typer). Thin: parse options, call the packages, print.
+
+Exit codes: 0 success; 1 an error (printed as FILE:LINE:COL: error: ...); 2 a usage
+error; 3 finished, but some profile rows were bad and skipped (each reported).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from zhida.errors import ErrorList, ZhidaError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="zhida (政策直达): proactive policy matching and notification.")
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+EXIT_BAD_ROWS = 3
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def today_shanghai() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def parse_date(text: str | None) -> dt.date:
+    if text is None:
+        return today_shanghai()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date YYYY-MM-DD, got '{text}'") from None
+
+
+def print_error(err: ZhidaError) -> None:
+    errors = err.errors if isinstance(err, ErrorList) else [err]
+    for e in errors:
+        err_console.print(str(e), markup=False)
+
+
+def user_errors(fn: F) -> F:
+    """Print a ZhidaError as its message and exit 1: never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ZhidaError as err:
+            print_error(err)
+            raise typer.Exit(1) from None
+        except BrokenPipeError:
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+PoliciesOpt = Annotated[list[Path], typer.Option("--policies", "-p",
+                        help="Policy file or pack folder (repeatable).")]
+ProfilesOpt = Annotated[Path, typer.Option("--profiles", help="CSV, JSON Lines or Parquet.")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default: "
+                    "today in Asia/Shanghai).")]
+KindOpt = Annotated[str | None, typer.Option("--kind", help="enterprise or citizen, when the "
+                    "file has no kind column.")]
+
+
+@app.command()
+@user_errors
+def check(paths: Annotated[list[Path], typer.Argument(help="Policy files or packs.")]) -> None:
+    """Validate policies and run the tests written inside them."""
+    from zhida.commands.check import run_check
+
+    raise typer.Exit(run_check(paths, out_console, err_console))
+
+
+@app.command()
+@user_errors
+def evaluate(policies: PoliciesOpt, profiles: ProfilesOpt, as_of: AsOfOpt = None,
+             all_: Annotated[bool, typer.Option("--all", help="Also print ineligible "
+                                                "results.")] = False,
+             explain: Annotated[bool, typer.Option("--explain", help="Add the Chinese "
+                                                   "explanation to each line.")] = False,
+             kind: KindOpt = None) -> None:
+    """Evaluate profiles against policies; JSON Lines on stdout."""
+    from zhida.commands.evaluate import run_evaluate
+
+    code = run_evaluate(policies, profiles, parse_date(as_of), all_, explain, kind, err_console)
+    raise typer.Exit(code)
+
+
+@app.command("explain")
+@user_errors
+def explain_cmd(policies: PoliciesOpt, profiles: ProfilesOpt,
+                profile: Annotated[str, typer.Option("--profile", help="Profile id.")],
+                policy: Annotated[str, typer.Option("--policy", help="Policy id.")],
+                as_of: AsOfOpt = None, kind: KindOpt = None) -> None:
+    """Why one profile is or is not eligible for one policy, criterion by criterion."""
+    from zhida.commands.evaluate import run_explain
+
+    raise typer.Exit(run_explain(policies, profiles, profile, policy, parse_date(as_of), kind,
+                                 out_console, err_console))
+
+
+@app.command()
+@user_errors
+def synth(out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.parquet, "
+                                            ".csv, .jsonl).")],
+          count: Annotated[int, typer.Option("--count", "-n", min=1)] = 10000,
+          kind: Annotated[str, typer.Option("--kind")] = "enterprise",
+          seed: Annotated[int, typer.Option("--seed")] = 0,
+          policies: Annotated[list[Path] | None, typer.Option(
+              "--policies", "-p", help="A pack whose schema.yaml adds fields to fill.")] = None,
+          ) -> None:
+    """Write a seeded synthetic population with plausible Zhejiang distributions."""
+    from zhida.commands.synth import run_synth
+
+    run_synth(out, count, kind, seed, policies or [], err_console)
+
+
+@app.command()
+@user_errors
+def demo(workdir: Annotated[Path, typer.Option("--workdir", help="Where to write.")] = Path(
+             "var"),
+         count: Annotated[int, typer.Option("--count", "-n", min=1)] = 20000,
+         as_of: AsOfOpt = None) -> None:
+    """The whole flow on the embedded default, from a fresh clone."""
+    from zhida.commands.demo import run_demo
+
+    raise typer.Exit(run_demo(workdir, count, parse_date(as_of), out_console, err_console))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""One error hierarchy for everything a user can get wrong.
+
+Every error a user can cause is a ZhidaError; the command line prints its
+`str()` and exits 1, never a traceback. Errors tied to a place in a file carry
+that place and print as `FILE:LINE:COL: error: message`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ZhidaError(Exception):
+    """Base of every user-facing error."""
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class PositionedError(ZhidaError):
+    """An error at a place in a file."""
+
+    severity = "error"
+
+    def __init__(self, message: str, loc: Location | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f"{self.loc}: " if self.loc else ""
+        text = f"{where}{self.severity}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class PolicyError(PositionedError):
+    """A policy file is malformed: YAML, structure, syntax or types."""
+
+
+class PolicySyntaxError(PolicyError):
+    """An expression does not parse."""
+
+
+class PolicyTypeError(PolicyError):
+    """An expression is well-formed but ill-typed (unknown name, wrong arity, date vs number...)."""
+
+
+class SchemaError(PositionedError):
+    """A pack's schema.yaml is malformed."""
+
+
+class ProfileDataError(ZhidaError):
+    """A whole profile file cannot be read (empty, not CSV/JSON Lines/Parquet, unreadable)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad profile row: reported and skipped, the good rows go on."""
+
+    file: str
+    line: int  # 1-based line (CSV/JSONL) or row number (Parquet)
+    reason: str
+    profile_id: str | None = None
+
+    def __str__(self) -> str:
+        who = f" (id {self.profile_id})" if self.profile_id else ""
+        return f"{self.file}:{self.line}: error: {self.reason}{who}"
+
+
+class ErrorList(ZhidaError):
+    """Several errors found in one pass; printed one per line."""
+
+    def __init__(self, errors: list[ZhidaError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors

@@ -1,0 +1,136 @@
+"""Profile columns as numpy arrays, the form the vectorised evaluator reads.
+
+- int, number: float64, NaN = missing
+- date: float64 days since 1970-01-01, NaN = missing
+- bool: int8 three-valued code (0 false, 1 unknown, 2 true)
+- string, list: `Coded`: int32 codes into the column's distinct values, -1 = missing
+
+Conversions happen once per frame and are cached; chunks are slices (views).
+Functions of a string column are computed once per distinct value and cached
+for the whole frame, then gathered by code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from zhida.profiles.schema import FieldType, ProfileSchema
+
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def date_to_days(d: dt.date) -> float:
+    return float(d.toordinal() - EPOCH_ORDINAL)
+
+
+def days_to_date(days: float) -> dt.date:
+    return dt.date.fromordinal(int(days) + EPOCH_ORDINAL)
+
+
+@dataclass
+class Coded:
+    """A string or list column: codes into distinct values (`uniques`), -1 = missing."""
+
+    codes: np.ndarray
+    uniques: list[Any]
+    uid: str  # names the uniques, for caching per-distinct-value results
+
+    def slice(self, start: int, stop: int) -> Coded:
+        return Coded(self.codes[start:stop], self.uniques, self.uid)
+
+
+def encode_strings(series: pl.Series) -> tuple[np.ndarray, list[Any]]:
+    arr = series.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    enc = arr.dictionary_encode()
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return codes, enc.dictionary.to_pylist()
+
+
+def encode_lists(series: pl.Series) -> tuple[np.ndarray, list[Any]]:
+    index: dict[tuple[str, ...], int] = {}
+    codes = np.empty(len(series), dtype=np.int32)
+    for i, value in enumerate(series.to_list()):
+        if value is None:
+            codes[i] = -1
+            continue
+        key = tuple(value)
+        codes[i] = index.setdefault(key, len(index))
+    return codes, list(index)
+
+
+class Columns:
+    """All columns of one audience's profiles, converted lazily and cached."""
+
+    def __init__(self, df: pl.DataFrame, schema: ProfileSchema):
+        self.df = df
+        self.schema = schema
+        self.n = df.height
+        self._arrays: dict[str, Any] = {}
+        self._per_unique: dict[tuple[Any, ...], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def column(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._arrays:
+                self._arrays[name] = self._convert(name)
+            return self._arrays[name]
+
+    def _convert(self, name: str) -> Any:
+        field = self.schema.fields[name]
+        if name not in self.df.columns:
+            return self._missing(field.type)
+        s = self.df.get_column(name)
+        if field.type in (FieldType.INT, FieldType.NUMBER):
+            return s.cast(pl.Float64).to_numpy().astype(np.float64, copy=False)
+        if field.type is FieldType.DATE:
+            return s.cast(pl.Date).to_physical().cast(pl.Float64).to_numpy()
+        if field.type is FieldType.BOOL:
+            return (s.cast(pl.Int8) * 2).fill_null(1).cast(pl.Int8).to_numpy()
+        if field.type is FieldType.STRING:
+            codes, uniques = encode_strings(s.cast(pl.String))
+            return Coded(codes, uniques, name)
+        codes, uniques = encode_lists(s)
+        return Coded(codes, uniques, name)
+
+    def _missing(self, ftype: FieldType) -> Any:
+        if ftype is FieldType.BOOL:
+            return np.ones(self.n, dtype=np.int8)
+        if ftype in (FieldType.STRING, FieldType.LIST):
+            return Coded(np.full(self.n, -1, dtype=np.int32), [], "<missing>")
+        return np.full(self.n, np.nan)
+
+    def per_unique(self, key: tuple[Any, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """A result per distinct value, computed once per frame."""
+        with self._lock:
+            cached = self._per_unique.get(key)
+        if cached is None:
+            cached = compute()
+            with self._lock:
+                self._per_unique[key] = cached
+        return cached
+
+
+class Chunk:
+    """Rows [start, stop) of a Columns: slices, no copies."""
+
+    def __init__(self, columns: Columns, start: int, stop: int):
+        self.columns, self.start, self.stop = columns, start, stop
+        self.n = stop - start
+
+    def get(self, name: str) -> Any:
+        col = self.columns.column(name)
+        if isinstance(col, Coded):
+            return col.slice(self.start, self.stop)
+        return col[self.start:self.stop]

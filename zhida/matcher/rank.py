@@ -1,0 +1,64 @@
+"""The heuristic ranking score, used until feedback data trains a model.
+
+score = outcome factor x (0.5 + 0.3 x benefit weight + 0.2 x urgency), in [0, 1]
+
+- outcome factor: eligible 1.0; unknown 0.25 + 0.25 x (share of top-level
+  criteria known to hold), so an unknown result ranks below a comparable
+  eligible one (at most 0.5 of it); ineligible 0.
+- benefit weight: log10(1 + amount / 1000) / 4, clipped to [0, 1]:
+  1千元 ~0.08, 1万元 ~0.26, 10万元 ~0.5, 100万元 ~0.75, 1000万元 and more 1.
+  Unknown or no amount: 0.3.
+- urgency (from the application window, as of the evaluation date): no window
+  0.5; not yet open 0.3; open and closing within 30 days 1.0, within 90 days
+  0.7, later 0.5; closed 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from zhida.rules.policy import Policy, Window
+
+
+def urgency(window: Window, as_of: dt.date) -> float:
+    if window.opens is None and window.closes is None:
+        return 0.5
+    if window.opens is not None and as_of < window.opens:
+        return 0.3
+    if window.closes is None:
+        return 0.5
+    left = (window.closes - as_of).days
+    if left < 0:
+        return 0.0
+    return 1.0 if left <= 30 else 0.7 if left <= 90 else 0.5
+
+
+def benefit_weight(benefit: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        w = np.log10(1.0 + np.maximum(benefit, 0.0) / 1000.0) / 4.0
+    return np.where(np.isnan(w), 0.3, np.clip(w, 0.0, 1.0))
+
+
+def heuristic_scores(policies: list[Policy], outcome: np.ndarray, criteria: list[np.ndarray],
+                     benefit: np.ndarray, as_of: dt.date) -> np.ndarray:
+    """(n, P) scores in [0, 1]; 0 for ineligible."""
+    urg = np.array([urgency(p.window, as_of) for p in policies], dtype=np.float64)
+    base = 0.5 + 0.3 * benefit_weight(benefit) + 0.2 * urg[np.newaxis, :]
+    known_true = np.column_stack([
+        (c == 2).mean(axis=1) if c.shape[1] else np.ones(c.shape[0]) for c in criteria
+    ]) if criteria else np.zeros_like(benefit)
+    factor = np.where(outcome == 2, 1.0, np.where(outcome == 1, 0.25 + 0.25 * known_true, 0.0))
+    return np.asarray(factor * base)
+
+
+def ranks(scores: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """1-based rank per row over eligible and unknown results by descending score (ties: policy
+    order); 0 for ineligible."""
+    n, npol = scores.shape
+    key = np.where(outcome > 0, -scores, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    rank = np.empty((n, npol), dtype=np.int32)
+    np.put_along_axis(rank, order, np.arange(1, npol + 1, dtype=np.int32)[np.newaxis, :], axis=1)
+    return np.where(outcome > 0, rank, 0)

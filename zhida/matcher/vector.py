@@ -1,0 +1,471 @@
+"""Vectorised evaluation of checked expressions over a chunk of profiles.
+
+Values per type, for a chunk of n rows (or numpy scalars for constants):
+- number, date: float64 (NaN = unknown; dates as days since 1970-01-01)
+- bool: int8 three-valued code, 0 false / 1 unknown / 2 true, so Kleene
+  `and` is minimum, `or` is maximum and `not` is 2 - x
+- string, list: `Coded` (or a Python constant); functions run once per
+  distinct value and are gathered by code
+- a list literal with non-constant items: a Python list of the item values
+
+Every node's value is cached by its structural key for the chunk, so a
+condition shared by many policies (`years_since(established)`) is computed
+once. Rare combinations without a columnar form (two string columns compared,
+`if` returning a string) fall back to the scalar semantics row by row: slower
+but the same meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from zhida.matcher.columns import Chunk, Coded, date_to_days, days_to_date
+from zhida.rules import semantics
+from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
+from zhida.rules.checker import constant_value
+from zhida.rules.policy import Policy
+from zhida.rules.types import BOOL, DATE, NUMBER, Type
+
+NAN = np.float64(np.nan)
+F, U, T = np.int8(0), np.int8(1), np.int8(2)
+_NUM_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
+    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def tri(true: Any, unknown: Any = None) -> Any:
+    """Three-valued code from 'definitely true' and 'unknown' masks (true must be False where
+    unknown)."""
+    code = np.left_shift(np.asarray(true, dtype=bool).view(np.int8), 1)
+    if unknown is not None:
+        code = np.bitwise_or(code, np.asarray(unknown, dtype=bool).view(np.int8))
+    return code
+
+
+def isnan(x: Any) -> Any:
+    return np.isnan(x)
+
+
+class KeyMap:
+    """Structural keys with `define:` names inlined, so policies share work."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, ...]] = {}
+
+    def key(self, node: Node, policy: Policy) -> tuple[Any, ...]:
+        k = self._memo.get(id(node))
+        if k is None:
+            k = self._build(node, policy)
+            self._memo[id(node)] = k
+        return k
+
+    def _build(self, node: Node, policy: Policy) -> tuple[Any, ...]:
+        if isinstance(node, Name) and node.is_define:
+            return self.key(policy.defines[node.name], policy)
+        if isinstance(node, Literal):
+            return (str(node.ty), *node.key())
+        if isinstance(node, Call):
+            return ("call", node.fn, *(self.key(a, policy) for a in node.args))
+        if isinstance(node, Op):
+            return ("op", node.op, *(self.key(a, policy) for a in node.args))
+        if isinstance(node, ListLit):
+            return ("list", *(self.key(a, policy) for a in node.items))
+        return node.key()
+
+
+class ChunkEvaluator:
+    """Evaluates nodes of many policies over one chunk, sharing common subexpressions."""
+
+    def __init__(self, chunk: Chunk, as_of: dt.date, keys: KeyMap):
+        self.chunk = chunk
+        self.n = chunk.n
+        self.as_of = as_of
+        self.as_of_days = date_to_days(as_of)
+        self.keys = keys
+        self.cache: dict[tuple[Any, ...], Any] = {}
+        self.policy: Policy | None = None
+
+    # -- entry points -----------------------------------------------------------
+    def eval(self, node: Node, policy: Policy) -> Any:
+        self.policy = policy
+        return self._eval(node)
+
+    def _key(self, node: Node) -> tuple[Any, ...]:
+        assert self.policy is not None
+        return self.keys.key(node, self.policy)
+
+    def _eval(self, node: Node) -> Any:
+        key = self._key(node)
+        if key in self.cache:
+            return self.cache[key]
+        value = self._compute(node)
+        self.cache[key] = value
+        return value
+
+    def _nan_of(self, node: Node, value: Any) -> Any:
+        key = ("isnan", self._key(node))
+        if key not in self.cache:
+            self.cache[key] = np.isnan(value)
+        return self.cache[key]
+
+    # -- dispatch ---------------------------------------------------------------
+    def _compute(self, node: Node) -> Any:
+        if isinstance(node, Literal):
+            return self._literal(node.value, node.ty)
+        if isinstance(node, ListLit):
+            return [self._eval(i) for i in node.items]
+        if isinstance(node, Name):
+            if node.is_define:
+                assert self.policy is not None
+                return self._eval(self.policy.defines[node.name])
+            return self.chunk.get(node.name)
+        if isinstance(node, Call):
+            return self._call(node)
+        assert isinstance(node, Op)
+        return self._op(node)
+
+    def _literal(self, value: Any, ty: Type | None) -> Any:
+        if ty == BOOL:
+            return U if value is None else (T if value else F)
+        if ty == NUMBER:
+            return NAN if value is None else np.float64(value)
+        if ty == DATE:
+            return NAN if value is None else np.float64(date_to_days(value))
+        return value  # string constant or None
+
+    # -- operators ----------------------------------------------------------------
+    def _op(self, node: Op) -> Any:
+        op, args = node.op, node.args
+        if op == "and":
+            return np.minimum(self._eval(args[0]), self._eval(args[1]))
+        if op == "or":
+            return np.maximum(self._eval(args[0]), self._eval(args[1]))
+        if op == "not":
+            return np.subtract(T, self._eval(args[0]), dtype=np.int8)
+        if op == "neg":
+            return np.negative(self._eval(args[0]))
+        if op in ("+", "-", "*", "/"):
+            return self._arith(op, self._eval(args[0]), self._eval(args[1]))
+        if op in _NUM_CMP:
+            return self._compare(op, args[0], args[1])
+        if op == "between":
+            lo = self._compare("<=", args[1], args[0])
+            hi = self._compare("<=", args[0], args[2])
+            return np.minimum(lo, hi)
+        if op in ("in", "not in"):
+            result = self._member(args[0], args[1])
+            return np.subtract(T, result, dtype=np.int8) if op == "not in" else result
+        raise AssertionError(op)
+
+    def _arith(self, op: str, a: Any, b: Any) -> Any:
+        with np.errstate(all="ignore"):
+            if op == "+":
+                return np.add(a, b)
+            if op == "-":
+                return np.subtract(a, b)
+            if op == "*":
+                return np.multiply(a, b)
+            result = np.divide(a, b)
+            zero = np.equal(b, 0.0)
+            if np.ndim(zero) == 0:
+                return np.full(np.shape(result), np.nan)[()] if zero else result
+            return np.where(zero, np.nan, result)
+
+    def _compare(self, op: str, left: Node, right: Node) -> Any:
+        ty = left.ty if left.ty is not None and left.ty.kind != "any" else right.ty
+        a, b = self._eval(left), self._eval(right)
+        if ty in (NUMBER, DATE):
+            with np.errstate(invalid="ignore"):
+                true = _NUM_CMP[op](a, b)
+            unknown = np.logical_or(self._nan_of(left, a), self._nan_of(right, b))
+            if op == "!=":
+                true = np.logical_and(true, np.logical_not(unknown))
+            return tri(true, unknown)
+        if ty == BOOL:
+            unknown = np.logical_or(np.equal(a, U), np.equal(b, U))
+            true = np.equal(a, b) if op == "==" else np.not_equal(a, b)
+            return tri(np.logical_and(true, np.logical_not(unknown)), unknown)
+        # strings
+        if isinstance(a, Coded) and not isinstance(b, Coded):
+            return self._coded_const_cmp(op, a, b)
+        if isinstance(b, Coded) and not isinstance(a, Coded):
+            return self._coded_const_cmp(op, b, a)
+        return self._rowwise(lambda x, y: semantics.compare(op, x, y), [a, b], [ty, ty], BOOL)
+
+    def _coded_const_cmp(self, op: str, col: Coded, const: Any) -> Any:
+        if const is None:
+            return np.full(self.n, U)
+        return self._per_unique_bool(("cmp", op, const), col,
+                                     lambda u: semantics.compare(op, u, const))
+
+    def _member(self, item_node: Node, items_node: Node) -> Any:
+        item = self._eval(item_node)
+        if isinstance(items_node, Literal):  # a folded constant list, or unknown
+            folded = items_node.value
+            if isinstance(item, Coded):
+                return self._per_unique_bool(("in", repr(folded)), item,
+                                             lambda u: semantics.member(u, folded))
+            return self._rowwise(lambda x: semantics.member(x, folded), [item],
+                                 [item_node.ty], BOOL)
+        items = self._eval(items_node)
+        if isinstance(items, list):  # list literal: OR of equalities
+            if isinstance(item, Coded) and isinstance(items_node, ListLit) and all(
+                isinstance(i, Literal) for i in items_node.items
+            ):
+                values = constant_value(items_node)
+                return self._per_unique_bool(("in", tuple(map(str, values))), item,
+                                             lambda u: semantics.member(u, values))
+            result: Any = F
+            for sub in items_node.items:
+                result = np.maximum(result, self._compare("==", item_node, sub))
+            return result
+        if isinstance(items, Coded) and not isinstance(item, Coded | np.ndarray):
+            return self._per_unique_bool(("has", item), items,
+                                         lambda u: semantics.member(item, list(u)))
+        ty = item_node.ty
+        return self._rowwise(semantics.member, [item, items], [ty, items_node.ty], BOOL)
+
+    # -- functions ------------------------------------------------------------------
+    def _call(self, node: Call) -> Any:
+        fn = node.fn
+        if fn in semantics.DATE_FUNCTIONS:
+            return self._date_fn(fn, node.args[0])
+        if fn in ("in_region", "starts_with", "contains", "contains_any", "fuzzy"):
+            return self._string_fn(node)
+        args = node.args
+        if fn == "if":
+            return self._if(node)
+        if fn == "band":
+            return self._band(args)
+        if fn == "is_known":
+            return self._is_known(args[0])
+        if fn == "coalesce":
+            return self._coalesce(node)
+        if fn in ("min", "max"):
+            values = [self._eval(a) for a in args]
+            reduce = np.minimum if fn == "min" else np.maximum
+            result = values[0]
+            for v in values[1:]:
+                result = reduce(result, v)
+            return result
+        if fn == "abs":
+            return np.abs(self._eval(args[0]))
+        if fn == "len":
+            value = self._eval(args[0])
+            if isinstance(value, list):
+                return np.float64(len(value))
+            if isinstance(value, Coded):
+                return self._per_unique_num(("len",), value, lambda u: float(len(u)))
+            return NAN if value is None else np.float64(len(value))
+        raise AssertionError(fn)
+
+    def _date_fn(self, fn: str, arg: Node) -> Any:
+        days = self._eval(arg)
+        if fn == "days_since":
+            return np.subtract(self.as_of_days, days)
+        if fn == "days_until":
+            return np.subtract(days, self.as_of_days)
+        key = ("months_since", self._key(arg))
+        months = self.cache.get(key)
+        if months is None:
+            months = months_since_days(days, self.as_of)
+            self.cache[key] = months
+        if fn == "months_since":
+            return months
+        return np.trunc(months / 12.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+    def _string_fn(self, node: Call) -> Any:
+        subject = self._eval(node.args[0])
+        arg = constant_value(node.args[1])
+        fn = node.fn
+        scalar = semantics.PURE_FUNCTIONS[fn]
+        if not isinstance(subject, Coded):  # a constant subject
+            value = scalar(subject, arg)
+            return self._literal(value, node.ty)
+        tag = (fn, repr(arg))
+        if fn == "fuzzy":
+            return self._per_unique_num(tag, subject, lambda u: semantics.fuzzy(u, arg),
+                                        bulk=lambda us: _fuzzy_bulk(us, arg))
+        return self._per_unique_bool(tag, subject, lambda u: scalar(u, arg))
+
+    def _if(self, node: Call) -> Any:
+        cond = self._eval(node.args[0])
+        a, b = self._eval(node.args[1]), self._eval(node.args[2])
+        if node.ty in (NUMBER, DATE):
+            return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, np.nan))
+        if node.ty == BOOL:
+            return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, U)).astype(
+                np.int8)
+        tys = [BOOL, node.ty, node.ty]
+        return self._rowwise(semantics.if_, [cond, a, b], tys, node.ty)
+
+    def _band(self, args: list[Node]) -> Any:
+        x = self._eval(args[0])
+        pairs = constant_value(args[1])
+        result = np.broadcast_to(np.asarray(self._eval(args[2]), dtype=np.float64),
+                                 np.shape(x)).copy() if np.ndim(x) else self._eval(args[2])
+        if any(t is None for t, _ in pairs):  # an unknown threshold: the general path
+            tys = [NUMBER, None, NUMBER]
+            return self._rowwise(lambda v, d: semantics.band(v, pairs, d),
+                                 [x, self._eval(args[2])], [tys[0], tys[2]], NUMBER)
+        with np.errstate(invalid="ignore"):
+            for threshold, points in reversed(pairs):
+                p = np.nan if points is None else points
+                result = np.where(np.greater_equal(x, threshold), p, result)
+        return np.where(self._nan_of(args[0], x), np.nan, result)
+
+    def _is_known(self, arg: Node) -> Any:
+        value = self._eval(arg)
+        if isinstance(value, Coded):
+            return self._per_unique_bool(("is_known",), value, lambda u: True)
+        if isinstance(value, list):
+            return T
+        if arg.ty == BOOL:
+            return tri(np.not_equal(value, U))
+        if arg.ty in (NUMBER, DATE):
+            return tri(np.logical_not(self._nan_of(arg, value)))
+        return F if value is None else T
+
+    def _coalesce(self, node: Call) -> Any:
+        values = [self._eval(a) for a in node.args]
+        if node.ty in (NUMBER, DATE):
+            result = values[0]
+            for v in values[1:]:
+                result = np.where(np.isnan(result), v, result)
+            return result
+        if node.ty == BOOL:
+            result = values[0]
+            for v in values[1:]:
+                result = np.where(np.equal(result, U), v, result).astype(np.int8)
+            return result
+        return self._rowwise(semantics.coalesce, values, [node.ty] * len(values), node.ty)
+
+    # -- per distinct value ---------------------------------------------------------
+    def _per_unique(self, tag: tuple[Any, ...], col: Coded,
+                    compute: Callable[[list[Any]], np.ndarray]) -> Any:
+        table = self.chunk.columns.per_unique((col.uid, *tag), lambda: compute(col.uniques)) \
+            if not col.uid.startswith("<") else compute(col.uniques)
+        return table[col.codes]  # code -1 picks the last entry: the unknown value
+
+    def _per_unique_bool(self, tag: tuple[Any, ...], col: Coded,
+                         fn: Callable[[Any], bool | None]) -> Any:
+        def compute(uniques: list[Any]) -> np.ndarray:
+            out = np.empty(len(uniques) + 1, dtype=np.int8)
+            for i, u in enumerate(uniques):
+                v = fn(u)
+                out[i] = U if v is None else (T if v else F)
+            out[-1] = U if tag != ("is_known",) else F
+            return out
+
+        return self._per_unique(("b", *tag), col, compute)
+
+    def _per_unique_num(self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], Any],
+                        bulk: Callable[[list[Any]], np.ndarray] | None = None) -> Any:
+        def compute(uniques: list[Any]) -> np.ndarray:
+            out = np.empty(len(uniques) + 1, dtype=np.float64)
+            if bulk is not None and uniques:
+                out[:-1] = bulk(uniques)
+            else:
+                for i, u in enumerate(uniques):
+                    v = fn(u)
+                    out[i] = np.nan if v is None else v
+            out[-1] = np.nan
+            return out
+
+        return self._per_unique(("n", *tag), col, compute)
+
+    # -- the row-by-row fallback -------------------------------------------------------
+    def _rowwise(self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None],
+                 out_ty: Type | None) -> Any:
+        columns = [to_python(v, t, self.n) for v, t in zip(values, tys, strict=True)]
+        results = [fn(*row) for row in zip(*columns, strict=True)]
+        return from_python(results, out_ty)
+
+
+def _fuzzy_bulk(uniques: list[Any], query: str) -> np.ndarray:
+    normalized = [semantics.normalize_text(u) for u in uniques]
+    scores = process.cdist([semantics.normalize_text(query)], normalized,
+                           scorer=fuzz.partial_ratio, workers=1)
+    return np.asarray(scores[0], dtype=np.float64)
+
+
+# -- dates ----------------------------------------------------------------------------
+
+def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month, day of integer days since 1970-01-01 (H. Hinnant's algorithm)."""
+    z = days + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    return year, month, day
+
+
+def _days_in_month(year: int, month: int) -> int:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return (nxt - dt.date(year, month, 1)).days
+
+
+def months_since_days(days: Any, as_of: dt.date) -> Any:
+    """Whole months from each date to `as_of`, counted as dateutil's relativedelta does."""
+    if np.ndim(days) == 0:
+        if np.isnan(days):
+            return NAN
+        return np.float64(semantics.months_between(as_of, days_to_date(float(days))))
+    missing = np.isnan(days)
+    ints = np.where(missing, 0, days).astype(np.int64)
+    year, month, day = civil_from_days(ints)
+    months = (as_of.year - year) * 12 + (as_of.month - month)
+    clamp = np.minimum(day, _days_in_month(as_of.year, as_of.month))
+    forward = ints <= date_to_days(as_of)
+    months = months - (forward & (as_of.day < clamp)) + (~forward & (as_of.day > clamp))
+    return np.where(missing, np.nan, months.astype(np.float64))
+
+
+# -- conversions for the row-by-row fallback ------------------------------------------
+
+def to_python(value: Any, ty: Type | None, n: int) -> list[Any]:
+    if isinstance(value, Coded):
+        uniques = value.uniques
+        return [None if c < 0 else _as_list(uniques[c]) for c in value.codes.tolist()]
+    if isinstance(value, list):  # list literal
+        cols = [to_python(v, ty.elem if ty else None, n) for v in value]
+        return [list(row) for row in zip(*cols, strict=True)] if cols else [[] for _ in range(n)]
+    arr = np.broadcast_to(np.asarray(value), (n,)) if not isinstance(value, str | None) else None
+    if arr is None:
+        return [value] * n
+    if ty == BOOL:
+        return [None if c == 1 else c == 2 for c in arr.tolist()]
+    if ty == DATE:
+        return [None if np.isnan(d) else days_to_date(d) for d in arr.tolist()]
+    return [None if np.isnan(x) else float(x) for x in arr.tolist()]
+
+
+def _as_list(u: Any) -> Any:
+    return list(u) if isinstance(u, tuple) else u
+
+
+def from_python(values: list[Any], ty: Type | None) -> Any:
+    if ty == BOOL:
+        return np.array([U if v is None else (T if v else F) for v in values], dtype=np.int8)
+    if ty == NUMBER:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    if ty == DATE:
+        return np.array([np.nan if v is None else date_to_days(v) for v in values])
+    index: dict[Any, int] = {}
+    codes = np.empty(len(values), dtype=np.int32)
+    for i, v in enumerate(values):
+        codes[i] = -1 if v is None else index.setdefault(
+            tuple(v) if isinstance(v, list) else v, len(index))
+    return Coded(codes, list(index), "<rowwise>")

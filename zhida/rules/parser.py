@@ -1,0 +1,223 @@
+"""Parse expression text into a located syntax tree (lark, LALR; never `eval`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from importlib import resources
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from zhida.errors import Location, PolicySyntaxError
+from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
+
+UNITS = {"%": Decimal("0.01"), "万": Decimal(10) ** 4, "亿": Decimal(10) ** 8}
+
+_GRAMMAR = resources.files("zhida.rules").joinpath("grammar.lark").read_text(encoding="utf-8")
+_LARK = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+# Characters people type on a Chinese keyboard by mistake, and what they meant.
+_FULL_WIDTH_HINTS = {
+    "（": "(", "）": ")", "，": ",", "＞": ">", "＜": "<", "＝": "=", "！": "!",
+    "“": '"', "”": '"', "‘": "'", "’": "'", "［": "[", "］": "]", "＋": "+", "－": "-",
+    "＊": "*", "／": "/", "％": "%",
+}
+
+_TOKEN_NAMES = {
+    "NUMBER": "a number", "STRING": "a string", "DATE": "a date", "IDENT": "a name",
+    "CMP_OP": "a comparison", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
+    "COMMA": "','", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
+    "UNIT": "a unit (% 万 亿)", "$END": "the end of the expression",
+}
+
+
+class ExprPlace:
+    """Maps a (line, column) inside an expression's text to a place in the file."""
+
+    def __init__(self, file: str, line: int, col: int, col_by_line: list[int] | None = None):
+        self.file, self.line, self.col = file, line, col
+        self.col_by_line = col_by_line  # for block scalars: the file column of each text line
+
+    def at(self, line: int, col: int) -> Location:
+        if line <= 1:
+            return Location(self.file, self.line, self.col + col - 1)
+        start = self.col_by_line[line - 1] if self.col_by_line else 1
+        return Location(self.file, self.line + line - 1, start + col - 1)
+
+
+def number_value(digits: str, unit: str | None = None) -> float:
+    """Exact decimal scaling, then one rounding: 15% is the double nearest 0.15."""
+    value = Decimal(digits)
+    if unit:
+        value *= UNITS[unit]
+    return float(value)
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+class _Build(Transformer[Token, Node]):
+    def __init__(self, place: ExprPlace):
+        super().__init__()
+        self.place = place
+
+    def _loc(self, meta: object) -> Location:
+        return self.place.at(getattr(meta, "line", 1), getattr(meta, "column", 1))
+
+    def _tok(self, tok: Token) -> Location:
+        return self.place.at(tok.line or 1, tok.column or 1)
+
+    @v_args(meta=True)
+    def number(self, meta: object, children: list[Token]) -> Node:
+        unit = str(children[1]) if len(children) > 1 else None
+        text = "".join(str(c) for c in children)
+        return Literal(self._loc(meta), number_value(str(children[0]), unit), text)
+
+    @v_args(meta=True)
+    def string(self, meta: object, children: list[Token]) -> Node:
+        return Literal(self._loc(meta), _unquote(str(children[0])), str(children[0]))
+
+    @v_args(meta=True)
+    def date(self, meta: object, children: list[Token]) -> Node:
+        text = str(children[0])
+        loc = self._loc(meta)
+        try:
+            value = dt.date.fromisoformat(text)
+        except ValueError:
+            raise PolicySyntaxError(f"invalid date {text}", loc) from None
+        return Literal(loc, value, text)
+
+    @v_args(meta=True)
+    def true(self, meta: object, children: list[Token]) -> Node:
+        return Literal(self._loc(meta), True, "true")
+
+    @v_args(meta=True)
+    def false(self, meta: object, children: list[Token]) -> Node:
+        return Literal(self._loc(meta), False, "false")
+
+    @v_args(meta=True)
+    def list(self, meta: object, children: list[Node]) -> Node:
+        return ListLit(self._loc(meta), [c for c in children if c is not None])
+
+    @v_args(meta=True)
+    def name(self, meta: object, children: list[Token]) -> Node:
+        return Name(self._loc(meta), str(children[0]))
+
+    @v_args(meta=True)
+    def call(self, meta: object, children: list[Token | Node]) -> Node:
+        fn = children[0]
+        assert isinstance(fn, Token)
+        args = [c for c in children[1:] if isinstance(c, Node)]
+        return Call(self._tok(fn), str(fn), args)
+
+    def _op(self, op: str, meta: object, args: list[Node]) -> Node:
+        return Op(self._loc(meta), op, args)
+
+    @v_args(meta=True)
+    def compare(self, meta: object, children: list[Node | Token]) -> Node:
+        left, op, right = children
+        assert isinstance(op, Token) and isinstance(left, Node) and isinstance(right, Node)
+        return Op(self._tok(op), str(op), [left, right])
+
+    @v_args(meta=True)
+    def or_op(self, meta: object, c: list[Node]) -> Node:
+        return self._op("or", meta, c)
+
+    @v_args(meta=True)
+    def and_op(self, meta: object, c: list[Node]) -> Node:
+        return self._op("and", meta, c)
+
+    @v_args(meta=True)
+    def not_op(self, meta: object, c: list[Node]) -> Node:
+        return self._op("not", meta, c)
+
+    @v_args(meta=True)
+    def in_op(self, meta: object, c: list[Node]) -> Node:
+        return self._op("in", meta, c)
+
+    @v_args(meta=True)
+    def not_in_op(self, meta: object, c: list[Node]) -> Node:
+        return self._op("not in", meta, c)
+
+    @v_args(meta=True)
+    def between(self, meta: object, c: list[Node]) -> Node:
+        return self._op("between", meta, c)
+
+    @v_args(meta=True)
+    def add(self, meta: object, c: list[Node]) -> Node:
+        return self._op("+", meta, c)
+
+    @v_args(meta=True)
+    def sub(self, meta: object, c: list[Node]) -> Node:
+        return self._op("-", meta, c)
+
+    @v_args(meta=True)
+    def mul(self, meta: object, c: list[Node]) -> Node:
+        return self._op("*", meta, c)
+
+    @v_args(meta=True)
+    def div(self, meta: object, c: list[Node]) -> Node:
+        return self._op("/", meta, c)
+
+    @v_args(meta=True)
+    def neg(self, meta: object, c: list[Node]) -> Node:
+        return self._op("neg", meta, c)
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names = sorted({_TOKEN_NAMES.get(e, repr(e.lower()) if e.isalpha() else e) for e in expected})
+    if len(names) > 6:
+        return ""
+    return ", expected " + " or ".join(names)
+
+
+def _syntax_error(err: UnexpectedInput, text: str, place: ExprPlace) -> PolicySyntaxError:
+    line, col = getattr(err, "line", 1), getattr(err, "column", 1)
+    if not isinstance(line, int) or line < 1:
+        line, col = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+    loc = place.at(line, col)
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if ch in _FULL_WIDTH_HINTS:
+            return PolicySyntaxError(
+                f"full-width character '{ch}' in expression", loc,
+                f"use '{_FULL_WIDTH_HINTS[ch]}'",
+            )
+        return PolicySyntaxError(f"unexpected character '{ch}' in expression", loc)
+    if isinstance(err, UnexpectedEOF) or (
+        isinstance(err, UnexpectedToken) and err.token.type == "$END"
+    ):
+        expected = getattr(err, "expected", set()) or set()
+        return PolicySyntaxError("expression ends too early" + _describe_expected(expected), loc)
+    assert isinstance(err, UnexpectedToken)
+    return PolicySyntaxError(
+        f"unexpected '{err.token}'" + _describe_expected(set(err.expected)), loc
+    )
+
+
+def parse_expression(text: str, place: ExprPlace | None = None) -> Node:
+    """Parse one expression; raise PolicySyntaxError at the offending place."""
+    place = place or ExprPlace("<expr>", 1, 1)
+    if not text.strip():
+        raise PolicySyntaxError("empty expression", place.at(1, 1))
+    try:
+        tree = _LARK.parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text, place) from None
+    node = _Build(place).transform(tree)
+    if isinstance(node, Tree):  # pragma: no cover - grammar always reduces to a node
+        raise PolicySyntaxError("cannot parse expression", place.at(1, 1))
+    return node

@@ -1,0 +1,86 @@
+"""A loaded, checked policy: what the evaluators and the rest of zhida consume."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from zhida.errors import Location
+from zhida.profiles.schema import Audience
+from zhida.rules.ast import Node
+
+
+@dataclass(eq=False)
+class Criterion:
+    id: str
+    label: str
+    kind: str  # "when" | "all" | "any"
+    loc: Location
+    when: Node | None = None
+    children: list[Criterion] = field(default_factory=list)
+
+    def walk(self) -> list[Criterion]:
+        out = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+@dataclass(frozen=True)
+class Window:
+    opens: dt.date | None = None
+    closes: dt.date | None = None
+
+    def is_open(self, on: dt.date) -> bool:
+        return (self.opens is None or self.opens <= on) and (self.closes is None or on <= self.closes)
+
+
+@dataclass
+class Expectation:
+    outcome: str  # eligible | ineligible | unknown
+    failed: list[str] | None = None
+    unknown: list[str] | None = None
+    benefit: float | None = None
+    check_benefit: bool = False
+
+
+@dataclass
+class PolicyTest:
+    name: str
+    as_of: dt.date
+    profile: dict[str, Any]
+    expect: Expectation
+    loc: Location
+
+
+@dataclass(eq=False)
+class Policy:
+    id: str
+    title: str
+    audience: Audience
+    loc: Location
+    department: str | None = None
+    source: str | None = None
+    window: Window = field(default_factory=Window)
+    benefit_amount: Node | None = None
+    benefit_summary: str | None = None
+    defines: dict[str, Node] = field(default_factory=dict)
+    form: dict[str, Node] = field(default_factory=dict)
+    criteria: list[Criterion] = field(default_factory=list)
+    tests: list[PolicyTest] = field(default_factory=list)
+    text: str = ""
+    sha256: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.loc.file
+
+    def criterion_ids(self) -> list[str]:
+        return [c.id for c in self.criteria]
+
+    def all_criteria(self) -> list[Criterion]:
+        out: list[Criterion] = []
+        for c in self.criteria:
+            out.extend(c.walk())
+        return out
