@@ -228,7 +228,7 @@ class ChunkEvaluator:
             return result
         if isinstance(items, Coded) and not isinstance(item, Coded | np.ndarray):
             return self._per_unique_bool(("has", item), items,
-                                         lambda u: semantics.member(item, list(u)))
+                                         lambda u: semantics.member(item, None if u is None else list(u)))
         ty = item_node.ty
         return self._rowwise(semantics.member, [item, items], [ty, items_node.ty], BOOL)
 
@@ -262,7 +262,7 @@ class ChunkEvaluator:
             if isinstance(value, list):
                 return np.float64(len(value))
             if isinstance(value, Coded):
-                return self._per_unique_num(("len",), value, lambda u: float(len(u)))
+                return self._per_unique_num(("len",), value, semantics.len_)
             return NAN if value is None else np.float64(len(value))
         raise AssertionError(fn)
 
@@ -324,7 +324,7 @@ class ChunkEvaluator:
     def _is_known(self, arg: Node) -> Any:
         value = self._eval(arg)
         if isinstance(value, Coded):
-            return self._per_unique_bool(("is_known",), value, lambda u: True)
+            return self._per_unique_bool(("is_known",), value, semantics.is_known)
         if isinstance(value, list):
             return T
         if arg.ty == BOOL:
@@ -361,7 +361,8 @@ class ChunkEvaluator:
             for i, u in enumerate(uniques):
                 v = fn(u)
                 out[i] = U if v is None else (T if v else F)
-            out[-1] = U if tag != ("is_known",) else F
+            last = fn(None)  # the value for a missing entry (code -1)
+            out[-1] = U if last is None else (T if last else F)
             return out
 
         return self._per_unique(("b", *tag), col, compute)
@@ -376,7 +377,8 @@ class ChunkEvaluator:
                 for i, u in enumerate(uniques):
                     v = fn(u)
                     out[i] = np.nan if v is None else v
-            out[-1] = np.nan
+            last = fn(None)
+            out[-1] = np.nan if last is None else last
             return out
 
         return self._per_unique(("n", *tag), col, compute)

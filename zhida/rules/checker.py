@@ -80,8 +80,10 @@ class Checker:
             cycle = " -> ".join([*self._in_progress[self._in_progress.index(name):], name])
             raise PolicyTypeError(f"define names refer to each other in a cycle: {cycle}", src.loc)
         self._in_progress.append(name)
-        checked = self.check(src)
-        self._in_progress.pop()
+        try:
+            checked = self.check(src)
+        finally:
+            self._in_progress.pop()
         self.defines[name] = checked
         return checked
 

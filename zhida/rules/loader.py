@@ -290,8 +290,9 @@ def load_policy_text(text: str, path: str, schemas: SchemaSet) -> Policy:
         reader.errors.append(err)
         policy = None
     if reader.errors:
+        unique = {str(e): e for e in reader.errors}  # a bad define is met by each use of it
         errs: list[ZhidaError] = sorted(
-            reader.errors, key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
+            unique.values(), key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
         raise errs[0] if len(errs) == 1 else ErrorList(errs)
     assert policy is not None
     return policy

@@ -92,8 +92,8 @@ def compare(op: str, a: Value, b: Value) -> bool | None:
 
 
 def member(x: Value, items: Sequence[Value] | None) -> bool | None:
-    """`x in [..]`: true if some item equals x, false if all are known and differ."""
-    if items is None or x is None:
+    """`x in [..]`: the `or` of `x == item` over the items (so `x in []` is false)."""
+    if items is None:
         return None
     return any_of([compare("==", x, item) for item in items])
 

@@ -66,11 +66,11 @@ class Doc:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         style = getattr(node, "style", None)
         if style in ("|", ">"):
-            first = line + 1
-            cols = []
-            for raw in self.lines[first - 1: node.end_mark.line + 1]:
-                cols.append(len(raw) - len(raw.lstrip(" ")) + 1)
-            return ExprPlace(self.path, first, cols[0] if cols else 1, cols or None)
+            first = line + 1  # the text starts on the next line, its common indent removed
+            body = self.lines[first - 1: node.end_mark.line + 1]
+            raw = next((r for r in body if r.strip()), "")
+            base = len(raw) - len(raw.lstrip(" ")) + 1
+            return ExprPlace(self.path, first, base, [base] * max(1, len(body)))
         if style in ("'", '"'):
             col += 1
         if node.start_mark.line == node.end_mark.line:

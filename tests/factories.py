@@ -1,0 +1,47 @@
+"""Plain factory functions with keyword defaults, shared by the tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from typing import Any
+
+import polars as pl
+
+from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, SchemaSet
+from zhida.rules.loader import load_policy_text
+from zhida.rules.policy import Policy
+
+POLARS_TYPES = {
+    FieldType.INT: pl.Int64, FieldType.NUMBER: pl.Float64, FieldType.BOOL: pl.Boolean,
+    FieldType.DATE: pl.Date, FieldType.STRING: pl.String, FieldType.LIST: pl.List(pl.String),
+}
+
+
+def schemas_for_tests() -> SchemaSet:
+    """Built-in fields plus a list field and a second date, as a pack's schema.yaml would add."""
+    return SchemaSet.builtin().extended({Audience.ENTERPRISE: {
+        "tags": Field("tags", FieldType.LIST, "标签"),
+        "certified": Field("certified", FieldType.DATE, "认证日期"),
+    }})
+
+
+def make_policy(*, criteria: str = "  - {id: c1, label: 条件一, when: revenue >= 1亿}\n",
+                pid: str = "p1", audience: str = "enterprise", extra: str = "",
+                schemas: SchemaSet | None = None, path: str = "p1.yaml") -> Policy:
+    text = (f"id: {pid}\ntitle: 测试政策\naudience: {audience}\n{textwrap.dedent(extra)}"
+            f"criteria:\n{criteria}")
+    return load_policy_text(text, path, schemas or schemas_for_tests())
+
+
+def make_frame(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.DataFrame:
+    data = {name: [r.get(name) for r in rows] for name in schema.fields}
+    return pl.DataFrame(data, schema={n: POLARS_TYPES[f.type] for n, f in schema.fields.items()})
+
+
+def enterprise(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"id": "E1", "name": "杭州测试科技有限公司", "region": "330106",
+                            "industry": "C39", "established": dt.date(2019, 5, 1),
+                            "employees": 100, "revenue": 1.5e8}
+    base.update(fields)
+    return base
