@@ -187,9 +187,9 @@ def test_vectorised_agrees_with_reference(criteria: str, benefit: str, rows: lis
     frame = make_frame(rows, SCHEMA)
     evaluator = BatchEvaluator([policy], as_of, chunk_size=chunk, threads=2)
     results = list(evaluator.evaluate(frame, SCHEMA))
-    outcome = np.concatenate([r.outcome[:, 0] for r in results])
-    codes = np.concatenate([r.criteria[0] for r in results])
-    benefits = np.concatenate([r.benefit[:, 0] for r in results])
+    outcome = np.concatenate([r.outcome[0] for r in results])
+    codes = np.concatenate([r.criteria[0] for r in results], axis=1).T
+    benefits = np.concatenate([r.benefit[0] for r in results])
     names = ["ineligible", "unknown", "eligible"]
     ids = policy.criterion_ids()
     for i, row in enumerate(rows):
@@ -218,4 +218,4 @@ def test_calendar_functions_agree(d: dt.date, as_of: dt.date) -> None:
     frame = make_frame([{"id": "a", "established": d}], SCHEMA)
     result = next(BatchEvaluator([policy], as_of, threads=1).evaluate(frame, SCHEMA))
     ref = evaluate_policy(policy, {"established": d}, as_of)
-    assert result.benefit[0, 0] == ref.benefit
+    assert result.benefit[0][0] == ref.benefit

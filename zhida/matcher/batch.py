@@ -27,13 +27,20 @@ DEFAULT_CHUNK = 1 << 17
 
 @dataclass
 class ChunkResult:
-    """Results for rows [start, stop) of the frame, for every policy (columns in order)."""
+    """Results for rows [start, stop) of the frame; policy-major (one contiguous row per
+    policy or criterion), in the order of the evaluator's policies."""
 
     start: int
     stop: int
-    outcome: np.ndarray  # (n, P) int8: 0 ineligible, 1 unknown, 2 eligible
-    criteria: list[np.ndarray]  # per policy, (n, C) int8 codes of its top-level criteria
-    benefit: np.ndarray  # (n, P) float64, NaN when unknown or none
+    outcome: np.ndarray  # (P, n) int8: 0 ineligible, 1 unknown, 2 eligible
+    criteria: list[np.ndarray]  # per policy, (C, n) int8 codes of its top-level criteria
+    benefit: list[np.ndarray]  # per policy, (n,) float64 (or a broadcast constant), NaN when
+    # unknown or none
+
+    def benefit_matrix(self) -> np.ndarray:
+        n = self.stop - self.start
+        return np.stack([np.broadcast_to(b, (n,)) for b in self.benefit]) if self.benefit \
+            else np.empty((0, n))
 
 
 class BatchEvaluator:
@@ -47,23 +54,27 @@ class BatchEvaluator:
         self.policies = policies
         self.as_of = as_of
         self.chunk_size = max(1, chunk_size)
-        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.threads = threads or 1  # more threads contend for the GIL; scale out with processes
         self.keys = KeyMap()
 
     def evaluate_chunk(self, chunk: Chunk) -> ChunkResult:
         ev = ChunkEvaluator(chunk, self.as_of, self.keys)
         n, npol = chunk.n, len(self.policies)
-        outcome = np.empty((n, npol), dtype=np.int8)
-        benefit = np.full((n, npol), np.nan)
+        outcome = np.empty((npol, n), dtype=np.int8)
+        benefit: list[np.ndarray] = []
         criteria: list[np.ndarray] = []
         for j, policy in enumerate(self.policies):
-            codes = np.empty((n, len(policy.criteria)), dtype=np.int8)
+            codes = np.empty((len(policy.criteria), n), dtype=np.int8)
             for i, crit in enumerate(policy.criteria):
-                codes[:, i] = self._criterion(ev, crit, policy)
-            outcome[:, j] = codes.min(axis=1) if policy.criteria else 2
+                codes[i] = self._criterion(ev, crit, policy)
+            if len(codes):
+                np.minimum.reduce(codes, axis=0, out=outcome[j])
+            else:
+                outcome[j] = 2
             criteria.append(codes)
-            if policy.benefit_amount is not None:
-                benefit[:, j] = ev.eval(policy.benefit_amount, policy)
+            amount = np.float64(np.nan) if policy.benefit_amount is None else \
+                ev.eval(policy.benefit_amount, policy)
+            benefit.append(np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)))
         return ChunkResult(chunk.start, chunk.stop, outcome, criteria, benefit)
 
     def _criterion(self, ev: ChunkEvaluator, crit: Criterion, policy: Policy) -> np.ndarray:

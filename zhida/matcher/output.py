@@ -16,9 +16,10 @@ COLUMNS = ["profile", "policy", "outcome", "benefit", "score", "rank", "failed",
 
 
 def _id_list(codes: np.ndarray, ids: list[str], want: int) -> pl.Series:
+    """codes: (C, m) criterion codes; the ids whose code is `want`, per column."""
     if not ids:
-        return pl.Series("x", [[] for _ in range(codes.shape[0])], dtype=pl.List(pl.String))
-    frame = pl.DataFrame({f"c{i}": codes[:, i] for i in range(len(ids))})
+        return pl.Series("x", [[] for _ in range(codes.shape[1])], dtype=pl.List(pl.String))
+    frame = pl.DataFrame({f"c{i}": codes[i] for i in range(len(ids))})
     expr = pl.concat_list([
         pl.when(pl.col(f"c{i}") == want).then(pl.lit(cid)).otherwise(pl.lit(None, pl.String))
         for i, cid in enumerate(ids)
@@ -33,22 +34,22 @@ def result_frame(ids: list[str] | pl.Series, policies: list[Policy], result: Chu
     n = len(profile_ids)
     parts = []
     for j, policy in enumerate(policies):
-        keep = np.ones(n, dtype=bool) if include_all else result.outcome[:, j] > 0
+        keep = np.ones(n, dtype=bool) if include_all else result.outcome[j] > 0
         if not keep.any():
             continue
-        codes = result.criteria[j][keep]
+        codes = result.criteria[j][:, keep]
         crit_ids = policy.criterion_ids()
         parts.append(pl.DataFrame({
             "_row": np.nonzero(keep)[0],
             "_pol": np.full(int(keep.sum()), j),
             "profile": profile_ids.filter(pl.Series(keep)),
             "policy": [policy.id] * int(keep.sum()),
-            "outcome": pl.Series(result.outcome[keep, j]).replace_strict(
+            "outcome": pl.Series(result.outcome[j, keep]).replace_strict(
                 {0: OUTCOME_NAMES[0], 1: OUTCOME_NAMES[1], 2: OUTCOME_NAMES[2]},
                 return_dtype=pl.String),
-            "benefit": pl.Series(result.benefit[keep, j]).fill_nan(None),
-            "score": np.round(scores[keep, j], 4),
-            "rank": pl.Series(rank[keep, j]).replace(0, None),
+            "benefit": pl.Series(result.benefit[j][keep]).fill_nan(None),
+            "score": np.round(scores[j, keep], 4),
+            "rank": pl.Series(rank[j, keep]).replace(0, None),
             "failed": _id_list(codes, crit_ids, 0),
             "unknown": _id_list(codes, crit_ids, 1),
         }))

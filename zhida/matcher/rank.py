@@ -42,23 +42,24 @@ def benefit_weight(benefit: np.ndarray) -> np.ndarray:
 
 
 def heuristic_scores(policies: list[Policy], outcome: np.ndarray, criteria: list[np.ndarray],
-                     benefit: np.ndarray, as_of: dt.date) -> np.ndarray:
-    """(n, P) scores in [0, 1]; 0 for ineligible."""
-    urg = np.array([urgency(p.window, as_of) for p in policies], dtype=np.float64)
-    base = 0.5 + 0.3 * benefit_weight(benefit) + 0.2 * urg[np.newaxis, :]
-    known_true = np.column_stack([
-        (c == 2).mean(axis=1) if c.shape[1] else np.ones(c.shape[0]) for c in criteria
-    ]) if criteria else np.zeros_like(benefit)
-    factor = np.where(outcome == 2, 1.0, np.where(outcome == 1, 0.25 + 0.25 * known_true, 0.0))
-    return np.asarray(factor * base)
+                     benefit: list[np.ndarray], as_of: dt.date) -> np.ndarray:
+    """(P, n) scores in [0, 1]; 0 for ineligible. Inputs policy-major as ChunkResult's."""
+    scores = np.zeros(outcome.shape, dtype=np.float64)
+    for j, policy in enumerate(policies):
+        base = 0.5 + 0.3 * benefit_weight(benefit[j]) + 0.2 * urgency(policy.window, as_of)
+        codes = criteria[j]
+        known_true = (codes == 2).mean(axis=0) if len(codes) else 1.0
+        scores[j] = np.where(outcome[j] == 2, 1.0,
+                             np.where(outcome[j] == 1, 0.25 + 0.25 * known_true, 0.0)) * base
+    return scores
 
 
 def ranks(scores: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """1-based rank per row over eligible and unknown results by descending score (ties: policy
-    order); 0 for ineligible."""
-    n, npol = scores.shape
+    """(P, n) 1-based rank of each result within its profile, over eligible and unknown results
+    by descending score (ties: policy order); 0 for ineligible."""
+    npol, n = scores.shape
     key = np.where(outcome > 0, -scores, np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
-    rank = np.empty((n, npol), dtype=np.int32)
-    np.put_along_axis(rank, order, np.arange(1, npol + 1, dtype=np.int32)[np.newaxis, :], axis=1)
+    order = np.argsort(key, axis=0, kind="stable")
+    rank = np.empty((npol, n), dtype=np.int32)
+    np.put_along_axis(rank, order, np.arange(1, npol + 1, dtype=np.int32)[:, np.newaxis], axis=0)
     return np.where(outcome > 0, rank, 0)

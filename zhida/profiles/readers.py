@@ -225,74 +225,117 @@ def _csv_slow(text: str, fname: str) -> _Raw:
 
 
 def _read_jsonl(path: Path, fname: str, list_fields: set[str]) -> _Raw:
-    text = _decode(_read_bytes(path, fname), fname, "JSON Lines")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
+    data = _read_bytes(path, fname)
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    if b"\x00" in data:
+        raise ProfileDataError(f"{fname}: binary data, not a JSON Lines file")
+    if not data.strip():
         raise ProfileDataError(f"{fname}: empty file, no rows")
-    if text.lstrip().startswith("["):
+    if data.lstrip().startswith(b"["):
         try:
-            json.loads(text)
-        except json.JSONDecodeError:
+            json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             pass
         else:
             raise ProfileDataError(
                 f"{fname}: a JSON array, not JSON Lines; write one JSON object per line"
             )
+    fast = _jsonl_fast(data)
+    if fast is not None:
+        return fast
+    return _jsonl_slow(_decode(data, fname, "JSON Lines"), fname, list_fields)
+
+
+def _jsonl_fast(data: bytes) -> _Raw | None:
+    """polars' reader, when it accepts the file and every line is one row."""
+    if b"\n\n" in data or b"\n\r\n" in data:
+        return None
+    nl = data.count(b"\n")
+    n_lines = nl if data.endswith(b"\n") else nl + 1
+    try:
+        df = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception:
+        return None
+    if df.height != n_lines or df.width == 0:
+        return None
+    names = [c.strip() for c in df.columns]
+    if len(set(names)) != len(names):
+        return None
+    if names != df.columns:
+        df = df.rename(dict(zip(df.columns, names, strict=True)))
+    return _Raw(df, np.arange(1, df.height + 1, dtype=np.int64))
+
+
+def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> _Raw:
+    """Line by line with Python's json: a bad line is a bad row, not a failed file."""
     cols: dict[str, tuple[list[int], list[Any]]] = {}
     lines: list[int] = []
     errors: dict[int, str] = {}
     n_objects = 0
     row = 0
+    loads = json.loads
     for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         lines.append(lineno)
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except (json.JSONDecodeError, RecursionError) as e:
             msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
             errors[row] = f"not valid JSON ({msg})"
             row += 1
             continue
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             errors[row] = f"not a JSON object (a JSON {_json_type(obj)})"
             row += 1
             continue
         n_objects += 1
-        problems: list[str] = []
+        problems: list[str] | None = None
         for key, value in obj.items():
-            name = key.strip()
-            if name in list_fields:
+            if value is None:
+                continue
+            tv = type(value)
+            err: str | None = None
+            v: str | list[str] | None
+            if key in list_fields:
                 v, err = _json_list(value)
+            elif tv is str:
+                v = value
+            elif tv is int:
+                v = str(value)
             else:
                 v, err = _json_scalar(value)
             if err is not None:
-                problems.append(f"{name}: {err}")
+                problems = problems or []
+                problems.append(f"{key.strip()}: {err}")
                 continue
             if v is None:
                 continue
-            idx, vals = cols.setdefault(name, ([], []))
-            if idx and idx[-1] == row:  # the same name twice after stripping
-                continue
-            idx.append(row)
-            vals.append(v)
+            entry = cols.get(key)
+            if entry is None:
+                entry = cols[key] = ([], [])
+            entry[0].append(row)
+            entry[1].append(v)
         if problems:
             errors[row] = "; ".join(problems)
         row += 1
     if n_objects == 0:
         raise ProfileDataError(f"{fname}: no line is a JSON object; not a JSON Lines file")
     n = row
-    series: list[pl.Series] = []
-    for name, (idx, vals) in cols.items():
-        dtype: pl.DataType = pl.List(pl.String()) if name in list_fields else pl.String()
+    series: dict[str, pl.Series] = {}
+    for key, (idx, vals) in cols.items():
+        name = key.strip()
+        if name in series:  # keys differing only in surrounding spaces: keep the first
+            continue
+        dtype: pl.DataType = pl.List(pl.String()) if key in list_fields else pl.String()
         full: list[Any] = [None] * n
         for i, v in zip(idx, vals, strict=True):
             full[i] = v
-        series.append(pl.Series(name, full, dtype=dtype))
+        series[name] = pl.Series(name, full, dtype=dtype)
     if not series:
-        series.append(pl.Series("\x00row", [None] * n, dtype=pl.String))
-    return _Raw(pl.DataFrame(series), np.array(lines, dtype=np.int64), errors)
+        series["\x00row"] = pl.Series("\x00row", [None] * n, dtype=pl.String)
+    return _Raw(pl.DataFrame(list(series.values())), np.array(lines, dtype=np.int64), errors)
 
 
 def _json_type(v: object) -> str:
@@ -407,7 +450,7 @@ class _Rule:
 def _enum_rule(allowed: str, shown: str) -> _Rule:
     values = pl.Series(list(allowed), dtype=pl.String)
     return _Rule(
-        valid=lambda s: _np(s.is_in(values)),
+        valid=lambda s: _np(s.is_in(values.implode())),
         explain=lambda v: f"{_show(v)} is not one of {shown}",
         upper=True,
     )
@@ -536,7 +579,9 @@ def _from_strings(raw: pl.Series, f: Field) -> _Conv:
         if missed.any():  # "5.0", "1e3": integral numbers written as floats
             as_int, _ = _int_from_float(s.cast(pl.Float64, strict=False))
             out = out.fill_null(as_int)
-        return _Conv(out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer")
+        return _Conv(
+            out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer"
+        )
     if t is FieldType.NUMBER:
         return _number_from_strings(s, present, name)
     if t is FieldType.BOOL:
@@ -598,7 +643,9 @@ def _from_typed(raw: pl.Series, f: Field) -> _Conv | None:
             out, _ = _int_from_float(x)
         else:
             return None
-        return _Conv(out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer")
+        return _Conv(
+            out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer"
+        )
     if t is FieldType.NUMBER:
         if not dtype.is_numeric():
             return None
@@ -737,7 +784,7 @@ def _process(raw: _Raw, schemas: SchemaSet, forced: Audience | None, fname: str)
         dup_ids = ids.gather(dup_rows).unique().to_list()
         firsts = (
             pl.DataFrame({"id": ids, "line": raw.lines})
-            .filter(pl.col("id").is_in(dup_ids))
+            .filter(pl.col("id").is_in(pl.Series(dup_ids, dtype=pl.String).implode()))
             .group_by("id")
             .agg(pl.col("line").min())
         )
@@ -788,7 +835,9 @@ def _process(raw: _Raw, schemas: SchemaSet, forced: Audience | None, fname: str)
 
     id_values = ids.to_list() if bad_rows.size else []
     errors = [
-        RowError(fname, int(raw.lines[i]), "; ".join(reasons[i]), id_values[i] if id_values else None)
+        RowError(
+            fname, int(raw.lines[i]), "; ".join(reasons[i]), id_values[i] if id_values else None
+        )
         for i in bad_rows.tolist()
     ]
     return ProfileBatch(frames, errors, warnings, n)
@@ -834,7 +883,10 @@ def read_profiles(
 
 
 def write_profiles(
-    data: pl.DataFrame | Mapping[Audience, pl.DataFrame] | Mapping[str, pl.DataFrame] | ProfileBatch,
+    data: pl.DataFrame
+    | Mapping[Audience, pl.DataFrame]
+    | Mapping[str, pl.DataFrame]
+    | ProfileBatch,
     path: str | Path,
     kind: Audience | str | None = None,
 ) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
-class FieldType(str, Enum):
+class FieldType(str, Enum):  # noqa: UP042
     INT = "int"
     NUMBER = "number"
     BOOL = "bool"
@@ -19,7 +19,7 @@ class FieldType(str, Enum):
     LIST = "list"
 
 
-class Audience(str, Enum):
+class Audience(str, Enum):  # noqa: UP042
     ENTERPRISE = "enterprise"
     CITIZEN = "citizen"
 

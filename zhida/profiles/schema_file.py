@@ -63,14 +63,18 @@ def _scalar(node: yaml.Node, file: str, what: str) -> str:
     return str(node.value)
 
 
-def parse_schema_extension(text: str, file: str = "schema.yaml") -> dict[Audience, dict[str, Field]]:
+def parse_schema_extension(
+    text: str, file: str = "schema.yaml"
+) -> dict[Audience, dict[str, Field]]:
     """Parse the text of a `schema.yaml`; `file` is used in error locations."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        raise SchemaError(f"invalid YAML: {e.problem or e.context or 'syntax error'}", loc) from None
+        raise SchemaError(
+            f"invalid YAML: {e.problem or e.context or 'syntax error'}", loc
+        ) from None
     except yaml.YAMLError as e:
         raise SchemaError(f"invalid YAML: {e}", Location(file, 1, 1)) from None
     out: dict[Audience, dict[str, Field]] = {}
@@ -99,7 +103,9 @@ def parse_schema_extension(text: str, file: str = "schema.yaml") -> dict[Audienc
                     _loc(file, fkey),
                 )
             if name in RESERVED_NAMES:
-                raise SchemaError(f"'{name}' is a reserved word, not a field name", _loc(file, fkey))
+                raise SchemaError(
+                    f"'{name}' is a reserved word, not a field name", _loc(file, fkey)
+                )
             fields[name] = _parse_field(name, fkey, fnode, file, builtins)
         out[audience] = fields
     return out

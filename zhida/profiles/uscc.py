@@ -62,13 +62,16 @@ def is_valid_uscc(code: str | None) -> bool:
         return False
 
 
-def _as_string_series(values: pl.Series | npt.NDArray[np.generic] | Sequence[str | None]) -> pl.Series:
+def _as_string_series(
+    values: pl.Series | npt.NDArray[np.generic] | Sequence[str | None],
+) -> pl.Series:
     if isinstance(values, pl.Series):
         return values if values.dtype == pl.String else values.cast(pl.String, strict=False)
     if isinstance(values, np.ndarray) and values.dtype.kind == "S":
         return pl.Series(values.astype(object), dtype=pl.Binary).cast(pl.String, strict=False)
-    return pl.Series(list(values) if not isinstance(values, np.ndarray) else values.tolist(),
-                     dtype=pl.String)
+    return pl.Series(
+        list(values) if not isinstance(values, np.ndarray) else values.tolist(), dtype=pl.String
+    )
 
 
 def uscc_valid_mask(

@@ -74,7 +74,7 @@ def phone_valid_mask(s: pl.Series) -> npt.NDArray[np.bool_]:
     rest = s.gather(rest_idx)
     good = [v for v in rest.unique().to_list() if is_valid_phone(v)]
     if good:
-        fast[rest_idx] = _bool_np(rest.is_in(pl.Series(good, dtype=pl.String)))
+        fast[rest_idx] = _bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
     return fast
 
 
