@@ -128,7 +128,8 @@ def report(args: argparse.Namespace) -> None:
            "--policies", str(args.policies), "--sample-file", str(sample_path),
            "--threads", str(args.threads), "--chunk", str(args.chunk)]
     batch = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    kept = np.load(sample_path.with_suffix(".result.npz"))
+    with np.load(sample_path.with_suffix(".result.npz")) as kept_file:
+        kept = {"outcome": kept_file["outcome"], "codes": kept_file["codes"]}
 
     policies = _load_policies(args.policies)
     rows = df[idx].to_dicts()

@@ -1,7 +1,8 @@
 """The `zhida` command line (Typer). Thin: parse options, call the packages, print.
 
 Exit codes: 0 success; 1 an error (printed as FILE:LINE:COL: error: ...); 2 a usage
-error; 3 finished, but some profile rows were bad and skipped (each reported).
+error; 3 finished, but some profile rows were bad and skipped, or some columns were
+ignored (each reported).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from zhida.errors import ErrorList, ZhidaError
 
 
-def print_errors(errors: list[ZhidaError], err: Console) -> None:
+def print_errors(errors: Sequence[ZhidaError | object], err: Console) -> None:
+    """One line per error (an ErrorList is unpacked); RowErrors print as FILE:LINE: ..."""
     for e in errors:
         for one in e.errors if isinstance(e, ErrorList) else [e]:
             err.print(str(one), markup=False)

@@ -175,7 +175,10 @@ def _same(a: float | None, b: float) -> bool:
     return not np.isnan(b) and (a == b or math.isclose(a, b, rel_tol=0, abs_tol=0))
 
 
-@settings(max_examples=int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "300")), deadline=None, suppress_health_check=list(HealthCheck))
+EXAMPLES = int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "300"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(criteria=criteria_yaml(), benefit=NUM_EXPR, rows=st.lists(profiles(), min_size=1,
        max_size=12), as_of=AS_OF, chunk=st.integers(1, 5))
 def test_vectorised_agrees_with_reference(criteria: str, benefit: str, rows: list[dict[str, object]],

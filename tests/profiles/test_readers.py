@@ -195,9 +195,7 @@ def test_csv_multiline_record_blank_lines_and_ragged_rows(tmp_path: Path) -> Non
 def test_csv_bom_crlf_and_list_columns(tmp_path: Path) -> None:
     schemas = SCHEMAS.extended({E: {"tags": Field("tags", FieldType.LIST, "标签")}})
     p = tmp_path / "bom.csv"
-    p.write_bytes(
-        "\ufeffkind,id,tags\r\nenterprise,E1,a; b ;;c\r\nenterprise,E2,\r\n".encode()
-    )
+    p.write_bytes("\ufeffkind,id,tags\r\nenterprise,E1,a; b ;;c\r\nenterprise,E2,\r\n".encode())
     batch = read_profiles(p, schemas)
     assert batch.errors == []
     assert batch.frames[E]["tags"].to_list() == [["a", "b", "c"], None]
@@ -234,6 +232,24 @@ def test_jsonl_bad_rows(tmp_path: Path) -> None:
     assert ent["established"].to_list() == [None, dt.date(2020, 2, 2)]
     assert batch.frames[C].height == 0
     _schema_ok(batch)
+
+
+def test_jsonl_type_errors_in_well_formed_file(tmp_path: Path) -> None:
+    rows: list[object | str] = [
+        {"kind": "enterprise", "id": "E1", "employees": 10, "established": "2020-01-01"},
+        {"kind": "enterprise", "id": "E2", "employees": "abc"},
+        {"kind": "enterprise", "id": "E3", "employees": 2.5},
+        {"kind": "enterprise", "id": "E4", "established": "2024-13-01"},
+        {"kind": "enterprise", "id": "E5", "phone": "+8612812345678"},
+        {"kind": "enterprise", "id": "E6", "employees": "12", "phone": PHONE},
+    ]
+    batch = read_profiles(_jsonl(tmp_path, rows), SCHEMAS)
+    assert _lines(batch) == [2, 3, 4, 5]
+    assert _reason(batch, 2) == "employees: 'abc' is not an integer"
+    assert "employees" in _reason(batch, 3)
+    assert "established" in _reason(batch, 4)
+    assert "phone" in _reason(batch, 5)
+    assert batch.frames[E]["employees"].to_list() == [10, 12]
 
 
 def test_jsonl_list_fields(tmp_path: Path) -> None:
@@ -304,13 +320,15 @@ def test_unknown_columns_warn_with_suggestion(tmp_path: Path) -> None:
 def test_other_audience_column_with_forced_kind(tmp_path: Path) -> None:
     p = _csv(tmp_path, "id,birth_date,employees\nE1,1990-01-01,3\n")
     batch = read_profiles(p, SCHEMAS, kind="enterprise")
-    assert batch.warnings == ["column 'birth_date' is not a enterprise field; ignored"]
+    assert batch.warnings == ["column 'birth_date' is not an enterprise field; ignored"]
     assert list(batch.frames) == [E]
 
 
 def test_no_id_column(tmp_path: Path) -> None:
     with pytest.raises(ProfileDataError, match="no 'id' column"):
         read_profiles(_csv(tmp_path, "kind,name\nenterprise,x\n"), SCHEMAS)
+    with pytest.raises(ProfileDataError, match="is 'ID' the id"):
+        read_profiles(_csv(tmp_path, "kind,ID\nenterprise,x\n"), SCHEMAS)
 
 
 def test_duplicate_header(tmp_path: Path) -> None:

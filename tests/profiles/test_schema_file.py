@@ -67,7 +67,12 @@ def _error(text: str) -> SchemaError:
         # missing type
         ("citizen:\n  insured_region: {label: x}\n", 2, 3, "no type"),
         # unknown key
-        ("enterprise:\n  tech_staff: {type: int, label: x, unti: 人}\n", 2, 37, "unknown key 'unti'"),
+        (
+            "enterprise:\n  tech_staff: {type: int, label: x, unti: 人}\n",
+            2,
+            37,
+            "unknown key 'unti'",
+        ),
         # built-in field with another type
         ("enterprise:\n  employees: {type: string, label: x}\n", 2, 21, "built in as int"),
         # not a mapping

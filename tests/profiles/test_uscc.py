@@ -47,9 +47,7 @@ def test_check_31_maps_to_zero() -> None:
 
 @pytest.mark.parametrize("code", [*REAL, make_uscc("91330106MA27XY312")])
 def test_any_single_character_change_invalidates(code: str) -> None:
-    variants = [
-        code[:i] + c + code[i + 1 :] for i in range(18) for c in CHARSET if c != code[i]
-    ]
+    variants = [code[:i] + c + code[i + 1 :] for i in range(18) for c in CHARSET if c != code[i]]
     assert len(variants) == 18 * 30
     assert not any(is_valid_uscc(v) for v in variants)
     assert not uscc_valid_mask(variants).any()

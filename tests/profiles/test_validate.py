@@ -41,6 +41,8 @@ def test_phone_mask_matches_scalar() -> None:
 def test_mask_phone() -> None:
     assert mask_phone("+8613812345678") == "+86138****5678"
     assert "12345678" not in mask_phone("+8613812345678")
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("+1 650 253 0000") == "+1 650****0000"
     assert mask_phone("123") == "****"
 
 

@@ -56,7 +56,7 @@ def run_evaluate(policies: list[Path], profiles: Path, as_of: dt.date, include_a
         evaluate_to_jsonl(pack.policies, batch.frames, pack.schemas, as_of, out,
                           include_all=include_all, explain=explain, progress=advance)
     out.flush()
-    return EXIT_BAD_ROWS if batch.errors else 0
+    return EXIT_BAD_ROWS if batch.errors or batch.warnings else 0
 
 
 def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id: str,

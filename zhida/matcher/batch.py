@@ -8,7 +8,6 @@ bounded by the chunk size, not the population.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,7 +79,7 @@ class BatchEvaluator:
     def _criterion(self, ev: ChunkEvaluator, crit: Criterion, policy: Policy) -> np.ndarray:
         if crit.kind == "when":
             assert crit.when is not None
-            return ev.eval(crit.when, policy)  # type: ignore[no-any-return]
+            return ev.eval(crit.when, policy)
         parts = [self._criterion(ev, c, policy) for c in crit.children]
         combine = np.minimum if crit.kind == "all" else np.maximum
         result = parts[0]

@@ -222,13 +222,16 @@ class ChunkEvaluator:
                 values = constant_value(items_node)
                 return self._per_unique_bool(("in", tuple(map(str, values))), item,
                                              lambda u: semantics.member(u, values))
+            assert isinstance(items_node, ListLit)
             result: Any = F
             for sub in items_node.items:
                 result = np.maximum(result, self._compare("==", item_node, sub))
             return result
         if isinstance(items, Coded) and not isinstance(item, Coded | np.ndarray):
-            return self._per_unique_bool(("has", item), items,
-                                         lambda u: semantics.member(item, None if u is None else list(u)))
+            def has(u: Any) -> bool | None:
+                return semantics.member(item, None if u is None else list(u))
+
+            return self._per_unique_bool(("has", item), items, has)
         ty = item_node.ty
         return self._rowwise(semantics.member, [item, items], [ty, items_node.ty], BOOL)
 

@@ -140,8 +140,7 @@ def _read_csv(path: Path, fname: str) -> _Raw:
     data = _read_bytes(path, fname)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
-    text_check = data[:65536]
-    if b"\x00" in text_check:
+    if b"\x00" in data:
         raise ProfileDataError(f"{fname}: binary data, not a CSV file")
     if not data.strip():
         raise ProfileDataError(f"{fname}: empty file, no rows")
@@ -157,7 +156,8 @@ def _csv_fast(data: bytes, fname: str) -> _Raw | None:
         return None  # blank lines: let the careful reader skip them
     nl = data.count(b"\n")
     n_lines = nl if data.endswith(b"\n") else nl + 1
-    first = data.split(b"\n", 1)[0]
+    end = data.find(b"\n")
+    first = data if end < 0 else data[:end]
     try:
         header = next(csv.reader([first.decode("utf-8").rstrip("\r")]))
         df = pl.read_csv(io.BytesIO(data), infer_schema=False, has_header=True)
@@ -259,6 +259,17 @@ def _jsonl_fast(data: bytes) -> _Raw | None:
         return None
     if df.height != n_lines or df.width == 0:
         return None
+    # polars turns a column of mixed JSON types into strings holding the JSON text;
+    # arrays or objects among strings need the careful reader's per-value checks
+    texts = [c for c, t in df.schema.items() if t == pl.String]
+    if texts:
+        nested = df.select(
+            pl.any_horizontal(
+                pl.col(c).str.starts_with("[") | pl.col(c).str.starts_with("{") for c in texts
+            ).any()
+        ).item()
+        if nested:
+            return None
     names = [c.strip() for c in df.columns]
     if len(set(names)) != len(names):
         return None
@@ -468,7 +479,7 @@ def _uscc_explain(v: str) -> str:
 _USCC_RULE = _Rule(valid=uscc_valid_mask, explain=_uscc_explain, upper=True)
 _PHONE_RULE = _Rule(
     valid=phone_valid_mask,
-    explain=lambda v: f"{mask_phone(v)} is not a valid phone number (E.164, like +8613812345678)",
+    explain=lambda v: f"{mask_phone(v)} is not a valid phone number (E.164, like +8613800000000)",
 )
 _REGION_RULE = _Rule(
     valid=region_valid_mask, explain=lambda v: f"{_show(v)} is not a 6-digit region code"
@@ -532,23 +543,25 @@ def _convert(raw: pl.Series, f: Field) -> _Conv:
     typed = _from_typed(raw, f)
     if typed is not None:
         return typed
-    try:
-        as_str = raw.cast(pl.String)
-    except Exception:
-        bad = _np(raw.is_not_null())
+    as_str: pl.Series | None = None
+    if not dtype.is_nested():
+        try:
+            as_str = raw.cast(pl.String)
+        except Exception:
+            as_str = None
+    if as_str is None:
         return _Conv(
             pl.Series(f.name, [None] * len(raw), dtype=polars_dtype(f.type)),
-            bad,
-            lambda v: f"has the wrong type ({dtype})",
+            _np(raw.is_not_null()),
+            lambda v: f"has the wrong type ({dtype}, expected {f.type.value})",
         )
     return _from_strings(as_str, f)
 
 
-def _int_from_float(x: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """Integral, finite floats as Int64; returns (values, ok) where ok marks integral input."""
-    finite = x.is_finite() & (x.abs() < 9.2e18)
-    ok = finite & (x == x.floor())
-    return _where(ok, x).cast(pl.Int64, strict=False), ok
+def _int_from_float(x: pl.Series) -> pl.Series:
+    """Integral, finite floats as Int64; anything else becomes null."""
+    ok = x.is_finite() & (x.abs() < 9.2e18) & (x == x.floor())
+    return _where(ok, x).cast(pl.Int64, strict=False)
 
 
 def _from_strings(raw: pl.Series, f: Field) -> _Conv:
@@ -577,7 +590,7 @@ def _from_strings(raw: pl.Series, f: Field) -> _Conv:
         out = s.cast(pl.Int64, strict=False)
         missed = _np(present) & _np(out.is_null())
         if missed.any():  # "5.0", "1e3": integral numbers written as floats
-            as_int, _ = _int_from_float(s.cast(pl.Float64, strict=False))
+            as_int = _int_from_float(s.cast(pl.Float64, strict=False))
             out = out.fill_null(as_int)
         return _Conv(
             out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer"
@@ -640,7 +653,7 @@ def _from_typed(raw: pl.Series, f: Field) -> _Conv | None:
         elif dtype.is_float() or dtype.is_decimal():
             x = raw.cast(pl.Float64)
             present = present & ~x.is_nan()
-            out, _ = _int_from_float(x)
+            out = _int_from_float(x)
         else:
             return None
         return _Conv(
@@ -727,14 +740,17 @@ def _process(raw: _Raw, schemas: SchemaSet, forced: Audience | None, fname: str)
         if col == "kind" or col in known or col.startswith("\x00"):
             continue
         if col in other and forced is not None:
-            warnings.append(f"column '{col}' is not a {forced.value} field; ignored")
+            article = "an" if forced.value[0] in "aeiou" else "a"
+            warnings.append(f"column '{col}' is not {article} {forced.value} field; ignored")
             continue
         hint = _suggest(col, spellings)
         warnings.append(
             f"unknown column '{col}' ignored" + (f" (did you mean '{hint}'?)" if hint else "")
         )
     if "id" not in df.columns:
-        raise ProfileDataError(f"{fname}: no 'id' column")
+        near = [c for c in df.columns if _suggest(c, spellings) == "id"]
+        hint = f" (is '{near[0]}' the id?)" if near else ""
+        raise ProfileDataError(f"{fname}: no 'id' column{hint}")
 
     reasons: dict[int, list[str]] = {i: [r] for i, r in raw.row_errors.items()}
     pre_bad = np.zeros(n, dtype=np.bool_)
@@ -747,7 +763,14 @@ def _process(raw: _Raw, schemas: SchemaSet, forced: Audience | None, fname: str)
 
     # -- kind: which audience each row belongs to (-1: none)
     code = np.full(n, -1, dtype=np.int8)
-    kind_col = _clean_strings(df["kind"].cast(pl.String)) if "kind" in df.columns else None
+    kind_col = None
+    if "kind" in df.columns:
+        try:
+            kind_col = _clean_strings(df["kind"].cast(pl.String, strict=False))
+        except Exception:
+            raise ProfileDataError(
+                f"{fname}: the 'kind' column holds {df['kind'].dtype} values, not text"
+            ) from None
     if kind_col is None:
         if forced is None:
             raise ProfileDataError(
@@ -775,7 +798,12 @@ def _process(raw: _Raw, schemas: SchemaSet, forced: Audience | None, fname: str)
     code[pre_bad] = -1
 
     # -- id: present and unique within the file
-    ids = _clean_strings(df["id"].cast(pl.String, strict=False)).alias("id")
+    try:
+        ids = _clean_strings(df["id"].cast(pl.String, strict=False)).alias("id")
+    except Exception:
+        raise ProfileDataError(
+            f"{fname}: the 'id' column holds {df['id'].dtype} values, not text"
+        ) from None
     no_id = _np(ids.is_null()) & ~pre_bad
     add(np.flatnonzero(no_id), lambda i: "missing id")
     dup = ~_np(ids.is_first_distinct()) & _np(ids.is_not_null())
@@ -875,7 +903,11 @@ def read_profiles(
             f"{fname}: unsupported profile file type ({shown}); use {_ALL_EXTENSIONS}"
         )
     if raw.df.height == 0:
-        raise ProfileDataError(f"{fname}: no rows")
+        raise ProfileDataError(
+            f"{fname}: empty, no rows after the header"
+            if ext in CSV_EXTENSIONS
+            else f"{fname}: empty, no rows"
+        )
     return _process(raw, schemas, forced, fname)
 
 

@@ -31,6 +31,7 @@ from zhida.profiles.uscc import check_values, codes_to_bytes
 
 __all__ = [
     "SYNTH_AS_OF",
+    "make_usccs",
     "synth_to_file",
     "synthesize",
     "synthesize_citizens",
@@ -476,7 +477,6 @@ def synthesize_enterprises(n: int, seed: int = 0, schemas: SchemaSet | None = No
     rng = np.random.default_rng([seed, 1])
     schema = (schemas or SchemaSet.builtin())[Audience.ENTERPRISE]
     cols: dict[str, pl.Series] = {}
-    num: dict[str, npt.NDArray[np.generic]] = {}
 
     cols["id"] = _ids("E", n)
     reg = _region_choice(rng, n)
@@ -587,10 +587,6 @@ def synthesize_enterprises(n: int, seed: int = 0, schemas: SchemaSet | None = No
         _pick(list("ABMCD"), tax, "tax_credit"), _missing(rng, n, 0.02)
     )
 
-    num["employees"] = employees
-    num["revenue"] = revenue
-    num["rd_staff"] = rd_staff
-    num["rd_expense"] = rd_expense
     cols["employees"] = _null_where(pl.Series("employees", employees), _missing(rng, n, 0.03))
     cols["revenue"] = _null_where(pl.Series("revenue", revenue), _missing(rng, n, 0.04))
     cols["rd_expense"] = _null_where(pl.Series("rd_expense", rd_expense), _missing(rng, n, 0.05))
@@ -745,12 +741,14 @@ def synthesize_citizens(n: int, seed: int = 0, schemas: SchemaSet | None = None)
 
     edu = rng.choice(len(_EDUCATIONS), size=n, p=np.array(_EDU_P) / sum(_EDU_P))
     birth_year = (birth_day / 365.2425 + 1970).astype(np.int64)
-    grad_year = birth_year + _GRAD_AGE[edu] + rng.integers(0, 2, size=n)
-    # still studying: allow the coming summer's graduates, downgrade the rest
-    too_young = grad_year > SYNTH_AS_OF.year
-    edu = np.where(too_young & (edu > 0), np.maximum(edu - 1, 0), edu)
-    grad_year = birth_year + _GRAD_AGE[edu] + rng.integers(0, 2, size=n)
-    grad_year = np.minimum(grad_year, SYNTH_AS_OF.year)
+    jitter = rng.integers(0, 2, size=n)  # a gap year or a longer programme
+    # still studying: the coming summer's graduates stay, the rest step down a degree
+    for _ in range(len(_EDUCATIONS)):
+        too_young = (birth_year + _GRAD_AGE[edu] + jitter > SYNTH_AS_OF.year) & (edu > 0)
+        if not too_young.any():
+            break
+        edu = np.where(too_young, edu - 1, edu)
+    grad_year = birth_year + _GRAD_AGE[edu] + jitter
     grad_days = (
         pl.select(pl.date(pl.lit(pl.Series(grad_year)), 6, 30).alias("d"))
         .to_series()

@@ -80,9 +80,9 @@ def phone_valid_mask(s: pl.Series) -> npt.NDArray[np.bool_]:
 
 def mask_phone(value: str) -> str:
     """Hide the middle of a phone number for messages: ``+8613812345678`` -> ``+86138****5678``."""
-    if len(value) >= 11:
-        return value[:6] + "****" + value[-4:]
-    if len(value) >= 6:
+    if len(value) >= 11:  # hide at least 4 digits: 138****5678, +86138****5678
+        return value[: min(6, len(value) - 8)] + "****" + value[-4:]
+    if len(value) >= 8:
         return value[:2] + "****" + value[-2:]
     return "****"
 

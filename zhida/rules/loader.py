@@ -12,7 +12,7 @@ import yaml
 
 from zhida.errors import Location, PolicyError, SchemaError, ZhidaError
 from zhida.profiles.schema import Audience, FieldType, ProfileSchema, SchemaSet
-from zhida.rules.ast import ListLit, Literal, Node
+from zhida.rules.ast import Literal, Node
 from zhida.rules.checker import Checker, constant_value, is_constant, suggest
 from zhida.rules.parser import parse_expression
 from zhida.rules.policy import Criterion, Expectation, Policy, PolicyTest, Window
@@ -291,9 +291,9 @@ def load_policy_text(text: str, path: str, schemas: SchemaSet) -> Policy:
         policy = None
     if reader.errors:
         unique = {str(e): e for e in reader.errors}  # a bad define is met by each use of it
-        errs: list[ZhidaError] = sorted(
-            unique.values(), key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
-        raise errs[0] if len(errs) == 1 else ErrorList(errs)
+        errs = sorted(unique.values(),
+                      key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
+        raise errs[0] if len(errs) == 1 else ErrorList(list(errs))
     assert policy is not None
     return policy
 

@@ -109,7 +109,7 @@ class _Build(Transformer[Token, Node]):
         return Literal(self._loc(meta), False, "false")
 
     @v_args(meta=True)
-    def list(self, meta: object, children: list[Node]) -> Node:
+    def list_lit(self, meta: object, children: list[Node]) -> Node:
         return ListLit(self._loc(meta), [c for c in children if c is not None])
 
     @v_args(meta=True)
@@ -190,7 +190,8 @@ def _syntax_error(err: UnexpectedInput, text: str, place: ExprPlace) -> PolicySy
         line, col = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
     loc = place.at(line, col)
     if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        pos = int(err.pos_in_stream or 0)
+        ch = text[pos] if pos < len(text) else ""
         if ch in _FULL_WIDTH_HINTS:
             return PolicySyntaxError(
                 f"full-width character '{ch}' in expression", loc,
@@ -200,7 +201,7 @@ def _syntax_error(err: UnexpectedInput, text: str, place: ExprPlace) -> PolicySy
     if isinstance(err, UnexpectedEOF) or (
         isinstance(err, UnexpectedToken) and err.token.type == "$END"
     ):
-        expected = getattr(err, "expected", set()) or set()
+        expected: set[str] = set(getattr(err, "expected", None) or ())
         return PolicySyntaxError("expression ends too early" + _describe_expected(expected), loc)
     assert isinstance(err, UnexpectedToken)
     return PolicySyntaxError(

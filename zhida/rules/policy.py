@@ -33,7 +33,8 @@ class Window:
     closes: dt.date | None = None
 
     def is_open(self, on: dt.date) -> bool:
-        return (self.opens is None or self.opens <= on) and (self.closes is None or on <= self.closes)
+        opened = self.opens is None or self.opens <= on
+        return opened and (self.closes is None or on <= self.closes)
 
 
 @dataclass
