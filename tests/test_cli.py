@@ -62,7 +62,7 @@ def test_check_reports_located_error_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.yaml", POLICY.replace("revenue >= 1亿", "revenu >= 1亿"))
     result = zhida("check", bad)
     assert result.returncode == 1
-    assert f"{bad}:7:65: error: unknown field 'revenu' for enterprise profiles (did you mean " \
+    assert f"{bad}:7:47: error: unknown field 'revenu' for enterprise profiles (did you mean " \
            "'revenue'?)" in result.stderr
     no_traceback(result)
 

@@ -44,9 +44,14 @@ def tri(true: Any, unknown: Any = None) -> Any:
     """Three-valued code from 'definitely true' and 'unknown' masks (true must be False where
     unknown)."""
     code = np.left_shift(np.asarray(true, dtype=bool).view(np.int8), 1)
-    if unknown is not None:
-        code = np.bitwise_or(code, np.asarray(unknown, dtype=bool).view(np.int8))
-    return code
+    if unknown is None:
+        return code
+    unk = np.asarray(unknown, dtype=bool)
+    if unk.ndim == 0:
+        return np.bitwise_or(code, U) if unk else code
+    if code.shape == unk.shape:
+        return np.bitwise_or(code, unk.view(np.int8), out=code)
+    return np.bitwise_or(code, unk.view(np.int8))
 
 
 def isnan(x: Any) -> Any:
@@ -184,7 +189,13 @@ class ChunkEvaluator:
         if ty in (NUMBER, DATE):
             with np.errstate(invalid="ignore"):
                 true = _NUM_CMP[op](a, b)
-            unknown = np.logical_or(self._nan_of(left, a), self._nan_of(right, b))
+            nan_a, nan_b = self._nan_of(left, a), self._nan_of(right, b)
+            if np.ndim(nan_b) == 0 and not nan_b:
+                unknown = nan_a  # the common `field >= constant`
+            elif np.ndim(nan_a) == 0 and not nan_a:
+                unknown = nan_b
+            else:
+                unknown = np.logical_or(nan_a, nan_b)
             if op == "!=":
                 true = np.logical_and(true, np.logical_not(unknown))
             return tri(true, unknown)
