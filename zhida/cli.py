@@ -137,6 +137,25 @@ def demo(workdir: Annotated[Path, typer.Option("--workdir", help="Where to write
     raise typer.Exit(run_demo(workdir, count, parse_date(as_of), out_console, err_console))
 
 
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade() -> None:
+    """Create or migrate the database (ZHIDA_DATABASE_URL; default ./var/zhida.db)."""
+    from zhida.settings import get_settings
+    from zhida.store.db import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)
+    err_console.print(f"database is up to date: {url.split('@')[-1]}", markup=False)
+
+
+# --- store, runs, events, import: each command's body lives in zhida/commands/<name>.py ---
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,180 @@
+"""Database models (SQLAlchemy 2). Holds data only; no evaluation logic.
+
+Decisions are stored sparsely: a row per (profile, policy) whose outcome is
+eligible or unknown. No row means ineligible (or never evaluated), which keeps a
+province's tables to the results that matter; explanations are recomputed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+OUTCOME_CODES = {"ineligible": 0, "unknown": 1, "eligible": 2}
+OUTCOME_NAMES = {v: k for k, v in OUTCOME_CODES.items()}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Profile(Base):
+    __tablename__ = "profiles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    # field -> value as JSON (dates as YYYY-MM-DD); typed by the schema when loaded
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    server_default=func.now())
+
+
+class Officer(Base):
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # author | approver | admin
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "version", name="uq_policy_version"),
+        UniqueConstraint("policy_id", "sha256", name="uq_policy_text"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft|published|retired
+    audience: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    yaml_text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    preview: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    outcome: Mapped[int] = mapped_column(SmallInteger)  # 1 unknown, 2 eligible
+    failed: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    unknown: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    benefit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_decisions_policy", "policy_id", "outcome"),)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(32))  # publish | import | daily | manual
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
+    kind: Mapped[str] = mapped_column(String(16))
+    policy_version_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    as_of: Mapped[str] = mapped_column(String(10))
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunChunk(Base):
+    __tablename__ = "run_chunks"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lo: Mapped[str] = mapped_column(String(64))  # first profile id (inclusive)
+    hi: Mapped[str | None] = mapped_column(String(64), nullable=True)  # next chunk's lo
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Transition(Base):
+    """A change of outcome found by a run. Transitions into eligible feed notifications."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (
+        UniqueConstraint("run_id", "profile_id", "policy_id", name="uq_transition_once"),
+        Index("ix_transitions_new_eligible", "to_outcome", "notified"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: real-time event
+    profile_id: Mapped[str] = mapped_column(String(64))
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version_id: Mapped[int] = mapped_column(Integer)
+    from_outcome: Mapped[int] = mapped_column(SmallInteger)
+    to_outcome: Mapped[int] = mapped_column(SmallInteger)
+    notified: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditLog(Base):
+    """Append-only: who did what, when, with which preview."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    officer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ReviewItem(Base):
+    """An ambiguous entity-resolution match waiting for a person (never a silent merge)."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incoming: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    candidate_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | merged | created
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,105 @@
+"""Profiles in the store: JSON per row, loaded back as typed polars frames by id range."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhida.profiles.schema import FieldType, ProfileSchema
+from zhida.store.models import Profile
+
+_POLARS = {
+    FieldType.INT: pl.Int64, FieldType.NUMBER: pl.Float64, FieldType.BOOL: pl.Boolean,
+    FieldType.DATE: pl.Date, FieldType.STRING: pl.String, FieldType.LIST: pl.List(pl.String),
+}
+
+
+def to_json_value(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def profile_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A typed profile row as stored JSON: dates as YYYY-MM-DD, missing values left out."""
+    return {k: to_json_value(v) for k, v in row.items() if v is not None and k != "kind"}
+
+
+def frame_from_json(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.DataFrame:
+    """Typed frame (one column per schema field, in order) from stored JSON rows."""
+    data: dict[str, list[Any]] = {name: [] for name in schema.fields}
+    for row in rows:
+        for name in schema.fields:
+            data[name].append(row.get(name))
+    columns = []
+    for name, field in schema.fields.items():
+        dtype = _POLARS[field.type]
+        if field.type is FieldType.DATE:
+            series = pl.Series(name, data[name], dtype=pl.String).str.to_date("%Y-%m-%d",
+                                                                                strict=False)
+        else:
+            series = pl.Series(name, data[name], dtype=dtype, strict=False)
+        columns.append(series)
+    return pl.DataFrame(columns)
+
+
+def _json_lines_frame(payload: bytes, schema: ProfileSchema) -> pl.DataFrame:
+    if not payload.strip():
+        return frame_from_json([], schema)
+    raw = pl.read_ndjson(payload, infer_schema_length=None)
+    columns = []
+    for name, field in schema.fields.items():
+        if name not in raw.columns:
+            columns.append(pl.Series(name, [None] * raw.height, dtype=_POLARS[field.type]))
+            continue
+        s = raw.get_column(name)
+        if field.type is FieldType.DATE:
+            s = s.cast(pl.String).str.to_date("%Y-%m-%d", strict=False)
+        else:
+            s = s.cast(_POLARS[field.type], strict=False)
+        columns.append(s.alias(name))
+    return pl.DataFrame(columns)
+
+
+def load_frame(session: Session, kind: str, schema: ProfileSchema, lo: str | None = None,
+               hi: str | None = None) -> pl.DataFrame:
+    """Profiles of one kind with lo <= id < hi (either bound optional), ordered by id."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        where = ["kind = %s"]
+        params: list[Any] = [kind]
+        if lo is not None:
+            where.append("id >= %s")
+            params.append(lo)
+        if hi is not None:
+            where.append("id < %s")
+            params.append(hi)
+        sql = (f"COPY (SELECT data::text FROM profiles WHERE {' AND '.join(where)} ORDER BY id) "
+               "TO STDOUT")
+        raw_conn = conn.connection.driver_connection
+        assert raw_conn is not None
+        cursor = raw_conn.cursor()
+        buf = bytearray()
+        with cursor.copy(sql, params) as copy:
+            for block in copy:
+                buf += block
+        # COPY text format escapes backslashes; JSON never contains raw tabs or newlines
+        return _json_lines_frame(bytes(buf).replace(b"\\\\", b"\\"), schema)
+    stmt = select(Profile.data).where(Profile.kind == kind).order_by(Profile.id)
+    if lo is not None:
+        stmt = stmt.where(Profile.id >= lo)
+    if hi is not None:
+        stmt = stmt.where(Profile.id < hi)
+    rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
+    return frame_from_json(rows, schema)
+
+
+def get_profile(session: Session, profile_id: str) -> tuple[str, dict[str, Any]] | None:
+    """(kind, JSON data) of one profile, or None."""
+    row = session.get(Profile, profile_id)
+    return None if row is None else (row.kind, dict(row.data))
