@@ -8,7 +8,7 @@ province's tables to the results that matter; explanations are recomputed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -37,7 +37,8 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONType,
+                                                     list[Any]: JSONType}
 
 
 class Profile(Base):
@@ -107,7 +108,8 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     trigger: Mapped[str] = mapped_column(String(32))  # publish | import | daily | manual
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|running|done|failed
+    # pending | running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     kind: Mapped[str] = mapped_column(String(16))
     policy_version_ids: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     as_of: Mapped[str] = mapped_column(String(10))

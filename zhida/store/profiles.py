@@ -10,13 +10,10 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhida.profiles.readers import polars_dtype
 from zhida.profiles.schema import FieldType, ProfileSchema
 from zhida.store.models import Profile
 
-_POLARS = {
-    FieldType.INT: pl.Int64, FieldType.NUMBER: pl.Float64, FieldType.BOOL: pl.Boolean,
-    FieldType.DATE: pl.Date, FieldType.STRING: pl.String, FieldType.LIST: pl.List(pl.String),
-}
 
 
 def to_json_value(value: Any) -> Any:
@@ -38,7 +35,7 @@ def frame_from_json(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.Dat
             data[name].append(row.get(name))
     columns = []
     for name, field in schema.fields.items():
-        dtype = _POLARS[field.type]
+        dtype = polars_dtype(field.type)
         if field.type is FieldType.DATE:
             series = pl.Series(name, data[name], dtype=pl.String).str.to_date("%Y-%m-%d",
                                                                                 strict=False)
@@ -55,13 +52,13 @@ def _json_lines_frame(payload: bytes, schema: ProfileSchema) -> pl.DataFrame:
     columns = []
     for name, field in schema.fields.items():
         if name not in raw.columns:
-            columns.append(pl.Series(name, [None] * raw.height, dtype=_POLARS[field.type]))
+            columns.append(pl.Series(name, [None] * raw.height, dtype=polars_dtype(field.type)))
             continue
         s = raw.get_column(name)
         if field.type is FieldType.DATE:
             s = s.cast(pl.String).str.to_date("%Y-%m-%d", strict=False)
         else:
-            s = s.cast(_POLARS[field.type], strict=False)
+            s = s.cast(polars_dtype(field.type), strict=False)
         columns.append(s.alias(name))
     return pl.DataFrame(columns)
 

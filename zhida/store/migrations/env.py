@@ -8,7 +8,8 @@ from sqlalchemy import create_engine
 from zhida.store.models import Base
 
 config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+engine = config.attributes.get("engine") or create_engine(
+    config.get_main_option("sqlalchemy.url") or "sqlite:///var/zhida.db")
 
 with engine.begin() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata,
