@@ -77,6 +77,7 @@ class PolicyVersion(Base):
     audience: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
     yaml_text: Mapped[str] = mapped_column(Text)
+    schema_yaml: Mapped[str] = mapped_column(Text, default="")  # the pack's schema.yaml
     sha256: Mapped[str] = mapped_column(String(64))
     author_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
     approver_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"), nullable=True)

@@ -15,7 +15,6 @@ from zhida.profiles.schema import FieldType, ProfileSchema
 from zhida.store.models import Profile
 
 
-
 def to_json_value(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()

@@ -97,6 +97,7 @@ def upgrade() -> None:
     sa.Column('audience', sa.String(length=16), nullable=False),
     sa.Column('title', sa.Text(), nullable=False),
     sa.Column('yaml_text', sa.Text(), nullable=False),
+    sa.Column('schema_yaml', sa.Text(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('approver_id', sa.Integer(), nullable=True),
