@@ -137,6 +137,72 @@ def demo(workdir: Annotated[Path, typer.Option("--workdir", help="Where to write
     raise typer.Exit(run_demo(workdir, count, parse_date(as_of), out_console, err_console))
 
 
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ZHIDA_TOKEN",
+                    help="Officer API token (or ZHIDA_TOKEN).")]
+
+
+@app.command()
+@user_errors
+def preview(path: Annotated[Path, typer.Argument(help="A policy file (its folder's schema.yaml "
+                                                 "applies).")],
+            as_of: AsOfOpt = None,
+            as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+            chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart.")]
+            = None) -> None:
+    """Impact of a draft on the stored population; writes nothing."""
+    from zhida.commands.policy_admin import run_preview
+
+    raise typer.Exit(run_preview(path, parse_date(as_of), as_json, chart, out_console))
+
+
+@app.command()
+@user_errors
+def publish(path: Annotated[Path, typer.Argument(help="A policy file.")], token: TokenOpt = None,
+            as_of: AsOfOpt = None) -> None:
+    """Submit a policy file as a new draft version (an approver then publishes it)."""
+    from zhida.commands.policy_admin import run_submit
+
+    raise typer.Exit(run_submit(path, token, parse_date(as_of), out_console))
+
+
+@app.command()
+@user_errors
+def approve(policy_id: Annotated[str, typer.Argument(help="Policy id.")],
+            version: Annotated[int | None, typer.Option("--version", help="Default: the latest "
+                                                        "draft.")] = None,
+            token: TokenOpt = None, as_of: AsOfOpt = None,
+            run: Annotated[bool, typer.Option("--run/--no-run", help="Start the re-evaluation "
+                                              "run.")] = True) -> None:
+    """Publish a draft version (approver other than the author); starts a run."""
+    from zhida.commands.policy_admin import run_approve
+
+    raise typer.Exit(run_approve(policy_id, version, token, parse_date(as_of), run, out_console))
+
+
+@app.command()
+@user_errors
+def policies() -> None:
+    """Stored policy versions and their status."""
+    from zhida.commands.policy_admin import run_policies
+
+    raise typer.Exit(run_policies(out_console))
+
+
+officers_app = typer.Typer(no_args_is_help=True, help="Officers and their API tokens.")
+app.add_typer(officers_app, name="officers")
+
+
+@officers_app.command("add")
+@user_errors
+def officers_add(name: Annotated[str, typer.Argument()],
+                 role: Annotated[str, typer.Option("--role", help="author, approver or admin")]
+                 = "author") -> None:
+    """Create an officer; prints the token once (stored hashed)."""
+    from zhida.commands.policy_admin import run_officer_add
+
+    raise typer.Exit(run_officer_add(name, role, out_console))
+
+
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
 

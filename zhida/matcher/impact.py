@@ -1,0 +1,100 @@
+"""Impact of a draft policy on the stored population: what a preview reports.
+
+Compares the draft's outcomes (vectorised, over every stored profile of its
+audience) with the stored decisions of the same policy id. Writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from zhida.matcher.batch import BatchEvaluator
+from zhida.matcher.explain import explain_text
+from zhida.matcher.reference import evaluate_define_values, evaluate_policy
+from zhida.profiles.regions import city_of, section_of
+from zhida.profiles.schema import ProfileSchema
+from zhida.rules.policy import Policy
+
+CHANGES = ("newly_eligible", "no_longer_eligible", "newly_unknown", "unchanged")
+CHANGE_LABELS = {"newly_eligible": "新增符合", "no_longer_eligible": "不再符合",
+                 "newly_unknown": "新增待补充信息", "unchanged": "不变"}
+
+
+@dataclass
+class Impact:
+    policy_id: str
+    as_of: str
+    profiles: int
+    counts: dict[str, int]
+    outcomes: dict[str, int]
+    by_city: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_industry: dict[str, dict[str, int]] = field(default_factory=dict)
+    samples: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def classify(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Per profile: 0 newly eligible, 1 no longer eligible, 2 newly unknown, 3 unchanged."""
+    out = np.full(len(new), 3, dtype=np.int8)
+    out[(new == 1) & (old != 1)] = 2
+    out[(old == 2) & (new != 2)] = 1
+    out[(new == 2) & (old != 2)] = 0
+    return out
+
+
+def _grouped(keys: list[str], change: np.ndarray) -> dict[str, dict[str, int]]:
+    table: dict[str, Counter[str]] = {}
+    for key, c in zip(keys, change.tolist(), strict=True):
+        if c == 3:
+            continue
+        table.setdefault(key, Counter())[CHANGES[c]] += 1
+    return {k: {name: v[name] for name in CHANGES[:3]} for k, v in sorted(table.items())}
+
+
+def compute_impact(policy: Policy, frame: pl.DataFrame, schema: ProfileSchema,
+                   old_outcomes: dict[str, int], as_of: dt.date, samples: int = 3) -> Impact:
+    """`old_outcomes`: stored outcome code per profile id for this policy id (missing = 0)."""
+    evaluator = BatchEvaluator([policy], as_of)
+    new = np.concatenate([r.outcome[0] for r in evaluator.evaluate(frame, schema)]) \
+        if frame.height else np.zeros(0, dtype=np.int8)
+    ids = frame.get_column("id").to_list()
+    old = np.array([old_outcomes.get(i, 0) for i in ids], dtype=np.int8)
+    change = classify(old, new)
+    counts = {name: int((change == k).sum()) for k, name in enumerate(CHANGES)}
+    outcomes = {name: int((new == k).sum()) for k, name in
+                enumerate(("ineligible", "unknown", "eligible"))}
+    interesting = np.nonzero(change < 3)[0]
+    changed_rows = frame[interesting] if len(interesting) else frame.head(0)
+    region = "region" if "region" in frame.columns else "residence_region"
+    cities = [city_of(r) for r in changed_rows.get_column(region).to_list()] \
+        if region in frame.columns else ["未知"] * len(interesting)
+    impact = Impact(policy.id, as_of.isoformat(), frame.height, counts, outcomes,
+                    by_city=_grouped(cities, change[interesting]))
+    if "industry" in frame.columns:
+        sections = [section_of(x) for x in changed_rows.get_column("industry").to_list()]
+        impact.by_industry = _grouped(sections, change[interesting])
+    impact.samples = _samples(policy, frame, schema, change, as_of, samples)
+    return impact
+
+
+def _samples(policy: Policy, frame: pl.DataFrame, schema: ProfileSchema, change: np.ndarray,
+             as_of: dt.date, per_kind: int) -> list[dict[str, str]]:
+    out = []
+    for k in (0, 1, 2):
+        for row in np.nonzero(change == k)[0][:per_kind]:
+            profile = frame.row(int(row), named=True)
+            result = evaluate_policy(policy, profile, as_of)
+            text = explain_text(result, schema, str(profile["id"]),
+                                evaluate_define_values(policy, profile, as_of))
+            out.append({"profile": str(profile["id"]), "change": CHANGE_LABELS[CHANGES[k]],
+                        "explanation": text})
+    return out
