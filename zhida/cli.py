@@ -221,6 +221,75 @@ def db_upgrade() -> None:
 
 # --- store, runs, events, import: each command's body lives in zhida/commands/<name>.py ---
 
+runs_app = typer.Typer(no_args_is_help=True, help="Re-evaluation runs (Celery).")
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list(limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+              as_json: Annotated[bool, typer.Option("--json", help="One JSON object per "
+                                                    "run.")] = False) -> None:
+    """Runs, newest first: trigger, status, chunks done/total, changes, times."""
+    from zhida.commands.runs import run_list
+
+    raise typer.Exit(run_list(out_console, limit, as_json))
+
+
+@runs_app.command("watch")
+@user_errors
+def runs_watch(run: Annotated[int, typer.Argument(help="Run id.")],
+               interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0) -> None:
+    """A live progress bar (stderr) until the run is done; its summary as JSON."""
+    from zhida.commands.runs import run_watch
+
+    raise typer.Exit(run_watch(run, out_console, err_console, interval))
+
+
+@runs_app.command("resume")
+@user_errors
+def runs_resume(run: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Re-queue the chunks of a run that are not done (safe to repeat)."""
+    from zhida.commands.runs import run_resume
+
+    raise typer.Exit(run_resume(run, err_console))
+
+
+@runs_app.command("start")
+@user_errors
+def runs_start(kind: Annotated[str, typer.Option("--kind", help="enterprise or citizen.")],
+               policy: Annotated[list[str] | None, typer.Option(
+                   "--policy", help="Policy id (repeatable; default: all published).")] = None,
+               as_of: AsOfOpt = None) -> None:
+    """Re-evaluate all profiles of a kind against published policies."""
+    from zhida.commands.runs import run_start
+
+    raise typer.Exit(run_start(kind, policy or [], parse_date(as_of), out_console,
+                               err_console))
+
+
+@app.command()
+@user_errors
+def worker(concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1,
+                                                           help="Pool processes (default: "
+                                                           "CPU count).")] = None,
+           loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+           queues: Annotated[str | None, typer.Option("--queues", "-Q")] = None) -> None:
+    """Start a Celery worker (broker: ZHIDA_REDIS_URL)."""
+    from zhida.commands.runs import run_worker
+
+    raise typer.Exit(run_worker(concurrency, loglevel, queues))
+
+
+@app.command()
+@user_errors
+def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") -> None:
+    """Start Celery beat: the daily re-evaluation (01:00 Asia/Shanghai) and the sweeper."""
+    from zhida.commands.runs import run_beat
+
+    raise typer.Exit(run_beat(loglevel))
+
+
 
 def main() -> None:
     try:

@@ -21,6 +21,31 @@ class Settings(BaseSettings):
     # publishing: an approver other than the author is required unless this is set (demo only)
     allow_self_approval: bool = False
 
+    # notifications (DESIGN.md "Notifications"); hours in Asia/Shanghai
+    base_url: str = "http://127.0.0.1:8000"
+    sms_signature: str = "【浙里办】"
+    sms_opt_out_hint: str = "回TD退订"
+    quiet_start_hour: int = 20  # no SMS from 20:00 ...
+    quiet_end_hour: int = 8  # ... to 08:00: deferred to the morning
+    sms_cap: int = 2  # at most this many policy SMS per recipient ...
+    sms_cap_days: int = 7  # ... per this many days; the rest go in-app only
+    window_lead_days: int = 7  # notify when the window opens within this many days
+    inapp_for_unknown: bool = True  # "可能符合，需补充信息" in-app message for unknown outcomes
+    link_ttl_days: int = 30  # application links expire when the window closes, or after this
+    # SMS delivery
+    sms_provider: str = "file"  # file | twilio
+    sms_outbox: Path = Path("var/outbox/sms.jsonl")
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_base_url: str = ""  # empty: api.twilio.com; tests: a local Twilio-compatible server
+    sms_rate_per_second: float = 50.0  # across all workers (Redis token bucket)
+    send_max_retries: int = 5
+    send_backoff_seconds: float = 2.0  # exponential, with jitter
+    sweep_after_seconds: int = 300  # re-queue rows stuck before sending this long
+    # web
+    secret_key: str = "dev-only-change-me"  # signs sessions and CSRF tokens
+
     @property
     def eager(self) -> bool:
         return not self.redis_url

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from zhida.channels.check import check_messages
 from zhida.cli_support import print_errors
 from zhida.matcher.policy_tests import run_policy_tests
 from zhida.rules.loader import load_pack
@@ -15,7 +16,13 @@ def run_check(paths: list[Path], out: Console, err: Console) -> int:
     pack = load_pack(list(paths))
     print_errors(pack.errors, err)
     tests = failed = 0
+    bad_messages = 0
     for policy in pack.policies:
+        problems = check_messages(policy)
+        for problem in problems:
+            err.print(str(problem), markup=False)
+        message_errors = sum(p.severity == "error" for p in problems)
+        bad_messages += message_errors > 0
         outcomes = run_policy_tests(policy)
         tests += len(outcomes)
         bad = [o for o in outcomes if not o.passed]
@@ -23,12 +30,15 @@ def run_check(paths: list[Path], out: Console, err: Console) -> int:
         for o in bad:
             err.print(f"{o.test.loc}: error: test '{o.test.name}' failed: "
                       + "; ".join(o.problems), markup=False)
-        status = "ok" if not bad else f"{len(bad)} of {len(outcomes)} tests failed"
-        out.print(f"{policy.path}: {policy.id}: {status} ({len(outcomes)} tests)", markup=False)
+        status = [f"{len(bad)} of {len(outcomes)} tests failed"] if bad else []
+        status += ["SMS template error"] if message_errors else []
+        out.print(f"{policy.path}: {policy.id}: {', '.join(status) or 'ok'} "
+                  f"({len(outcomes)} tests)", markup=False)
     files = len(pack.policies) + len(pack.errors)
-    summary = (f"{len(pack.policies)} policies checked, {len(pack.errors)} with errors; "
+    summary = (f"{len(pack.policies) + len(pack.errors)} policies checked, "
+               f"{len(pack.errors) + bad_messages} with errors; "
                f"{tests} tests, {failed} failed")
-    if pack.errors or failed or files == 0:
+    if pack.errors or failed or bad_messages or files == 0:
         if files == 0:
             err.print("error: no policy files found", markup=False)
         err.print(summary, markup=False)

@@ -20,7 +20,7 @@ from zhida.rules.types import BOOL, NUMBER, of_field
 from zhida.rules.yamlnodes import Doc
 
 POLICY_KEYS = ["id", "title", "department", "audience", "window", "benefit", "define", "apply",
-               "criteria", "tests", "source"]
+               "criteria", "tests", "source", "sms"]
 CRITERION_KEYS = ["id", "label", "when", "all", "any"]
 TEST_KEYS = ["name", "as_of", "profile", "expect"]
 EXPECT_KEYS = ["outcome", "failed", "unknown", "benefit"]
@@ -98,6 +98,9 @@ class _PolicyReader:
             policy.department = doc.scalar(top["department"][1], "department")
         if "source" in top:
             policy.source = doc.scalar(top["source"][1], "source")
+        if "sms" in top:
+            policy.sms_template = doc.scalar(top["sms"][1], "sms")
+            policy.sms_loc = doc.loc(top["sms"][1])
         schema = self.schemas[policy.audience]
         if "window" in top:
             self._collect(self._window, policy, top["window"][1])

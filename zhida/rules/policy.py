@@ -70,6 +70,8 @@ class Policy:
     form: dict[str, Node] = field(default_factory=dict)
     criteria: list[Criterion] = field(default_factory=list)
     tests: list[PolicyTest] = field(default_factory=list)
+    sms_template: str | None = None  # Jinja2 text overriding the default SMS (channels/)
+    sms_loc: Location | None = None
     text: str = ""
     sha256: str = ""
 

@@ -1,0 +1,15 @@
+"""The FastAPI application (`zhida serve`): thin routes; domain errors mapped in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from zhida.api import applications, inbox, webhooks
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="zhida 政策直达", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.include_router(webhooks.router)
+    app.include_router(inbox.router)
+    app.include_router(applications.router)
+    return app

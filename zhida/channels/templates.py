@@ -1,0 +1,103 @@
+"""Message templates (Jinja2): per channel, overridable per policy with `sms:`.
+
+The context has only what a message may show: the profile's name (a company
+name, or a citizen's surname with 先生/女士 left out), the policy title, the
+benefit as people read it (50万元), the deadline as 6月30日, and the link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from zhida.channels.sms_text import compose, segments
+from zhida.matcher.explain import format_amount
+
+DEFAULT_SMS = (
+    "{{ name }}：{{ who }}符合“{{ title }}”申报条件"
+    "{% if benefit %}，{{ benefit }}{% endif %}"
+    "{% if deadline %}，{{ deadline }}截止{% endif %}。办理：{{ link }}"
+)
+DEFAULT_INAPP_TITLE = "您可能符合“{{ title }}”"
+DEFAULT_INAPP = (
+    "经评估，{{ who }}符合“{{ title }}”的申报条件"
+    "{% if benefit %}，{{ benefit }}{% endif %}"
+    "{% if deadline %}，申报截止{{ deadline }}{% endif %}。申请表已根据政府掌握的信息预先填好，"
+    "请核对后提交。"
+)
+MAYBE_INAPP = (
+    "经评估，{{ who }}可能符合“{{ title }}”的申报条件，需补充信息：{{ missing }}。"
+    "补充后系统将重新评估。"
+)
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
+                          keep_trailing_newline=False)
+
+
+class TemplateError(ValueError):
+    """A policy's `sms:` template does not compile or uses an unknown name."""
+
+
+def chinese_date(d: dt.date) -> str:
+    return f"{d.month}月{d.day}日"
+
+
+def benefit_text(amount: float | None, summary: str | None) -> str:
+    if amount is not None and amount > 0:
+        return f"最高{format_amount(amount)}"
+    return summary or ""
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    name: str
+    who: str  # 您 / 贵企业
+    title: str
+    benefit: str
+    deadline: str
+    link: str
+    missing: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def compile_template(source: str) -> jinja2.Template:
+    try:
+        return _ENV.from_string(source)
+    except jinja2.TemplateSyntaxError as err:
+        raise TemplateError(f"sms template: {err.message} (line {err.lineno})") from None
+
+
+def render(template: jinja2.Template, ctx: MessageContext) -> str:
+    try:
+        return " ".join(template.render(**ctx.as_dict()).split())
+    except jinja2.UndefinedError as err:
+        from zhida.rules.checker import suggest
+
+        name = (err.message or "").split("'")[1] if "'" in (err.message or "") else ""
+        hint = suggest(name, list(ctx.as_dict())) if name else None
+        raise TemplateError(f"sms template: {err.message}" + (f" ({hint})" if hint else "")
+                            ) from None
+
+
+@dataclass(frozen=True)
+class SmsText:
+    text: str
+    segments: int
+
+
+def sms_text(ctx: MessageContext, signature: str, hint: str,
+             policy_template: str | None = None) -> SmsText:
+    template = compile_template(policy_template or DEFAULT_SMS)
+    text = compose(render(template, ctx), signature, hint)
+    return SmsText(text, segments(text))
+
+
+def inapp_text(ctx: MessageContext, maybe: bool = False) -> tuple[str, str]:
+    title = render(compile_template(DEFAULT_INAPP_TITLE), ctx)
+    body = render(compile_template(MAYBE_INAPP if maybe else DEFAULT_INAPP), ctx)
+    return title, body
