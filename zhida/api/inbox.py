@@ -1,0 +1,7 @@
+"""Routes: inbox."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
