@@ -193,3 +193,15 @@ def test_evaluate_refuses_a_broken_pack(tmp_path: Path, pack: Path) -> None:
     assert result.returncode == 1
     assert "cannot compare a number with a date" in result.stderr
     assert result.stdout == ""
+
+
+def test_check_rejects_a_broken_sms_template_and_warns_on_long_sms(tmp_path: Path) -> None:
+    broken = POLICY.replace("benefit:", 'sms: "{{ nmae }}：请办理 {{ link }}"\nbenefit:')
+    result = zhida("check", write(tmp_path, "broken.yaml", broken))
+    assert result.returncode == 1
+    assert "broken.yaml:4:6: error: sms template: 'nmae' is undefined (did you mean 'name'?)" \
+        in result.stderr
+    long_title = POLICY.replace("title: 小巨人测试", "title: " + "浙江省专精特新中小企业" * 5)
+    result = zhida("check", write(tmp_path, "long.yaml", long_title))
+    assert result.returncode == 0
+    assert "warning: the SMS would take 3 segments" in result.stderr

@@ -102,12 +102,18 @@ def explain_lines(result: PolicyResult, schema: ProfileSchema, profile_id: str |
     for trace in result.criteria:
         lines.extend(_criterion_lines(trace, schema, 1))
     if result.outcome == "unknown":
-        missing = sorted({r.name for t in result.criteria for r in _unknown_reads(t)
-                          if r.value is None and not r.is_define})
-        if missing:
-            labels = [(schema.get(m).label if schema.get(m) else m) for m in missing]  # type: ignore[union-attr]
+        labels = missing_labels(result, schema)
+        if labels:
             lines.append("需补充：" + "、".join(labels))
     return lines
+
+
+def missing_labels(result: PolicyResult, schema: ProfileSchema) -> list[str]:
+    """Labels of the missing fields that keep an unknown result from being decided."""
+    names = sorted({r.name for t in result.criteria for r in _unknown_reads(t)
+                    if r.value is None and not r.is_define})
+    fields = [schema.get(n) for n in names]
+    return [f.label if f else n for f, n in zip(fields, names, strict=True)]
 
 
 def _unknown_reads(trace: CriterionTrace) -> list[Read]:

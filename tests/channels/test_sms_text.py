@@ -1,0 +1,83 @@
+"""SMS text rules: segments, signature and opt-out hint, templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zhida.channels.sms_text import compose, encoding, segments
+from zhida.channels.templates import (
+    MessageContext,
+    TemplateError,
+    benefit_text,
+    chinese_date,
+    sms_text,
+)
+
+SIG, HINT = "【浙里办】", "回TD退订"
+
+
+@pytest.mark.parametrize(("length", "expected"), [(70, 1), (71, 2), (134, 2), (135, 3),
+                                                  (201, 3), (202, 4)])
+def test_ucs2_segments_at_the_boundaries(length: int, expected: int) -> None:
+    text = "政" * length
+    assert encoding(text) == "UCS-2"
+    assert segments(text) == expected
+
+
+@pytest.mark.parametrize(("length", "expected"), [(160, 1), (161, 2), (306, 2), (307, 3)])
+def test_gsm7_segments_at_the_boundaries(length: int, expected: int) -> None:
+    assert segments("a" * length) == expected
+
+
+def test_gsm_extension_characters_count_twice_and_emoji_two_units() -> None:
+    assert segments("€" * 80) == 1 and segments("€" * 81) == 2
+    assert segments("政" * 68 + "😀") == 1  # 68 + 2 UTF-16 units = 70
+    assert segments("政" * 69 + "😀") == 2
+
+
+def test_signature_first_hint_last_never_doubled() -> None:
+    text = compose(f"{SIG}您好，点击 https://x.cn/a/abc {HINT}", SIG, HINT)
+    assert text.startswith(SIG) and text.endswith(HINT)
+    assert text.count(SIG) == 1 and text.count(HINT) == 1
+    assert "https://x.cn/a/abc 回TD退订" in text  # the link stays whole
+
+
+@given(st.text(alphabet="政策直达abc 1，。", max_size=200))
+def test_composed_text_always_has_signature_and_hint(body: str) -> None:
+    text = compose(body, SIG, HINT)
+    assert text.startswith(SIG) and text.endswith(HINT)
+    assert segments(text) >= 1
+
+
+def ctx(**kw: str) -> MessageContext:
+    base = {"name": "杭州某某科技有限公司", "who": "贵企业", "title": "专精特新“小巨人”",
+            "benefit": benefit_text(500_000, None), "deadline": chinese_date(dt.date(2026, 6, 30)),
+            "link": "https://zld.zj.gov.cn/a/AbCdEfGhIjKlMnOpQrStUv"}
+    base.update(kw)
+    return MessageContext(**base)
+
+
+def test_default_sms_reads_the_chinese_way() -> None:
+    sms = sms_text(ctx(), SIG, HINT)
+    assert sms.text == ("【浙里办】杭州某某科技有限公司：贵企业符合“专精特新“小巨人””申报条件，最高50万元，"
+                        "6月30日截止。办理：https://zld.zj.gov.cn/a/AbCdEfGhIjKlMnOpQrStUv 回TD退订")
+    assert sms.segments == 2
+
+
+def test_policy_template_overrides_and_errors_are_clear() -> None:
+    assert sms_text(ctx(), SIG, HINT, "{{ name }}请办理{{ link }}").text.startswith(
+        "【浙里办】杭州某某科技有限公司请办理https://")
+    with pytest.raises(TemplateError, match="did you mean 'name'"):
+        sms_text(ctx(), SIG, HINT, "{{ nmae }}")
+    with pytest.raises(TemplateError, match="sms template"):
+        sms_text(ctx(), SIG, HINT, "{{ name }")
+
+
+def test_amounts_and_dates() -> None:
+    assert benefit_text(120_000_000, None) == "最高1.2亿元"
+    assert benefit_text(None, "最高奖励50万元") == "最高奖励50万元"
+    assert chinese_date(dt.date(2026, 6, 30)) == "6月30日"
