@@ -203,6 +203,34 @@ def officers_add(name: Annotated[str, typer.Argument()],
     raise typer.Exit(run_officer_add(name, role, out_console))
 
 
+@app.command()
+@user_errors
+def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 8000) -> None:
+    """The web application: webhooks, inbox, application forms (uvicorn)."""
+    import uvicorn
+
+    from zhida.api.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+events_app = typer.Typer(no_args_is_help=True, help="Real-time profile events.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("post")
+@user_errors
+def events_post(path: Annotated[Path, typer.Argument(help="JSON Lines of events.")],
+                as_of: AsOfOpt = None,
+                plan: Annotated[bool, typer.Option("--plan/--no-plan", help="Plan "
+                                                   "notifications afterwards.")] = True) -> None:
+    """Apply profile updates and life events; judge each profile at once (durable_rules)."""
+    from zhida.commands.events import run_post
+
+    raise typer.Exit(run_post(path, parse_date(as_of), plan, out_console, err_console))
+
+
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
 
@@ -220,6 +248,57 @@ def db_upgrade() -> None:
 
 
 # --- store, runs, events, import: each command's body lives in zhida/commands/<name>.py ---
+
+
+class _ImportGroup(typer.core.TyperGroup):
+    """`zhida import FILE ...` runs the hidden `file` command; `zhida import review` reviews."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return ["FILE [--source NAME] [--kind K] [-p PACK]  |  review [--accept ITEM | "
+                "--reject ITEM | --all]"]
+
+
+import_app = typer.Typer(
+    cls=_ImportGroup, no_args_is_help=True,
+    help="Import profiles: zhida import FILE [--source NAME] [--kind K]; "
+         "zhida import review lists, accepts or rejects uncertain matches.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("file", hidden=True)
+@user_errors
+def import_file_cmd(
+        file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet.")],
+        source: Annotated[str | None, typer.Option("--source", help="Name of the data source "
+                                                  "(default: the file name).")] = None,
+        kind: KindOpt = None,
+        policies: Annotated[list[Path] | None, typer.Option(
+            "--policies", "-p", help="A pack whose schema.yaml adds fields.")] = None) -> None:
+    """Load profiles into the store (upsert by id, entity resolution, one transaction)."""
+    from zhida.commands.importing import run_import
+
+    raise typer.Exit(run_import(file, source, kind, policies or [], out_console, err_console))
+
+
+@import_app.command("review")
+@user_errors
+def import_review(
+        accept: Annotated[int | None, typer.Option("--accept", help="Merge review item ITEM "
+                                                   "into its candidate.", metavar="ITEM")] = None,
+        reject: Annotated[int | None, typer.Option("--reject", help="Store review item ITEM as "
+                                                   "a new profile.", metavar="ITEM")] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Also list closed items.")] = False,
+) -> None:
+    """List open entity-resolution review items, or accept / reject one."""
+    from zhida.commands.importing import run_review
+
+    raise typer.Exit(run_review(accept, reject, all_, out_console, err_console))
+
 
 runs_app = typer.Typer(no_args_is_help=True, help="Re-evaluation runs (Celery).")
 app.add_typer(runs_app, name="runs")
@@ -289,6 +368,23 @@ def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") ->
 
     raise typer.Exit(run_beat(loglevel))
 
+
+@app.command("login-link")
+@user_errors
+def login_link(profile_id: Annotated[str, typer.Argument(help="Profile id.")]) -> None:
+    """Print a short-lived signed login URL for one profile (stands in for single sign-on)."""
+    from zhida.api.security import LOGIN_MAX_AGE, login_url
+    from zhida.settings import get_settings
+    from zhida.store.db import session_scope
+    from zhida.store.profiles import get_profile
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        if get_profile(session, profile_id) is None:
+            err_console.print(f"error: no profile '{profile_id}'", markup=False)
+            raise typer.Exit(1)
+    out_console.print(login_url(settings, profile_id), markup=False)
+    err_console.print(f"valid for {LOGIN_MAX_AGE // 60} minutes", markup=False)
 
 
 def main() -> None:

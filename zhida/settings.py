@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # SMS delivery
     sms_provider: str = "file"  # file | twilio
     sms_outbox: Path = Path("var/outbox/sms.jsonl")
+    sms_echo: bool = True  # the file sink also prints a short line per SMS
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""

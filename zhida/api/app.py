@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from zhida.api import applications, inbox, webhooks
+from zhida.api.errors import register_error_handlers
+from zhida.api.security import STATIC_DIR
 
 
 def create_app() -> FastAPI:
@@ -12,4 +15,6 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(inbox.router)
     app.include_router(applications.router)
+    register_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

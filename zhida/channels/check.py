@@ -25,7 +25,9 @@ def sample_context(policy: Policy) -> MessageContext:
     enterprise = policy.audience.value == "enterprise"
     return MessageContext(
         name=LONG_NAME if enterprise else LONG_PERSON, who="贵企业" if enterprise else "您",
-        title=policy.title, benefit=benefit_text(1_000_000.0, policy.benefit_summary),
+        title=policy.title,
+        benefit=benefit_text(1_000_000.0 if policy.benefit_amount is not None else None),
+        summary=policy.benefit_summary or "",
         deadline=chinese_date(closes) if closes else "",
         link=f"{settings.base_url}/a/{'x' * 22}", missing="")
 

@@ -8,6 +8,7 @@ benefit as people read it (50万元), the deadline as 6月30日, and the link.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +22,11 @@ DEFAULT_SMS = (
     "{% if benefit %}，{{ benefit }}{% endif %}"
     "{% if deadline %}，{{ deadline }}截止{% endif %}。办理：{{ link }}"
 )
-DEFAULT_INAPP_TITLE = "您可能符合“{{ title }}”"
+DEFAULT_INAPP_TITLE = "符合“{{ title }}”申报条件"
+MAYBE_INAPP_TITLE = "可能符合“{{ title }}”，需补充信息"
 DEFAULT_INAPP = (
     "经评估，{{ who }}符合“{{ title }}”的申报条件"
-    "{% if benefit %}，{{ benefit }}{% endif %}"
+    "{% if benefit %}，{{ benefit }}{% elif summary %}。{{ summary }}{% endif %}"
     "{% if deadline %}，申报截止{{ deadline }}{% endif %}。申请表已根据政府掌握的信息预先填好，"
     "请核对后提交。"
 )
@@ -41,11 +43,15 @@ class TemplateError(ValueError):
     """A policy's `sms:` template does not compile or uses an unknown name."""
 
 
-def chinese_date(d: dt.date) -> str:
+def chinese_date(d: dt.date, today: dt.date | None = None) -> str:
+    """6月30日; with the year (2027年1月28日) when it is not the current year."""
+    if today is not None and d.year != today.year:
+        return f"{d.year}年{d.month}月{d.day}日"
     return f"{d.month}月{d.day}日"
 
 
-def benefit_text(amount: float | None, summary: str | None) -> str:
+def benefit_text(amount: float | None, summary: str | None = None) -> str:
+    """'最高50万元' from an amount; else the summary if given; else ''."""
     if amount is not None and amount > 0:
         return f"最高{format_amount(amount)}"
     return summary or ""
@@ -60,11 +66,13 @@ class MessageContext:
     deadline: str
     link: str
     missing: str = ""
+    summary: str = ""  # the policy's benefit summary: in-app only (too long for an SMS)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+@functools.lru_cache(maxsize=256)
 def compile_template(source: str) -> jinja2.Template:
     try:
         return _ENV.from_string(source)
@@ -98,6 +106,6 @@ def sms_text(ctx: MessageContext, signature: str, hint: str,
 
 
 def inapp_text(ctx: MessageContext, maybe: bool = False) -> tuple[str, str]:
-    title = render(compile_template(DEFAULT_INAPP_TITLE), ctx)
+    title = render(compile_template(MAYBE_INAPP_TITLE if maybe else DEFAULT_INAPP_TITLE), ctx)
     body = render(compile_template(MAYBE_INAPP if maybe else DEFAULT_INAPP), ctx)
     return title, body

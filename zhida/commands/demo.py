@@ -1,31 +1,30 @@
 """`zhida demo`: the whole flow on the embedded default, from a fresh clone.
 
-At this stage: synthesise a population, check the example pack (its tests
-included), evaluate everyone against it, and print a ranked summary with one
-explanation. Files go under the work folder (./var by default).
+SQLite under the work folder, Celery tasks in-process, SMS to a file:
+check the example pack, synthesise a population and import it, publish every
+policy (an author submits, an approver approves), which runs the re-evaluation;
+plan notifications from the transitions into eligibility and send them (SMS to
+`var/outbox/sms.jsonl`, in-app to the inbox); print a summary with a link that
+opens a prefilled application when `zhida serve` runs. The demo resets its own
+database (`var/zhida.db`) and outbox each time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
 
-import polars as pl
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 
 from zhida.commands.check import run_check
 from zhida.errors import ZhidaError
-from zhida.matcher.evaluate import evaluate_to_jsonl
-from zhida.matcher.explain import explain_text
-from zhida.matcher.reference import evaluate_define_values, evaluate_policy
-from zhida.profiles.readers import read_profiles, write_profiles
 from zhida.profiles.schema import Audience
-from zhida.profiles.synth import synthesize_citizens, synthesize_enterprises
-from zhida.rules.loader import load_pack
 
 
 def example_pack() -> Path:
@@ -37,68 +36,126 @@ def example_pack() -> Path:
     raise ZhidaError("error: cannot find examples/policies; run the demo from the repository")
 
 
+def embedded_default(workdir: Path) -> None:
+    """Point every setting at the embedded default under `workdir`, before anything reads
+    them. Quiet hours are off in the demo so SMS go out whatever the time of day (their
+    deferral to 08:00 is covered by the tests)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("zhida.db", "zhida.db-wal", "zhida.db-shm", "outbox/sms.jsonl"):
+        (workdir / name).unlink(missing_ok=True)
+    os.environ.update({
+        "ZHIDA_DATABASE_URL": f"sqlite:///{workdir}/zhida.db", "ZHIDA_REDIS_URL": "",
+        "ZHIDA_SMS_PROVIDER": "file", "ZHIDA_SMS_OUTBOX": str(workdir / "outbox" / "sms.jsonl"),
+        "ZHIDA_QUIET_START_HOUR": "0", "ZHIDA_QUIET_END_HOUR": "0", "ZHIDA_SMS_ECHO": "false",
+    })
+    from zhida.settings import get_settings
+    from zhida.store.db import dispose_engines, upgrade
+
+    get_settings.cache_clear()
+    dispose_engines()
+    from zhida.worker import configure
+
+    configure(get_settings())
+    upgrade()
+
+
 def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Console) -> int:
     pack_dir = example_pack()
-    workdir.mkdir(parents=True, exist_ok=True)
+    embedded_default(workdir)
+    from zhida.channels.plan_tasks import plan_and_queue
+    from zhida.commands.runs_hook import start_publish_run
+    from zhida.matcher import publish as pub
+    from zhida.profiles.readers import write_profiles
+    from zhida.profiles.synth import synthesize_citizens, synthesize_enterprises
+    from zhida.rules.loader import load_pack
+    from zhida.settings import get_settings
+    from zhida.store.db import session_scope
+    from zhida.store.importer import import_file
+    from zhida.store.models import Notification, Run
+
+    settings = get_settings()
     out.rule("1. 检查政策包 (zhida check)")
     if run_check([pack_dir], out, err) != 0:
         return 1
     pack = load_pack([pack_dir])
 
-    out.rule("2. 生成模拟主体 (zhida synth)")
+    out.rule("2. 模拟主体并导入 (zhida synth, zhida import)")
     start = time.perf_counter()
-    frames = {Audience.ENTERPRISE: synthesize_enterprises(count, seed=1, schemas=pack.schemas),
-              Audience.CITIZEN: synthesize_citizens(count, seed=1, schemas=pack.schemas)}
     profiles_path = workdir / "profiles.parquet"
-    write_profiles(frames, profiles_path)
-    out.print(f"{count} 家企业、{count} 名个人 -> {profiles_path} "
-              f"({time.perf_counter() - start:.1f}s)", markup=False)
+    write_profiles({Audience.ENTERPRISE: synthesize_enterprises(count, 1, pack.schemas),
+                    Audience.CITIZEN: synthesize_citizens(count, 1, pack.schemas)},
+                   profiles_path)
+    with session_scope() as session:
+        report = import_file(session, profiles_path, pack.schemas, source="demo")
+    out.print(f"{count:,} 家企业、{count:,} 名个人 -> {settings.database_url} "
+              f"(写入 {report.written:,} 条，{time.perf_counter() - start:.1f}s)", markup=False)
 
-    out.rule(f"3. 评估 (zhida evaluate --as-of {as_of})")
-    batch = read_profiles(profiles_path, pack.schemas)
-    results_path = workdir / "results.jsonl"
+    out.rule("3. 发布政策：起草人提交，审批人批准，触发重新评估")
+    schema_yaml = (pack_dir / "schema.yaml").read_text(encoding="utf-8") \
+        if (pack_dir / "schema.yaml").exists() else ""
     start = time.perf_counter()
-    with results_path.open("wb") as f:
-        stats = evaluate_to_jsonl(pack.policies, batch.frames, pack.schemas, as_of, f)
-    seconds = time.perf_counter() - start
-    evaluations = sum(stats.outcomes.values())
-    out.print(f"{evaluations:,} 次评估，用时 {seconds:.2f}s；结果 -> {results_path}", markup=False)
-    lines = [json.loads(line) for line in results_path.open(encoding="utf-8")]
-    _policy_table(pack.by_id(), lines, out)
+    with session_scope() as session:
+        author, _ = pub.add_officer(session, "demo-author", "author")
+        approver, _ = pub.add_officer(session, "demo-approver", "approver")
+    runs = []
+    for policy in pack.policies:
+        with session_scope() as session:
+            version = pub.submit(session, session.merge(author),
+                                 Path(policy.path).read_text(encoding="utf-8"), policy.path,
+                                 schema_yaml)
+            pub.approve(session, session.merge(approver), version, None)
+            version_id = version.id
+        runs.append(start_publish_run(policy.audience.value, [version_id], as_of))
+    with session_scope() as session:
+        done = session.scalars(select(Run).where(Run.id.in_(runs))).all()
+        counts: Counter[str] = Counter()
+        for run in done:
+            counts.update({k: int(v) for k, v in (run.counts or {}).items()
+                           if isinstance(v, int | float)})
+        statuses = Counter(r.status for r in done)
+    out.print(f"{len(runs)} 项政策已发布，{len(runs)} 次评估运行（{dict(statuses)}），"
+              f"新增符合 {counts.get('newly_eligible', 0):,}，"
+              f"新增待补充信息 {counts.get('newly_unknown', 0):,}，"
+              f"{time.perf_counter() - start:.1f}s", markup=False)
 
-    out.rule("4. 排序与解释")
-    best = _profile_with_most(lines)
-    if best is None:
-        out.print("没有符合条件的主体。")
-        return 0
-    mine = sorted((r for r in lines if r["profile"] == best), key=lambda r: r["rank"])
-    out.print(f"主体 {best} 的推荐（按得分排序）：", markup=False)
-    for r in mine:
-        policy = pack.by_id()[r["policy"]]
-        flag = "符合" if r["outcome"] == "eligible" else "可能符合，需补充信息"
-        out.print(f"  {r['rank']}. {policy.title} — {flag}，得分 {r['score']:.3f}", markup=False)
-    top = pack.by_id()[mine[0]["policy"]]
-    frame = batch.frames[top.audience]
-    profile = frame.filter(pl.col("id") == best).to_dicts()[0]
-    result = evaluate_policy(top, profile, as_of)
-    out.print()
-    out.print(explain_text(result, pack.schemas[top.audience], best,
-                           evaluate_define_values(top, profile, as_of)), markup=False)
-    out.print()
-    out.print(f"更多：zhida explain --policies {pack_dir} --profiles {profiles_path} "
-              f"--profile {best} --policy {top.id} --as-of {as_of}", markup=False)
+    out.rule("4. 计划并发送通知（站内信 + 短信）")
+    summary = plan_and_queue()
+    with session_scope() as session:
+        rows = session.execute(select(Notification.channel, Notification.status, func.count())
+                               .group_by(Notification.channel, Notification.status)).all()
+        by_status = {(c, s): int(n) for c, s, n in rows}
+    _notification_table(by_status, summary.skipped, out)
+    outbox = Path(settings.sms_outbox)
+    sent = [json.loads(line) for line in outbox.open(encoding="utf-8")] if outbox.exists() \
+        else []
+    out.print(f"短信写入 {outbox}：{len(sent)} 条；例如：", markup=False)
+    for sms in sent[:3]:
+        out.print(f"  {sms['to']} ({sms['segments']} 条计费) {sms['body']}", markup=False)
+
+    out.rule("5. 打开预填的申请表")
+    if sent:
+        first = sent[0]
+        from zhida.api.security import login_url
+
+        out.print("先运行：zhida serve   （另一个终端）", markup=False)
+        out.print(f"申请链接（{first['profile']} / {first['policy']}）：{first['link']}",
+                  markup=False)
+        out.print(f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效）",
+                  markup=False)
     return 0
 
 
-def _policy_table(by_id: dict, lines: list[dict], out: Console) -> None:
-    counts: Counter[tuple[str, str]] = Counter((r["policy"], r["outcome"]) for r in lines)
-    table = Table("政策", "对象", "符合", "可能符合（需补充信息）")
-    for pid, policy in by_id.items():
-        table.add_row(policy.title, "企业" if policy.audience is Audience.ENTERPRISE else "个人",
-                      f"{counts[(pid, 'eligible')]:,}", f"{counts[(pid, 'unknown')]:,}")
+def _notification_table(by_status: dict[tuple[str, str], int], skipped: Counter[str],
+                        out: Console) -> None:
+    labels = {"sent": "已发送", "delivered": "已送达", "queued": "排队中", "deferred": "已推迟",
+              "sending": "发送中", "failed": "失败", "skipped": "未发短信"}
+    table = Table("渠道", *labels.values())
+    for channel, name in (("inapp", "站内信"), ("sms", "短信")):
+        table.add_row(name, *[f"{by_status.get((channel, s), 0):,}" for s in labels])
     out.print(table)
-
-
-def _profile_with_most(lines: list[dict]) -> str | None:
-    eligible = Counter(r["profile"] for r in lines if r["outcome"] == "eligible")
-    return eligible.most_common(1)[0][0] if eligible else None
+    if skipped:
+        reasons = {"frequency_cap": "频次上限（7天2条）", "no_phone": "无手机号",
+                   "opted_out": "已退订", "window_closed": "申报已截止",
+                   "profile_gone": "主体已删除"}
+        out.print("未发短信原因：" + "，".join(f"{reasons.get(k, k)} {v:,}"
+                                         for k, v in skipped.items()), markup=False)

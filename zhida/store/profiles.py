@@ -47,19 +47,11 @@ def frame_from_json(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.Dat
 def _json_lines_frame(payload: bytes, schema: ProfileSchema) -> pl.DataFrame:
     if not payload.strip():
         return frame_from_json([], schema)
-    raw = pl.read_ndjson(payload, infer_schema_length=None)
-    columns = []
-    for name, field in schema.fields.items():
-        if name not in raw.columns:
-            columns.append(pl.Series(name, [None] * raw.height, dtype=polars_dtype(field.type)))
-            continue
-        s = raw.get_column(name)
-        if field.type is FieldType.DATE:
-            s = s.cast(pl.String).str.to_date("%Y-%m-%d", strict=False)
-        else:
-            s = s.cast(polars_dtype(field.type), strict=False)
-        columns.append(s.alias(name))
-    return pl.DataFrame(columns)
+    read_as = {name: pl.String if f.type is FieldType.DATE else polars_dtype(f.type)
+               for name, f in schema.fields.items()}
+    raw = pl.read_ndjson(payload, schema=read_as)  # a given schema parses 2-4x faster
+    dates = [name for name, f in schema.fields.items() if f.type is FieldType.DATE]
+    return raw.with_columns(pl.col(d).str.to_date("%Y-%m-%d", strict=False) for d in dates)
 
 
 def load_frame(session: Session, kind: str, schema: ProfileSchema, lo: str | None = None,

@@ -1,0 +1,91 @@
+"""Benchmark: planning notification rows from transitions into eligibility (PostgreSQL).
+
+    python -m bench.planning --transitions 100000
+
+A fresh database gets N synthetic enterprises (COPY), one published policy version
+and N transitions into eligible; then `plan_notifications` turns them into rows
+(in-app message + SMS or a skipped SMS row, application links), timed end to end
+with the commit. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+import uuid
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, func, select, text
+
+ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POLICY = """id: bench-plan
+title: 基准政策
+audience: enterprise
+window: {opens: 2026-01-01, closes: 2026-12-31}
+benefit: {amount: 10万}
+criteria:
+  - {id: rev, label: 营收不低于0元, when: revenue >= 0}
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--transitions", type=int, default=100_000)
+    ap.add_argument("--admin-url", default=ADMIN)
+    args = ap.parse_args()
+    from zhida.channels.plan import plan_notifications
+    from zhida.profiles.synth import synthesize_enterprises
+    from zhida.settings import Settings
+    from zhida.store.db import dispose_engines, session_scope, upgrade
+    from zhida.store.models import Notification, Officer, PolicyVersion, Transition
+    from zhida.store.profiles import profile_json
+
+    name = f"zhida_bench_plan_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        df = synthesize_enterprises(args.transitions, seed=3)
+        with session_scope(url) as s:
+            raw = s.connection().connection.driver_connection
+            with raw.cursor().copy("COPY profiles (id, kind, data, source) FROM STDIN") as cp:
+                for row in df.to_dicts():
+                    cp.write_row((row["id"], "enterprise", json.dumps(profile_json(row),
+                                                                      ensure_ascii=False), "b"))
+            officer = Officer(name="b", role="admin", token_hash="x")
+            s.add(officer)
+            s.flush()
+            version = PolicyVersion(policy_id="bench-plan", version=1, status="published",
+                                    audience="enterprise", title="基准政策", yaml_text=POLICY,
+                                    schema_yaml="", sha256="x", author_id=officer.id)
+            s.add(version)
+            s.flush()
+            s.execute(Transition.__table__.insert(), [
+                {"run_id": 1, "profile_id": pid, "policy_id": "bench-plan",
+                 "policy_version_id": version.id, "from_outcome": 0, "to_outcome": 2,
+                 "notified": False} for pid in df["id"].to_list()])
+        now = dt.datetime(2026, 5, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        settings = Settings(database_url=url, redis_url="")
+        start = time.perf_counter()
+        with session_scope(url) as s:
+            summary = plan_notifications(s, now, settings)
+        seconds = time.perf_counter() - start
+        with session_scope(url) as s:
+            rows = s.scalar(select(func.count()).select_from(Notification))
+        print(json.dumps({"transitions": summary.transitions, "seconds": round(seconds, 2),
+                          "transitions_per_s": round(summary.transitions / seconds),
+                          "notification_rows": rows, "inapp": summary.inapp,
+                          "sms_queued": summary.sms_queued,
+                          "sms_skipped": dict(summary.skipped)}, ensure_ascii=False))
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The whole citizen-facing flow in a real browser (Debian's Chromium driven by Playwright).
+
+Sign in with a login link, receive a pushed notification without reloading (the
+planner turns a transition into eligibility into an in-app message), follow its
+link, see the form prefilled, submit, see the reference; a tampered link is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import (
+    IN_CI,
+    POLICY_ID,
+    TITLE,
+    add_profiles,
+    make_app,
+    make_settings,
+    publish,
+)
+from zhida.api import inbox as inbox_routes
+from zhida.api.security import login_url
+from zhida.settings import Settings, get_settings
+from zhida.store.db import session_scope
+from zhida.store.models import Submission, Transition
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def need_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: the browser test cannot be skipped)")
+        pytest.skip(message)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        if IN_CI:
+            pytest.fail(f"playwright is not installed: {err}")
+        pytest.skip(f"playwright is not installed: {err}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """uvicorn on a free 127.0.0.1 port in a thread, on a temp SQLite database."""
+    import uvicorn
+
+    need_chromium()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = make_settings(sqlite_url, base_url=base)
+    # the planner reads the process settings (base_url of the links it issues)
+    monkeypatch.setenv("ZHIDA_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("ZHIDA_BASE_URL", base)
+    monkeypatch.setenv("ZHIDA_SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("ZHIDA_REDIS_URL", "")
+    get_settings.cache_clear()
+    monkeypatch.setattr(inbox_routes, "STREAM", inbox_routes.StreamConfig(
+        poll_seconds=0.3, heartbeat_seconds=5, lifetime_seconds=30, retry_ms=500))
+    add_profiles(sqlite_url)
+    publish(sqlite_url)
+    config = uvicorn.Config(make_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off", timeout_graceful_shutdown=1)
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield settings
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        get_settings.cache_clear()
+
+
+def notify_eligible(settings: Settings, profile_id: str) -> None:
+    """What happens after a publish: a transition into eligible, then the planner."""
+    from zhida.channels.plan import plan_notifications
+    from zhida.matcher.publish import find_version
+
+    with session_scope(settings.database_url) as s:
+        version = find_version(s, POLICY_ID, 1)
+        s.add(Transition(run_id=None, profile_id=profile_id, policy_id=POLICY_ID,
+                         policy_version_id=version.id, from_outcome=0, to_outcome=2))
+        s.flush()
+        summary = plan_notifications(s, dt.datetime.now(dt.UTC), get_settings())
+        assert summary.inapp == 1
+
+
+def test_inbox_push_form_submit_and_refusal(server: Settings, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(locale="zh-CN", viewport={"width": 960, "height": 900})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+
+            page.goto(login_url(server, "E1"))
+            expect(page).to_have_url(f"{server.base_url}/inbox")
+            expect(page.locator("h1")).to_have_text("我的消息")
+            expect(page.locator("#unread-count")).to_have_text("0")
+            expect(page.locator("#empty")).to_be_visible()
+
+            notify_eligible(server, "E1")  # no reload: the page hears of it
+            toast = page.locator(".toast")
+            expect(toast).to_contain_text(TITLE, timeout=10_000)
+            expect(page.locator("#unread-count")).to_have_text("1")
+            expect(page.locator("li.msg.unread")).to_have_count(1)
+            expect(page.locator("#empty")).to_be_hidden()
+            page.wait_for_timeout(400)  # let the toast finish sliding in
+            page.screenshot(path=str(tmp_path / "1-inbox-push.png"), full_page=True)
+
+            page.locator("li.msg a.apply").click()
+            page.wait_for_url(re.compile(r"/a/[A-Za-z0-9_-]{22}$"))
+            link = page.url
+            expect(page.locator("h1.policy-title")).to_have_text(TITLE)
+            expect(page.locator('input[name="f0"]')).to_have_value("杭州测试科技有限公司")
+            expect(page.locator('input[name="f2"]')).to_have_value("15000")
+            expect(page.locator(".benefit")).to_contain_text("20万元")
+            page.screenshot(path=str(tmp_path / "2-form.png"), full_page=True)
+
+            page.get_by_role("button", name="确认并提交申报").click()
+            reference = page.locator("#reference")
+            expect(reference).to_have_text(re.compile(r"^ZD-\d{8}-[A-HJ-NP-Z2-9]{6}$"))
+            expect(page.locator("h1.ok-title")).to_have_text("申报已提交")
+            page.screenshot(path=str(tmp_path / "3-submitted.png"), full_page=True)
+            shown = reference.inner_text()
+
+            token = link.rsplit("/", 1)[1]
+            tampered = link[: -len(token)] + token[:-1] + ("A" if token[-1] != "A" else "B")
+            response = page.goto(tampered)
+            assert response is not None and response.status == 404
+            expect(page.locator("h1")).to_have_text("链接无效")
+            assert TITLE not in page.content() and "杭州测试科技有限公司" not in page.content()
+            page.screenshot(path=str(tmp_path / "4-refused.png"), full_page=True)
+
+            # back in the inbox, the message has been read (clicking it marked it)
+            page.goto(f"{server.base_url}/inbox")
+            expect(page.locator("#unread-count")).to_have_text("0")
+        finally:
+            browser.close()
+    with session_scope(server.database_url) as s:
+        [sub] = s.query(Submission).all()
+        assert (sub.profile_id, sub.reference) == ("E1", shown)
+    # a refused link logs a 404 in the console; nothing else may fail (CSP, scripts, assets)
+    assert [m for m in problems if "404" not in m] == []

@@ -1,0 +1,166 @@
+"""Planning notifications from transitions: rules, quiet hours, cap, opt-out, once only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from tests.factories import make_frame
+from tests.store_factories import store_profiles
+from zhida.channels.plan import plan_notifications, sms_due
+from zhida.matcher import publish as pub
+from zhida.profiles.schema import builtin_schema
+from zhida.settings import Settings
+from zhida.store.db import session_scope
+from zhida.store.models import InboxMessage, Notification, OptOut, PolicyVersion, Transition
+
+SH = ZoneInfo("Asia/Shanghai")
+DAY = dt.datetime(2026, 5, 6, 10, 0, tzinfo=SH)  # a Wednesday morning in Shanghai
+NIGHT = dt.datetime(2026, 5, 6, 21, 30, tzinfo=SH)
+POLICY = """id: {pid}
+title: 测试政策{pid}
+audience: enterprise
+window: {{opens: {opens}, closes: {closes}}}
+benefit: {{amount: 50万}}
+criteria:
+  - {{id: rev, label: 营收不低于1亿元, when: revenue >= 1亿}}
+"""
+
+
+def settings(**kw: object) -> Settings:
+    return Settings(**kw)  # type: ignore[arg-type]
+
+
+def add_version(session: object, pid: str, opens: str = "2026-05-01",
+                closes: str = "2026-06-30") -> int:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    text = POLICY.format(pid=pid, opens=opens, closes=closes)
+    version = PolicyVersion(policy_id=pid, version=1, status="published", audience="enterprise",
+                            title=f"测试政策{pid}", yaml_text=text, schema_yaml="", sha256=pid,
+                            author_id=officer(session))
+    session.add(version)
+    session.flush()
+    return version.id
+
+
+def officer(session: object) -> int:
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    from zhida.store.models import Officer
+
+    found = session.scalar(select(Officer).where(Officer.name == "t"))
+    return found.id if found else pub.add_officer(session, "t", "admin")[0].id
+
+
+def company(pid: str, phone: str | None = "+8613812345678", revenue: float | None = 2e8) -> dict:
+    return {"id": pid, "name": f"杭州{pid}科技有限公司", "phone": phone, "revenue": revenue,
+            "region": "330106"}
+
+
+def setup(url: str, rows: list[dict], transitions: list[tuple[str, str, int]],
+          policies: dict[str, tuple[str, str]] | None = None) -> None:
+    with session_scope(url) as s:
+        store_profiles(s, make_frame(rows, builtin_schema("enterprise")))
+        versions = {pid: add_version(s, pid, *window) for pid, window in
+                    (policies or {"p1": ("2026-05-01", "2026-06-30")}).items()}
+        for profile_id, policy_id, to in transitions:
+            s.add(Transition(run_id=1, profile_id=profile_id, policy_id=policy_id,
+                             policy_version_id=versions[policy_id], from_outcome=0,
+                             to_outcome=to))
+
+
+def notes(url: str) -> list[Notification]:
+    with session_scope(url) as s:
+        return list(s.scalars(select(Notification).order_by(Notification.id)))
+
+
+def test_eligible_gets_inapp_and_sms_in_the_day(db_url: str) -> None:
+    setup(db_url, [company("E1")], [("E1", "p1", 2)])
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings())
+    assert (summary.inapp, summary.sms_queued) == (1, 1)
+    [inapp] = [n for n in notes(db_url) if n.channel == "inapp"]
+    assert inapp.link and inapp.body.startswith("经评估，贵企业符合“测试政策p1”的申报条件")
+    [sms] = [n for n in notes(db_url) if n.channel == "sms"]
+    assert sms.status == "queued" and sms.to == "+8613812345678"
+    assert sms.body.startswith("【浙里办】杭州E1科技有限公司：贵企业符合“测试政策p1”申报条件，最高50万元，"
+                               "6月30日截止。办理：http") and sms.body.endswith("回TD退订")
+    assert sms.segments == 2 and sms.link and "/a/" in sms.link and sms.link in sms.body
+    assert summary.queued_ids == [sms.id]
+    with session_scope(db_url) as s:
+        message = s.scalars(select(InboxMessage)).one()
+        assert message.profile_id == "E1" and message.link == sms.link
+
+
+def test_quiet_hours_defer_sms_to_the_morning_but_inapp_goes_at_once(db_url: str) -> None:
+    setup(db_url, [company("E1")], [("E1", "p1", 2)])
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, NIGHT, settings())
+    assert (summary.inapp, summary.sms_queued, summary.sms_deferred) == (1, 0, 1)
+    [sms] = [n for n in notes(db_url) if n.channel == "sms"]
+    assert sms.status == "deferred"
+    due = sms.due_at if sms.due_at.tzinfo else sms.due_at.replace(tzinfo=dt.UTC)
+    assert due.astimezone(SH) == dt.datetime(2026, 5, 7, 8, 0, tzinfo=SH)
+
+
+def test_sms_due() -> None:
+    s = settings()
+    assert sms_due(DAY, s) == DAY
+    assert sms_due(dt.datetime(2026, 5, 6, 7, 59, tzinfo=SH), s).astimezone(SH).hour == 8
+    assert sms_due(dt.datetime(2026, 5, 6, 20, 0, tzinfo=SH), s).astimezone(SH).day == 7
+
+
+def test_frequency_cap_and_opt_out(db_url: str) -> None:
+    policies = {p: ("2026-05-01", "2026-06-30") for p in ("p1", "p2", "p3")}
+    rows = [company("E1"), company("E2", phone="+8613900000000")]
+    setup(db_url, rows, [("E1", p, 2) for p in policies] + [("E2", "p1", 2)], policies)
+    with session_scope(db_url) as s:
+        s.add(OptOut(phone="+8613900000000", opted_out=True, keyword="TD"))
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings())
+    assert summary.inapp == 4
+    assert summary.sms_queued == 2
+    assert summary.skipped == {"frequency_cap": 1, "opted_out": 1}
+
+
+def test_unknown_gets_only_an_inapp_maybe_message(db_url: str) -> None:
+    setup(db_url, [company("E1", revenue=None)], [("E1", "p1", 1)])
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings())
+    assert (summary.inapp, summary.sms_queued) == (1, 0)
+    [inapp] = notes(db_url)
+    assert "可能符合" in inapp.body and "上年度营业收入" in inapp.body
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings(inapp_for_unknown=False))
+    assert summary.transitions == 0
+
+
+def test_windows_closed_or_far_away(db_url: str) -> None:
+    policies = {"old": ("2026-01-01", "2026-03-31"), "later": ("2026-09-01", "2026-10-31"),
+                "soon": ("2026-05-10", "2026-06-30")}
+    setup(db_url, [company("E1")], [("E1", p, 2) for p in policies], policies)
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings())
+    assert summary.skipped["window_closed"] == 1
+    assert summary.waiting == 1  # 'later' stays unnotified for a later day
+    assert summary.sms_queued == 1  # 'soon' opens within the 7-day lead
+    with session_scope(db_url) as s:
+        left = s.scalars(select(Transition).where(Transition.notified.is_(False))).all()
+        assert [t.policy_id for t in left] == ["later"]
+
+
+def test_planning_twice_plans_nothing_twice(db_url: str) -> None:
+    setup(db_url, [company("E1")], [("E1", "p1", 2)])
+    with session_scope(db_url) as s:
+        plan_notifications(s, DAY, settings())
+    with session_scope(db_url) as s:  # the same transition again (e.g. a re-delivered task)
+        s.execute(Transition.__table__.update().values(notified=False))
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings())
+    assert summary.inapp == 0 and summary.sms_queued == 0
+    assert len(notes(db_url)) == 2

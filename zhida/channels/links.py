@@ -1,0 +1,103 @@
+"""Application links: `BASE/a/TOKEN`, random, stored hashed, bound to one profile and version.
+
+The token is `secrets.token_urlsafe(16)` (128 random bits, 22 URL-safe characters).
+Only its SHA-256 is stored, so a copy of the database cannot be turned into working
+links. The URL carries nothing but the token: no profile id, no policy, no name.
+
+A link expires at the end of the policy window's closing day (Asia/Shanghai), or
+`link_ttl_days` after it was issued, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from zhida.errors import ZhidaError
+from zhida.settings import Settings, get_settings
+from zhida.store.models import ApplicationToken
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TOKEN_BYTES = 16  # 128 bits >= the 96 the design asks for
+# what token_urlsafe can produce; anything else is refused before touching the database
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+class LinkError(ZhidaError):
+    """An application link that cannot be used (the page says nothing about whose it was)."""
+
+
+class LinkNotFound(LinkError):
+    """Unknown, tampered or malformed token."""
+
+
+class LinkExpired(LinkError):
+    """A genuine token past its expiry."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def link_expiry(window_closes: dt.date | None, now: dt.datetime, ttl_days: int) -> dt.datetime:
+    """End of the closing day in Asia/Shanghai, or now + ttl_days, whichever is first (UTC)."""
+    expires = as_utc(now) + dt.timedelta(days=ttl_days)
+    if window_closes is not None:
+        day_end = dt.datetime.combine(window_closes + dt.timedelta(days=1), dt.time(0),
+                                      tzinfo=SHANGHAI).astimezone(dt.UTC)
+        expires = min(expires, day_end)
+    return expires
+
+
+def new_link(profile_id: str, policy_id: str, policy_version_id: int,
+             window_closes: dt.date | None, now: dt.datetime,
+             settings: Settings) -> tuple[str, dict[str, object]]:
+    """A link and the ApplicationToken row to store for it (the token only as SHA-256)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row: dict[str, object] = {
+        "token_hash": hash_token(token), "profile_id": profile_id, "policy_id": policy_id,
+        "policy_version_id": policy_version_id,
+        "expires_at": link_expiry(window_closes, now, settings.link_ttl_days),
+        "created_at": as_utc(now)}
+    return f"{settings.base_url.rstrip('/')}/a/{token}", row
+
+
+def issue_link(session: Session, profile_id: str, policy_id: str, policy_version_id: int,
+               window_closes: dt.date | None, now: dt.datetime, *,
+               settings: Settings | None = None) -> str:
+    """A new link `{base_url}/a/{token}`; the token is stored only as its SHA-256."""
+    url, row = new_link(profile_id, policy_id, policy_version_id, window_closes, now,
+                        settings or get_settings())
+    session.add(ApplicationToken(**row))
+    session.flush()
+    return url
+
+
+def store_links(session: Session, rows: list[dict[str, object]]) -> None:
+    """Many new links in one executemany (the planner's path)."""
+    if rows:
+        session.execute(insert(ApplicationToken), rows)
+
+
+def resolve_token(session: Session, token: str, now: dt.datetime) -> ApplicationToken:
+    """The stored token row; LinkNotFound (unknown, tampered) or LinkExpired."""
+    if not _TOKEN_SHAPE.fullmatch(token or ""):
+        raise LinkNotFound("unknown application link")
+    row = session.scalar(select(ApplicationToken)
+                        .where(ApplicationToken.token_hash == hash_token(token)))
+    if row is None:
+        raise LinkNotFound("unknown application link")
+    if as_utc(now) >= as_utc(row.expires_at):
+        raise LinkExpired("application link expired")
+    return row

@@ -1,0 +1,249 @@
+"""Planning notifications from transitions into eligibility.
+
+One in-app message always (and, configurably, an in-app "可能符合，需补充信息"
+message for an unknown outcome, never an SMS); one SMS when the profile has a
+phone, has not opted out, is under the frequency cap, and the policy's window is
+open or opens within the lead time. Every row is unique per (profile, policy,
+policy version, channel) and is saved before any task is queued; quiet hours set
+a due time in the row instead of a broker ETA.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session
+
+from zhida.channels.delivery import quiet_until
+from zhida.channels.inbox import push_messages
+from zhida.channels.links import new_link, store_links
+from zhida.channels.templates import (
+    MessageContext,
+    benefit_text,
+    chinese_date,
+    inapp_text,
+    sms_text,
+)
+from zhida.matcher.explain import missing_labels
+from zhida.matcher.publish import policy_of, schemas_from
+from zhida.matcher.reference import evaluate_policy
+from zhida.rules.policy import Policy
+from zhida.settings import Settings
+from zhida.store.models import (
+    InboxMessage,
+    Notification,
+    OptOut,
+    PolicyVersion,
+    Profile,
+    Transition,
+)
+from zhida.store.profiles import frame_from_json
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+BATCH = 2000
+
+
+@dataclass
+class PlanSummary:
+    transitions: int = 0
+    inapp: int = 0
+    sms_queued: int = 0
+    sms_deferred: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> count (no SMS)
+    waiting: int = 0  # window opens later than the lead time: planned on a later day
+    queued_ids: list[int] = field(default_factory=list)
+
+
+def sms_due(now: dt.datetime, settings: Settings) -> dt.datetime:
+    """Now, or the end of quiet hours (08:00 Asia/Shanghai) when now is inside them."""
+    return quiet_until(now, settings) or now
+
+
+class _Versions:
+    def __init__(self, session: Session):
+        self.session = session
+        self.cache: dict[int, tuple[PolicyVersion, Policy]] = {}
+
+    def get(self, version_id: int) -> tuple[PolicyVersion, Policy]:
+        if version_id not in self.cache:
+            version = self.session.get(PolicyVersion, version_id)
+            assert version is not None, f"policy version {version_id} missing"
+            self.cache[version_id] = (version, policy_of(version))
+        return self.cache[version_id]
+
+
+def _profiles(session: Session, ids: list[str], versions: _Versions,
+              wanted: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Typed profile rows by id, typed with the schema of a version that concerns them
+    (one frame per schema, not per row)."""
+    rows = session.execute(select(Profile.id, Profile.kind, Profile.data)
+                           .where(Profile.id.in_(ids))).all()
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for pid, kind, data in rows:
+        version, _ = versions.get(wanted[pid])
+        groups.setdefault((kind, version.schema_yaml), []).append({**data, "id": pid})
+    out: dict[str, dict[str, Any]] = {}
+    for (kind, schema_yaml), group in groups.items():
+        for row in frame_from_json(group, schemas_from(schema_yaml)[kind]).iter_rows(named=True):
+            out[row["id"]] = row
+    return out
+
+
+def _recent_sms(session: Session, phones: list[str], since: dt.datetime) -> Counter[str]:
+    rows = session.execute(
+        select(Notification.to, func.count()).where(
+            Notification.channel == "sms", Notification.to.in_(phones),
+            Notification.status.not_in(("skipped", "failed")), Notification.created_at >= since,
+        ).group_by(Notification.to)).all()
+    return Counter({str(to): int(n) for to, n in rows})
+
+
+def _opted_out(session: Session, phones: list[str]) -> set[str]:
+    return set(session.scalars(select(OptOut.phone).where(OptOut.phone.in_(phones),
+                                                          OptOut.opted_out.is_(True))))
+
+
+def _existing(session: Session, keys: list[tuple[str, str, int]]) -> set[tuple[str, str, int, str]]:
+    if not keys:
+        return set()
+    rows = session.execute(select(Notification.profile_id, Notification.policy_id,
+                                  Notification.policy_version_id, Notification.channel)
+                           .where(tuple_(Notification.profile_id, Notification.policy_id,
+                                         Notification.policy_version_id).in_(keys))).all()
+    return {tuple(r) for r in rows}  # type: ignore[misc]
+
+
+def context(profile: dict[str, Any], policy: Policy, benefit: float | None,
+            link: str, today: dt.date | None = None) -> MessageContext:
+    enterprise = policy.audience.value == "enterprise"
+    name = str(profile.get("name") or ("贵企业" if enterprise else "您好"))
+    closes = policy.window.closes
+    return MessageContext(name=name, who="贵企业" if enterprise else "您", title=policy.title,
+                          benefit=benefit_text(benefit), summary=policy.benefit_summary or "",
+                          deadline=chinese_date(closes, today) if closes else "", link=link)
+
+
+def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
+                       limit: int | None = None) -> PlanSummary:
+    """Plan rows for transitions not yet notified; the caller commits, then queues
+    `summary.queued_ids`."""
+    summary = PlanSummary()
+    wanted_outcomes = (2, 1) if settings.inapp_for_unknown else (2,)
+    stmt = (select(Transition).where(Transition.notified.is_(False),
+                                     Transition.to_outcome.in_(wanted_outcomes))
+            .order_by(Transition.id))
+    if limit:
+        stmt = stmt.limit(limit)
+    transitions = list(session.scalars(stmt))
+    versions = _Versions(session)
+    for start in range(0, len(transitions), BATCH):
+        _plan_batch(session, transitions[start:start + BATCH], versions, now, settings, summary)
+    return summary
+
+
+def _plan_batch(session: Session, batch: list[Transition], versions: _Versions,
+                now: dt.datetime, settings: Settings, summary: PlanSummary) -> None:
+    wanted = {t.profile_id: t.policy_version_id for t in batch}
+    profiles = _profiles(session, list(wanted), versions, wanted)
+    phones = sorted({str(p["phone"]) for p in profiles.values() if p.get("phone")})
+    recent = _recent_sms(session, phones, now - dt.timedelta(days=settings.sms_cap_days))
+    opted_out = _opted_out(session, phones)
+    existing = _existing(session, [(t.profile_id, t.policy_id, t.policy_version_id)
+                                   for t in batch])
+    today = now.astimezone(SHANGHAI).date()
+    lead = today + dt.timedelta(days=settings.window_lead_days)
+    due = sms_due(now, settings)
+    sms_rows: list[Notification] = []
+    inbox: list[tuple[Notification, str, str]] = []  # (in-app row, title, kind)
+    link_rows: list[dict[str, object]] = []
+    for t in batch:
+        summary.transitions += 1
+        profile = profiles.get(t.profile_id)
+        version, policy = versions.get(t.policy_version_id)
+        window = policy.window
+        if profile is None or (window.closes is not None and today > window.closes):
+            t.notified = True
+            summary.skipped["window_closed" if profile else "profile_gone"] += 1
+            continue
+        if window.opens is not None and window.opens > lead:
+            summary.waiting += 1  # planned by a later run of the planner
+            continue
+        t.notified = True
+        key = (t.profile_id, t.policy_id, t.policy_version_id)
+        result = evaluate_policy(policy, profile, today)
+        if t.to_outcome == 1:
+            missing = missing_labels(result, schemas_from(version.schema_yaml)[policy.audience])
+            if (*key, "inapp") not in existing:
+                inbox.append(_maybe_note(t, policy, profile, missing, now))
+            continue
+        link, link_row = new_link(t.profile_id, t.policy_id, t.policy_version_id,
+                                  window.closes, now, settings)
+        link_rows.append(link_row)
+        ctx = context(profile, policy, result.benefit, link, today)
+        if (*key, "inapp") not in existing:
+            title, body = inapp_text(ctx)
+            inbox.append((Notification(
+                profile_id=t.profile_id, policy_id=t.policy_id,
+                policy_version_id=t.policy_version_id, channel="inapp", transition_id=t.id,
+                status="sent", body=body, link=link, sent_at=now, due_at=now), title,
+                "eligible"))
+        if (*key, "sms") in existing:
+            continue
+        phone = str(profile.get("phone") or "")
+        reason = _no_sms_reason(phone, opted_out, recent, settings)
+        row = Notification(profile_id=t.profile_id, policy_id=t.policy_id,
+                           policy_version_id=t.policy_version_id, channel="sms",
+                           transition_id=t.id, to=phone or None, link=link, due_at=due)
+        if reason:
+            row.status, row.last_error = "skipped", reason
+            summary.skipped[reason] += 1
+        else:
+            sms = sms_text(ctx, settings.sms_signature, settings.sms_opt_out_hint,
+                           policy.sms_template)
+            row.body, row.segments = sms.text, sms.segments
+            row.status = "queued" if due <= now else "deferred"
+            recent[phone] += 1
+            sms_rows.append(row)
+        session.add(row)
+    session.add_all(note for note, _, _ in inbox)
+    store_links(session, link_rows)
+    session.flush()  # one batch of inserts (notifications) for the whole batch
+    push_messages(session, [
+        InboxMessage(profile_id=note.profile_id, policy_id=note.policy_id, title=title,
+                     body=note.body, link=note.link, kind=kind, notification_id=note.id)
+        for note, title, kind in inbox], redis_url=settings.redis_url)
+    summary.inapp += len(inbox)
+    for row in sms_rows:
+        if row.status == "queued":
+            summary.sms_queued += 1
+            summary.queued_ids.append(row.id)
+        else:
+            summary.sms_deferred += 1
+
+
+def _no_sms_reason(phone: str, opted_out: set[str], recent: Counter[str],
+                   settings: Settings) -> str | None:
+    if not phone:
+        return "no_phone"
+    if phone in opted_out:
+        return "opted_out"
+    if recent[phone] >= settings.sms_cap:
+        return "frequency_cap"
+    return None
+
+
+def _maybe_note(t: Transition, policy: Policy, profile: dict[str, Any], missing: list[str],
+                now: dt.datetime) -> tuple[Notification, str, str]:
+    """Unknown outcome: at most an in-app message listing the missing data; never an SMS."""
+    ctx = context(profile, policy, None, "")
+    ctx = MessageContext(**{**ctx.as_dict(), "missing": "、".join(missing) or "部分信息"})
+    title, body = inapp_text(ctx, maybe=True)
+    note = Notification(profile_id=t.profile_id, policy_id=t.policy_id,
+                        policy_version_id=t.policy_version_id, channel="inapp",
+                        transition_id=t.id, status="sent", body=body, sent_at=now, due_at=now)
+    return note, title, "maybe"
