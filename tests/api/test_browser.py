@@ -20,7 +20,6 @@ import pytest
 
 from tests.api.conftest import (
     IN_CI,
-    POLICY_ID,
     TITLE,
     add_profiles,
     make_app,
@@ -31,7 +30,7 @@ from zhida.api import inbox as inbox_routes
 from zhida.api.security import login_url
 from zhida.settings import Settings, get_settings
 from zhida.store.db import session_scope
-from zhida.store.models import Submission, Transition
+from zhida.store.models import Submission
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -71,11 +70,18 @@ def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     monkeypatch.setenv("ZHIDA_BASE_URL", base)
     monkeypatch.setenv("ZHIDA_SECRET_KEY", settings.secret_key)
     monkeypatch.setenv("ZHIDA_REDIS_URL", "")
+    monkeypatch.setenv("ZHIDA_SMS_OUTBOX", str(Path(sqlite_url.removeprefix("sqlite:///")).parent
+                                              / "outbox" / "sms.jsonl"))
+    monkeypatch.setenv("ZHIDA_SMS_ECHO", "false")
+    monkeypatch.setenv("ZHIDA_QUIET_START_HOUR", "0")  # the SMS side is not under test here
+    monkeypatch.setenv("ZHIDA_QUIET_END_HOUR", "0")
     get_settings.cache_clear()
+    from zhida.worker import configure
+
+    configure(get_settings())  # eager: a run and its planning happen in this process
     monkeypatch.setattr(inbox_routes, "STREAM", inbox_routes.StreamConfig(
         poll_seconds=0.3, heartbeat_seconds=5, lifetime_seconds=30, retry_ms=500))
     add_profiles(sqlite_url)
-    publish(sqlite_url)
     config = uvicorn.Config(make_app(settings), host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off", timeout_graceful_shutdown=1)
     uv = uvicorn.Server(config)
@@ -94,17 +100,18 @@ def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
 
 
 def notify_eligible(settings: Settings, profile_id: str) -> None:
-    """What happens after a publish: a transition into eligible, then the planner."""
-    from zhida.channels.plan import plan_notifications
-    from zhida.matcher.publish import find_version
+    """An officer publishes the policy: the run finds the profile eligible (a transition),
+    and the planner turns it into an in-app message, which the open page hears of."""
+    from zhida.channels.plan_tasks import plan_and_queue
+    from zhida.commands.runs_hook import start_publish_run
+    from zhida.store.models import InboxMessage
 
+    version_id = publish(settings.database_url)
+    start_publish_run("enterprise", [version_id], dt.date.today())
+    summary = plan_and_queue()
+    assert summary.inapp >= 1
     with session_scope(settings.database_url) as s:
-        version = find_version(s, POLICY_ID, 1)
-        s.add(Transition(run_id=None, profile_id=profile_id, policy_id=POLICY_ID,
-                         policy_version_id=version.id, from_outcome=0, to_outcome=2))
-        s.flush()
-        summary = plan_notifications(s, dt.datetime.now(dt.UTC), get_settings())
-        assert summary.inapp == 1
+        assert s.query(InboxMessage).filter_by(profile_id=profile_id).count() == 1
 
 
 def test_inbox_push_form_submit_and_refusal(server: Settings, tmp_path: Path) -> None:
