@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from typing import Any
 
 import redis
 from sqlalchemy import event, func, select
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from zhida.errors import ZhidaError
 from zhida.settings import get_settings
+from zhida.store.bulk import insert_with_ids
 from zhida.store.models import InboxMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -90,21 +92,22 @@ def push_message(session: Session, profile_id: str, policy_id: str, title: str, 
     return message
 
 
-def push_messages(session: Session, messages: list[InboxMessage], *,
+def push_messages(session: Session, rows: list[dict[str, Any]], *,
                   redis_url: str | None = None) -> None:
-    """Many new messages in one insert (the planner's path); events after commit as
-    push_message does. The caller guarantees they are new (one per notification)."""
-    for message in messages:
-        if message.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {message.kind!r}")
-        message.created_at = message.created_at or utcnow()
-    session.add_all(messages)
-    session.flush()
+    """Many new messages (InboxMessage columns as dicts) in one insert: the planner's path;
+    events after commit as push_message sends them. The caller guarantees they are new
+    (one per notification)."""
+    if not rows:
+        return
+    for row in rows:
+        if row["kind"] not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {row['kind']!r}")
+    ids = insert_with_ids(session, InboxMessage.__table__, rows)  # type: ignore[arg-type]
     url = get_settings().redis_url if redis_url is None else redis_url
     if url:
-        for message in messages:
-            _publish_after_commit(session, url, channel_name(message.profile_id),
-                                  json.dumps({"id": message.id}))
+        for message_id, profile_id in zip(ids, (r["profile_id"] for r in rows), strict=True):
+            _publish_after_commit(session, url, channel_name(profile_id),
+                                  json.dumps({"id": message_id}))
 
 
 def list_messages(session: Session, profile_id: str, limit: int = 50,

@@ -34,8 +34,8 @@ from zhida.matcher.publish import policy_of, schemas_from
 from zhida.matcher.reference import evaluate_policy
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
+from zhida.store.bulk import insert_with_ids
 from zhida.store.models import (
-    InboxMessage,
     Notification,
     OptOut,
     PolicyVersion,
@@ -158,8 +158,8 @@ def _plan_batch(session: Session, batch: list[Transition], versions: _Versions,
     today = now.astimezone(SHANGHAI).date()
     lead = today + dt.timedelta(days=settings.window_lead_days)
     due = sms_due(now, settings)
-    sms_rows: list[Notification] = []
-    inbox: list[tuple[Notification, str, str]] = []  # (in-app row, title, kind)
+    sms_rows: list[dict[str, Any]] = []
+    inbox: list[tuple[dict[str, Any], str, str]] = []  # (in-app row, title, kind)
     link_rows: list[dict[str, object]] = []
     for t in batch:
         summary.transitions += 1
@@ -187,43 +187,57 @@ def _plan_batch(session: Session, batch: list[Transition], versions: _Versions,
         ctx = context(profile, policy, result.benefit, link, today)
         if (*key, "inapp") not in existing:
             title, body = inapp_text(ctx)
-            inbox.append((Notification(
-                profile_id=t.profile_id, policy_id=t.policy_id,
-                policy_version_id=t.policy_version_id, channel="inapp", transition_id=t.id,
-                status="sent", body=body, link=link, sent_at=now, due_at=now), title,
-                "eligible"))
+            inbox.append((note_row(t, "inapp", now, status="sent", body=body, link=link,
+                                   sent_at=now), title, "eligible"))
         if (*key, "sms") in existing:
             continue
         phone = str(profile.get("phone") or "")
         reason = _no_sms_reason(phone, opted_out, recent, settings)
-        row = Notification(profile_id=t.profile_id, policy_id=t.policy_id,
-                           policy_version_id=t.policy_version_id, channel="sms",
-                           transition_id=t.id, to=phone or None, link=link, due_at=due)
+        row = note_row(t, "sms", now, to=phone or None, link=link, due_at=due)
         if reason:
-            row.status, row.last_error = "skipped", reason
+            row.update(status="skipped", last_error=reason)
             summary.skipped[reason] += 1
         else:
             sms = sms_text(ctx, settings.sms_signature, settings.sms_opt_out_hint,
                            policy.sms_template)
-            row.body, row.segments = sms.text, sms.segments
-            row.status = "queued" if due <= now else "deferred"
+            row.update(body=sms.text, segments=sms.segments,
+                       status="queued" if due <= now else "deferred")
             recent[phone] += 1
-            sms_rows.append(row)
-        session.add(row)
-    session.add_all(note for note, _, _ in inbox)
+        sms_rows.append(row)
     store_links(session, link_rows)
-    session.flush()  # one batch of inserts (notifications) for the whole batch
+    session.flush()  # the transitions' notified flags
+    ids = insert_notes(session, [*sms_rows, *(note for note, _, _ in inbox)])
     push_messages(session, [
-        InboxMessage(profile_id=note.profile_id, policy_id=note.policy_id, title=title,
-                     body=note.body, link=note.link, kind=kind, notification_id=note.id)
-        for note, title, kind in inbox], redis_url=settings.redis_url)
+        {"profile_id": note["profile_id"], "policy_id": note["policy_id"], "title": title,
+         "body": note["body"], "link": note["link"], "kind": kind, "notification_id": nid,
+         "created_at": now}
+        for (note, title, kind), nid in zip(inbox, ids[len(sms_rows):], strict=True)],
+        redis_url=settings.redis_url)
     summary.inapp += len(inbox)
-    for row in sms_rows:
-        if row.status == "queued":
+    for row, nid in zip(sms_rows, ids, strict=False):
+        if row["status"] == "queued":
             summary.sms_queued += 1
-            summary.queued_ids.append(row.id)
-        else:
+            summary.queued_ids.append(nid)
+        elif row["status"] == "deferred":
             summary.sms_deferred += 1
+
+
+_NOTE_DEFAULTS: dict[str, Any] = {"status": "queued", "body": "", "segments": 0, "link": None,
+                                  "to": None, "last_error": None, "sent_at": None, "attempts": 0}
+
+
+def note_row(t: Transition, channel: str, now: dt.datetime, **values: Any) -> dict[str, Any]:
+    """A notifications row as a dict (every key present, for one executemany)."""
+    row = {**_NOTE_DEFAULTS, "profile_id": t.profile_id, "policy_id": t.policy_id,
+           "policy_version_id": t.policy_version_id, "channel": channel,
+           "transition_id": t.id, "due_at": now, "created_at": now, "updated_at": now}
+    row.update(values)
+    return row
+
+
+def insert_notes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert in one batch; the new ids in the order of the rows."""
+    return insert_with_ids(session, Notification.__table__, rows)  # type: ignore[arg-type]
 
 
 def _no_sms_reason(phone: str, opted_out: set[str], recent: Counter[str],
@@ -238,12 +252,9 @@ def _no_sms_reason(phone: str, opted_out: set[str], recent: Counter[str],
 
 
 def _maybe_note(t: Transition, policy: Policy, profile: dict[str, Any], missing: list[str],
-                now: dt.datetime) -> tuple[Notification, str, str]:
+                now: dt.datetime) -> tuple[dict[str, Any], str, str]:
     """Unknown outcome: at most an in-app message listing the missing data; never an SMS."""
     ctx = context(profile, policy, None, "")
     ctx = MessageContext(**{**ctx.as_dict(), "missing": "、".join(missing) or "部分信息"})
     title, body = inapp_text(ctx, maybe=True)
-    note = Notification(profile_id=t.profile_id, policy_id=t.policy_id,
-                        policy_version_id=t.policy_version_id, channel="inapp",
-                        transition_id=t.id, status="sent", body=body, sent_at=now, due_at=now)
-    return note, title, "maybe"
+    return note_row(t, "inapp", now, status="sent", body=body, sent_at=now), title, "maybe"
