@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Row, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from zhida.channels.delivery import quiet_until
@@ -134,19 +134,23 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
     `summary.queued_ids`."""
     summary = PlanSummary()
     wanted_outcomes = (2, 1) if settings.inapp_for_unknown else (2,)
-    stmt = (select(Transition).where(Transition.notified.is_(False),
+    stmt = (select(Transition.id, Transition.profile_id, Transition.policy_id,
+                   Transition.policy_version_id, Transition.to_outcome)
+            .where(Transition.notified.is_(False),
                                      Transition.to_outcome.in_(wanted_outcomes))
             .order_by(Transition.id))
     if limit:
         stmt = stmt.limit(limit)
-    transitions = list(session.scalars(stmt))
+    # plain rows, not ORM objects: a session holding 100,000 objects would make every
+    # flush check them all
+    transitions: list[Any] = list(session.execute(stmt).all())
     versions = _Versions(session)
     for start in range(0, len(transitions), BATCH):
         _plan_batch(session, transitions[start:start + BATCH], versions, now, settings, summary)
     return summary
 
 
-def _plan_batch(session: Session, batch: list[Transition], versions: _Versions,
+def _plan_batch(session: Session, batch: list[Row[Any]], versions: _Versions,
                 now: dt.datetime, settings: Settings, summary: PlanSummary) -> None:
     wanted = {t.profile_id: t.policy_version_id for t in batch}
     profiles = _profiles(session, list(wanted), versions, wanted)
@@ -161,19 +165,20 @@ def _plan_batch(session: Session, batch: list[Transition], versions: _Versions,
     sms_rows: list[dict[str, Any]] = []
     inbox: list[tuple[dict[str, Any], str, str]] = []  # (in-app row, title, kind)
     link_rows: list[dict[str, object]] = []
+    done: list[int] = []  # transitions handled now (notified)
     for t in batch:
         summary.transitions += 1
         profile = profiles.get(t.profile_id)
         version, policy = versions.get(t.policy_version_id)
         window = policy.window
         if profile is None or (window.closes is not None and today > window.closes):
-            t.notified = True
+            done.append(t.id)
             summary.skipped["window_closed" if profile else "profile_gone"] += 1
             continue
         if window.opens is not None and window.opens > lead:
             summary.waiting += 1  # planned by a later run of the planner
             continue
-        t.notified = True
+        done.append(t.id)
         key = (t.profile_id, t.policy_id, t.policy_version_id)
         result = evaluate_policy(policy, profile, today)
         if t.to_outcome == 1:
@@ -205,7 +210,9 @@ def _plan_batch(session: Session, batch: list[Transition], versions: _Versions,
             recent[phone] += 1
         sms_rows.append(row)
     store_links(session, link_rows)
-    session.flush()  # the transitions' notified flags
+    if done:
+        session.execute(update(Transition).where(Transition.id.in_(done))
+                        .values(notified=True))
     ids = insert_notes(session, [*sms_rows, *(note for note, _, _ in inbox)])
     push_messages(session, [
         {"profile_id": note["profile_id"], "policy_id": note["policy_id"], "title": title,
@@ -226,7 +233,7 @@ _NOTE_DEFAULTS: dict[str, Any] = {"status": "queued", "body": "", "segments": 0,
                                   "to": None, "last_error": None, "sent_at": None, "attempts": 0}
 
 
-def note_row(t: Transition, channel: str, now: dt.datetime, **values: Any) -> dict[str, Any]:
+def note_row(t: Row[Any], channel: str, now: dt.datetime, **values: Any) -> dict[str, Any]:
     """A notifications row as a dict (every key present, for one executemany)."""
     row = {**_NOTE_DEFAULTS, "profile_id": t.profile_id, "policy_id": t.policy_id,
            "policy_version_id": t.policy_version_id, "channel": channel,
@@ -251,7 +258,7 @@ def _no_sms_reason(phone: str, opted_out: set[str], recent: Counter[str],
     return None
 
 
-def _maybe_note(t: Transition, policy: Policy, profile: dict[str, Any], missing: list[str],
+def _maybe_note(t: Row[Any], policy: Policy, profile: dict[str, Any], missing: list[str],
                 now: dt.datetime) -> tuple[dict[str, Any], str, str]:
     """Unknown outcome: at most an in-app message listing the missing data; never an SMS."""
     ctx = context(profile, policy, None, "")
