@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, func, select, tuple_, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels.delivery import quiet_until
@@ -109,13 +109,15 @@ def _opted_out(session: Session, phones: list[str]) -> set[str]:
 
 
 def _existing(session: Session, keys: list[tuple[str, str, int]]) -> set[tuple[str, str, int, str]]:
+    """Notification keys already planned for these (profile, policy, version) keys. Looked
+    up by profile id (indexed) and filtered here: a row-value IN list is not indexed."""
     if not keys:
         return set()
+    wanted = set(keys)
     rows = session.execute(select(Notification.profile_id, Notification.policy_id,
                                   Notification.policy_version_id, Notification.channel)
-                           .where(tuple_(Notification.profile_id, Notification.policy_id,
-                                         Notification.policy_version_id).in_(keys))).all()
-    return {tuple(r) for r in rows}  # type: ignore[misc]
+                           .where(Notification.profile_id.in_({k[0] for k in keys}))).all()
+    return {(p, q, v, c) for p, q, v, c in rows if (p, q, v) in wanted}
 
 
 def context(profile: dict[str, Any], policy: Policy, benefit: float | None,
