@@ -2,8 +2,9 @@
 
     python -m bench.planning --transitions 100000
 
-A fresh database gets N synthetic enterprises (COPY), one published policy version
-and N transitions into eligible; then `plan_notifications` turns them into rows
+A fresh database gets N synthetic enterprises (COPY), one published policy version,
+N eligible decisions and N transitions into eligible (what a run leaves); then
+`plan_notifications` turns them into rows
 (in-app message + SMS or a skipped SMS row, application links), timed end to end
 with the commit. Prints JSON.
 """
@@ -39,7 +40,7 @@ def main() -> None:
     from zhida.profiles.synth import synthesize_enterprises
     from zhida.settings import Settings
     from zhida.store.db import dispose_engines, session_scope, upgrade
-    from zhida.store.models import Notification, Officer, PolicyVersion, Transition
+    from zhida.store.models import Decision, Notification, Officer, PolicyVersion, Transition
     from zhida.store.profiles import profile_json
 
     name = f"zhida_bench_plan_{uuid.uuid4().hex[:8]}"
@@ -64,6 +65,12 @@ def main() -> None:
                                     schema_yaml="", sha256="x", author_id=officer.id)
             s.add(version)
             s.flush()
+            # what the run stored with the transitions: the eligible decisions
+            s.execute(Decision.__table__.insert(), [
+                {"profile_id": pid, "policy_id": "bench-plan", "policy_version_id": version.id,
+                 "outcome": 2, "failed": [], "unknown": [], "benefit": 1e5, "score": 0.8,
+                 "run_id": 1, "updated_at": dt.datetime.now(dt.UTC)}
+                for pid in df["id"].to_list()])
             s.execute(Transition.__table__.insert(), [
                 {"run_id": 1, "profile_id": pid, "policy_id": "bench-plan",
                  "policy_version_id": version.id, "from_outcome": 0, "to_outcome": 2,

@@ -16,7 +16,7 @@ import re
 import secrets
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.errors import ZhidaError
@@ -85,9 +85,10 @@ def issue_link(session: Session, profile_id: str, policy_id: str, policy_version
 
 
 def store_links(session: Session, rows: list[dict[str, object]]) -> None:
-    """Many new links in one executemany (the planner's path)."""
-    if rows:
-        session.execute(insert(ApplicationToken), rows)
+    """Many new links in one batch (the planner's path; COPY on PostgreSQL)."""
+    from zhida.store.bulk import insert_with_ids
+
+    insert_with_ids(session, ApplicationToken.__table__, rows)  # type: ignore[arg-type]
 
 
 def resolve_token(session: Session, token: str, now: dt.datetime) -> ApplicationToken:

@@ -36,6 +36,7 @@ from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.bulk import insert_with_ids
 from zhida.store.models import (
+    Decision,
     Notification,
     OptOut,
     PolicyVersion,
@@ -77,21 +78,39 @@ class _Versions:
         return self.cache[version_id]
 
 
-def _profiles(session: Session, ids: list[str], versions: _Versions,
-              wanted: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """Typed profile rows by id, typed with the schema of a version that concerns them
-    (one frame per schema, not per row)."""
-    rows = session.execute(select(Profile.id, Profile.kind, Profile.data)
-                           .where(Profile.id.in_(ids))).all()
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for pid, kind, data in rows:
-        version, _ = versions.get(wanted[pid])
-        groups.setdefault((kind, version.schema_yaml), []).append({**data, "id": pid})
-    out: dict[str, dict[str, Any]] = {}
-    for (kind, schema_yaml), group in groups.items():
-        for row in frame_from_json(group, schemas_from(schema_yaml)[kind]).iter_rows(named=True):
-            out[row["id"]] = row
-    return out
+class _Profiles:
+    """Name and phone of every profile of a batch from one light query; the whole typed
+    profile only for those that must be evaluated again (unknown outcomes, or no stored
+    decision to take the benefit from)."""
+
+    def __init__(self, session: Session, ids: list[str], versions: _Versions,
+                 wanted: dict[str, int]):
+        self.session, self.versions, self.wanted = session, versions, wanted
+        rows = session.execute(select(Profile.id, Profile.data["name"].as_string(),
+                                      Profile.data["phone"].as_string())
+                               .where(Profile.id.in_(ids))).all()
+        self.light = {pid: {"name": name, "phone": phone} for pid, name, phone in rows}
+        self._full: dict[str, dict[str, Any]] = {}
+
+    def full(self, profile_id: str) -> dict[str, Any]:
+        if profile_id not in self._full:
+            kind, data = self.session.execute(select(Profile.kind, Profile.data)
+                                              .where(Profile.id == profile_id)).one()
+            version, _ = self.versions.get(self.wanted[profile_id])
+            schema = schemas_from(version.schema_yaml)[kind]
+            self._full[profile_id] = frame_from_json([{**data, "id": profile_id}],
+                                                     schema).row(0, named=True)
+        return self._full[profile_id]
+
+
+def _stored_benefits(session: Session, batch: list[Any]) -> dict[tuple[str, str, int],
+                                                                  float | None]:
+    """The benefit of each eligible decision the run stored (same policy version)."""
+    rows = session.execute(select(Decision.profile_id, Decision.policy_id,
+                                  Decision.policy_version_id, Decision.benefit)
+                           .where(Decision.profile_id.in_({t.profile_id for t in batch}),
+                                  Decision.outcome == 2)).all()
+    return {(p, q, v): b for p, q, v, b in rows}
 
 
 def _recent_sms(session: Session, phones: list[str], since: dt.datetime) -> Counter[str]:
@@ -155,8 +174,9 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
 def _plan_batch(session: Session, batch: list[Row[Any]], versions: _Versions,
                 now: dt.datetime, settings: Settings, summary: PlanSummary) -> None:
     wanted = {t.profile_id: t.policy_version_id for t in batch}
-    profiles = _profiles(session, list(wanted), versions, wanted)
-    phones = sorted({str(p["phone"]) for p in profiles.values() if p.get("phone")})
+    profiles = _Profiles(session, list(wanted), versions, wanted)
+    benefits = _stored_benefits(session, batch)
+    phones = sorted({str(p["phone"]) for p in profiles.light.values() if p.get("phone")})
     recent = _recent_sms(session, phones, now - dt.timedelta(days=settings.sms_cap_days))
     opted_out = _opted_out(session, phones)
     existing = _existing(session, [(t.profile_id, t.policy_id, t.policy_version_id)
@@ -170,7 +190,7 @@ def _plan_batch(session: Session, batch: list[Row[Any]], versions: _Versions,
     done: list[int] = []  # transitions handled now (notified)
     for t in batch:
         summary.transitions += 1
-        profile = profiles.get(t.profile_id)
+        profile = profiles.light.get(t.profile_id)
         version, policy = versions.get(t.policy_version_id)
         window = policy.window
         if profile is None or (window.closes is not None and today > window.closes):
@@ -182,16 +202,21 @@ def _plan_batch(session: Session, batch: list[Row[Any]], versions: _Versions,
             continue
         done.append(t.id)
         key = (t.profile_id, t.policy_id, t.policy_version_id)
-        result = evaluate_policy(policy, profile, today)
         if t.to_outcome == 1:
-            missing = missing_labels(result, schemas_from(version.schema_yaml)[policy.audience])
             if (*key, "inapp") not in existing:
-                inbox.append(_maybe_note(t, policy, profile, missing, now))
+                result = evaluate_policy(policy, profiles.full(t.profile_id), today)
+                schema = schemas_from(version.schema_yaml)[policy.audience]
+                inbox.append(_maybe_note(t, policy, profile, missing_labels(result, schema),
+                                         now))
             continue
+        if key in benefits:
+            benefit = benefits[key]
+        else:  # no stored decision (a transition written by hand): evaluate again
+            benefit = evaluate_policy(policy, profiles.full(t.profile_id), today).benefit
         link, link_row = new_link(t.profile_id, t.policy_id, t.policy_version_id,
                                   window.closes, now, settings)
         link_rows.append(link_row)
-        ctx = context(profile, policy, result.benefit, link, today)
+        ctx = context(profile, policy, benefit, link, today)
         if (*key, "inapp") not in existing:
             title, body = inapp_text(ctx)
             inbox.append((note_row(t, "inapp", now, status="sent", body=body, link=link,

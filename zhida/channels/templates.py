@@ -7,6 +7,7 @@ benefit as people read it (50万元), the deadline as 6月30日, and the link.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from dataclasses import dataclass
@@ -106,6 +107,13 @@ def sms_text(ctx: MessageContext, signature: str, hint: str,
 
 
 def inapp_text(ctx: MessageContext, maybe: bool = False) -> tuple[str, str]:
+    """(title, body) of an in-app message. They name neither the recipient nor the link,
+    so they are rendered once per distinct policy context, not once per profile."""
+    return _inapp_text(dataclasses.replace(ctx, name="", link=""), maybe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _inapp_text(ctx: MessageContext, maybe: bool) -> tuple[str, str]:
     title = render(compile_template(MAYBE_INAPP_TITLE if maybe else DEFAULT_INAPP_TITLE), ctx)
     body = render(compile_template(MAYBE_INAPP if maybe else DEFAULT_INAPP), ctx)
     return title, body
