@@ -81,3 +81,20 @@ def test_amounts_and_dates() -> None:
     assert benefit_text(120_000_000, None) == "最高1.2亿元"
     assert benefit_text(None, "最高奖励50万元") == "最高奖励50万元"
     assert chinese_date(dt.date(2026, 6, 30)) == "6月30日"
+
+
+TEMPLATES = [None, "{{ name|upper }} {{ link }}", "{{name}}你好 {{link}}",
+             "{% if name %}{{ name }}{% endif %}：{{ title }} {{ link }}",
+             "{{ name|replace('杭州', '') }} {{ link }}{{ deadline }}"]
+
+
+@given(name=st.text(alphabet="杭州abcAB 　\t科技", max_size=12),
+       link=st.text(alphabet="https:/x.cnAbc_- ", min_size=1, max_size=20),
+       template=st.sampled_from(TEMPLATES))
+def test_rendering_once_per_policy_equals_rendering_each_message(name: str, link: str,
+                                                                 template: str | None) -> None:
+    from zhida.channels.templates import DEFAULT_SMS, compile_template, render
+
+    c = ctx(name=name, link=link)
+    full = compose(render(compile_template(template or DEFAULT_SMS), c), SIG, HINT)
+    assert sms_text(c, SIG, HINT, template).text == full

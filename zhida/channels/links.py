@@ -11,6 +11,7 @@ A link expires at the end of the policy window's closing day (Asia/Shanghai), or
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -50,6 +51,7 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def link_expiry(window_closes: dt.date | None, now: dt.datetime, ttl_days: int) -> dt.datetime:
     """End of the closing day in Asia/Shanghai, or now + ttl_days, whichever is first (UTC)."""
     expires = as_utc(now) + dt.timedelta(days=ttl_days)

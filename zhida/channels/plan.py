@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from zhida.channels.delivery import quiet_until
@@ -78,6 +79,15 @@ class _Versions:
         return self.cache[version_id]
 
 
+def _among(session: Session, column: Any, values: Any) -> Any:
+    """`column IN values`; on PostgreSQL `column = ANY(:array)`: one parameter instead of
+    thousands, which SQLAlchemy would otherwise compile one by one."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("among", values, type_=ARRAY(column.type), unique=True))
+    return column.in_(values)
+
+
 class _Profiles:
     """Name and phone of every profile of a batch from one light query; the whole typed
     profile only for those that must be evaluated again (unknown outcomes, or no stored
@@ -88,7 +98,7 @@ class _Profiles:
         self.session, self.versions, self.wanted = session, versions, wanted
         rows = session.execute(select(Profile.id, Profile.data["name"].as_string(),
                                       Profile.data["phone"].as_string())
-                               .where(Profile.id.in_(ids))).all()
+                               .where(_among(session, Profile.id, ids))).all()
         self.light = {pid: {"name": name, "phone": phone} for pid, name, phone in rows}
         self._full: dict[str, dict[str, Any]] = {}
 
@@ -108,7 +118,8 @@ def _stored_benefits(session: Session, batch: list[Any]) -> dict[tuple[str, str,
     """The benefit of each eligible decision the run stored (same policy version)."""
     rows = session.execute(select(Decision.profile_id, Decision.policy_id,
                                   Decision.policy_version_id, Decision.benefit)
-                           .where(Decision.profile_id.in_({t.profile_id for t in batch}),
+                           .where(_among(session, Decision.profile_id,
+                                         {t.profile_id for t in batch}),
                                   Decision.outcome == 2)).all()
     return {(p, q, v): b for p, q, v, b in rows}
 
@@ -116,14 +127,14 @@ def _stored_benefits(session: Session, batch: list[Any]) -> dict[tuple[str, str,
 def _recent_sms(session: Session, phones: list[str], since: dt.datetime) -> Counter[str]:
     rows = session.execute(
         select(Notification.to, func.count()).where(
-            Notification.channel == "sms", Notification.to.in_(phones),
+            Notification.channel == "sms", _among(session, Notification.to, phones),
             Notification.status.not_in(("skipped", "failed")), Notification.created_at >= since,
         ).group_by(Notification.to)).all()
     return Counter({str(to): int(n) for to, n in rows})
 
 
 def _opted_out(session: Session, phones: list[str]) -> set[str]:
-    return set(session.scalars(select(OptOut.phone).where(OptOut.phone.in_(phones),
+    return set(session.scalars(select(OptOut.phone).where(_among(session, OptOut.phone, phones),
                                                           OptOut.opted_out.is_(True))))
 
 
@@ -135,7 +146,8 @@ def _existing(session: Session, keys: list[tuple[str, str, int]]) -> set[tuple[s
     wanted = set(keys)
     rows = session.execute(select(Notification.profile_id, Notification.policy_id,
                                   Notification.policy_version_id, Notification.channel)
-                           .where(Notification.profile_id.in_({k[0] for k in keys}))).all()
+                           .where(_among(session, Notification.profile_id,
+                                         {k[0] for k in keys}))).all()
     return {(p, q, v, c) for p, q, v, c in rows if (p, q, v) in wanted}
 
 
@@ -238,7 +250,7 @@ def _plan_batch(session: Session, batch: list[Row[Any]], versions: _Versions,
         sms_rows.append(row)
     store_links(session, link_rows)
     if done:
-        session.execute(update(Transition).where(Transition.id.in_(done))
+        session.execute(update(Transition).where(_among(session, Transition.id, done))
                         .values(notified=True))
     ids = insert_notes(session, [*sms_rows, *(note for note, _, _ in inbox)])
     push_messages(session, [

@@ -7,9 +7,9 @@ benefit as people read it (50万元), the deadline as 6月30日, and the link.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,19 +101,56 @@ class SmsText:
 
 def sms_text(ctx: MessageContext, signature: str, hint: str,
              policy_template: str | None = None) -> SmsText:
-    template = compile_template(policy_template or DEFAULT_SMS)
-    text = compose(render(template, ctx), signature, hint)
+    body = _fast_body(ctx, policy_template)
+    if body is None:
+        body = render(compile_template(policy_template or DEFAULT_SMS), ctx)
+    text = compose(body, signature, hint)
     return SmsText(text, segments(text))
+
+
+_NAME_MARK, _LINK_MARK = "\x01name\x01", "\x01link\x01"
+_PLAIN_USE = re.compile(r"\{\{\s*(name|link)\s*\}\}")
+_ANY_USE = re.compile(r"\b(name|link)\b")
+
+
+@functools.lru_cache(maxsize=256)
+def _verbatim(source: str) -> bool:
+    """True when the template uses `name` and `link` only as plain {{ name }} / {{ link }}."""
+    return not _ANY_USE.search(_PLAIN_USE.sub("", source))
+
+
+def _fast_body(ctx: MessageContext, policy_template: str | None) -> str | None:
+    """The body rendered once per policy context, with the name and link put in by plain
+    substitution; None when that might differ from a full render: a template that uses
+    `name` or `link` other than as a plain `{{ name }}` / `{{ link }}`, or values with
+    whitespace the render would normalise."""
+    source = policy_template or DEFAULT_SMS
+    name, link = ctx.name, ctx.link
+    if not _verbatim(source) or " ".join(name.split()) != name or link.split() != [link]:
+        return None
+    shape = _body_shape(source, ctx.who, ctx.title, ctx.benefit, ctx.deadline, ctx.missing,
+                        ctx.summary)
+    return shape.replace(_NAME_MARK, name).replace(_LINK_MARK, link)
+
+
+@functools.lru_cache(maxsize=4096)
+def _body_shape(source: str, who: str, title: str, benefit: str, deadline: str, missing: str,
+                summary: str) -> str:
+    ctx = MessageContext(_NAME_MARK, who, title, benefit, deadline, _LINK_MARK, missing, summary)
+    return render(compile_template(source), ctx)
 
 
 def inapp_text(ctx: MessageContext, maybe: bool = False) -> tuple[str, str]:
     """(title, body) of an in-app message. They name neither the recipient nor the link,
     so they are rendered once per distinct policy context, not once per profile."""
-    return _inapp_text(dataclasses.replace(ctx, name="", link=""), maybe)
+    return _inapp_text(ctx.who, ctx.title, ctx.benefit, ctx.deadline, ctx.missing,
+                       ctx.summary, maybe)
 
 
 @functools.lru_cache(maxsize=4096)
-def _inapp_text(ctx: MessageContext, maybe: bool) -> tuple[str, str]:
+def _inapp_text(who: str, title: str, benefit: str, deadline: str, missing: str, summary: str,
+                maybe: bool) -> tuple[str, str]:
+    ctx = MessageContext("", who, title, benefit, deadline, "", missing, summary)
     title = render(compile_template(MAYBE_INAPP_TITLE if maybe else DEFAULT_INAPP_TITLE), ctx)
     body = render(compile_template(MAYBE_INAPP if maybe else DEFAULT_INAPP), ctx)
     return title, body
