@@ -202,7 +202,8 @@ class Notification(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    # looked up by profile through uq_notification_once (profile_id leads it)
+    profile_id: Mapped[str] = mapped_column(String(64))
     policy_id: Mapped[str] = mapped_column(String(100))
     policy_version_id: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(8))  # sms | inapp

@@ -84,7 +84,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index('ix_notifications_due', ['status', 'due_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_notifications_profile_id'), ['profile_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notifications_provider_ref'), ['provider_ref'], unique=False)
         batch_op.create_index('ix_notifications_recipient', ['to', 'channel', 'created_at'], unique=False)
 
@@ -119,7 +118,6 @@ def downgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index('ix_notifications_recipient')
         batch_op.drop_index(batch_op.f('ix_notifications_provider_ref'))
-        batch_op.drop_index(batch_op.f('ix_notifications_profile_id'))
         batch_op.drop_index('ix_notifications_due')
 
     op.drop_table('notifications')
