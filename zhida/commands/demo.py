@@ -119,6 +119,8 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
               f"{time.perf_counter() - start:.1f}s", markup=False)
 
     out.rule("4. 计划并发送通知（站内信 + 短信）")
+    out.print("演示模式：不设夜间免打扰（生产默认 20:00–08:00 的短信推迟到早上 8 点发送）",
+              markup=False)
     summary = plan_and_queue()
     with session_scope() as session:
         rows = session.execute(select(Notification.channel, Notification.status, func.count())
