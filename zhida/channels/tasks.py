@@ -21,8 +21,8 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,17 +87,8 @@ def sender_sessions(url: str) -> tuple[delivery.SessionFactory, Engine | None]:
     engine = create_engine(url, pool_size=size, max_overflow=size, pool_recycle=1800)
     factory = sessionmaker(engine, expire_on_commit=False)
 
-    @contextmanager
-    def sessions() -> Iterator[Session]:
-        session = factory()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def sessions() -> AbstractContextManager[Session]:
+        return session_scope(factory=factory)
 
     return sessions, engine
 
