@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -39,26 +40,33 @@ def pg_admin_url() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture()
-def pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, migrated database per test, dropped afterwards."""
+@contextmanager
+def migrated_database(admin_url: str, prefix: str = "zhida_t") -> Iterator[str]:
+    """A new PostgreSQL database, migrated; dropped on exit."""
     from sqlalchemy import create_engine, text
 
     from zhida.store.db import dispose_engines, upgrade
 
-    name = f"zhida_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
+        upgrade(url)
         yield url
     finally:
         dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture()
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, migrated database per test, dropped afterwards."""
+    with migrated_database(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture()

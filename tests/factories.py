@@ -12,7 +12,7 @@ from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, Sch
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
 
-POLARS_TYPES = {
+POLARS_TYPES: dict[FieldType, Any] = {
     FieldType.INT: pl.Int64, FieldType.NUMBER: pl.Float64, FieldType.BOOL: pl.Boolean,
     FieldType.DATE: pl.Date, FieldType.STRING: pl.String, FieldType.LIST: pl.List(pl.String),
 }

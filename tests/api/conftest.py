@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -157,25 +156,10 @@ def session_for(url: str) -> Session:
 @pytest.fixture(scope="session")
 def shared_pg_url(pg_admin_url: str) -> Iterator[str]:
     """One migrated PostgreSQL database for these tests (emptied before each test)."""
-    from sqlalchemy import create_engine, text
+    from tests.conftest import migrated_database
 
-    from zhida.store.db import upgrade
-
-    name = f"zhida_api_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    try:
+    with migrated_database(pg_admin_url, "zhida_api") as url:
         yield url
-    finally:
-        from zhida.store.db import dispose_engines
-
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture()

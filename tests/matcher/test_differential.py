@@ -115,8 +115,11 @@ NUM_EXPR = exprs(1)["num"]
 
 
 @st.composite
-def criteria_yaml(draw: st.DrawFn) -> str:
-    """Top-level criteria, some nested in all:/any:, with unique ids."""
+def criteria_yaml(draw: st.DrawFn,
+                  conditions: st.SearchStrategy[str] | None = None) -> str:
+    """Top-level criteria, some nested in all:/any:, with unique ids; `when:` expressions
+    drawn from `conditions` (default: any boolean expression)."""
+    conditions = conditions or BOOL_EXPR
     lines = []
     counter = [0]
 
@@ -125,7 +128,7 @@ def criteria_yaml(draw: st.DrawFn) -> str:
         cid = f"c{counter[0]}"
         kind = draw(st.sampled_from(["when", "when", "all", "any"])) if depth < 2 else "when"
         if kind == "when":
-            expr = draw(BOOL_EXPR).replace("'", "''")
+            expr = draw(conditions).replace("'", "''")
             return [f"{indent}- id: {cid}", f"{indent}  label: 条件{cid}",
                     f"{indent}  when: '{expr}'"]
         out = [f"{indent}- id: {cid}", f"{indent}  label: 组合{cid}", f"{indent}  {kind}:"]

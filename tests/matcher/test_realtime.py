@@ -145,27 +145,8 @@ KNOWN_BOOL = known_exprs(2)["bool"]
 KNOWN_NUM = known_exprs(1)["num"]
 
 
-@st.composite
-def known_criteria(draw: st.DrawFn) -> str:
-    lines: list[str] = []
-    counter = [0]
-
-    def crit(indent: str, depth: int) -> list[str]:
-        counter[0] += 1
-        cid = f"c{counter[0]}"
-        kind = draw(st.sampled_from(["when", "when", "all", "any"])) if depth < 2 else "when"
-        if kind == "when":
-            expr = draw(KNOWN_BOOL).replace("'", "''")
-            return [f"{indent}- id: {cid}", f"{indent}  label: 条件{cid}",
-                    f"{indent}  when: '{expr}'"]
-        out = [f"{indent}- id: {cid}", f"{indent}  label: 组合{cid}", f"{indent}  {kind}:"]
-        for _ in range(draw(st.integers(1, 3))):
-            out.extend(crit(indent + "    ", depth + 1))
-        return out
-
-    for _ in range(draw(st.integers(1, 4))):
-        lines.extend(crit("  ", 0))
-    return "\n".join(lines) + "\n"
+def known_criteria() -> st.SearchStrategy[str]:
+    return criteria_yaml(KNOWN_BOOL)
 
 
 @st.composite
