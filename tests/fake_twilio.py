@@ -527,25 +527,10 @@ def running(*things: Any) -> Iterator[None]:
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A migrated PostgreSQL database for a module of tests (cheaper than one per test),
     dropped afterwards; `clear_sms_tables(url)` empties what the SMS tests write."""
-    import uuid
+    from tests.conftest import migrated_database
 
-    from sqlalchemy import create_engine, text
-
-    from zhida.store.db import dispose_engines, upgrade
-
-    name = f"zhida_sms_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
+    with migrated_database(admin_url, "zhida_sms") as url:
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def clear_sms_tables(url: str) -> None:
