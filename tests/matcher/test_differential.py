@@ -119,7 +119,8 @@ def criteria_yaml(draw: st.DrawFn,
                   conditions: st.SearchStrategy[str] | None = None) -> str:
     """Top-level criteria, some nested in all:/any:, with unique ids; `when:` expressions
     drawn from `conditions` (default: any boolean expression)."""
-    conditions = conditions or BOOL_EXPR
+    if conditions is None:  # not `or`: bool() of a strategy builds its whole repr
+        conditions = BOOL_EXPR
     lines = []
     counter = [0]
 
