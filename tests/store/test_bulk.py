@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from zhida.store.bulk import insert_with_ids
+from zhida.store.bulk import binary_types, insert_tuples, insert_with_ids
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification
 
@@ -50,4 +51,35 @@ def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) 
         got = {m.id: m.title for m in s.scalars(select(InboxMessage)
                                                 .where(InboxMessage.id.in_(ids)))}
         assert [got[i] for i in ids] == texts
+        s.rollback()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rows=st.lists(st.tuples(
+    st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1),
+                 timezones=st.sampled_from([dt.UTC, ZoneInfo("Asia/Shanghai"),
+                                            ZoneInfo("America/New_York")])),
+    st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)),
+    st.one_of(st.none(), st.text(max_size=20).map(lambda t: t.replace("\x00", "")))),
+    min_size=1, max_size=6))
+def test_binary_copy_round_trips_times_numbers_and_nulls(
+        pg_admin_url: str, rows: list[tuple[dt.datetime, int | None, str | None]]) -> None:
+    """Binary COPY (typed by the table) keeps instants, integers and NULLs exactly."""
+    from zhida.store.db import upgrade
+
+    upgrade(pg_admin_url)
+    columns = ("profile_id", "policy_id", "policy_version_id", "channel", "transition_id",
+               "status", "due_at", "to", "body", "segments", "attempts", "last_error",
+               "created_at", "updated_at")
+    values = [(f"bulk-bin-{i}", "p", 1, "sms", number, "queued", when, None, "", 0, 0, error,
+               when, NOW) for i, (when, number, error) in enumerate(rows)]
+    with session_scope(pg_admin_url) as s:
+        assert binary_types(Notification.__table__, ("id", *columns)) is not None  # type: ignore[arg-type]
+        ids = insert_tuples(s, Notification.__table__, columns, values)  # type: ignore[arg-type]
+        got = {n.id: n for n in s.scalars(select(Notification).where(Notification.id.in_(ids)))}
+        for new_id, (when, number, error) in zip(ids, rows, strict=True):
+            n = got[new_id]
+            # compared as UTC: PEP 495 makes an inter-zone == False for ambiguous local times
+            assert (n.due_at.astimezone(dt.UTC), n.transition_id, n.last_error, n.to) == (
+                when.astimezone(dt.UTC), number, error, None)
         s.rollback()

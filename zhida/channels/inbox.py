@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from zhida.errors import ZhidaError
 from zhida.settings import get_settings
-from zhida.store.bulk import insert_with_ids
 from zhida.store.models import InboxMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -92,20 +91,25 @@ def push_message(session: Session, profile_id: str, policy_id: str, title: str, 
     return message
 
 
-def push_messages(session: Session, rows: list[dict[str, Any]], *,
-                  redis_url: str | None = None) -> None:
-    """Many new messages (InboxMessage columns as dicts) in one insert: the planner's path;
-    events after commit as push_message sends them. The caller guarantees they are new
-    (one per notification)."""
-    if not rows:
-        return
+INBOX_COLUMNS = ("profile_id", "policy_id", "notification_id", "kind", "title", "body", "link",
+                 "created_at")
+
+
+def check_kinds(rows: list[tuple[Any, ...]]) -> None:
+    """Every row (INBOX_COLUMNS order) has a known kind."""
+    kind_at = INBOX_COLUMNS.index("kind")
     for row in rows:
-        if row["kind"] not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {row['kind']!r}")
-    ids = insert_with_ids(session, InboxMessage.__table__, rows)  # type: ignore[arg-type]
+        if row[kind_at] not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {row[kind_at]!r}")
+
+
+def announce_messages(session: Session, messages: list[tuple[int, str]], *,
+                      redis_url: str | None = None) -> None:
+    """Events for messages inserted in bulk (the planner's path), (message id, profile id)
+    each, published once the caller commits, as push_message does."""
     url = get_settings().redis_url if redis_url is None else redis_url
     if url:
-        for message_id, profile_id in zip(ids, (r["profile_id"] for r in rows), strict=True):
+        for message_id, profile_id in messages:
             _publish_after_commit(session, url, channel_name(profile_id),
                                   json.dumps({"id": message_id}))
 

@@ -62,16 +62,18 @@ def link_expiry(window_closes: dt.date | None, now: dt.datetime, ttl_days: int) 
     return expires
 
 
+LINK_COLUMNS = ("token_hash", "profile_id", "policy_id", "policy_version_id", "expires_at",
+                "created_at")
+
+
 def new_link(profile_id: str, policy_id: str, policy_version_id: int,
              window_closes: dt.date | None, now: dt.datetime,
-             settings: Settings) -> tuple[str, dict[str, object]]:
-    """A link and the ApplicationToken row to store for it (the token only as SHA-256)."""
+             settings: Settings) -> tuple[str, tuple[object, ...]]:
+    """A link and the ApplicationToken row to store for it (values in LINK_COLUMNS order;
+    the token only as SHA-256)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    row: dict[str, object] = {
-        "token_hash": hash_token(token), "profile_id": profile_id, "policy_id": policy_id,
-        "policy_version_id": policy_version_id,
-        "expires_at": link_expiry(window_closes, now, settings.link_ttl_days),
-        "created_at": as_utc(now)}
+    row = (hash_token(token), profile_id, policy_id, policy_version_id,
+           link_expiry(window_closes, now, settings.link_ttl_days), as_utc(now))
     return f"{settings.base_url.rstrip('/')}/a/{token}", row
 
 
@@ -81,16 +83,9 @@ def issue_link(session: Session, profile_id: str, policy_id: str, policy_version
     """A new link `{base_url}/a/{token}`; the token is stored only as its SHA-256."""
     url, row = new_link(profile_id, policy_id, policy_version_id, window_closes, now,
                         settings or get_settings())
-    session.add(ApplicationToken(**row))
+    session.add(ApplicationToken(**dict(zip(LINK_COLUMNS, row, strict=True))))
     session.flush()
     return url
-
-
-def store_links(session: Session, rows: list[dict[str, object]]) -> None:
-    """Many new links in one batch (the planner's path; COPY on PostgreSQL)."""
-    from zhida.store.bulk import insert_with_ids
-
-    insert_with_ids(session, ApplicationToken.__table__, rows)  # type: ignore[arg-type]
 
 
 def resolve_token(session: Session, token: str, now: dt.datetime) -> ApplicationToken:

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, any_, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery import quiet_until
-from zhida.channels.inbox import push_messages
-from zhida.channels.links import new_link, store_links
+from zhida.channels.links import new_link
+from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written
 from zhida.channels.templates import (
     MessageContext,
     benefit_text,
@@ -35,7 +34,6 @@ from zhida.matcher.publish import policy_of, schemas_from
 from zhida.matcher.reference import evaluate_policy
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
-from zhida.store.bulk import insert_with_ids
 from zhida.store.models import (
     Decision,
     Notification,
@@ -47,7 +45,8 @@ from zhida.store.models import (
 from zhida.store.profiles import frame_from_json
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-BATCH = 2000
+BATCH = 5000
+PLANNER_LOCK = 0x7A68_6964_0001  # pg_advisory_xact_lock key: one planner at a time
 
 
 @dataclass
@@ -59,6 +58,14 @@ class PlanSummary:
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> count (no SMS)
     waiting: int = 0  # window opens later than the lead time: planned on a later day
     queued_ids: list[int] = field(default_factory=list)
+
+    def count_written(self, batch: PlannedBatch, written: Written) -> None:
+        for note, nid in zip(batch.sms, written.sms_ids, strict=True):
+            if note[STATUS_AT] == "queued":
+                self.sms_queued += 1
+                self.queued_ids.append(nid)
+            elif note[STATUS_AT] == "deferred":
+                self.sms_deferred += 1
 
 
 def sms_due(now: dt.datetime, settings: Settings) -> dt.datetime:
@@ -79,76 +86,68 @@ class _Versions:
         return self.cache[version_id]
 
 
-def _among(session: Session, column: Any, values: Any) -> Any:
-    """`column IN values`; on PostgreSQL `column = ANY(:array)`: one parameter instead of
-    thousands, which SQLAlchemy would otherwise compile one by one."""
-    values = list(values)
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("among", values, type_=ARRAY(column.type), unique=True))
-    return column.in_(values)
+def _pending(session: Session, outcomes: tuple[int, ...], limit: int | None) -> list[int]:
+    """Ids of the transitions not yet notified, oldest first."""
+    stmt = (select(Transition.id).where(Transition.notified.is_(False),
+                                        Transition.to_outcome.in_(outcomes))
+            .order_by(Transition.id))
+    return list(session.scalars(stmt.limit(limit) if limit else stmt))
 
 
-class _Profiles:
-    """Name and phone of every profile of a batch from one light query; the whole typed
-    profile only for those that must be evaluated again (unknown outcomes, or no stored
-    decision to take the benefit from)."""
+def _candidates(session: Session, first: int, last: int, outcomes: tuple[int, ...],
+                since: dt.datetime) -> list[Row[Any]]:
+    """The pending transitions with ids first..last, each with all the planner needs,
+    from one query: the profile's name and phone, the stored decision's benefit, which
+    channels are already planned, opt-out, and SMS counted against the cap.
 
-    def __init__(self, session: Session, ids: list[str], versions: _Versions,
-                 wanted: dict[str, int]):
-        self.session, self.versions, self.wanted = session, versions, wanted
-        rows = session.execute(select(Profile.id, Profile.data["name"].as_string(),
-                                      Profile.data["phone"].as_string())
-                               .where(_among(session, Profile.id, ids))).all()
-        self.light = {pid: {"name": name, "phone": phone} for pid, name, phone in rows}
-        self._full: dict[str, dict[str, Any]] = {}
-
-    def full(self, profile_id: str) -> dict[str, Any]:
-        if profile_id not in self._full:
-            kind, data = self.session.execute(select(Profile.kind, Profile.data)
-                                              .where(Profile.id == profile_id)).one()
-            version, _ = self.versions.get(self.wanted[profile_id])
-            schema = schemas_from(version.schema_yaml)[kind]
-            self._full[profile_id] = frame_from_json([{**data, "id": profile_id}],
-                                                     schema).row(0, named=True)
-        return self._full[profile_id]
-
-
-def _stored_benefits(session: Session, batch: list[Any]) -> dict[tuple[str, str, int],
-                                                                  float | None]:
-    """The benefit of each eligible decision the run stored (same policy version)."""
-    rows = session.execute(select(Decision.profile_id, Decision.policy_id,
-                                  Decision.policy_version_id, Decision.benefit)
-                           .where(_among(session, Decision.profile_id,
-                                         {t.profile_id for t in batch}),
-                                  Decision.outcome == 2)).all()
-    return {(p, q, v): b for p, q, v, b in rows}
-
-
-def _recent_sms(session: Session, phones: list[str], since: dt.datetime) -> Counter[str]:
-    rows = session.execute(
-        select(Notification.to, func.count()).where(
-            Notification.channel == "sms", _among(session, Notification.to, phones),
-            Notification.status.not_in(("skipped", "failed")), Notification.created_at >= since,
-        ).group_by(Notification.to)).all()
-    return Counter({str(to): int(n) for to, n in rows})
-
-
-def _opted_out(session: Session, phones: list[str]) -> set[str]:
-    return set(session.scalars(select(OptOut.phone).where(_among(session, OptOut.phone, phones),
-                                                          OptOut.opted_out.is_(True))))
+    Written so that the plan stays cheap when the statistics are stale (as right after
+    a run): transitions by a primary-key range, the decision joined on its primary key
+    alone (with `outcome` in the condition, the (policy_id, outcome) index looked as
+    good and was probed with a filter over every decision of the policy), the other
+    lookups as correlated scalar subqueries on unique or leading index columns."""
+    batch = (select(Transition.id, Transition.profile_id, Transition.policy_id,
+                    Transition.policy_version_id, Transition.to_outcome)
+             .where(Transition.id.between(first, last), Transition.notified.is_(False),
+                    Transition.to_outcome.in_(outcomes))
+             .subquery("batch"))
+    phone = Profile.data["phone"].as_string()
+    planned = aliased(Notification)
+    channels = (select(func.sum(case((planned.channel == "sms", 2), else_=1)))
+                .where(planned.profile_id == batch.c.profile_id,
+                       planned.policy_id == batch.c.policy_id,
+                       planned.policy_version_id == batch.c.policy_version_id)
+                .scalar_subquery())
+    recent = aliased(Notification)
+    sent_since = (select(func.count()).select_from(recent)
+                  .where(recent.to == phone, recent.channel == "sms",
+                         recent.status.not_in(("skipped", "failed")),
+                         recent.created_at >= since).scalar_subquery())
+    opted_out = (select(func.count()).select_from(OptOut)
+                 .where(OptOut.phone == phone, OptOut.opted_out.is_(True)).scalar_subquery())
+    stored = and_(Decision.outcome == 2, Decision.policy_version_id == batch.c.policy_version_id)
+    stmt = (select(batch, Profile.id.label("found"),
+                   Profile.data["name"].as_string().label("name"), phone.label("phone"),
+                   case((stored, True), else_=False).label("decided"),
+                   case((stored, Decision.benefit)).label("benefit"),
+                   channels.label("channels"), opted_out.label("opted_out"),
+                   sent_since.label("sent_since"))
+            .select_from(batch)
+            .outerjoin(Profile, Profile.id == batch.c.profile_id)
+            .outerjoin(Decision, and_(Decision.profile_id == batch.c.profile_id,
+                                      Decision.policy_id == batch.c.policy_id))
+            .order_by(batch.c.id))
+    return list(session.connection().execute(stmt).all())  # Core: no ORM result overhead
 
 
-def _existing(session: Session, keys: list[tuple[str, str, int]]) -> set[tuple[str, str, int, str]]:
-    """Notification keys already planned for these (profile, policy, version) keys. Looked
-    up by profile id (indexed) and filtered here: a row-value IN list is not indexed."""
-    if not keys:
-        return set()
-    wanted = set(keys)
-    rows = session.execute(select(Notification.profile_id, Notification.policy_id,
-                                  Notification.policy_version_id, Notification.channel)
-                           .where(_among(session, Notification.profile_id,
-                                         {k[0] for k in keys}))).all()
-    return {(p, q, v, c) for p, q, v, c in rows if (p, q, v) in wanted}
+def _full_profile(session: Session, versions: _Versions, profile_id: str,
+                  version_id: int) -> dict[str, Any]:
+    """The whole typed profile: only for those evaluated again (unknown outcomes, or no
+    stored decision to take the benefit from)."""
+    kind, data = session.execute(select(Profile.kind, Profile.data)
+                                 .where(Profile.id == profile_id)).one()
+    version, _ = versions.get(version_id)
+    schema = schemas_from(version.schema_yaml)[kind]
+    return frame_from_json([{**data, "id": profile_id}], schema).row(0, named=True)
 
 
 def context(profile: dict[str, Any], policy: Policy, benefit: float | None,
@@ -161,146 +160,172 @@ def context(profile: dict[str, Any], policy: Policy, benefit: float | None,
                           deadline=chinese_date(closes, today) if closes else "", link=link)
 
 
+class _Texts:
+    """What a message says apart from the name and link, once per (policy version, benefit):
+    the context without name and link, and the in-app title and body."""
+
+    def __init__(self, today: dt.date):
+        self.today = today
+        self.cache: dict[tuple[int, float | None], tuple[MessageContext, str, str]] = {}
+
+    def get(self, version_id: int, policy: Policy,
+            benefit: float | None) -> tuple[MessageContext, str, str]:
+        key = (version_id, benefit)
+        if key not in self.cache:
+            ctx = context({}, policy, benefit, "", self.today)
+            self.cache[key] = (ctx, *inapp_text(ctx))
+        return self.cache[key]
+
+
 def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
                        limit: int | None = None) -> PlanSummary:
     """Plan rows for transitions not yet notified; the caller commits, then queues
-    `summary.queued_ids`."""
+    `summary.queued_ids`.
+
+    One planner at a time (a transaction-level advisory lock on PostgreSQL): a second
+    one waits, then finds the transitions the first marked. Batch i+1 is built while
+    batch i is written (see plan_store). Every lookup is exact whatever a batch's query
+    sees of this call's own earlier writes: keys planned here are remembered, and a
+    phone's SMS count is taken at its first sighting (before this call wrote any SMS to
+    it), then counted up here."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(PLANNER_LOCK)))
     summary = PlanSummary()
-    wanted_outcomes = (2, 1) if settings.inapp_for_unknown else (2,)
-    stmt = (select(Transition.id, Transition.profile_id, Transition.policy_id,
-                   Transition.policy_version_id, Transition.to_outcome)
-            .where(Transition.notified.is_(False),
-                                     Transition.to_outcome.in_(wanted_outcomes))
-            .order_by(Transition.id))
-    if limit:
-        stmt = stmt.limit(limit)
-    # plain rows, not ORM objects: a session holding 100,000 objects would make every
-    # flush check them all
-    transitions: list[Any] = list(session.execute(stmt).all())
-    versions = _Versions(session)
-    for start in range(0, len(transitions), BATCH):
-        _plan_batch(session, transitions[start:start + BATCH], versions, now, settings, summary)
+    plan = _Plan(session, now, settings, summary)
+    outcomes = (2, 1) if settings.inapp_for_unknown else (2,)
+    since = now - dt.timedelta(days=settings.sms_cap_days)
+    pending = _pending(session, outcomes, limit)
+    batches = [pending[i:i + BATCH] for i in range(0, len(pending), BATCH)]
+
+    def fetch(ids: list[int]) -> list[Row[Any]]:
+        return _candidates(session, ids[0], ids[-1], outcomes, since)
+
+    writer = BatchWriter(session, summary.count_written, settings.redis_url)
+    try:
+        rows = fetch(batches[0]) if batches else []
+        for i in range(len(batches)):
+            planned = plan.batch(rows)  # while batch i-1 is being written
+            writer.wait()
+            if i + 1 < len(batches):
+                rows = fetch(batches[i + 1])
+            writer.submit(planned)
+        writer.wait()
+    finally:
+        writer.close()
     return summary
 
 
-def _plan_batch(session: Session, batch: list[Row[Any]], versions: _Versions,
-                now: dt.datetime, settings: Settings, summary: PlanSummary) -> None:
-    wanted = {t.profile_id: t.policy_version_id for t in batch}
-    profiles = _Profiles(session, list(wanted), versions, wanted)
-    benefits = _stored_benefits(session, batch)
-    phones = sorted({str(p["phone"]) for p in profiles.light.values() if p.get("phone")})
-    recent = _recent_sms(session, phones, now - dt.timedelta(days=settings.sms_cap_days))
-    opted_out = _opted_out(session, phones)
-    existing = _existing(session, [(t.profile_id, t.policy_id, t.policy_version_id)
-                                   for t in batch])
-    today = now.astimezone(SHANGHAI).date()
-    lead = today + dt.timedelta(days=settings.window_lead_days)
-    due = sms_due(now, settings)
-    sms_rows: list[dict[str, Any]] = []
-    inbox: list[tuple[dict[str, Any], str, str]] = []  # (in-app row, title, kind)
-    link_rows: list[dict[str, object]] = []
-    done: list[int] = []  # transitions handled now (notified)
-    for t in batch:
-        summary.transitions += 1
-        profile = profiles.light.get(t.profile_id)
-        version, policy = versions.get(t.policy_version_id)
+class _Plan:
+    """Turns batches of candidate transitions into rows (PlannedBatch)."""
+
+    def __init__(self, session: Session, now: dt.datetime, settings: Settings,
+                 summary: PlanSummary):
+        self.session, self.now, self.settings, self.summary = session, now, settings, summary
+        self.versions = _Versions(session)
+        self.today = now.astimezone(SHANGHAI).date()
+        self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
+        self.due = sms_due(now, settings)
+        self.texts = _Texts(self.today)
+        # keys planned by this call: two transitions of one key (two runs) plan it once
+        self.planned: set[tuple[str, str, int, str]] = set()
+        self.recent: dict[str, int] = {}  # phone -> SMS counted against the cap
+        self.out = PlannedBatch()
+
+    def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
+        self.out = PlannedBatch()
+        self.out.done = [t.id for t in rows if self.plan_one(t)]
+        return self.out
+
+    def plan_one(self, t: Row[Any]) -> bool:
+        """Plan what one transition needs; False when it waits for a later day."""
+        self.summary.transitions += 1
+        version, policy = self.versions.get(t.policy_version_id)
         window = policy.window
-        if profile is None or (window.closes is not None and today > window.closes):
-            done.append(t.id)
-            summary.skipped["window_closed" if profile else "profile_gone"] += 1
-            continue
-        if window.opens is not None and window.opens > lead:
-            summary.waiting += 1  # planned by a later run of the planner
-            continue
-        done.append(t.id)
+        if t.found is None or (window.closes is not None and self.today > window.closes):
+            self.summary.skipped["window_closed" if t.found else "profile_gone"] += 1
+            return True
+        if window.opens is not None and window.opens > self.lead:
+            self.summary.waiting += 1  # planned by a later run of the planner
+            return False
         key = (t.profile_id, t.policy_id, t.policy_version_id)
+        stored = t.channels or 0  # 1 in-app, 2 SMS, 3 both already planned
+        need_inapp = not stored & 1 and (*key, "inapp") not in self.planned
+        need_sms = t.to_outcome == 2 and not stored & 2 and (*key, "sms") not in self.planned
+        if need_inapp:
+            self.planned.add((*key, "inapp"))
+        if need_sms:
+            self.planned.add((*key, "sms"))
         if t.to_outcome == 1:
-            if (*key, "inapp") not in existing:
-                result = evaluate_policy(policy, profiles.full(t.profile_id), today)
-                schema = schemas_from(version.schema_yaml)[policy.audience]
-                inbox.append(_maybe_note(t, policy, profile, missing_labels(result, schema),
-                                         now))
-            continue
-        if key in benefits:
-            benefit = benefits[key]
+            if need_inapp:
+                self.plan_maybe(t, version, policy)
+        elif need_inapp or need_sms:
+            self.plan_eligible(t, policy, need_inapp, need_sms)
+        return True
+
+    def plan_maybe(self, t: Row[Any], version: PolicyVersion, policy: Policy) -> None:
+        """Unknown outcome: at most an in-app message listing the missing data; never SMS."""
+        profile = _full_profile(self.session, self.versions, t.profile_id,
+                                t.policy_version_id)
+        result = evaluate_policy(policy, profile, self.today)
+        missing = missing_labels(result, schemas_from(version.schema_yaml)[policy.audience])
+        ctx = context({"name": t.name}, policy, None, "")
+        ctx = MessageContext(**{**ctx.as_dict(), "missing": "、".join(missing) or "部分信息"})
+        title, body = inapp_text(ctx, maybe=True)
+        self.add_inapp(t, title, "maybe", body, None)
+
+    def plan_eligible(self, t: Row[Any], policy: Policy, need_inapp: bool,
+                      need_sms: bool) -> None:
+        if t.decided:
+            benefit = t.benefit
         else:  # no stored decision (a transition written by hand): evaluate again
-            benefit = evaluate_policy(policy, profiles.full(t.profile_id), today).benefit
+            profile = _full_profile(self.session, self.versions, t.profile_id,
+                                    t.policy_version_id)
+            benefit = evaluate_policy(policy, profile, self.today).benefit
         link, link_row = new_link(t.profile_id, t.policy_id, t.policy_version_id,
-                                  window.closes, now, settings)
-        link_rows.append(link_row)
-        ctx = context(profile, policy, benefit, link, today)
-        if (*key, "inapp") not in existing:
-            title, body = inapp_text(ctx)
-            inbox.append((note_row(t, "inapp", now, status="sent", body=body, link=link,
-                                   sent_at=now), title, "eligible"))
-        if (*key, "sms") in existing:
-            continue
-        phone = str(profile.get("phone") or "")
-        reason = _no_sms_reason(phone, opted_out, recent, settings)
-        row = note_row(t, "sms", now, to=phone or None, link=link, due_at=due)
+                                  policy.window.closes, self.now, self.settings)
+        self.out.links.append(link_row)
+        ctx, title, body = self.texts.get(t.policy_version_id, policy, benefit)
+        if need_inapp:
+            self.add_inapp(t, title, "eligible", body, link)
+        if need_sms:
+            self.add_sms(t, policy, ctx, link)
+
+    def add_inapp(self, t: Row[Any], title: str, kind: str, body: str,
+                  link: str | None) -> None:
+        now = self.now
+        self.out.inapp.append((t.profile_id, t.policy_id, t.policy_version_id, "inapp", t.id,
+                               "sent", now, None, body, 0, link, None, now, 0, now, now))
+        self.out.inbox.append((title, kind))
+        self.summary.inapp += 1
+
+    def add_sms(self, t: Row[Any], policy: Policy, ctx: MessageContext, link: str) -> None:
+        phone = t.phone or ""
+        sent = self.recent.setdefault(phone, int(t.sent_since or 0))
+        reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
+        body, segments, status = "", 0, "skipped"
         if reason:
-            row.update(status="skipped", last_error=reason)
-            summary.skipped[reason] += 1
+            self.summary.skipped[reason] += 1
         else:
-            sms = sms_text(ctx, settings.sms_signature, settings.sms_opt_out_hint,
+            enterprise = policy.audience.value == "enterprise"
+            name = t.name or ("贵企业" if enterprise else "您好")
+            sms = sms_text(MessageContext(name, ctx.who, ctx.title, ctx.benefit, ctx.deadline,
+                                          link, ctx.missing, ctx.summary),
+                           self.settings.sms_signature, self.settings.sms_opt_out_hint,
                            policy.sms_template)
-            row.update(body=sms.text, segments=sms.segments,
-                       status="queued" if due <= now else "deferred")
-            recent[phone] += 1
-        sms_rows.append(row)
-    store_links(session, link_rows)
-    if done:
-        session.execute(update(Transition).where(_among(session, Transition.id, done))
-                        .values(notified=True))
-    ids = insert_notes(session, [*sms_rows, *(note for note, _, _ in inbox)])
-    push_messages(session, [
-        {"profile_id": note["profile_id"], "policy_id": note["policy_id"], "title": title,
-         "body": note["body"], "link": note["link"], "kind": kind, "notification_id": nid,
-         "created_at": now}
-        for (note, title, kind), nid in zip(inbox, ids[len(sms_rows):], strict=True)],
-        redis_url=settings.redis_url)
-    summary.inapp += len(inbox)
-    for row, nid in zip(sms_rows, ids, strict=False):
-        if row["status"] == "queued":
-            summary.sms_queued += 1
-            summary.queued_ids.append(nid)
-        elif row["status"] == "deferred":
-            summary.sms_deferred += 1
+            body, segments = sms.text, sms.segments
+            status = "queued" if self.due <= self.now else "deferred"
+            self.recent[phone] = sent + 1
+        now = self.now
+        self.out.sms.append((t.profile_id, t.policy_id, t.policy_version_id, "sms", t.id,
+                             status, self.due, phone or None, body, segments, link, reason,
+                             None, 0, now, now))
 
 
-_NOTE_DEFAULTS: dict[str, Any] = {"status": "queued", "body": "", "segments": 0, "link": None,
-                                  "to": None, "last_error": None, "sent_at": None, "attempts": 0}
-
-
-def note_row(t: Row[Any], channel: str, now: dt.datetime, **values: Any) -> dict[str, Any]:
-    """A notifications row as a dict (every key present, for one executemany)."""
-    row = {**_NOTE_DEFAULTS, "profile_id": t.profile_id, "policy_id": t.policy_id,
-           "policy_version_id": t.policy_version_id, "channel": channel,
-           "transition_id": t.id, "due_at": now, "created_at": now, "updated_at": now}
-    row.update(values)
-    return row
-
-
-def insert_notes(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert in one batch; the new ids in the order of the rows."""
-    return insert_with_ids(session, Notification.__table__, rows)  # type: ignore[arg-type]
-
-
-def _no_sms_reason(phone: str, opted_out: set[str], recent: Counter[str],
-                   settings: Settings) -> str | None:
+def _no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:
     if not phone:
         return "no_phone"
-    if phone in opted_out:
+    if opted_out:
         return "opted_out"
-    if recent[phone] >= settings.sms_cap:
+    if recent >= settings.sms_cap:
         return "frequency_cap"
     return None
-
-
-def _maybe_note(t: Row[Any], policy: Policy, profile: dict[str, Any], missing: list[str],
-                now: dt.datetime) -> tuple[dict[str, Any], str, str]:
-    """Unknown outcome: at most an in-app message listing the missing data; never an SMS."""
-    ctx = context(profile, policy, None, "")
-    ctx = MessageContext(**{**ctx.as_dict(), "missing": "、".join(missing) or "部分信息"})
-    title, body = inapp_text(ctx, maybe=True)
-    return note_row(t, "inapp", now, status="sent", body=body, sent_at=now), title, "maybe"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -141,7 +142,9 @@ class Transition(Base):
     __tablename__ = "transitions"
     __table_args__ = (
         UniqueConstraint("run_id", "profile_id", "policy_id", name="uq_transition_once"),
-        Index("ix_transitions_new_eligible", "to_outcome", "notified"),
+        # pending rows only, by id: the planner reads them in id ranges
+        Index("ix_transitions_pending", "id", postgresql_where=text("notified IS false"),
+              sqlite_where=text("notified IS 0")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -1,0 +1,133 @@
+"""Writing planned rows: one batch's links, notifications and inbox messages, and the
+transitions marked notified.
+
+On PostgreSQL the writes of one batch run on a worker thread while the planner builds
+the next batch (pipelined: Python work overlaps the database's). The thread uses the
+session's own psycopg connection, which serialises its use between threads, so every
+row stays in the caller's transaction. At most one batch is in flight; an error in it
+is raised in the caller before anything else touches the connection. On SQLite the
+writes run inline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import psycopg
+from sqlalchemy import Table, update
+from sqlalchemy.orm import Session
+
+from zhida.channels.inbox import INBOX_COLUMNS, announce_messages, check_kinds
+from zhida.channels.links import LINK_COLUMNS
+from zhida.store.bulk import insert_tuples
+from zhida.store.models import ApplicationToken, InboxMessage, Notification, Transition
+
+NOTE_COLUMNS = ("profile_id", "policy_id", "policy_version_id", "channel", "transition_id",
+                "status", "due_at", "to", "body", "segments", "link", "last_error", "sent_at",
+                "attempts", "created_at", "updated_at")
+_AT = {name: i for i, name in enumerate(NOTE_COLUMNS)}
+STATUS_AT = _AT["status"]
+
+
+@dataclass
+class PlannedBatch:
+    """The rows one batch of transitions leads to (tuples in the column orders above)."""
+
+    done: list[int] = field(default_factory=list)  # transitions to mark notified
+    links: list[tuple[Any, ...]] = field(default_factory=list)
+    sms: list[tuple[Any, ...]] = field(default_factory=list)
+    inapp: list[tuple[Any, ...]] = field(default_factory=list)
+    # (title, kind) of each in-app row: its inbox message shows them with the row's body
+    inbox: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Written:
+    sms_ids: list[int]  # in the order of PlannedBatch.sms
+    messages: list[tuple[int, str]]  # (inbox message id, profile id)
+
+
+Target = Session | psycopg.Connection[Any]
+
+
+def write_batch(target: Target, batch: PlannedBatch) -> Written:
+    """Links, the transitions marked, then notification rows and their inbox messages."""
+    insert_tuples(target, _table(ApplicationToken), LINK_COLUMNS, batch.links)
+    _mark_notified(target, batch.done)
+    ids = insert_tuples(target, _table(Notification), NOTE_COLUMNS, [*batch.sms, *batch.inapp])
+    inapp_ids = ids[len(batch.sms):]
+    profile, policy, body, link, at = (_AT[c] for c in ("profile_id", "policy_id", "body",
+                                                        "link", "created_at"))
+    messages = [(note[profile], note[policy], nid, kind, title, note[body], note[link],
+                 note[at])
+                for note, nid, (title, kind) in zip(batch.inapp, inapp_ids, batch.inbox,
+                                                    strict=True)]
+    check_kinds(messages)
+    message_ids = insert_tuples(target, _table(InboxMessage), INBOX_COLUMNS, messages)
+    return Written(ids[:len(batch.sms)],
+                   [(mid, m[0]) for mid, m in zip(message_ids, messages, strict=True)])
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _mark_notified(target: Target, done: list[int]) -> None:
+    if not done:
+        return
+    if isinstance(target, Session):
+        table = _table(Transition)  # Core, not ORM: no synchronisation of session objects
+        target.execute(update(table).where(table.c.id.in_(done)).values(notified=True))
+    else:
+        target.execute("UPDATE transitions SET notified = true WHERE id = ANY(%s)", (done,))
+
+
+class BatchWriter:
+    """Writes batches in order, one in flight, on a worker thread (PostgreSQL) or inline.
+
+    `submit` first waits for the batch before (raising its error), so the caller may use
+    the session again only after `wait`; `close` waits for the last one."""
+
+    def __init__(self, session: Session, on_written: Callable[[PlannedBatch, Written], None],
+                 redis_url: str):
+        self.session, self.on_written, self.redis_url = session, on_written, redis_url
+        self.pending: tuple[PlannedBatch, Future[Written]] | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.raw: psycopg.Connection[Any] | None = None
+        if session.get_bind().dialect.name == "postgresql":
+            raw = session.connection().connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            self.raw = raw
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhida-plan-write")
+
+    def submit(self, batch: PlannedBatch) -> None:
+        self.wait()
+        future: Future[Written] = Future()
+        if self.pool is None:
+            future.set_result(write_batch(self.session, batch))
+        else:
+            future = self.pool.submit(write_batch, cast(Target, self.raw), batch)
+        self.pending = (batch, future)
+
+    def wait(self) -> None:
+        """Until the batch in flight is written; its error is raised here."""
+        if self.pending is None:
+            return
+        batch, future = self.pending
+        self.pending = None
+        written = future.result()
+        announce_messages(self.session, written.messages, redis_url=self.redis_url)
+        self.on_written(batch, written)
+
+    def close(self) -> None:
+        """Wait for the last batch (also when the caller failed: never leave a write
+        running on the connection the caller is about to roll back)."""
+        try:
+            if self.pending is not None:
+                self.pending[1].exception()  # waits, without raising
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
