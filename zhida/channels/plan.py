@@ -178,7 +178,7 @@ class _Texts:
 
 
 def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
-                       limit: int | None = None) -> PlanSummary:
+                       limit: int | None = None, *, pipeline: bool = True) -> PlanSummary:
     """Plan rows for transitions not yet notified; the caller commits, then queues
     `summary.queued_ids`.
 
@@ -187,7 +187,8 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
     batch i is written (see plan_store). Every lookup is exact whatever a batch's query
     sees of this call's own earlier writes: keys planned here are remembered, and a
     phone's SMS count is taken at its first sighting (before this call wrote any SMS to
-    it), then counted up here."""
+    it), then counted up here. `pipeline=False` writes each batch before building the
+    next (the benchmark's baseline)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(PLANNER_LOCK)))
     summary = PlanSummary()
@@ -200,7 +201,7 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
     def fetch(ids: list[int]) -> list[Row[Any]]:
         return _candidates(session, ids[0], ids[-1], outcomes, since)
 
-    writer = BatchWriter(session, summary.count_written, settings.redis_url)
+    writer = BatchWriter(session, summary.count_written, settings.redis_url, pipeline=pipeline)
     try:
         rows = fetch(batches[0]) if batches else []
         for i in range(len(batches)):

@@ -92,24 +92,26 @@ class BatchWriter:
     the session again only after `wait`; `close` waits for the last one."""
 
     def __init__(self, session: Session, on_written: Callable[[PlannedBatch, Written], None],
-                 redis_url: str):
+                 redis_url: str, *, pipeline: bool = True):
         self.session, self.on_written, self.redis_url = session, on_written, redis_url
         self.pending: tuple[PlannedBatch, Future[Written]] | None = None
         self.pool: ThreadPoolExecutor | None = None
-        self.raw: psycopg.Connection[Any] | None = None
+        self.target: Target = session
         if session.get_bind().dialect.name == "postgresql":
             raw = session.connection().connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
-            self.raw = raw
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhida-plan-write")
+            self.target = raw  # psycopg directly, from this thread or the worker
+            if pipeline:
+                self.pool = ThreadPoolExecutor(max_workers=1,
+                                               thread_name_prefix="zhida-plan-write")
 
     def submit(self, batch: PlannedBatch) -> None:
         self.wait()
         future: Future[Written] = Future()
         if self.pool is None:
-            future.set_result(write_batch(self.session, batch))
+            future.set_result(write_batch(self.target, batch))
         else:
-            future = self.pool.submit(write_batch, cast(Target, self.raw), batch)
+            future = self.pool.submit(write_batch, self.target, batch)
         self.pending = (batch, future)
 
     def wait(self) -> None:

@@ -188,6 +188,9 @@ class ReviewItem(Base):
 
 # --- notifications, inbox, applications (issue 4) -----------------------------------------
 
+_WAITING = "status IN ('queued', 'deferred', 'sending')"  # rows a task may still send
+
+
 class Notification(Base):
     """One message to one profile about one policy version on one channel, at most once.
 
@@ -200,8 +203,14 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("profile_id", "policy_id", "policy_version_id", "channel",
                          name="uq_notification_once"),
-        Index("ix_notifications_due", "status", "due_at"),
-        Index("ix_notifications_recipient", "to", "channel", "created_at"),
+        # partial: only the rows each query looks for (see migration 0011)
+        Index("ix_notifications_due", "status", "due_at", postgresql_where=text(_WAITING),
+              sqlite_where=text(_WAITING)),
+        Index("ix_notifications_recipient", "to", "created_at",
+              postgresql_where=text("channel = 'sms'"), sqlite_where=text("channel = 'sms'")),
+        Index("ix_notifications_provider_ref", "provider_ref",
+              postgresql_where=text("provider_ref IS NOT NULL"),
+              sqlite_where=text("provider_ref IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -217,7 +226,7 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     segments: Mapped[int] = mapped_column(Integer, default=0)
     link: Mapped[str | None] = mapped_column(Text, nullable=True)
-    provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -259,7 +268,7 @@ class ApplicationToken(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    profile_id: Mapped[str] = mapped_column(String(64))
     policy_id: Mapped[str] = mapped_column(String(100))
     policy_version_id: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
