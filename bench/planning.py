@@ -4,9 +4,10 @@
 
 A fresh database gets N synthetic enterprises (COPY), one published policy version,
 N eligible decisions and N transitions into eligible (what a run leaves); then
-`plan_notifications` turns them into rows
-(in-app message + SMS or a skipped SMS row, application links), timed end to end
-with the commit. Prints JSON.
+`plan_notifications` turns them into rows (in-app message and inbox row, SMS or a
+skipped SMS row, application link), timed end to end with the commit. The baseline,
+in the same run on its own fresh database, is the same planner with each batch
+written before the next is built (`pipeline=False`). Prints JSON.
 """
 
 from __future__ import annotations
@@ -35,63 +36,84 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--transitions", type=int, default=100_000)
     ap.add_argument("--admin-url", default=ADMIN)
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the sequential run (batches written before the next is built)")
     args = ap.parse_args()
+    modes = [True] if args.no_baseline else [False, True]
+    results = {("pipelined" if pipeline else "sequential"):
+               measure(args.admin_url, args.transitions, pipeline) for pipeline in modes}
+    if len(results) == 2:
+        results["speedup"] = round(results["sequential"]["seconds"]
+                                   / results["pipelined"]["seconds"], 2)
+    print(json.dumps(results, ensure_ascii=False))
+
+
+def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
+    """A fresh database with n profiles, decisions and transitions; plan them, timed."""
     from zhida.channels.plan import plan_notifications
-    from zhida.profiles.synth import synthesize_enterprises
     from zhida.settings import Settings
-    from zhida.store.db import dispose_engines, session_scope, upgrade
-    from zhida.store.models import Decision, Notification, Officer, PolicyVersion, Transition
-    from zhida.store.profiles import profile_json
+    from zhida.store.db import dispose_engines, session_scope
+    from zhida.store.models import Notification
 
     name = f"zhida_bench_plan_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        upgrade(url)
-        df = synthesize_enterprises(args.transitions, seed=3)
-        with session_scope(url) as s:
-            raw = s.connection().connection.driver_connection
-            with raw.cursor().copy("COPY profiles (id, kind, data, source) FROM STDIN") as cp:
-                for row in df.to_dicts():
-                    cp.write_row((row["id"], "enterprise", json.dumps(profile_json(row),
-                                                                      ensure_ascii=False), "b"))
-            officer = Officer(name="b", role="admin", token_hash="x")
-            s.add(officer)
-            s.flush()
-            version = PolicyVersion(policy_id="bench-plan", version=1, status="published",
-                                    audience="enterprise", title="基准政策", yaml_text=POLICY,
-                                    schema_yaml="", sha256="x", author_id=officer.id)
-            s.add(version)
-            s.flush()
-            # what the run stored with the transitions: the eligible decisions
-            s.execute(Decision.__table__.insert(), [
-                {"profile_id": pid, "policy_id": "bench-plan", "policy_version_id": version.id,
-                 "outcome": 2, "failed": [], "unknown": [], "benefit": 1e5, "score": 0.8,
-                 "run_id": 1, "updated_at": dt.datetime.now(dt.UTC)}
-                for pid in df["id"].to_list()])
-            s.execute(Transition.__table__.insert(), [
-                {"run_id": 1, "profile_id": pid, "policy_id": "bench-plan",
-                 "policy_version_id": version.id, "from_outcome": 0, "to_outcome": 2,
-                 "notified": False} for pid in df["id"].to_list()])
+        prepare(url, n)
         now = dt.datetime(2026, 5, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         settings = Settings(database_url=url, redis_url="")
         start = time.perf_counter()
         with session_scope(url) as s:
-            summary = plan_notifications(s, now, settings)
+            summary = plan_notifications(s, now, settings, pipeline=pipeline)
         seconds = time.perf_counter() - start
         with session_scope(url) as s:
             rows = s.scalar(select(func.count()).select_from(Notification))
-        print(json.dumps({"transitions": summary.transitions, "seconds": round(seconds, 2),
-                          "transitions_per_s": round(summary.transitions / seconds),
-                          "notification_rows": rows, "inapp": summary.inapp,
-                          "sms_queued": summary.sms_queued,
-                          "sms_skipped": dict(summary.skipped)}, ensure_ascii=False))
+        return {"transitions": summary.transitions, "seconds": round(seconds, 2),
+                "transitions_per_s": round(summary.transitions / seconds),
+                "notification_rows": rows, "inapp": summary.inapp,
+                "sms_queued": summary.sms_queued, "sms_skipped": dict(summary.skipped)}
     finally:
         dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(url: str, n: int) -> None:
+    """What a run leaves: n enterprises (COPY), one published policy version, n eligible
+    decisions and n transitions into eligible."""
+    from zhida.profiles.synth import synthesize_enterprises
+    from zhida.store.db import session_scope, upgrade
+    from zhida.store.models import Decision, Officer, PolicyVersion, Transition
+    from zhida.store.profiles import profile_json
+
+    upgrade(url)
+    df = synthesize_enterprises(n, seed=3)
+    with session_scope(url) as s:
+        raw = s.connection().connection.driver_connection
+        with raw.cursor().copy("COPY profiles (id, kind, data, source) FROM STDIN") as cp:
+            for row in df.to_dicts():
+                cp.write_row((row["id"], "enterprise", json.dumps(profile_json(row),
+                                                                  ensure_ascii=False), "b"))
+        officer = Officer(name="b", role="admin", token_hash="x")
+        s.add(officer)
+        s.flush()
+        version = PolicyVersion(policy_id="bench-plan", version=1, status="published",
+                                audience="enterprise", title="基准政策", yaml_text=POLICY,
+                                schema_yaml="", sha256="x", author_id=officer.id)
+        s.add(version)
+        s.flush()
+        s.execute(Decision.__table__.insert(), [
+            {"profile_id": pid, "policy_id": "bench-plan", "policy_version_id": version.id,
+             "outcome": 2, "failed": [], "unknown": [], "benefit": 1e5, "score": 0.8,
+             "run_id": 1, "updated_at": dt.datetime.now(dt.UTC)}
+            for pid in df["id"].to_list()])
+        s.execute(Transition.__table__.insert(), [
+            {"run_id": 1, "profile_id": pid, "policy_id": "bench-plan",
+             "policy_version_id": version.id, "from_outcome": 0, "to_outcome": 2,
+             "notified": False} for pid in df["id"].to_list()])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ a due time in the row instead of a broker ETA.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -183,12 +183,11 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
     `summary.queued_ids`.
 
     One planner at a time (a transaction-level advisory lock on PostgreSQL): a second
-    one waits, then finds the transitions the first marked. Batch i+1 is built while
-    batch i is written (see plan_store). Every lookup is exact whatever a batch's query
-    sees of this call's own earlier writes: keys planned here are remembered, and a
-    phone's SMS count is taken at its first sighting (before this call wrote any SMS to
-    it), then counted up here. `pipeline=False` writes each batch before building the
-    next (the benchmark's baseline)."""
+    one waits, then finds the transitions the first marked. Batch i is built while
+    batch i-1 is written (see plan_store), so the query for batch i+1 runs after batch
+    i-1 is written and before batch i is: it sees this call's rows of batches up to
+    i-1, and _Plan remembers what batches i and i+1 planned. `pipeline=False` writes
+    on this thread instead (the benchmark's baseline), in the same order."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(PLANNER_LOCK)))
     summary = PlanSummary()
@@ -206,9 +205,9 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
         rows = fetch(batches[0]) if batches else []
         for i in range(len(batches)):
             planned = plan.batch(rows)  # while batch i-1 is being written
-            writer.wait()
+            writer.wait()  # batch i-1 written
             if i + 1 < len(batches):
-                rows = fetch(batches[i + 1])
+                rows = fetch(batches[i + 1])  # sees batches up to i-1: not i
             writer.submit(planned)
         writer.wait()
     finally:
@@ -227,15 +226,22 @@ class _Plan:
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = sms_due(now, settings)
         self.texts = _Texts(self.today)
-        # keys planned by this call: two transitions of one key (two runs) plan it once
-        self.planned: set[tuple[str, str, int, str]] = set()
-        self.recent: dict[str, int] = {}  # phone -> SMS counted against the cap
+        # What the last two batches planned, which a batch's query does not see (see
+        # plan_notifications): their notification keys (a key planned twice, from two
+        # runs' transitions, is planned once) and their SMS per phone (the cap).
+        self.unseen: deque[tuple[set[tuple[str, str, int, str]], Counter[str]]] = deque(
+            maxlen=2)
         self.out = PlannedBatch()
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
+        self.unseen.append((set(), Counter()))
         self.out = PlannedBatch()
         self.out.done = [t.id for t in rows if self.plan_one(t)]
         return self.out
+
+    def planned(self, key: tuple[str, str, int, str]) -> bool:
+        """Planned by this call and not yet seen by the queries (else `channels` says it)."""
+        return any(key in keys for keys, _ in self.unseen)
 
     def plan_one(self, t: Row[Any]) -> bool:
         """Plan what one transition needs; False when it waits for a later day."""
@@ -250,12 +256,13 @@ class _Plan:
             return False
         key = (t.profile_id, t.policy_id, t.policy_version_id)
         stored = t.channels or 0  # 1 in-app, 2 SMS, 3 both already planned
-        need_inapp = not stored & 1 and (*key, "inapp") not in self.planned
-        need_sms = t.to_outcome == 2 and not stored & 2 and (*key, "sms") not in self.planned
+        need_inapp = not stored & 1 and not self.planned((*key, "inapp"))
+        need_sms = t.to_outcome == 2 and not stored & 2 and not self.planned((*key, "sms"))
+        keys = self.unseen[-1][0]
         if need_inapp:
-            self.planned.add((*key, "inapp"))
+            keys.add((*key, "inapp"))
         if need_sms:
-            self.planned.add((*key, "sms"))
+            keys.add((*key, "sms"))
         if t.to_outcome == 1:
             if need_inapp:
                 self.plan_maybe(t, version, policy)
@@ -301,7 +308,7 @@ class _Plan:
 
     def add_sms(self, t: Row[Any], policy: Policy, ctx: MessageContext, link: str) -> None:
         phone = t.phone or ""
-        sent = self.recent.setdefault(phone, int(t.sent_since or 0))
+        sent = int(t.sent_since or 0) + sum(counts[phone] for _, counts in self.unseen)
         reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
         body, segments, status = "", 0, "skipped"
         if reason:
@@ -315,7 +322,7 @@ class _Plan:
                            policy.sms_template)
             body, segments = sms.text, sms.segments
             status = "queued" if self.due <= self.now else "deferred"
-            self.recent[phone] = sent + 1
+            self.unseen[-1][1][phone] += 1
         now = self.now
         self.out.sms.append((t.profile_id, t.policy_id, t.policy_version_id, "sms", t.id,
                              status, self.due, phone or None, body, segments, link, reason,
