@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, func, select, text
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the sequential run (batches written before the next is built)")
     args = ap.parse_args()
-    modes = [True] if args.no_baseline else [False, True]
+    modes = [True] if args.no_baseline else [True, False]
     results = {("pipelined" if pipeline else "sequential"):
                measure(args.admin_url, args.transitions, pipeline) for pipeline in modes}
     if len(results) == 2:
@@ -64,21 +65,51 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
         prepare(url, n)
         now = dt.datetime(2026, 5, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         settings = Settings(database_url=url, redis_url="")
+        wal_before = wal_lsn(admin)
+        rss_before = reset_peak_rss()
         start = time.perf_counter()
         with session_scope(url) as s:
             summary = plan_notifications(s, now, settings, pipeline=pipeline)
         seconds = time.perf_counter() - start
+        rss_peak = peak_rss_mb()
+        wal_mb = round((wal_lsn(admin) - wal_before) / 2**20, 1)
         with session_scope(url) as s:
             rows = s.scalar(select(func.count()).select_from(Notification))
         return {"transitions": summary.transitions, "seconds": round(seconds, 2),
                 "transitions_per_s": round(summary.transitions / seconds),
                 "notification_rows": rows, "inapp": summary.inapp,
-                "sms_queued": summary.sms_queued, "sms_skipped": dict(summary.skipped)}
+                "sms_queued": summary.sms_queued, "sms_skipped": dict(summary.skipped),
+                "rss_mb_before": rss_before, "rss_mb_peak": rss_peak, "wal_mb": wal_mb}
     finally:
         dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def wal_lsn(admin: Any) -> int:
+    """The server's current WAL position in bytes (the WAL written between two reads)."""
+    with admin.connect() as conn:
+        return int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar())
+
+
+def reset_peak_rss() -> float:
+    """Linux: reset the process's peak RSS (VmHWM) to its current RSS; that RSS in MB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    return _status_mb("VmHWM")
+
+
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"{key} not in /proc/self/status")
 
 
 def prepare(url: str, n: int) -> None:

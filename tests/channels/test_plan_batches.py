@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from tests.channels.test_plan import DAY, company, notes, setup
 from tests.channels.test_plan import settings as plan_settings
@@ -180,3 +180,35 @@ def test_a_second_planner_waits_and_plans_nothing_twice(pg_url: str) -> None:
     b.join(10)
     assert second["summary"].transitions == 0
     assert sorted(n.channel for n in notes(pg_url)) == ["inapp", "sms"]
+
+
+def test_transitions_out_of_eligibility_are_never_pending(db_url: str) -> None:
+    setup(db_url, [company("E1"), company("E2")], [("E1", "p1", 0), ("E2", "p1", 2)])
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, plan_settings())
+    assert summary.transitions == 1
+    assert {n.profile_id for n in notes(db_url)} == {"E2"}
+
+
+def test_unknown_without_inapp_is_handled_not_left_pending(db_url: str) -> None:
+    setup(db_url, [company("E1", revenue=None)], [("E1", "p1", 1)])
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, plan_settings(inapp_for_unknown=False))
+    assert summary.skipped == {"unknown_no_message": 1} and notes(db_url) == []
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).where(Transition.notified.is_(False))) == 0
+
+
+def test_pending_transitions_are_read_through_the_partial_index(pg_url: str) -> None:
+    """The planner's predicate is spelled so that PostgreSQL can use ix_transitions_pending
+    (with a bound parameter instead of a literal it could not)."""
+    from sqlalchemy.dialects import postgresql
+
+    from zhida.channels.plan import _into_eligible_or_unknown
+
+    stmt = select(Transition.id).where(_into_eligible_or_unknown()).order_by(Transition.id)
+    sql = str(stmt.compile(dialect=postgresql.dialect()))
+    with session_scope(pg_url) as s:
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(s.execute(text("EXPLAIN " + sql)).scalars())
+    assert "ix_transitions_pending" in plan, plan

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, case, func, select
+from sqlalchemy import Row, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery import quiet_until
@@ -86,15 +86,20 @@ class _Versions:
         return self.cache[version_id]
 
 
-def _pending(session: Session, outcomes: tuple[int, ...], limit: int | None) -> list[int]:
+def _into_eligible_or_unknown() -> Any:
+    """Not yet notified, into eligible or unknown: the predicate of ix_transitions_pending,
+    spelled out with literals (a bound parameter would not prove the partial index
+    usable). Transitions out of eligibility are never notified and stay out of it."""
+    return and_(Transition.notified.is_(False), Transition.to_outcome > literal_column("0"))
+
+
+def _pending(session: Session, limit: int | None) -> list[int]:
     """Ids of the transitions not yet notified, oldest first."""
-    stmt = (select(Transition.id).where(Transition.notified.is_(False),
-                                        Transition.to_outcome.in_(outcomes))
-            .order_by(Transition.id))
+    stmt = select(Transition.id).where(_into_eligible_or_unknown()).order_by(Transition.id)
     return list(session.scalars(stmt.limit(limit) if limit else stmt))
 
 
-def _candidates(session: Session, first: int, last: int, outcomes: tuple[int, ...],
+def _candidates(session: Session, first: int, last: int,
                 since: dt.datetime) -> list[Row[Any]]:
     """The pending transitions with ids first..last, each with all the planner needs,
     from one query: the profile's name and phone, the stored decision's benefit, which
@@ -107,8 +112,7 @@ def _candidates(session: Session, first: int, last: int, outcomes: tuple[int, ..
     lookups as correlated scalar subqueries on unique or leading index columns."""
     batch = (select(Transition.id, Transition.profile_id, Transition.policy_id,
                     Transition.policy_version_id, Transition.to_outcome)
-             .where(Transition.id.between(first, last), Transition.notified.is_(False),
-                    Transition.to_outcome.in_(outcomes))
+             .where(Transition.id.between(first, last), _into_eligible_or_unknown())
              .subquery("batch"))
     phone = Profile.data["phone"].as_string()
     planned = aliased(Notification)
@@ -192,13 +196,12 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
         session.execute(select(func.pg_advisory_xact_lock(PLANNER_LOCK)))
     summary = PlanSummary()
     plan = _Plan(session, now, settings, summary)
-    outcomes = (2, 1) if settings.inapp_for_unknown else (2,)
     since = now - dt.timedelta(days=settings.sms_cap_days)
-    pending = _pending(session, outcomes, limit)
+    pending = _pending(session, limit)
     batches = [pending[i:i + BATCH] for i in range(0, len(pending), BATCH)]
 
     def fetch(ids: list[int]) -> list[Row[Any]]:
-        return _candidates(session, ids[0], ids[-1], outcomes, since)
+        return _candidates(session, ids[0], ids[-1], since)
 
     writer = BatchWriter(session, summary.count_written, settings.redis_url, pipeline=pipeline)
     try:
@@ -264,7 +267,9 @@ class _Plan:
         if need_sms:
             keys.add((*key, "sms"))
         if t.to_outcome == 1:
-            if need_inapp:
+            if not self.settings.inapp_for_unknown:
+                self.summary.skipped["unknown_no_message"] += 1
+            elif need_inapp:
                 self.plan_maybe(t, version, policy)
         elif need_inapp or need_sms:
             self.plan_eligible(t, policy, need_inapp, need_sms)

@@ -143,8 +143,9 @@ class Transition(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "profile_id", "policy_id", name="uq_transition_once"),
         # pending rows only, by id: the planner reads them in id ranges
-        Index("ix_transitions_pending", "id", postgresql_where=text("notified IS false"),
-              sqlite_where=text("notified IS 0")),
+        Index("ix_transitions_pending", "id",
+              postgresql_where=text("notified IS false AND to_outcome > 0"),
+              sqlite_where=text("notified IS 0 AND to_outcome > 0")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

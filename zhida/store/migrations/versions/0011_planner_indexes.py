@@ -1,8 +1,10 @@
 """planner indexes: pending transitions by id; partial notification indexes
 
-The planner reads pending transitions by id ranges. The old index on
-(to_outcome, notified) matched every pending row, so each batch scanned all of
-them; the partial index holds only pending rows and is ordered by id.
+The planner reads pending transitions (not notified, into eligible or unknown) by
+id ranges. The old index on (to_outcome, notified) matched every pending row, so
+each batch scanned all of them; the partial index holds only pending rows, ordered
+by id. Transitions out of eligibility (to_outcome 0) are never notified and stay
+out of it.
 
 Notification indexes hold only the rows their queries ask for: due rows that may
 still be sent (queued, deferred, sending), SMS recipients (the frequency cap), and
@@ -28,8 +30,8 @@ def upgrade() -> None:
     with op.batch_alter_table("transitions", schema=None) as batch_op:
         batch_op.drop_index("ix_transitions_new_eligible")
         batch_op.create_index("ix_transitions_pending", ["id"], unique=False,
-                              postgresql_where=sa.text("notified IS false"),
-                              sqlite_where=sa.text("notified IS 0"))
+                              postgresql_where=sa.text("notified IS false AND to_outcome > 0"),
+                              sqlite_where=sa.text("notified IS 0 AND to_outcome > 0"))
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_notifications_due")
         batch_op.drop_index("ix_notifications_recipient")
