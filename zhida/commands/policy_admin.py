@@ -37,8 +37,8 @@ def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date
     start = time.perf_counter()
     schema = pub.schemas_from(schema_yaml)[policy.audience]
     frame = load_frame(session, policy.audience.value, schema)
-    old = dict(session.execute(select(Decision.profile_id, Decision.outcome)
-                               .where(Decision.policy_id == policy.id)).tuples().all())
+    old = {profile_id: outcome for profile_id, outcome in session.execute(
+        select(Decision.profile_id, Decision.outcome).where(Decision.policy_id == policy.id))}
     impact = compute_impact(policy, frame, schema, old, as_of)
     impact.seconds = round(time.perf_counter() - start, 3)
     return impact
@@ -168,7 +168,7 @@ def run_policies(out: Console) -> int:
     with session_scope() as session:
         rows = session.scalars(select(PolicyVersion).order_by(PolicyVersion.policy_id,
                                                               PolicyVersion.version)).all()
-        names = dict(session.execute(select(Officer.id, Officer.name)).tuples().all())
+        names = {oid: name for oid, name in session.execute(select(Officer.id, Officer.name))}
         table = Table("政策", "版本", "状态", "标题", "起草", "审批", "发布时间")
         for v in rows:
             table.add_row(v.policy_id, str(v.version), v.status, v.title,
