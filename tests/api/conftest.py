@@ -14,11 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from zhida.api.app import create_app
-from zhida.api.deps import get_session
+from tests.app_factories import app_for
 from zhida.channels.links import issue_link
 from zhida.matcher import publish as pub
-from zhida.settings import Settings, get_settings
+from zhida.settings import Settings
 from zhida.store.db import session_factory, session_scope
 from zhida.store.models import Profile
 
@@ -97,19 +96,7 @@ def make_settings(url: str, base_url: str = "http://testserver", redis_url: str 
 
 
 def make_app(settings: Settings) -> FastAPI:
-    app = create_app()
-    factory = session_factory(settings.database_url)
-
-    def session_override() -> Iterator[Session]:
-        session = factory()
-        try:
-            yield session
-        finally:
-            session.close()
-
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_settings] = lambda: settings
-    return app
+    return app_for(settings.database_url, lambda: settings)
 
 
 @dataclass

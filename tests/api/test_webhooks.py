@@ -11,16 +11,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
+from tests.app_factories import app_for
 from tests.fake_twilio import clear_sms_tables, scratch_database
 from tests.store_factories import row_counts
-from zhida.api.app import create_app
-from zhida.api.deps import get_session
 from zhida.channels import optout
-from zhida.settings import Settings, get_settings
-from zhida.store.db import session_factory, session_scope
+from zhida.settings import Settings
+from zhida.store.db import session_scope
 from zhida.store.models import FeedbackEvent, Notification, OptOut
 
 BASE = "https://zhida.example.gov.cn"
@@ -46,19 +44,7 @@ def make_app(url: str, **kw: Any) -> FastAPI:
     values: dict[str, Any] = {"database_url": url, "base_url": BASE,
                               "twilio_auth_token": TOKEN, "redis_url": "", **kw}
     settings = Settings(**values)
-    app = create_app()
-    factory = session_factory(url)
-
-    def session_override() -> Iterator[Session]:
-        session = factory()
-        try:
-            yield session
-        finally:
-            session.close()
-
-    app.dependency_overrides[get_session] = session_override
-    app.dependency_overrides[get_settings] = lambda: settings
-    return app
+    return app_for(url, lambda: settings)
 
 
 @pytest.fixture()

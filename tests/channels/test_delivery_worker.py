@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from celery import Celery
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from tests.app_factories import app_for
 from tests.fake_twilio import (
     INVALID_NUMBER,
     UNSUBSCRIBED_NUMBER,
@@ -27,12 +27,10 @@ from tests.fake_twilio import (
     scratch_database,
     wait_until,
 )
-from zhida.api.app import create_app
-from zhida.api.deps import get_session
 from zhida.channels import optout
 from zhida.channels.tasks import DISPATCH, SEND, SEND_BATCH, SWEEP
-from zhida.settings import Settings, get_settings
-from zhida.store.db import session_factory, session_scope
+from zhida.settings import Settings
+from zhida.store.db import session_scope
 from zhida.store.models import FeedbackEvent, Notification
 
 FROM = "+15005550006"
@@ -61,18 +59,7 @@ def stack(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with scratch_database(pg_admin_url) as url, PrivateRedis() as redis_server, \
             FakeTwilio(callback_delay=0.05, lifetime=300) as fake:
         settings_box: list[Settings] = []
-        app = create_app()
-        factory = session_factory(url)
-
-        def session_override() -> Iterator[Session]:
-            session = factory()
-            try:
-                yield session
-            finally:
-                session.close()
-
-        app.dependency_overrides[get_session] = session_override
-        app.dependency_overrides[get_settings] = lambda: settings_box[0]
+        app = app_for(url, lambda: settings_box[0])
         with WebApp(app) as web:
             env = {"ZHIDA_DATABASE_URL": url, "ZHIDA_REDIS_URL": redis_server.url,
                    "ZHIDA_SMS_PROVIDER": "twilio", "ZHIDA_TWILIO_ACCOUNT_SID": fake.account_sid,
