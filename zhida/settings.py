@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     # re-evaluation runs
     chunk_size: int = 50_000
+    broker_visibility_timeout: float = 3600.0  # an unacknowledged task is redelivered after
+    stall_minutes: float = 15.0  # a run without progress this long gets its chunks re-queued
+    plan_after_run: bool = True  # a finished run queues notification planning
+    chunk_delay: float = 0.0  # tests only: seconds inside a chunk's transaction (crash window)
     # publishing: an approver other than the author is required unless this is set (demo only)
     allow_self_approval: bool = False
 
@@ -44,6 +48,7 @@ class Settings(BaseSettings):
     send_max_retries: int = 5
     send_backoff_seconds: float = 2.0  # exponential, with jitter
     sweep_after_seconds: int = 300  # re-queue rows stuck before sending this long
+    sms_db_pool: int = 16  # the sender's PostgreSQL pool (a threaded worker's concurrency)
     # web
     secret_key: str = "dev-only-change-me"  # signs sessions and CSRF tokens
 

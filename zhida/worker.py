@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import logging
-import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,11 +53,6 @@ try:  # errors raised through the raw psycopg connection (COPY) are not wrapped
                                                   psycopg.InterfaceError)
 except ImportError:  # pragma: no cover - psycopg is a dependency
     RETRYABLE = (OperationalError, InterfaceError)
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else default
 
 
 app = Celery("zhida")
@@ -84,7 +78,7 @@ def configure(settings: Settings | None = None) -> Celery:
     if app.conf.broker_url and app.conf.broker_url != broker:  # drop pooled connections
         app._pool = None
         app.amqp._producer_pool = None
-    visibility = _env_float("ZHIDA_BROKER_VISIBILITY_TIMEOUT", 3600.0)
+    visibility = s.broker_visibility_timeout
     app.conf.update(
         broker_url=broker,
         task_always_eager=s.eager,
@@ -179,7 +173,7 @@ def evaluate_chunk(run_id: int, seq: int) -> dict[str, int] | None:
     from zhida.matcher.runs import process_chunk
     from zhida.store.db import session_scope
 
-    delay = _env_float("ZHIDA_CHUNK_DELAY", 0.0)  # tests only: widen the crash window
+    delay = get_settings().chunk_delay  # tests only: widen the crash window
     try:
         with session_scope() as session:
             done = process_chunk(session, int(run_id), int(seq), delay)
@@ -194,7 +188,7 @@ def evaluate_chunk(run_id: int, seq: int) -> dict[str, int] | None:
     if done.run_counts is not None:
         log.info("run %s done: %s", run_id, done.run_counts)
         if done.run_counts.get("transitions") and not app.conf.task_always_eager \
-                and os.environ.get("ZHIDA_PLAN_AFTER_RUN", "1") != "0":
+                and get_settings().plan_after_run:
             _plan_soon()
     return done.counts
 
@@ -249,7 +243,7 @@ def sweep_stalled_runs() -> list[int]:
     from zhida.matcher.runs import stalled_runs
     from zhida.store.db import session_scope
 
-    idle = dt.timedelta(minutes=_env_float("ZHIDA_STALL_MINUTES", 15.0))
+    idle = dt.timedelta(minutes=get_settings().stall_minutes)
     with session_scope() as session:
         ids = stalled_runs(session, idle)
     for run_id in ids:

@@ -43,6 +43,7 @@ from zhida.matcher.runs import (
     uses_time,
     window_changes,
 )
+from zhida.settings import get_settings
 from zhida.store.db import session_scope
 from zhida.store.models import Decision, Run, RunChunk, Transition
 from zhida.store.profiles import load_frame
@@ -450,8 +451,10 @@ def test_the_end_of_a_run_asks_for_notification_planning(
     worker.evaluate_chunk(run_id, 2)  # a duplicate
     assert sent == [worker.PLAN_TASK]
     monkeypatch.setenv("ZHIDA_PLAN_AFTER_RUN", "0")
+    get_settings.cache_clear()  # settings are read once: read them again
     run_id = new_run(pg_url, versions, chunk_size=1000)
     with session_scope(pg_url) as session:  # make the second run find changes
         session.execute(text("DELETE FROM decisions"))
     worker.evaluate_chunk(run_id, 0)
     assert sent == [worker.PLAN_TASK]
+    get_settings.cache_clear()

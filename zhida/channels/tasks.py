@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
@@ -83,7 +82,7 @@ def sender_sessions(url: str) -> tuple[delivery.SessionFactory, Engine | None]:
     a record is retried in `delivery`). SQLite: the shared engine."""
     if url.startswith("sqlite"):
         return functools.partial(session_scope, url), None
-    size = int(os.environ.get("ZHIDA_SMS_DB_POOL", "") or 16)
+    size = get_settings().sms_db_pool
     engine = create_engine(url, pool_size=size, max_overflow=size, pool_recycle=1800)
     factory = sessionmaker(engine, expire_on_commit=False)
 
