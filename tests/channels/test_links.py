@@ -5,15 +5,19 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
+import secrets
 
 import pytest
 from sqlalchemy import select
 
 from zhida.channels.links import (
+    TOKEN_BYTES,
     LinkExpired,
     LinkNotFound,
     issue_link,
     link_expiry,
+    new_tokens,
     resolve_token,
 )
 from zhida.settings import Settings
@@ -50,6 +54,19 @@ def test_link_is_random_hashed_and_carries_nothing_personal(db_url: str) -> None
                 ("E0000001", "zj-little-giant", 7)
         found = resolve_token(s, tokens[3], NOW)
         assert found.id == rows[3].id
+
+
+def test_batch_tokens_are_what_token_urlsafe_makes() -> None:
+    """new_tokens (one CSPRNG read per batch): 128 bits each, URL-safe, no padding, the
+    shape token_urlsafe gives, all distinct within and across batches."""
+    batches = [new_tokens(500), new_tokens(500), new_tokens(1)]
+    tokens = [t for batch in batches for t in batch]
+    assert [len(b) for b in batches] == [500, 500, 1] and new_tokens(0) == []
+    assert len(set(tokens)) == len(tokens)
+    for token in tokens:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", token)
+        assert len(base64.urlsafe_b64decode(token + "==")) == TOKEN_BYTES
+    assert {len(secrets.token_urlsafe(TOKEN_BYTES))} == {len(t) for t in tokens}
 
 
 def test_link_expires_at_end_of_closing_day_in_shanghai(db_url: str) -> None:

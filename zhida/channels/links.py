@@ -10,6 +10,7 @@ A link expires at the end of the policy window's closing day (Asia/Shanghai), or
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import hashlib
@@ -66,12 +67,20 @@ LINK_COLUMNS = ("token_hash", "profile_id", "policy_id", "policy_version_id", "e
                 "created_at")
 
 
+def new_tokens(n: int) -> list[str]:
+    """n tokens as `secrets.token_urlsafe(TOKEN_BYTES)` makes them, from one read of the
+    OS's CSPRNG (one read per token took 15 µs here, a third of planning's Python time)."""
+    raw = secrets.token_bytes(TOKEN_BYTES * n)
+    return [base64.urlsafe_b64encode(raw[i:i + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
+            for i in range(0, len(raw), TOKEN_BYTES)]
+
+
 def new_link(profile_id: str, policy_id: str, policy_version_id: int,
              window_closes: dt.date | None, now: dt.datetime,
-             settings: Settings) -> tuple[str, tuple[object, ...]]:
+             settings: Settings, token: str | None = None) -> tuple[str, tuple[object, ...]]:
     """A link and the ApplicationToken row to store for it (values in LINK_COLUMNS order;
-    the token only as SHA-256)."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    the token only as SHA-256). `token`: one of `new_tokens`, else a new one."""
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
     row = (hash_token(token), profile_id, policy_id, policy_version_id,
            link_expiry(window_closes, now, settings.link_ttl_days), as_utc(now))
     return f"{settings.base_url.rstrip('/')}/a/{token}", row

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from sqlalchemy import Row, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery import quiet_until
-from zhida.channels.links import new_link
+from zhida.channels.links import new_link, new_tokens
 from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written
 from zhida.channels.templates import (
     MessageContext,
@@ -234,10 +235,12 @@ class _Plan:
         # runs' transitions, is planned once) and their SMS per phone (the cap).
         self.unseen: deque[tuple[set[tuple[str, str, int, str]], Counter[str]]] = deque(
             maxlen=2)
+        self.tokens: Iterator[str] = iter(())
         self.out = PlannedBatch()
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
         self.unseen.append((set(), Counter()))
+        self.tokens = iter(new_tokens(len(rows)))  # at most one link per transition
         self.out = PlannedBatch()
         self.out.done = [t.id for t in rows if self.plan_one(t)]
         return self.out
@@ -295,7 +298,8 @@ class _Plan:
                                     t.policy_version_id)
             benefit = evaluate_policy(policy, profile, self.today).benefit
         link, link_row = new_link(t.profile_id, t.policy_id, t.policy_version_id,
-                                  policy.window.closes, self.now, self.settings)
+                                  policy.window.closes, self.now, self.settings,
+                                  next(self.tokens))
         self.out.links.append(link_row)
         ctx, title, body = self.texts.get(t.policy_version_id, policy, benefit)
         if need_inapp:
