@@ -24,10 +24,10 @@ unless --keep.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +137,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database")
     args = ap.parse_args()
 
-    from sqlalchemy import create_engine, text
-
     from zhida.profiles.readers import write_profiles
     from zhida.profiles.synth import synth_to_file
-    from zhida.store.db import dispose_engines, upgrade
+    from zhida.store.scratch import scratch_database
 
     OUT.mkdir(exist_ok=True)
     path = OUT / f"import-enterprises-{args.rows}-{args.seed}.parquet"
@@ -149,15 +147,12 @@ def main() -> None:
     synth_to_file(args.rows, path, "enterprise", seed=args.seed)
     synth_s = time.perf_counter() - t0
 
-    name = f"zhida_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    database = contextlib.ExitStack()
+    url = database.enter_context(scratch_database(PG_ADMIN_URL, "zhida_bench",
+                                                  keep=args.keep))
     result: dict[str, Any] = {"rows": args.rows, "synth_s": round(synth_s, 2),
-                              "database": name if args.keep else "(dropped)"}
+                              "database": url.rsplit("/", 1)[1] if args.keep else "(dropped)"}
     try:
-        upgrade(url)
         frame = pl.read_parquet(path)
         result["fresh"] = timed_import(url, path, "bench")
         print(json.dumps({"fresh": result["fresh"]}, ensure_ascii=False), flush=True)
@@ -179,11 +174,7 @@ def main() -> None:
         result["second"] = timed_import(url, second, "second-source")
         print(json.dumps({"second": result["second"]}, ensure_ascii=False), flush=True)
     finally:
-        dispose_engines()
-        if not args.keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        database.close()  # dropped unless --keep
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 

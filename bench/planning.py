@@ -16,11 +16,9 @@ import argparse
 import datetime as dt
 import json
 import time
-import uuid
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 POLICY = """id: bench-plan
@@ -53,26 +51,22 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
     """A fresh database with n profiles, decisions and transitions; plan them, timed."""
     from zhida.channels.plan import plan_notifications
     from zhida.settings import Settings
-    from zhida.store.db import dispose_engines, session_scope
+    from zhida.store.db import session_scope
     from zhida.store.models import Notification
+    from zhida.store.scratch import scratch_database
 
-    name = f"zhida_bench_plan_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_database(admin_url, "zhida_bench_plan") as url:
         prepare(url, n)
         now = dt.datetime(2026, 5, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         settings = Settings(database_url=url, redis_url="")
-        wal_before = wal_lsn(admin)
+        wal_before = wal_lsn(url)
         rss_before = reset_peak_rss()
         start = time.perf_counter()
         with session_scope(url) as s:
             summary = plan_notifications(s, now, settings, pipeline=pipeline)
         seconds = time.perf_counter() - start
         rss_peak = peak_rss_mb()
-        wal_mb = round((wal_lsn(admin) - wal_before) / 2**20, 1)
+        wal_mb = round((wal_lsn(url) - wal_before) / 2**20, 1)
         with session_scope(url) as s:
             rows = s.scalar(select(func.count()).select_from(Notification))
         return {"transitions": summary.transitions, "seconds": round(seconds, 2),
@@ -80,16 +74,13 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
                 "notification_rows": rows, "inapp": summary.inapp,
                 "sms_queued": summary.sms_queued, "sms_skipped": dict(summary.skipped),
                 "rss_mb_before": rss_before, "rss_mb_peak": rss_peak, "wal_mb": wal_mb}
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
-def wal_lsn(admin: Any) -> int:
+def wal_lsn(url: str) -> int:
     """The server's current WAL position in bytes (the WAL written between two reads)."""
-    with admin.connect() as conn:
+    from zhida.store.db import get_engine
+
+    with get_engine(url).connect() as conn:
         return int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar())
 
 
@@ -116,11 +107,10 @@ def prepare(url: str, n: int) -> None:
     """What a run leaves: n enterprises (COPY), one published policy version, n eligible
     decisions and n transitions into eligible."""
     from zhida.profiles.synth import synthesize_enterprises
-    from zhida.store.db import session_scope, upgrade
+    from zhida.store.db import session_scope
     from zhida.store.models import Decision, Officer, PolicyVersion, Transition
     from zhida.store.profiles import profile_json
 
-    upgrade(url)
     df = synthesize_enterprises(n, seed=3)
     with session_scope(url) as s:
         raw = s.connection().connection.driver_connection

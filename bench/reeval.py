@@ -16,6 +16,7 @@ written) is timed too. Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -42,29 +43,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def create_database() -> str:
-    from sqlalchemy import create_engine, text
-
-    name = f"zhida_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    from zhida.store.db import dispose_engines
-
-    dispose_engines()
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def load_profiles(url: str, n: int, seed: int) -> dict[str, float]:
@@ -274,15 +252,16 @@ def main() -> None:
         sys.exit("redis-server is needed")
 
     from zhida.settings import get_settings
-    from zhida.store.db import upgrade
+    from zhida.store.scratch import scratch_database
 
-    url = create_database()
+    database = contextlib.ExitStack()
+    url = database.enter_context(scratch_database(PG_ADMIN, "zhida_bench",
+                                                  keep=args.keep_db))
     tmp = Path(tempfile.mkdtemp(prefix="zhida-bench-"))
     redis = Redis(tmp)
     report: dict[str, Any] = {"profiles": args.profiles, "chunk_size": args.chunk_size,
                               "cpus": os.cpu_count(), "runs": {}}
     try:
-        upgrade(url)
         report["load"] = load_profiles(url, args.profiles, args.seed)
         version_id = publish_policy(url, args.policy)
         # decisions and transitions only: notification planning is measured by its own bench
@@ -327,9 +306,8 @@ def main() -> None:
     finally:
         redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-        if not args.keep_db:
-            drop_database(url)
-        else:
+        database.close()  # dropped unless --keep-db
+        if args.keep_db:
             report["database"] = url
     print(json.dumps(report, ensure_ascii=False, indent=2))
 

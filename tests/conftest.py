@@ -7,7 +7,6 @@ them, so CI never passes by skipping silently.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,23 +42,10 @@ def pg_admin_url() -> str:
 @contextmanager
 def migrated_database(admin_url: str, prefix: str = "zhida_t") -> Iterator[str]:
     """A new PostgreSQL database, migrated; dropped on exit."""
-    from sqlalchemy import create_engine, text
+    from zhida.store.scratch import scratch_database
 
-    from zhida.store.db import dispose_engines, upgrade
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
+    with scratch_database(admin_url, prefix) as url:
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture()
