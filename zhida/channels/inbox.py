@@ -72,8 +72,7 @@ def push_message(session: Session, profile_id: str, policy_id: str, title: str, 
     the message already made. `redis_url` defaults to the settings' (empty: no event;
     the pages poll).
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    _check_kind(kind)
     if notification_id is not None:
         existing = session.scalar(select(InboxMessage)
                                   .where(InboxMessage.notification_id == notification_id))
@@ -99,8 +98,12 @@ def check_kinds(rows: list[tuple[Any, ...]]) -> None:
     """Every row (INBOX_COLUMNS order) has a known kind."""
     kind_at = INBOX_COLUMNS.index("kind")
     for row in rows:
-        if row[kind_at] not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {row[kind_at]!r}")
+        _check_kind(row[kind_at])
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
 def announce_messages(session: Session, messages: list[tuple[int, str]], *,

@@ -77,7 +77,20 @@ def _check(rate: float, burst: float, n: int) -> None:
         raise ValueError(f"n must be at least 1, got {n}")
 
 
-class RedisTokenBucket:
+class _Sleeps:
+    """wait(): acquire() and sleep; returns the seconds slept."""
+
+    def acquire(self, n: int = 1, *, max_wait: float | None = None) -> float:
+        raise NotImplementedError
+
+    def wait(self, n: int = 1, *, max_wait: float | None = None) -> float:
+        delay = self.acquire(n, max_wait=max_wait)
+        if delay > 0:
+            time.sleep(delay)
+        return delay
+
+
+class RedisTokenBucket(_Sleeps):
     """A token bucket shared by every process that uses the same Redis and key."""
 
     def __init__(self, client: Any, rate: float, *, burst: float = 1.0,
@@ -108,18 +121,11 @@ class RedisTokenBucket:
             raise RateLimited(wait)
         return wait
 
-    def wait(self, n: int = 1, *, max_wait: float | None = None) -> float:
-        """acquire() and sleep; returns the seconds slept."""
-        delay = self.acquire(n, max_wait=max_wait)
-        if delay > 0:
-            time.sleep(delay)
-        return delay
-
     def reset(self) -> None:
         self.client.delete(self.key)
 
 
-class LocalTokenBucket:
+class LocalTokenBucket(_Sleeps):
     """The same algorithm for one process (threads share it); the embedded default."""
 
     def __init__(self, rate: float, *, burst: float = 1.0):
@@ -140,12 +146,6 @@ class LocalTokenBucket:
                 raise RateLimited(wait)
             self._tat = new_tat
         return wait
-
-    def wait(self, n: int = 1, *, max_wait: float | None = None) -> float:
-        delay = self.acquire(n, max_wait=max_wait)
-        if delay > 0:
-            time.sleep(delay)
-        return delay
 
 
 class Unlimited:

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 from rapidfuzz import fuzz, process
 
 from zhida.errors import RowError, ZhidaError
+from zhida.profiles.readers import json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
 from zhida.profiles.validate import is_valid_date, is_valid_phone, is_valid_region, is_valid_uscc
 
@@ -151,18 +152,6 @@ def _show(v: object) -> str:
     return json.dumps(v, ensure_ascii=False)[:60]
 
 
-def _json_type(v: object) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
-
-
 # --------------------------------------------------------------------------- values
 
 
@@ -199,7 +188,7 @@ def convert_value(f: Field, value: object) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            raise EventError(f"{f.name}: expected a string, got a JSON {_json_type(value)}")
+            raise EventError(f"{f.name}: expected a string, got a JSON {json_type(value)}")
         s = value.strip()
         if not s:
             return None
@@ -234,7 +223,7 @@ def convert_value(f: Field, value: object) -> Any:
                 if math.isfinite(x) and x.is_integer():
                     return int(x)
             raise EventError(f"{bad} is not an integer")
-        raise EventError(f"{f.name}: expected an integer, got a JSON {_json_type(value)}")
+        raise EventError(f"{f.name}: expected an integer, got a JSON {json_type(value)}")
     if t is FieldType.NUMBER:
         if isinstance(value, bool):
             raise EventError(f"{bad} is not a number")
@@ -250,7 +239,7 @@ def convert_value(f: Field, value: object) -> Any:
             except ValueError:
                 raise EventError(f"{bad} is not a number") from None
         else:
-            raise EventError(f"{f.name}: expected a number, got a JSON {_json_type(value)}")
+            raise EventError(f"{f.name}: expected a number, got a JSON {json_type(value)}")
         if not math.isfinite(x):
             raise EventError(f"{bad} is not a number")
         return x
@@ -283,7 +272,7 @@ def convert_value(f: Field, value: object) -> Any:
         parts = [p for p in value if p is not None]
     else:
         raise EventError(f"{f.name}: expected an array of strings, got a JSON "
-                         f"{_json_type(value)}")
+                         f"{json_type(value)}")
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -335,7 +324,7 @@ def parse_event(data: str | dict[str, Any], schemas: SchemaSet | None = None,
     else:
         obj = data
     if not isinstance(obj, dict):
-        raise EventError(f"not a JSON object (a JSON {_json_type(obj)})")
+        raise EventError(f"not a JSON object (a JSON {json_type(obj)})")
     ref = obj.get("profile")
     who = (ref.strip() or None) if isinstance(ref, str) else None
     if isinstance(ref, dict) and isinstance(ref.get("id"), str):
@@ -377,7 +366,7 @@ def _parse(etype: str, obj: dict[str, Any], schemas: SchemaSet, line: int) -> Ev
             raise EventError(f"kind {_show(kind_raw)} is not enterprise or citizen") from None
         values = obj["fields"]
         if not isinstance(values, dict):
-            raise EventError(f"'fields' must be an object, got a JSON {_json_type(values)}")
+            raise EventError(f"'fields' must be an object, got a JSON {json_type(values)}")
         if not values:
             raise EventError("'fields' is empty: nothing to update")
         return ProfileUpdated(pid, kind, _fields(kind, values, schemas, False), line, at)
@@ -406,7 +395,7 @@ def _registered(profile: object, schemas: SchemaSet, line: int,
                 at: str | None) -> CompanyRegistered:
     if not isinstance(profile, dict):
         raise EventError(f"'profile' must be the whole enterprise profile (an object), got a "
-                         f"JSON {_json_type(profile)}")
+                         f"JSON {json_type(profile)}")
     values = dict(profile)
     kind = values.pop("kind", None)
     if kind is not None and kind != Audience.ENTERPRISE.value:

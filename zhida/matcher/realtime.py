@@ -185,15 +185,21 @@ def _kind_of(node: Node) -> str:
     return node.ty.kind if node.ty is not None else "any"
 
 
+def _finite(value: Value) -> float | None:
+    """A number (not a bool) as a finite float, else None."""
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        return None
+    x = float(value)
+    return x if math.isfinite(x) else None
+
+
 def _encode(value: Value, kind: str) -> str | None:
     """A value as durable_rules reads it, or None when it cannot judge it (unknown...)."""
     if value is None:
         return None
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, float | int):
-            return None
-        x = float(value)
-        if not math.isfinite(x):
+        x = _finite(value)
+        if x is None:
             return None
         text = repr(x)
         if "e" in text:  # its reader wants positional notation
@@ -213,10 +219,8 @@ def _constant(value: Value, kind: str) -> Value:
     if value is None:
         return None
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, float | int):
-            return None
-        x = float(value)
-        if not math.isfinite(x):
+        x = _finite(value)
+        if x is None:
             return None
         if x.is_integer() and abs(x) < 2**62:
             return int(x)  # exact: the double converts back to itself

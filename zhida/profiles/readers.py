@@ -298,7 +298,7 @@ def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> _Raw:
             row += 1
             continue
         if type(obj) is not dict:
-            errors[row] = f"not a JSON object (a JSON {_json_type(obj)})"
+            errors[row] = f"not a JSON object (a JSON {json_type(obj)})"
             row += 1
             continue
         n_objects += 1
@@ -349,7 +349,8 @@ def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> _Raw:
     return _Raw(pl.DataFrame(list(series.values())), np.array(lines, dtype=np.int64), errors)
 
 
-def _json_type(v: object) -> str:
+def json_type(v: object) -> str:
+    """The JSON type name of a decoded JSON value, for error messages."""
     if isinstance(v, bool):
         return "boolean"
     if isinstance(v, int | float):
@@ -375,7 +376,7 @@ def _json_scalar(v: object) -> tuple[str | None, str | None]:
         if math.isnan(v):
             return None, None
         return repr(v), None
-    return None, f"expected a single value, got a JSON {_json_type(v)}"
+    return None, f"expected a single value, got a JSON {json_type(v)}"
 
 
 def _json_list(v: object) -> tuple[list[str] | None, str | None]:
