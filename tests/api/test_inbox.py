@@ -87,7 +87,8 @@ def test_mark_read_needs_csrf_and_own_message(web: Web) -> None:
     csrf = web.login(client, "E1")
     refused = client.post(f"/api/inbox/{mine}/read")
     assert refused.status_code == 403 and refused.json()["error"] == "csrf_rejected"
-    wrong = client.post(f"/api/inbox/{mine}/read", headers={"X-CSRF-Token": csrf[:-1] + "0"})
+    forged = csrf[:-1] + ("0" if csrf[-1] != "0" else "1")  # never the real token
+    wrong = client.post(f"/api/inbox/{mine}/read", headers={"X-CSRF-Token": forged})
     assert wrong.status_code == 403
     assert client.get("/api/inbox/unread-count").json() == {"unread": 1}
     other = client.post(f"/api/inbox/{theirs}/read", headers={"X-CSRF-Token": csrf})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery import quiet_until
 from zhida.channels.links import new_link, new_tokens
-from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written
+from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (
     MessageContext,
     benefit_text,
@@ -155,12 +155,17 @@ def _full_profile(session: Session, versions: _Versions, profile_id: str,
     return frame_from_json([{**data, "id": profile_id}], schema).row(0, named=True)
 
 
-def context(profile: dict[str, Any], policy: Policy, benefit: float | None,
+def display_name(name: str | None, policy: Policy) -> str:
+    """How a message addresses its recipient: the profile's name, else a polite default."""
+    return name or ("贵企业" if policy.audience.value == "enterprise" else "您好")
+
+
+def context(name: str | None, policy: Policy, benefit: float | None,
             link: str, today: dt.date | None = None) -> MessageContext:
     enterprise = policy.audience.value == "enterprise"
-    name = str(profile.get("name") or ("贵企业" if enterprise else "您好"))
     closes = policy.window.closes
-    return MessageContext(name=name, who="贵企业" if enterprise else "您", title=policy.title,
+    return MessageContext(name=display_name(name, policy), who="贵企业" if enterprise else "您",
+                          title=policy.title,
                           benefit=benefit_text(benefit), summary=policy.benefit_summary or "",
                           deadline=chinese_date(closes, today) if closes else "", link=link)
 
@@ -177,7 +182,7 @@ class _Texts:
             benefit: float | None) -> tuple[MessageContext, str, str]:
         key = (version_id, benefit)
         if key not in self.cache:
-            ctx = context({}, policy, benefit, "", self.today)
+            ctx = context(None, policy, benefit, "", self.today)
             self.cache[key] = (ctx, *inapp_text(ctx))
         return self.cache[key]
 
@@ -284,8 +289,8 @@ class _Plan:
                                 t.policy_version_id)
         result = evaluate_policy(policy, profile, self.today)
         missing = missing_labels(result, schemas_from(version.schema_yaml)[policy.audience])
-        ctx = context({"name": t.name}, policy, None, "")
-        ctx = MessageContext(**{**ctx.as_dict(), "missing": "、".join(missing) or "部分信息"})
+        ctx = context(t.name, policy, None, "")
+        ctx = replace(ctx, missing="、".join(missing) or "部分信息")
         title, body = inapp_text(ctx, maybe=True)
         self.add_inapp(t, title, "maybe", body, None)
 
@@ -309,9 +314,8 @@ class _Plan:
 
     def add_inapp(self, t: Row[Any], title: str, kind: str, body: str,
                   link: str | None) -> None:
-        now = self.now
-        self.out.inapp.append((t.profile_id, t.policy_id, t.policy_version_id, "inapp", t.id,
-                               "sent", now, None, body, 0, link, None, now, 0, now, now))
+        self.out.inapp.append(note_row(t, "inapp", "sent", self.now, self.now, body=body,
+                                       link=link, sent_at=self.now))
         self.out.inbox.append((title, kind))
         self.summary.inapp += 1
 
@@ -323,19 +327,15 @@ class _Plan:
         if reason:
             self.summary.skipped[reason] += 1
         else:
-            enterprise = policy.audience.value == "enterprise"
-            name = t.name or ("贵企业" if enterprise else "您好")
-            sms = sms_text(MessageContext(name, ctx.who, ctx.title, ctx.benefit, ctx.deadline,
-                                          link, ctx.missing, ctx.summary),
+            sms = sms_text(replace(ctx, name=display_name(t.name, policy), link=link),
                            self.settings.sms_signature, self.settings.sms_opt_out_hint,
                            policy.sms_template)
             body, segments = sms.text, sms.segments
             status = "queued" if self.due <= self.now else "deferred"
             self.unseen[-1][1][phone] += 1
-        now = self.now
-        self.out.sms.append((t.profile_id, t.policy_id, t.policy_version_id, "sms", t.id,
-                             status, self.due, phone or None, body, segments, link, reason,
-                             None, 0, now, now))
+        self.out.sms.append(note_row(t, "sms", status, self.due, self.now, to=phone or None,
+                                     body=body, segments=segments, link=link,
+                                     last_error=reason))
 
 
 def _no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:

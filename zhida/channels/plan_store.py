@@ -11,6 +11,7 @@ writes run inline.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,15 @@ NOTE_COLUMNS = ("profile_id", "policy_id", "policy_version_id", "channel", "tran
                 "status", "due_at", "to", "body", "segments", "link", "last_error", "sent_at",
                 "attempts", "created_at", "updated_at")
 _AT = {name: i for i, name in enumerate(NOTE_COLUMNS)}
+
+
+def note_row(t: Any, channel: str, status: str, due_at: dt.datetime, now: dt.datetime, *,
+             to: str | None = None, body: str = "", segments: int = 0,
+             link: str | None = None, last_error: str | None = None,
+             sent_at: dt.datetime | None = None) -> tuple[Any, ...]:
+    """A notifications row for transition `t`, in NOTE_COLUMNS order."""
+    return (t.profile_id, t.policy_id, t.policy_version_id, channel, t.id, status, due_at, to,
+            body, segments, link, last_error, sent_at, 0, now, now)
 STATUS_AT = _AT["status"]
 
 
