@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from zhida.store.bulk import binary_types, insert_tuples, insert_with_ids
+from zhida.store.bulk import binary_types, insert_tuples
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification
 
 NOW = dt.datetime(2026, 5, 6, 2, 0, tzinfo=dt.UTC)
+
+
+def insert_dicts(session: Any, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    return insert_tuples(session, table, list(rows[0]), [tuple(r.values()) for r in rows])
 
 
 def test_ids_come_back_in_order_and_values_round_trip(db_url: str) -> None:
@@ -24,7 +29,7 @@ def test_ids_come_back_in_order_and_values_round_trip(db_url: str) -> None:
              "provider_ref": None, "attempts": 0, "last_error": None, "created_at": NOW,
              "updated_at": NOW, "sent_at": None} for i, body in enumerate(tricky)]
     with session_scope(db_url) as s:
-        ids = insert_with_ids(s, Notification.__table__, rows)  # type: ignore[arg-type]
+        ids = insert_dicts(s, Notification.__table__, rows)
     assert ids == sorted(ids) and len(set(ids)) == len(rows)
     with session_scope(db_url) as s:
         stored = {n.id: n for n in s.scalars(select(Notification))}
@@ -47,7 +52,7 @@ def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) 
     rows = [{"profile_id": "bulk-prop", "policy_id": "p", "title": t, "body": t, "link": None,
              "kind": "eligible", "notification_id": None, "created_at": NOW} for t in texts]
     with session_scope(url) as s:
-        ids = insert_with_ids(s, InboxMessage.__table__, rows)  # type: ignore[arg-type]
+        ids = insert_dicts(s, InboxMessage.__table__, rows)
         got = {m.id: m.title for m in s.scalars(select(InboxMessage)
                                                 .where(InboxMessage.id.in_(ids)))}
         assert [got[i] for i in ids] == texts

@@ -12,15 +12,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 
-def insert_with_ids(target: Session | psycopg.Connection[Any], table: Table,
-                    rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows (dicts with the same keys) and return their new ids, in order."""
-    if not rows:
-        return []
-    columns = list(rows[0])
-    return insert_tuples(target, table, columns, [tuple(row.values()) for row in rows])
-
-
 def insert_tuples(target: Session | psycopg.Connection[Any], table: Table,
                   columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
     """Insert rows (value tuples in the order of `columns`) and return their new ids, in order.
