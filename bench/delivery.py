@@ -3,7 +3,7 @@
     python -m bench.delivery [--n 4000] [--low-n 600] [--low-rate 50]
 
 Starts a private redis-server (broker + token bucket), the local fake Twilio server
-(tests/fake_twilio.py; the official twilio SDK talks to it over HTTP), a scratch
+(tests/support/fake_twilio.py; the official twilio SDK talks to it over HTTP), a scratch
 PostgreSQL database, and two `celery worker` processes (thread pool). Then:
 
 1. throughput: N queued SMS rows are inserted directly, send tasks are queued as
@@ -38,16 +38,19 @@ from sqlalchemy import func, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_twilio import (  # noqa: E402 - after the path is set
+from tests.support.fake_twilio import (  # noqa: E402 - after the path is set
     CeleryWorker,
     FakeTwilio,
     PrivateRedis,
     scratch_database,
     wait_until,
 )
-from zhida.channels.delivery import iter_chunks  # noqa: E402
+from zhida.channels.delivery.sender import BATCH  # noqa: E402
+from zhida.channels.delivery.steps import iter_chunks  # noqa: E402
 from zhida.channels.ratelimit import max_in_window  # noqa: E402
-from zhida.channels.tasks import BATCH, SEND, SEND_BATCH  # noqa: E402
+from zhida.worker import TASK_ROUTES, TaskNames  # noqa: E402
+
+SEND, SEND_BATCH = TaskNames.SEND, TaskNames.SEND_BATCH
 from zhida.store.db import get_engine, session_scope  # noqa: E402
 from zhida.store.models import Notification  # noqa: E402
 
@@ -91,6 +94,7 @@ def run_phase(url: str, redis_url: str, fake: FakeTwilio, *, phase: int, n: int,
            "ZHIDA_SMS_RATE_PER_SECOND": str(rate)}
     ids = insert_rows(url, phase, n)
     broker = Celery("bench-client", broker=redis_url, set_as_current=False)
+    broker.conf.task_routes = TASK_ROUTES  # as zhida.worker routes them
     procs = [CeleryWorker(env, pool=pool, concurrency=concurrency, name=f"b{phase}w{k}",
                           log_path=log_dir / f"worker-{phase}-{k}.log").start()
              for k in range(workers)]

@@ -68,10 +68,10 @@ def second_source(frame: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
 
 
 def timed_import(url: str, path: Path, source: str) -> dict[str, Any]:
+    from zhida.ingest.importer import import_batch
     from zhida.profiles.readers import read_profiles
     from zhida.profiles.schema import SchemaSet
     from zhida.store.db import session_scope
-    from zhida.store.importer import import_batch
 
     t0 = time.perf_counter()
     batch = read_profiles(path, SchemaSet.builtin())
@@ -101,9 +101,9 @@ def baseline_copy(url: str, path: Path) -> dict[str, Any]:
 
     import psycopg
 
+    from zhida.ingest.importer import profile_json_column
     from zhida.profiles.readers import read_profiles
     from zhida.profiles.schema import Audience, SchemaSet
-    from zhida.store.importer import profile_json_column
 
     frame = read_profiles(path, SchemaSet.builtin()).frames[Audience.ENTERPRISE]
     rows = pl.DataFrame({"id": frame["id"], "kind": "enterprise",
@@ -137,9 +137,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database")
     args = ap.parse_args()
 
+    from tests.support.scratch import scratch_database
     from zhida.profiles.readers import write_profiles
     from zhida.profiles.synth import synth_to_file
-    from zhida.store.scratch import scratch_database
 
     OUT.mkdir(exist_ok=True)
     path = OUT / f"import-enterprises-{args.rows}-{args.seed}.parquet"

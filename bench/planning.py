@@ -49,11 +49,11 @@ def main() -> None:
 
 def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
     """A fresh database with n profiles, decisions and transitions; plan them, timed."""
+    from tests.support.scratch import scratch_database
     from zhida.channels.plan import plan_notifications
     from zhida.settings import Settings
     from zhida.store.db import session_scope
     from zhida.store.models import Notification
-    from zhida.store.scratch import scratch_database
 
     with scratch_database(admin_url, "zhida_bench_plan") as url:
         prepare(url, n)

@@ -26,8 +26,8 @@ def main() -> None:
     args = ap.parse_args()
     from sqlalchemy import func, select
 
-    from zhida.commands.policy_admin import impact_of
-    from zhida.matcher.publish import check_policy
+    from zhida.cli.policy_admin import impact_of
+    from zhida.publishing.versions import check_policy
     from zhida.store.db import dispose_engines, session_scope
     from zhida.store.models import Base
 

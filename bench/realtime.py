@@ -105,8 +105,8 @@ def _new_value(rng: random.Random, name: str, current: Any) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from zhida.matcher.batch import BatchEvaluator
-    from zhida.matcher.events import apply_event, parse_event
     from zhida.matcher.realtime import VIA_DURABLE, VIA_REFERENCE, RealtimeMatcher
+    from zhida.profiles.events import apply_event, parse_event
     from zhida.profiles.readers import polars_dtype
     from zhida.profiles.schema import SchemaSet, builtin_schema
     from zhida.profiles.synth import synthesize_enterprises

@@ -191,7 +191,7 @@ def timed_run(url: str, version_id: int, chunk_size: int,
     pool = [worker.pid, *_children(worker.pid)]
     backends = _pg_backends(url)
     cpu0 = _cpu_seconds(pool), _cpu_seconds(backends)
-    from zhida.matcher.runs import create_run
+    from zhida.runs.reevaluate import create_run
     from zhida.store.db import session_scope
     from zhida.store.models import Run
     from zhida.worker import start_run
@@ -251,8 +251,8 @@ def main() -> None:
     if shutil.which("redis-server") is None:
         sys.exit("redis-server is needed")
 
+    from tests.support.scratch import scratch_database
     from zhida.settings import get_settings
-    from zhida.store.scratch import scratch_database
 
     database = contextlib.ExitStack()
     url = database.enter_context(scratch_database(PG_ADMIN, "zhida_bench",

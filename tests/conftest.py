@@ -42,7 +42,7 @@ def pg_admin_url() -> str:
 @contextmanager
 def migrated_database(admin_url: str, prefix: str = "zhida_t") -> Iterator[str]:
     """A new PostgreSQL database, migrated; dropped on exit."""
-    from zhida.store.scratch import scratch_database
+    from tests.support.scratch import scratch_database
 
     with scratch_database(admin_url, prefix) as url:
         yield url

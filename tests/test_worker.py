@@ -28,7 +28,7 @@ import redis as redis_lib
 from typer.testing import CliRunner
 
 from tests.conftest import unavailable
-from tests.matcher.test_runs_support import (
+from tests.support.runs import (
     AS_OF,
     AS_OF_LATER,
     assert_matches_direct,
@@ -42,9 +42,10 @@ from tests.matcher.test_runs_support import (
     transitions,
     use_env,
 )
-from zhida.matcher.runs import create_run, pending_chunks
+from zhida.runs.reevaluate import create_run, pending_chunks
 from zhida.store.db import session_scope
 from zhida.store.models import Run
+from zhida.worker import QueueNames
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 2400
@@ -114,7 +115,7 @@ class Workers:
         log_path = self.tmp / f"worker{n}.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", "zhida.cli", "worker", "--concurrency", str(concurrency),
-             "--loglevel", "INFO", "-Q", "celery"],
+             "--loglevel", "INFO", "-Q", QueueNames.RUNS],
             cwd=ROOT, env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True)
         self.procs.append(proc)
@@ -261,7 +262,7 @@ def test_resume_after_a_crash(pg_url: str, private_redis: PrivateRedis, workers:
     env = worker_env(pg_url, private_redis.url, workers.tmp)
     w1 = workers.start(env)
     run_id = new_run(pg_url, versions, AS_OF)
-    from zhida.cli import app
+    from zhida.cli.main import app
     from zhida.worker import start_run
 
     start_run(run_id)

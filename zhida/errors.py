@@ -77,6 +77,15 @@ class RowError:
         return f"{self.file}:{self.line}: error: {self.reason}{who}"
 
 
+class ConfigError(ZhidaError):
+    """The configuration (settings, environment) cannot work: a missing credential, an
+    unknown choice. Raised when the part that needs it is built, not at import."""
+
+
+class DeliveryError(ZhidaError):
+    """A message a channel could not hand over (the SMS providers' `ProviderError`)."""
+
+
 class ErrorList(ZhidaError):
     """Several errors found in one pass; printed one per line."""
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zhida.errors import ConfigError
+
+SmsProviderName = Literal["file", "twilio"]
 
 
 class Settings(BaseSettings):
@@ -37,7 +43,7 @@ class Settings(BaseSettings):
     inapp_for_unknown: bool = True  # "可能符合，需补充信息" in-app message for unknown outcomes
     link_ttl_days: int = 30  # application links expire when the window closes, or after this
     # SMS delivery
-    sms_provider: str = "file"  # file | twilio
+    sms_provider: SmsProviderName = "file"
     sms_outbox: Path = Path("var/outbox/sms.jsonl")
     sms_echo: bool = True  # the file sink also prints a short line per SMS
     twilio_account_sid: str = ""
@@ -59,4 +65,10 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value is a ConfigError naming it."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = "; ".join(f"ZHIDA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in err.errors())
+        raise ConfigError(f"error: bad configuration: {problems}") from None

@@ -9,7 +9,7 @@ connection is ever shared between processes.
 Delivery is at-least-once: `acks_late` (a message is acknowledged after its task
 returns), `task_reject_on_worker_lost` (a pool process killed mid-task puts its
 message back), prefetch 1. Every task is therefore idempotent; see
-`zhida.matcher.runs` for why a chunk is.
+`zhida.runs.reevaluate` for why a chunk is.
 
 What recovers by itself:
 
@@ -30,20 +30,26 @@ Redelivered or re-queued duplicates of a chunk are no-ops (the chunk is done).
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import logging
+from collections.abc import Iterable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import import_modules, worker_process_init
+from celery.signals import worker_process_init
+from kombu import Exchange, Queue
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from zhida.channels.delivery import sender
+from zhida.channels.delivery import steps as delivery
+from zhida.channels.plan import PlanSummary, plan_notifications
+from zhida.clock import today, utcnow
+from zhida.runs import reevaluate as runs
 from zhida.settings import Settings, get_settings
+from zhida.store import db
+from zhida.store.db import session_scope
 
 log = logging.getLogger("zhida.worker")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 try:  # errors raised through the raw psycopg connection (COPY) are not wrapped
     import psycopg
@@ -57,18 +63,46 @@ except ImportError:  # pragma: no cover - psycopg is a dependency
 
 app = Celery("zhida")
 
-# Task modules of other parts, imported by `zhida worker` and `zhida beat` at start; a
-# module's BEAT_SCHEDULE (if any) joins the beat schedule.
-TASK_MODULES = ("zhida.channels.tasks", "zhida.channels.plan_tasks")
-# queued (by name) when a run that recorded transitions ends, if a broker is configured
-PLAN_TASK = "zhida.notifications.plan"
+
+class QueueNames:
+    """Named queues, so SMS sends never wait behind 50,000-profile chunks: a province
+    runs `zhida worker -Q sms` apart from `zhida worker -Q runs,plan` (a plain
+    `zhida worker` consumes all three)."""
+
+    RUNS = "runs"
+    PLAN = "plan"
+    SMS = "sms"
+
+    @classmethod
+    def all(cls) -> list[str]:
+        return [cls.RUNS, cls.PLAN, cls.SMS]
 
 
-def _present(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+class TaskNames:
+    EVALUATE_CHUNK = "zhida.runs.evaluate_chunk"
+    FINALIZE_RUN = "zhida.runs.finalize_run"
+    DAILY_RUN = "zhida.runs.daily_run"
+    SWEEP_STALLED_RUNS = "zhida.runs.sweep_stalled_runs"
+    PLAN = "zhida.notifications.plan"
+    SEND = "zhida.sms.send"
+    SEND_BATCH = "zhida.sms.send_batch"
+    DISPATCH = "zhida.sms.dispatch_due"
+    SWEEP = "zhida.sms.sweep"
+
+
+#: task name pattern -> queue
+TASK_ROUTES = {"zhida.runs.*": {"queue": QueueNames.RUNS},
+               "zhida.notifications.*": {"queue": QueueNames.PLAN},
+               "zhida.sms.*": {"queue": QueueNames.SMS}}
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "daily-reevaluation": {"task": TaskNames.DAILY_RUN, "schedule": crontab(hour=1, minute=0)},
+    "sweep-stalled-runs": {"task": TaskNames.SWEEP_STALLED_RUNS, "schedule": 300.0},
+    # catches windows that open (planned "later") and anything a failed hook missed
+    "notifications-plan": {"task": TaskNames.PLAN, "schedule": 300.0},
+    "sms-dispatch-due": {"task": TaskNames.DISPATCH, "schedule": 30.0},
+    "sms-sweep": {"task": TaskNames.SWEEP, "schedule": 60.0},
+}
 
 
 def configure(settings: Settings | None = None) -> Celery:
@@ -104,13 +138,10 @@ def configure(settings: Settings | None = None) -> Celery:
         # a chunk running when the broker connection drops finishes and commits; its ack
         # may be lost, and the redelivery is a no-op
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        include=[m for m in TASK_MODULES if _present(m)],
-        beat_schedule={
-            "daily-reevaluation": {"task": "zhida.runs.daily_run",
-                                   "schedule": crontab(hour=1, minute=0)},
-            "sweep-stalled-runs": {"task": "zhida.runs.sweep_stalled_runs",
-                                   "schedule": 300.0},
-        },
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QueueNames.all()],
+        task_default_queue=QueueNames.RUNS,
+        task_routes=TASK_ROUTES,
+        beat_schedule=dict(BEAT_SCHEDULE),
     )
     return app
 
@@ -118,35 +149,20 @@ def configure(settings: Settings | None = None) -> Celery:
 configure()
 
 
-@import_modules.connect
-def _merge_beat_schedules(**_: Any) -> None:
-    """Sent when a worker or beat starts, just before it imports `include`: import them
-    here, then add their BEAT_SCHEDULE entries."""
-    for name in app.conf.include or ():
-        extra = getattr(importlib.import_module(name), "BEAT_SCHEDULE", None)
-        if isinstance(extra, dict):
-            for key, entry in extra.items():
-                app.conf.beat_schedule.setdefault(key, entry)
-
-
 @worker_process_init.connect
 def _fresh_engines_after_fork(**_: Any) -> None:
     """A pool process must not use connections opened by its parent: forget them without
     closing (closing would end the parent's sessions on the server)."""
-    from zhida.store import db
-
     for engine in db._ENGINES.values():
         engine.dispose(close=False)
     db._ENGINES.clear()
+    sender.forget_runtime_after_fork()
 
 
 def _mark_run_failed(run_id: int, exc: BaseException) -> None:
-    from zhida.matcher.runs import mark_failed
-    from zhida.store.db import session_scope
-
     try:
         with session_scope() as session:
-            mark_failed(session, int(run_id), f"{type(exc).__name__}: {exc}")
+            runs.mark_failed(session, int(run_id), f"{type(exc).__name__}: {exc}")
     except Exception:  # the database may be what failed
         log.exception("could not mark run %s failed", run_id)
 
@@ -167,16 +183,13 @@ RETRY_OPTS: dict[str, Any] = {"autoretry_for": RETRYABLE, "retry_backoff": 2,
                               "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
-@app.task(name="zhida.runs.evaluate_chunk", base=RunTask, **RETRY_OPTS)
+@app.task(name=TaskNames.EVALUATE_CHUNK, base=RunTask, **RETRY_OPTS)
 def evaluate_chunk(run_id: int, seq: int) -> dict[str, int] | None:
     """Evaluate chunk `seq` of run `run_id` and write its changes (idempotent)."""
-    from zhida.matcher.runs import process_chunk
-    from zhida.store.db import session_scope
-
     delay = get_settings().chunk_delay  # tests only: widen the crash window
     try:
         with session_scope() as session:
-            done = process_chunk(session, int(run_id), int(seq), delay)
+            done = runs.process_chunk(session, int(run_id), int(seq), delay)
     except RETRYABLE:
         raise  # retried with backoff; on_failure marks the run when retries run out
     except Exception as exc:  # permanent (a policy that no longer loads, a bug)
@@ -201,51 +214,38 @@ def _plan_soon() -> None:
     nothing is queued; the caller plans after the run. ZHIDA_PLAN_AFTER_RUN=0 turns
     this off (benchmarks and tests of runs alone)."""
     try:
-        app.send_task(PLAN_TASK)
+        app.send_task(TaskNames.PLAN)
     except Exception:  # the broker is down: the beat entry catches up
-        log.warning("could not queue %s", PLAN_TASK, exc_info=True)
+        log.warning("could not queue %s", TaskNames.PLAN, exc_info=True)
 
 
-@app.task(name="zhida.runs.finalize_run", base=RunTask, **RETRY_OPTS)
+@app.task(name=TaskNames.FINALIZE_RUN, base=RunTask, **RETRY_OPTS)
 def finalize_run(run_id: int) -> bool:
     """Record the run's summary if all its chunks are done (idempotent)."""
-    from zhida.matcher.runs import finalize_run as finalize
-    from zhida.store.db import session_scope
-
     with session_scope() as session:
-        return finalize(session, int(run_id))
+        return runs.finalize_run(session, int(run_id))
 
 
-def today_shanghai() -> dt.date:
-    return dt.datetime.now(SHANGHAI).date()
-
-
-@app.task(name="zhida.runs.daily_run", **RETRY_OPTS)
+@app.task(name=TaskNames.DAILY_RUN, **RETRY_OPTS)
 def daily_run(as_of: str | None = None) -> list[int]:
     """Re-evaluate, as of today (Asia/Shanghai), the published policies that time alone
-    can change (see `zhida.matcher.runs.daily_selection`); one run per kind, at most one
+    can change (see `zhida.runs.reevaluate.daily_selection`); one run per kind, at most one
     per kind and day."""
-    from zhida.matcher.runs import create_daily_runs
-    from zhida.store.db import session_scope
-
-    day = dt.date.fromisoformat(as_of) if as_of else today_shanghai()
+    day = dt.date.fromisoformat(as_of) if as_of else today()
     with session_scope() as session:
-        ids = [r.id for r in create_daily_runs(session, day)]
+        ids = [r.id for r in runs.create_daily_runs(session, day)]
     for run_id in ids:
         start_run(run_id)
     return ids
 
 
-@app.task(name="zhida.runs.sweep_stalled_runs", **RETRY_OPTS)
+@app.task(name=TaskNames.SWEEP_STALLED_RUNS, **RETRY_OPTS)
 def sweep_stalled_runs() -> list[int]:
     """Re-queue the chunks of runs without progress for ZHIDA_STALL_MINUTES (default 15):
     their messages were lost (e.g. Redis restarted without persistence)."""
-    from zhida.matcher.runs import stalled_runs
-    from zhida.store.db import session_scope
-
     idle = dt.timedelta(minutes=get_settings().stall_minutes)
     with session_scope() as session:
-        ids = stalled_runs(session, idle)
+        ids = runs.stalled_runs(session, idle)
     for run_id in ids:
         log.warning("run %s made no progress for %s: re-queueing its chunks", run_id, idle)
         start_run(run_id)
@@ -257,11 +257,8 @@ def start_run(run_id: int) -> int:
     committed). Also resumes a run: duplicates of queued chunks are no-ops. Returns the
     number of chunks queued; a run with none left is finalised. In eager mode the chunks
     run here, one after another."""
-    from zhida.matcher.runs import mark_running
-    from zhida.store.db import session_scope
-
     with session_scope() as session:
-        seqs = mark_running(session, run_id)
+        seqs = runs.mark_running(session, run_id)
     if not seqs:
         finalize_run.delay(run_id)
         return 0
@@ -276,3 +273,102 @@ def start_run(run_id: int) -> int:
 
 
 resume_run = start_run
+
+
+def start_new_run(kind: str, version_ids: list[int], as_of: dt.date,
+                  trigger: str = "publish") -> int:
+    """Save a run over these policy versions and its chunks, commit, then queue the
+    chunk tasks (in-process when eager). Returns the run id."""
+    with session_scope() as session:
+        run_id = runs.create_run(session, trigger, kind, version_ids, as_of).id
+    start_run(run_id)
+    return run_id
+
+
+# --- notifications: planning -------------------------------------------------------
+
+
+def plan_and_queue(now: dt.datetime | None = None) -> PlanSummary:
+    """Plan notifications from pending transitions (rows committed), then queue their
+    SMS (GOV.UK Notify's rule: a row exists before its task)."""
+    settings = get_settings()
+    with session_scope() as session:
+        summary = plan_notifications(session, now or utcnow(), settings)
+    enqueue_sms(summary.queued_ids)
+    return summary
+
+
+@app.task(name=TaskNames.PLAN, ignore_result=True)
+def plan_task() -> dict[str, int]:
+    summary = plan_and_queue()
+    return {"transitions": summary.transitions, "inapp": summary.inapp,
+            "sms_queued": summary.sms_queued, "sms_deferred": summary.sms_deferred}
+
+
+# --- notifications: SMS delivery (bodies in zhida.channels.delivery) ----------------
+
+SMS_RETRY_OPTS: dict[str, Any] = {"ignore_result": True, "acks_late": True,
+                                  "autoretry_for": (OperationalError, InterfaceError),
+                                  "retry_backoff": 1, "retry_backoff_max": 30,
+                                  "retry_jitter": True, "max_retries": 5}
+
+
+def _send(ids: list[int]) -> list[delivery.Outcome]:
+    report = sender.send(ids)
+    if report.soon and not app.conf.task_always_eager:
+        send_sms_batch.apply_async((report.soon,), countdown=report.countdown)
+    return report.outcomes
+
+
+@app.task(name=TaskNames.SEND, **SMS_RETRY_OPTS)
+def send_sms(notification_id: int) -> str:
+    """Send one SMS if its row is still queued and due. A database error before the
+    provider call rolls the claim back, so a retry of the whole task is safe; after it,
+    a retry finds the row claimed and does nothing."""
+    return _send([int(notification_id)])[0].action
+
+
+@app.task(name=TaskNames.SEND_BATCH, **SMS_RETRY_OPTS)
+def send_sms_batch(notification_ids: list[int]) -> dict[str, int]:
+    """send_sms for several rows in one task (one claim, one record per flush): what
+    `enqueue_sms` queues. Counts of outcomes by action."""
+    counts: dict[str, int] = {}
+    for o in _send([int(i) for i in notification_ids]):
+        counts[o.action] = counts.get(o.action, 0) + 1
+    return counts
+
+
+def enqueue_sms(ids: Iterable[int], batch: int = sender.BATCH) -> int:
+    """Queue send tasks for these ids (after their rows are committed), `batch` ids a
+    task. Eager: sends now. Returns the number of tasks queued."""
+    chunks = list(delivery.iter_chunks([int(i) for i in ids], max(1, batch)))
+    if not chunks:
+        return 0
+    if app.conf.task_always_eager:
+        for chunk in chunks:
+            send_sms_batch.delay(chunk)
+        return len(chunks)
+    with app.producer_or_acquire() as producer:
+        for chunk in chunks:
+            send_sms_batch.apply_async((chunk,), producer=producer)
+    return len(chunks)
+
+
+@app.task(name=TaskNames.DISPATCH, ignore_result=True)
+def dispatch_due() -> int:
+    """Beat, every 30 s: queue the rows that came due (quiet hours over, backoff done)."""
+    with session_scope() as session:
+        ids = delivery.dispatch_due(session, get_settings())
+    enqueue_sms(ids)
+    return len(ids)
+
+
+@app.task(name=TaskNames.SWEEP, ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Beat, every 60 s: re-queue rows whose task was lost; fail rows stuck sending."""
+    with session_scope() as session:
+        result = delivery.sweep(session, get_settings())
+    enqueue_sms(result.requeued)
+    if result.requeued:
+        log.warning("sms sweep: re-queued %d rows whose task was lost", len(result.requeued))
+    return {"requeued": len(result.requeued), "failed": len(result.failed)}

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.app_factories import app_for
+from tests.support.app_factories import app_for
 from zhida.channels.links import issue_link
-from zhida.matcher import publish as pub
+from zhida.publishing import versions as pub
 from zhida.settings import Settings
 from zhida.store.db import session_factory, session_scope
 from zhida.store.models import Profile

@@ -26,7 +26,7 @@ from tests.api.conftest import (
     make_settings,
     publish,
 )
-from zhida.api import inbox as inbox_routes
+from zhida.api.routes import inbox as inbox_routes
 from zhida.api.security import login_url
 from zhida.settings import Settings, get_settings
 from zhida.store.db import session_scope
@@ -102,12 +102,11 @@ def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
 def notify_eligible(settings: Settings, profile_id: str) -> None:
     """An officer publishes the policy: the run finds the profile eligible (a transition),
     and the planner turns it into an in-app message, which the open page hears of."""
-    from zhida.channels.plan_tasks import plan_and_queue
-    from zhida.commands.runs_hook import start_publish_run
     from zhida.store.models import InboxMessage
+    from zhida.worker import plan_and_queue, start_new_run
 
     version_id = publish(settings.database_url)
-    start_publish_run("enterprise", [version_id], dt.date.today())
+    start_new_run("enterprise", [version_id], dt.date.today())
     summary = plan_and_queue()
     assert summary.inapp >= 1
     with session_scope(settings.database_url) as s:

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tests.factories import make_frame
-from tests.store_factories import store_profiles
+from tests.support.factories import make_frame
+from tests.support.store_factories import store_profiles
 from zhida.channels.plan import plan_notifications, sms_due
-from zhida.matcher import publish as pub
 from zhida.profiles.schema import builtin_schema
+from zhida.publishing import versions as pub
 from zhida.settings import Settings
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification, OptOut, PolicyVersion, Transition

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_frame
-from tests.store_factories import store_profiles
-from zhida.matcher import publish as pub
+from tests.support.factories import make_frame
+from tests.support.store_factories import store_profiles
 from zhida.profiles.schema import builtin_schema
+from zhida.publishing import versions as pub
 from zhida.settings import get_settings
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification
@@ -36,7 +36,7 @@ def embedded(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
                         "ZHIDA_QUIET_END_HOUR": "0"}.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    from zhida.channels.tasks import set_runtime
+    from zhida.channels.delivery.sender import set_runtime
     from zhida.worker import configure
 
     configure(get_settings())
@@ -47,8 +47,7 @@ def embedded(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def publish_and_notify(url: str) -> int:
-    from zhida.channels.plan_tasks import plan_and_queue
-    from zhida.commands.runs_hook import start_publish_run
+    from zhida.worker import plan_and_queue, start_new_run
 
     with session_scope(url) as s:
         author, _ = pub.add_officer(s, "a", "author")
@@ -56,15 +55,14 @@ def publish_and_notify(url: str) -> int:
         draft = pub.submit(s, author, POLICY, "big.yaml")
         pub.approve(s, approver, draft, None)
         version_id = draft.id
-    start_publish_run("enterprise", [version_id], dt.date(2026, 4, 1))
+    start_new_run("enterprise", [version_id], dt.date(2026, 4, 1))
     plan_and_queue()
     return version_id
 
 
 def test_publish_sends_each_sms_once_and_a_rerun_sends_nothing(sqlite_url: str,
                                                                embedded: Path) -> None:
-    from zhida.channels.plan_tasks import plan_and_queue
-    from zhida.commands.runs_hook import start_publish_run
+    from zhida.worker import plan_and_queue, start_new_run
 
     rows = [{"id": f"E{i}", "name": f"企业{i}", "phone": f"+86138000000{i:02d}",
              "revenue": 2e8 if i % 2 else 5e7} for i in range(10)]
@@ -76,7 +74,7 @@ def test_publish_sends_each_sms_once_and_a_rerun_sends_nothing(sqlite_url: str,
     assert all(x["policy"] == "big" and x["link"] in x["body"] and x["segments"] == 2
                for x in lines)
     # the same publish runs again (a re-delivered run, a restarted operator): nothing new
-    start_publish_run("enterprise", [version_id], dt.date(2026, 4, 1))
+    start_new_run("enterprise", [version_id], dt.date(2026, 4, 1))
     plan_and_queue()
     assert len(embedded.read_text(encoding="utf-8").splitlines()) == 5
     with session_scope(sqlite_url) as s:

@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import make_frame, make_policy, schemas_for_tests
+from tests.support.factories import make_frame, make_policy, schemas_for_tests
 from zhida.matcher.batch import BatchEvaluator
 from zhida.matcher.reference import evaluate_policy
 

@@ -6,11 +6,11 @@ import datetime as dt
 
 import numpy as np
 
-from tests.factories import enterprise, make_policy
+from tests.support.factories import enterprise, make_policy
 from zhida.matcher.explain import explain_text, format_amount, format_value
-from zhida.matcher.rank import heuristic_scores, ranks, urgency
 from zhida.matcher.reference import evaluate_policy
 from zhida.profiles.schema import builtin_schema
+from zhida.ranking.heuristic import heuristic_scores, ranks, urgency
 from zhida.rules.policy import Window
 
 

@@ -20,11 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import make_frame, make_policy, schemas_for_tests
 from tests.matcher.test_differential import criteria_yaml, profiles
+from tests.support.factories import make_frame, make_policy, schemas_for_tests
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
-from zhida.matcher.events import apply_event, parse_event
 from zhida.matcher.realtime import (
     MAX_LEAVES,
     VIA_DURABLE,
@@ -35,6 +34,7 @@ from zhida.matcher.realtime import (
     _handler,
 )
 from zhida.matcher.reference import evaluate_policy
+from zhida.profiles.events import apply_event, parse_event
 from zhida.profiles.synth import synthesize_citizens, synthesize_enterprises
 from zhida.rules.loader import load_pack
 from zhida.rules.policy import Policy

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.factories import make_frame
+from tests.support.factories import make_frame
 from zhida.profiles import resolve as rs
 from zhida.profiles.resolve import (
     MERGE_SCORE,

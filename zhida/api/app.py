@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from zhida.api import applications, inbox, webhooks
 from zhida.api.errors import register_error_handlers
+from zhida.api.routes import applications, inbox, webhooks
 from zhida.api.security import STATIC_DIR
 
 

@@ -3,7 +3,7 @@
 `push_message` adds the row in the caller's transaction. Once that transaction
 commits, an event `{"id": MESSAGE_ID}` is published on the Redis channel
 `zhida:inbox:{profile_id}` (when a Redis URL is configured), which wakes the open
-pages of that profile (Server-Sent Events, `zhida.api.inbox`). The event carries
+pages of that profile (Server-Sent Events, `zhida.api.routes.inbox`). The event carries
 no content: the page's stream reads the new rows from the database, for its own
 profile only. Without Redis the stream polls the table, so both paths deliver.
 """
@@ -19,9 +19,10 @@ import redis
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from zhida.clock import utcnow
 from zhida.errors import ZhidaError
 from zhida.settings import get_settings
-from zhida.store.models import InboxMessage, utcnow
+from zhida.store.models import InboxMessage
 
 log = logging.getLogger(__name__)
 

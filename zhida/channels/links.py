@@ -16,16 +16,15 @@ import functools
 import hashlib
 import re
 import secrets
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhida.clock import SHANGHAI
 from zhida.errors import ZhidaError
 from zhida.settings import Settings, get_settings
 from zhida.store.models import ApplicationToken
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN_BYTES = 16  # 128 bits >= the 96 the design asks for
 # what token_urlsafe can produce; anything else is refused before touching the database
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from zhida.clock import utcnow
 from zhida.store.models import OptOut
 
 OPT_OUT_KEYWORDS = frozenset({"TD", "T", "N", "退订", "STOP", "STOPALL", "UNSUBSCRIBE",
@@ -47,7 +48,7 @@ def record(session: Session, phone: str, opted_out: bool, keyword: str,
     """Set the latest state of `phone` (an upsert, safe when two messages race);
     the caller commits."""
     values: dict[str, Any] = {"phone": phone, "opted_out": opted_out, "keyword": keyword[:32],
-              "updated_at": now or dt.datetime.now(dt.UTC)}
+              "updated_at": now or utcnow()}
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         pg = pg_insert(OptOut).values(**values)

@@ -15,12 +15,11 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
-from zhida.channels.delivery import quiet_until
+from zhida.channels.delivery.steps import quiet_until
 from zhida.channels.links import new_link, new_tokens
 from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (
@@ -30,9 +29,10 @@ from zhida.channels.templates import (
     inapp_text,
     sms_text,
 )
+from zhida.clock import shanghai_date
 from zhida.matcher.explain import missing_labels
-from zhida.matcher.publish import policy_of, schemas_from
 from zhida.matcher.reference import evaluate_policy
+from zhida.publishing.versions import policy_of, schemas_from
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.models import (
@@ -45,7 +45,6 @@ from zhida.store.models import (
 )
 from zhida.store.profiles import frame_from_json
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 BATCH = 5000
 PLANNER_LOCK = 0x7A68_6964_0001  # pg_advisory_xact_lock key: one planner at a time
 
@@ -231,7 +230,7 @@ class _Plan:
                  summary: PlanSummary):
         self.session, self.now, self.settings, self.summary = session, now, settings, summary
         self.versions = _Versions(session)
-        self.today = now.astimezone(SHANGHAI).date()
+        self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = sms_due(now, settings)
         self.texts = _Texts(self.today)

@@ -27,14 +27,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zhida.clock import utcnow
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 OUTCOME_CODES = {"ineligible": 0, "unknown": 1, "eligible": 2}
 OUTCOME_NAMES = {v: k for k, v in OUTCOME_CODES.items()}
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):

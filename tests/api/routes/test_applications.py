@@ -1,0 +1,242 @@
+"""The application form behind BASE/a/TOKEN: refusals, prefill, CSRF, re-check, once only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import CLOSES, POLICY_ID, TITLE, Web, csrf_of, policy_text, publish
+from zhida.api.routes.applications import format_day
+from zhida.clock import shanghai_date
+from zhida.store.db import session_scope
+from zhida.store.models import FeedbackEvent, Profile, Submission
+
+REFERENCE = re.compile(r"ZD-\d{8}-[A-HJ-NP-Z2-9]{6}")
+
+
+def submissions(url: str) -> list[Submission]:
+    with session_scope(url) as s:
+        return list(s.scalars(select(Submission).order_by(Submission.id)))
+
+
+def feedback(url: str, kind: str) -> list[FeedbackEvent]:
+    with session_scope(url) as s:
+        return list(s.scalars(select(FeedbackEvent).where(FeedbackEvent.kind == kind)))
+
+
+def field_values(html: str) -> dict[str, str]:
+    pairs = re.findall(r'<span class="field-label">([^<]+)</span>\s*'
+                       r'<input type="text" name="(f\d+)" value="([^"]*)"', html)
+    return {label: value for label, _name, value in pairs}
+
+
+def test_form_is_prefilled_from_the_profile(web: Web) -> None:
+    client = web.client()
+    path = web.link("E1")
+    r = client.get(path)
+    assert r.status_code == 200
+    assert field_values(r.text) == {"企业名称": "杭州测试科技有限公司",
+                                    "统一社会信用代码": "91330106MA27XK0E8J",
+                                    "上年度营业收入（万元）": "15000", "成立日期": "2019-05-01",
+                                    "高新技术企业": "是"}
+    today = shanghai_date(dt.datetime.now(dt.UTC))
+    assert TITLE in r.text and "20万元" in r.text and "一次性奖励" in r.text
+    assert f'class="deadline">{format_day(CLOSES, today)}<' in r.text
+    assert "您符合本政策的申报条件" in r.text
+    assert "上年度营业收入不低于1亿（依据：上年度营业收入 1.5亿元）" in r.text  # why
+    assert "成立满3年（依据：成立日期 2019-05-01）" in r.text
+    assert csrf_of(r.text) and 'name="csrf_token"' in r.text
+    assert r.headers["referrer-policy"] == "no-referrer"  # the token never leaks onward
+    assert r.headers["cache-control"] == "no-store"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    client.get(path)  # opened twice: one 'opened' event
+    opened = feedback(web.url, "opened")
+    assert [(e.profile_id, e.policy_id) for e in opened] == [("E1", POLICY_ID)]
+    # the link's session is E1's: its inbox, nobody else's
+    assert client.get("/api/inbox").status_code == 200
+
+
+def test_format_day() -> None:
+    assert format_day(dt.date(2026, 6, 30), dt.date(2026, 4, 1)) == "6月30日"
+    assert format_day(dt.date(2027, 1, 5), dt.date(2026, 12, 1)) == "2027年1月5日"
+
+
+def test_unknown_tampered_and_expired_links_are_refused_and_reveal_nothing(web: Web) -> None:
+    client = web.client()
+    path = web.link("E1")
+    token = path.removeprefix("/a/")
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    expired = web.link("E1", now=dt.datetime.now(dt.UTC) - dt.timedelta(days=31), closes=None)
+    for bad, status, words in ((f"/a/{tampered}", 404, "链接无效"), ("/a/abc", 404, "链接无效"),
+                               ("/a/" + "x" * 300, 404, "链接无效"), (expired, 410, "链接已过期")):
+        r = client.get(bad)
+        assert r.status_code == status, bad
+        assert words in r.text
+        for secret in (TITLE, "杭州测试科技有限公司", "E1", POLICY_ID, "20万"):
+            assert secret not in r.text
+        assert "set-cookie" not in r.headers  # no session from a bad link
+    assert client.post(f"/a/{tampered}", data={"csrf_token": "x"}).status_code == 401
+    assert feedback(web.url, "opened") == []
+
+
+def test_submit_needs_session_and_csrf(web_sqlite: Web) -> None:
+    web = web_sqlite
+    path = web.link("E1")
+    stranger = web.client()  # no session
+    assert stranger.post(path, data={"f0": "x"}).status_code == 401
+    client = web.client()
+    csrf = csrf_of(client.get(path).text)
+    r = client.post(path, data={"f0": "x"})
+    assert r.status_code == 403 and "页面已过期" in r.text
+    assert client.post(path, data={"f0": "x", "csrf_token": csrf[::-1]}).status_code == 403
+    assert client.post(path, data={"f0": "x"}, headers={"X-CSRF-Token": "0" * 64}
+                       ).status_code == 403
+    assert submissions(web.url) == []
+
+
+def test_submit_stores_once_with_trace_and_version(web: Web) -> None:
+    client = web.client()
+    path = web.link("E1")
+    form = client.get(path).text
+    values = field_values(form)
+    data = {f"f{i}": v for i, v in enumerate(values.values())}
+    data["f0"] = "杭州测试科技有限公司（更名后）"  # edited by the applicant
+    r = client.post(path, data={**data, "csrf_token": csrf_of(form)})
+    assert r.status_code == 200 and "申报已提交" in r.text
+    reference = REFERENCE.search(r.text)
+    assert reference is not None
+    [sub] = submissions(web.url)
+    assert sub.reference == reference.group(0)
+    assert sub.reference.startswith("ZD-" + shanghai_date(dt.datetime.now(dt.UTC)).strftime("%Y%m%d"))
+    assert (sub.profile_id, sub.policy_id, sub.policy_version_id, sub.outcome) == \
+        ("E1", POLICY_ID, web.version_id, "eligible")
+    assert sub.values["企业名称"] == "杭州测试科技有限公司（更名后）"
+    assert sub.values["上年度营业收入（万元）"] == "15000"
+    assert "结论：符合" in sub.trace and "上年度营业收入不低于1亿" in sub.trace
+    applied = feedback(web.url, "applied")
+    assert [(e.profile_id, e.detail["reference"]) for e in applied] == [("E1", sub.reference)]
+
+    # a second submission, even through a new link, is refused politely with the reference
+    again = client.post(path, data={**data, "csrf_token": csrf_of(form)})
+    assert again.status_code == 409 and "您已提交过本政策的申报" in again.text
+    assert sub.reference in again.text
+    other_link = web.link("E1")
+    page = client.get(other_link)
+    assert page.status_code == 200 and sub.reference in page.text and "f0" not in page.text
+    r3 = client.post(other_link, data={**data, "csrf_token": csrf_of(form)})
+    assert r3.status_code == 409 and sub.reference in r3.text
+    assert len(submissions(web.url)) == 1 and len(feedback(web.url, "applied")) == 1
+    mine = client.get("/api/applications").json()["applications"]
+    assert [a["reference"] for a in mine] == [sub.reference]
+
+
+def test_submit_rechecks_eligibility_with_current_data(web: Web) -> None:
+    client = web.client()
+    path = web.link("E1")
+    csrf = csrf_of(client.get(path).text)
+    with session_scope(web.url) as s:  # the data changed after the message was sent
+        profile = s.get(Profile, "E1")
+        assert profile is not None
+        profile.data = {**profile.data, "revenue": 80000000.0}
+    r = client.post(path, data={"f0": "杭州测试科技有限公司", "csrf_token": csrf})
+    assert r.status_code == 200
+    assert "很抱歉，您目前不符合本政策的申报条件" in r.text and "本次申报未提交" in r.text
+    assert "不符合：上年度营业收入不低于1亿（实际：上年度营业收入 8,000万元）" in r.text
+    assert submissions(web.url) == [] and feedback(web.url, "applied") == []
+    # opening the link now says so at once, without a form
+    page = client.get(path)
+    assert "很抱歉" in page.text and 'name="f0"' not in page.text
+
+
+def test_submit_uses_the_policy_version_bound_to_the_link(web: Web) -> None:
+    client = web.client()
+    path = web.link("E1")  # bound to version 1 (revenue >= 1亿)
+    csrf = csrf_of(client.get(path).text)
+    v2 = publish(web.url, policy_text(threshold="2亿"))  # E1 (1.5亿) fails version 2
+    assert v2 != web.version_id
+    r = client.post(path, data={"f0": "杭州测试科技有限公司", "csrf_token": csrf})
+    assert r.status_code == 200 and "申报已提交" in r.text
+    [sub] = submissions(web.url)
+    assert sub.policy_version_id == web.version_id
+
+
+def test_missing_data_is_not_submitted(web_sqlite: Web) -> None:
+    web = web_sqlite
+    with session_scope(web.url) as s:
+        profile = s.get(Profile, "E1")
+        assert profile is not None
+        profile.data = {k: v for k, v in profile.data.items() if k != "established"}
+    client = web.client()
+    path = web.link("E1")
+    page = client.get(path)
+    assert "您可能符合本政策，需补充信息" in page.text and "需补充：成立日期" in page.text
+    r = client.post(path, data={"csrf_token": csrf_of(page.text)})
+    assert "暂时无法确认您的申报资格" in r.text and submissions(web.url) == []
+
+
+def test_no_profile_can_use_another_profiles_form_or_submissions(web: Web) -> None:
+    mine, theirs = web.link("E1"), web.link("E2")
+    client = web.client()
+    csrf = csrf_of(client.get(mine).text)  # signed in as E1 through E1's link
+    r = client.post(theirs, data={"f0": "冒名", "csrf_token": csrf})
+    assert r.status_code == 403 and "无权办理" in r.text and "宁波示例制造有限公司" not in r.text
+    assert submissions(web.url) == []
+    # E2 applies; E1 sees none of it
+    other = web.client()
+    other_csrf = csrf_of(other.get(theirs).text)
+    assert other.post(theirs, data={"f0": "宁波示例制造有限公司", "csrf_token": other_csrf}
+                      ).status_code == 200
+    assert client.get("/api/applications").json() == {"applications": []}
+    assert len(other.get("/api/applications").json()["applications"]) == 1
+    # E2's session and CSRF token do not submit E1's form either
+    assert other.post(mine, data={"csrf_token": other_csrf}).status_code == 403
+
+
+def test_opening_a_link_switches_the_session_to_its_profile(web_sqlite: Web) -> None:
+    web = web_sqlite
+    client = web.client()
+    web.login(client, "E2")
+    with session_scope(web.url) as s:
+        from zhida.channels.inbox import push_message
+        push_message(s, "E1", POLICY_ID, "甲的消息", "正文", None, redis_url="")
+        push_message(s, "E2", POLICY_ID, "乙的消息", "正文", None, redis_url="")
+    assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["乙的消息"]
+    client.get(web.link("E1"))
+    assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["甲的消息"]
+
+
+def test_ineligible_profile_sees_a_polite_page(web_sqlite: Web) -> None:
+    web = web_sqlite
+    client = web.client()
+    r = client.get(web.link("E3"))
+    assert r.status_code == 200 and "很抱歉，您目前不符合本政策的申报条件" in r.text
+    assert "成立满3年" in r.text and 'name="f0"' not in r.text
+
+
+def test_concurrent_second_submission_loses_to_the_unique_key(
+        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two submissions racing past the 'already submitted?' check: the database decides."""
+    from zhida.api.routes import applications
+
+    path = web.link("E1")
+    client = web.client()
+    csrf = csrf_of(client.get(path).text)
+    first = client.post(path, data={"csrf_token": csrf})
+    [sub] = submissions(web.url)
+    calls = []
+    real = applications.existing_submission
+
+    def blind_first_time(session: Session, profile_id: str, policy_id: str) -> Submission | None:
+        calls.append(profile_id)
+        return None if len(calls) == 1 else real(session, profile_id, policy_id)
+
+    monkeypatch.setattr(applications, "existing_submission", blind_first_time)
+    second = client.post(path, data={"csrf_token": csrf})
+    assert first.status_code == 200 and second.status_code == 409
+    assert sub.reference in second.text and len(calls) == 2
+    assert len(submissions(web.url)) == 1 and len(feedback(web.url, "applied")) == 1

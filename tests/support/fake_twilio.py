@@ -1,0 +1,543 @@
+"""A local Twilio-compatible server for tests and benchmarks (and a few helpers that
+start the other real pieces on free ports: a private redis-server, a Celery worker,
+the web app under uvicorn).
+
+`FakeTwilio` speaks the part of the Messages API that `twilio.rest.Client` uses to send:
+
+    POST /2010-04-01/Accounts/{AccountSid}/Messages.json
+         form: To, From, Body, StatusCallback; HTTP Basic auth (AccountSid:AuthToken)
+    -> 201 Twilio-shaped JSON, sid "SM" + 32 hex, status "queued"
+
+Errors are Twilio-shaped too (`{"code", "message", "more_info", "status"}`), which the
+SDK turns into `TwilioRestException`. Behaviour is scripted by recipient:
+
+- `fail(to, http_status, code, times=None)`: the next `times` requests (all when None)
+  fail, e.g. 429/20429 three times then success, 500/20500, 400/21211;
+- `outcome(to, final, duplicate=..., out_of_order=...)`: the status callbacks sent;
+- `slow(to, seconds)`: answer late (client timeouts).
+
+Built in: +15005550001 is always 21211 (invalid number) and +15005550004 always
+21610 (unsubscribed), like Twilio's magic test numbers.
+
+After accepting a message with a StatusCallback, it POSTs the callbacks later
+(`callback_delay` apart: queued -> sent -> delivered, or -> undelivered / failed),
+signed as Twilio does (`X-Twilio-Signature`: the SDK's RequestValidator algorithm
+with the auth token over the callback URL and the form parameters), optionally
+duplicated and out of order. It records every request (`requests`), every accepted
+message (`messages`) and every callback (`callbacks`).
+
+It runs in daemon threads on a free 127.0.0.1 port and stops by itself after
+`lifetime` seconds (or at `stop()`); records are bounded by `max_records`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email.utils
+import heapq
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+INVALID_NUMBER = "+15005550001"
+UNSUBSCRIBED_NUMBER = "+15005550004"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0,
+               interval: float = 0.02) -> Any:
+    """Poll until predicate() is truthy; return its value, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@dataclass
+class Failure:
+    http_status: int
+    code: int
+    message: str
+    times: int | None  # None: always
+
+
+@dataclass
+class Outcome:
+    final: str | None = "delivered"  # delivered | undelivered | failed | None (no callbacks)
+    error_code: str = ""
+    duplicate: bool = False
+    out_of_order: bool = False
+
+
+@dataclass
+class Message:
+    sid: str
+    to: str
+    from_: str
+    body: str
+    status_callback: str
+    at: float
+
+
+@dataclass
+class Attempt:
+    to: str
+    http_status: int
+    at: float
+    sid: str = ""
+
+
+@dataclass
+class Callback:
+    url: str
+    params: dict[str, str]
+    http_status: int  # 0: the request failed
+    at: float
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    seq: int
+    url: str = field(compare=False)
+    params: dict[str, str] = field(compare=False)
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "",
+                 *, callback_delay: float = 0.05, callbacks: bool = True,
+                 lifetime: float = 300.0, max_records: int = 1_000_000):
+        self.account_sid = account_sid
+        self.auth_token = auth_token or secrets.token_hex(16)
+        self.callback_delay = callback_delay
+        self.callbacks_enabled = callbacks
+        self.lifetime = lifetime
+        self.max_records = max_records
+        self.messages: list[Message] = []
+        self.requests: list[Attempt] = []
+        self.callbacks: list[Callback] = []
+        self._failures: dict[str, Failure] = {
+            INVALID_NUMBER: Failure(400, 21211, f"The 'To' number {INVALID_NUMBER} is not a "
+                                    "valid phone number.", None),
+            UNSUBSCRIBED_NUMBER: Failure(400, 21610, "Attempt to send to unsubscribed "
+                                         "recipient", None),
+        }
+        self._outcomes: dict[str, Outcome] = {}
+        self._slow: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._due: list[_Due] = []
+        self._due_cv = threading.Condition()
+        self._seq = 0
+        self._stopped = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self.port = 0
+
+    # --- scripting ----------------------------------------------------------------------
+
+    def fail(self, to: str, http_status: int, code: int | None = None, *,
+             times: int | None = None, message: str = "") -> None:
+        code = code or {429: 20429, 500: 20500, 503: 20503}.get(http_status, http_status)
+        with self._lock:
+            self._failures[to] = Failure(http_status, code, message or f"scripted {code}",
+                                         times)
+
+    def outcome(self, to: str, final: str | None = "delivered", *, error_code: str = "",
+                duplicate: bool = False, out_of_order: bool = False) -> None:
+        with self._lock:
+            self._outcomes[to] = Outcome(final, error_code, duplicate, out_of_order)
+
+    def slow(self, to: str, seconds: float) -> None:
+        with self._lock:
+            self._slow[to] = seconds
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeTwilio:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 256
+        self.port = self._server.server_address[1]
+        for target in (self._serve, self._deliver_callbacks, self._watchdog):
+            thread = threading.Thread(target=target, daemon=True,
+                                      name=f"fake-twilio-{target.__name__}")
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        with self._due_cv:
+            self._due_cv.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        self._server.serve_forever(poll_interval=0.1)
+
+    def _watchdog(self) -> None:
+        if not self._stopped.wait(self.lifetime):
+            self.stop()
+
+    # --- queries ------------------------------------------------------------------------
+
+    def messages_to(self, to: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.to == to]
+
+    def requests_to(self, to: str) -> list[Attempt]:
+        with self._lock:
+            return [r for r in self.requests if r.to == to]
+
+    def callbacks_for(self, sid: str) -> list[Callback]:
+        with self._lock:
+            return [c for c in self.callbacks if c.params.get("MessageSid") == sid]
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.auth_token).compute_signature(url, params))
+
+    # --- the API ------------------------------------------------------------------------
+
+    def handle_create(self, account: str, auth: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        expected = "Basic " + base64.b64encode(
+            f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if auth != expected:
+            return 401, _error(401, 20003, "Authenticate")
+        if account != self.account_sid:
+            return 404, _error(404, 20404, f"The requested resource /2010-04-01/Accounts/"
+                                           f"{account}/Messages.json was not found")
+        to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        if not to:
+            return 400, _error(400, 21604, "A 'To' phone number is required.")
+        if not from_:
+            return 400, _error(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            return 400, _error(400, 21602, "Message body is required.")
+        with self._lock:
+            delay = self._slow.get(to, 0.0)
+        if delay:
+            time.sleep(delay)
+        now = time.time()
+        with self._lock:
+            failure = self._failures.get(to)
+            if failure is not None and (failure.times is None or failure.times > 0):
+                if failure.times is not None:
+                    failure.times -= 1
+                self._record(self.requests, Attempt(to, failure.http_status, now))
+                return failure.http_status, _error(failure.http_status, failure.code,
+                                                   failure.message)
+            sid = "SM" + secrets.token_hex(16)
+            callback = form.get("StatusCallback", "")
+            self._record(self.requests, Attempt(to, 201, now, sid))
+            self._record(self.messages, Message(sid, to, from_, body, callback, now))
+            outcome = self._outcomes.get(to, Outcome())
+        if callback and self.callbacks_enabled and outcome.final:
+            self._schedule_callbacks(sid, to, from_, callback, outcome)
+        stamp = email.utils.formatdate(now, usegmt=True)
+        return 201, {
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": body,
+            "date_created": stamp, "date_sent": None, "date_updated": stamp,
+            "direction": "outbound-api", "error_code": None, "error_message": None,
+            "from": from_, "messaging_service_sid": None, "num_media": "0",
+            "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
+            "status": "queued", "to": to,
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/"
+                                          f"Messages/{sid}/Media.json"},
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+
+    def _record(self, records: list[Any], item: Any) -> None:
+        if len(records) < self.max_records:
+            records.append(item)
+
+    # --- status callbacks ---------------------------------------------------------------
+
+    def _schedule_callbacks(self, sid: str, to: str, from_: str, url: str,
+                            outcome: Outcome) -> None:
+        assert outcome.final is not None
+        states = ["sent", outcome.final]
+        if outcome.out_of_order:
+            states.reverse()
+        if outcome.duplicate:
+            states.append(states[-1] if not outcome.out_of_order else outcome.final)
+        start = time.time()
+        with self._due_cv:
+            for i, state in enumerate(states, start=1):
+                params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid,
+                          "From": from_, "To": to, "MessageStatus": state,
+                          "SmsStatus": state, "ApiVersion": "2010-04-01"}
+                if state in ("undelivered", "failed"):
+                    params["ErrorCode"] = outcome.error_code or "30003"
+                self._seq += 1
+                heapq.heappush(self._due, _Due(start + i * self.callback_delay, self._seq,
+                                               url, params))
+            self._due_cv.notify()
+
+    def _deliver_callbacks(self) -> None:
+        while not self._stopped.is_set():
+            with self._due_cv:
+                while not self._stopped.is_set() and (
+                        not self._due or self._due[0].at > time.time()):
+                    timeout = (self._due[0].at - time.time()) if self._due else 0.5
+                    self._due_cv.wait(max(0.001, min(timeout, 0.5)))
+                if self._stopped.is_set():
+                    return
+                due = heapq.heappop(self._due)
+            self._post(due.url, due.params)
+
+    def _post(self, url: str, params: dict[str, str]) -> None:
+        data = urllib.parse.urlencode(params).encode()
+        request = urllib.request.Request(url, data=data, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": self.sign(url, params),
+            "User-Agent": "TwilioProxy/1.1"})
+        status = 0
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        except OSError:
+            status = 0
+        with self._lock:
+            self._record(self.callbacks, Callback(url, params, status, time.time()))
+
+
+def _error(status: int, code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeTwilio
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's pooled session expects
+    disable_nagle_algorithm = True
+    wbufsize = 65536  # headers and body leave in one segment (flushed after each request)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        parts = self.path.split("?")[0].strip("/").split("/")
+        # 2010-04-01 / Accounts / {sid} / Messages.json
+        if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" \
+                and parts[3] == "Messages.json":
+            form = dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))
+            status, payload = self.fake.handle_create(parts[2],
+                                                      self.headers.get("Authorization", ""),
+                                                      form)
+            self._send_json(status, payload)
+            return
+        self._send_json(404, _error(404, 20404, f"The requested resource {self.path} "
+                                                "was not found"))
+
+    def do_GET(self) -> None:
+        self._send_json(404, _error(404, 20404, f"The requested resource {self.path} "
+                                                "was not found"))
+
+
+# --- other real pieces on free ports ---------------------------------------------------------
+
+class PrivateRedis:
+    """A throwaway redis-server (no persistence) on a free port, so tests that flush or
+    fill a broker never disturb anyone else's Redis."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        wait_until(lambda: _ping(client), timeout=10)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> PrivateRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _ping(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+class CeleryWorker:
+    """`celery -A zhida.worker worker` in a subprocess, importing the SMS tasks, with
+    its settings from `env` (ZHIDA_*). Stopped (TERM, then KILL) on exit."""
+
+    def __init__(self, env: dict[str, str], *, pool: str = "threads", concurrency: int = 8,
+                 name: str = "w1", log_path: Path | None = None, extra: list[str] | None = None):
+        self.env = {**os.environ, **env}
+        self.pool = pool
+        self.concurrency = concurrency
+        self.name = name
+        self.log_path = log_path
+        self.extra = extra or []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CeleryWorker:
+        cmd = [sys.executable, "-m", "celery", "-A", "zhida.worker", "worker",
+               "--pool", self.pool,
+               "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h",
+               "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+               "--without-heartbeat", *self.extra]
+        with contextlib.ExitStack() as stack:  # the child keeps its own copy of the fd
+            out: Any = (stack.enter_context(open(self.log_path, "ab")) if self.log_path
+                        else subprocess.DEVNULL)
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self) -> CeleryWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class WebApp:
+    """The FastAPI app under uvicorn in a thread on a free port (status callbacks need a
+    real URL)."""
+
+    def __init__(self, app: Any):
+        import uvicorn
+
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WebApp:
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=10)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def __enter__(self) -> WebApp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running(*things: Any) -> Iterator[None]:
+    """Start several of the above, stop them in reverse order."""
+    with contextlib.ExitStack() as stack:
+        for thing in things:
+            stack.enter_context(thing)
+        yield
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database for a module of tests (cheaper than one per test),
+    dropped afterwards; `clear_sms_tables(url)` empties what the SMS tests write."""
+    from tests.conftest import migrated_database
+
+    with migrated_database(admin_url, "zhida_sms") as url:
+        yield url
+
+
+def clear_sms_tables(url: str) -> None:
+    from sqlalchemy import text
+
+    from zhida.store.db import get_engine
+
+    with get_engine(url).begin() as conn:
+        conn.execute(text("TRUNCATE notifications, opt_outs, feedback_events "
+                          "RESTART IDENTITY"))

@@ -1,0 +1,240 @@
+"""Routes: sign-in (single sign-on stand-in), the inbox page, its JSON API and its live stream.
+
+Everything here is for the session's profile only: no route takes a profile id,
+and a message id of another profile is "not found".
+
+`GET /api/inbox/stream` is a Server-Sent Events stream of the profile's new
+messages (`event: inbox`, `id:` the message id, `data:` JSON), with heartbeat
+comments. With Redis configured it wakes on the channel `zhida:inbox:{profile}`
+(published after the message's transaction commits) and also re-reads the table at
+every heartbeat; without Redis it polls the table. Each connection lives at most
+`STREAM.lifetime_seconds`; EventSource then reconnects with `Last-Event-ID`, so
+nothing is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from zhida.api.deps import SessionDep, SettingsDep
+from zhida.api.security import (
+    SECURITY_HEADERS,
+    CsrfSession,
+    CurrentProfile,
+    CurrentSession,
+    LoginLinkInvalid,
+    clear_session_cookie,
+    new_session,
+    page,
+    set_session_cookie,
+    verify_login_token,
+)
+from zhida.channels import inbox
+from zhida.clock import SHANGHAI
+from zhida.store.models import InboxMessage
+from zhida.store.profiles import get_profile
+
+router = APIRouter()
+
+
+@dataclass
+class StreamConfig:
+    poll_seconds: float = 2.0  # without Redis: how often the table is read
+    heartbeat_seconds: float = 15.0  # a comment line; with Redis also a catch-up read
+    lifetime_seconds: float = 300.0  # then the browser reconnects (Last-Event-ID)
+    retry_ms: int = 3000
+
+
+STREAM = StreamConfig()
+
+
+def local_time(value: dt.datetime) -> dt.datetime:
+    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+    return aware.astimezone(SHANGHAI)
+
+
+def safe_link(link: str | None) -> str | None:
+    """Only web links are shown as links."""
+    return link if link and link.startswith(("https://", "http://", "/")) else None
+
+
+def message_json(message: InboxMessage) -> dict[str, Any]:
+    created = local_time(message.created_at)
+    return {"id": message.id, "policy_id": message.policy_id, "kind": message.kind,
+            "title": message.title, "body": message.body, "link": safe_link(message.link),
+            "created_at": created.isoformat(), "created_text": created.strftime("%Y-%m-%d %H:%M"),
+            "read": message.read_at is not None}
+
+
+# --- sign-in ------------------------------------------------------------------------------
+
+@router.get("/login/{signed}", include_in_schema=False)
+def login(signed: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """A short-lived signed login token (single sign-on stand-in) -> a session -> /inbox."""
+    profile_id = verify_login_token(settings, signed)
+    if get_profile(session, profile_id) is None:
+        raise LoginLinkInvalid("no such profile")
+    response = RedirectResponse("/inbox", status_code=303)
+    set_session_cookie(response, settings, new_session(settings, profile_id))
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, web: CsrfSession) -> HTMLResponse:
+    response = page(request, "error.html", {"title": "已退出", "status": 200,
+                                            "text": "您已安全退出。"})
+    clear_session_cookie(response)
+    return response
+
+
+# --- the page -----------------------------------------------------------------------------
+
+@router.get("/inbox", response_class=HTMLResponse, include_in_schema=False)
+def inbox_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLResponse:
+    messages = inbox.list_messages(session, web.profile_id, limit=100)
+    found = get_profile(session, web.profile_id)
+    name = str(found[1].get("name") or "") if found else ""
+    return page(request, "inbox.html", {
+        "name": name,
+        "messages": [message_json(m) for m in messages],
+        "unread": inbox.unread_count(session, web.profile_id),
+        "after": max((m.id for m in messages), default=0),
+        "csrf_token": web.csrf_token,
+    })
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+@router.get("/api/inbox")
+def api_inbox(profile: CurrentProfile, session: SessionDep, limit: int = 50,
+              before: int | None = None) -> dict[str, Any]:
+    limit = max(1, min(limit, 200))
+    return {"unread": inbox.unread_count(session, profile),
+            "messages": [message_json(m) for m in
+                         inbox.list_messages(session, profile, limit=limit, before_id=before)]}
+
+
+@router.get("/api/inbox/unread-count")
+def api_unread_count(profile: CurrentProfile, session: SessionDep) -> dict[str, int]:
+    return {"unread": inbox.unread_count(session, profile)}
+
+
+@router.post("/api/inbox/{message_id}/read")
+def api_mark_read(message_id: int, web: CsrfSession, session: SessionDep) -> dict[str, Any]:
+    message = inbox.mark_read(session, web.profile_id, message_id)
+    session.commit()
+    return {"id": message.id, "read": True,
+            "unread": inbox.unread_count(session, web.profile_id)}
+
+
+# --- Server-Sent Events -------------------------------------------------------------------
+
+def _sse(message: dict[str, Any]) -> str:
+    return f"id: {message['id']}\nevent: inbox\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
+
+
+def _read_new(engine: Engine, profile_id: str, after: int) -> tuple[list[dict[str, Any]], int]:
+    with Session(engine) as session:
+        rows = inbox.messages_after(session, profile_id, after)
+        unread = inbox.unread_count(session, profile_id) if rows else 0
+        out = []
+        for row in rows:
+            item = message_json(row)
+            item["unread"] = unread
+            out.append(item)
+        return out, (rows[-1].id if rows else after)
+
+
+def _start_cursor(engine: Engine, profile_id: str, after: int | None,
+                  last_event_id: str | None) -> int:
+    if last_event_id and last_event_id.strip().isdigit():
+        return int(last_event_id.strip())
+    if after is not None and after >= 0:
+        return after
+    with Session(engine) as session:
+        return inbox.latest_id(session, profile_id)
+
+
+async def _events(request: Request, engine: Engine, profile_id: str, cursor: int,
+                  redis_url: str) -> AsyncIterator[str]:
+    config = STREAM
+    yield f"retry: {config.retry_ms}\n\n"
+    client: aioredis.Redis | None = None
+    pubsub: Any = None
+    if redis_url:
+        try:
+            client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2)
+            pubsub = client.pubsub()
+            await pubsub.subscribe(inbox.channel_name(profile_id))
+        except (RedisError, OSError):
+            pubsub = None  # poll instead
+    try:
+        # catch up after subscribing, so a message committed in between is not missed
+        messages, cursor = await run_in_threadpool(_read_new, engine, profile_id, cursor)
+        for m in messages:
+            yield _sse(m)
+        started = last_beat = time.monotonic()
+        while (left := config.lifetime_seconds - (time.monotonic() - started)) > 0:
+            if await request.is_disconnected():
+                break
+            woke = False
+            if pubsub is not None:
+                try:
+                    event = await pubsub.get_message(
+                        ignore_subscribe_messages=True,
+                        timeout=min(1.0, config.heartbeat_seconds, left))
+                    woke = event is not None
+                except (RedisError, OSError):
+                    pubsub = None
+            else:
+                await asyncio.sleep(min(config.poll_seconds, left))
+                woke = True
+            beat = time.monotonic() - last_beat >= config.heartbeat_seconds
+            if woke or beat:
+                messages, cursor = await run_in_threadpool(_read_new, engine, profile_id,
+                                                           cursor)
+                for m in messages:
+                    yield _sse(m)
+            if beat:
+                last_beat = time.monotonic()
+                yield ": heartbeat\n\n"
+    finally:
+        with anyio.CancelScope(shield=True), contextlib.suppress(RedisError, OSError):
+            if pubsub is not None:
+                await pubsub.aclose()
+            if client is not None:
+                await client.aclose()
+
+
+@router.get("/api/inbox/stream")
+async def api_inbox_stream(request: Request, web: CurrentSession, session: SessionDep,
+                           settings: SettingsDep, after: int | None = None,
+                           last_event_id: Annotated[str | None, Header()] = None,
+                           ) -> StreamingResponse:
+    """Server-Sent Events: the profile's new messages as they are created."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    session.close()  # the stream opens a short session per read; no connection is held
+    cursor = await run_in_threadpool(_start_cursor, engine, web.profile_id, after,
+                                     last_event_id)
+    return StreamingResponse(
+        _events(request, engine, web.profile_id, cursor, settings.redis_url),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,110 @@
+"""Twilio webhooks: delivery receipts and inbound SMS.
+
+Both verify `X-Twilio-Signature` with the SDK's `RequestValidator(auth_token)` over
+`{settings.base_url}{path}` (plus the query string, if any, as Twilio signs it) and
+the form parameters. A request that does not verify gets 403 and changes nothing.
+
+- `POST /webhooks/twilio/status`: MessageSid + MessageStatus. delivered -> delivered,
+  failed/undelivered -> failed (both final), sent -> sent unless final. Duplicate,
+  out-of-order and unknown receipts are accepted (200) and change nothing; a receipt
+  that arrives before the sender recorded the MessageSid is kept and applied by the
+  sender right after it records it.
+- `POST /webhooks/twilio/inbound`: From + Body. TD, T, N, 退订, STOP, STOPALL,
+  UNSUBSCRIBE, CANCEL, END, QUIT (after NFKC, strip, upper) opt the number out;
+  START, UNSTOP, YES, 订阅 opt it back in. The reply is empty TwiML.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from twilio.request_validator import RequestValidator
+
+from zhida.api.deps import SessionDep, SettingsDep
+from zhida.channels import optout
+from zhida.channels.delivery import steps as delivery
+from zhida.channels.sms.base import mask_phone
+from zhida.settings import Settings
+
+log = logging.getLogger("zhida.webhooks")
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+async def verified_form(request: Request, settings: Settings) -> FormData:
+    """The form parameters of a request signed by Twilio, or 403."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    token = settings.twilio_auth_token
+    if not signature or not token:
+        raise HTTPException(status_code=403, detail="signature required")
+    try:
+        form = await request.form()
+    except Exception as err:  # not a form body
+        raise HTTPException(status_code=403, detail="signature does not verify") from err
+    url = settings.base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not RequestValidator(token).validate(url, form, signature):
+        log.warning("rejected %s: bad X-Twilio-Signature", request.url.path)
+        raise HTTPException(status_code=403, detail="signature does not verify")
+    return form
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _session_factory(session: Session) -> delivery.SessionFactory:
+    @contextmanager
+    def sessions() -> Iterator[Session]:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    return sessions
+
+
+def _receipt(session: Session, settings: Settings, sid: str, state: str, code: str) -> str:
+    return delivery.receive_receipt(_session_factory(session),
+                                    delivery.stash_for(settings.redis_url), sid, state, code)
+
+
+def _inbound(session: Session, phone: str, opted_out: bool, keyword: str) -> None:
+    optout.record(session, phone, opted_out, keyword)
+    session.commit()
+
+
+@router.post("/status")
+async def status(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    form = await verified_form(request, settings)
+    sid = _text(form, "MessageSid") or _text(form, "SmsSid")
+    state = _text(form, "MessageStatus") or _text(form, "SmsStatus")
+    if sid and state:
+        result = await run_in_threadpool(_receipt, session, settings, sid, state,
+                                         _text(form, "ErrorCode"))
+        log.info("receipt %s %s: %s", sid, state, result)
+    return Response(status_code=200)
+
+
+@router.post("/inbound")
+async def inbound(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    form = await verified_form(request, settings)
+    phone = _text(form, "From").strip()
+    action = optout.keyword_action(_text(form, "Body"))
+    if phone and action is not None:
+        opted_out, keyword = action
+        await run_in_threadpool(_inbound, session, phone, opted_out, keyword)
+        log.info("%s %s (%s)", "opt-out" if opted_out else "opt-in", mask_phone(phone),
+                 keyword)
+    return Response(content=EMPTY_TWIML, media_type="application/xml")

@@ -1,0 +1,3 @@
+from zhida.cli.main import main
+
+main()

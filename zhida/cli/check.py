@@ -1,0 +1,47 @@
+"""`zhida check`: load policies, report every error, run the tests inside them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from zhida.channels.check import check_messages
+from zhida.cli.support import print_errors
+from zhida.matcher.policy_tests import run_policy_tests
+from zhida.rules.loader import load_pack
+
+
+def run_check(paths: list[Path], out: Console, err: Console) -> int:
+    pack = load_pack(list(paths))
+    print_errors(pack.errors, err)
+    tests = failed = 0
+    bad_messages = 0
+    for policy in pack.policies:
+        problems = check_messages(policy)
+        for problem in problems:
+            err.print(str(problem), markup=False)
+        message_errors = sum(p.severity == "error" for p in problems)
+        bad_messages += message_errors > 0
+        outcomes = run_policy_tests(policy)
+        tests += len(outcomes)
+        bad = [o for o in outcomes if not o.passed]
+        failed += len(bad)
+        for o in bad:
+            err.print(f"{o.test.loc}: error: test '{o.test.name}' failed: "
+                      + "; ".join(o.problems), markup=False)
+        status = [f"{len(bad)} of {len(outcomes)} tests failed"] if bad else []
+        status += ["SMS template error"] if message_errors else []
+        out.print(f"{policy.path}: {policy.id}: {', '.join(status) or 'ok'} "
+                  f"({len(outcomes)} tests)", markup=False)
+    files = len(pack.policies) + len(pack.errors)
+    summary = (f"{len(pack.policies) + len(pack.errors)} policies checked, "
+               f"{len(pack.errors) + bad_messages} with errors; "
+               f"{tests} tests, {failed} failed")
+    if pack.errors or failed or bad_messages or files == 0:
+        if files == 0:
+            err.print("error: no policy files found", markup=False)
+        err.print(summary, markup=False)
+        return 1
+    out.print(summary, markup=False)
+    return 0

@@ -1,0 +1,86 @@
+"""`zhida evaluate` and `zhida explain`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from zhida.cli.support import print_errors, progress_bar
+from zhida.errors import ErrorList, ProfileDataError, ZhidaError
+from zhida.ranking.evaluate import evaluate_to_jsonl
+from zhida.matcher.explain import explain_text
+from zhida.matcher.reference import evaluate_define_values, evaluate_policy
+from zhida.profiles.readers import ProfileBatch, read_profiles
+from zhida.rules.loader import Pack, load_pack
+
+EXIT_BAD_ROWS = 3
+
+
+def load_policies(paths: list[Path]) -> Pack:
+    """Load a pack; any error in it stops the command (nothing is evaluated half-checked)."""
+    pack = load_pack(list(paths))
+    if pack.errors:
+        raise ErrorList(list(pack.errors))
+    if not pack.policies:
+        raise ZhidaError("error: no policies found in " + ", ".join(map(str, paths)))
+    return pack
+
+
+def read_checked(path: Path, pack: Pack, kind: str | None, err: Console) -> ProfileBatch:
+    batch = read_profiles(path, pack.schemas, kind)
+    for warning in batch.warnings:
+        err.print(f"{path}: warning: {warning}", markup=False)
+    print_errors(list(batch.errors), err)
+    if batch.errors:
+        err.print(f"{path}: {len(batch.errors)} bad rows skipped, "
+                  f"{batch.rows_read - len(batch.errors)} read", markup=False)
+    return batch
+
+
+def run_evaluate(policies: list[Path], profiles: Path, as_of: dt.date, include_all: bool,
+                 explain: bool, kind: str | None, err: Console) -> int:
+    pack = load_policies(policies)
+    batch = read_checked(profiles, pack, kind, err)
+    total = sum(df.height for df in batch.frames.values())
+    out = sys.stdout.buffer
+    with progress_bar(err, total, "评估中") as bar:
+        task = bar.add_task("evaluate", total=total) if bar else None
+
+        def advance(rows: int) -> None:
+            if bar is not None and task is not None:
+                bar.advance(task, rows)
+
+        evaluate_to_jsonl(pack.policies, batch.frames, pack.schemas, as_of, out,
+                          include_all=include_all, explain=explain, progress=advance)
+    out.flush()
+    return EXIT_BAD_ROWS if batch.errors or batch.warnings else 0
+
+
+def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id: str,
+                as_of: dt.date, kind: str | None, out: Console, err: Console) -> int:
+    pack = load_policies(policies)
+    policy = pack.by_id().get(policy_id)
+    if policy is None:
+        from zhida.rules.checker import suggest
+
+        hint = suggest(policy_id, list(pack.by_id()))
+        raise ZhidaError(f"error: no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
+    batch = read_checked(profiles, pack, kind, err)
+    frame = batch.frames.get(policy.audience)
+    rows = frame.filter(frame.get_column("id") == profile_id).to_dicts() if frame is not None \
+        else []
+    if not rows:
+        other = [a for a, df in batch.frames.items()
+                 if a is not policy.audience and (df.get_column("id") == profile_id).any()]
+        why = (f"; it is a {other[0].value} profile and this policy is for "
+               f"{policy.audience.value} profiles") if other else ""
+        raise ProfileDataError(f"error: no profile '{profile_id}' in {profiles}{why}")
+    profile = rows[0]
+    result = evaluate_policy(policy, profile, as_of)
+    defines = evaluate_define_values(policy, profile, as_of)
+    out.print(explain_text(result, pack.schemas[policy.audience], profile_id, defines),
+              markup=False)
+    return EXIT_BAD_ROWS if batch.errors else 0

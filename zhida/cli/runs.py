@@ -1,0 +1,155 @@
+"""`zhida runs list|watch|resume|start`, `zhida worker`, `zhida beat`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from zhida.errors import ZhidaError
+from zhida.runs.reevaluate import (
+    RunError,
+    create_run,
+    get_run,
+    latest_published,
+    list_runs,
+    partial_counts,
+    summary_line,
+)
+from zhida.settings import get_settings
+from zhida.store.db import session_scope
+
+FINAL = ("done", "failed")
+
+
+def _when(t: dt.datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    if not counts:
+        return "-"
+    return (f"+{counts.get('newly_eligible', 0)} eligible, "
+            f"-{counts.get('no_longer_eligible', 0)} eligible, "
+            f"+{counts.get('newly_unknown', 0)} unknown, "
+            f"{counts.get('unchanged', 0)} unchanged")
+
+
+def run_list(out: Console, limit: int, as_json: bool) -> int:
+    with session_scope() as session:
+        runs = list_runs(session, limit)
+        lines = [summary_line(r) for r in runs]
+        raw = {r.id: (r.created_at, r.finished_at) for r in runs}
+    if as_json:
+        for line in lines:
+            out.print(json.dumps(line, ensure_ascii=False), markup=False, highlight=False)
+        return 0
+    table = Table("run", "trigger", "kind", "status", "chunks", "as of", "changes", "created",
+                  "finished")
+    for line in lines:
+        created, finished = raw[line["id"]]
+        table.add_row(str(line["id"]), line["trigger"], line["kind"], line["status"],
+                      f"{line['chunks_done']}/{line['chunks_total']}", line["as_of"],
+                      _counts_text(line["counts"]), _when(created), _when(finished))
+    out.print(table)
+    return 0
+
+
+def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) -> int:
+    """Poll the run until it is done or failed, with a progress bar on stderr; print its
+    summary as JSON on stdout. Exit 0 when done, 1 when failed."""
+    with Progress(TextColumn(f"run {run_id}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = None
+        while True:
+            with session_scope() as session:
+                run = get_run(session, run_id)
+                line = summary_line(run)
+            if task is None:
+                task = bar.add_task("chunks", total=max(1, line["chunks_total"]),
+                                    status=line["status"])
+            bar.update(task, completed=line["chunks_done"] if line["chunks_total"] else
+                       (1 if line["status"] == "done" else 0), status=line["status"])
+            if line["status"] in FINAL:
+                break
+            time.sleep(interval)
+    out.print(json.dumps(line, ensure_ascii=False), markup=False, highlight=False)
+    if line["status"] == "failed":
+        err.print(f"error: run {run_id} failed: {line['error']}", markup=False)
+        return 1
+    return 0
+
+
+def run_resume(run_id: int, err: Console) -> int:
+    from zhida.worker import resume_run
+
+    with session_scope() as session:
+        status = get_run(session, run_id).status
+    if status == "done":
+        err.print(f"run {run_id} is already done", markup=False)
+        return 0
+    queued = resume_run(run_id)
+    err.print(f"run {run_id}: {queued} chunks queued", markup=False)
+    return 0
+
+
+def run_start(kind: str, policy_ids: Sequence[str], as_of: dt.date, out: Console,
+              err: Console, trigger: str = "manual") -> int:
+    """Create a run over the published versions of the given policies (all published
+    policies of the kind when none are given) and queue it; prints the run id."""
+    from zhida.worker import start_run
+
+    with session_scope() as session:
+        versions = latest_published(session, kind, list(policy_ids) or None)
+        found = {v.policy_id for v in versions}
+        missing = [p for p in policy_ids if p not in found]
+        if missing:
+            raise RunError(f"no published {kind} policy '{missing[0]}'")
+        if not versions:
+            raise RunError(f"no published {kind} policies")
+        run = create_run(session, trigger, kind, [v.id for v in versions], as_of)
+        run_id, total = run.id, run.chunks_total
+    err.print(f"run {run_id}: {len(versions)} policies, {total} chunks, as of {as_of}",
+              markup=False)
+    start_run(run_id)
+    with session_scope() as session:
+        line = summary_line(get_run(session, run_id))
+        if line["status"] != "done":
+            line["counts"] = partial_counts(session, run_id)
+    out.print(json.dumps(line, ensure_ascii=False), markup=False, highlight=False)
+    return 0
+
+
+def _need_broker() -> None:
+    if not get_settings().redis_url:
+        raise ZhidaError("error: ZHIDA_REDIS_URL is not set; without a broker tasks run "
+                         "in-process and no worker is needed")
+
+
+def run_worker(concurrency: int | None, loglevel: str, queues: str | None) -> int:
+    from zhida.worker import app
+
+    _need_broker()
+    argv = ["worker", f"--loglevel={loglevel}"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    if queues:
+        argv.append(f"--queues={queues}")
+    app.worker_main(argv)
+    return 0
+
+
+def run_beat(loglevel: str) -> int:
+    from zhida.worker import app
+
+    _need_broker()
+    var = get_settings().var_dir
+    var.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={var / 'celerybeat-schedule'}"])
+    return 0
