@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 from sqlalchemy import insert, select, text
 
-from zhida.ranking.evaluate import evaluate_to_jsonl
 from zhida.profiles.schema import Audience
 from zhida.profiles.synth import synthesize_enterprises
+from zhida.ranking.evaluate import evaluate_to_jsonl
 from zhida.rules.loader import Pack, load_pack
 from zhida.store.db import session_scope
 from zhida.store.models import Officer, PolicyVersion, Profile, Run

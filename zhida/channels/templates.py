@@ -85,10 +85,10 @@ def render(template: jinja2.Template, ctx: MessageContext) -> str:
     try:
         return " ".join(template.render(**ctx.as_dict()).split())
     except jinja2.UndefinedError as err:
-        from zhida.rules.checker import suggest
+        from zhida.suggest import did_you_mean
 
         name = (err.message or "").split("'")[1] if "'" in (err.message or "") else ""
-        hint = suggest(name, list(ctx.as_dict())) if name else None
+        hint = did_you_mean(name, list(ctx.as_dict())) if name else None
         raise TemplateError(f"sms template: {err.message}" + (f" ({hint})" if hint else "")
                             ) from None
 

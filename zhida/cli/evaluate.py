@@ -10,10 +10,10 @@ from rich.console import Console
 
 from zhida.cli.support import print_errors, progress_bar
 from zhida.errors import ErrorList, ProfileDataError, ZhidaError
-from zhida.ranking.evaluate import evaluate_to_jsonl
 from zhida.matcher.explain import explain_text
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.readers import ProfileBatch, read_profiles
+from zhida.ranking.evaluate import evaluate_to_jsonl
 from zhida.rules.loader import Pack, load_pack
 
 EXIT_BAD_ROWS = 3
@@ -64,9 +64,9 @@ def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id
     pack = load_policies(policies)
     policy = pack.by_id().get(policy_id)
     if policy is None:
-        from zhida.rules.checker import suggest
+        from zhida.suggest import did_you_mean
 
-        hint = suggest(policy_id, list(pack.by_id()))
+        hint = did_you_mean(policy_id, list(pack.by_id()))
         raise ZhidaError(f"error: no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
     batch = read_checked(profiles, pack, kind, err)
     frame = batch.frames.get(policy.audience)

@@ -30,17 +30,16 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-
-from rapidfuzz import fuzz, process
 
 from zhida.errors import RowError, ZhidaError
 from zhida.profiles.readers import json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
 from zhida.profiles.validate import is_valid_date, is_valid_phone, is_valid_region, is_valid_uscc
+from zhida.suggest import did_you_mean
 
 __all__ = [
     "EDUCATION_LEVELS",
@@ -141,9 +140,9 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 EVENT_TYPES = tuple(_KEYS)
 
 
-def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    best = process.extractOne(word, list(choices), scorer=fuzz.ratio, score_cutoff=60)
-    return f" (did you mean '{best[0]}'?)" if best else ""
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    hint = did_you_mean(word, choices)
+    return f" ({hint})" if hint else ""
 
 
 def _show(v: object) -> str:

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from rapidfuzz import fuzz, process
 
 from zhida.errors import ProfileDataError, RowError
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
@@ -34,6 +33,7 @@ from zhida.profiles.validate import (
     region_valid_mask,
     uscc_valid_mask,
 )
+from zhida.suggest import closest
 
 __all__ = [
     "CSV_EXTENSIONS",
@@ -703,14 +703,8 @@ def _from_typed(raw: pl.Series, f: Field) -> _Conv | None:
 
 def _suggest(name: str, candidates: dict[str, str]) -> str | None:
     """A close field name for a misspelt column (candidates: spelling -> field name)."""
-    if not candidates:
-        return None
-    low = {k.lower(): v for k, v in candidates.items()}
-    hit = low.get(name.lower())
-    if hit is not None:
-        return hit
-    best = process.extractOne(name.lower(), list(low), scorer=fuzz.ratio, score_cutoff=70)
-    return low[best[0]] if best else None
+    spelling = closest(name, candidates)
+    return candidates[spelling] if spelling is not None else None
 
 
 def _audience_arg(kind: Audience | str | None) -> Audience | None:

@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 
 import yaml
-from rapidfuzz import fuzz, process
 
 from zhida.errors import Location, SchemaError
 from zhida.profiles.schema import Audience, Field, FieldType, builtin_schema
+from zhida.suggest import did_you_mean
 
 __all__ = ["FIELD_NAME_RE", "RESERVED_NAMES", "load_schema_extension", "parse_schema_extension"]
 
@@ -32,11 +32,6 @@ _FIELD_KEYS = ("type", "label", "unit")
 def _loc(file: str, node: yaml.Node) -> Location:
     mark = node.start_mark
     return Location(file, mark.line + 1, mark.column + 1)
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str | None:
-    best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=60)
-    return f"did you mean '{best[0]}'?" if best else None
 
 
 def _mapping_items(
@@ -83,7 +78,7 @@ def parse_schema_extension(
     audiences = [a.value for a in Audience]
     for akey, anode in _mapping_items(root, file, "schema.yaml"):
         if akey.value not in audiences:
-            hint = _did_you_mean(akey.value, audiences)
+            hint = did_you_mean(akey.value, audiences)
             raise SchemaError(
                 f"unknown audience '{akey.value}' (expected enterprise or citizen)",
                 _loc(file, akey),
@@ -126,7 +121,7 @@ def _parse_field(
             raise SchemaError(
                 f"unknown key '{k.value}' in field '{name}' (allowed: type, label, unit)",
                 _loc(file, k),
-                _did_you_mean(k.value, list(_FIELD_KEYS)),
+                did_you_mean(k.value, list(_FIELD_KEYS)),
             )
         values[k.value] = _scalar(v, file, f"'{k.value}' of field '{name}'")
         nodes[k.value] = v
@@ -137,7 +132,7 @@ def _parse_field(
         raise SchemaError(
             f"unknown type '{values['type']}' for field '{name}' (expected {', '.join(types)})",
             _loc(file, nodes["type"]),
-            _did_you_mean(values["type"], types),
+            did_you_mean(values["type"], types),
         )
     ftype = FieldType(values["type"])
     label = values.get("label", "").strip()

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rapidfuzz import process
-
 from zhida.errors import PolicyTypeError
 from zhida.profiles.schema import ProfileSchema
 from zhida.rules import semantics
 from zhida.rules.ast import ARITH_OPS, BOOL_OPS, CMP_OPS, Call, ListLit, Literal, Name, Node, Op
 from zhida.rules.types import ANY, BOOL, DATE, NUMBER, STRING, Type, list_of, of_field
+from zhida.suggest import did_you_mean
 
 FUNCTION_ARITY: dict[str, tuple[int, int | None]] = {
     "years_since": (1, 1), "months_since": (1, 1), "days_since": (1, 1), "days_until": (1, 1),
@@ -28,14 +27,6 @@ FUNCTION_ARITY: dict[str, tuple[int, int | None]] = {
 # Arguments that must be constants (so both evaluators can precompute them).
 CONSTANT_ARGS = {"in_region": 1, "starts_with": 1, "contains": 1, "contains_any": 1, "fuzzy": 1,
                  "band": 1}
-
-
-def suggest(name: str, choices: list[str]) -> str | None:
-    """'did you mean X?' when a close choice exists."""
-    if not choices:
-        return None
-    match = process.extractOne(name, choices, score_cutoff=60)
-    return f"did you mean '{match[0]}'?" if match else None
 
 
 def is_constant(node: Node) -> bool:
@@ -138,13 +129,13 @@ class Checker:
         choices = [*self.schema.names(), *self.define_src]
         raise PolicyTypeError(
             f"unknown field '{node.name}' for {self.schema.audience.value} profiles",
-            node.loc, suggest(node.name, choices),
+            node.loc, did_you_mean(node.name, choices),
         )
 
     def _call(self, node: Call) -> Node:
         if node.fn not in FUNCTION_ARITY:
             raise PolicyTypeError(f"unknown function '{node.fn}'", node.loc,
-                                  suggest(node.fn, list(FUNCTION_ARITY)))
+                                  did_you_mean(node.fn, list(FUNCTION_ARITY)))
         lo, hi = FUNCTION_ARITY[node.fn]
         n = len(node.args)
         if n < lo or (hi is not None and n > hi):

@@ -13,11 +13,12 @@ import yaml
 from zhida.errors import Location, PolicyError, SchemaError, ZhidaError
 from zhida.profiles.schema import Audience, FieldType, ProfileSchema, SchemaSet
 from zhida.rules.ast import Literal, Node
-from zhida.rules.checker import Checker, constant_value, is_constant, suggest
+from zhida.rules.checker import Checker, constant_value, is_constant
 from zhida.rules.parser import parse_expression
 from zhida.rules.policy import Criterion, Expectation, Policy, PolicyTest, Window
 from zhida.rules.types import BOOL, NUMBER, of_field
 from zhida.rules.yamlnodes import Doc
+from zhida.suggest import did_you_mean
 
 POLICY_KEYS = ["id", "title", "department", "audience", "window", "benefit", "define", "apply",
                "criteria", "tests", "source", "sms"]
@@ -54,7 +55,7 @@ class _PolicyReader:
         for name, (knode, _) in keys.items():
             if name not in allowed:
                 self.errors.append(self.doc.fail(f"unknown key '{name}' in {what}", knode,
-                                                 suggest(name, allowed)))
+                                                 did_you_mean(name, allowed)))
 
     def _required(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], name: str, what: str,
                   node: yaml.Node) -> yaml.Node:
@@ -224,7 +225,7 @@ class _PolicyReader:
         fld = schema.get(name)
         if fld is None:
             raise doc.fail(f"unknown field '{name}' for {schema.audience.value} profiles", knode,
-                           suggest(name, schema.names()))
+                           did_you_mean(name, schema.names()))
         if doc.is_null(vnode):
             return None
         if fld.type is FieldType.LIST:
@@ -261,7 +262,7 @@ class _PolicyReader:
                     for cid in listed:
                         if cid not in ids:
                             raise doc.fail(f"'{cid}' in expect.{what} is not a top-level "
-                                           f"criterion id", keys[what][1], suggest(cid, ids))
+                                           f"criterion id", keys[what][1], did_you_mean(cid, ids))
                     setattr(exp, what, listed)
             if "benefit" in keys:
                 exp.check_benefit = True
