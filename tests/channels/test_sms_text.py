@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -75,6 +76,44 @@ def test_policy_template_overrides_and_errors_are_clear() -> None:
         sms_text(ctx(), SIG, HINT, "{{ nmae }}")
     with pytest.raises(TemplateError, match="sms template"):
         sms_text(ctx(), SIG, HINT, "{{ name }")
+
+
+RCE = "{{ cycler.__init__.__globals__.os.popen('touch MARK').read() }}{{ link }}"
+
+
+@pytest.mark.parametrize("template", [
+    RCE,
+    "{{ name.__class__.__mro__ }}{{ link }}",
+    "{{ name['x'] }}",
+    "{{ lipsum() }}",
+    "{% for c in name %}{{ c }}{% endfor %}",
+    "{% set x = 1 %}{{ link }}",
+    "{{ name|attr('upper') }}",
+    "{% include 'x.txt' %}",
+    "{{ self }}",
+    "{{ range(10) }}",
+])
+def test_a_template_can_use_its_names_and_nothing_else(template: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TemplateError, match="sms template: "):
+        sms_text(ctx(), SIG, HINT, template.replace("MARK", str(tmp_path / "ran")))
+    assert not (tmp_path / "ran").exists()
+
+
+def test_allowed_syntax_still_renders() -> None:
+    text = sms_text(ctx(), SIG, HINT, "{% if benefit %}{{ benefit }}，{% endif %}"
+                    "{{ name|truncate(30) }}{{ ' ' ~ link }}").text
+    assert text.startswith("【浙里办】最高50万元，杭州某某科技有限公司 https://")
+
+
+def test_the_sandbox_refuses_what_the_check_would_miss() -> None:
+    from jinja2.exceptions import SecurityError
+
+    from zhida.channels.templates import _ENV
+
+    with pytest.raises(SecurityError):
+        _ENV.from_string("{{ x.__class__.__mro__ }}").render(x="")
 
 
 def test_amounts_and_dates() -> None:

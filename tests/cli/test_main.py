@@ -201,6 +201,13 @@ def test_check_rejects_a_broken_sms_template_and_warns_on_long_sms(tmp_path: Pat
     assert result.returncode == 1
     assert "broken.yaml:4:6: error: sms template: 'nmae' is undefined (did you mean 'name'?)" \
         in result.stderr
+    payload = ("{{ cycler.__init__.__globals__.os.popen('touch " + str(tmp_path / "ran")
+               + "').read() }}{{ link }}")
+    evil = POLICY.replace("benefit:", f'sms: "{payload}"\nbenefit:')
+    result = zhida("check", write(tmp_path, "evil.yaml", evil))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "evil.yaml:4:6: error: sms template: call is not allowed" in result.stderr
+    assert not (tmp_path / "ran").exists()
     long_title = POLICY.replace("title: 小巨人测试", "title: " + "浙江省专精特新中小企业" * 5)
     result = zhida("check", write(tmp_path, "long.yaml", long_title))
     assert result.returncode == 0

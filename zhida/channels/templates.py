@@ -3,10 +3,18 @@
 The context has only what a message may show: the profile's name (a company
 name, or a citizen's surname with 先生/女士 left out), the policy title, the
 benefit as people read it (50万元), the deadline as 6月30日, and the link.
+
+Policy text is never trusted to run: templates compile in Jinja2's
+`ImmutableSandboxedEnvironment`, and before that `check_template` walks the
+template's syntax tree and refuses anything but the context's names, constants,
+`{% if %}`, comparisons, `~` and a few filters (no attribute or item access, no
+calls, no loops, blocks, macros, imports or assignments). `zhida check` reports a
+refused template as an error at its `sms:` key; the planner never renders one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -14,9 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from zhida.channels.sms_text import compose, segments
+from zhida.errors import ZhidaError
 from zhida.matcher.explain import format_amount
+from zhida.suggest import did_you_mean
 
 DEFAULT_SMS = (
     "{{ name }}：{{ who }}符合“{{ title }}”申报条件"
@@ -36,12 +48,21 @@ MAYBE_INAPP = (
     "补充后系统将重新评估。"
 )
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                          keep_trailing_newline=False)
+_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                     keep_trailing_newline=False)
+
+#: filters a template may use (pure string functions of Jinja2's defaults)
+ALLOWED_FILTERS = frozenset({"default", "lower", "replace", "trim", "truncate", "upper"})
+#: the syntax a template may use: output, text, names, constants, if, tests of values
+_ALLOWED_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.If,
+    nodes.CondExpr, nodes.And, nodes.Or, nodes.Not, nodes.Compare, nodes.Operand,
+    nodes.Concat, nodes.Filter, nodes.Keyword)
 
 
-class TemplateError(ValueError):
-    """A policy's `sms:` template does not compile or uses an unknown name."""
+class TemplateError(ZhidaError):
+    """A policy's `sms:` template does not compile, uses an unknown name, or uses
+    syntax a message template may not."""
 
 
 def chinese_date(d: dt.date, today: dt.date | None = None) -> str:
@@ -73,8 +94,36 @@ class MessageContext:
         return dict(self.__dict__)
 
 
+def context_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(MessageContext)]
+
+
+def check_template(source: str) -> None:
+    """Refuse a template that does anything but show the context's names."""
+    try:
+        tree = _ENV.parse(source)
+    except jinja2.TemplateSyntaxError as err:
+        raise TemplateError(f"sms template: {err.message} (line {err.lineno})") from None
+    names = context_names()
+    for node in tree.find_all(nodes.Node):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise TemplateError(
+                f"sms template: {type(node).__name__.lower()} is not allowed (line "
+                f"{node.lineno}); a template may show only {', '.join(names)}")
+        if isinstance(node, nodes.Name) and (node.ctx != "load" or node.name not in names):
+            hint = did_you_mean(node.name, names)
+            raise TemplateError(f"sms template: '{node.name}' is undefined"
+                                + (f" ({hint})" if hint else ""))
+        if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
+            raise TemplateError(
+                f"sms template: filter '{node.name}' is not allowed (line {node.lineno}); "
+                f"allowed: {', '.join(sorted(ALLOWED_FILTERS))}")
+
+
 @functools.lru_cache(maxsize=256)
 def compile_template(source: str) -> jinja2.Template:
+    """Check, then compile in the sandbox (compiled once per source text)."""
+    check_template(source)
     try:
         return _ENV.from_string(source)
     except jinja2.TemplateSyntaxError as err:
@@ -84,9 +133,9 @@ def compile_template(source: str) -> jinja2.Template:
 def render(template: jinja2.Template, ctx: MessageContext) -> str:
     try:
         return " ".join(template.render(**ctx.as_dict()).split())
+    except jinja2.exceptions.SecurityError as err:
+        raise TemplateError(f"sms template: refused by the sandbox: {err}") from None
     except jinja2.UndefinedError as err:
-        from zhida.suggest import did_you_mean
-
         name = (err.message or "").split("'")[1] if "'" in (err.message or "") else ""
         hint = did_you_mean(name, list(ctx.as_dict())) if name else None
         raise TemplateError(f"sms template: {err.message}" + (f" ({hint})" if hint else "")
