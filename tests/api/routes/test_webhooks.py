@@ -156,6 +156,48 @@ def test_a_json_body_is_refused(client: TestClient) -> None:
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("path", [STATUS, INBOUND])
+def test_a_huge_body_is_refused_before_it_is_parsed(url: str, client: TestClient,
+                                                    path: str) -> None:
+    from zhida.api.routes.webhooks import MAX_BODY
+
+    before = snapshot(url)
+    params = {"From": PHONE, "Body": "TD", "Pad": "x" * (MAX_BODY + 1)}
+    response = post(client, path, params)  # even correctly signed
+    assert response.status_code == 413
+    assert snapshot(url) == before
+
+
+def test_a_huge_body_without_content_length_is_cut_off() -> None:
+    """Chunked, so no Content-Length to refuse it by: the reader stops at the limit
+    instead of taking in all 64 MiB."""
+    import asyncio
+
+    from fastapi import HTTPException
+    from starlette.requests import Request
+
+    from zhida.api.routes.webhooks import MAX_BODY, bounded_body
+
+    received: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        received.append(1)
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": len(received) < 1024}
+
+    scope = {"type": "http", "method": "POST", "path": INBOUND, "headers": [
+        (b"content-type", b"application/x-www-form-urlencoded")]}
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(bounded_body(Request(scope, receive)))
+    assert refused.value.status_code == 413
+    assert len(received) == MAX_BODY // 65536 + 1
+
+
+def test_a_long_inbound_sms_is_within_the_limit(url: str, client: TestClient) -> None:
+    body = "退订" + "。" * 1598  # 1,600 characters, the longest concatenated SMS
+    response = post(client, INBOUND, {"From": PHONE, "Body": body, "AccountSid": "AC" + "0" * 32})
+    assert response.status_code == 200
+
+
 def test_without_an_auth_token_everything_is_refused(url: str) -> None:
     client = TestClient(make_app(url, twilio_auth_token=""))
     response = post(client, STATUS, receipt("SMx", "delivered"), token="")
