@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zhida.errors import ConfigError
@@ -55,12 +58,59 @@ class Settings(BaseSettings):
     send_backoff_seconds: float = 2.0  # exponential, with jitter
     sweep_after_seconds: int = 300  # re-queue rows stuck before sending this long
     sms_db_pool: int = 16  # the sender's PostgreSQL pool (a threaded worker's concurrency)
-    # web
-    secret_key: str = "dev-only-change-me"  # signs sessions and CSRF tokens
+    # web: signs sessions and CSRF tokens. Unset: the file var_dir/secret_key if there is
+    # one (the demo writes it), else the public development value, which `zhida serve`
+    # accepts only on a loopback http base URL (`require_real_secret`)
+    secret_key: str = ""
 
     @property
     def eager(self) -> bool:
         return not self.redis_url
+
+    @model_validator(mode="after")
+    def _resolve_secret(self) -> Settings:
+        if not self.secret_key:
+            file = self.var_dir / SECRET_FILE
+            stored = file.read_text(encoding="utf-8").strip() if file.is_file() else ""
+            self.secret_key = stored or DEV_SECRET
+        return self
+
+
+DEV_SECRET = "dev-only-change-me"
+SECRET_FILE = "secret_key"
+MIN_SECRET_CHARS = 32
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback(base_url: str) -> bool:
+    """An http URL on this machine only (the demo), where no one else can reach a cookie."""
+    url = urlsplit(base_url)
+    return url.scheme == "http" and (url.hostname or "") in LOOPBACK_HOSTS
+
+
+def require_real_secret(settings: Settings) -> None:
+    """Refuse to serve anything but the loopback demo with the public development secret
+    (or a short one): with it anyone can forge a session cookie and read any inbox."""
+    if is_loopback(settings.base_url):
+        return
+    if settings.secret_key == DEV_SECRET or len(settings.secret_key) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"error: ZHIDA_SECRET_KEY is not set (or shorter than {MIN_SECRET_CHARS} "
+            f"characters): refusing to serve {settings.base_url} with it, since anyone could "
+            "forge a session; set it to a long random value, for example the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+
+
+def write_demo_secret(var_dir: Path) -> Path:
+    """A random secret in var_dir/secret_key (kept if there is one), readable by its
+    owner only; Settings read it when ZHIDA_SECRET_KEY is unset."""
+    file = var_dir / SECRET_FILE
+    if not file.is_file() or not file.read_text(encoding="utf-8").strip():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return file
 
 
 @lru_cache(maxsize=1)

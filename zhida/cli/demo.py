@@ -38,7 +38,8 @@ def example_pack() -> Path:
 
 def embedded_default(workdir: Path) -> None:
     """Point every setting at the embedded default under `workdir`, before anything reads
-    them. Quiet hours are off in the demo so SMS go out whatever the time of day (their
+    them, with a random secret for signing sessions in `workdir/secret_key`. Quiet hours
+    are off in the demo so SMS go out whatever the time of day (their
     deferral to 08:00 is covered by the tests)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for name in ("zhida.db", "zhida.db-wal", "zhida.db-shm", "outbox/sms.jsonl"):
@@ -47,8 +48,11 @@ def embedded_default(workdir: Path) -> None:
         "ZHIDA_DATABASE_URL": f"sqlite:///{workdir}/zhida.db", "ZHIDA_REDIS_URL": "",
         "ZHIDA_SMS_PROVIDER": "file", "ZHIDA_SMS_OUTBOX": str(workdir / "outbox" / "sms.jsonl"),
         "ZHIDA_QUIET_START_HOUR": "0", "ZHIDA_QUIET_END_HOUR": "0", "ZHIDA_SMS_ECHO": "false",
+        "ZHIDA_VAR_DIR": str(workdir),
     })
-    from zhida.settings import get_settings
+    from zhida.settings import get_settings, write_demo_secret
+
+    write_demo_secret(workdir)  # `zhida serve` reads it from var/ afterwards
     from zhida.store.db import dispose_engines, upgrade
 
     get_settings.cache_clear()
