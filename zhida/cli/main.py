@@ -207,8 +207,11 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     import uvicorn
 
     from zhida.api.app import create_app
+    from zhida.api.logs import log_config
+    from zhida.settings import get_settings, require_real_secret
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    require_real_secret(get_settings())
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=log_config())
 
 
 events_app = typer.Typer(no_args_is_help=True, help="Real-time profile events.")

@@ -16,6 +16,7 @@ import phonenumbers
 import polars as pl
 
 from zhida.profiles.uscc import is_valid_uscc, uscc_valid_mask
+from zhida.redact import mask_phone
 
 __all__ = [
     "CN_MOBILE_RE",
@@ -77,14 +78,6 @@ def phone_valid_mask(s: pl.Series) -> npt.NDArray[np.bool_]:
         fast[rest_idx] = _bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
     return fast
 
-
-def mask_phone(value: str) -> str:
-    """Hide the middle of a phone number for messages: ``+8613812345678`` -> ``+86138****5678``."""
-    if len(value) >= 11:  # hide at least 4 digits: 138****5678, +86138****5678
-        return value[: min(6, len(value) - 8)] + "****" + value[-4:]
-    if len(value) >= 8:
-        return value[:2] + "****" + value[-2:]
-    return "****"
 
 
 # --------------------------------------------------------------------------- regions

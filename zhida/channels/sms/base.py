@@ -24,7 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+__all__ = ["INVALID_NUMBER", "OUTBOX_KEYS", "UNSUBSCRIBED", "ProviderError", "SendResult",
+           "SmsProvider", "mask_phone"]
+
 from zhida.errors import DeliveryError
+from zhida.redact import mask_phone, redact
 
 #: keys of one outbox line, in this order
 OUTBOX_KEYS = ("to", "profile", "policy", "body", "segments", "link")
@@ -49,6 +53,7 @@ class ProviderError(DeliveryError):
     "timeout", "connection"...)."""
 
     def __init__(self, message: str, code: str | int | None, retryable: bool):
+        message = redact(message)  # providers quote the number: logs must not
         super().__init__(message)
         self.message = message
         self.code = "" if code is None else str(code)
@@ -72,10 +77,3 @@ class SmsProvider(Protocol):
 
     def send_sms(self, to: str, body: str, reference: str, *,
                  meta: Mapping[str, Any] | None = None) -> SendResult: ...
-
-
-def mask_phone(phone: str) -> str:
-    """+8613812345678 -> +86138****5678 (for logs and the console)."""
-    if len(phone) <= 8:
-        return phone[:2] + "*" * max(0, len(phone) - 2)
-    return phone[:-8] + "****" + phone[-4:]

@@ -1,0 +1,28 @@
+"""What logs and consoles may show of secrets and personal data: phone numbers with
+their middle hidden (the last four digits are enough to debug), application and
+sign-in tokens never."""
+
+from __future__ import annotations
+
+import re
+
+#: an E.164 number, or a mainland mobile written without +86
+_PHONE = re.compile(r"(?<![\w+])(\+\d{8,15}|1[3-9]\d{9})(?!\w)")
+#: the secret part of an application link or a sign-in link
+_TOKEN_PATH = re.compile(r"(/(?:a|login)/)[A-Za-z0-9_\-.~%]+")
+
+
+def mask_phone(value: str) -> str:
+    """Hide the middle of a phone number for messages: ``+8613812345678`` -> ``+86138****5678``."""
+    if len(value) >= 11:  # hide at least 4 digits: 138****5678, +86138****5678
+        return value[: min(6, len(value) - 8)] + "****" + value[-4:]
+    if len(value) >= 8:
+        return value[:2] + "****" + value[-2:]
+    return "****"
+
+
+def redact(text: str) -> str:
+    """The text with every phone number masked and every /a/TOKEN and /login/TOKEN
+    path shown as /a/… (for log lines and error texts from providers)."""
+    text = _TOKEN_PATH.sub(r"\1…", text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
