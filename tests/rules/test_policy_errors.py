@@ -47,6 +47,13 @@ def crit(when: str) -> str:
     (crit("years_since(established, 1) >= 3"),
      "p.yaml:7:11: error: years_since() takes 1 argument, got 2"),
     (crit("established >= 3"), "p.yaml:7:26: error: cannot compare a date with a number"),
+    (crit("established >= 2026-02-30"),
+     "p.yaml:7:26: error: invalid date 2026-02-30 (day is out of range for month)"),
+    (crit("established >= 0000-01-01"),
+     "p.yaml:7:26: error: invalid date 0000-01-01 (year 0 is out of range)"),
+    (HEAD + "criteria:\n  - {id: a, label: a, when: true}\ntests:\n  - name: t\n"
+     "    as_of: 2026-01-01\n    profile: {established: 2026-02-30}\n    expect: eligible\n",
+     "p.yaml:9:28: error: invalid date 2026-02-30 (day is out of range for month)"),
     (crit('revenue + "x" > 1'), "p.yaml:7:21: error: '+' needs numbers, got a string"),
     (crit("revenue >= "), "p.yaml:7:19: error: expression ends too early"),
     (crit("revenue >= 1亿 )"), "p.yaml:7:25: error: unexpected ')', expected the end of the expression"),

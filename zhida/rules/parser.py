@@ -7,9 +7,15 @@ from decimal import Decimal
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
-from zhida.errors import Location, PolicySyntaxError
+from zhida.errors import Location, PolicyError, PolicySyntaxError
 from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
 
 UNITS = {"%": Decimal("0.01"), "万": Decimal(10) ** 4, "亿": Decimal(10) ** 8}
@@ -96,8 +102,8 @@ class _Build(Transformer[Token, Node]):
         loc = self._loc(meta)
         try:
             value = dt.date.fromisoformat(text)
-        except ValueError:
-            raise PolicySyntaxError(f"invalid date {text}", loc) from None
+        except ValueError as err:  # 2026-02-30, 0000-01-01
+            raise PolicySyntaxError(f"invalid date {text} ({err})", loc) from None
         return Literal(loc, value, text)
 
     @v_args(meta=True)
@@ -218,7 +224,12 @@ def parse_expression(text: str, place: ExprPlace | None = None) -> Node:
         tree = _LARK.parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, place) from None
-    node = _Build(place).transform(tree)
+    try:
+        node = _Build(place).transform(tree)
+    except VisitError as err:  # lark wraps what a rule of the transformer raised
+        if isinstance(err.orig_exc, PolicyError):
+            raise err.orig_exc from None
+        raise
     if isinstance(node, Tree):  # pragma: no cover - grammar always reduces to a node
         raise PolicySyntaxError("cannot parse expression", place.at(1, 1))
     return node
