@@ -204,3 +204,26 @@ def test_message_text_is_escaped_and_only_web_links_are_links(web_sqlite: Web) -
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert "javascript:" not in page
     assert client.get("/api/inbox").json()["messages"][0]["link"] is None
+
+
+def test_integers_beyond_the_database_range_are_refused_not_500(web_sqlite: Web) -> None:
+    client = web_sqlite.client()
+    web_sqlite.login(client, "E1")
+    huge = "100000000000000000000"
+    assert client.get(f"/api/inbox?before={huge}").status_code == 422
+    assert client.get("/api/inbox?before=-1").status_code == 422
+    assert client.get(f"/api/inbox?before={2**63 - 1}").status_code == 200
+    assert client.get(f"/api/inbox/stream?after={huge}").status_code == 422
+
+
+def test_a_huge_last_event_id_is_ignored() -> None:
+    from zhida.api.routes.inbox import _start_cursor
+
+    assert _start_cursor(None, "E1", 7, "100000000000000000000") == 7  # type: ignore[arg-type]
+    assert _start_cursor(None, "E1", 7, "12") == 12  # type: ignore[arg-type]
+
+
+def test_a_trailing_slash_redirects_within_the_site_whatever_the_host(web_sqlite: Web) -> None:
+    client = web_sqlite.client()
+    r = client.get("/inbox/?x=1", headers={"Host": "evil.example.com"})
+    assert r.status_code == 307 and r.headers["location"] == "/inbox?x=1"

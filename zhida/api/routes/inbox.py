@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import anyio
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
@@ -51,6 +51,8 @@ from zhida.store.models import InboxMessage
 from zhida.store.profiles import get_profile
 
 router = APIRouter()
+#: ids are BIGINT: larger integers from a client are refused (422), not passed to the database
+MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -124,7 +126,7 @@ def inbox_page(request: Request, web: CurrentSession, session: SessionDep) -> HT
 
 @router.get("/api/inbox")
 def api_inbox(profile: CurrentProfile, session: SessionDep, limit: int = 50,
-              before: int | None = None) -> dict[str, Any]:
+              before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> dict[str, Any]:
     limit = max(1, min(limit, 200))
     return {"unread": inbox.unread_count(session, profile),
             "messages": [message_json(m) for m in
@@ -164,7 +166,8 @@ def _read_new(engine: Engine, profile_id: str, after: int) -> tuple[list[dict[st
 
 def _start_cursor(engine: Engine, profile_id: str, after: int | None,
                   last_event_id: str | None) -> int:
-    if last_event_id and last_event_id.strip().isdigit():
+    if last_event_id and last_event_id.strip().isdigit() and len(last_event_id.strip()) <= 19 \
+            and int(last_event_id.strip()) <= MAX_ID:  # else: not one of ours, ignored
         return int(last_event_id.strip())
     if after is not None and after >= 0:
         return after
@@ -225,7 +228,8 @@ async def _events(request: Request, engine: Engine, profile_id: str, cursor: int
 
 @router.get("/api/inbox/stream")
 async def api_inbox_stream(request: Request, web: CurrentSession, session: SessionDep,
-                           settings: SettingsDep, after: int | None = None,
+                           settings: SettingsDep,
+                           after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
                            last_event_id: Annotated[str | None, Header()] = None,
                            ) -> StreamingResponse:
     """Server-Sent Events: the profile's new messages as they are created."""
