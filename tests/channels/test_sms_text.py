@@ -137,3 +137,37 @@ def test_rendering_once_per_policy_equals_rendering_each_message(name: str, link
     c = ctx(name=name, link=link)
     full = compose(render(compile_template(template or DEFAULT_SMS), c), SIG, HINT)
     assert sms_text(c, SIG, HINT, template).text == full
+
+
+def test_a_5000_character_name_is_shortened_to_the_segment_budget() -> None:
+    from zhida.channels.templates import SEGMENT_BUDGET
+
+    sms = sms_text(ctx(name="某" * 5000), SIG, HINT)
+    assert sms.segments == SEGMENT_BUDGET
+    assert "某某某某…：" in sms.text and sms.text.endswith(HINT)
+
+
+@given(st.text(alphabet="杭州某科技有限公司abcXYZ ", min_size=1, max_size=300))
+def test_the_name_is_kept_whole_when_it_fits_and_cut_as_little_as_needed(name: str) -> None:
+    from zhida.channels.templates import ELLIPSIS, MIN_NAME_CHARS, SEGMENT_BUDGET
+
+    name = " ".join(name.split()) or "某"
+    whole = compose(render_default(ctx(name=name)), SIG, HINT)
+    sms = sms_text(ctx(name=name), SIG, HINT)
+    if segments(whole) <= SEGMENT_BUDGET:
+        assert sms.text == whole
+        return
+    kept = sms.text.split("：", 1)[0].removeprefix(SIG)
+    assert kept.endswith(ELLIPSIS) and name.startswith(kept[:-1])
+    assert len(kept) - 1 >= MIN_NAME_CHARS
+    k = len(kept) - 1  # characters of the name kept
+    if k > MIN_NAME_CHARS:
+        assert sms.segments <= SEGMENT_BUDGET
+    one_more = compose(render_default(ctx(name=name[: k + 1] + ELLIPSIS)), SIG, HINT)
+    assert segments(one_more) > SEGMENT_BUDGET  # as little cut as needed
+
+
+def render_default(c: MessageContext) -> str:
+    from zhida.channels.templates import DEFAULT_SMS, compile_template, render
+
+    return render(compile_template(DEFAULT_SMS), c)

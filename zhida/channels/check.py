@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from zhida.channels.templates import MessageContext, TemplateError, benefit_text, chinese_date
+from zhida.channels.templates import (
+    SEGMENT_BUDGET,
+    MessageContext,
+    TemplateError,
+    benefit_text,
+    chinese_date,
+)
 from zhida.channels.templates import sms_text as render_sms
 from zhida.errors import Location, PolicyError, PositionedError
 from zhida.rules.policy import Policy
 from zhida.settings import get_settings
 
 LONG_NAME = "浙江省杭州市西湖区某某某某某某智能科技股份有限公司"  # 26 characters
-MAX_SEGMENTS = 2
+MAX_SEGMENTS = SEGMENT_BUDGET
 
 
 class PolicyWarning(PositionedError):

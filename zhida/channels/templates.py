@@ -148,13 +148,40 @@ class SmsText:
     segments: int
 
 
+#: most segments an SMS may take: a longer one has its recipient's name shortened
+SEGMENT_BUDGET = 2
+#: a shortened name keeps at least this many characters (then "…")
+MIN_NAME_CHARS = 4
+ELLIPSIS = "…"
+
+
 def sms_text(ctx: MessageContext, signature: str, hint: str,
              policy_template: str | None = None) -> SmsText:
+    """The SMS for this context, within SEGMENT_BUDGET segments when shortening the name
+    can do it: the longest prefix of the name (at least MIN_NAME_CHARS, then "…") that
+    fits. A template too long even so keeps the shortest name and its segment count."""
+    text = _sms(ctx, signature, hint, policy_template)
+    if segments(text) <= SEGMENT_BUDGET or len(ctx.name) <= MIN_NAME_CHARS:
+        return SmsText(text, segments(text))
+    lo, hi = MIN_NAME_CHARS, len(ctx.name) - 1  # segments grow with the prefix length
+    best = _sms(dataclasses.replace(ctx, name=ctx.name[:lo] + ELLIPSIS), signature, hint,
+                policy_template)
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = _sms(dataclasses.replace(ctx, name=ctx.name[:mid] + ELLIPSIS), signature,
+                         hint, policy_template)
+        if segments(candidate) <= SEGMENT_BUDGET:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return SmsText(best, segments(best))
+
+
+def _sms(ctx: MessageContext, signature: str, hint: str, policy_template: str | None) -> str:
     body = _fast_body(ctx, policy_template)
     if body is None:
         body = render(compile_template(policy_template or DEFAULT_SMS), ctx)
-    text = compose(body, signature, hint)
-    return SmsText(text, segments(text))
+    return compose(body, signature, hint)
 
 
 _NAME_MARK, _LINK_MARK = "\x01name\x01", "\x01link\x01"
