@@ -161,8 +161,9 @@ def sms_text(ctx: MessageContext, signature: str, hint: str,
     can do it: the longest prefix of the name (at least MIN_NAME_CHARS, then "…") that
     fits. A template too long even so keeps the shortest name and its segment count."""
     text = _sms(ctx, signature, hint, policy_template)
-    if segments(text) <= SEGMENT_BUDGET or len(ctx.name) <= MIN_NAME_CHARS:
-        return SmsText(text, segments(text))
+    count = segments(text)
+    if count <= SEGMENT_BUDGET or len(ctx.name) <= MIN_NAME_CHARS:
+        return SmsText(text, count)
     lo, hi = MIN_NAME_CHARS, len(ctx.name) - 1  # segments grow with the prefix length
     best = _sms(dataclasses.replace(ctx, name=ctx.name[:lo] + ELLIPSIS), signature, hint,
                 policy_template)
