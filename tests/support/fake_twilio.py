@@ -539,5 +539,5 @@ def clear_sms_tables(url: str) -> None:
     from zhida.store.db import get_engine
 
     with get_engine(url).begin() as conn:
-        conn.execute(text("TRUNCATE notifications, opt_outs, feedback_events "
+        conn.execute(text("TRUNCATE notifications, opt_outs, inbound_messages, feedback_events "
                           "RESTART IDENTITY"))

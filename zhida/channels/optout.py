@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
-from zhida.store.models import OptOut
+from zhida.store.models import InboundMessage, OptOut
 
 OPT_OUT_KEYWORDS = frozenset({"TD", "T", "N", "退订", "STOP", "STOPALL", "UNSUBSCRIBE",
                               "CANCEL", "END", "QUIT"})
@@ -68,3 +68,16 @@ def record(session: Session, phone: str, opted_out: bool, keyword: str,
             row.opted_out, row.keyword, row.updated_at = (opted_out, values["keyword"],
                                                           values["updated_at"])
     session.flush()
+
+
+def first_time(session: Session, message_sid: str, now: dt.datetime | None = None) -> bool:
+    """Remember an inbound message by its provider id; False if it was seen before (a
+    replay). Safe when two deliveries of it race: the primary key decides; the caller
+    commits."""
+    values = {"message_sid": message_sid[:64], "received_at": now or utcnow()}
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stored = session.scalar(insert(InboundMessage).values(**values)
+                            .on_conflict_do_nothing(index_elements=["message_sid"])
+                            .returning(InboundMessage.message_sid))
+    return stored is not None

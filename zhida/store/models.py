@@ -262,6 +262,16 @@ class OptOut(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class InboundMessage(Base):
+    """An inbound SMS already acted on, by the provider's id: a replayed (signed)
+    request is recognised and changes nothing."""
+
+    __tablename__ = "inbound_messages"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ApplicationToken(Base):
     """BASE/a/TOKEN: random, stored hashed, bound to one profile and one policy, expiring."""
 

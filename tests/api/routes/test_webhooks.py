@@ -320,6 +320,22 @@ def test_opt_out_then_the_sender_skips_the_number(url: str, client: TestClient) 
     assert outcome.action == "skipped" and provider.calls == []
 
 
+def test_a_replayed_inbound_message_changes_nothing(url: str, client: TestClient) -> None:
+    """A signed START captured and sent again after a later TD must not opt back in."""
+    start = {"From": PHONE, "Body": "START", "MessageSid": "SMin1"}
+    stop = {"From": PHONE, "Body": "TD", "MessageSid": "SMin2"}
+    assert post(client, INBOUND, stop).status_code == 200
+    assert post(client, INBOUND, start).status_code == 200
+    assert post(client, INBOUND, {**stop, "MessageSid": "SMin3"}).status_code == 200
+    with session_scope(url) as s:
+        assert optout.is_opted_out(s, PHONE)
+    before = snapshot(url)
+    assert post(client, INBOUND, start).status_code == 200  # the replay
+    assert snapshot(url) == before
+    with session_scope(url) as s:
+        assert optout.is_opted_out(s, PHONE)
+
+
 def test_keyword_normalisation() -> None:
     assert optout.keyword_action("ＴＤ") == (True, "TD")
     assert optout.keyword_action("\u3000退订\u3000") == (True, "退订")  # ideographic spaces

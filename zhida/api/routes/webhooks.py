@@ -14,7 +14,8 @@ read in pieces and given up on at the limit, whatever Content-Length says.
   sender right after it records it.
 - `POST /webhooks/twilio/inbound`: From + Body. TD, T, N, 退订, STOP, STOPALL,
   UNSUBSCRIBE, CANCEL, END, QUIT (after NFKC, strip, upper) opt the number out;
-  START, UNSTOP, YES, 订阅 opt it back in. The reply is empty TwiML.
+  START, UNSTOP, YES, 订阅 opt it back in. The reply is empty TwiML. A message is
+  acted on once by its MessageSid: a replayed signed request changes nothing.
 """
 
 from __future__ import annotations
@@ -107,9 +108,14 @@ def _receipt(session: Session, settings: Settings, sid: str, state: str, code: s
                                     delivery.stash_for(settings.redis_url), sid, state, code)
 
 
-def _inbound(session: Session, phone: str, opted_out: bool, keyword: str) -> None:
+def _inbound(session: Session, sid: str, phone: str, opted_out: bool, keyword: str) -> bool:
+    """Record the opt-out or opt-in, once per inbound message id (False: a replay)."""
+    if sid and not optout.first_time(session, sid):
+        session.rollback()
+        return False
     optout.record(session, phone, opted_out, keyword)
     session.commit()
+    return True
 
 
 @router.post("/status")
@@ -131,7 +137,10 @@ async def inbound(request: Request, session: SessionDep, settings: SettingsDep) 
     action = optout.keyword_action(_text(form, "Body"))
     if phone and action is not None:
         opted_out, keyword = action
-        await run_in_threadpool(_inbound, session, phone, opted_out, keyword)
+        sid = _text(form, "MessageSid") or _text(form, "SmsSid")
+        if not await run_in_threadpool(_inbound, session, sid, phone, opted_out, keyword):
+            log.info("inbound %s seen before: ignored", sid)
+            return Response(content=EMPTY_TWIML, media_type="application/xml")
         log.info("%s %s (%s)", "opt-out" if opted_out else "opt-in", mask_phone(phone),
                  keyword)
     return Response(content=EMPTY_TWIML, media_type="application/xml")
