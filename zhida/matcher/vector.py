@@ -1,12 +1,7 @@
 """Vectorised evaluation of checked expressions over a chunk of profiles.
 
-Values per type, for a chunk of n rows (or numpy scalars for constants):
-- number, date: float64 (NaN = unknown; dates as days since 1970-01-01)
-- bool: int8 three-valued code, 0 false / 1 unknown / 2 true, so Kleene
-  `and` is minimum, `or` is maximum and `not` is 2 - x
-- string, list: `Coded` (or a Python constant); functions run once per
-  distinct value and are gathered by code
-- a list literal with non-constant items: a Python list of the item values
+Values per type are those of `zhida.rules.vectors` (float64 with NaN, int8
+three-valued codes, `Coded` strings and lists).
 
 Every node's value is cached by its structural key for the chunk, so a
 condition shared by many policies (`years_since(established)`) is computed
@@ -25,33 +20,18 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from zhida.matcher.columns import Chunk, Coded, date_to_days, days_to_date
+from zhida.matcher.columns import Chunk
 from zhida.rules import semantics
 from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
 from zhida.rules.checker import constant_value
 from zhida.rules.policy import Policy
 from zhida.rules.types import BOOL, DATE, NUMBER, Type
+from zhida.rules.vectors import NAN, Coded, F, T, U, date_to_days, days_to_date, tri
 
-NAN = np.float64(np.nan)
-F, U, T = np.int8(0), np.int8(1), np.int8(2)
 _NUM_CMP: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt,
     "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
-
-
-def tri(true: Any, unknown: Any = None) -> Any:
-    """Three-valued code from 'definitely true' and 'unknown' masks (true must be False where
-    unknown)."""
-    code = np.left_shift(np.asarray(true, dtype=bool).view(np.int8), 1)
-    if unknown is None:
-        return code
-    unk = np.asarray(unknown, dtype=bool)
-    if unk.ndim == 0:
-        return np.bitwise_or(code, U) if unk else code
-    if code.shape == unk.shape:
-        return np.bitwise_or(code, unk.view(np.int8), out=code)
-    return np.bitwise_or(code, unk.view(np.int8))
 
 
 def isnan(x: Any) -> Any:
