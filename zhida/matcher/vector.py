@@ -22,8 +22,7 @@ from rapidfuzz import fuzz, process
 
 from zhida.matcher.columns import Chunk
 from zhida.rules import semantics
-from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
-from zhida.rules.checker import constant_value
+from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op, constant_value
 from zhida.rules.policy import Policy
 from zhida.rules.types import BOOL, DATE, NUMBER, Type
 from zhida.rules.vectors import NAN, Coded, F, T, U, date_to_days, days_to_date, tri

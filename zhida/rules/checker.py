@@ -13,8 +13,20 @@ from collections.abc import Callable
 from zhida.errors import PolicyTypeError
 from zhida.profiles.schema import ProfileSchema
 from zhida.rules import semantics
-from zhida.rules.ast import ARITH_OPS, BOOL_OPS, CMP_OPS, Call, ListLit, Literal, Name, Node, Op
-from zhida.rules.types import ANY, BOOL, DATE, NUMBER, STRING, Type, list_of, of_field
+from zhida.rules.ast import (
+    ARITH_OPS,
+    BOOL_OPS,
+    CMP_OPS,
+    Call,
+    ListLit,
+    Literal,
+    Name,
+    Node,
+    Op,
+    constant_value,
+    is_constant,
+)
+from zhida.rules.types import ANY, BOOL, DATE, NUMBER, STRING, Type, list_of, of_field, type_name
 from zhida.suggest import did_you_mean
 
 FUNCTION_ARITY: dict[str, tuple[int, int | None]] = {
@@ -27,21 +39,6 @@ FUNCTION_ARITY: dict[str, tuple[int, int | None]] = {
 # Arguments that must be constants (so both evaluators can precompute them).
 CONSTANT_ARGS = {"in_region": 1, "starts_with": 1, "contains": 1, "contains_any": 1, "fuzzy": 1,
                  "band": 1}
-
-
-def is_constant(node: Node) -> bool:
-    if isinstance(node, Literal):
-        return True
-    if isinstance(node, ListLit):
-        return all(is_constant(i) for i in node.items)
-    return False
-
-
-def constant_value(node: Node) -> semantics.Value:
-    if isinstance(node, Literal):
-        return node.value
-    assert isinstance(node, ListLit)
-    return [constant_value(i) for i in node.items]
 
 
 class Checker:
@@ -96,7 +93,7 @@ class Checker:
         checked = self.check(node)
         assert checked.ty is not None
         if not checked.ty.compatible(ty):
-            raise PolicyTypeError(f"{what} must be {_tname(ty)}, got {_tname(checked.ty)}",
+            raise PolicyTypeError(f"{what} must be {type_name(ty)}, got {type_name(checked.ty)}",
                                   checked.loc)
         return checked
 
@@ -107,7 +104,8 @@ class Checker:
             assert item.ty is not None
             if not item.ty.compatible(elem):
                 raise PolicyTypeError(
-                    f"list items must all have one type: {_tname(elem)} and {_tname(item.ty)}",
+                    "list items must all have one type: "
+                    f"{type_name(elem)} and {type_name(item.ty)}",
                     item.loc,
                 )
             elem = elem.unify(item.ty)
@@ -170,7 +168,7 @@ class Checker:
                 if a.ty != NUMBER:
                     hint = "use days_since/days_until for dates" if a.ty == DATE else None
                     raise PolicyTypeError(
-                        f"'{op}' needs numbers, got {_tname(a.ty)}", a.loc, hint
+                        f"'{op}' needs numbers, got {type_name(a.ty)}", a.loc, hint
                     )
             node.ty = NUMBER
         elif op in CMP_OPS or op == "between":
@@ -183,13 +181,14 @@ class Checker:
             assert item.ty is not None and items.ty is not None
             if items.ty.kind != "list":
                 raise PolicyTypeError(
-                    f"the right side of '{op}' must be a list, got {_tname(items.ty)}", items.loc,
+                    f"the right side of '{op}' must be a list, got {type_name(items.ty)}",
+                    items.loc,
                     "use contains(s, sub) to search in a string" if items.ty == STRING else None,
                 )
             assert items.ty.elem is not None
             if not items.ty.elem.compatible(item.ty):
                 raise PolicyTypeError(
-                    f"cannot look for {_tname(item.ty)} in {_tname(items.ty)}", item.loc
+                    f"cannot look for {type_name(item.ty)} in {type_name(items.ty)}", item.loc
                 )
             node.ty = BOOL
         return self._fold(node)
@@ -201,15 +200,15 @@ class Checker:
             assert other.ty is not None
             if not first.ty.compatible(other.ty):
                 raise PolicyTypeError(
-                    f"cannot compare {_tname(first.ty)} with {_tname(other.ty)}", other.loc
+                    f"cannot compare {type_name(first.ty)} with {type_name(other.ty)}", other.loc
                 )
         ordered = node.op not in ("==", "!=")
         if ordered and first.ty not in (NUMBER, DATE):
             raise PolicyTypeError(
-                f"'{node.op}' compares numbers or dates, not {_tname(first.ty)}", node.loc
+                f"'{node.op}' compares numbers or dates, not {type_name(first.ty)}", node.loc
             )
         if first.ty.kind == "list" or first.ty.kind == "any":
-            raise PolicyTypeError(f"cannot compare {_tname(first.ty)} values", node.loc)
+            raise PolicyTypeError(f"cannot compare {type_name(first.ty)} values", node.loc)
 
     def _fold(self, node: Call | Op) -> Node:
         if isinstance(node, Call) and node.fn in semantics.DATE_FUNCTIONS:
@@ -240,16 +239,6 @@ def _literal_type(value: object) -> Type:
     return ANY  # a folded unknown constant
 
 
-_TYPE_NAMES = {"number": "a number", "bool": "true/false", "date": "a date",
-               "string": "a string", "any": "anything"}
-
-
-def _tname(ty: Type) -> str:
-    if ty.kind == "list":
-        return f"a list of {_TYPE_NAMES.get(str(ty.elem), str(ty.elem))}" if ty.elem else "a list"
-    return _TYPE_NAMES.get(ty.kind, ty.kind)
-
-
 # -- per-function typing ---------------------------------------------------------
 
 def _arg_type(node: Call, i: int) -> Type:
@@ -262,7 +251,7 @@ def _need(c: Checker, node: Call, i: int, ty: Type, what: str = "") -> None:
     t = _arg_type(node, i)
     if not t.compatible(ty):
         raise PolicyTypeError(
-            f"argument {i + 1} of {node.fn}() must be {what or _tname(ty)}, got {_tname(t)}",
+            f"argument {i + 1} of {node.fn}() must be {what or type_name(ty)}, got {type_name(t)}",
             node.args[i].loc,
         )
 
@@ -289,15 +278,16 @@ def _contains(c: Checker, node: Call) -> Type:
     if t == STRING or t.kind == "list":
         _need(c, node, 1, STRING)
         return BOOL
-    raise PolicyTypeError(f"argument 1 of contains() must be a string or a list, got {_tname(t)}",
-                          node.args[0].loc)
+    raise PolicyTypeError(
+        f"argument 1 of contains() must be a string or a list, got {type_name(t)}",
+        node.args[0].loc)
 
 
 def _contains_any(c: Checker, node: Call) -> Type:
     t = _arg_type(node, 0)
     if not (t == STRING or t.kind == "list"):
         raise PolicyTypeError(
-            f"argument 1 of contains_any() must be a string or a list, got {_tname(t)}",
+            f"argument 1 of contains_any() must be a string or a list, got {type_name(t)}",
             node.args[0].loc)
     _need(c, node, 1, list_of(STRING))
     return BOOL
@@ -313,8 +303,8 @@ def _if(c: Checker, node: Call) -> Type:
     _need(c, node, 0, BOOL)
     a, b = _arg_type(node, 1), _arg_type(node, 2)
     if not a.compatible(b):
-        raise PolicyTypeError(f"both branches of if() must have one type: {_tname(a)} and "
-                              f"{_tname(b)}", node.args[2].loc)
+        raise PolicyTypeError(f"both branches of if() must have one type: {type_name(a)} and "
+                              f"{type_name(b)}", node.args[2].loc)
     return a.unify(b)
 
 
@@ -344,7 +334,8 @@ def _same_type(c: Checker, node: Call) -> Type:
         t = _arg_type(node, i)
         if not first.compatible(t):
             raise PolicyTypeError(
-                f"arguments of {node.fn}() must have one type: {_tname(first)} and {_tname(t)}",
+                f"arguments of {node.fn}() must have one type: "
+                f"{type_name(first)} and {type_name(t)}",
                 node.args[i].loc,
             )
         first = first.unify(t)
@@ -354,7 +345,7 @@ def _same_type(c: Checker, node: Call) -> Type:
 def _ordered(c: Checker, node: Call) -> Type:
     t = _same_type(c, node)
     if t not in (NUMBER, DATE):
-        raise PolicyTypeError(f"{node.fn}() takes numbers or dates, got {_tname(t)}",
+        raise PolicyTypeError(f"{node.fn}() takes numbers or dates, got {type_name(t)}",
                               node.args[0].loc)
     return t
 
@@ -367,7 +358,7 @@ def _abs(c: Checker, node: Call) -> Type:
 def _len(c: Checker, node: Call) -> Type:
     t = _arg_type(node, 0)
     if not (t == STRING or t.kind == "list"):
-        raise PolicyTypeError(f"len() takes a string or a list, got {_tname(t)}",
+        raise PolicyTypeError(f"len() takes a string or a list, got {type_name(t)}",
                               node.args[0].loc)
     return NUMBER
 

@@ -12,8 +12,8 @@ import yaml
 
 from zhida.errors import Location, PolicyError, SchemaError, ZhidaError
 from zhida.profiles.schema import Audience, FieldType, ProfileSchema, SchemaSet
-from zhida.rules.ast import Literal, Node
-from zhida.rules.checker import Checker, constant_value, is_constant
+from zhida.rules.ast import Literal, Node, constant_value, is_constant
+from zhida.rules.checker import Checker
 from zhida.rules.parser import parse_expression
 from zhida.rules.policy import Criterion, Expectation, Policy, PolicyTest, Window
 from zhida.rules.types import BOOL, NUMBER, of_field
