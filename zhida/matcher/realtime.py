@@ -81,12 +81,12 @@ import durable_rules_engine
 from durable import engine
 
 from zhida.errors import ZhidaError
-from zhida.matcher.reference import ELIGIBLE, INELIGIBLE, evaluate_policy, normalize_profile
+from zhida.matcher.reference import evaluate_policy, normalize_profile
 from zhida.profiles.schema import Audience
 from zhida.rules import semantics
 from zhida.rules.ast import CMP_OPS, Call, ListLit, Literal, Name, Node, Op
 from zhida.rules.functions import FUNCTIONS
-from zhida.rules.policy import Criterion, Policy
+from zhida.rules.policy import ELIGIBLE, INELIGIBLE, Criterion, Outcome, Policy
 
 __all__ = ["VIA_DURABLE", "VIA_REFERENCE", "RealtimeMatcher", "RealtimeResult"]
 
@@ -113,7 +113,7 @@ class RealtimeResult:
     """One (profile, policy) judgement of the real-time path."""
 
     policy_id: str
-    outcome: str  # eligible | unknown | ineligible
+    outcome: Outcome
     failed: list[str]
     unknown: list[str]
     benefit: float | None
@@ -692,7 +692,7 @@ class RealtimeMatcher:
                 return self._by_reference(compiled.policy, profile, ctx.as_of)
             parts.append(posted.prefix + text)
         eligible = self._post(compiled, ",".join(parts) + "}")
-        outcome = ELIGIBLE if eligible else INELIGIBLE
+        outcome: Outcome = ELIGIBLE if eligible else INELIGIBLE
         ref = evaluate_policy(compiled.policy, profile, ctx.as_of)
         if ref.outcome != outcome:
             self.stats["disagreements"] += 1

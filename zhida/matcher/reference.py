@@ -16,10 +16,9 @@ from typing import Any
 from zhida.rules import semantics
 from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
 from zhida.rules.functions import FUNCTIONS
-from zhida.rules.policy import Criterion, Policy
+from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Criterion, Outcome, Policy
 
 Value = Any
-ELIGIBLE, UNKNOWN, INELIGIBLE = "eligible", "unknown", "ineligible"
 
 
 @dataclass
@@ -42,7 +41,7 @@ class CriterionTrace:
 @dataclass
 class PolicyResult:
     policy: Policy
-    outcome: str
+    outcome: Outcome
     failed: list[str]
     unknown: list[str]
     benefit: float | None
@@ -120,7 +119,7 @@ class _Env:
         return CriterionTrace(crit, combined, children=children)
 
 
-def outcome_of(values: list[bool | None]) -> str:
+def outcome_of(values: list[bool | None]) -> Outcome:
     combined = semantics.all_of(values)
     return ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNKNOWN
 
