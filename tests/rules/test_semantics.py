@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from zhida.rules import semantics as s
+from zhida.rules.functions import dates, text, values
 from zhida.rules.parser import number_value, parse_expression
 
 VALUES = [True, False, None]
@@ -67,38 +68,38 @@ def test_membership() -> None:
 ])
 def test_calendar_counting_follows_relativedelta(born: dt.date, as_of: dt.date, years: int,
                                                   months: int) -> None:
-    assert s.years_since(born, as_of) == years
-    assert s.months_since(born, as_of) == months
+    assert dates.years_since(born, as_of) == years
+    assert dates.months_since(born, as_of) == months
 
 
 def test_days() -> None:
-    assert s.days_since(dt.date(2025, 4, 1), dt.date(2026, 4, 1)) == 365
-    assert s.days_until(dt.date(2026, 6, 30), dt.date(2026, 6, 1)) == 29
+    assert dates.days_since(dt.date(2025, 4, 1), dt.date(2026, 4, 1)) == 365
+    assert dates.days_until(dt.date(2026, 6, 30), dt.date(2026, 6, 1)) == 29
 
 
 def test_string_functions() -> None:
-    assert s.in_region("330782", ["3307"]) is True
-    assert s.in_region("330106", ["3307", "330782"]) is False
-    assert s.starts_with("C39", "C") is True
-    assert s.contains_any("软件开发；集成电路设计", ["芯片", "集成电路"]) is True
-    assert s.fuzzy("集成电路设计、制造", "集成电路") == 100
-    assert s.fuzzy("ＡＢＣ 公司", "abc") == 100  # full-width and case normalised
-    assert s.fuzzy(None, "x") is None
+    assert text.in_region("330782", ["3307"]) is True
+    assert text.in_region("330106", ["3307", "330782"]) is False
+    assert text.starts_with("C39", "C") is True
+    assert text.contains_any("软件开发；集成电路设计", ["芯片", "集成电路"]) is True
+    assert text.fuzzy("集成电路设计、制造", "集成电路") == 100
+    assert text.fuzzy("ＡＢＣ 公司", "abc") == 100  # full-width and case normalised
+    assert text.fuzzy(None, "x") is None
 
 
 def test_band_picks_the_first_reached_threshold() -> None:
     pairs = [[1e8, 30.0], [5e7, 20.0], [0.0, 5.0]]
-    assert s.band(2e8, pairs, 0.0) == 30.0
-    assert s.band(5e7, pairs, 0.0) == 20.0
-    assert s.band(-1.0, pairs, 0.0) == 0.0
-    assert s.band(None, pairs, 0.0) is None
+    assert values.band(2e8, pairs, 0.0) == 30.0
+    assert values.band(5e7, pairs, 0.0) == 20.0
+    assert values.band(-1.0, pairs, 0.0) == 0.0
+    assert values.band(None, pairs, 0.0) is None
 
 
 def test_is_known_coalesce_min_max() -> None:
-    assert s.is_known(None) is False and s.is_known(0.0) is True
-    assert s.coalesce(None, 3.0) == 3.0
-    assert s.min_(1.0, None) is None and s.max_(1.0, 2.0) == 2.0
-    assert s.if_(None, 1.0, 2.0) is None
+    assert values.is_known(None) is False and values.is_known(0.0) is True
+    assert values.coalesce(None, 3.0) == 3.0
+    assert values.min_(1.0, None) is None and values.max_(1.0, 2.0) == 2.0
+    assert values.if_(None, 1.0, 2.0) is None
 
 
 def test_parser_keeps_positions() -> None:

@@ -5,6 +5,8 @@
 - bool: int8 three-valued code (0 false, 1 unknown, 2 true)
 - string, list: `Coded`: int32 codes into the column's distinct values, -1 = missing
 
+(the encoding of `zhida.rules.vectors`).
+
 Conversions happen once per frame and are cached; chunks are slices (views).
 Functions of a string column are computed once per distinct value and cached
 for the whole frame, then gathered by code.
@@ -12,10 +14,8 @@ for the whole frame, then gathered by code.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,28 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zhida.profiles.schema import FieldType, ProfileSchema
-
-EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-def date_to_days(d: dt.date) -> float:
-    return float(d.toordinal() - EPOCH_ORDINAL)
-
-
-def days_to_date(days: float) -> dt.date:
-    return dt.date.fromordinal(int(days) + EPOCH_ORDINAL)
-
-
-@dataclass
-class Coded:
-    """A string or list column: codes into distinct values (`uniques`), -1 = missing."""
-
-    codes: np.ndarray
-    uniques: list[Any]
-    uid: str  # names the uniques, for caching per-distinct-value results
-
-    def slice(self, start: int, stop: int) -> Coded:
-        return Coded(self.codes[start:stop], self.uniques, self.uid)
+from zhida.rules.vectors import Coded
 
 
 def encode_strings(series: pl.Series) -> tuple[np.ndarray, list[Any]]:

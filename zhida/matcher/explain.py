@@ -7,11 +7,12 @@ from typing import Any
 
 from zhida.matcher.reference import CriterionTrace, PolicyResult, Read
 from zhida.profiles.schema import ProfileSchema
+from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome
 
-OUTCOME_TEXT = {
-    "eligible": "符合",
-    "ineligible": "不符合",
-    "unknown": "可能符合，需补充信息",
+OUTCOME_TEXT: dict[Outcome, str] = {
+    ELIGIBLE: "符合",
+    INELIGIBLE: "不符合",
+    UNKNOWN: "可能符合，需补充信息",
 }
 _MARK = {True: ("✓", "符合"), False: ("✗", "不符合"), None: ("?", "信息不足")}
 
@@ -86,9 +87,9 @@ def explain_lines(result: PolicyResult, schema: ProfileSchema, profile_id: str |
     who = f"对象：{profile_id}    " if profile_id else ""
     lines.append(f"{who}评估日期：{result.as_of.isoformat()}")
     verdict = OUTCOME_TEXT[result.outcome]
-    if result.outcome == "ineligible":
+    if result.outcome == INELIGIBLE:
         verdict += f"（{len(result.failed)} 项条件不满足）"
-    elif result.outcome == "unknown":
+    elif result.outcome == UNKNOWN:
         verdict += f"（{len(result.unknown)} 项条件缺少数据）"
     lines.append(f"结论：{verdict}")
     if result.benefit is not None:
@@ -101,7 +102,7 @@ def explain_lines(result: PolicyResult, schema: ProfileSchema, profile_id: str |
     lines.append("条件：")
     for trace in result.criteria:
         lines.extend(_criterion_lines(trace, schema, 1))
-    if result.outcome == "unknown":
+    if result.outcome == UNKNOWN:
         labels = missing_labels(result, schema)
         if labels:
             lines.append("需补充：" + "、".join(labels))

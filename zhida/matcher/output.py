@@ -9,9 +9,10 @@ import numpy as np
 import polars as pl
 
 from zhida.matcher.batch import ChunkResult
-from zhida.rules.policy import Policy
+from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome, Policy
 
-OUTCOME_NAMES = ["ineligible", "unknown", "eligible"]
+#: by the batch evaluator's outcome code: 0 ineligible, 1 unknown, 2 eligible
+OUTCOME_NAMES: list[Outcome] = [INELIGIBLE, UNKNOWN, ELIGIBLE]
 COLUMNS = ["profile", "policy", "outcome", "benefit", "score", "rank", "failed", "unknown"]
 
 

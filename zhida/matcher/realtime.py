@@ -7,16 +7,16 @@ audience.
 
 Compilation. The policy's criteria tree (all/any nesting, and/or/not inside
 `when:`) becomes one durable_rules condition. durable_rules compares a message
-property with a constant or with another property, and combines comparisons
-with `$and`/`$or`; it cannot divide, call functions or handle unknowns. So
-every maximal sub-expression it cannot evaluate (arithmetic, function calls,
-`define:` names, date arithmetic, string functions, `in` lists, ...) is
-computed before posting with `zhida.rules.semantics` (the same scalar functions
-the reference interpreter calls, so a derived number is the very double the
-other evaluators compute) and posted as a derived property named by a stable
-hash of the expression; `not` is pushed down to the comparisons (De Morgan,
-inverted operators). Dates travel as ordinal day numbers, numbers as decimal
-text that durable_rules' parser reads back to the same double.
+property with a constant or with another property, and combines comparisons with
+`$and`/`$or`; it cannot divide, call functions or handle unknowns. So every
+maximal sub-expression it cannot evaluate (arithmetic, function calls, `define:`
+names, date arithmetic, string functions, `in` lists, ...) is computed before
+posting with the reference interpreter's scalar semantics (`rules.semantics`,
+`rules.functions`, so a derived number is the very double the other evaluators
+compute) and posted as a derived property named by a stable hash of the
+expression; `not` is pushed down to the comparisons (De Morgan, inverted
+operators). Dates travel as ordinal day numbers, numbers as decimal text that
+durable_rules' parser reads back to the same double.
 
 Judging. If a value to post is unknown (a missing field, a division by zero,
 ...) or not finite, durable_rules cannot judge that (profile, policy): it has
@@ -81,11 +81,12 @@ import durable_rules_engine
 from durable import engine
 
 from zhida.errors import ZhidaError
-from zhida.matcher.reference import ELIGIBLE, INELIGIBLE, evaluate_policy, normalize_profile
+from zhida.matcher.reference import evaluate_policy, normalize_profile
 from zhida.profiles.schema import Audience
 from zhida.rules import semantics
 from zhida.rules.ast import CMP_OPS, Call, ListLit, Literal, Name, Node, Op
-from zhida.rules.policy import Criterion, Policy
+from zhida.rules.functions import FUNCTIONS
+from zhida.rules.policy import ELIGIBLE, INELIGIBLE, Criterion, Outcome, Policy
 
 __all__ = ["VIA_DURABLE", "VIA_REFERENCE", "RealtimeMatcher", "RealtimeResult"]
 
@@ -112,7 +113,7 @@ class RealtimeResult:
     """One (profile, policy) judgement of the real-time path."""
 
     policy_id: str
-    outcome: str  # eligible | unknown | ineligible
+    outcome: Outcome
     failed: list[str]
     unknown: list[str]
     benefit: float | None
@@ -281,12 +282,11 @@ class _PolicyCompiler:
             return lambda ctx: ctx.profile.get(fname)
         if isinstance(node, Call):
             args = [self.closure(a) for a in node.args]
-            if node.fn in semantics.DATE_FUNCTIONS:
-                date_fn = semantics.DATE_FUNCTIONS[node.fn]
-                arg = args[0]
-                return lambda ctx: date_fn(arg(ctx), ctx.as_of)
-            pure_fn = semantics.PURE_FUNCTIONS[node.fn]
-            return lambda ctx: pure_fn(*[a(ctx) for a in args])
+            fn = FUNCTIONS[node.fn]
+            scalar = fn.scalar
+            if fn.dated:
+                return lambda ctx: scalar(*[a(ctx) for a in args], ctx.as_of)
+            return lambda ctx: scalar(*[a(ctx) for a in args])
         assert isinstance(node, Op)
         op_args = [self.closure(a) for a in node.args]
         op = node.op
@@ -692,7 +692,7 @@ class RealtimeMatcher:
                 return self._by_reference(compiled.policy, profile, ctx.as_of)
             parts.append(posted.prefix + text)
         eligible = self._post(compiled, ",".join(parts) + "}")
-        outcome = ELIGIBLE if eligible else INELIGIBLE
+        outcome: Outcome = ELIGIBLE if eligible else INELIGIBLE
         ref = evaluate_policy(compiled.policy, profile, ctx.as_of)
         if ref.outcome != outcome:
             self.stats["disagreements"] += 1

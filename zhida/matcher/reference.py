@@ -1,9 +1,10 @@
 """The reference interpreter: one profile, one policy, plain Python, with a trace.
 
 It walks the checked syntax tree with the scalar semantics of
-`zhida.rules.semantics`. It is the oracle the vectorised evaluator is tested
-against, the engine behind `zhida explain` and policy tests, and fast enough for
-single profiles (real-time path, application forms).
+`zhida.rules.semantics` (operators) and `zhida.rules.functions` (functions). It
+is the oracle the vectorised evaluator is tested against, the engine behind
+`zhida explain` and policy tests, and fast enough for single profiles (real-time
+path, application forms).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from zhida.rules import semantics
 from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
-from zhida.rules.policy import Criterion, Policy
+from zhida.rules.functions import FUNCTIONS
+from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Criterion, Outcome, Policy
 
 Value = Any
-ELIGIBLE, UNKNOWN, INELIGIBLE = "eligible", "unknown", "ineligible"
 
 
 @dataclass
@@ -40,7 +41,7 @@ class CriterionTrace:
 @dataclass
 class PolicyResult:
     policy: Policy
-    outcome: str
+    outcome: Outcome
     failed: list[str]
     unknown: list[str]
     benefit: float | None
@@ -85,10 +86,7 @@ class _Env:
         if isinstance(node, Name):
             return self._name(node)
         if isinstance(node, Call):
-            args = [self.eval(a) for a in node.args]
-            if node.fn in semantics.DATE_FUNCTIONS:
-                return semantics.DATE_FUNCTIONS[node.fn](args[0], self.as_of)
-            return semantics.PURE_FUNCTIONS[node.fn](*args)
+            return FUNCTIONS[node.fn].apply([self.eval(a) for a in node.args], self.as_of)
         assert isinstance(node, Op)
         return semantics.apply_op(node.op, [self.eval(a) for a in node.args])
 
@@ -121,7 +119,7 @@ class _Env:
         return CriterionTrace(crit, combined, children=children)
 
 
-def outcome_of(values: list[bool | None]) -> str:
+def outcome_of(values: list[bool | None]) -> Outcome:
     combined = semantics.all_of(values)
     return ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNKNOWN
 

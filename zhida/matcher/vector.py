@@ -1,12 +1,7 @@
 """Vectorised evaluation of checked expressions over a chunk of profiles.
 
-Values per type, for a chunk of n rows (or numpy scalars for constants):
-- number, date: float64 (NaN = unknown; dates as days since 1970-01-01)
-- bool: int8 three-valued code, 0 false / 1 unknown / 2 true, so Kleene
-  `and` is minimum, `or` is maximum and `not` is 2 - x
-- string, list: `Coded` (or a Python constant); functions run once per
-  distinct value and are gathered by code
-- a list literal with non-constant items: a Python list of the item values
+Values per type are those of `zhida.rules.vectors` (float64 with NaN, int8
+three-valued codes, `Coded` strings and lists).
 
 Every node's value is cached by its structural key for the chunk, so a
 condition shared by many policies (`years_since(established)`) is computed
@@ -23,35 +18,19 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
-from zhida.matcher.columns import Chunk, Coded, date_to_days, days_to_date
+from zhida.matcher.columns import Chunk
 from zhida.rules import semantics
-from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
-from zhida.rules.checker import constant_value
+from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op, constant_value
+from zhida.rules.functions import FUNCTIONS
 from zhida.rules.policy import Policy
 from zhida.rules.types import BOOL, DATE, NUMBER, Type
+from zhida.rules.vectors import NAN, Coded, F, T, U, date_to_days, days_to_date, tri
 
-NAN = np.float64(np.nan)
-F, U, T = np.int8(0), np.int8(1), np.int8(2)
 _NUM_CMP: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt,
     "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
-
-
-def tri(true: Any, unknown: Any = None) -> Any:
-    """Three-valued code from 'definitely true' and 'unknown' masks (true must be False where
-    unknown)."""
-    code = np.left_shift(np.asarray(true, dtype=bool).view(np.int8), 1)
-    if unknown is None:
-        return code
-    unk = np.asarray(unknown, dtype=bool)
-    if unk.ndim == 0:
-        return np.bitwise_or(code, U) if unk else code
-    if code.shape == unk.shape:
-        return np.bitwise_or(code, unk.view(np.int8), out=code)
-    return np.bitwise_or(code, unk.view(np.int8))
 
 
 def isnan(x: Any) -> Any:
@@ -86,7 +65,10 @@ class KeyMap:
 
 
 class ChunkEvaluator:
-    """Evaluates nodes of many policies over one chunk, sharing common subexpressions."""
+    """Evaluates nodes of many policies over one chunk, sharing common subexpressions.
+
+    Function calls go to the vector implementation of their entry in
+    `zhida.rules.functions`, which sees this evaluator as its `Vectors`."""
 
     def __init__(self, chunk: Chunk, as_of: dt.date, keys: KeyMap):
         self.chunk = chunk
@@ -100,43 +82,48 @@ class ChunkEvaluator:
     # -- entry points -----------------------------------------------------------
     def eval(self, node: Node, policy: Policy) -> Any:
         self.policy = policy
-        return self._eval(node)
+        return self.value(node)
 
-    def _key(self, node: Node) -> tuple[Any, ...]:
+    def key(self, node: Node) -> tuple[Any, ...]:
         assert self.policy is not None
         return self.keys.key(node, self.policy)
 
-    def _eval(self, node: Node) -> Any:
-        key = self._key(node)
+    def value(self, node: Node) -> Any:
+        key = self.key(node)
         if key in self.cache:
             return self.cache[key]
         value = self._compute(node)
         self.cache[key] = value
         return value
 
-    def _nan_of(self, node: Node, value: Any) -> Any:
-        key = ("isnan", self._key(node))
+    def is_nan(self, node: Node, value: Any) -> Any:
+        key = ("isnan", self.key(node))
         if key not in self.cache:
             self.cache[key] = np.isnan(value)
+        return self.cache[key]
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self.cache:
+            self.cache[key] = compute()
         return self.cache[key]
 
     # -- dispatch ---------------------------------------------------------------
     def _compute(self, node: Node) -> Any:
         if isinstance(node, Literal):
-            return self._literal(node.value, node.ty)
+            return self.constant(node.value, node.ty)
         if isinstance(node, ListLit):
-            return [self._eval(i) for i in node.items]
+            return [self.value(i) for i in node.items]
         if isinstance(node, Name):
             if node.is_define:
                 assert self.policy is not None
-                return self._eval(self.policy.defines[node.name])
+                return self.value(self.policy.defines[node.name])
             return self.chunk.get(node.name)
         if isinstance(node, Call):
             return self._call(node)
         assert isinstance(node, Op)
         return self._op(node)
 
-    def _literal(self, value: Any, ty: Type | None) -> Any:
+    def constant(self, value: Any, ty: Type | None) -> Any:
         if ty == BOOL:
             return U if value is None else (T if value else F)
         if ty == NUMBER:
@@ -149,15 +136,15 @@ class ChunkEvaluator:
     def _op(self, node: Op) -> Any:
         op, args = node.op, node.args
         if op == "and":
-            return np.minimum(self._eval(args[0]), self._eval(args[1]))
+            return np.minimum(self.value(args[0]), self.value(args[1]))
         if op == "or":
-            return np.maximum(self._eval(args[0]), self._eval(args[1]))
+            return np.maximum(self.value(args[0]), self.value(args[1]))
         if op == "not":
-            return np.subtract(T, self._eval(args[0]), dtype=np.int8)
+            return np.subtract(T, self.value(args[0]), dtype=np.int8)
         if op == "neg":
-            return np.negative(self._eval(args[0]))
+            return np.negative(self.value(args[0]))
         if op in ("+", "-", "*", "/"):
-            return self._arith(op, self._eval(args[0]), self._eval(args[1]))
+            return self._arith(op, self.value(args[0]), self.value(args[1]))
         if op in _NUM_CMP:
             return self._compare(op, args[0], args[1])
         if op == "between":
@@ -185,11 +172,11 @@ class ChunkEvaluator:
 
     def _compare(self, op: str, left: Node, right: Node) -> Any:
         ty = left.ty if left.ty is not None and left.ty.kind != "any" else right.ty
-        a, b = self._eval(left), self._eval(right)
+        a, b = self.value(left), self.value(right)
         if ty in (NUMBER, DATE):
             with np.errstate(invalid="ignore"):
                 true = _NUM_CMP[op](a, b)
-            nan_a, nan_b = self._nan_of(left, a), self._nan_of(right, b)
+            nan_a, nan_b = self.is_nan(left, a), self.is_nan(right, b)
             if np.ndim(nan_b) == 0 and not nan_b:
                 unknown = nan_a  # the common `field >= constant`
             elif np.ndim(nan_a) == 0 and not nan_a:
@@ -208,30 +195,30 @@ class ChunkEvaluator:
             return self._coded_const_cmp(op, a, b)
         if isinstance(b, Coded) and not isinstance(a, Coded):
             return self._coded_const_cmp(op, b, a)
-        return self._rowwise(lambda x, y: semantics.compare(op, x, y), [a, b], [ty, ty], BOOL)
+        return self.rowwise(lambda x, y: semantics.compare(op, x, y), [a, b], [ty, ty], BOOL)
 
     def _coded_const_cmp(self, op: str, col: Coded, const: Any) -> Any:
         if const is None:
             return np.full(self.n, U)
-        return self._per_unique_bool(("cmp", op, const), col,
+        return self.per_unique_bool(("cmp", op, const), col,
                                      lambda u: semantics.compare(op, u, const))
 
     def _member(self, item_node: Node, items_node: Node) -> Any:
-        item = self._eval(item_node)
+        item = self.value(item_node)
         if isinstance(items_node, Literal):  # a folded constant list, or unknown
             folded = items_node.value
             if isinstance(item, Coded):
-                return self._per_unique_bool(("in", repr(folded)), item,
+                return self.per_unique_bool(("in", repr(folded)), item,
                                              lambda u: semantics.member(u, folded))
-            return self._rowwise(lambda x: semantics.member(x, folded), [item],
+            return self.rowwise(lambda x: semantics.member(x, folded), [item],
                                  [item_node.ty], BOOL)
-        items = self._eval(items_node)
+        items = self.value(items_node)
         if isinstance(items, list):  # list literal: OR of equalities
             if isinstance(item, Coded) and isinstance(items_node, ListLit) and all(
                 isinstance(i, Literal) for i in items_node.items
             ):
                 values = constant_value(items_node)
-                return self._per_unique_bool(("in", tuple(map(str, values))), item,
+                return self.per_unique_bool(("in", tuple(map(str, values))), item,
                                              lambda u: semantics.member(u, values))
             assert isinstance(items_node, ListLit)
             result: Any = F
@@ -242,124 +229,13 @@ class ChunkEvaluator:
             def has(u: Any) -> bool | None:
                 return semantics.member(item, None if u is None else list(u))
 
-            return self._per_unique_bool(("has", item), items, has)
+            return self.per_unique_bool(("has", item), items, has)
         ty = item_node.ty
-        return self._rowwise(semantics.member, [item, items], [ty, items_node.ty], BOOL)
+        return self.rowwise(semantics.member, [item, items], [ty, items_node.ty], BOOL)
 
-    # -- functions ------------------------------------------------------------------
+    # -- functions: their entries in zhida.rules.functions ----------------------------
     def _call(self, node: Call) -> Any:
-        fn = node.fn
-        if fn in semantics.DATE_FUNCTIONS:
-            return self._date_fn(fn, node.args[0])
-        if fn in ("in_region", "starts_with", "contains", "contains_any", "fuzzy"):
-            return self._string_fn(node)
-        args = node.args
-        if fn == "if":
-            return self._if(node)
-        if fn == "band":
-            return self._band(args)
-        if fn == "is_known":
-            return self._is_known(args[0])
-        if fn == "coalesce":
-            return self._coalesce(node)
-        if fn in ("min", "max"):
-            values = [self._eval(a) for a in args]
-            reduce = np.minimum if fn == "min" else np.maximum
-            result = values[0]
-            for v in values[1:]:
-                result = reduce(result, v)
-            return result
-        if fn == "abs":
-            return np.abs(self._eval(args[0]))
-        if fn == "len":
-            value = self._eval(args[0])
-            if isinstance(value, list):
-                return np.float64(len(value))
-            if isinstance(value, Coded):
-                return self._per_unique_num(("len",), value, semantics.len_)
-            return NAN if value is None else np.float64(len(value))
-        raise AssertionError(fn)
-
-    def _date_fn(self, fn: str, arg: Node) -> Any:
-        days = self._eval(arg)
-        if fn == "days_since":
-            return np.subtract(self.as_of_days, days)
-        if fn == "days_until":
-            return np.subtract(days, self.as_of_days)
-        key = ("months_since", self._key(arg))
-        months = self.cache.get(key)
-        if months is None:
-            months = months_since_days(days, self.as_of)
-            self.cache[key] = months
-        if fn == "months_since":
-            return months
-        return np.trunc(months / 12.0) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-    def _string_fn(self, node: Call) -> Any:
-        subject = self._eval(node.args[0])
-        arg = constant_value(node.args[1])
-        fn = node.fn
-        scalar = semantics.PURE_FUNCTIONS[fn]
-        if not isinstance(subject, Coded):  # a constant subject
-            value = scalar(subject, arg)
-            return self._literal(value, node.ty)
-        tag = (fn, repr(arg))
-        if fn == "fuzzy":
-            return self._per_unique_num(tag, subject, lambda u: semantics.fuzzy(u, arg),
-                                        bulk=lambda us: _fuzzy_bulk(us, arg))
-        return self._per_unique_bool(tag, subject, lambda u: scalar(u, arg))
-
-    def _if(self, node: Call) -> Any:
-        cond = self._eval(node.args[0])
-        a, b = self._eval(node.args[1]), self._eval(node.args[2])
-        if node.ty in (NUMBER, DATE):
-            return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, np.nan))
-        if node.ty == BOOL:
-            return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, U)).astype(
-                np.int8)
-        tys = [BOOL, node.ty, node.ty]
-        return self._rowwise(semantics.if_, [cond, a, b], tys, node.ty)
-
-    def _band(self, args: list[Node]) -> Any:
-        x = self._eval(args[0])
-        pairs = constant_value(args[1])
-        result = np.broadcast_to(np.asarray(self._eval(args[2]), dtype=np.float64),
-                                 np.shape(x)).copy() if np.ndim(x) else self._eval(args[2])
-        if any(t is None for t, _ in pairs):  # an unknown threshold: the general path
-            tys = [NUMBER, None, NUMBER]
-            return self._rowwise(lambda v, d: semantics.band(v, pairs, d),
-                                 [x, self._eval(args[2])], [tys[0], tys[2]], NUMBER)
-        with np.errstate(invalid="ignore"):
-            for threshold, points in reversed(pairs):
-                p = np.nan if points is None else points
-                result = np.where(np.greater_equal(x, threshold), p, result)
-        return np.where(self._nan_of(args[0], x), np.nan, result)
-
-    def _is_known(self, arg: Node) -> Any:
-        value = self._eval(arg)
-        if isinstance(value, Coded):
-            return self._per_unique_bool(("is_known",), value, semantics.is_known)
-        if isinstance(value, list):
-            return T
-        if arg.ty == BOOL:
-            return tri(np.not_equal(value, U))
-        if arg.ty in (NUMBER, DATE):
-            return tri(np.logical_not(self._nan_of(arg, value)))
-        return F if value is None else T
-
-    def _coalesce(self, node: Call) -> Any:
-        values = [self._eval(a) for a in node.args]
-        if node.ty in (NUMBER, DATE):
-            result = values[0]
-            for v in values[1:]:
-                result = np.where(np.isnan(result), v, result)
-            return result
-        if node.ty == BOOL:
-            result = values[0]
-            for v in values[1:]:
-                result = np.where(np.equal(result, U), v, result).astype(np.int8)
-            return result
-        return self._rowwise(semantics.coalesce, values, [node.ty] * len(values), node.ty)
+        return FUNCTIONS[node.fn].vector(self, node)
 
     # -- per distinct value ---------------------------------------------------------
     def _per_unique(self, tag: tuple[Any, ...], col: Coded,
@@ -368,7 +244,7 @@ class ChunkEvaluator:
             if not col.uid.startswith("<") else compute(col.uniques)
         return table[col.codes]  # code -1 picks the last entry: the unknown value
 
-    def _per_unique_bool(self, tag: tuple[Any, ...], col: Coded,
+    def per_unique_bool(self, tag: tuple[Any, ...], col: Coded,
                          fn: Callable[[Any], bool | None]) -> Any:
         def compute(uniques: list[Any]) -> np.ndarray:
             out = np.empty(len(uniques) + 1, dtype=np.int8)
@@ -381,7 +257,7 @@ class ChunkEvaluator:
 
         return self._per_unique(("b", *tag), col, compute)
 
-    def _per_unique_num(self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], Any],
+    def per_unique_num(self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], Any],
                         bulk: Callable[[list[Any]], np.ndarray] | None = None) -> Any:
         def compute(uniques: list[Any]) -> np.ndarray:
             out = np.empty(len(uniques) + 1, dtype=np.float64)
@@ -398,55 +274,11 @@ class ChunkEvaluator:
         return self._per_unique(("n", *tag), col, compute)
 
     # -- the row-by-row fallback -------------------------------------------------------
-    def _rowwise(self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None],
+    def rowwise(self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None],
                  out_ty: Type | None) -> Any:
         columns = [to_python(v, t, self.n) for v, t in zip(values, tys, strict=True)]
         results = [fn(*row) for row in zip(*columns, strict=True)]
         return from_python(results, out_ty)
-
-
-def _fuzzy_bulk(uniques: list[Any], query: str) -> np.ndarray:
-    normalized = [semantics.normalize_text(u) for u in uniques]
-    scores = process.cdist([semantics.normalize_text(query)], normalized,
-                           scorer=fuzz.partial_ratio, workers=1)
-    return np.asarray(scores[0], dtype=np.float64)
-
-
-# -- dates ----------------------------------------------------------------------------
-
-def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Year, month, day of integer days since 1970-01-01 (H. Hinnant's algorithm)."""
-    z = days + 719468
-    era = np.floor_divide(z, 146097)
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    year = yoe + era * 400 + (month <= 2)
-    return year, month, day
-
-
-def _days_in_month(year: int, month: int) -> int:
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return (nxt - dt.date(year, month, 1)).days
-
-
-def months_since_days(days: Any, as_of: dt.date) -> Any:
-    """Whole months from each date to `as_of`, counted as dateutil's relativedelta does."""
-    if np.ndim(days) == 0:
-        if np.isnan(days):
-            return NAN
-        return np.float64(semantics.months_between(as_of, days_to_date(float(days))))
-    missing = np.isnan(days)
-    ints = np.where(missing, 0, days).astype(np.int64)
-    year, month, day = civil_from_days(ints)
-    months = (as_of.year - year) * 12 + (as_of.month - month)
-    clamp = np.minimum(day, _days_in_month(as_of.year, as_of.month))
-    forward = ints <= date_to_days(as_of)
-    months = months - (forward & (as_of.day < clamp)) + (~forward & (as_of.day > clamp))
-    return np.where(missing, np.nan, months.astype(np.float64))
 
 
 # -- conversions for the row-by-row fallback ------------------------------------------

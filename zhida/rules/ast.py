@@ -102,3 +102,20 @@ def walk(node: Node) -> list[Node]:
 
 def names_in(node: Node) -> list[Name]:
     return [n for n in walk(node) if isinstance(n, Name)]
+
+
+def is_constant(node: Node) -> bool:
+    """A literal, or a list literal of constants (after folding)."""
+    if isinstance(node, Literal):
+        return True
+    if isinstance(node, ListLit):
+        return all(is_constant(i) for i in node.items)
+    return False
+
+
+def constant_value(node: Node) -> Value:
+    """The value of a constant node; list literals become Python lists."""
+    if isinstance(node, Literal):
+        return node.value
+    assert isinstance(node, ListLit)
+    return [constant_value(i) for i in node.items]

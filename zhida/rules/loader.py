@@ -12,20 +12,28 @@ import yaml
 
 from zhida.errors import Location, PolicyError, SchemaError, ZhidaError
 from zhida.profiles.schema import Audience, FieldType, ProfileSchema, SchemaSet
-from zhida.rules.ast import Literal, Node
-from zhida.rules.checker import Checker, constant_value, is_constant
+from zhida.rules.ast import Literal, Node, constant_value, is_constant
+from zhida.rules.checker import Checker
 from zhida.rules.parser import parse_expression
-from zhida.rules.policy import Criterion, Expectation, Policy, PolicyTest, Window
+from zhida.rules.policy import (
+    CRITERION_KINDS,
+    OUTCOMES,
+    Criterion,
+    Expectation,
+    Outcome,
+    Policy,
+    PolicyTest,
+    Window,
+)
 from zhida.rules.types import BOOL, NUMBER, of_field
 from zhida.rules.yamlnodes import Doc
 from zhida.suggest import did_you_mean
 
 POLICY_KEYS = ["id", "title", "department", "audience", "window", "benefit", "define", "apply",
                "criteria", "tests", "source", "sms"]
-CRITERION_KEYS = ["id", "label", "when", "all", "any"]
+CRITERION_KEYS = ["id", "label", *CRITERION_KINDS]
 TEST_KEYS = ["name", "as_of", "profile", "expect"]
 EXPECT_KEYS = ["outcome", "failed", "unknown", "benefit"]
-OUTCOMES = ("eligible", "ineligible", "unknown")
 POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CRITERION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 DEFINE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -188,7 +196,7 @@ class _PolicyReader:
             raise doc.fail(f"duplicate criterion id '{cid}' (first used at line {first.line})",
                            keys["id"][1])
         label = doc.scalar(self._required(keys, "label", "a criterion", node), "label")
-        kinds = [k for k in ("when", "all", "any") if k in keys]
+        kinds = [k for k in CRITERION_KINDS if k in keys]
         if len(kinds) != 1:
             found = " and ".join(kinds) if kinds else "none of them"
             raise doc.fail(f"criterion '{cid}' needs exactly one of when/all/any, found {found}",
@@ -248,35 +256,37 @@ class _PolicyReader:
     def _expect(self, node: yaml.Node, policy: Policy) -> Expectation:
         doc = self.doc
         if isinstance(node, yaml.ScalarNode):
-            outcome = node.value
-            exp = Expectation(outcome)
-        else:
-            keys = doc.mapping(node, "expect")
-            self._unknown_keys(keys, EXPECT_KEYS, "expect")
-            outcome = doc.scalar(self._required(keys, "outcome", "expect", node), "outcome")
-            exp = Expectation(outcome)
-            ids = policy.criterion_ids()
-            for what in ("failed", "unknown"):
-                if what in keys:
-                    listed = [doc.scalar(i, what) for i in doc.sequence(keys[what][1], what)]
-                    for cid in listed:
-                        if cid not in ids:
-                            raise doc.fail(f"'{cid}' in expect.{what} is not a top-level "
-                                           f"criterion id", keys[what][1], did_you_mean(cid, ids))
-                    setattr(exp, what, listed)
-            if "benefit" in keys:
-                exp.check_benefit = True
-                bnode = keys["benefit"][1]
-                if not doc.is_null(bnode):
-                    lit = parse_expression(doc.scalar(bnode, "benefit"), doc.expr_place(bnode))
-                    folded = Checker(self.schemas[policy.audience], {}).check(lit)
-                    if not isinstance(folded, Literal) or folded.ty != NUMBER:
-                        raise doc.fail("expect.benefit must be a number", bnode)
-                    exp.benefit = folded.value
-        if exp.outcome not in OUTCOMES:
-            raise doc.fail(f"expected outcome must be one of {', '.join(OUTCOMES)}, got "
-                           f"'{exp.outcome}'", node)
-        return exp
+            return Expectation(self._outcome(node.value, node))
+        keys = doc.mapping(node, "expect")
+        self._unknown_keys(keys, EXPECT_KEYS, "expect")
+        outcome = doc.scalar(self._required(keys, "outcome", "expect", node), "outcome")
+        listed: dict[str, list[str]] = {}
+        ids = policy.criterion_ids()
+        for what in ("failed", "unknown"):
+            if what in keys:
+                listed[what] = [doc.scalar(i, what) for i in doc.sequence(keys[what][1], what)]
+                for cid in listed[what]:
+                    if cid not in ids:
+                        raise doc.fail(f"'{cid}' in expect.{what} is not a top-level "
+                                       f"criterion id", keys[what][1], did_you_mean(cid, ids))
+        benefit = None
+        if "benefit" in keys:
+            bnode = keys["benefit"][1]
+            if not doc.is_null(bnode):
+                lit = parse_expression(doc.scalar(bnode, "benefit"), doc.expr_place(bnode))
+                folded = Checker(self.schemas[policy.audience], {}).check(lit)
+                if not isinstance(folded, Literal) or folded.ty != NUMBER:
+                    raise doc.fail("expect.benefit must be a number", bnode)
+                benefit = folded.value
+        return Expectation(self._outcome(outcome, node), listed.get("failed"),
+                           listed.get("unknown"), benefit, check_benefit="benefit" in keys)
+
+    def _outcome(self, text: str, node: yaml.Node) -> Outcome:
+        for outcome in OUTCOMES:
+            if text == outcome:
+                return outcome
+        raise self.doc.fail(f"expected outcome must be one of {', '.join(OUTCOMES)}, got "
+                            f"'{text}'", node)
 
 
 def load_policy_text(text: str, path: str, schemas: SchemaSet) -> Policy:

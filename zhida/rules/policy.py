@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
 from zhida.errors import Location
 from zhida.profiles.schema import Audience
 from zhida.rules.ast import Node
+
+#: a criterion holds one condition (`when:`), or all or at least one of its children
+CriterionKind = Literal["when", "all", "any"]
+CRITERION_KINDS: Final[tuple[CriterionKind, ...]] = ("when", "all", "any")
+
+#: a policy's outcome for one profile: every criterion holds / one is false / otherwise
+Outcome = Literal["eligible", "unknown", "ineligible"]
+ELIGIBLE: Final = "eligible"
+UNKNOWN: Final = "unknown"
+INELIGIBLE: Final = "ineligible"
+OUTCOMES: Final[tuple[Outcome, ...]] = (ELIGIBLE, INELIGIBLE, UNKNOWN)
 
 
 @dataclass(eq=False)
 class Criterion:
     id: str
     label: str
-    kind: str  # "when" | "all" | "any"
+    kind: CriterionKind
     loc: Location
     when: Node | None = None
     children: list[Criterion] = field(default_factory=list)
@@ -39,7 +50,7 @@ class Window:
 
 @dataclass
 class Expectation:
-    outcome: str  # eligible | ineligible | unknown
+    outcome: Outcome
     failed: list[str] | None = None
     unknown: list[str] | None = None
     benefit: float | None = None

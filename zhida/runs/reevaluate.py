@@ -53,10 +53,10 @@ from zhida.matcher.batch import BatchEvaluator
 from zhida.profiles.schema import Audience, Field, ProfileSchema, SchemaSet
 from zhida.profiles.schema_file import parse_schema_extension
 from zhida.ranking.heuristic import heuristic_scores, urgency
-from zhida.rules.ast import Call, Node, walk
+from zhida.rules.ast import Node, walk
+from zhida.rules.functions import is_dated_call
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
-from zhida.rules.semantics import DATE_FUNCTIONS
 from zhida.runs.decisions import apply_chunk_results, empty_results, results_frame
 from zhida.settings import get_settings
 from zhida.store.models import PolicyVersion, Run, RunChunk
@@ -347,7 +347,7 @@ def uses_time(policy: Policy) -> bool:
     """Whether the policy's outcome, failed/unknown criteria or benefit can change with
     the evaluation date alone: a criterion, define or benefit calls years_since,
     months_since, days_since or days_until."""
-    return any(isinstance(n, Call) and n.fn in DATE_FUNCTIONS for n in _nodes(policy))
+    return any(is_dated_call(n) for n in _nodes(policy))
 
 
 def window_changes(policy: Policy, since: dt.date, as_of: dt.date) -> bool:

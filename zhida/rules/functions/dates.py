@@ -1,0 +1,114 @@
+"""Calendar functions: whole units between a date and the evaluation date.
+
+`years_since(d)`, `months_since(d)`, `days_since(d)`, `days_until(d)`, counted as
+dateutil's relativedelta counts them. Their value depends on the evaluation date,
+so they are never folded at load time and a policy that calls one is re-evaluated
+daily.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+from dateutil.relativedelta import relativedelta
+
+from zhida.rules.ast import Call
+from zhida.rules.functions.checks import need
+from zhida.rules.functions.entry import Function, Value, Vectors
+from zhida.rules.types import DATE, NUMBER, Type
+from zhida.rules.vectors import NAN, date_to_days, days_to_date
+
+
+def _date_argument(node: Call) -> Type:
+    need(node, 0, DATE)
+    return NUMBER
+
+
+# -- scalar -----------------------------------------------------------------------
+
+def months_between(as_of: dt.date, d: dt.date) -> int:
+    delta = relativedelta(as_of, d)
+    return delta.years * 12 + delta.months
+
+
+def years_since(d: Value, as_of: dt.date) -> float | None:
+    return None if d is None else float(relativedelta(as_of, d).years)
+
+
+def months_since(d: Value, as_of: dt.date) -> float | None:
+    return None if d is None else float(months_between(as_of, d))
+
+
+def days_since(d: Value, as_of: dt.date) -> float | None:
+    return None if d is None else float((as_of - d).days)
+
+
+def days_until(d: Value, as_of: dt.date) -> float | None:
+    return None if d is None else float((d - as_of).days)
+
+
+# -- vector -----------------------------------------------------------------------
+
+def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month, day of integer days since 1970-01-01 (H. Hinnant's algorithm)."""
+    z = days + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    return year, month, day
+
+
+def _days_in_month(year: int, month: int) -> int:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return (nxt - dt.date(year, month, 1)).days
+
+
+def months_since_days(days: Any, as_of: dt.date) -> Any:
+    """Whole months from each date to `as_of`, counted as dateutil's relativedelta does."""
+    if np.ndim(days) == 0:
+        if np.isnan(days):
+            return NAN
+        return np.float64(months_between(as_of, days_to_date(float(days))))
+    missing = np.isnan(days)
+    ints = np.where(missing, 0, days).astype(np.int64)
+    year, month, day = civil_from_days(ints)
+    months = (as_of.year - year) * 12 + (as_of.month - month)
+    clamp = np.minimum(day, _days_in_month(as_of.year, as_of.month))
+    forward = ints <= date_to_days(as_of)
+    months = months - (forward & (as_of.day < clamp)) + (~forward & (as_of.day > clamp))
+    return np.where(missing, np.nan, months.astype(np.float64))
+
+
+def _months_vector(v: Vectors, node: Call) -> Any:
+    arg = node.args[0]
+    days = v.value(arg)  # shared by years_since and months_since of the same date
+    return v.memo(("months_since", v.key(arg)), lambda: months_since_days(days, v.as_of))
+
+
+def _years_vector(v: Vectors, node: Call) -> Any:
+    return np.trunc(_months_vector(v, node) / 12.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _days_since_vector(v: Vectors, node: Call) -> Any:
+    return np.subtract(v.as_of_days, v.value(node.args[0]))
+
+
+def _days_until_vector(v: Vectors, node: Call) -> Any:
+    return np.subtract(v.value(node.args[0]), v.as_of_days)
+
+
+# -- entries ----------------------------------------------------------------------
+
+FUNCTIONS = (
+    Function("years_since", (1, 1), _date_argument, years_since, _years_vector, dated=True),
+    Function("months_since", (1, 1), _date_argument, months_since, _months_vector, dated=True),
+    Function("days_since", (1, 1), _date_argument, days_since, _days_since_vector, dated=True),
+    Function("days_until", (1, 1), _date_argument, days_until, _days_until_vector, dated=True),
+)
