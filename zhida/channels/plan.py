@@ -32,7 +32,7 @@ from zhida.channels.templates import (
 from zhida.clock import shanghai_date
 from zhida.matcher.explain import missing_labels
 from zhida.matcher.reference import evaluate_policy
-from zhida.publishing.versions import policy_of, schemas_from
+from zhida.publishing.catalogue import policy_of, schemas_from
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.models import (

@@ -1,3 +1,4 @@
-"""The policy lifecycle: `versions` (officers and their tokens, submit, approve, the
-audit log, published versions and the Policy of a stored version).
+"""The policy lifecycle: `officers` (roles and tokens), `versions` (submit, find,
+approve, published versions), `audit` (the append-only log), `catalogue` (the Policy
+of a stored version) and `errors` (PublishError).
 """

@@ -1,4 +1,4 @@
-"""Policy lifecycle: officers and tokens, submitting a draft, approving (publishing).
+"""Policy versions: submitting a draft, finding a version, approving (publishing).
 
 An author submits a policy file as a draft version; an approver other than the
 author publishes it (unless self-approval is allowed, for the demo). A policy
@@ -9,71 +9,19 @@ same text cannot be submitted twice. Every step is in the append-only audit log.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
-from zhida.errors import ZhidaError
 from zhida.matcher.policy_tests import run_policy_tests
-from zhida.profiles.schema import SchemaSet
-from zhida.profiles.schema_file import parse_schema_extension
+from zhida.publishing.audit import audit
+from zhida.publishing.catalogue import schemas_from
+from zhida.publishing.errors import PublishError
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
-from zhida.store.models import AuditLog, Officer, PolicyVersion
-
-ROLES = ("author", "approver", "admin")
-
-
-class PublishError(ZhidaError):
-    """A refused step of the policy lifecycle (printed as `error: ...`)."""
-
-    def __str__(self) -> str:
-        return f"error: {self.args[0]}"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def add_officer(session: Session, name: str, role: str) -> tuple[Officer, str]:
-    """Create an officer; returns the token, shown once and stored only hashed."""
-    if role not in ROLES:
-        raise PublishError(f"role must be one of {', '.join(ROLES)}, got '{role}'")
-    if session.scalar(select(Officer).where(Officer.name == name)) is not None:
-        raise PublishError(f"officer '{name}' already exists")
-    token = secrets.token_urlsafe(24)
-    officer = Officer(name=name, role=role, token_hash=hash_token(token))
-    session.add(officer)
-    session.flush()
-    audit(session, None, "officer.add", name, {"role": role})
-    return officer, token
-
-
-def officer_by_token(session: Session, token: str | None) -> Officer:
-    officer = session.scalar(select(Officer).where(Officer.token_hash == hash_token(token or "")))
-    if officer is None:
-        raise PublishError("invalid or missing officer token (--token or ZHIDA_TOKEN)")
-    return officer
-
-
-def audit(session: Session, officer: Officer | None, action: str, subject: str,
-          detail: dict[str, Any]) -> None:
-    session.add(AuditLog(officer_id=officer.id if officer else None, action=action,
-                         subject=subject, detail=detail))
-
-
-def schemas_from(schema_yaml: str) -> SchemaSet:
-    base = SchemaSet.builtin()
-    return base.extended(parse_schema_extension(schema_yaml)) if schema_yaml.strip() else base
-
-
-def policy_of(version: PolicyVersion) -> Policy:
-    """The checked Policy of a stored version (with the pack schema it was published with)."""
-    return load_policy_text(version.yaml_text, f"{version.policy_id}@v{version.version}",
-                            schemas_from(version.schema_yaml))
+from zhida.store.models import Officer, PolicyVersion
 
 
 def check_policy(text: str, path: str, schema_yaml: str) -> Policy:

@@ -21,7 +21,8 @@ from zhida.clock import utcnow
 from zhida.matcher.realtime import RealtimeMatcher, RealtimeResult
 from zhida.profiles.events import Event, apply_event
 from zhida.profiles.schema import SchemaSet
-from zhida.publishing.versions import policy_of, published_versions, schemas_from
+from zhida.publishing.catalogue import policy_of, schemas_from
+from zhida.publishing.versions import published_versions
 from zhida.ranking.heuristic import heuristic_scores
 from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_profile_results

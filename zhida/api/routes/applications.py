@@ -44,7 +44,7 @@ from zhida.matcher.reference import (
     evaluate_policy,
 )
 from zhida.profiles.schema import ProfileSchema
-from zhida.publishing.versions import policy_of, schemas_from
+from zhida.publishing.catalogue import policy_of, schemas_from
 from zhida.rules.policy import Policy
 from zhida.store.models import (
     ApplicationToken,
