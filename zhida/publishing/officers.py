@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +13,18 @@ from zhida.publishing.audit import audit
 from zhida.publishing.errors import PublishError
 from zhida.store.models import Officer
 
-ROLES = ("author", "approver", "admin")
+
+class Role(StrEnum):
+    """What an officer may do; stored as its value in `officers.role`."""
+
+    AUTHOR = "author"  # submits policies
+    APPROVER = "approver"  # approves (publishes) other officers' policies
+    ADMIN = "admin"  # both
+
+
+ROLES = tuple(Role)
+MAY_SUBMIT = (Role.AUTHOR, Role.ADMIN)
+MAY_APPROVE = (Role.APPROVER, Role.ADMIN)
 
 
 def hash_token(token: str) -> str:

@@ -9,6 +9,7 @@ same text cannot be submitted twice. Every step is in the append-only audit log.
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,9 +20,18 @@ from zhida.matcher.policy_tests import run_policy_tests
 from zhida.publishing.audit import audit
 from zhida.publishing.catalogue import schemas_from
 from zhida.publishing.errors import PublishError
+from zhida.publishing.officers import MAY_APPROVE, MAY_SUBMIT
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
 from zhida.store.models import Officer, PolicyVersion
+
+
+class VersionStatus(StrEnum):
+    """Where a version is in its life; stored as its value in `policy_versions.status`."""
+
+    DRAFT = "draft"  # submitted, waiting for an approver
+    PUBLISHED = "published"  # the one in force for its policy
+    RETIRED = "retired"  # replaced by a later published version
 
 
 def check_policy(text: str, path: str, schema_yaml: str) -> Policy:
@@ -36,7 +46,7 @@ def check_policy(text: str, path: str, schema_yaml: str) -> Policy:
 
 def submit(session: Session, officer: Officer, text: str, path: str,
            schema_yaml: str = "") -> PolicyVersion:
-    if officer.role not in ("author", "admin"):
+    if officer.role not in MAY_SUBMIT:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot submit policies")
     policy = check_policy(text, path, schema_yaml)
     sha = hashlib.sha256((text + "\0" + schema_yaml).encode()).hexdigest()
@@ -47,7 +57,7 @@ def submit(session: Session, officer: Officer, text: str, path: str,
                            f"({same.status}); nothing to do")
     last = session.scalar(select(func.max(PolicyVersion.version))
                           .where(PolicyVersion.policy_id == policy.id)) or 0
-    version = PolicyVersion(policy_id=policy.id, version=last + 1, status="draft",
+    version = PolicyVersion(policy_id=policy.id, version=last + 1, status=VersionStatus.DRAFT,
                             audience=policy.audience.value, title=policy.title, yaml_text=text,
                             schema_yaml=schema_yaml, sha256=sha, author_id=officer.id)
     session.add(version)
@@ -58,8 +68,11 @@ def submit(session: Session, officer: Officer, text: str, path: str,
 
 def find_version(session: Session, policy_id: str, version: int | None) -> PolicyVersion:
     stmt = select(PolicyVersion).where(PolicyVersion.policy_id == policy_id)
-    stmt = stmt.where(PolicyVersion.version == version) if version is not None else \
-        stmt.where(PolicyVersion.status == "draft").order_by(PolicyVersion.version.desc())
+    if version is not None:
+        stmt = stmt.where(PolicyVersion.version == version)
+    else:
+        stmt = stmt.where(PolicyVersion.status == VersionStatus.DRAFT).order_by(
+            PolicyVersion.version.desc())
     found = session.scalars(stmt).first()
     if found is None:
         what = f"version {version}" if version is not None else "a draft"
@@ -70,18 +83,20 @@ def find_version(session: Session, policy_id: str, version: int | None) -> Polic
 def approve(session: Session, officer: Officer, version: PolicyVersion,
             preview: dict[str, Any] | None, allow_self_approval: bool = False) -> PolicyVersion:
     """Publish a draft: the previous published version of the policy is retired."""
-    if officer.role not in ("approver", "admin"):
+    if officer.role not in MAY_APPROVE:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot approve policies")
-    if version.status != "draft":
+    if version.status != VersionStatus.DRAFT:
         raise PublishError(f"'{version.policy_id}' version {version.version} is already "
                            f"{version.status}")
     if version.author_id == officer.id and not allow_self_approval:
         raise PublishError("an author cannot approve their own policy; another approver must")
     now = utcnow()
     for old in session.scalars(select(PolicyVersion).where(
-            PolicyVersion.policy_id == version.policy_id, PolicyVersion.status == "published")):
-        old.status, old.retired_at = "retired", now
-    version.status, version.approver_id, version.published_at = "published", officer.id, now
+            PolicyVersion.policy_id == version.policy_id,
+            PolicyVersion.status == VersionStatus.PUBLISHED)):
+        old.status, old.retired_at = VersionStatus.RETIRED, now
+    version.status, version.approver_id, version.published_at = (
+        VersionStatus.PUBLISHED, officer.id, now)
     version.preview = preview
     audit(session, officer, "policy.publish", f"{version.policy_id}@v{version.version}",
           {"version_id": version.id, "preview": preview})
@@ -90,7 +105,7 @@ def approve(session: Session, officer: Officer, version: PolicyVersion,
 
 
 def published_versions(session: Session, audience: str | None = None) -> list[PolicyVersion]:
-    stmt = select(PolicyVersion).where(PolicyVersion.status == "published")
+    stmt = select(PolicyVersion).where(PolicyVersion.status == VersionStatus.PUBLISHED)
     if audience:
         stmt = stmt.where(PolicyVersion.audience == audience)
     return list(session.scalars(stmt.order_by(PolicyVersion.policy_id)))

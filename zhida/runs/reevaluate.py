@@ -52,6 +52,7 @@ from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
 from zhida.profiles.schema import Audience, Field, ProfileSchema, SchemaSet
 from zhida.profiles.schema_file import parse_schema_extension
+from zhida.publishing.versions import VersionStatus
 from zhida.ranking.heuristic import heuristic_scores, urgency
 from zhida.rules.ast import Call, Node, walk
 from zhida.rules.loader import load_policy_text
@@ -359,7 +360,7 @@ def window_changes(policy: Policy, since: dt.date, as_of: dt.date) -> bool:
 def latest_published(session: Session, kind: str | None = None,
                      policy_ids: Sequence[str] | None = None) -> list[PolicyVersion]:
     """The published version of each policy (the newest, should there be several)."""
-    stmt = select(PolicyVersion).where(PolicyVersion.status == "published")
+    stmt = select(PolicyVersion).where(PolicyVersion.status == VersionStatus.PUBLISHED)
     if kind:
         stmt = stmt.where(PolicyVersion.audience == kind)
     if policy_ids:
