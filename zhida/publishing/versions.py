@@ -8,7 +8,6 @@ same text cannot be submitted twice. Every step is in the append-only audit log.
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from zhida.clock import utcnow
 from zhida.matcher.policy_tests import run_policy_tests
 from zhida.publishing.audit import audit
-from zhida.publishing.catalogue import schemas_from
+from zhida.publishing.catalogue import content_sha256, schemas_from
 from zhida.publishing.errors import PublishError
 from zhida.publishing.officers import MAY_APPROVE, MAY_SUBMIT
 from zhida.rules.loader import load_policy_text
@@ -49,7 +48,7 @@ def submit(session: Session, officer: Officer, text: str, path: str,
     if officer.role not in MAY_SUBMIT:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot submit policies")
     policy = check_policy(text, path, schema_yaml)
-    sha = hashlib.sha256((text + "\0" + schema_yaml).encode()).hexdigest()
+    sha = content_sha256(text, schema_yaml)
     same = session.scalar(select(PolicyVersion).where(PolicyVersion.policy_id == policy.id,
                                                       PolicyVersion.sha256 == sha))
     if same is not None:
