@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhida.publishing.catalogue import policy_of, schemas_from
+from zhida.publishing.catalogue import compiled, schemas_from
 from zhida.publishing.errors import PublishError
 from zhida.publishing.officers import add_officer, officer_by_token
 from zhida.publishing.versions import approve, check_policy, find_version, submit
@@ -151,7 +151,7 @@ def run_approve(policy_id: str, version_no: int | None, token: str | None, as_of
     with session_scope() as session:
         officer = officer_by_token(session, token)
         version = find_version(session, policy_id, version_no)
-        policy = policy_of(version)
+        policy = compiled(version).policy
         impact = impact_of(session, policy, version.schema_yaml, as_of)
         approve(session, officer, version, impact.to_json(), settings.allow_self_approval)
         version_id, audience = version.id, version.audience
