@@ -148,9 +148,3 @@ def compiled(version: PolicyVersion) -> CompiledVersion:
 def compiled_by_id(session: Session, version_ids: Iterable[int]) -> dict[int, CompiledVersion]:
     """Version id -> compiled version for the ids that exist, from the process's catalogue."""
     return CATALOGUE.compiled_by_id(session, version_ids)
-
-
-def policy_of(version: PolicyVersion) -> Policy:
-    """The checked Policy of a stored version (with the pack schema it was published with)."""
-    return load_policy_text(version.yaml_text, f"{version.policy_id}@v{version.version}",
-                            schemas_from(version.schema_yaml))
