@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from tests.support.app_factories import app_for
 from zhida.channels.links import issue_link
-from zhida.publishing import versions as pub
+from zhida.publishing.officers import add_officer
+from zhida.publishing.versions import approve, submit
 from zhida.settings import Settings
 from zhida.store.db import session_factory, session_scope
 from zhida.store.models import Profile
@@ -79,9 +80,9 @@ def publish(url: str, text: str | None = None) -> int:
         from zhida.store.models import Officer
         officer = s.scalar(select(Officer).where(Officer.name == "admin"))
         if officer is None:
-            officer = pub.add_officer(s, "admin", "admin")[0]
-        version = pub.submit(s, officer, text or policy_text(), f"{POLICY_ID}.yaml")
-        pub.approve(s, officer, version, None, allow_self_approval=True)
+            officer = add_officer(s, "admin", "admin")[0]
+        version = submit(s, officer, text or policy_text(), f"{POLICY_ID}.yaml")
+        approve(s, officer, version, None, allow_self_approval=True)
         return version.id
 
 

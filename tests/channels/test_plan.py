@@ -11,7 +11,7 @@ from tests.support.factories import make_frame
 from tests.support.store_factories import store_profiles
 from zhida.channels.plan import plan_notifications, sms_due
 from zhida.profiles.schema import builtin_schema
-from zhida.publishing import versions as pub
+from zhida.publishing.officers import add_officer
 from zhida.settings import Settings
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification, OptOut, PolicyVersion, Transition
@@ -54,7 +54,7 @@ def officer(session: object) -> int:
     from zhida.store.models import Officer
 
     found = session.scalar(select(Officer).where(Officer.name == "t"))
-    return found.id if found else pub.add_officer(session, "t", "admin")[0].id
+    return found.id if found else add_officer(session, "t", "admin")[0].id
 
 
 def company(pid: str, phone: str | None = "+8613812345678", revenue: float | None = 2e8) -> dict:

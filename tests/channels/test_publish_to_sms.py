@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from tests.support.factories import make_frame
 from tests.support.store_factories import store_profiles
 from zhida.profiles.schema import builtin_schema
-from zhida.publishing import versions as pub
+from zhida.publishing.officers import add_officer
+from zhida.publishing.versions import approve, submit
 from zhida.settings import get_settings
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification
@@ -50,10 +51,10 @@ def publish_and_notify(url: str) -> int:
     from zhida.worker import plan_and_queue, start_new_run
 
     with session_scope(url) as s:
-        author, _ = pub.add_officer(s, "a", "author")
-        approver, _ = pub.add_officer(s, "b", "approver")
-        draft = pub.submit(s, author, POLICY, "big.yaml")
-        pub.approve(s, approver, draft, None)
+        author, _ = add_officer(s, "a", "author")
+        approver, _ = add_officer(s, "b", "approver")
+        draft = submit(s, author, POLICY, "big.yaml")
+        approve(s, approver, draft, None)
         version_id = draft.id
     start_new_run("enterprise", [version_id], dt.date(2026, 4, 1))
     plan_and_queue()

@@ -12,7 +12,9 @@ from tests.support.store_factories import row_counts, store_profiles
 from zhida.matcher.batch import BatchEvaluator
 from zhida.profiles.schema import builtin_schema
 from zhida.profiles.synth import synthesize_enterprises
-from zhida.publishing import versions as pub
+from zhida.publishing.errors import PublishError
+from zhida.publishing.officers import add_officer, officer_by_token
+from zhida.publishing.versions import approve, check_policy, submit
 from zhida.store.db import session_scope
 from zhida.store.models import AuditLog, Decision, PolicyVersion
 
@@ -40,35 +42,35 @@ def officers(url: str) -> dict[str, str]:
     tokens = {}
     with session_scope(url) as s:
         for name, role in (("alice", "author"), ("bob", "approver"), ("root", "admin")):
-            tokens[name] = pub.add_officer(s, name, role)[1]
+            tokens[name] = add_officer(s, name, role)[1]
     return tokens
 
 
 def test_token_is_stored_hashed_and_checked(db_url: str) -> None:
     tokens = officers(db_url)
     with session_scope(db_url) as s:
-        alice = pub.officer_by_token(s, tokens["alice"])
+        alice = officer_by_token(s, tokens["alice"])
         assert alice.name == "alice" and alice.token_hash != tokens["alice"]
-        with pytest.raises(pub.PublishError, match="invalid or missing officer token"):
-            pub.officer_by_token(s, tokens["alice"] + "x")
+        with pytest.raises(PublishError, match="invalid or missing officer token"):
+            officer_by_token(s, tokens["alice"] + "x")
 
 
 def test_publish_flow_and_refusals(db_url: str) -> None:
     tokens = officers(db_url)
     with session_scope(db_url) as s:
-        alice = pub.officer_by_token(s, tokens["alice"])
-        bob = pub.officer_by_token(s, tokens["bob"])
-        v1 = pub.submit(s, alice, policy_text(), "big.yaml")
+        alice = officer_by_token(s, tokens["alice"])
+        bob = officer_by_token(s, tokens["bob"])
+        v1 = submit(s, alice, policy_text(), "big.yaml")
         assert (v1.version, v1.status) == (1, "draft")
-        with pytest.raises(pub.PublishError, match="already version 1"):
-            pub.submit(s, alice, policy_text(), "big.yaml")
-        with pytest.raises(pub.PublishError, match="cannot approve policies"):
-            pub.approve(s, alice, v1, None)
-        pub.approve(s, bob, v1, {"counts": {}})
-        with pytest.raises(pub.PublishError, match="already published"):
-            pub.approve(s, bob, v1, None)
-        v2 = pub.submit(s, alice, policy_text("2亿"), "big.yaml")
-        pub.approve(s, bob, v2, None)
+        with pytest.raises(PublishError, match="already version 1"):
+            submit(s, alice, policy_text(), "big.yaml")
+        with pytest.raises(PublishError, match="cannot approve policies"):
+            approve(s, alice, v1, None)
+        approve(s, bob, v1, {"counts": {}})
+        with pytest.raises(PublishError, match="already published"):
+            approve(s, bob, v1, None)
+        v2 = submit(s, alice, policy_text("2亿"), "big.yaml")
+        approve(s, bob, v2, None)
         assert v1.status == "retired" and v2.status == "published"
         actions = [a.action for a in s.query(AuditLog).order_by(AuditLog.id)]
         assert actions.count("policy.publish") == 2 and actions.count("policy.submit") == 2
@@ -77,11 +79,11 @@ def test_publish_flow_and_refusals(db_url: str) -> None:
 def test_author_cannot_approve_own_policy_unless_allowed(db_url: str) -> None:
     tokens = officers(db_url)
     with session_scope(db_url) as s:
-        root = pub.officer_by_token(s, tokens["root"])
-        version = pub.submit(s, root, policy_text(), "big.yaml")
-        with pytest.raises(pub.PublishError, match="cannot approve their own policy"):
-            pub.approve(s, root, version, None)
-        pub.approve(s, root, version, None, allow_self_approval=True)
+        root = officer_by_token(s, tokens["root"])
+        version = submit(s, root, policy_text(), "big.yaml")
+        with pytest.raises(PublishError, match="cannot approve their own policy"):
+            approve(s, root, version, None)
+        approve(s, root, version, None, allow_self_approval=True)
         assert version.status == "published"
 
 
@@ -89,13 +91,13 @@ def test_a_policy_failing_check_cannot_be_submitted(db_url: str) -> None:
     tokens = officers(db_url)
     broken = policy_text().replace("expect: eligible", "expect: ineligible")
     with session_scope(db_url) as s:
-        alice = pub.officer_by_token(s, tokens["alice"])
-        with pytest.raises(pub.PublishError, match="policy tests fail"):
-            pub.submit(s, alice, broken, "big.yaml")
+        alice = officer_by_token(s, tokens["alice"])
+        with pytest.raises(PublishError, match="policy tests fail"):
+            submit(s, alice, broken, "big.yaml")
         from zhida.errors import PolicyError
 
         with pytest.raises(PolicyError):
-            pub.submit(s, alice, policy_text().replace("revenue >=", "revenu >="), "big.yaml")
+            submit(s, alice, policy_text().replace("revenue >=", "revenu >="), "big.yaml")
         assert s.query(PolicyVersion).count() == 0
 
 
@@ -106,17 +108,17 @@ def test_preview_counts_match_direct_evaluation_and_write_nothing(pg_url: str) -
     with session_scope(pg_url) as s:
         store_profiles(s, frame)
         # stored decisions of a previous version (threshold 1亿): the eligible ones
-        old_policy = pub.check_policy(policy_text("1亿"), "big.yaml", "")
+        old_policy = check_policy(policy_text("1亿"), "big.yaml", "")
         old = next(BatchEvaluator([old_policy], AS_OF).evaluate(frame, builtin_schema(
             "enterprise"))).outcome[0]
         tokens = officers(pg_url)
-        alice = pub.officer_by_token(s, tokens["alice"])
-        v1 = pub.submit(s, alice, policy_text("1亿"), "big.yaml")
+        alice = officer_by_token(s, tokens["alice"])
+        v1 = submit(s, alice, policy_text("1亿"), "big.yaml")
         for pid, code in zip(frame["id"].to_list(), old.tolist(), strict=True):
             if code:
                 s.add(Decision(profile_id=pid, policy_id="big", policy_version_id=v1.id,
                                outcome=code))
-    new_policy = pub.check_policy(policy_text("5000万"), "big.yaml", "")
+    new_policy = check_policy(policy_text("5000万"), "big.yaml", "")
     new = next(BatchEvaluator([new_policy], AS_OF).evaluate(frame, builtin_schema(
         "enterprise"))).outcome[0]
     with session_scope(pg_url) as s:

@@ -10,7 +10,8 @@ from tests.support.factories import make_frame
 from tests.support.store_factories import store_profiles
 from zhida.profiles.events import parse_event
 from zhida.profiles.schema import builtin_schema
-from zhida.publishing import versions as pub
+from zhida.publishing.officers import add_officer
+from zhida.publishing.versions import approve, submit
 from zhida.runs.live import load_live_matcher, process_event
 from zhida.store.db import session_scope
 from zhida.store.models import Decision, Profile, Transition
@@ -28,10 +29,10 @@ criteria:
 
 def publish(url: str) -> None:
     with session_scope(url) as s:
-        author, _ = pub.add_officer(s, "a", "author")
-        approver, _ = pub.add_officer(s, "b", "approver")
-        version = pub.submit(s, author, POLICY, "patents.yaml")
-        pub.approve(s, approver, version, None)
+        author, _ = add_officer(s, "a", "author")
+        approver, _ = add_officer(s, "b", "approver")
+        version = submit(s, author, POLICY, "patents.yaml")
+        approve(s, approver, version, None)
 
 
 def test_a_granted_patent_makes_a_company_eligible_at_once(db_url: str) -> None:

@@ -32,14 +32,13 @@ from zhida.channels.templates import (
 from zhida.clock import shanghai_date
 from zhida.matcher.explain import missing_labels
 from zhida.matcher.reference import evaluate_policy
-from zhida.publishing.versions import policy_of, schemas_from
+from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.models import (
     Decision,
     Notification,
     OptOut,
-    PolicyVersion,
     Profile,
     Transition,
 )
@@ -71,19 +70,6 @@ class PlanSummary:
 def sms_due(now: dt.datetime, settings: Settings) -> dt.datetime:
     """Now, or the end of quiet hours (08:00 Asia/Shanghai) when now is inside them."""
     return quiet_until(now, settings) or now
-
-
-class _Versions:
-    def __init__(self, session: Session):
-        self.session = session
-        self.cache: dict[int, tuple[PolicyVersion, Policy]] = {}
-
-    def get(self, version_id: int) -> tuple[PolicyVersion, Policy]:
-        if version_id not in self.cache:
-            version = self.session.get(PolicyVersion, version_id)
-            assert version is not None, f"policy version {version_id} missing"
-            self.cache[version_id] = (version, policy_of(version))
-        return self.cache[version_id]
 
 
 def _into_eligible_or_unknown() -> Any:
@@ -143,14 +129,13 @@ def _candidates(session: Session, first: int, last: int,
     return list(session.connection().execute(stmt).all())  # Core: no ORM result overhead
 
 
-def _full_profile(session: Session, versions: _Versions, profile_id: str,
-                  version_id: int) -> dict[str, Any]:
+def _full_profile(session: Session, version: CompiledVersion,
+                  profile_id: str) -> dict[str, Any]:
     """The whole typed profile: only for those evaluated again (unknown outcomes, or no
     stored decision to take the benefit from)."""
     kind, data = session.execute(select(Profile.kind, Profile.data)
                                  .where(Profile.id == profile_id)).one()
-    version, _ = versions.get(version_id)
-    schema = schemas_from(version.schema_yaml)[kind]
+    schema = version.schemas[kind]
     return frame_from_json([{**data, "id": profile_id}], schema).row(0, named=True)
 
 
@@ -229,7 +214,7 @@ class _Plan:
     def __init__(self, session: Session, now: dt.datetime, settings: Settings,
                  summary: PlanSummary):
         self.session, self.now, self.settings, self.summary = session, now, settings, summary
-        self.versions = _Versions(session)
+        self.versions: dict[int, CompiledVersion] = {}  # see resolve_versions
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = sms_due(now, settings)
@@ -244,10 +229,19 @@ class _Plan:
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
         self.unseen.append((set(), Counter()))
+        self.resolve_versions({t.policy_version_id for t in rows})
         self.tokens = iter(new_tokens(len(rows)))  # at most one link per transition
         self.out = PlannedBatch()
         self.out.done = [t.id for t in rows if self.plan_one(t)]
         return self.out
+
+    def resolve_versions(self, version_ids: set[int]) -> None:
+        """The compiled policy versions of a batch's transitions, from the catalogue, asked
+        for once per call and version: not per transition (a lookup hashes the policy
+        text), and not again while a batch is written on the session's connection."""
+        new = version_ids - self.versions.keys()
+        if new:
+            self.versions.update(compiled_by_id(self.session, new))
 
     def planned(self, key: tuple[str, str, int, str]) -> bool:
         """Planned by this call and not yet seen by the queries (else `channels` says it)."""
@@ -256,7 +250,9 @@ class _Plan:
     def plan_one(self, t: Row[Any]) -> bool:
         """Plan what one transition needs; False when it waits for a later day."""
         self.summary.transitions += 1
-        version, policy = self.versions.get(t.policy_version_id)
+        version = self.versions.get(t.policy_version_id)
+        assert version is not None, f"policy version {t.policy_version_id} missing"
+        policy = version.policy
         window = policy.window
         if t.found is None or (window.closes is not None and self.today > window.closes):
             self.summary.skipped["window_closed" if t.found else "profile_gone"] += 1
@@ -282,12 +278,11 @@ class _Plan:
             self.plan_eligible(t, policy, need_inapp, need_sms)
         return True
 
-    def plan_maybe(self, t: Row[Any], version: PolicyVersion, policy: Policy) -> None:
+    def plan_maybe(self, t: Row[Any], version: CompiledVersion, policy: Policy) -> None:
         """Unknown outcome: at most an in-app message listing the missing data; never SMS."""
-        profile = _full_profile(self.session, self.versions, t.profile_id,
-                                t.policy_version_id)
+        profile = _full_profile(self.session, version, t.profile_id)
         result = evaluate_policy(policy, profile, self.today)
-        missing = missing_labels(result, schemas_from(version.schema_yaml)[policy.audience])
+        missing = missing_labels(result, version.schema)
         ctx = context(t.name, policy, None, "")
         ctx = replace(ctx, missing="、".join(missing) or "部分信息")
         title, body = inapp_text(ctx, maybe=True)
@@ -298,8 +293,8 @@ class _Plan:
         if t.decided:
             benefit = t.benefit
         else:  # no stored decision (a transition written by hand): evaluate again
-            profile = _full_profile(self.session, self.versions, t.profile_id,
-                                    t.policy_version_id)
+            profile = _full_profile(self.session, self.versions[t.policy_version_id],
+                                    t.profile_id)
             benefit = evaluate_policy(policy, profile, self.today).benefit
         link, link_row = new_link(t.profile_id, t.policy_id, t.policy_version_id,
                                   policy.window.closes, self.now, self.settings,

@@ -69,7 +69,8 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
     from zhida.ingest.importer import import_file
     from zhida.profiles.readers import write_profiles
     from zhida.profiles.synth import synthesize_citizens, synthesize_enterprises
-    from zhida.publishing import versions as pub
+    from zhida.publishing.officers import add_officer
+    from zhida.publishing.versions import approve, submit
     from zhida.rules.loader import load_pack
     from zhida.settings import get_settings
     from zhida.store.db import session_scope
@@ -98,15 +99,15 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
         if (pack_dir / "schema.yaml").exists() else ""
     start = time.perf_counter()
     with session_scope() as session:
-        author, _ = pub.add_officer(session, "demo-author", "author")
-        approver, _ = pub.add_officer(session, "demo-approver", "approver")
+        author, _ = add_officer(session, "demo-author", "author")
+        approver, _ = add_officer(session, "demo-approver", "approver")
     runs = []
     for policy in pack.policies:
         with session_scope() as session:
-            version = pub.submit(session, session.merge(author),
-                                 Path(policy.path).read_text(encoding="utf-8"), policy.path,
-                                 schema_yaml)
-            pub.approve(session, session.merge(approver), version, None)
+            version = submit(session, session.merge(author),
+                             Path(policy.path).read_text(encoding="utf-8"), policy.path,
+                             schema_yaml)
+            approve(session, session.merge(approver), version, None)
             version_id = version.id
         runs.append(start_new_run(policy.audience.value, [version_id], as_of))
     with session_scope() as session:

@@ -13,7 +13,10 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhida.publishing import versions as pub
+from zhida.publishing.catalogue import compiled, schemas_from
+from zhida.publishing.errors import PublishError
+from zhida.publishing.officers import add_officer, officer_by_token
+from zhida.publishing.versions import approve, check_policy, find_version, submit
 from zhida.rules.loader import SCHEMA_FILE
 from zhida.rules.policy import Policy
 from zhida.runs.preview import CHANGE_LABELS, CHANGES, Impact, compute_impact
@@ -26,7 +29,7 @@ from zhida.store.profiles import load_frame
 def read_policy_file(path: Path) -> tuple[str, str]:
     """(policy text, its pack's schema.yaml text or '')."""
     if not path.is_file():
-        raise pub.PublishError(f"{path}: no such policy file")
+        raise PublishError(f"{path}: no such policy file")
     schema_path = path.parent / SCHEMA_FILE
     schema = schema_path.read_text(encoding="utf-8") if schema_path.exists() else ""
     return path.read_text(encoding="utf-8"), schema
@@ -35,7 +38,7 @@ def read_policy_file(path: Path) -> tuple[str, str]:
 def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date) -> Impact:
     """Evaluate a policy over the stored population; compare with stored decisions. No writes."""
     start = time.perf_counter()
-    schema = pub.schemas_from(schema_yaml)[policy.audience]
+    schema = schemas_from(schema_yaml)[policy.audience]
     frame = load_frame(session, policy.audience.value, schema)
     old = {profile_id: outcome for profile_id, outcome in session.execute(
         select(Decision.profile_id, Decision.outcome).where(Decision.policy_id == policy.id))}
@@ -47,7 +50,7 @@ def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date
 def run_preview(path: Path, as_of: dt.date, as_json: bool, chart: Path | None,
                 out: Console) -> int:
     text, schema_yaml = read_policy_file(path)
-    policy = pub.check_policy(text, str(path), schema_yaml)
+    policy = check_policy(text, str(path), schema_yaml)
     with session_scope() as session:
         impact = impact_of(session, policy, schema_yaml, as_of)
         session.rollback()  # a preview writes nothing
@@ -124,7 +127,7 @@ def _cjk_font(font_manager: Any) -> str | None:
 
 def run_officer_add(name: str, role: str, out: Console) -> int:
     with session_scope() as session:
-        officer, token = pub.add_officer(session, name, role)
+        officer, token = add_officer(session, name, role)
         out.print(f"officer {officer.name} ({officer.role}) created; token (shown once):",
                   markup=False)
         print(token)
@@ -134,8 +137,8 @@ def run_officer_add(name: str, role: str, out: Console) -> int:
 def run_submit(path: Path, token: str | None, as_of: dt.date, out: Console) -> int:
     text, schema_yaml = read_policy_file(path)
     with session_scope() as session:
-        officer = pub.officer_by_token(session, token)
-        version = pub.submit(session, officer, text, str(path), schema_yaml)
+        officer = officer_by_token(session, token)
+        version = submit(session, officer, text, str(path), schema_yaml)
         out.print(f"submitted {version.policy_id} version {version.version} (draft); "
                   f"an approver publishes it with: zhida approve {version.policy_id}",
                   markup=False)
@@ -146,11 +149,11 @@ def run_approve(policy_id: str, version_no: int | None, token: str | None, as_of
                 start_run: bool, out: Console) -> int:
     settings = get_settings()
     with session_scope() as session:
-        officer = pub.officer_by_token(session, token)
-        version = pub.find_version(session, policy_id, version_no)
-        policy = pub.policy_of(version)
+        officer = officer_by_token(session, token)
+        version = find_version(session, policy_id, version_no)
+        policy = compiled(version).policy
         impact = impact_of(session, policy, version.schema_yaml, as_of)
-        pub.approve(session, officer, version, impact.to_json(), settings.allow_self_approval)
+        approve(session, officer, version, impact.to_json(), settings.allow_self_approval)
         version_id, audience = version.id, version.audience
     out.print(f"published {policy_id} version {version.version}: "
               f"{impact.counts['newly_eligible']:,} newly eligible, "

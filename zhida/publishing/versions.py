@@ -1,4 +1,4 @@
-"""Policy lifecycle: officers and tokens, submitting a draft, approving (publishing).
+"""Policy versions: submitting a draft, finding a version, approving (publishing).
 
 An author submits a policy file as a draft version; an approver other than the
 author publishes it (unless self-approval is allowed, for the demo). A policy
@@ -8,72 +8,29 @@ same text cannot be submitted twice. Every step is in the append-only audit log.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
-from zhida.errors import ZhidaError
 from zhida.matcher.policy_tests import run_policy_tests
-from zhida.profiles.schema import SchemaSet
-from zhida.profiles.schema_file import parse_schema_extension
+from zhida.publishing.audit import audit
+from zhida.publishing.catalogue import content_sha256, schemas_from
+from zhida.publishing.errors import PublishError
+from zhida.publishing.officers import MAY_APPROVE, MAY_SUBMIT
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
-from zhida.store.models import AuditLog, Officer, PolicyVersion
-
-ROLES = ("author", "approver", "admin")
+from zhida.store.models import Officer, PolicyVersion
 
 
-class PublishError(ZhidaError):
-    """A refused step of the policy lifecycle (printed as `error: ...`)."""
+class VersionStatus(StrEnum):
+    """Where a version is in its life; stored as its value in `policy_versions.status`."""
 
-    def __str__(self) -> str:
-        return f"error: {self.args[0]}"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def add_officer(session: Session, name: str, role: str) -> tuple[Officer, str]:
-    """Create an officer; returns the token, shown once and stored only hashed."""
-    if role not in ROLES:
-        raise PublishError(f"role must be one of {', '.join(ROLES)}, got '{role}'")
-    if session.scalar(select(Officer).where(Officer.name == name)) is not None:
-        raise PublishError(f"officer '{name}' already exists")
-    token = secrets.token_urlsafe(24)
-    officer = Officer(name=name, role=role, token_hash=hash_token(token))
-    session.add(officer)
-    session.flush()
-    audit(session, None, "officer.add", name, {"role": role})
-    return officer, token
-
-
-def officer_by_token(session: Session, token: str | None) -> Officer:
-    officer = session.scalar(select(Officer).where(Officer.token_hash == hash_token(token or "")))
-    if officer is None:
-        raise PublishError("invalid or missing officer token (--token or ZHIDA_TOKEN)")
-    return officer
-
-
-def audit(session: Session, officer: Officer | None, action: str, subject: str,
-          detail: dict[str, Any]) -> None:
-    session.add(AuditLog(officer_id=officer.id if officer else None, action=action,
-                         subject=subject, detail=detail))
-
-
-def schemas_from(schema_yaml: str) -> SchemaSet:
-    base = SchemaSet.builtin()
-    return base.extended(parse_schema_extension(schema_yaml)) if schema_yaml.strip() else base
-
-
-def policy_of(version: PolicyVersion) -> Policy:
-    """The checked Policy of a stored version (with the pack schema it was published with)."""
-    return load_policy_text(version.yaml_text, f"{version.policy_id}@v{version.version}",
-                            schemas_from(version.schema_yaml))
+    DRAFT = "draft"  # submitted, waiting for an approver
+    PUBLISHED = "published"  # the one in force for its policy
+    RETIRED = "retired"  # replaced by a later published version
 
 
 def check_policy(text: str, path: str, schema_yaml: str) -> Policy:
@@ -88,10 +45,10 @@ def check_policy(text: str, path: str, schema_yaml: str) -> Policy:
 
 def submit(session: Session, officer: Officer, text: str, path: str,
            schema_yaml: str = "") -> PolicyVersion:
-    if officer.role not in ("author", "admin"):
+    if officer.role not in MAY_SUBMIT:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot submit policies")
     policy = check_policy(text, path, schema_yaml)
-    sha = hashlib.sha256((text + "\0" + schema_yaml).encode()).hexdigest()
+    sha = content_sha256(text, schema_yaml)
     same = session.scalar(select(PolicyVersion).where(PolicyVersion.policy_id == policy.id,
                                                       PolicyVersion.sha256 == sha))
     if same is not None:
@@ -99,7 +56,7 @@ def submit(session: Session, officer: Officer, text: str, path: str,
                            f"({same.status}); nothing to do")
     last = session.scalar(select(func.max(PolicyVersion.version))
                           .where(PolicyVersion.policy_id == policy.id)) or 0
-    version = PolicyVersion(policy_id=policy.id, version=last + 1, status="draft",
+    version = PolicyVersion(policy_id=policy.id, version=last + 1, status=VersionStatus.DRAFT,
                             audience=policy.audience.value, title=policy.title, yaml_text=text,
                             schema_yaml=schema_yaml, sha256=sha, author_id=officer.id)
     session.add(version)
@@ -110,8 +67,11 @@ def submit(session: Session, officer: Officer, text: str, path: str,
 
 def find_version(session: Session, policy_id: str, version: int | None) -> PolicyVersion:
     stmt = select(PolicyVersion).where(PolicyVersion.policy_id == policy_id)
-    stmt = stmt.where(PolicyVersion.version == version) if version is not None else \
-        stmt.where(PolicyVersion.status == "draft").order_by(PolicyVersion.version.desc())
+    if version is not None:
+        stmt = stmt.where(PolicyVersion.version == version)
+    else:
+        stmt = stmt.where(PolicyVersion.status == VersionStatus.DRAFT).order_by(
+            PolicyVersion.version.desc())
     found = session.scalars(stmt).first()
     if found is None:
         what = f"version {version}" if version is not None else "a draft"
@@ -122,18 +82,20 @@ def find_version(session: Session, policy_id: str, version: int | None) -> Polic
 def approve(session: Session, officer: Officer, version: PolicyVersion,
             preview: dict[str, Any] | None, allow_self_approval: bool = False) -> PolicyVersion:
     """Publish a draft: the previous published version of the policy is retired."""
-    if officer.role not in ("approver", "admin"):
+    if officer.role not in MAY_APPROVE:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot approve policies")
-    if version.status != "draft":
+    if version.status != VersionStatus.DRAFT:
         raise PublishError(f"'{version.policy_id}' version {version.version} is already "
                            f"{version.status}")
     if version.author_id == officer.id and not allow_self_approval:
         raise PublishError("an author cannot approve their own policy; another approver must")
     now = utcnow()
     for old in session.scalars(select(PolicyVersion).where(
-            PolicyVersion.policy_id == version.policy_id, PolicyVersion.status == "published")):
-        old.status, old.retired_at = "retired", now
-    version.status, version.approver_id, version.published_at = "published", officer.id, now
+            PolicyVersion.policy_id == version.policy_id,
+            PolicyVersion.status == VersionStatus.PUBLISHED)):
+        old.status, old.retired_at = VersionStatus.RETIRED, now
+    version.status, version.approver_id, version.published_at = (
+        VersionStatus.PUBLISHED, officer.id, now)
     version.preview = preview
     audit(session, officer, "policy.publish", f"{version.policy_id}@v{version.version}",
           {"version_id": version.id, "preview": preview})
@@ -142,7 +104,7 @@ def approve(session: Session, officer: Officer, version: PolicyVersion,
 
 
 def published_versions(session: Session, audience: str | None = None) -> list[PolicyVersion]:
-    stmt = select(PolicyVersion).where(PolicyVersion.status == "published")
+    stmt = select(PolicyVersion).where(PolicyVersion.status == VersionStatus.PUBLISHED)
     if audience:
         stmt = stmt.where(PolicyVersion.audience == audience)
     return list(session.scalars(stmt.order_by(PolicyVersion.policy_id)))

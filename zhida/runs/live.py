@@ -21,7 +21,8 @@ from zhida.clock import utcnow
 from zhida.matcher.realtime import RealtimeMatcher, RealtimeResult
 from zhida.profiles.events import Event, apply_event
 from zhida.profiles.schema import SchemaSet
-from zhida.publishing.versions import policy_of, published_versions, schemas_from
+from zhida.publishing.catalogue import compiled
+from zhida.publishing.versions import published_versions
 from zhida.ranking.heuristic import heuristic_scores
 from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_profile_results
@@ -44,11 +45,12 @@ class LiveMatcher:
 
 
 def load_live_matcher(session: Session) -> LiveMatcher:
-    versions = published_versions(session)
-    policies = {v.policy_id: policy_of(v) for v in versions}
-    schema_yaml = next((v.schema_yaml for v in versions if v.schema_yaml), "")
+    versions = [(v, compiled(v)) for v in published_versions(session)]
+    policies = {v.policy_id: c.policy for v, c in versions}
+    # the profile fields of the first version that has a pack schema
+    schemas = next((c.schemas for v, c in versions if v.schema_yaml), SchemaSet.builtin())
     return LiveMatcher(RealtimeMatcher(list(policies.values()), "zhida-live-"), policies,
-                       {v.policy_id: v.id for v in versions}, schemas_from(schema_yaml))
+                       {v.policy_id: v.id for v, _ in versions}, schemas)
 
 
 def _typed(matcher: LiveMatcher, kind: str, data: dict[str, Any] | None,

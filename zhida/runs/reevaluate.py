@@ -37,7 +37,6 @@ from the chunks and may be called any number of times.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,11 +50,11 @@ from zhida.clock import utcnow
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
 from zhida.profiles.schema import Audience, Field, ProfileSchema, SchemaSet
-from zhida.profiles.schema_file import parse_schema_extension
+from zhida.publishing.catalogue import compiled
+from zhida.publishing.versions import VersionStatus
 from zhida.ranking.heuristic import heuristic_scores, urgency
 from zhida.rules.ast import Node, walk
 from zhida.rules.functions import is_dated_call
-from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_chunk_results, empty_results, results_frame
 from zhida.settings import get_settings
@@ -153,20 +152,9 @@ def mark_failed(session: Session, run_id: int, error: str) -> None:
 # --------------------------------------------------------------------------- policies
 
 
-@functools.lru_cache(maxsize=64)
-def _extension(schema_yaml: str) -> dict[Audience, dict[str, Field]]:
-    return parse_schema_extension(schema_yaml) if schema_yaml.strip() else {}
-
-
-@functools.lru_cache(maxsize=512)
-def _parse(yaml_text: str, schema_yaml: str, path: str) -> Policy:
-    schemas = SchemaSet.builtin().extended(_extension(schema_yaml))
-    return load_policy_text(yaml_text, path, schemas)
-
-
 @dataclass
 class RunPolicies:
-    """The run's policy versions, parsed (cached per process: versions never change)."""
+    """The run's policy versions, compiled (by the catalogue, once per process)."""
 
     policies: list[Policy]
     versions: list[tuple[str, int, list[str]]]  # (policy_id, version id, criterion ids)
@@ -185,11 +173,12 @@ def load_run_policies(session: Session, kind: str, version_ids: Sequence[int]) -
     extra: dict[str, Field] = {}
     policies: list[Policy] = []
     for v in rows:
-        for name, f in _extension(v.schema_yaml).get(audience, {}).items():
+        found = compiled(v)
+        for name, f in found.extension.get(audience, {}).items():
             if name in extra and extra[name].type is not f.type:
                 raise RunError(f"field '{name}' has two types in the run's policy packs")
             extra[name] = f
-        policies.append(_parse(v.yaml_text, v.schema_yaml, f"{v.policy_id}@v{v.version}"))
+        policies.append(found.policy)
     schema = SchemaSet.builtin()[audience].extended(extra)
     versions = [(v.policy_id, v.id, p.criterion_ids()) for v, p in zip(rows, policies,
                                                                          strict=True)]
@@ -359,7 +348,7 @@ def window_changes(policy: Policy, since: dt.date, as_of: dt.date) -> bool:
 def latest_published(session: Session, kind: str | None = None,
                      policy_ids: Sequence[str] | None = None) -> list[PolicyVersion]:
     """The published version of each policy (the newest, should there be several)."""
-    stmt = select(PolicyVersion).where(PolicyVersion.status == "published")
+    stmt = select(PolicyVersion).where(PolicyVersion.status == VersionStatus.PUBLISHED)
     if kind:
         stmt = stmt.where(PolicyVersion.audience == kind)
     if policy_ids:
@@ -383,7 +372,7 @@ def daily_selection(session: Session, as_of: dt.date) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for v in latest_published(session):
         since = _previous_daily(session, v.audience, as_of)
-        policy = load_run_policies(session, v.audience, [v.id]).policies[0]
+        policy = compiled(v).policy
         if uses_time(policy) or window_changes(policy, since, as_of):
             out.setdefault(v.audience, []).append(v.id)
     return out

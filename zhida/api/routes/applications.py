@@ -44,7 +44,7 @@ from zhida.matcher.reference import (
     evaluate_policy,
 )
 from zhida.profiles.schema import ProfileSchema
-from zhida.publishing.versions import policy_of, schemas_from
+from zhida.publishing.catalogue import compiled
 from zhida.rules.policy import Policy
 from zhida.store.models import (
     ApplicationToken,
@@ -124,27 +124,13 @@ class Case:
         return explain_text(self.result, self.schema, self.token.profile_id, self.defines)
 
 
-_COMPILED: dict[tuple[str, str, int], tuple[Policy, ProfileSchema]] = {}
-
-
-def compiled(version: PolicyVersion) -> tuple[Policy, ProfileSchema]:
-    """The checked policy of a stored version and its audience's schema (cached: a
-    version's text never changes, and the key includes its hash)."""
-    key = (version.sha256, version.policy_id, version.version)
-    if key not in _COMPILED:
-        if len(_COMPILED) >= 256:
-            _COMPILED.clear()
-        policy = policy_of(version)
-        _COMPILED[key] = (policy, schemas_from(version.schema_yaml)[policy.audience])
-    return _COMPILED[key]
-
-
 def load_case(session: Session, token: ApplicationToken, today: dt.date) -> Case:
     version = session.get(PolicyVersion, token.policy_version_id)
     found = get_profile(session, token.profile_id)
     if version is None or found is None or version.policy_id != token.policy_id:
         raise LinkNotFound("the link's policy version or profile is gone")
-    policy, schema = compiled(version)
+    catalogued = compiled(version)
+    policy, schema = catalogued.policy, catalogued.schema
     kind, data = found
     if kind != policy.audience.value:
         raise LinkNotFound("profile kind does not match the policy")
