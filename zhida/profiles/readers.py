@@ -25,13 +25,14 @@ import polars as pl
 
 from zhida.errors import ProfileDataError, RowError
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
-from zhida.profiles.uscc import CHARSET, USCC_LENGTH
 from zhida.profiles.validate import (
-    mask_phone,
+    FALSE_WORDS,
+    NUMBER_UNITS,
+    TRUE_WORDS,
+    TYPE_REASONS,
+    format_of,
     parse_dates,
-    phone_valid_mask,
-    region_valid_mask,
-    uscc_valid_mask,
+    show_text,
 )
 from zhida.suggest import closest
 
@@ -50,8 +51,6 @@ JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
 
 LIST_SEPARATOR = ";"
-TRUE_WORDS = ("true", "1", "是", "yes", "y", "t")
-FALSE_WORDS = ("false", "0", "否", "no", "n", "f")
 
 _BOM = b"\xef\xbb\xbf"
 _ALL_EXTENSIONS = ", ".join(CSV_EXTENSIONS + JSONL_EXTENSIONS + PARQUET_EXTENSIONS)
@@ -449,89 +448,17 @@ class _Conv:
     explain: Callable[[object], str]  # raw value -> reason, for bad rows only
 
 
-@dataclass(frozen=True)
-class _Rule:
-    """Extra checks for a string field, chosen by the field's name."""
-
-    valid: Callable[[pl.Series], BoolArray]
-    explain: Callable[[str], str]
-    upper: bool = False
-    lower: bool = False
-
-
-def _enum_rule(allowed: str, shown: str) -> _Rule:
-    values = pl.Series(list(allowed), dtype=pl.String)
-    return _Rule(
-        valid=lambda s: _np(s.is_in(values.implode())),
-        explain=lambda v: f"{_show(v)} is not one of {shown}",
-        upper=True,
-    )
-
-
-def _uscc_explain(v: str) -> str:
-    if len(v) != USCC_LENGTH:
-        return f"{_show(v)} is not a USCC (18 characters, got {len(v)})"
-    bad = sorted({c for c in v if c not in CHARSET})
-    if bad:
-        return f"{_show(v)} has characters not allowed in a USCC ({''.join(bad)})"
-    return f"{_show(v)} has an invalid USCC check digit"
-
-
-_USCC_RULE = _Rule(valid=uscc_valid_mask, explain=_uscc_explain, upper=True)
-_PHONE_RULE = _Rule(
-    valid=phone_valid_mask,
-    explain=lambda v: f"{mask_phone(v)} is not a valid phone number (E.164, like +8613800000000)",
-)
-_REGION_RULE = _Rule(
-    valid=region_valid_mask, explain=lambda v: f"{_show(v)} is not a 6-digit region code"
-)
-_ID_HASH_RULE = _Rule(
-    valid=lambda s: _np(s.str.contains(r"^[0-9a-f]{32,128}$")),
-    explain=lambda v: (
-        f"{_mask_secret(v)} is not a hex digest (store a hash, never the ID number itself)"
-    ),
-    lower=True,
-)
-_INDUSTRY_RULE = _Rule(
-    valid=lambda s: _np(s.str.contains(r"^[A-T](\d{2}(\d{1,2})?)?$")),
-    explain=lambda v: f"{_show(v)} is not a GB/T 4754 industry code (like C39)",
-    upper=True,
-)
-_NAMED_RULES: dict[str, _Rule] = {
-    "uscc": _USCC_RULE,
-    "phone": _PHONE_RULE,
-    "mobile": _PHONE_RULE,
-    "region": _REGION_RULE,
-    "id_hash": _ID_HASH_RULE,
-    "industry": _INDUSTRY_RULE,
-    "tax_credit": _enum_rule("ABMCD", "A, B, M, C, D"),
-    "talent_level": _enum_rule("ABCDE", "A-E"),
-}
-
-
-def _string_rule(name: str) -> _Rule | None:
-    rule = _NAMED_RULES.get(name)
-    if rule is not None:
-        return rule
-    if name.endswith("_uscc"):
-        return _USCC_RULE
-    if name.endswith("_phone"):
-        return _PHONE_RULE
-    if name.endswith("_region"):
-        return _REGION_RULE
-    return None
-
-
-def _mask_secret(v: str) -> str:
-    return f"'{v[:4]}…'" if len(v) > 4 else "'…'"
-
-
 def _show(v: object) -> str:
     if isinstance(v, str):
-        return repr(v if len(v) <= 40 else v[:40] + "…")
+        return show_text(v)
     if isinstance(v, float) and v.is_integer():
         return repr(v)
     return str(v)
+
+
+def _not_of_type(t: FieldType) -> Callable[[object], str]:
+    """The reason for a value that does not convert to type `t`."""
+    return lambda v: f"{_show(v)} {TYPE_REASONS[t]}"
 
 
 def _convert(raw: pl.Series, f: Field) -> _Conv:
@@ -571,22 +498,13 @@ def _from_strings(raw: pl.Series, f: Field) -> _Conv:
     name = f.name
     t = f.type
     if t is FieldType.STRING:
-        rule = _string_rule(name)
-        if rule is None:
+        fmt = format_of(name)
+        if fmt is None:
             return _Conv(s.alias(name), None, _show)
-        if rule.upper:
-            s = s.str.to_uppercase()
-        elif rule.lower:
-            s = s.str.to_lowercase()
-        bad = _np(present) & ~rule.valid(s)
+        s = fmt.normalise_column(s)
+        bad = _np(present) & ~fmt.valid_mask(s)
         values = _where(pl.Series(~bad), s) if bad.any() else s
-        explain = rule.explain
-
-        def explain_raw(v: object) -> str:
-            text = str(v).strip()
-            return explain(text.upper() if rule.upper else text.lower() if rule.lower else text)
-
-        return _Conv(values.alias(name), bad, explain_raw)
+        return _Conv(values.alias(name), bad, lambda v: fmt.file_error(fmt.normalise(str(v))))
     if t is FieldType.INT:
         out = s.cast(pl.Int64, strict=False)
         missed = _np(present) & _np(out.is_null())
@@ -594,7 +512,7 @@ def _from_strings(raw: pl.Series, f: Field) -> _Conv:
             as_int = _int_from_float(s.cast(pl.Float64, strict=False))
             out = out.fill_null(as_int)
         return _Conv(
-            out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer"
+            out.alias(name), _lost(present, out), _not_of_type(FieldType.INT)
         )
     if t is FieldType.NUMBER:
         return _number_from_strings(s, present, name)
@@ -604,14 +522,14 @@ def _from_strings(raw: pl.Series, f: Field) -> _Conv:
         return _Conv(
             out.alias(name),
             _lost(present, out),
-            lambda v: f"{_show(v)} is not a yes/no value (true/false, 1/0, 是/否)",
+            _not_of_type(FieldType.BOOL),
         )
     if t is FieldType.DATE:
         out = parse_dates(s)
         return _Conv(
             out.alias(name),
             _lost(present, out),
-            lambda v: f"{_show(v)} is not a valid date (YYYY-MM-DD)",
+            _not_of_type(FieldType.DATE),
         )
     # LIST: "a;b;c"
     parts = (
@@ -625,21 +543,22 @@ def _from_strings(raw: pl.Series, f: Field) -> _Conv:
 
 def _number_from_strings(s: pl.Series, present: pl.Series, name: str) -> _Conv:
     # 8000万 / 1.5亿, as in the policy language
+    digits = pl.col("s")
+    for unit in NUMBER_UNITS:
+        digits = digits.str.strip_suffix(unit)
     frame = pl.DataFrame({"s": s}).select(
-        pl.when(pl.col("s").str.ends_with("亿"))
-        .then(pl.lit(1e8))
-        .when(pl.col("s").str.ends_with("万"))
-        .then(pl.lit(1e4))
-        .otherwise(pl.lit(1.0))
+        pl.col("s")
+        .str.slice(-1)
+        .replace_strict(NUMBER_UNITS, default=1.0, return_dtype=pl.Float64)
         .alias("m"),
-        pl.col("s").str.strip_suffix("亿").str.strip_suffix("万").str.strip_chars().alias("n"),
+        digits.str.strip_chars().alias("n"),
     )
     x = frame["n"].cast(pl.Float64, strict=False) * frame["m"]
     nan = _np(x.is_nan())
     ok = x.is_finite()
     out = _where(ok, x).alias(name)
     bad = _lost(present, out) & ~nan  # NaN reads as missing
-    return _Conv(out, bad, lambda v: f"{_show(v)} is not a number")
+    return _Conv(out, bad, _not_of_type(FieldType.NUMBER))
 
 
 def _from_typed(raw: pl.Series, f: Field) -> _Conv | None:
@@ -658,7 +577,7 @@ def _from_typed(raw: pl.Series, f: Field) -> _Conv | None:
         else:
             return None
         return _Conv(
-            out.alias(name), _lost(present, out), lambda v: f"{_show(v)} is not an integer"
+            out.alias(name), _lost(present, out), _not_of_type(FieldType.INT)
         )
     if t is FieldType.NUMBER:
         if not dtype.is_numeric():
@@ -666,7 +585,7 @@ def _from_typed(raw: pl.Series, f: Field) -> _Conv | None:
         x = raw.cast(pl.Float64)
         nan = _np(x.is_nan())
         out = _where(x.is_finite(), x).alias(name)
-        return _Conv(out, _lost(present, out) & ~nan, lambda v: f"{_show(v)} is not a number")
+        return _Conv(out, _lost(present, out) & ~nan, _not_of_type(FieldType.NUMBER))
     if t is FieldType.BOOL:
         if dtype == pl.Boolean:
             return _Conv(raw.alias(name), None, _show)
