@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from zhida.errors import RowError, ZhidaError
-from zhida.profiles.readers import json_type
+from zhida.profiles.readers.jsonl_input import json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
 from zhida.profiles.validate import (
     FALSE_WORDS,

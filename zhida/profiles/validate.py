@@ -41,6 +41,7 @@ __all__ = [
     "TRUE_WORDS",
     "TYPE_REASONS",
     "FieldFormat",
+    "bool_np",
     "format_of",
     "is_valid_date",
     "is_valid_phone",
@@ -68,7 +69,8 @@ _DATE = re.compile(DATE_RE)
 BoolArray = npt.NDArray[np.bool_]
 
 
-def _bool_np(s: pl.Series) -> BoolArray:
+def bool_np(s: pl.Series) -> BoolArray:
+    """A boolean series as a numpy array, null as False."""
     return s.fill_null(False).to_numpy().astype(np.bool_, copy=False)
 
 
@@ -98,14 +100,14 @@ def phone_valid_mask(s: pl.Series) -> BoolArray:
     accepted by one regex over the column; only the distinct remaining values go
     through ``phonenumbers``.
     """
-    fast = _bool_np(s.str.contains(CN_MOBILE_RE))
-    rest_idx = np.flatnonzero(~fast & _bool_np(s.is_not_null()))
+    fast = bool_np(s.str.contains(CN_MOBILE_RE))
+    rest_idx = np.flatnonzero(~fast & bool_np(s.is_not_null()))
     if rest_idx.size == 0:
         return fast
     rest = s.gather(rest_idx)
     good = [v for v in rest.unique().to_list() if is_valid_phone(v)]
     if good:
-        fast[rest_idx] = _bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
+        fast[rest_idx] = bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
     return fast
 
 
@@ -118,7 +120,7 @@ def is_valid_region(value: str | None) -> bool:
 
 
 def region_valid_mask(s: pl.Series) -> BoolArray:
-    return _bool_np(s.str.contains(REGION_RE))
+    return bool_np(s.str.contains(REGION_RE))
 
 
 # --------------------------------------------------------------------------- dates
@@ -196,7 +198,7 @@ def _regex_format(pattern: str, reason: str, case: Case = "",
     return FieldFormat(
         reason=reason,
         is_valid=lambda v: compiled.match(v) is not None,
-        valid_mask=lambda s: _bool_np(s.str.contains(pattern)),
+        valid_mask=lambda s: bool_np(s.str.contains(pattern)),
         case=case,
         shown_in_file=shown_in_file,
     )
@@ -207,7 +209,7 @@ def _one_of(allowed: tuple[str, ...], shown: str) -> FieldFormat:
     return FieldFormat(
         reason=f"is not one of {shown}",
         is_valid=frozenset(allowed).__contains__,
-        valid_mask=lambda s: _bool_np(s.is_in(values.implode())),
+        valid_mask=lambda s: bool_np(s.is_in(values.implode())),
         case="upper",
     )
 
