@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.factories import make_frame
-from zhida.profiles import resolve as rs
 from zhida.profiles.resolve import (
     MERGE_SCORE,
     REVIEW_SCORE,
@@ -21,6 +20,7 @@ from zhida.profiles.resolve import (
     normalize_names,
     resolve,
 )
+from zhida.profiles.resolve import matching as rs
 from zhida.profiles.schema import Audience, SchemaSet
 from zhida.profiles.uscc import make_uscc
 
