@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.factories import make_frame
-from zhida.profiles import resolve as rs
 from zhida.profiles.resolve import (
     MERGE_SCORE,
+    PLACE_NAMES,
     REVIEW_SCORE,
     Action,
     FrameStore,
@@ -21,6 +21,7 @@ from zhida.profiles.resolve import (
     normalize_names,
     resolve,
 )
+from zhida.profiles.resolve import by_name as rs
 from zhida.profiles.schema import Audience, SchemaSet
 from zhida.profiles.uscc import make_uscc
 
@@ -100,7 +101,7 @@ def test_name_score_on_core_names() -> None:
 _ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 _BRAND = [c for c in "华新恒鑫泰通达瑞丰宏盛隆远天金永明光诚信德佳美创博正东方源兴旺力康福润嘉和宇睿航腾"
           "飞星辰智联汇凯悦卓越锦晟弘翔豪鸿昌荣帆银利顺浩佰亿优尚品众宸科技贸易纺织机械电子"
-          if not any(c in p for p in rs.PLACE_NAMES) and c not in "股份有限责任公司"]
+          if not any(c in p for p in PLACE_NAMES) and c not in "股份有限责任公司"]
 _SUFFIXES = ["有限公司", "有限责任公司", "股份有限公司"]
 _PLACES = ["浙江省", "浙江", "杭州市", "杭州", "浙江省杭州市", "宁波", "义乌市", "北京"]
 

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from zhida.profiles.validate import (
+    format_of,
     is_valid_date,
     is_valid_phone,
     is_valid_region,
@@ -61,3 +62,31 @@ def test_dates() -> None:
     parsed = parse_dates(pl.Series([*good, *bad, None], dtype=pl.String))
     assert parsed.dtype == pl.Date
     assert parsed.is_not_null().to_list() == [True, True, False, False, False, False, False]
+
+
+FORMAT_SAMPLES = {
+    "uscc": ["91330106MA2AX8W430", "91330106MA2AX8W43A", "123", "91330106MA2AX8WI30"],
+    "employer_uscc": ["91330106MA2AX8W430", "91330106MA2AX8W431"],
+    "phone": ["+8613812345678", "+16502530000", "+8612812345678", "12345"],
+    "mobile": ["+8613812345678", "abc"],
+    "region": ["330106", "3301", "33010a"],
+    "hukou_region": ["330106", "3301x1"],
+    "industry": ["C", "C39", "C391", "C3911", "C3", "C39111", "Z12"],
+    "id_hash": ["0123456789abcdef" * 2, "0123456789abcdef" * 8 + "0", "330106199001011234"],
+    "tax_credit": ["A", "B", "M", "C", "D", "E", "AA"],
+    "talent_level": ["A", "E", "F"],
+}
+
+
+@pytest.mark.parametrize(("name", "values"), FORMAT_SAMPLES.items())
+def test_each_format_checks_a_value_and_a_column_alike(name: str, values: list[str]) -> None:
+    fmt = format_of(name)
+    assert fmt is not None
+    column = fmt.valid_mask(pl.Series([*values, None], dtype=pl.String)).tolist()
+    assert column == [*(fmt.is_valid(v) for v in values), False]
+    assert any(column) and not all(column)
+
+
+def test_fields_without_a_format() -> None:
+    assert format_of("name") is None
+    assert format_of("business_scope") is None

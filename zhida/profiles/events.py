@@ -29,16 +29,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from zhida.errors import RowError, ZhidaError
-from zhida.profiles.readers import json_type
+from zhida.profiles.readers.jsonl_input import json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
-from zhida.profiles.validate import is_valid_date, is_valid_phone, is_valid_region, is_valid_uscc
+from zhida.profiles.validate import (
+    FALSE_WORDS,
+    NUMBER_UNITS,
+    TRUE_WORDS,
+    TYPE_REASONS,
+    format_of,
+    is_valid_date,
+    show_text,
+)
 from zhida.suggest import did_you_mean
 
 __all__ = [
@@ -58,9 +65,6 @@ __all__ = [
 ]
 
 EDUCATION_LEVELS = ("大专", "本科", "硕士", "博士")
-_TRUE_WORDS = ("true", "1", "是", "yes", "y", "t")
-_FALSE_WORDS = ("false", "0", "否", "no", "n", "f")
-_UNITS = {"亿": 1e8, "万": 1e4}
 
 
 class EventError(ZhidaError):
@@ -147,34 +151,11 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 def _show(v: object) -> str:
     if isinstance(v, str):
-        return repr(v if len(v) <= 40 else v[:40] + "…")
+        return show_text(v)
     return json.dumps(v, ensure_ascii=False)[:60]
 
 
 # --------------------------------------------------------------------------- values
-
-
-def _string_check(name: str) -> tuple[Callable[[str], bool], str, str] | None:
-    """(valid, how to describe a bad value, case) for string fields with a known format."""
-    if name == "uscc" or name.endswith("_uscc"):
-        return is_valid_uscc, "is not a valid USCC (统一社会信用代码)", "upper"
-    if name in ("phone", "mobile") or name.endswith("_phone"):
-        return is_valid_phone, "is not a valid phone number (E.164, like +8613800000000)", ""
-    if name == "region" or name.endswith("_region"):
-        return is_valid_region, "is not a 6-digit region code", ""
-    if name == "industry":
-        pattern = re.compile(r"^[A-T](\d{2}(\d{1,2})?)?$")
-        return (lambda s: bool(pattern.match(s))), "is not a GB/T 4754 industry code (like C39)", \
-            "upper"
-    if name == "tax_credit":
-        return (lambda s: s in ("A", "B", "M", "C", "D")), "is not one of A, B, M, C, D", "upper"
-    if name == "talent_level":
-        return (lambda s: s in ("A", "B", "C", "D", "E")), "is not one of A-E", "upper"
-    if name == "id_hash":
-        pattern = re.compile(r"^[0-9a-f]{32,128}$")
-        return (lambda s: bool(pattern.match(s))), \
-            "is not a hex digest (store a hash, never the ID number itself)", "lower"
-    return None
 
 
 def convert_value(f: Field, value: object) -> Any:
@@ -191,23 +172,21 @@ def convert_value(f: Field, value: object) -> Any:
         s = value.strip()
         if not s:
             return None
-        check = _string_check(f.name)
-        if check is not None:
-            valid, explain, case = check
-            s = s.upper() if case == "upper" else s.lower() if case == "lower" else s
-            if not valid(s):
-                shown = "a phone number" if "phone" in explain else _show(s)
-                raise EventError(f"{f.name}: {shown} {explain}")
+        fmt = format_of(f.name)
+        if fmt is not None:
+            s = fmt.normalise(s)
+            if not fmt.is_valid(s):
+                raise EventError(f"{f.name}: {fmt.event_error(s)}")
         return s
     if t is FieldType.INT:
         if isinstance(value, bool):
-            raise EventError(f"{bad} is not an integer")
+            raise EventError(f"{bad} {TYPE_REASONS[FieldType.INT]}")
         if isinstance(value, int):
             return value
         if isinstance(value, float):
             if math.isfinite(value) and value.is_integer():
                 return int(value)
-            raise EventError(f"{bad} is not an integer")
+            raise EventError(f"{bad} {TYPE_REASONS[FieldType.INT]}")
         if isinstance(value, str):
             s = value.strip()
             if not s:
@@ -218,29 +197,29 @@ def convert_value(f: Field, value: object) -> Any:
                 try:
                     x = float(s)
                 except ValueError:
-                    raise EventError(f"{bad} is not an integer") from None
+                    raise EventError(f"{bad} {TYPE_REASONS[FieldType.INT]}") from None
                 if math.isfinite(x) and x.is_integer():
                     return int(x)
-            raise EventError(f"{bad} is not an integer")
+            raise EventError(f"{bad} {TYPE_REASONS[FieldType.INT]}")
         raise EventError(f"{f.name}: expected an integer, got a JSON {json_type(value)}")
     if t is FieldType.NUMBER:
         if isinstance(value, bool):
-            raise EventError(f"{bad} is not a number")
+            raise EventError(f"{bad} {TYPE_REASONS[FieldType.NUMBER]}")
         if isinstance(value, int | float):
             x = float(value)
         elif isinstance(value, str):
             s = value.strip()
             if not s:
                 return None
-            scale = _UNITS.get(s[-1], 1.0)
+            scale = NUMBER_UNITS.get(s[-1], 1.0)
             try:
                 x = float(s[:-1] if scale != 1.0 else s) * scale
             except ValueError:
-                raise EventError(f"{bad} is not a number") from None
+                raise EventError(f"{bad} {TYPE_REASONS[FieldType.NUMBER]}") from None
         else:
             raise EventError(f"{f.name}: expected a number, got a JSON {json_type(value)}")
         if not math.isfinite(x):
-            raise EventError(f"{bad} is not a number")
+            raise EventError(f"{bad} {TYPE_REASONS[FieldType.NUMBER]}")
         return x
     if t is FieldType.BOOL:
         if isinstance(value, bool):
@@ -251,17 +230,17 @@ def convert_value(f: Field, value: object) -> Any:
             s = value.strip().lower()
             if not s:
                 return None
-            if s in _TRUE_WORDS:
+            if s in TRUE_WORDS:
                 return True
-            if s in _FALSE_WORDS:
+            if s in FALSE_WORDS:
                 return False
-        raise EventError(f"{bad} is not a yes/no value (true/false, 1/0, 是/否)")
+        raise EventError(f"{bad} {TYPE_REASONS[FieldType.BOOL]}")
     if t is FieldType.DATE:
         if isinstance(value, str) and not value.strip():
             return None
         if isinstance(value, str) and is_valid_date(value.strip()):
             return dt.date.fromisoformat(value.strip())
-        raise EventError(f"{bad} is not a valid date (YYYY-MM-DD)")
+        raise EventError(f"{bad} {TYPE_REASONS[FieldType.DATE]}")
     # LIST
     if isinstance(value, str):
         parts = value.replace("；", ";").split(";")
@@ -386,7 +365,7 @@ def _parse(etype: str, obj: dict[str, Any], schemas: SchemaSet, line: int) -> Ev
                          f"{'/'.join(EDUCATION_LEVELS)}")
     date = obj["date"]
     if not isinstance(date, str) or not is_valid_date(date.strip()):
-        raise EventError(f"date {_show(date)} is not a valid date (YYYY-MM-DD)")
+        raise EventError(f"date {_show(date)} {TYPE_REASONS[FieldType.DATE]}")
     return Graduated(pid, education.strip(), dt.date.fromisoformat(date.strip()), line, at)
 
 

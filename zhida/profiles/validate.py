@@ -1,27 +1,48 @@
-"""Vectorised value checks for profile columns, with scalar twins for single values.
+"""Field formats, each defined once, checked one value at a time or a column at a time.
+
+A string field whose name says what it holds (``uscc``, ``*_phone``, ``region``,
+``industry``...) has a `FieldFormat`: its rule (a regex, a set of values or a
+checksum), the words that say why a value breaks it, a scalar check
+(`FieldFormat.is_valid`, used for events) and a vectorised one
+(`FieldFormat.valid_mask`, used by the file readers), both built from the same
+definition. `format_of(name)` finds the format of a field.
 
 Every ``*_valid_mask`` function takes a polars String series and returns a numpy
 boolean array that is True where the value is present *and* valid; nulls give
 False (the caller decides that a null is "missing", not "invalid").
+
+The words of typed values (yes/no, 万/亿, the reason a value is not of its
+field's type) live here too, so the readers and the event parser say the same.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import phonenumbers
 import polars as pl
 
-from zhida.profiles.uscc import is_valid_uscc, uscc_valid_mask
+from zhida.profiles.schema import FieldType
+from zhida.profiles.uscc import CHARSET, USCC_LENGTH, is_valid_uscc, uscc_valid_mask
 from zhida.redact import mask_phone
 
 __all__ = [
     "CN_MOBILE_RE",
     "DATE_RE",
+    "FALSE_WORDS",
+    "NUMBER_UNITS",
     "REGION_RE",
+    "TRUE_WORDS",
+    "TYPE_REASONS",
+    "FieldFormat",
+    "bool_np",
+    "format_of",
     "is_valid_date",
     "is_valid_phone",
     "is_valid_region",
@@ -30,6 +51,7 @@ __all__ = [
     "parse_dates",
     "phone_valid_mask",
     "region_valid_mask",
+    "show_text",
     "uscc_valid_mask",
 ]
 
@@ -37,14 +59,24 @@ CN_MOBILE_RE = r"^\+861[3-9]\d{9}$"
 E164_RE = r"^\+[1-9]\d{6,14}$"
 REGION_RE = r"^\d{6}$"
 DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+INDUSTRY_RE = r"^[A-T](\d{2}(\d{1,2})?)?$"  # GB/T 4754: section letter, 2-4 digits
+ID_HASH_RE = r"^[0-9a-f]{32,128}$"
 
 _E164 = re.compile(E164_RE)
 _REGION = re.compile(REGION_RE)
 _DATE = re.compile(DATE_RE)
 
+BoolArray = npt.NDArray[np.bool_]
 
-def _bool_np(s: pl.Series) -> npt.NDArray[np.bool_]:
+
+def bool_np(s: pl.Series) -> BoolArray:
+    """A boolean series as a numpy array, null as False."""
     return s.fill_null(False).to_numpy().astype(np.bool_, copy=False)
+
+
+def show_text(value: str) -> str:
+    """A text value as error messages quote it: ``'C3'``, cut after 40 characters."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 # --------------------------------------------------------------------------- phones
@@ -61,23 +93,22 @@ def is_valid_phone(value: str | None) -> bool:
     return bool(phonenumbers.is_valid_number(num))
 
 
-def phone_valid_mask(s: pl.Series) -> npt.NDArray[np.bool_]:
+def phone_valid_mask(s: pl.Series) -> BoolArray:
     """Vectorised :func:`is_valid_phone`.
 
     Chinese mobile numbers (``+861[3-9]`` and 9 digits, nearly all real data) are
     accepted by one regex over the column; only the distinct remaining values go
     through ``phonenumbers``.
     """
-    fast = _bool_np(s.str.contains(CN_MOBILE_RE))
-    rest_idx = np.flatnonzero(~fast & _bool_np(s.is_not_null()))
+    fast = bool_np(s.str.contains(CN_MOBILE_RE))
+    rest_idx = np.flatnonzero(~fast & bool_np(s.is_not_null()))
     if rest_idx.size == 0:
         return fast
     rest = s.gather(rest_idx)
     good = [v for v in rest.unique().to_list() if is_valid_phone(v)]
     if good:
-        fast[rest_idx] = _bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
+        fast[rest_idx] = bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
     return fast
-
 
 
 # --------------------------------------------------------------------------- regions
@@ -88,8 +119,8 @@ def is_valid_region(value: str | None) -> bool:
     return isinstance(value, str) and bool(_REGION.match(value))
 
 
-def region_valid_mask(s: pl.Series) -> npt.NDArray[np.bool_]:
-    return _bool_np(s.str.contains(REGION_RE))
+def region_valid_mask(s: pl.Series) -> BoolArray:
+    return bool_np(s.str.contains(REGION_RE))
 
 
 # --------------------------------------------------------------------------- dates
@@ -114,3 +145,151 @@ def parse_dates(s: pl.Series) -> pl.Series:
         .then(pl.col("s").str.to_date("%Y-%m-%d", strict=False))
         .alias(s.name)
     ).to_series()
+
+
+# --------------------------------------------------------------------------- string formats
+
+Case = Literal["", "upper", "lower"]
+
+
+@dataclass(frozen=True)
+class FieldFormat:
+    """The format of one kind of string field, with both checks and the words for a bad value.
+
+    A value is stripped and then put in `case` before it is checked. A bad value is
+    reported as ``<value as shown> <reason>``; profile files and events show the value
+    their own way (`shown_in_file`, `shown_in_event`), and a file may give a more
+    precise reason (`file_reason`).
+    """
+
+    reason: str
+    is_valid: Callable[[str], bool]
+    valid_mask: Callable[[pl.Series], BoolArray]
+    case: Case = ""
+    shown_in_file: Callable[[str], str] = show_text
+    shown_in_event: Callable[[str], str] = show_text
+    file_reason: Callable[[str], str] | None = None
+
+    def normalise(self, value: str) -> str:
+        """A stripped value in this format's case."""
+        s = value.strip()
+        return s.upper() if self.case == "upper" else s.lower() if self.case == "lower" else s
+
+    def normalise_column(self, s: pl.Series) -> pl.Series:
+        """A column of stripped values in this format's case."""
+        if self.case == "upper":
+            return s.str.to_uppercase()
+        return s.str.to_lowercase() if self.case == "lower" else s
+
+    def file_error(self, value: str) -> str:
+        """Why a normalised value in a profile file is bad."""
+        if self.file_reason is not None:
+            return self.file_reason(value)
+        return f"{self.shown_in_file(value)} {self.reason}"
+
+    def event_error(self, value: str) -> str:
+        """Why a normalised value in an event is bad."""
+        return f"{self.shown_in_event(value)} {self.reason}"
+
+
+def _regex_format(pattern: str, reason: str, case: Case = "",
+                  shown_in_file: Callable[[str], str] = show_text) -> FieldFormat:
+    compiled = re.compile(pattern)
+    return FieldFormat(
+        reason=reason,
+        is_valid=lambda v: compiled.match(v) is not None,
+        valid_mask=lambda s: bool_np(s.str.contains(pattern)),
+        case=case,
+        shown_in_file=shown_in_file,
+    )
+
+
+def _one_of(allowed: tuple[str, ...], shown: str) -> FieldFormat:
+    values = pl.Series(list(allowed), dtype=pl.String)
+    return FieldFormat(
+        reason=f"is not one of {shown}",
+        is_valid=frozenset(allowed).__contains__,
+        valid_mask=lambda s: bool_np(s.is_in(values.implode())),
+        case="upper",
+    )
+
+
+def _uscc_problem(value: str) -> str:
+    """Which part of the USCC rule a value breaks: its length, its characters or its check."""
+    if len(value) != USCC_LENGTH:
+        return f"{show_text(value)} is not a USCC (18 characters, got {len(value)})"
+    bad = sorted({c for c in value if c not in CHARSET})
+    if bad:
+        return f"{show_text(value)} has characters not allowed in a USCC ({''.join(bad)})"
+    return f"{show_text(value)} has an invalid USCC check digit"
+
+
+def _mask_secret(value: str) -> str:
+    return f"'{value[:4]}…'" if len(value) > 4 else "'…'"
+
+
+USCC = FieldFormat(
+    reason="is not a valid USCC (统一社会信用代码)",
+    is_valid=is_valid_uscc,
+    valid_mask=uscc_valid_mask,
+    case="upper",
+    file_reason=_uscc_problem,
+)
+PHONE = FieldFormat(
+    reason="is not a valid phone number (E.164, like +8613800000000)",
+    is_valid=is_valid_phone,
+    valid_mask=phone_valid_mask,
+    shown_in_file=mask_phone,
+    shown_in_event=lambda _: "a phone number",
+)
+REGION = FieldFormat(
+    reason="is not a 6-digit region code", is_valid=is_valid_region, valid_mask=region_valid_mask
+)
+INDUSTRY = _regex_format(INDUSTRY_RE, "is not a GB/T 4754 industry code (like C39)", "upper")
+ID_HASH = _regex_format(
+    ID_HASH_RE,
+    "is not a hex digest (store a hash, never the ID number itself)",
+    "lower",
+    shown_in_file=_mask_secret,
+)
+TAX_CREDIT = _one_of(("A", "B", "M", "C", "D"), "A, B, M, C, D")
+TALENT_LEVEL = _one_of(("A", "B", "C", "D", "E"), "A-E")
+
+_BY_NAME: dict[str, FieldFormat] = {
+    "uscc": USCC,
+    "phone": PHONE,
+    "mobile": PHONE,
+    "region": REGION,
+    "id_hash": ID_HASH,
+    "industry": INDUSTRY,
+    "tax_credit": TAX_CREDIT,
+    "talent_level": TALENT_LEVEL,
+}
+_BY_SUFFIX: tuple[tuple[str, FieldFormat], ...] = (
+    ("_uscc", USCC),
+    ("_phone", PHONE),
+    ("_region", REGION),
+)
+
+
+def format_of(name: str) -> FieldFormat | None:
+    """The format of a string field, chosen by its name (``employer_uscc`` is a USCC)."""
+    found = _BY_NAME.get(name)
+    if found is not None:
+        return found
+    return next((fmt for suffix, fmt in _BY_SUFFIX if name.endswith(suffix)), None)
+
+
+# --------------------------------------------------------------------------- typed values
+
+TRUE_WORDS = ("true", "1", "是", "yes", "y", "t")
+FALSE_WORDS = ("false", "0", "否", "no", "n", "f")
+NUMBER_UNITS = {"亿": 1e8, "万": 1e4}  # 8000万, 1.5亿, as in the policy language
+
+#: why a value is not of its field's type (after the value as shown)
+TYPE_REASONS: dict[FieldType, str] = {
+    FieldType.INT: "is not an integer",
+    FieldType.NUMBER: "is not a number",
+    FieldType.BOOL: "is not a yes/no value (true/false, 1/0, 是/否)",
+    FieldType.DATE: "is not a valid date (YYYY-MM-DD)",
+}

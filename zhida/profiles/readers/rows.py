@@ -1,0 +1,204 @@
+"""Rows of a file to one typed frame per audience: kind, id, fields, and the rows to skip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from zhida.errors import ProfileDataError, RowError
+from zhida.profiles.readers.batch import ProfileBatch, polars_dtype
+from zhida.profiles.readers.convert import clean_strings, convert_column, show_value
+from zhida.profiles.readers.raw import Raw
+from zhida.profiles.schema import Audience, ProfileSchema, SchemaSet
+from zhida.profiles.validate import bool_np
+from zhida.suggest import closest
+
+Reasons = dict[int, list[str]]  # row index -> why the row is skipped, in the order found
+IntArray = npt.NDArray[np.int64]
+
+
+def _add(reasons: Reasons, rows: IntArray, text: Callable[[int], str]) -> None:
+    for i in rows.tolist():
+        reasons.setdefault(i, []).append(text(i))
+
+
+def _suggest(name: str, candidates: dict[str, str]) -> str | None:
+    """A close field name for a misspelt column (candidates: spelling -> field name)."""
+    spelling = closest(name, candidates)
+    return candidates[spelling] if spelling is not None else None
+
+
+def _check_columns(
+    columns: list[str], schemas: SchemaSet, forced: Audience | None, fname: str
+) -> list[str]:
+    """Warnings for the columns that are ignored; a file without an `id` column is refused."""
+    audiences = [forced] if forced is not None else list(Audience)
+    known = {name for a in audiences for name in schemas[a].fields}
+    other = {name for a in Audience for name in schemas[a].fields} - known
+    spellings: dict[str, str] = {}
+    for a in audiences:
+        for fl in schemas[a].fields.values():
+            spellings.setdefault(fl.name, fl.name)
+            spellings.setdefault(fl.label, fl.name)
+    warnings: list[str] = []
+    for col in columns:
+        if col == "kind" or col in known or col.startswith("\x00"):
+            continue
+        if col in other and forced is not None:
+            article = "an" if forced.value[0] in "aeiou" else "a"
+            warnings.append(f"column '{col}' is not {article} {forced.value} field; ignored")
+            continue
+        hint = _suggest(col, spellings)
+        warnings.append(
+            f"unknown column '{col}' ignored" + (f" (did you mean '{hint}'?)" if hint else "")
+        )
+    if "id" not in columns:
+        near = [c for c in columns if _suggest(c, spellings) == "id"]
+        hint = f" (is '{near[0]}' the id?)" if near else ""
+        raise ProfileDataError(f"{fname}: no 'id' column{hint}")
+    return warnings
+
+
+def _text_column(df: pl.DataFrame, name: str, fname: str) -> pl.Series:
+    try:
+        return clean_strings(df[name].cast(pl.String, strict=False))
+    except Exception:
+        raise ProfileDataError(
+            f"{fname}: the '{name}' column holds {df[name].dtype} values, not text"
+        ) from None
+
+
+def _kind_codes(
+    df: pl.DataFrame,
+    audiences: list[Audience],
+    forced: Audience | None,
+    pre_bad: npt.NDArray[np.bool_],
+    reasons: Reasons,
+    fname: str,
+) -> npt.NDArray[np.int8]:
+    """Which audience (index into `audiences`) each row belongs to; -1 for none."""
+    code = np.full(df.height, -1, dtype=np.int8)
+    kind_col = _text_column(df, "kind", fname) if "kind" in df.columns else None
+    if kind_col is None:
+        if forced is None:
+            raise ProfileDataError(
+                f"{fname}: no 'kind' column; add one (enterprise or citizen per row) "
+                "or give the kind of all rows (--kind)"
+            )
+        code[:] = 0
+    else:
+        kind_low = kind_col.str.to_lowercase()
+        for ai, a in enumerate(audiences):
+            code[bool_np(kind_low == a.value)] = ai
+        if forced is not None:
+            code[bool_np(kind_low.is_null())] = 0
+        bad_kind = np.flatnonzero((code < 0) & ~pre_bad)
+        if bad_kind.size:
+            shown_kinds = kind_col.gather(bad_kind).to_list()
+            for i, k in zip(bad_kind.tolist(), shown_kinds, strict=True):
+                if k is None:
+                    why = "missing kind (enterprise or citizen)"
+                elif forced is not None:
+                    why = f"kind {show_value(k)} is not {forced.value}, the kind requested"
+                else:
+                    why = f"kind {show_value(k)} is not enterprise or citizen"
+                reasons.setdefault(i, []).append(why)
+    code[pre_bad] = -1
+    return code
+
+
+def _checked_ids(
+    df: pl.DataFrame, lines: IntArray, pre_bad: npt.NDArray[np.bool_], reasons: Reasons,
+    fname: str,
+) -> pl.Series:
+    """The id column; a missing id or one seen on an earlier line makes the row bad."""
+    ids = _text_column(df, "id", fname).alias("id")
+    no_id = bool_np(ids.is_null()) & ~pre_bad
+    _add(reasons, np.flatnonzero(no_id), lambda i: "missing id")
+    dup = ~bool_np(ids.is_first_distinct()) & bool_np(ids.is_not_null())
+    if dup.any():
+        dup_rows = np.flatnonzero(dup)
+        dup_ids = ids.gather(dup_rows).unique().to_list()
+        firsts = (
+            pl.DataFrame({"id": ids, "line": lines})
+            .filter(pl.col("id").is_in(pl.Series(dup_ids, dtype=pl.String).implode()))
+            .group_by("id")
+            .agg(pl.col("line").min())
+        )
+        first_line = dict(zip(firsts["id"].to_list(), firsts["line"].to_list(), strict=True))
+        id_list = ids.to_list()
+
+        def duplicate(i: int) -> str:
+            return f"duplicate id {show_value(id_list[i])} (first on line {first_line[id_list[i]]})"
+
+        _add(reasons, dup_rows, duplicate)
+    return ids
+
+
+def _audience_columns(
+    df: pl.DataFrame, schema: ProfileSchema, rows: IntArray, ids: pl.Series, reasons: Reasons
+) -> dict[str, pl.Series]:
+    """The schema's columns for the rows of one audience, converted; bad values noted."""
+    whole = rows.size == df.height
+    sub = df if whole else df[rows]
+    cols: dict[str, pl.Series] = {}
+    for fl in schema.fields.values():
+        if fl.name == "id":
+            cols["id"] = ids if whole else ids.gather(rows)
+            continue
+        if fl.name not in sub.columns:
+            cols[fl.name] = pl.Series(fl.name, [None] * rows.size, dtype=polars_dtype(fl.type))
+            continue
+        raw_col = sub[fl.name]
+        conv = convert_column(raw_col, fl)
+        values = conv.values
+        if values.dtype != polars_dtype(fl.type):
+            values = values.cast(polars_dtype(fl.type))
+        cols[fl.name] = values.alias(fl.name)
+        if conv.bad is not None and conv.bad.any():
+            local = np.flatnonzero(conv.bad)
+            shown = raw_col.gather(local).to_list()
+            for j, v in zip(local.tolist(), shown, strict=True):
+                reasons.setdefault(int(rows[j]), []).append(f"{fl.name}: {conv.explain(v)}")
+    return cols
+
+
+def to_batch(raw: Raw, schemas: SchemaSet, forced: Audience | None, fname: str) -> ProfileBatch:
+    """Validate and convert a file's rows; rows with any reason are skipped and reported."""
+    df = raw.df
+    n = df.height
+    audiences = [forced] if forced is not None else list(Audience)
+    warnings = [*raw.warnings, *_check_columns(df.columns, schemas, forced, fname)]
+
+    reasons: Reasons = {i: [r] for i, r in raw.row_errors.items()}
+    pre_bad = np.zeros(n, dtype=np.bool_)
+    if raw.row_errors:
+        pre_bad[np.fromiter(raw.row_errors, dtype=np.int64)] = True
+    code = _kind_codes(df, audiences, forced, pre_bad, reasons, fname)
+    ids = _checked_ids(df, raw.lines, pre_bad, reasons, fname)
+    converted: dict[Audience, tuple[IntArray, dict[str, pl.Series]]] = {}
+    for ai, a in enumerate(audiences):
+        rows = np.flatnonzero(code == ai)
+        converted[a] = (rows, _audience_columns(df, schemas[a], rows, ids, reasons))
+
+    bad_rows = np.array(sorted(reasons), dtype=np.int64)
+    frames: dict[Audience, pl.DataFrame] = {}
+    for a, (rows, cols) in converted.items():
+        frame = pl.DataFrame(list(cols.values()))
+        if bad_rows.size and rows.size:
+            keep = ~np.isin(rows, bad_rows)
+            if not keep.all():
+                frame = frame.filter(pl.Series(keep))
+        frames[a] = frame
+
+    id_values = ids.to_list() if bad_rows.size else []
+    errors = [
+        RowError(
+            fname, int(raw.lines[i]), "; ".join(reasons[i]), id_values[i] if id_values else None
+        )
+        for i in bad_rows.tolist()
+    ]
+    return ProfileBatch(frames, errors, warnings, n)
