@@ -26,6 +26,7 @@ from zhida.rules.ast import (
     is_constant,
 )
 from zhida.rules.functions import FUNCTIONS
+from zhida.rules.parser import MAX_DEPTH
 from zhida.rules.types import ANY, BOOL, DATE, NUMBER, STRING, Type, list_of, of_field, type_name
 from zhida.suggest import did_you_mean
 
@@ -38,6 +39,7 @@ class Checker:
         self.define_src = defines
         self.defines: dict[str, Node] = {}  # checked and folded
         self._in_progress: list[str] = []
+        self._depth: dict[str, int] = {}  # of each checked define, its names expanded
 
     # -- defines ----------------------------------------------------------------
     def check_defines(self) -> dict[str, Node]:
@@ -56,13 +58,33 @@ class Checker:
         if name in self._in_progress:
             cycle = " -> ".join([*self._in_progress[self._in_progress.index(name):], name])
             raise PolicyTypeError(f"define names refer to each other in a cycle: {cycle}", src.loc)
+        if len(self._in_progress) >= MAX_DEPTH:  # each define's depth is checked below too
+            raise PolicyTypeError(f"define names refer to each other more than {MAX_DEPTH} "
+                                  "deep (the limit)", src.loc)
         self._in_progress.append(name)
         try:
             checked = self.check(src)
         finally:
             self._in_progress.pop()
+        self._depth[name] = self.limit_depth(checked, f"define '{name}'")
         self.defines[name] = checked
         return checked
+
+    def limit_depth(self, node: Node, what: str) -> int:
+        """The levels the evaluators recurse through for this checked expression (a define
+        name counts as deep as its own expression); over MAX_DEPTH is an error."""
+        deepest = 0
+        stack = [(node, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if isinstance(item, Name) and item.is_define:
+                depth += self._depth.get(item.name, 0)
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item.children())
+        if deepest > MAX_DEPTH:
+            raise PolicyTypeError(f"{what} nests more than {MAX_DEPTH} levels deep, counting "
+                                  "the define names it uses (the limit)", node.loc)
+        return deepest
 
     # -- expressions --------------------------------------------------------------
     def check(self, node: Node) -> Node:

@@ -169,6 +169,7 @@ class _PolicyReader:
         if "amount" in keys:
             expr = self._expr(keys["amount"][1], "benefit.amount")
             policy.benefit_amount = checker.expect(expr, NUMBER, "benefit.amount")
+            checker.limit_depth(policy.benefit_amount, "benefit.amount")
 
     def _apply(self, policy: Policy, node: yaml.Node, checker: Checker) -> None:
         keys = self.doc.mapping(node, "apply")
@@ -180,6 +181,7 @@ class _PolicyReader:
             if isinstance(expr, Node):
                 checked = self._collect(checker.check, expr)
                 if isinstance(checked, Node):
+                    checker.limit_depth(checked, f"apply.form.{label}")
                     policy.form[label] = checked
 
     def _criterion(self, node: yaml.Node, checker: Checker,
@@ -207,6 +209,7 @@ class _PolicyReader:
         if crit.kind == "when":
             expr = self._expr(body, f"criterion '{cid}'")
             crit.when = checker.expect(expr, BOOL, f"the condition of criterion '{cid}'")
+            checker.limit_depth(crit.when, f"the condition of criterion '{cid}'")
         else:
             for item in self._nonempty(body, f"'{crit.kind}:' of criterion '{cid}'"):
                 child = self._collect(self._criterion, item, checker, seen)

@@ -215,6 +215,59 @@ def _syntax_error(err: UnexpectedInput, text: str, place: ExprPlace) -> PolicySy
     )
 
 
+#: deepest nesting an expression may have once `and`/`or` chains are balanced
+MAX_DEPTH = 100
+_CHAINS = ("and_op", "or_op")
+
+
+def _balance_chains(tree: Tree) -> None:
+    """Rebuild each left-deep chain `a and b and c ...` (one operator) as a balanced tree of
+    the same operands in the same order, so 1,000 conditions joined by `and` nest ten
+    levels, not a thousand. Kleene `and`/`or` are associative: the meaning is the same.
+    Iterative: the tree may be deeper than Python's recursion limit."""
+    stack: list[Tree] = [tree]
+    while stack:
+        node = stack.pop()
+        if node.data in _CHAINS:
+            operands: list[Tree | Token] = []
+            link: Tree | Token = node
+            while isinstance(link, Tree) and link.data == node.data:
+                operands.append(link.children[1])
+                link = link.children[0]
+            operands.append(link)
+            operands.reverse()
+            if len(operands) > 2:
+                mid = len(operands) // 2
+                node.children = [_chain(node, operands[:mid]), _chain(node, operands[mid:])]
+            stack.extend(o for o in operands if isinstance(o, Tree))  # not the new links
+        else:
+            stack.extend(c for c in node.children if isinstance(c, Tree))
+
+
+def _chain(head: Tree, operands: list[Tree | Token]) -> Tree | Token:
+    if len(operands) == 1:
+        return operands[0]
+    first = operands[0]
+    mid = len(operands) // 2
+    return Tree(head.data, [_chain(head, operands[:mid]), _chain(head, operands[mid:])],
+                meta=first.meta if isinstance(first, Tree) else head.meta)
+
+
+def _check_depth(tree: Tree, place: ExprPlace) -> None:
+    """Refuse, at the place where it passes the limit, an expression nested deeper than
+    MAX_DEPTH (the checker and both evaluators walk it recursively)."""
+    stack: list[tuple[Tree, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            line, col = (meta.line, meta.column) if not meta.empty else (1, 1)
+            raise PolicySyntaxError(
+                f"expression nested more than {MAX_DEPTH} levels deep (the limit; "
+                "conditions joined by 'and' or 'or' do not count)", place.at(line, col))
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+
+
 def parse_expression(text: str, place: ExprPlace | None = None) -> Node:
     """Parse one expression; raise PolicySyntaxError at the offending place."""
     place = place or ExprPlace("<expr>", 1, 1)
@@ -224,6 +277,9 @@ def parse_expression(text: str, place: ExprPlace | None = None) -> Node:
         tree = _LARK.parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, place) from None
+    if isinstance(tree, Tree):
+        _balance_chains(tree)
+        _check_depth(tree, place)
     try:
         node = _Build(place).transform(tree)
     except VisitError as err:  # lark wraps what a rule of the transformer raised

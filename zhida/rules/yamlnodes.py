@@ -7,6 +7,9 @@ import yaml
 from zhida.errors import Location, PolicyError
 from zhida.rules.parser import ExprPlace
 
+#: deepest nesting of YAML mappings and lists in a policy or schema file
+MAX_YAML_DEPTH = 50
+
 
 class Doc:
     """One YAML file: its text lines and helpers to read nodes with places."""
@@ -17,6 +20,7 @@ class Doc:
 
     def compose(self) -> yaml.Node | None:
         try:
+            self._check_depth()
             return yaml.compose(self.text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
@@ -25,6 +29,23 @@ class Doc:
             raise self.error(f"malformed YAML: {problem}", loc) from None
         except yaml.YAMLError as err:
             raise self.error(f"malformed YAML: {err}", Location(self.path, 1, 1)) from None
+
+    def _check_depth(self) -> None:
+        """Refuse collections nested deeper than MAX_YAML_DEPTH, read as a stream of
+        events (PyYAML composes nodes recursively: a deeper file is a RecursionError)."""
+        depth = 0
+        for event in yaml.parse(self.text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    raise self.error(
+                        f"nested more than {MAX_YAML_DEPTH} levels deep (the limit; about "
+                        f"{MAX_YAML_DEPTH // 2 - 2} levels of all:/any: criteria)",
+                        Location(self.path, line, col))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
 
     def loc(self, node: yaml.Node) -> Location:
         return Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
