@@ -264,3 +264,11 @@ def test_event_log_keeps_profiles_by_kind_and_id() -> None:
     assert log.profiles[(Audience.ENTERPRISE, "X1")]["patents"] == 1
     with pytest.raises(ZhidaError, match="does not exist"):  # a citizen X1 is another profile
         log.apply(ProfileUpdated("X1", Audience.CITIZEN, {"household_size": 3}))
+
+
+def test_a_raw_id_number_given_as_id_hash_is_never_quoted_whole() -> None:
+    with pytest.raises(EventError) as info:
+        parse_event({"type": "profile.updated", "profile": "C1", "kind": "citizen",
+                     "fields": {"id_hash": "330106199001011234"}})
+    assert "is not a hex digest" in str(info.value)
+    assert "330106199001011234" not in str(info.value)

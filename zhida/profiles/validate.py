@@ -193,7 +193,8 @@ class FieldFormat:
 
 
 def _regex_format(pattern: str, reason: str, case: Case = "",
-                  shown_in_file: Callable[[str], str] = show_text) -> FieldFormat:
+                  shown_in_file: Callable[[str], str] = show_text,
+                  shown_in_event: Callable[[str], str] = show_text) -> FieldFormat:
     compiled = re.compile(pattern)
     return FieldFormat(
         reason=reason,
@@ -201,6 +202,7 @@ def _regex_format(pattern: str, reason: str, case: Case = "",
         valid_mask=lambda s: bool_np(s.str.contains(pattern)),
         case=case,
         shown_in_file=shown_in_file,
+        shown_in_event=shown_in_event,
     )
 
 
@@ -251,6 +253,7 @@ ID_HASH = _regex_format(
     "is not a hex digest (store a hash, never the ID number itself)",
     "lower",
     shown_in_file=_mask_secret,
+    shown_in_event=_mask_secret,  # it may be a raw ID number: never quote it whole
 )
 TAX_CREDIT = _one_of(("A", "B", "M", "C", "D"), "A, B, M, C, D")
 TALENT_LEVEL = _one_of(("A", "B", "C", "D", "E"), "A-E")
