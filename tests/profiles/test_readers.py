@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
 import polars as pl
@@ -431,14 +430,12 @@ def test_missing_file(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- scale
 
 
-def test_million_enterprises_parquet_is_fast(tmp_path: Path) -> None:
-    n = 1_000_000
+def test_a_large_parquet_file_is_read_whole(tmp_path: Path) -> None:
+    """Several row groups, every row valid (the speed is bench/'s to measure)."""
+    n = 200_000
     ent = synthesize_enterprises(n, seed=11)
     p = tmp_path / "big.parquet"
     write_profiles(ent, p, kind=E)
-    t = time.perf_counter()
     batch = read_profiles(p, SCHEMAS)
-    elapsed = time.perf_counter() - t
     assert batch.errors == [] and batch.rows_read == n
     assert batch.frames[E].height == n
-    assert elapsed < 8, f"read+validate of 1M rows took {elapsed:.1f}s"
