@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
-from zhida.channels.check import check_messages
-from zhida.cli.support import print_errors
-from zhida.matcher.policy_tests import run_policy_tests
-from zhida.rules.loader import load_pack
+from zhida.cli.support import err_console, out_console, print_errors, user_errors
+
+
+@user_errors
+def check(paths: Annotated[list[Path], typer.Argument(help="Policy files or packs.")]) -> None:
+    """Validate policies and run the tests written inside them."""
+    raise typer.Exit(run_check(paths, out_console, err_console))
 
 
 def run_check(paths: list[Path], out: Console, err: Console) -> int:
+    from zhida.channels.check import check_messages
+    from zhida.matcher.policy_tests import run_policy_tests
+    from zhida.rules.loader import load_pack
+
     pack = load_pack(list(paths))
     print_errors(pack.errors, err)
     tests = failed = 0
