@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from zhida.cli.support import err_console, out_console, print_errors, user_errors
+from zhida.errors import PositionedError, ZhidaError
 
 
 @user_errors
@@ -36,9 +37,8 @@ def run_check(paths: list[Path], out: Console, err: Console) -> int:
         tests += len(outcomes)
         bad = [o for o in outcomes if not o.passed]
         failed += len(bad)
-        for o in bad:
-            err.print(f"{o.test.loc}: error: test '{o.test.name}' failed: "
-                      + "; ".join(o.problems), markup=False)
+        print_errors([PositionedError(f"test '{o.test.name}' failed: " + "; ".join(o.problems),
+                                      o.test.loc) for o in bad], err)
         status = [f"{len(bad)} of {len(outcomes)} tests failed"] if bad else []
         status += ["SMS template error"] if message_errors else []
         out.print(f"{policy.path}: {policy.id}: {', '.join(status) or 'ok'} "
@@ -49,7 +49,7 @@ def run_check(paths: list[Path], out: Console, err: Console) -> int:
                f"{tests} tests, {failed} failed")
     if pack.errors or failed or bad_messages or files == 0:
         if files == 0:
-            err.print("error: no policy files found", markup=False)
+            print_errors([ZhidaError("no policy files found")], err)
         err.print(summary, markup=False)
         return 1
     out.print(summary, markup=False)

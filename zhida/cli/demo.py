@@ -42,7 +42,7 @@ def example_pack() -> Path:
         candidate = base / "examples" / "policies"
         if candidate.is_dir():
             return candidate
-    raise ZhidaError("error: cannot find examples/policies; run the demo from the repository")
+    raise ZhidaError("cannot find examples/policies; run the demo from the repository")
 
 
 def embedded_default(workdir: Path) -> None:

@@ -23,7 +23,7 @@ from zhida.cli.support import (
     progress_bar,
     user_errors,
 )
-from zhida.errors import ErrorList, ProfileDataError, ZhidaError
+from zhida.errors import ErrorList, ZhidaError
 
 if TYPE_CHECKING:
     from zhida.profiles.readers import ProfileBatch
@@ -60,7 +60,7 @@ def load_policies(paths: list[Path]) -> Pack:
     if pack.errors:
         raise ErrorList(list(pack.errors))
     if not pack.policies:
-        raise ZhidaError("error: no policies found in " + ", ".join(map(str, paths)))
+        raise ZhidaError("no policies found in " + ", ".join(map(str, paths)))
     return pack
 
 
@@ -109,7 +109,7 @@ def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id
         from zhida.suggest import did_you_mean
 
         hint = did_you_mean(policy_id, list(pack.by_id()))
-        raise ZhidaError(f"error: no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
+        raise ZhidaError(f"no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
     batch = read_checked(profiles, pack, kind, err)
     frame = batch.frames.get(policy.audience)
     rows = frame.filter(frame.get_column("id") == profile_id).to_dicts() if frame is not None \
@@ -119,7 +119,7 @@ def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id
                  if a is not policy.audience and (df.get_column("id") == profile_id).any()]
         why = (f"; it is a {other[0].value} profile and this policy is for "
                f"{policy.audience.value} profiles") if other else ""
-        raise ProfileDataError(f"error: no profile '{profile_id}' in {profiles}{why}")
+        raise ZhidaError(f"no profile '{profile_id}' in {profiles}{why}")
     profile = rows[0]
     result = evaluate_policy(policy, profile, as_of)
     defines = evaluate_define_values(policy, profile, as_of)

@@ -95,7 +95,7 @@ def _database_url() -> str:
 
 def _db_error(err: Exception) -> ZhidaError:
     first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [type(err).__name__])
-    return ZhidaError(f"error: database: {first[0][:300]} (nothing was written; is the "
+    return ZhidaError(f"database: {first[0][:300]} (nothing was written; is the "
                       "database migrated? run `zhida db upgrade`)")
 
 
@@ -158,7 +158,7 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
     from zhida.store.models import Profile
 
     if accept is not None and reject is not None:
-        raise ZhidaError("error: give --accept or --reject, not both")
+        raise ZhidaError("give --accept or --reject, not both")
     try:
         url = _database_url()
         with session_scope(url) as session:

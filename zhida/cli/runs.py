@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from zhida.cli.support import AsOfOpt, err_console, out_console, parse_date, user_errors
+from zhida.cli.support import (
+    AsOfOpt,
+    err_console,
+    out_console,
+    parse_date,
+    print_errors,
+    user_errors,
+)
 from zhida.errors import ZhidaError
 
 runs_app = typer.Typer(no_args_is_help=True, help="Re-evaluation runs (Celery).")
@@ -135,7 +142,7 @@ def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) ->
             time.sleep(interval)
     out.print(json.dumps(line, ensure_ascii=False), markup=False, highlight=False)
     if line["status"] == "failed":
-        err.print(f"error: run {run_id} failed: {line['error']}", markup=False)
+        print_errors([ZhidaError(f"run {run_id} failed: {line['error']}")], err)
         return 1
     return 0
 
@@ -195,7 +202,7 @@ def _need_broker() -> None:
     from zhida.settings import get_settings
 
     if not get_settings().redis_url:
-        raise ZhidaError("error: ZHIDA_REDIS_URL is not set; without a broker tasks run "
+        raise ZhidaError("ZHIDA_REDIS_URL is not set; without a broker tasks run "
                          "in-process and no worker is needed")
 
 

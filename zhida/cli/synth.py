@@ -29,9 +29,9 @@ def synth(out: Annotated[Path, typer.Option("--out", "-o", help="Output file (.p
 def run_synth(out: Path, count: int, kind: str, seed: int, policies: list[Path],
               err: Console) -> None:
     if kind not in ("enterprise", "citizen"):
-        raise ZhidaError(f"error: --kind must be enterprise or citizen, got '{kind}'")
+        raise ZhidaError(f"--kind must be enterprise or citizen, got '{kind}'")
     if out.suffix.lower() not in (".parquet", ".csv", ".jsonl", ".ndjson", ".json"):
-        raise ZhidaError(f"error: {out}: write .parquet, .csv or .jsonl")
+        raise ZhidaError(f"{out}: write .parquet, .csv or .jsonl")
     from zhida.profiles.schema import Audience
     from zhida.profiles.synth import synth_to_file
     from zhida.rules.loader import load_pack

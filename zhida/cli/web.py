@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from zhida.cli.support import err_console, out_console, user_errors
+from zhida.errors import ZhidaError
 
 
 @user_errors
@@ -34,7 +35,6 @@ def login_link(profile_id: Annotated[str, typer.Argument(help="Profile id.")]) -
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         if get_profile(session, profile_id) is None:
-            err_console.print(f"error: no profile '{profile_id}'", markup=False)
-            raise typer.Exit(1)
+            raise ZhidaError(f"no profile '{profile_id}'")
     out_console.print(login_url(settings, profile_id), markup=False)
     err_console.print(f"valid for {LOGIN_MAX_AGE // 60} minutes", markup=False)
