@@ -11,8 +11,10 @@ from zhida.errors import ZhidaError
 
 
 @user_errors
-def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-          port: Annotated[int, typer.Option("--port")] = 8000) -> None:
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
     """The web application: webhooks, inbox, application forms (uvicorn)."""
     import uvicorn
 
