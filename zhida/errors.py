@@ -72,9 +72,9 @@ class SchemaError(PositionedError):
 
 
 class SubjectError(ZhidaError):
-    """An error whose message starts with what it is about, a file or an event
-    (`events.jsonl: no such file`, `patent.granted: profile E1 does not exist`):
-    printed as the message alone."""
+    """An error whose message starts with what it is about, a file, an event or a
+    template (`events.jsonl: no such file`, `patent.granted: profile E1 does not
+    exist`, `sms template: ...`): printed as the message alone."""
 
     prefix = ""
 
