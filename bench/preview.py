@@ -16,7 +16,7 @@ import json
 import time
 
 from bench.policies import make_policies
-from bench.reeval import create_database, drop_database, load_profiles
+from bench.reeval import PG_ADMIN, load_profiles
 
 
 def main() -> None:
@@ -26,20 +26,17 @@ def main() -> None:
     args = ap.parse_args()
     from sqlalchemy import func, select
 
+    from tests.support.scratch import scratch_database
     from zhida.cli.policy_admin import impact_of
     from zhida.publishing.versions import check_policy
-    from zhida.store.db import dispose_engines, session_scope
+    from zhida.store.db import session_scope
     from zhida.store.models import Base
 
     def row_counts(session: object) -> dict[str, int]:
         return {name: int(session.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[attr-defined]
                 for name, table in Base.metadata.tables.items()}
 
-    from zhida.store.db import upgrade
-
-    url = create_database()
-    try:
-        upgrade(url)
+    with scratch_database(PG_ADMIN, "zhida_bench") as url:
         load = load_profiles(url, args.profiles, args.seed)
         policy = check_policy(make_policies(1)[0].yaml, "bench-000.yaml", "")
         with session_scope(url) as session:
@@ -52,9 +49,6 @@ def main() -> None:
         print(json.dumps({"profiles": impact.profiles, "seconds": round(seconds, 2),
                           "counts": impact.counts, "wrote_nothing": before == after,
                           "load": load}, ensure_ascii=False))
-    finally:
-        dispose_engines()
-        drop_database(url)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,29 @@
 """One error hierarchy for everything a user can get wrong.
 
 Every error a user can cause is a ZhidaError; the command line prints its
-`str()` and exits 1, never a traceback. Errors tied to a place in a file carry
-that place and print as `FILE:LINE:COL: error: message`.
+`str()` and exits 1, never a traceback. How an error reads is decided here, once:
+
+- `error: message`: the rule, for every ZhidaError (raise `ZhidaError("no run 42")`,
+  never `ZhidaError("error: no run 42")`);
+- `FILE:LINE:COL: error: message`: an error at a place in a file (PositionedError);
+- `SUBJECT: message`: an error whose message starts with what it is about, a file or
+  an event (SubjectError, ProfileDataError: `x.csv: no such file`), and a ConfigError.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class ZhidaError(Exception):
-    """Base of every user-facing error."""
+    """Base of every user-facing error; `str()` is `error: <message>`."""
+
+    #: what `str()` puts before the message
+    prefix: ClassVar[str] = "error: "
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{super().__str__()}"
 
 
 @dataclass(frozen=True)
@@ -59,8 +71,17 @@ class SchemaError(PositionedError):
     """A pack's schema.yaml is malformed."""
 
 
-class ProfileDataError(ZhidaError):
-    """A whole profile file cannot be read (empty, not CSV/JSON Lines/Parquet, unreadable)."""
+class SubjectError(ZhidaError):
+    """An error whose message starts with what it is about, a file, an event or a
+    template (`events.jsonl: no such file`, `patent.granted: profile E1 does not
+    exist`, `sms template: ...`): printed as the message alone."""
+
+    prefix = ""
+
+
+class ProfileDataError(SubjectError):
+    """A whole profile file cannot be read (empty, not CSV/JSON Lines/Parquet, unreadable);
+    the message starts with the file's name."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +100,10 @@ class RowError:
 
 class ConfigError(ZhidaError):
     """The configuration (settings, environment) cannot work: a missing credential, an
-    unknown choice. Raised when the part that needs it is built, not at import."""
+    unknown choice. Raised when the part that needs it is built, not at import.
+    Printed as the message alone (`Twilio is not configured: ...`)."""
+
+    prefix = ""
 
 
 class DeliveryError(ZhidaError):
@@ -87,7 +111,9 @@ class DeliveryError(ZhidaError):
 
 
 class ErrorList(ZhidaError):
-    """Several errors found in one pass; printed one per line."""
+    """Several errors found in one pass; printed one per line, each as it reads alone."""
+
+    prefix = ""
 
     def __init__(self, errors: list[ZhidaError]):
         super().__init__("\n".join(str(e) for e in errors))

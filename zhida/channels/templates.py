@@ -26,7 +26,7 @@ from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from zhida.channels.sms_text import compose, segments
-from zhida.errors import ZhidaError
+from zhida.errors import SubjectError
 from zhida.matcher.explain import format_amount
 from zhida.suggest import did_you_mean
 
@@ -60,7 +60,7 @@ _ALLOWED_NODES: tuple[type[nodes.Node], ...] = (
     nodes.Concat, nodes.Filter, nodes.Keyword)
 
 
-class TemplateError(ZhidaError):
+class TemplateError(SubjectError):
     """A policy's `sms:` template does not compile, uses an unknown name, or uses
     syntax a message template may not."""
 

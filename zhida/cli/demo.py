@@ -17,14 +17,23 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import func, select
 
 from zhida.cli.check import run_check
+from zhida.cli.support import AsOfOpt, err_console, out_console, parse_date, user_errors
 from zhida.errors import ZhidaError
-from zhida.profiles.schema import Audience
+
+
+@user_errors
+def demo(workdir: Annotated[Path, typer.Option("--workdir", help="Where to write.")] = Path(
+             "var"),
+         count: Annotated[int, typer.Option("--count", "-n", min=1)] = 20000,
+         as_of: AsOfOpt = None) -> None:
+    """The whole flow on the embedded default, from a fresh clone."""
+    raise typer.Exit(run_demo(workdir, count, parse_date(as_of), out_console, err_console))
 
 
 def example_pack() -> Path:
@@ -33,7 +42,7 @@ def example_pack() -> Path:
         candidate = base / "examples" / "policies"
         if candidate.is_dir():
             return candidate
-    raise ZhidaError("error: cannot find examples/policies; run the demo from the repository")
+    raise ZhidaError("cannot find examples/policies; run the demo from the repository")
 
 
 def embedded_default(workdir: Path) -> None:
@@ -66,8 +75,11 @@ def embedded_default(workdir: Path) -> None:
 def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Console) -> int:
     pack_dir = example_pack()
     embedded_default(workdir)
+    from sqlalchemy import func, select
+
     from zhida.ingest.importer import import_file
     from zhida.profiles.readers import write_profiles
+    from zhida.profiles.schema import Audience
     from zhida.profiles.synth import synthesize_citizens, synthesize_enterprises
     from zhida.publishing.officers import add_officer
     from zhida.publishing.versions import approve, submit
@@ -153,6 +165,8 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
 
 def _notification_table(by_status: dict[tuple[str, str], int], skipped: Counter[str],
                         out: Console) -> None:
+    from rich.table import Table
+
     labels = {"sent": "已发送", "delivered": "已送达", "queued": "排队中", "deferred": "已推迟",
               "sending": "发送中", "failed": "失败", "skipped": "未发短信"}
     table = Table("渠道", *labels.values())

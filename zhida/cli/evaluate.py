@@ -5,31 +5,68 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 
-from zhida.cli.support import print_errors, progress_bar
-from zhida.errors import ErrorList, ProfileDataError, ZhidaError
-from zhida.matcher.explain import explain_text
-from zhida.matcher.reference import evaluate_define_values, evaluate_policy
-from zhida.profiles.readers import ProfileBatch, read_profiles
-from zhida.ranking.evaluate import evaluate_to_jsonl
-from zhida.rules.loader import Pack, load_pack
+from zhida.cli.support import (
+    EXIT_BAD_ROWS,
+    AsOfOpt,
+    KindOpt,
+    PoliciesOpt,
+    ProfilesOpt,
+    err_console,
+    out_console,
+    parse_date,
+    print_errors,
+    progress_bar,
+    user_errors,
+)
+from zhida.errors import ErrorList, ZhidaError
 
-EXIT_BAD_ROWS = 3
+if TYPE_CHECKING:
+    from zhida.profiles.readers import ProfileBatch
+    from zhida.rules.loader import Pack
+
+
+@user_errors
+def evaluate(policies: PoliciesOpt, profiles: ProfilesOpt, as_of: AsOfOpt = None,
+             all_: Annotated[bool, typer.Option("--all", help="Also print ineligible "
+                                                "results.")] = False,
+             explain: Annotated[bool, typer.Option("--explain", help="Add the Chinese "
+                                                   "explanation to each line.")] = False,
+             kind: KindOpt = None) -> None:
+    """Evaluate profiles against policies; JSON Lines on stdout."""
+    code = run_evaluate(policies, profiles, parse_date(as_of), all_, explain, kind, err_console)
+    raise typer.Exit(code)
+
+
+@user_errors
+def explain(policies: PoliciesOpt, profiles: ProfilesOpt,
+            profile: Annotated[str, typer.Option("--profile", help="Profile id.")],
+            policy: Annotated[str, typer.Option("--policy", help="Policy id.")],
+            as_of: AsOfOpt = None, kind: KindOpt = None) -> None:
+    """Why one profile is or is not eligible for one policy, criterion by criterion."""
+    raise typer.Exit(run_explain(policies, profiles, profile, policy, parse_date(as_of), kind,
+                                 out_console, err_console))
 
 
 def load_policies(paths: list[Path]) -> Pack:
     """Load a pack; any error in it stops the command (nothing is evaluated half-checked)."""
+    from zhida.rules.loader import load_pack
+
     pack = load_pack(list(paths))
     if pack.errors:
         raise ErrorList(list(pack.errors))
     if not pack.policies:
-        raise ZhidaError("error: no policies found in " + ", ".join(map(str, paths)))
+        raise ZhidaError("no policies found in " + ", ".join(map(str, paths)))
     return pack
 
 
 def read_checked(path: Path, pack: Pack, kind: str | None, err: Console) -> ProfileBatch:
+    from zhida.profiles.readers import read_profiles
+
     batch = read_profiles(path, pack.schemas, kind)
     for warning in batch.warnings:
         err.print(f"{path}: warning: {warning}", markup=False)
@@ -42,6 +79,8 @@ def read_checked(path: Path, pack: Pack, kind: str | None, err: Console) -> Prof
 
 def run_evaluate(policies: list[Path], profiles: Path, as_of: dt.date, include_all: bool,
                  explain: bool, kind: str | None, err: Console) -> int:
+    from zhida.ranking.evaluate import evaluate_to_jsonl
+
     pack = load_policies(policies)
     batch = read_checked(profiles, pack, kind, err)
     total = sum(df.height for df in batch.frames.values())
@@ -61,13 +100,16 @@ def run_evaluate(policies: list[Path], profiles: Path, as_of: dt.date, include_a
 
 def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id: str,
                 as_of: dt.date, kind: str | None, out: Console, err: Console) -> int:
+    from zhida.matcher.explain import explain_text
+    from zhida.matcher.reference import evaluate_define_values, evaluate_policy
+
     pack = load_policies(policies)
     policy = pack.by_id().get(policy_id)
     if policy is None:
         from zhida.suggest import did_you_mean
 
         hint = did_you_mean(policy_id, list(pack.by_id()))
-        raise ZhidaError(f"error: no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
+        raise ZhidaError(f"no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
     batch = read_checked(profiles, pack, kind, err)
     frame = batch.frames.get(policy.audience)
     rows = frame.filter(frame.get_column("id") == profile_id).to_dicts() if frame is not None \
@@ -77,7 +119,7 @@ def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id
                  if a is not policy.audience and (df.get_column("id") == profile_id).any()]
         why = (f"; it is a {other[0].value} profile and this policy is for "
                f"{policy.audience.value} profiles") if other else ""
-        raise ProfileDataError(f"error: no profile '{profile_id}' in {profiles}{why}")
+        raise ZhidaError(f"no profile '{profile_id}' in {profiles}{why}")
     profile = rows[0]
     result = evaluate_policy(policy, profile, as_of)
     defines = evaluate_define_values(policy, profile, as_of)

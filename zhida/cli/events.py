@@ -5,18 +5,38 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
-from zhida.cli.support import print_errors
-from zhida.store.db import session_scope
+from zhida.cli.support import (
+    EXIT_BAD_ROWS,
+    AsOfOpt,
+    err_console,
+    out_console,
+    parse_date,
+    print_errors,
+    user_errors,
+)
 
-EXIT_BAD_ROWS = 3
+events_app = typer.Typer(no_args_is_help=True, help="Real-time profile events.")
+
+
+@events_app.command("post")
+@user_errors
+def events_post(path: Annotated[Path, typer.Argument(help="JSON Lines of events.")],
+                as_of: AsOfOpt = None,
+                plan: Annotated[bool, typer.Option("--plan/--no-plan", help="Plan "
+                                                   "notifications afterwards.")] = True) -> None:
+    """Apply profile updates and life events; judge each profile at once (durable_rules)."""
+    raise typer.Exit(run_post(path, parse_date(as_of), plan, out_console, err_console))
 
 
 def run_post(path: Path, as_of: dt.date, plan: bool, out: Console, err: Console) -> int:
     from zhida.profiles.events import parse_events
     from zhida.runs.live import load_live_matcher, process_event
+    from zhida.store.db import session_scope
     from zhida.worker import plan_and_queue
 
     with session_scope() as session:

@@ -4,23 +4,76 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
-from rich.table import Table
 
-from zhida.cli.support import print_errors, progress_bar
+from zhida.cli.support import (
+    EXIT_BAD_ROWS,
+    KindOpt,
+    err_console,
+    out_console,
+    print_errors,
+    progress_bar,
+    user_errors,
+)
 from zhida.errors import ZhidaError
-from zhida.profiles.readers import read_profiles
-from zhida.profiles.schema import SchemaSet
-from zhida.profiles.schema_file import load_schema_extension
-from zhida.settings import get_settings
 
-EXIT_BAD_ROWS = 3
+if TYPE_CHECKING:
+    from zhida.profiles.schema import SchemaSet
+
+
+class _ImportGroup(typer.core.TyperGroup):
+    """`zhida import FILE ...` runs the hidden `file` command; `zhida import review` reviews."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["file", *args]
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return ["FILE [--source NAME] [--kind K] [-p PACK]  |  review [--accept ITEM | "
+                "--reject ITEM | --all]"]
+
+
+import_app = typer.Typer(
+    cls=_ImportGroup, no_args_is_help=True,
+    help="Import profiles: zhida import FILE [--source NAME] [--kind K]; "
+         "zhida import review lists, accepts or rejects uncertain matches.")
+
+
+@import_app.command("file", hidden=True)
+@user_errors
+def import_file(
+        file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet.")],
+        source: Annotated[str | None, typer.Option("--source", help="Name of the data source "
+                                                  "(default: the file name).")] = None,
+        kind: KindOpt = None,
+        policies: Annotated[list[Path] | None, typer.Option(
+            "--policies", "-p", help="A pack whose schema.yaml adds fields.")] = None) -> None:
+    """Load profiles into the store (upsert by id, entity resolution, one transaction)."""
+    raise typer.Exit(run_import(file, source, kind, policies or [], out_console, err_console))
+
+
+@import_app.command("review")
+@user_errors
+def import_review(
+        accept: Annotated[int | None, typer.Option("--accept", help="Merge review item ITEM "
+                                                   "into its candidate.", metavar="ITEM")] = None,
+        reject: Annotated[int | None, typer.Option("--reject", help="Store review item ITEM as "
+                                                   "a new profile.", metavar="ITEM")] = None,
+        all_: Annotated[bool, typer.Option("--all", help="Also list closed items.")] = False,
+) -> None:
+    """List open entity-resolution review items, or accept / reject one."""
+    raise typer.Exit(run_review(accept, reject, all_, out_console, err_console))
 
 
 def _schemas(policies: list[Path]) -> SchemaSet:
     """Built-in fields plus the schema.yaml of each given pack (folder or the file itself)."""
+    from zhida.profiles.schema import SchemaSet
+    from zhida.profiles.schema_file import load_schema_extension
+
     schemas = SchemaSet.builtin()
     for p in policies:
         path = p / "schema.yaml" if p.is_dir() else p
@@ -30,6 +83,8 @@ def _schemas(policies: list[Path]) -> SchemaSet:
 
 
 def _database_url() -> str:
+    from zhida.settings import get_settings
+
     url = get_settings().database_url
     if url.startswith("sqlite:"):  # the embedded default creates itself
         from zhida.store.db import upgrade
@@ -40,7 +95,7 @@ def _database_url() -> str:
 
 def _db_error(err: Exception) -> ZhidaError:
     first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [type(err).__name__])
-    return ZhidaError(f"error: database: {first[0][:300]} (nothing was written; is the "
+    return ZhidaError(f"database: {first[0][:300]} (nothing was written; is the "
                       "database migrated? run `zhida db upgrade`)")
 
 
@@ -49,6 +104,7 @@ def run_import(path: Path, source: str | None, kind: str | None, policies: list[
     from sqlalchemy.exc import SQLAlchemyError
 
     from zhida.ingest.importer import import_batch
+    from zhida.profiles.readers import read_profiles
     from zhida.store.db import session_scope
 
     start = time.perf_counter()
@@ -102,7 +158,7 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
     from zhida.store.models import Profile
 
     if accept is not None and reject is not None:
-        raise ZhidaError("error: give --accept or --reject, not both")
+        raise ZhidaError("give --accept or --reject, not both")
     try:
         url = _database_url()
         with session_scope(url) as session:
@@ -139,6 +195,8 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
         ))
     title = "实体识别待审核" if not show_all else "实体识别审核记录"
     if out.is_terminal:
+        from rich.table import Table
+
         table = Table(title=title)
         for label in ("编号", "导入档案", "候选档案", "相似度", "原因", "来源",
                       *(("状态",) if show_all else ())):

@@ -6,28 +6,75 @@ import datetime as dt
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from zhida.publishing.catalogue import compiled, schemas_from
-from zhida.publishing.errors import PublishError
-from zhida.publishing.officers import add_officer, officer_by_token
-from zhida.publishing.versions import approve, check_policy, find_version, submit
-from zhida.rules.loader import SCHEMA_FILE
-from zhida.rules.policy import Policy
-from zhida.runs.preview import CHANGE_LABELS, CHANGES, Impact, compute_impact
-from zhida.settings import get_settings
-from zhida.store.db import session_scope
-from zhida.store.models import Decision, Officer, PolicyVersion
-from zhida.store.profiles import load_frame
+from zhida.cli.support import AsOfOpt, out_console, parse_date, user_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from zhida.rules.policy import Policy
+    from zhida.runs.preview import Impact
+
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ZHIDA_TOKEN",
+                    help="Officer API token (or ZHIDA_TOKEN).")]
+
+
+@user_errors
+def preview(path: Annotated[Path, typer.Argument(help="A policy file (its folder's schema.yaml "
+                                                 "applies).")],
+            as_of: AsOfOpt = None,
+            as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+            chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart.")]
+            = None) -> None:
+    """Impact of a draft on the stored population; writes nothing."""
+    raise typer.Exit(run_preview(path, parse_date(as_of), as_json, chart, out_console))
+
+
+@user_errors
+def publish(path: Annotated[Path, typer.Argument(help="A policy file.")], token: TokenOpt = None,
+            as_of: AsOfOpt = None) -> None:
+    """Submit a policy file as a new draft version (an approver then publishes it)."""
+    raise typer.Exit(run_submit(path, token, parse_date(as_of), out_console))
+
+
+@user_errors
+def approve(policy_id: Annotated[str, typer.Argument(help="Policy id.")],
+            version: Annotated[int | None, typer.Option("--version", help="Default: the latest "
+                                                        "draft.")] = None,
+            token: TokenOpt = None, as_of: AsOfOpt = None,
+            run: Annotated[bool, typer.Option("--run/--no-run", help="Start the re-evaluation "
+                                              "run.")] = True) -> None:
+    """Publish a draft version (approver other than the author); starts a run."""
+    raise typer.Exit(run_approve(policy_id, version, token, parse_date(as_of), run, out_console))
+
+
+@user_errors
+def policies() -> None:
+    """Stored policy versions and their status."""
+    raise typer.Exit(run_policies(out_console))
+
+
+officers_app = typer.Typer(no_args_is_help=True, help="Officers and their API tokens.")
+
+
+@officers_app.command("add")
+@user_errors
+def officers_add(name: Annotated[str, typer.Argument()],
+                 role: Annotated[str, typer.Option("--role", help="author, approver or admin")]
+                 = "author") -> None:
+    """Create an officer; prints the token once (stored hashed)."""
+    raise typer.Exit(run_officer_add(name, role, out_console))
 
 
 def read_policy_file(path: Path) -> tuple[str, str]:
     """(policy text, its pack's schema.yaml text or '')."""
+    from zhida.publishing.errors import PublishError
+    from zhida.rules.loader import SCHEMA_FILE
+
     if not path.is_file():
         raise PublishError(f"{path}: no such policy file")
     schema_path = path.parent / SCHEMA_FILE
@@ -37,6 +84,13 @@ def read_policy_file(path: Path) -> tuple[str, str]:
 
 def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date) -> Impact:
     """Evaluate a policy over the stored population; compare with stored decisions. No writes."""
+    from sqlalchemy import select
+
+    from zhida.publishing.catalogue import schemas_from
+    from zhida.runs.preview import compute_impact
+    from zhida.store.models import Decision
+    from zhida.store.profiles import load_frame
+
     start = time.perf_counter()
     schema = schemas_from(schema_yaml)[policy.audience]
     frame = load_frame(session, policy.audience.value, schema)
@@ -49,6 +103,9 @@ def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date
 
 def run_preview(path: Path, as_of: dt.date, as_json: bool, chart: Path | None,
                 out: Console) -> int:
+    from zhida.publishing.versions import check_policy
+    from zhida.store.db import session_scope
+
     text, schema_yaml = read_policy_file(path)
     policy = check_policy(text, str(path), schema_yaml)
     with session_scope() as session:
@@ -65,6 +122,10 @@ def run_preview(path: Path, as_of: dt.date, as_json: bool, chart: Path | None,
 
 
 def print_impact(impact: Impact, title: str, out: Console) -> None:
+    from rich.table import Table
+
+    from zhida.runs.preview import CHANGE_LABELS, CHANGES
+
     out.print(f"预览：{title}（{impact.policy_id}），评估日期 {impact.as_of}，"
               f"{impact.profiles:,} 个主体，用时 {impact.seconds}s", markup=False)
     summary = Table(*[CHANGE_LABELS[c] for c in CHANGES])
@@ -92,6 +153,8 @@ def write_chart(impact: Impact, title: str, path: Path) -> None:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
+
+    from zhida.runs.preview import CHANGE_LABELS, CHANGES
 
     font = _cjk_font(font_manager)
     if font:
@@ -126,6 +189,9 @@ def _cjk_font(font_manager: Any) -> str | None:
 
 
 def run_officer_add(name: str, role: str, out: Console) -> int:
+    from zhida.publishing.officers import add_officer
+    from zhida.store.db import session_scope
+
     with session_scope() as session:
         officer, token = add_officer(session, name, role)
         out.print(f"officer {officer.name} ({officer.role}) created; token (shown once):",
@@ -135,6 +201,10 @@ def run_officer_add(name: str, role: str, out: Console) -> int:
 
 
 def run_submit(path: Path, token: str | None, as_of: dt.date, out: Console) -> int:
+    from zhida.publishing.officers import officer_by_token
+    from zhida.publishing.versions import submit
+    from zhida.store.db import session_scope
+
     text, schema_yaml = read_policy_file(path)
     with session_scope() as session:
         officer = officer_by_token(session, token)
@@ -147,13 +217,20 @@ def run_submit(path: Path, token: str | None, as_of: dt.date, out: Console) -> i
 
 def run_approve(policy_id: str, version_no: int | None, token: str | None, as_of: dt.date,
                 start_run: bool, out: Console) -> int:
+    from zhida.publishing.catalogue import compiled
+    from zhida.publishing.officers import officer_by_token
+    from zhida.publishing.versions import approve as approve_version
+    from zhida.publishing.versions import find_version
+    from zhida.settings import get_settings
+    from zhida.store.db import session_scope
+
     settings = get_settings()
     with session_scope() as session:
         officer = officer_by_token(session, token)
         version = find_version(session, policy_id, version_no)
         policy = compiled(version).policy
         impact = impact_of(session, policy, version.schema_yaml, as_of)
-        approve(session, officer, version, impact.to_json(), settings.allow_self_approval)
+        approve_version(session, officer, version, impact.to_json(), settings.allow_self_approval)
         version_id, audience = version.id, version.audience
     out.print(f"published {policy_id} version {version.version}: "
               f"{impact.counts['newly_eligible']:,} newly eligible, "
@@ -168,6 +245,12 @@ def run_approve(policy_id: str, version_no: int | None, token: str | None, as_of
 
 
 def run_policies(out: Console) -> int:
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from zhida.store.db import session_scope
+    from zhida.store.models import Officer, PolicyVersion
+
     with session_scope() as session:
         rows = session.scalars(select(PolicyVersion).order_by(PolicyVersion.policy_id,
                                                               PolicyVersion.version)).all()

@@ -6,23 +6,74 @@ import datetime as dt
 import json
 import time
 from collections.abc import Sequence
+from typing import Annotated
 
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from zhida.errors import ZhidaError
-from zhida.runs.reevaluate import (
-    RunError,
-    create_run,
-    get_run,
-    latest_published,
-    list_runs,
-    partial_counts,
-    summary_line,
+from zhida.cli.support import (
+    AsOfOpt,
+    err_console,
+    out_console,
+    parse_date,
+    print_errors,
+    user_errors,
 )
-from zhida.settings import get_settings
-from zhida.store.db import session_scope
+from zhida.errors import ZhidaError
+
+runs_app = typer.Typer(no_args_is_help=True, help="Re-evaluation runs (Celery).")
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list(limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+              as_json: Annotated[bool, typer.Option("--json", help="One JSON object per "
+                                                    "run.")] = False) -> None:
+    """Runs, newest first: trigger, status, chunks done/total, changes, times."""
+    raise typer.Exit(run_list(out_console, limit, as_json))
+
+
+@runs_app.command("watch")
+@user_errors
+def runs_watch(run: Annotated[int, typer.Argument(help="Run id.")],
+               interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0) -> None:
+    """A live progress bar (stderr) until the run is done; its summary as JSON."""
+    raise typer.Exit(run_watch(run, out_console, err_console, interval))
+
+
+@runs_app.command("resume")
+@user_errors
+def runs_resume(run: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Re-queue the chunks of a run that are not done (safe to repeat)."""
+    raise typer.Exit(run_resume(run, err_console))
+
+
+@runs_app.command("start")
+@user_errors
+def runs_start(kind: Annotated[str, typer.Option("--kind", help="enterprise or citizen.")],
+               policy: Annotated[list[str] | None, typer.Option(
+                   "--policy", help="Policy id (repeatable; default: all published).")] = None,
+               as_of: AsOfOpt = None) -> None:
+    """Re-evaluate all profiles of a kind against published policies."""
+    raise typer.Exit(run_start(kind, policy or [], parse_date(as_of), out_console,
+                               err_console))
+
+
+@user_errors
+def worker(concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1,
+                                                           help="Pool processes (default: "
+                                                           "CPU count).")] = None,
+           loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+           queues: Annotated[str | None, typer.Option("--queues", "-Q")] = None) -> None:
+    """Start a Celery worker (broker: ZHIDA_REDIS_URL)."""
+    raise typer.Exit(run_worker(concurrency, loglevel, queues))
+
+
+@user_errors
+def beat(loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO") -> None:
+    """Start Celery beat: the daily re-evaluation (01:00 Asia/Shanghai) and the sweeper."""
+    raise typer.Exit(run_beat(loglevel))
+
 
 FINAL = ("done", "failed")
 
@@ -41,6 +92,11 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 
 def run_list(out: Console, limit: int, as_json: bool) -> int:
+    from rich.table import Table
+
+    from zhida.runs.reevaluate import list_runs, summary_line
+    from zhida.store.db import session_scope
+
     with session_scope() as session:
         runs = list_runs(session, limit)
         lines = [summary_line(r) for r in runs]
@@ -63,6 +119,11 @@ def run_list(out: Console, limit: int, as_json: bool) -> int:
 def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) -> int:
     """Poll the run until it is done or failed, with a progress bar on stderr; print its
     summary as JSON on stdout. Exit 0 when done, 1 when failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zhida.runs.reevaluate import get_run, summary_line
+    from zhida.store.db import session_scope
+
     with Progress(TextColumn(f"run {run_id}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                   console=err, transient=False) as bar:
@@ -81,12 +142,14 @@ def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) ->
             time.sleep(interval)
     out.print(json.dumps(line, ensure_ascii=False), markup=False, highlight=False)
     if line["status"] == "failed":
-        err.print(f"error: run {run_id} failed: {line['error']}", markup=False)
+        print_errors([ZhidaError(f"run {run_id} failed: {line['error']}")], err)
         return 1
     return 0
 
 
 def run_resume(run_id: int, err: Console) -> int:
+    from zhida.runs.reevaluate import get_run
+    from zhida.store.db import session_scope
     from zhida.worker import resume_run
 
     with session_scope() as session:
@@ -103,6 +166,15 @@ def run_start(kind: str, policy_ids: Sequence[str], as_of: dt.date, out: Console
               err: Console, trigger: str = "manual") -> int:
     """Create a run over the published versions of the given policies (all published
     policies of the kind when none are given) and queue it; prints the run id."""
+    from zhida.runs.reevaluate import (
+        RunError,
+        create_run,
+        get_run,
+        latest_published,
+        partial_counts,
+        summary_line,
+    )
+    from zhida.store.db import session_scope
     from zhida.worker import start_run
 
     with session_scope() as session:
@@ -127,8 +199,10 @@ def run_start(kind: str, policy_ids: Sequence[str], as_of: dt.date, out: Console
 
 
 def _need_broker() -> None:
+    from zhida.settings import get_settings
+
     if not get_settings().redis_url:
-        raise ZhidaError("error: ZHIDA_REDIS_URL is not set; without a broker tasks run "
+        raise ZhidaError("ZHIDA_REDIS_URL is not set; without a broker tasks run "
                          "in-process and no worker is needed")
 
 
@@ -146,6 +220,7 @@ def run_worker(concurrency: int | None, loglevel: str, queues: str | None) -> in
 
 
 def run_beat(loglevel: str) -> int:
+    from zhida.settings import get_settings
     from zhida.worker import app
 
     _need_broker()

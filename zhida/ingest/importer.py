@@ -509,9 +509,9 @@ def list_reviews(session: Session, status: str | None = "open") -> list[ReviewIt
 def _open_item(session: Session, item_id: int) -> ReviewItem:
     item = session.get(ReviewItem, item_id)
     if item is None:
-        raise ZhidaError(f"error: no review item {item_id}")
+        raise ZhidaError(f"no review item {item_id}")
     if item.status != "open":
-        raise ZhidaError(f"error: review item {item_id} is already closed ({item.status})")
+        raise ZhidaError(f"review item {item_id} is already closed ({item.status})")
     return item
 
 
@@ -532,10 +532,10 @@ def accept_review(session: Session, item_id: int, officer_id: int | None = None)
     target = item.candidate_id
     stored = session.get(Profile, target) if target else None
     if target is None or stored is None:
-        raise ZhidaError(f"error: review item {item_id}: the candidate profile {target} no "
+        raise ZhidaError(f"review item {item_id}: the candidate profile {target} no "
                          "longer exists; reject the item to create a new profile")
     if stored.kind != kind:
-        raise ZhidaError(f"error: review item {item_id}: the candidate {target} is a "
+        raise ZhidaError(f"review item {item_id}: the candidate {target} is a "
                          f"{stored.kind} profile, the incoming row a {kind} one")
     _write_one(session, target, kind, incoming, item.source)
     item.status = "merged"
@@ -561,10 +561,10 @@ def reject_review(session: Session, item_id: int, officer_id: int | None = None)
     kind = str(incoming.get("kind", Audience.ENTERPRISE.value))
     new_id = str(incoming.get("id", ""))
     if not new_id:
-        raise ZhidaError(f"error: review item {item_id} has no incoming id")
+        raise ZhidaError(f"review item {item_id} has no incoming id")
     existing = session.get(Profile, new_id)
     if existing is not None and existing.kind != kind:
-        raise ZhidaError(f"error: review item {item_id}: id {new_id} is already a "
+        raise ZhidaError(f"review item {item_id}: id {new_id} is already a "
                          f"{existing.kind} profile")
     _write_one(session, new_id, kind, incoming, item.source)
     item.status = "created"

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from zhida.errors import RowError, ZhidaError
+from zhida.errors import RowError, SubjectError, ZhidaError
 from zhida.profiles.readers.jsonl_input import json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
 from zhida.profiles.validate import (
@@ -396,17 +396,17 @@ def parse_events(path: str | Path,
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise ZhidaError(f"{fname}: no such file") from None
+        raise SubjectError(f"{fname}: no such file") from None
     except IsADirectoryError:
-        raise ZhidaError(f"{fname}: is a directory, not an event file") from None
+        raise SubjectError(f"{fname}: is a directory, not an event file") from None
     except OSError as e:
-        raise ZhidaError(f"{fname}: cannot read file ({e.strerror})") from None
+        raise SubjectError(f"{fname}: cannot read file ({e.strerror})") from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ZhidaError(f"{fname}: not UTF-8 text (byte {e.start})") from None
+        raise SubjectError(f"{fname}: not UTF-8 text (byte {e.start})") from None
     schemas = schemas or SchemaSet.builtin()
     events: list[Event] = []
     errors: list[RowError] = []
@@ -433,17 +433,17 @@ def apply_event(profile: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     """
     if isinstance(event, CompanyRegistered):
         if profile is not None:
-            raise ZhidaError(f"company.registered: profile {event.profile_id} already exists; "
+            raise SubjectError(f"company.registered: profile {event.profile_id} already exists; "
                              "send profile.updated to change it")
         return dict(event.profile)
     if profile is None:
-        raise ZhidaError(f"{event.type}: profile {event.profile_id} does not exist")
+        raise SubjectError(f"{event.type}: profile {event.profile_id} does not exist")
     if profile.get("id") not in (None, event.profile_id):
-        raise ZhidaError(f"{event.type}: the event is for profile {event.profile_id}, "
+        raise SubjectError(f"{event.type}: the event is for profile {event.profile_id}, "
                          f"not {profile.get('id')}")
     kind = profile.get("kind")
     if kind is not None and str(getattr(kind, "value", kind)) != event.kind.value:
-        raise ZhidaError(f"{event.type}: profile {event.profile_id} is a {kind} profile, "
+        raise SubjectError(f"{event.type}: profile {event.profile_id} is a {kind} profile, "
                          f"the event is for {event.kind.value} profiles")
     out = dict(profile)
     if isinstance(event, ProfileUpdated):

@@ -7,6 +7,3 @@ from zhida.errors import ZhidaError
 
 class PublishError(ZhidaError):
     """A refused step of the policy lifecycle (printed as `error: ...`)."""
-
-    def __str__(self) -> str:
-        return f"error: {self.args[0]}"

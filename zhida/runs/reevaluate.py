@@ -68,8 +68,7 @@ COUNT_KEYS = ("profiles", "pairs", "newly_eligible", "no_longer_eligible", "newl
 
 
 class RunError(ZhidaError):
-    def __str__(self) -> str:
-        return f"error: {self.args[0]}"
+    """A run that cannot be created, found or evaluated (printed as `error: ...`)."""
 
 
 # --------------------------------------------------------------------------- create
