@@ -42,6 +42,7 @@ from zhida.profiles.validate import (
     NUMBER_UNITS,
     TRUE_WORDS,
     TYPE_REASONS,
+    date_reason,
     format_of,
     is_valid_date,
     show_text,
@@ -240,7 +241,7 @@ def convert_value(f: Field, value: object) -> Any:
             return None
         if isinstance(value, str) and is_valid_date(value.strip()):
             return dt.date.fromisoformat(value.strip())
-        raise EventError(f"{bad} {TYPE_REASONS[FieldType.DATE]}")
+        raise EventError(f"{bad} {date_reason(value)}")
     # LIST
     if isinstance(value, str):
         parts = value.replace("；", ";").split(";")
@@ -365,7 +366,7 @@ def _parse(etype: str, obj: dict[str, Any], schemas: SchemaSet, line: int) -> Ev
                          f"{'/'.join(EDUCATION_LEVELS)}")
     date = obj["date"]
     if not isinstance(date, str) or not is_valid_date(date.strip()):
-        raise EventError(f"date {_show(date)} {TYPE_REASONS[FieldType.DATE]}")
+        raise EventError(f"date {_show(date)} {date_reason(date)}")
     return Graduated(pid, education.strip(), dt.date.fromisoformat(date.strip()), line, at)
 
 

@@ -34,6 +34,8 @@ from zhida.redact import mask_phone
 
 __all__ = [
     "CN_MOBILE_RE",
+    "DATE_MAX",
+    "DATE_MIN",
     "DATE_RE",
     "FALSE_WORDS",
     "NUMBER_UNITS",
@@ -42,7 +44,9 @@ __all__ = [
     "TYPE_REASONS",
     "FieldFormat",
     "bool_np",
+    "date_reason",
     "format_of",
+    "in_date_range",
     "is_valid_date",
     "is_valid_phone",
     "is_valid_region",
@@ -126,25 +130,50 @@ def region_valid_mask(s: pl.Series) -> BoolArray:
 # --------------------------------------------------------------------------- dates
 
 
+#: the dates a profile may hold (establishment, birth, graduation...): one range for every
+#: reader and for events, so a year 0 or 9999 never reaches the evaluators or the planner
+DATE_MIN = date(1800, 1, 1)
+DATE_MAX = date(2199, 12, 31)
+DATE_RANGE_REASON = f"is outside the dates a profile may hold ({DATE_MIN} to {DATE_MAX})"
+
+
 def is_valid_date(value: str | None) -> bool:
-    """True for a real calendar date written ``YYYY-MM-DD``."""
+    """True for a real calendar date written ``YYYY-MM-DD``, within DATE_MIN..DATE_MAX."""
     if not isinstance(value, str) or not _DATE.match(value):
         return False
     try:
-        date.fromisoformat(value)
+        return DATE_MIN <= date.fromisoformat(value) <= DATE_MAX
     except ValueError:
         return False
-    return True
+
+
+def date_reason(value: object) -> str:
+    """Why a value is not a profile date: out of range, or not a date at all."""
+    text = str(value).strip()
+    if _DATE.match(text):
+        try:
+            date.fromisoformat(text)
+            return DATE_RANGE_REASON  # a real date, outside the range
+        except ValueError:
+            if text.startswith("0000-"):  # year 0: a calendar date Python cannot hold
+                return DATE_RANGE_REASON
+    return TYPE_REASONS[FieldType.DATE]
+
+
+def in_date_range(s: pl.Series) -> pl.Series:
+    """A pl.Date series with the dates outside DATE_MIN..DATE_MAX set to null."""
+    return s.set(s.is_not_null() & ~s.is_between(DATE_MIN, DATE_MAX), None)
 
 
 def parse_dates(s: pl.Series) -> pl.Series:
-    """Parse ``YYYY-MM-DD`` strings to ``pl.Date``; anything else becomes null."""
+    """Parse ``YYYY-MM-DD`` strings to ``pl.Date``; anything else, or a date outside
+    DATE_MIN..DATE_MAX, becomes null."""
     frame = pl.DataFrame({"s": s})
-    return frame.select(
+    return in_date_range(frame.select(
         pl.when(pl.col("s").str.contains(DATE_RE))
         .then(pl.col("s").str.to_date("%Y-%m-%d", strict=False))
         .alias(s.name)
-    ).to_series()
+    ).to_series())
 
 
 # --------------------------------------------------------------------------- string formats

@@ -17,12 +17,15 @@ import polars as pl
 from zhida.profiles.readers.batch import LIST_SEPARATOR, polars_dtype
 from zhida.profiles.schema import Field, FieldType
 from zhida.profiles.validate import (
+    DATE_RANGE_REASON,
     FALSE_WORDS,
     NUMBER_UNITS,
     TRUE_WORDS,
     TYPE_REASONS,
     bool_np,
+    date_reason,
     format_of,
+    in_date_range,
     parse_dates,
     show_text,
 )
@@ -145,7 +148,7 @@ def _from_strings(raw: pl.Series, f: Field) -> Converted:
         return Converted(
             out.alias(name),
             _lost(present, out),
-            _not_of_type(FieldType.DATE),
+            lambda v: f"{show_value(v)} {date_reason(v)}",
         )
     # LIST: "a;b;c"
     parts = (
@@ -214,11 +217,12 @@ def _from_typed(raw: pl.Series, f: Field) -> Converted | None:
             )
         return None
     if t is FieldType.DATE:
-        if dtype == pl.Date:
-            return Converted(raw.alias(name), None, show_value)
-        if isinstance(dtype, pl.Datetime):
-            return Converted(raw.dt.date().alias(name), None, show_value)
-        return None
+        if dtype != pl.Date and not isinstance(dtype, pl.Datetime):
+            return None
+        days = raw if dtype == pl.Date else raw.dt.date()
+        out = in_date_range(days)
+        return Converted(out.alias(name), _lost(days.is_not_null(), out),
+                         lambda v: f"{show_value(v)} {DATE_RANGE_REASON}")
     if t is FieldType.LIST:
         if isinstance(dtype, pl.List):
             try:
