@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Row, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
-from zhida.channels.delivery.steps import quiet_until
+from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.links import new_link, new_tokens
 from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (

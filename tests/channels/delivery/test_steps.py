@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from tests.support.fake_twilio import clear_sms_tables, scratch_database
 from zhida.channels import optout
+from zhida.channels.delivery import schedule
 from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.steps import Outcome, apply_receipt, dispatch_due, sweep
 from zhida.channels.ratelimit import LocalTokenBucket, RateLimited
@@ -306,11 +307,11 @@ def test_quiet_until() -> None:
     settings = make_settings(quiet_start_hour=20, quiet_end_hour=8)
     sh = ZoneInfo("Asia/Shanghai")
     at = functools.partial(dt.datetime, 2026, 3, 2, tzinfo=sh)
-    assert delivery.quiet_until(at(12), settings) is None
-    assert delivery.quiet_until(at(21), settings) == dt.datetime(2026, 3, 3, 8, tzinfo=sh)
-    assert delivery.quiet_until(at(3), settings) == dt.datetime(2026, 3, 2, 8, tzinfo=sh)
-    assert delivery.quiet_until(at(8), settings) is None
-    assert delivery.quiet_until(at(3), make_settings()) is None  # start == end: none
+    assert schedule.quiet_until(at(12), settings) is None
+    assert schedule.quiet_until(at(21), settings) == dt.datetime(2026, 3, 3, 8, tzinfo=sh)
+    assert schedule.quiet_until(at(3), settings) == dt.datetime(2026, 3, 2, 8, tzinfo=sh)
+    assert schedule.quiet_until(at(8), settings) is None
+    assert schedule.quiet_until(at(3), make_settings()) is None  # start == end: none
 
 
 # --- the file sink ends at "delivered" ------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.channels.delivery import steps as delivery
+from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
 from zhida.channels.sms import SmsProvider
 from zhida.channels.sms.registry import get_provider
@@ -82,7 +83,7 @@ def runtime(settings: Settings | None = None) -> Runtime:
             sessions, engine = sender_sessions(s.database_url)
             provider = get_provider(s)
             bucket: Bucket = (Unlimited() if provider.name == "file" else
-                              bucket_for(s.redis_url, delivery.effective_rate(s)))
+                              bucket_for(s.redis_url, effective_rate(s)))
             _runtime = Runtime(settings=s, provider=provider, bucket=bucket,
                                stash=delivery.stash_for(s.redis_url), sessions=sessions,
                                engine=engine)
@@ -126,7 +127,7 @@ def send(ids: Sequence[int]) -> SendReport:
                                        provider=rt.provider, bucket=rt.bucket,
                                        settings=rt.settings, stash=rt.stash)
     soon = [o for o in outcomes if o.action in ("retry", "released")
-            and o.retry_in is not None and o.retry_in <= delivery.RETRY_COUNTDOWN_MAX]
+            and o.retry_in is not None and o.retry_in <= RETRY_COUNTDOWN_MAX]
     for o in outcomes:
         if o.action in ("failed", "late"):
             log.warning("sms %s %s: %s", o.id, o.action, o.detail)
