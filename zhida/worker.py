@@ -42,6 +42,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from zhida.channels.delivery import sender
 from zhida.channels.delivery import steps as delivery
+from zhida.channels.delivery.batch import iter_chunks
 from zhida.channels.plan import PlanSummary, plan_notifications
 from zhida.clock import today, utcnow
 from zhida.runs import reevaluate as runs
@@ -341,7 +342,7 @@ def send_sms_batch(notification_ids: list[int]) -> dict[str, int]:
 def enqueue_sms(ids: Iterable[int], batch: int = sender.BATCH) -> int:
     """Queue send tasks for these ids (after their rows are committed), `batch` ids a
     task. Eager: sends now. Returns the number of tasks queued."""
-    chunks = list(delivery.iter_chunks([int(i) for i in ids], max(1, batch)))
+    chunks = list(iter_chunks([int(i) for i in ids], max(1, batch)))
     if not chunks:
         return 0
     if app.conf.task_always_eager:

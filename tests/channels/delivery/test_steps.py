@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from tests.support.fake_twilio import clear_sms_tables, scratch_database
 from zhida.channels import optout
-from zhida.channels.delivery import schedule
+from zhida.channels.delivery import batch, schedule
 from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.steps import Outcome, apply_receipt, dispatch_due, sweep
 from zhida.channels.ratelimit import LocalTokenBucket, RateLimited
@@ -84,7 +84,7 @@ def events(url: str, kind: str | None = None) -> list[FeedbackEvent]:
 
 def send(url: str, nid: int, provider: Any, settings: Settings | None = None, *,
          bucket: Any = None, stash: Any = None) -> Outcome:
-    return delivery.send_sms_notification(
+    return batch.send_sms_notification(
         nid, sessions=functools.partial(session_scope, url), provider=provider,
         bucket=bucket or LocalTokenBucket(1e6), settings=settings or make_settings(),
         stash=stash)
@@ -476,8 +476,8 @@ def test_a_provider_answer_after_the_sweep_keeps_the_final_state(url: str) -> No
 # --- batches and the Celery tasks (eager) ---------------------------------------------------------
 
 def send_batch(url: str, ids: list[int], provider: Any, settings: Settings | None = None, *,
-               bucket: Any = None, flush_every: float = delivery.FLUSH_EVERY) -> list[Outcome]:
-    return delivery.send_sms_batch(
+               bucket: Any = None, flush_every: float = batch.FLUSH_EVERY) -> list[Outcome]:
+    return batch.send_sms_batch(
         ids, sessions=functools.partial(session_scope, url), provider=provider,
         bucket=bucket or LocalTokenBucket(1e6), settings=settings or make_settings(),
         flush_every=flush_every)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.channels.delivery import steps as delivery
+from zhida.channels.delivery.batch import send_sms_batch
 from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
 from zhida.channels.sms import SmsProvider
@@ -123,9 +124,9 @@ def send(ids: Sequence[int]) -> SendReport:
     the last of them is due); later ones are left to `dispatch_due`. Failures are
     logged."""
     rt = runtime()
-    outcomes = delivery.send_sms_batch([int(i) for i in ids], sessions=rt.sessions,
-                                       provider=rt.provider, bucket=rt.bucket,
-                                       settings=rt.settings, stash=rt.stash)
+    outcomes = send_sms_batch([int(i) for i in ids], sessions=rt.sessions,
+                              provider=rt.provider, bucket=rt.bucket, settings=rt.settings,
+                              stash=rt.stash)
     soon = [o for o in outcomes if o.action in ("retry", "released")
             and o.retry_in is not None and o.retry_in <= RETRY_COUNTDOWN_MAX]
     for o in outcomes:
