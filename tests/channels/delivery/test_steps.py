@@ -19,9 +19,9 @@ from sqlalchemy import func, select, update
 
 from tests.support.fake_twilio import clear_sms_tables, scratch_database
 from zhida.channels import optout
-from zhida.channels.delivery import batch, schedule
-from zhida.channels.delivery import steps as delivery
-from zhida.channels.delivery.steps import Outcome, apply_receipt, dispatch_due, sweep
+from zhida.channels.delivery import batch, receipts, schedule
+from zhida.channels.delivery.receipts import apply_receipt
+from zhida.channels.delivery.steps import Outcome, dispatch_due, sweep
 from zhida.channels.ratelimit import LocalTokenBucket, RateLimited
 from zhida.channels.sms import FileSink, ProviderError, RecordingProvider, SendResult
 from zhida.settings import Settings
@@ -359,7 +359,7 @@ def test_a_21610_receipt_records_an_opt_out(url: str) -> None:
 
 
 def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> None:
-    stash = delivery.MemoryReceiptStash()
+    stash = receipts.MemoryReceiptStash()
     sessions = functools.partial(session_scope, url)
 
     class Quick(RecordingProvider):
@@ -368,7 +368,7 @@ def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> No
         def send_sms(self, to: str, body: str, reference: str, *,
                      meta: Mapping[str, Any] | None = None) -> SendResult:
             result = super().send_sms(to, body, reference, meta=meta)
-            assert delivery.receive_receipt(sessions, stash, result.provider_ref,
+            assert receipts.receive_receipt(sessions, stash, result.provider_ref,
                                             "delivered") == "unknown"
             return result
 
@@ -383,7 +383,7 @@ def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> No
 def test_redis_receipt_stash(redis_url: str) -> None:
     import uuid
 
-    stash = delivery.RedisReceiptStash.from_url(redis_url)
+    stash = receipts.RedisReceiptStash.from_url(redis_url)
     ref = "SM" + uuid.uuid4().hex
     stash.put(ref, "sent", "")
     stash.put(ref, "undelivered", "30003")
@@ -547,7 +547,7 @@ def test_tasks_in_eager_mode(url: str) -> None:
     settings = make_settings()
     sender.set_runtime(sender.Runtime(settings=settings, provider=provider,
                                     bucket=LocalTokenBucket(1e6),
-                                    stash=delivery.MemoryReceiptStash(),
+                                    stash=receipts.MemoryReceiptStash(),
                                     sessions=functools.partial(session_scope, url)))
     try:
         assert worker.send_sms.app.conf.task_always_eager

@@ -12,14 +12,12 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from zhida.channels.delivery.receipts import ReceiptStash, apply_receipt
 from zhida.channels.delivery.schedule import max_rate_wait, quiet_until
 from zhida.channels.delivery.steps import (
-    DELIVERED_STATUSES,
     Claimed,
     Outcome,
-    ReceiptStash,
     SessionFactory,
-    apply_receipt,
     claim_many,
     defer_if_quiet,
     insert_feedback,
@@ -29,7 +27,7 @@ from zhida.channels.delivery.steps import (
     skip,
 )
 from zhida.channels.ratelimit import Bucket, RateLimited
-from zhida.channels.sms.base import ProviderError, SendResult, SmsProvider
+from zhida.channels.sms.base import DELIVERED_STATUSES, ProviderError, SendResult, SmsProvider
 from zhida.clock import utcnow
 from zhida.settings import Settings
 

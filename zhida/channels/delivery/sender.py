@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.batch import send_sms_batch
+from zhida.channels.delivery.receipts import ReceiptStash, stash_for
 from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
 from zhida.channels.sms import SmsProvider
@@ -42,7 +43,7 @@ class Runtime:
     settings: Settings
     provider: SmsProvider
     bucket: Bucket
-    stash: delivery.ReceiptStash
+    stash: ReceiptStash
     sessions: delivery.SessionFactory
     engine: Engine | None = None
 
@@ -86,7 +87,7 @@ def runtime(settings: Settings | None = None) -> Runtime:
             bucket: Bucket = (Unlimited() if provider.name == "file" else
                               bucket_for(s.redis_url, effective_rate(s)))
             _runtime = Runtime(settings=s, provider=provider, bucket=bucket,
-                               stash=delivery.stash_for(s.redis_url), sessions=sessions,
+                               stash=stash_for(s.redis_url), sessions=sessions,
                                engine=engine)
         return _runtime
 
