@@ -21,7 +21,8 @@ from tests.support.fake_twilio import clear_sms_tables, scratch_database
 from zhida.channels import optout
 from zhida.channels.delivery import batch, receipts, schedule
 from zhida.channels.delivery.receipts import apply_receipt
-from zhida.channels.delivery.steps import Outcome, dispatch_due, sweep
+from zhida.channels.delivery.steps import Outcome
+from zhida.channels.delivery.sweep import dispatch_due, sweep
 from zhida.channels.ratelimit import LocalTokenBucket, RateLimited
 from zhida.channels.sms import FileSink, ProviderError, RecordingProvider, SendResult
 from zhida.settings import Settings
