@@ -23,6 +23,8 @@ from zhida.channels import optout
 from zhida.channels.delivery.steps import N, SessionFactory, feedback, is_sms
 from zhida.channels.sms.base import DELIVERED_STATUSES, FAILED_STATUSES, UNSUBSCRIBED
 from zhida.clock import utcnow
+from zhida.store.models import FeedbackKind
+from zhida.store.models import NotificationStatus as Status
 
 
 class ReceiptStash(Protocol):
@@ -118,34 +120,34 @@ def apply_receipt(session: Session, provider_ref: str, status: str, error_code: 
     row is final) or "unknown" (no row has this reference yet)."""
     now = now or utcnow()
     status = (status or "").strip().lower()
-    open_states = N.c.status.in_(("sending", "sent"))
+    open_states = N.c.status.in_((Status.SENDING, Status.SENT))
     where = (N.c.provider_ref == provider_ref, is_sms())
     row: Any = None
     if status in DELIVERED_STATUSES:
         row = session.execute(update(N).where(*where, open_states)
-                              .values(status="delivered", delivered_at=now, updated_at=now)
+                              .values(status=Status.DELIVERED, delivered_at=now, updated_at=now)
                               .returning(N.c.id, N.c.profile_id,
                                          N.c.policy_id, N.c.to)).first()
         if row is not None:
-            feedback(session, row[1], row[2], "delivered", now, notification_id=row[0],
+            feedback(session, row[1], row[2], FeedbackKind.DELIVERED, now, notification_id=row[0],
                      provider_ref=provider_ref)
-            return "delivered"
+            return Status.DELIVERED
     elif status in FAILED_STATUSES:
         reason = f"receipt {status}" + (f" (error {error_code})" if error_code else "")
         row = session.execute(update(N).where(*where, open_states)
-                              .values(status="failed", updated_at=now, last_error=reason)
+                              .values(status=Status.FAILED, updated_at=now, last_error=reason)
                               .returning(N.c.id, N.c.profile_id,
                                          N.c.policy_id, N.c.to)).first()
         if row is not None:
             if error_code == UNSUBSCRIBED and row[3]:
                 optout.record(session, row[3], True, UNSUBSCRIBED, now)
-            return "failed"
-    elif status == "sent":
-        row = session.execute(update(N).where(*where, N.c.status == "sending")
-                              .values(status="sent", updated_at=now)
+            return Status.FAILED
+    elif status == "sent":  # the provider's word
+        row = session.execute(update(N).where(*where, N.c.status == Status.SENDING)
+                              .values(status=Status.SENT, updated_at=now)
                               .returning(N.c.id)).first()
         if row is not None:
-            return "sent"
+            return Status.SENT
     known = session.scalar(select(N.c.id).where(*where).limit(1))
     return "ignored" if known is not None else "unknown"
 

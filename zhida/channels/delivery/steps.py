@@ -54,7 +54,14 @@ from zhida.channels import optout
 from zhida.channels.delivery.schedule import backoff, quiet_until
 from zhida.channels.sms.base import DELIVERED_STATUSES, UNSUBSCRIBED, ProviderError, SendResult
 from zhida.settings import Settings
-from zhida.store.models import FeedbackEvent, Notification, OptOut
+from zhida.store.models import (
+    Channel,
+    FeedbackEvent,
+    FeedbackKind,
+    Notification,
+    OptOut,
+)
+from zhida.store.models import NotificationStatus as Status
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
@@ -94,23 +101,23 @@ _FEEDBACK: Table = FeedbackEvent.__table__  # type: ignore[assignment]
 
 
 def is_sms() -> Any:
-    return N.c.channel == "sms"
+    return N.c.channel == Channel.SMS
 
 
 # the hot path's statements, built once (bound parameters carry the values)
 _OPTED_OUT = (select(OptOut.opted_out).where(OptOut.phone == N.c.to)
               .limit(1).scalar_subquery())
 _CLAIMABLE = (select(N.c.id)
-              .where(N.c.id.in_(bindparam("p_ids", expanding=True)), N.c.channel == "sms",
-                     N.c.status == "queued", N.c.due_at <= bindparam("p_now"))
+              .where(N.c.id.in_(bindparam("p_ids", expanding=True)), N.c.channel == Channel.SMS,
+                     N.c.status == Status.QUEUED, N.c.due_at <= bindparam("p_now"))
               .with_for_update(skip_locked=True))  # PostgreSQL: never wait for a rival
 _CLAIM = (update(N)
-          .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == "queued")
-          .values(status="sending", updated_at=bindparam("p_now"))
+          .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == Status.QUEUED)
+          .values(status=Status.SENDING, updated_at=bindparam("p_now"))
           .returning(N.c.id, N.c.to, N.c.body, N.c.segments, N.c.link, N.c.profile_id,
                      N.c.policy_id, N.c.attempts, _OPTED_OUT))
 _MARK_SENT = (update(N)
-              .where(N.c.id == bindparam("p_id"), N.c.status == "sending")
+              .where(N.c.id == bindparam("p_id"), N.c.status == Status.SENDING)
               .values(status=bindparam("p_status"), provider_ref=bindparam("p_ref"),
                       sent_at=bindparam("p_now"), delivered_at=bindparam("p_delivered"),
                       updated_at=bindparam("p_now"), attempts=bindparam("p_attempts"))
@@ -119,14 +126,14 @@ _MARK_SENT = (update(N)
 
 def _if_sending(session: Session, nid: int, **values: Any) -> bool:
     """Update a row this sender has claimed (still `sending`); False if it was not."""
-    return session.execute(update(N).where(N.c.id == nid, N.c.status == "sending")
+    return session.execute(update(N).where(N.c.id == nid, N.c.status == Status.SENDING)
                            .values(**values).returning(N.c.id)).first() is not None
 
 
-def feedback(session: Session, profile_id: str, policy_id: str, kind: str, now: dt.datetime,
-             **detail: Any) -> None:
+def feedback(session: Session, profile_id: str, policy_id: str, kind: FeedbackKind,
+             now: dt.datetime, **detail: Any) -> None:
     insert_feedback(session, [{"profile_id": profile_id, "policy_id": policy_id, "kind": kind,
-                               "at": now, "detail": {"channel": "sms", **detail}}])
+                               "at": now, "detail": {"channel": Channel.SMS, **detail}}])
 
 
 def insert_feedback(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -141,9 +148,9 @@ def defer_if_quiet(session: Session, ids: Sequence[int], now: dt.datetime,
     if morning is None or not ids:
         return []
     return list(session.scalars(
-        update(N).where(N.c.id.in_(list(ids)), is_sms(), N.c.status == "queued",
+        update(N).where(N.c.id.in_(list(ids)), is_sms(), N.c.status == Status.QUEUED,
                         N.c.due_at <= now)
-        .values(status="deferred", due_at=morning, updated_at=now).returning(N.c.id)))
+        .values(status=Status.DEFERRED, due_at=morning, updated_at=now).returning(N.c.id)))
 
 
 def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[Claimed]:
@@ -167,13 +174,13 @@ def claim(session: Session, notification_id: int, now: dt.datetime) -> Claimed |
 
 
 def skip(session: Session, claimed: Claimed, reason: str, now: dt.datetime) -> None:
-    _if_sending(session, claimed.id, status="skipped", last_error=reason, updated_at=now)
+    _if_sending(session, claimed.id, status=Status.SKIPPED, last_error=reason, updated_at=now)
 
 
 def release(session: Session, claimed: Claimed, due_at: dt.datetime, reason: str,
             now: dt.datetime) -> None:
     """Give a claim back unsent (no provider call was made, no attempt counted)."""
-    _if_sending(session, claimed.id, status="queued", due_at=due_at, updated_at=now,
+    _if_sending(session, claimed.id, status=Status.QUEUED, due_at=due_at, updated_at=now,
                 last_error=reason[:500])
 
 
@@ -185,7 +192,7 @@ def record_sent(session: Session, claimed: Claimed, result: SendResult, now: dt.
     the reference is kept for the record, the state is not changed."""
     delivered = result.status in DELIVERED_STATUSES
     done = session.execute(_MARK_SENT, {
-        "p_id": claimed.id, "p_status": "delivered" if delivered else "sent",
+        "p_id": claimed.id, "p_status": Status.DELIVERED if delivered else Status.SENT,
         "p_ref": result.provider_ref, "p_now": now, "p_delivered": now if delivered else None,
         "p_attempts": claimed.attempts + 1}).first()
     if done is None:
@@ -194,11 +201,12 @@ def record_sent(session: Session, claimed: Claimed, result: SendResult, now: dt.
                                 last_error=f"provider accepted {result.provider_ref} "
                                            "after the row was swept"))
         return False
-    detail = {"channel": "sms", "notification_id": claimed.id,
+    detail = {"channel": Channel.SMS, "notification_id": claimed.id,
               "provider_ref": result.provider_ref, "attempts": claimed.attempts + 1}
     rows = [{"profile_id": claimed.profile_id, "policy_id": claimed.policy_id, "kind": kind,
              "at": now, "detail": detail}
-            for kind in (("sent", "delivered") if delivered else ("sent",))]
+            for kind in ((FeedbackKind.SENT, FeedbackKind.DELIVERED) if delivered
+                         else (FeedbackKind.SENT,))]
     if events is None:
         insert_feedback(session, rows)
     else:
@@ -214,11 +222,11 @@ def record_error(session: Session, claimed: Claimed, err: ProviderError, setting
     attempts = claimed.attempts + 1
     if err.retryable and attempts <= settings.send_max_retries:
         delay = backoff(settings, claimed.attempts, rng)
-        _if_sending(session, claimed.id, status="queued", attempts=attempts, updated_at=now,
+        _if_sending(session, claimed.id, status=Status.QUEUED, attempts=attempts, updated_at=now,
                     due_at=now + dt.timedelta(seconds=delay), last_error=str(err)[:500])
         return Outcome(claimed.id, "retry", retry_in=delay, detail=str(err))
     reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
-    _if_sending(session, claimed.id, status="failed", attempts=attempts, updated_at=now,
+    _if_sending(session, claimed.id, status=Status.FAILED, attempts=attempts, updated_at=now,
                 last_error=reason[:500])
     if err.code == UNSUBSCRIBED and claimed.to:
         optout.record(session, claimed.to, True, UNSUBSCRIBED, now)

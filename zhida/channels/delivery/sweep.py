@@ -15,6 +15,7 @@ from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.delivery.steps import N, is_sms
 from zhida.clock import utcnow
 from zhida.settings import Settings
+from zhida.store.models import NotificationStatus as Status
 
 log = logging.getLogger("zhida.sms")
 
@@ -35,16 +36,16 @@ def dispatch_due(session: Session, settings: Settings, now: dt.datetime | None =
     now = now or utcnow()
     if quiet_until(now, settings) is not None:
         return []
-    waiting = or_(N.c.status == "deferred",
-                  and_(N.c.status == "queued",
+    waiting = or_(N.c.status == Status.DEFERRED,
+                  and_(N.c.status == Status.QUEUED,
                        N.c.updated_at < N.c.due_at))
     ids = list(session.scalars(
         select(N.c.id).where(is_sms(), N.c.due_at <= now, waiting)
         .order_by(N.c.due_at).limit(limit).with_for_update(skip_locked=True)))
     if ids:
         session.execute(update(N).where(N.c.id.in_(ids),
-                                        N.c.status.in_(("queued", "deferred")))
-                        .values(status="queued", updated_at=now))
+                                        N.c.status.in_((Status.QUEUED, Status.DEFERRED)))
+                        .values(status=Status.QUEUED, updated_at=now))
     return ids
 
 
@@ -60,21 +61,21 @@ def sweep(session: Session, settings: Settings, now: dt.datetime | None = None,
     cutoff = now - dt.timedelta(seconds=settings.sweep_after_seconds)
     result = SweepResult()
     lost = list(session.scalars(
-        select(N.c.id).where(is_sms(), N.c.status == "queued",
+        select(N.c.id).where(is_sms(), N.c.status == Status.QUEUED,
                                       N.c.due_at <= cutoff,
                                       N.c.updated_at <= cutoff)
         .order_by(N.c.due_at).limit(limit).with_for_update(skip_locked=True)))
     if lost:
         session.execute(update(N).where(N.c.id.in_(lost),
-                                        N.c.status == "queued")
+                                        N.c.status == Status.QUEUED)
                         .values(updated_at=now))
         result.requeued = lost
     reason = (f"stuck in sending for more than {settings.sweep_after_seconds} s: the "
               "provider's outcome is unknown, not resent")
     result.failed = list(session.scalars(
-        update(N).where(is_sms(), N.c.status == "sending",
+        update(N).where(is_sms(), N.c.status == Status.SENDING,
                         N.c.updated_at <= cutoff)
-        .values(status="failed", updated_at=now, last_error=reason)
+        .values(status=Status.FAILED, updated_at=now, last_error=reason)
         .returning(N.c.id)))
     for nid in result.failed:
         log.warning("notification %s: %s", nid, reason)
