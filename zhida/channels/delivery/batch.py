@@ -17,6 +17,7 @@ from zhida.channels.delivery.schedule import max_rate_wait, quiet_until
 from zhida.channels.delivery.steps import (
     Claimed,
     Outcome,
+    SendAction,
     SessionFactory,
     claim_many,
     defer_if_quiet,
@@ -94,19 +95,19 @@ def send_sms_batch(ids: Sequence[int], *, sessions: SessionFactory, provider: Sm
     with sessions() as session:
         morning = quiet_until(now, settings)
         for nid in defer_if_quiet(session, ids, now, settings):
-            outcomes[nid] = Outcome(nid, "deferred", detail=f"quiet hours until {morning}")
+            outcomes[nid] = Outcome(nid, SendAction.DEFERRED, detail=f"quiet hours until {morning}")
         for claimed in claim_many(session, [i for i in ids if i not in outcomes], now):
             reason = ("no_phone" if not claimed.to else
                       "opted_out" if claimed.opted_out else None)
             if reason:
                 skip(session, claimed, reason, now)
-                outcomes[claimed.id] = Outcome(claimed.id, "skipped", detail=reason)
+                outcomes[claimed.id] = Outcome(claimed.id, SendAction.SKIPPED, detail=reason)
             else:
                 ready.append(claimed)
     claimed_ids = {c.id for c in ready}
     for nid in ids:
         if nid not in outcomes and nid not in claimed_ids:
-            outcomes[nid] = Outcome(nid, "not_claimed")
+            outcomes[nid] = Outcome(nid, SendAction.NOT_CLAIMED)
 
     results: list[tuple[Claimed, SendResult | ProviderError]] = []
     last_flush = started = time.monotonic()
@@ -158,7 +159,7 @@ def _give_back(sessions: SessionFactory, rows: list[Claimed], wait: float,
                 release(session, claimed, now + dt.timedelta(seconds=wait), reason, now)
 
     _with_db_retries("give claims back", write)
-    return {c.id: Outcome(c.id, "released", retry_in=wait, detail=reason) for c in rows}
+    return {c.id: Outcome(c.id, SendAction.RELEASED, retry_in=wait, detail=reason) for c in rows}
 
 
 def _flush(sessions: SessionFactory, results: list[tuple[Claimed, SendResult | ProviderError]],
@@ -178,20 +179,22 @@ def _flush(sessions: SessionFactory, results: list[tuple[Claimed, SendResult | P
                 if isinstance(result, ProviderError):
                     out[claimed.id] = record_error(session, claimed, result, settings, now, rng)
                 elif record_sent(session, claimed, result, now, events):
-                    action = "delivered" if result.status in DELIVERED_STATUSES else "sent"
+                    action = (SendAction.DELIVERED if result.status in DELIVERED_STATUSES
+                              else SendAction.SENT)
                     out[claimed.id] = Outcome(claimed.id, action,
                                               provider_ref=result.provider_ref)
                 else:
                     log.warning("notification %s: provider accepted %s after the row was "
                                 "swept", claimed.id, result.provider_ref)
-                    out[claimed.id] = Outcome(claimed.id, "late",
+                    out[claimed.id] = Outcome(claimed.id, SendAction.LATE,
                                               provider_ref=result.provider_ref)
             if events:
                 insert_feedback(session, events)
         return out
 
     out: dict[int, Outcome] = _with_db_retries("record provider answers", write)
-    refs = [o.provider_ref for o in out.values() if o.action == "sent" and o.provider_ref]
+    refs = [o.provider_ref for o in out.values() if o.action == SendAction.SENT
+            and o.provider_ref]
     if stash is not None and refs:
         try:
             early = stash.pop_many(refs)

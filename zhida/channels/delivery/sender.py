@@ -22,6 +22,7 @@ from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.batch import send_sms_batch
 from zhida.channels.delivery.receipts import ReceiptStash, stash_for
 from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
+from zhida.channels.delivery.steps import SendAction
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
 from zhida.channels.sms import SmsProvider
 from zhida.channels.sms.registry import get_provider
@@ -128,10 +129,10 @@ def send(ids: Sequence[int]) -> SendReport:
     outcomes = send_sms_batch([int(i) for i in ids], sessions=rt.sessions,
                               provider=rt.provider, bucket=rt.bucket, settings=rt.settings,
                               stash=rt.stash)
-    soon = [o for o in outcomes if o.action in ("retry", "released")
+    soon = [o for o in outcomes if o.action in (SendAction.RETRY, SendAction.RELEASED)
             and o.retry_in is not None and o.retry_in <= RETRY_COUNTDOWN_MAX]
     for o in outcomes:
-        if o.action in ("failed", "late"):
+        if o.action in (SendAction.FAILED, SendAction.LATE):
             log.warning("sms %s %s: %s", o.id, o.action, o.detail)
     countdown = max((o.retry_in or 0.0 for o in soon), default=0.0) + 0.1
     return SendReport(outcomes, [o.id for o in soon], countdown)

@@ -41,6 +41,7 @@ the provider), `receipts` applies the provider's receipts, and
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -81,14 +82,26 @@ class Claimed:
     opted_out: bool = False
 
 
+class SendAction(enum.StrEnum):
+    """What one send did with its row (`Outcome.action`)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+    RELEASED = "released"  # given back unsent
+    NOT_CLAIMED = "not_claimed"
+    LATE = "late"  # the provider accepted after the sweeper had failed the row
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What one send task did. action: sent | delivered | retry | failed | skipped |
-    deferred | released (given back unsent) | not_claimed | late (provider accepted
-    after the sweeper had failed the row)."""
+    """What one send task did with one row."""
 
     id: int
-    action: str
+    action: SendAction
     retry_in: float | None = None
     provider_ref: str | None = None
     detail: str = ""
@@ -224,10 +237,10 @@ def record_error(session: Session, claimed: Claimed, err: ProviderError, setting
         delay = backoff(settings, claimed.attempts, rng)
         _if_sending(session, claimed.id, status=Status.QUEUED, attempts=attempts, updated_at=now,
                     due_at=now + dt.timedelta(seconds=delay), last_error=str(err)[:500])
-        return Outcome(claimed.id, "retry", retry_in=delay, detail=str(err))
+        return Outcome(claimed.id, SendAction.RETRY, retry_in=delay, detail=str(err))
     reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
     _if_sending(session, claimed.id, status=Status.FAILED, attempts=attempts, updated_at=now,
                 last_error=reason[:500])
     if err.code == UNSUBSCRIBED and claimed.to:
         optout.record(session, claimed.to, True, UNSUBSCRIBED, now)
-    return Outcome(claimed.id, "failed", detail=reason)
+    return Outcome(claimed.id, SendAction.FAILED, detail=reason)
