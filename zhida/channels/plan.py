@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.links import new_link, new_tokens
-from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written, note_row
+from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (
     MessageContext,
     benefit_text,
@@ -63,10 +63,10 @@ class PlanSummary:
 
     def count_written(self, batch: PlannedBatch, written: Written) -> None:
         for note, nid in zip(batch.sms, written.sms_ids, strict=True):
-            if note[STATUS_AT] == NotificationStatus.QUEUED:
+            if note.status == NotificationStatus.QUEUED:
                 self.sms_queued += 1
                 self.queued_ids.append(nid)
-            elif note[STATUS_AT] == NotificationStatus.DEFERRED:
+            elif note.status == NotificationStatus.DEFERRED:
                 self.sms_deferred += 1
 
 
