@@ -46,7 +46,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -69,8 +69,9 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 # --- results -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
+    """A row this sender has claimed (`sending`), as the claim returned it."""
+
     id: int
     to: str | None
     body: str
@@ -128,7 +129,7 @@ _CLAIM = (update(N)
           .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == Status.QUEUED)
           .values(status=Status.SENDING, updated_at=bindparam("p_now"))
           .returning(N.c.id, N.c.to, N.c.body, N.c.segments, N.c.link, N.c.profile_id,
-                     N.c.policy_id, N.c.attempts, _OPTED_OUT))
+                     N.c.policy_id, N.c.attempts, _OPTED_OUT.label("opted_out")))
 _MARK_SENT = (update(N)
               .where(N.c.id == bindparam("p_id"), N.c.status == Status.SENDING)
               .values(status=bindparam("p_status"), provider_ref=bindparam("p_ref"),
@@ -174,9 +175,10 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
         return []
     rows = session.execute(_CLAIM, {"p_ids": list(ids), "p_now": now}).all()
     order = {nid: k for k, nid in enumerate(ids)}
-    return sorted((Claimed(id=r[0], to=r[1], body=r[2] or "", segments=r[3] or 0, link=r[4],
-                           profile_id=r[5], policy_id=r[6], attempts=r[7] or 0,
-                           opted_out=bool(r[8])) for r in rows),
+    return sorted((Claimed(id=r.id, to=r.to, body=r.body or "", segments=r.segments or 0,
+                           link=r.link, profile_id=r.profile_id, policy_id=r.policy_id,
+                           attempts=r.attempts or 0, opted_out=bool(r.opted_out))
+                   for r in rows),
                   key=lambda c: order[c.id])
 
 
