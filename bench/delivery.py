@@ -45,8 +45,8 @@ from tests.support.fake_twilio import (  # noqa: E402 - after the path is set
     scratch_database,
     wait_until,
 )
+from zhida.channels.delivery.batch import iter_chunks  # noqa: E402
 from zhida.channels.delivery.sender import BATCH  # noqa: E402
-from zhida.channels.delivery.steps import iter_chunks  # noqa: E402
 from zhida.channels.ratelimit import max_in_window  # noqa: E402
 from zhida.worker import TASK_ROUTES, TaskNames  # noqa: E402
 

@@ -101,7 +101,7 @@ def baseline_copy(url: str, path: Path) -> dict[str, Any]:
 
     import psycopg
 
-    from zhida.ingest.importer import profile_json_column
+    from zhida.ingest.upsert import profile_json_column
     from zhida.profiles.readers import read_profiles
     from zhida.profiles.schema import Audience, SchemaSet
 

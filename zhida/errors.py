@@ -100,10 +100,7 @@ class RowError:
 
 class ConfigError(ZhidaError):
     """The configuration (settings, environment) cannot work: a missing credential, an
-    unknown choice. Raised when the part that needs it is built, not at import.
-    Printed as the message alone (`Twilio is not configured: ...`)."""
-
-    prefix = ""
+    unknown choice. Raised when the part that needs it is built, not at import."""
 
 
 class DeliveryError(ZhidaError):

@@ -95,7 +95,7 @@ def require_real_secret(settings: Settings) -> None:
         return
     if settings.secret_key == DEV_SECRET or len(settings.secret_key) < MIN_SECRET_CHARS:
         raise ConfigError(
-            f"error: ZHIDA_SECRET_KEY is not set (or shorter than {MIN_SECRET_CHARS} "
+            f"ZHIDA_SECRET_KEY is not set (or shorter than {MIN_SECRET_CHARS} "
             f"characters): refusing to serve {settings.base_url} with it, since anyone could "
             "forge a session; set it to a long random value, for example the output of "
             "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
@@ -121,4 +121,4 @@ def get_settings() -> Settings:
     except ValidationError as err:
         problems = "; ".join(f"ZHIDA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
                              for e in err.errors())
-        raise ConfigError(f"error: bad configuration: {problems}") from None
+        raise ConfigError(f"bad configuration: {problems}") from None

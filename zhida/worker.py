@@ -42,6 +42,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from zhida.channels.delivery import sender
 from zhida.channels.delivery import steps as delivery
+from zhida.channels.delivery import sweep as sms_sweep
+from zhida.channels.delivery.batch import iter_chunks
 from zhida.channels.plan import PlanSummary, plan_notifications
 from zhida.clock import today, utcnow
 from zhida.runs import reevaluate as runs
@@ -341,7 +343,7 @@ def send_sms_batch(notification_ids: list[int]) -> dict[str, int]:
 def enqueue_sms(ids: Iterable[int], batch: int = sender.BATCH) -> int:
     """Queue send tasks for these ids (after their rows are committed), `batch` ids a
     task. Eager: sends now. Returns the number of tasks queued."""
-    chunks = list(delivery.iter_chunks([int(i) for i in ids], max(1, batch)))
+    chunks = list(iter_chunks([int(i) for i in ids], max(1, batch)))
     if not chunks:
         return 0
     if app.conf.task_always_eager:
@@ -358,7 +360,7 @@ def enqueue_sms(ids: Iterable[int], batch: int = sender.BATCH) -> int:
 def dispatch_due() -> int:
     """Beat, every 30 s: queue the rows that came due (quiet hours over, backoff done)."""
     with session_scope() as session:
-        ids = delivery.dispatch_due(session, get_settings())
+        ids = sms_sweep.dispatch_due(session, get_settings())
     enqueue_sms(ids)
     return len(ids)
 
@@ -367,7 +369,7 @@ def dispatch_due() -> int:
 def sweep() -> dict[str, int]:
     """Beat, every 60 s: re-queue rows whose task was lost; fail rows stuck sending."""
     with session_scope() as session:
-        result = delivery.sweep(session, get_settings())
+        result = sms_sweep.sweep(session, get_settings())
     enqueue_sms(result.requeued)
     if result.requeued:
         log.warning("sms sweep: re-queued %d rows whose task was lost", len(result.requeued))

@@ -16,13 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from zhida.errors import ProfileDataError
-from zhida.ingest.importer import (
-    accept_review,
-    import_file,
-    list_reviews,
-    profile_json_column,
-    reject_review,
-)
+from zhida.ingest.importer import import_file
+from zhida.ingest.review import accept_review, list_reviews, reject_review
+from zhida.ingest.upsert import profile_json_column
 from zhida.profiles.readers import read_profiles, write_profiles
 from zhida.profiles.schema import Audience, SchemaSet
 from zhida.profiles.synth import synthesize_enterprises

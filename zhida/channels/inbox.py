@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
+from typing import NamedTuple
 
 import redis
 from sqlalchemy import event, func, select
@@ -91,15 +91,26 @@ def push_message(session: Session, profile_id: str, policy_id: str, title: str, 
     return message
 
 
-INBOX_COLUMNS = ("profile_id", "policy_id", "notification_id", "kind", "title", "body", "link",
-                 "created_at")
+class InboxRow(NamedTuple):
+    """An inbox_messages row inserted in bulk (the planner's path)."""
+
+    profile_id: str
+    policy_id: str
+    notification_id: int | None
+    kind: str
+    title: str
+    body: str
+    link: str | None
+    created_at: dt.datetime
 
 
-def check_kinds(rows: list[tuple[Any, ...]]) -> None:
-    """Every row (INBOX_COLUMNS order) has a known kind."""
-    kind_at = INBOX_COLUMNS.index("kind")
+INBOX_COLUMNS = InboxRow._fields
+
+
+def check_kinds(rows: list[InboxRow]) -> None:
+    """Every row has a known kind."""
     for row in rows:
-        _check_kind(row[kind_at])
+        _check_kind(row.kind)
 
 
 def _check_kind(kind: str) -> None:

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import re
 import secrets
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,8 +63,18 @@ def link_expiry(window_closes: dt.date | None, now: dt.datetime, ttl_days: int) 
     return expires
 
 
-LINK_COLUMNS = ("token_hash", "profile_id", "policy_id", "policy_version_id", "expires_at",
-                "created_at")
+class LinkRow(NamedTuple):
+    """An application_tokens row (the token only as its SHA-256)."""
+
+    token_hash: str
+    profile_id: str
+    policy_id: str
+    policy_version_id: int
+    expires_at: dt.datetime
+    created_at: dt.datetime
+
+
+LINK_COLUMNS = LinkRow._fields
 
 
 def new_tokens(n: int) -> list[str]:
@@ -76,12 +87,12 @@ def new_tokens(n: int) -> list[str]:
 
 def new_link(profile_id: str, policy_id: str, policy_version_id: int,
              window_closes: dt.date | None, now: dt.datetime,
-             settings: Settings, token: str | None = None) -> tuple[str, tuple[object, ...]]:
-    """A link and the ApplicationToken row to store for it (values in LINK_COLUMNS order;
-    the token only as SHA-256). `token`: one of `new_tokens`, else a new one."""
+             settings: Settings, token: str | None = None) -> tuple[str, LinkRow]:
+    """A link and the ApplicationToken row to store for it. `token`: one of `new_tokens`,
+    else a new one."""
     token = token or secrets.token_urlsafe(TOKEN_BYTES)
-    row = (hash_token(token), profile_id, policy_id, policy_version_id,
-           link_expiry(window_closes, now, settings.link_ttl_days), as_utc(now))
+    row = LinkRow(hash_token(token), profile_id, policy_id, policy_version_id,
+                  link_expiry(window_closes, now, settings.link_ttl_days), as_utc(now))
     return f"{settings.base_url.rstrip('/')}/a/{token}", row
 
 
@@ -91,7 +102,7 @@ def issue_link(session: Session, profile_id: str, policy_id: str, policy_version
     """A new link `{base_url}/a/{token}`; the token is stored only as its SHA-256."""
     url, row = new_link(profile_id, policy_id, policy_version_id, window_closes, now,
                         settings or get_settings())
-    session.add(ApplicationToken(**dict(zip(LINK_COLUMNS, row, strict=True))))
+    session.add(ApplicationToken(**row._asdict()))
     session.flush()
     return url
 

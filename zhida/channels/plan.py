@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Row, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
-from zhida.channels.delivery.steps import quiet_until
+from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.links import new_link, new_tokens
-from zhida.channels.plan_store import STATUS_AT, BatchWriter, PlannedBatch, Written, note_row
+from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (
     MessageContext,
     benefit_text,
@@ -36,8 +36,10 @@ from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.models import (
+    Channel,
     Decision,
     Notification,
+    NotificationStatus,
     OptOut,
     Profile,
     Transition,
@@ -60,10 +62,10 @@ class PlanSummary:
 
     def count_written(self, batch: PlannedBatch, written: Written) -> None:
         for note, nid in zip(batch.sms, written.sms_ids, strict=True):
-            if note[STATUS_AT] == "queued":
+            if note.status == NotificationStatus.QUEUED:
                 self.sms_queued += 1
                 self.queued_ids.append(nid)
-            elif note[STATUS_AT] == "deferred":
+            elif note.status == NotificationStatus.DEFERRED:
                 self.sms_deferred += 1
 
 
@@ -102,15 +104,16 @@ def _candidates(session: Session, first: int, last: int,
              .subquery("batch"))
     phone = Profile.data["phone"].as_string()
     planned = aliased(Notification)
-    channels = (select(func.sum(case((planned.channel == "sms", 2), else_=1)))
+    channels = (select(func.sum(case((planned.channel == Channel.SMS, 2), else_=1)))
                 .where(planned.profile_id == batch.c.profile_id,
                        planned.policy_id == batch.c.policy_id,
                        planned.policy_version_id == batch.c.policy_version_id)
                 .scalar_subquery())
     recent = aliased(Notification)
     sent_since = (select(func.count()).select_from(recent)
-                  .where(recent.to == phone, recent.channel == "sms",
-                         recent.status.not_in(("skipped", "failed")),
+                  .where(recent.to == phone, recent.channel == Channel.SMS,
+                         recent.status.not_in((NotificationStatus.SKIPPED,
+                                               NotificationStatus.FAILED)),
                          recent.created_at >= since).scalar_subquery())
     opted_out = (select(func.count()).select_from(OptOut)
                  .where(OptOut.phone == phone, OptOut.opted_out.is_(True)).scalar_subquery())
@@ -262,13 +265,14 @@ class _Plan:
             return False
         key = (t.profile_id, t.policy_id, t.policy_version_id)
         stored = t.channels or 0  # 1 in-app, 2 SMS, 3 both already planned
-        need_inapp = not stored & 1 and not self.planned((*key, "inapp"))
-        need_sms = t.to_outcome == 2 and not stored & 2 and not self.planned((*key, "sms"))
+        need_inapp = not stored & 1 and not self.planned((*key, Channel.INAPP))
+        need_sms = (t.to_outcome == 2 and not stored & 2
+                    and not self.planned((*key, Channel.SMS)))
         keys = self.unseen[-1][0]
         if need_inapp:
-            keys.add((*key, "inapp"))
+            keys.add((*key, Channel.INAPP))
         if need_sms:
-            keys.add((*key, "sms"))
+            keys.add((*key, Channel.SMS))
         if t.to_outcome == 1:
             if not self.settings.inapp_for_unknown:
                 self.summary.skipped["unknown_no_message"] += 1
@@ -308,8 +312,8 @@ class _Plan:
 
     def add_inapp(self, t: Row[Any], title: str, kind: str, body: str,
                   link: str | None) -> None:
-        self.out.inapp.append(note_row(t, "inapp", "sent", self.now, self.now, body=body,
-                                       link=link, sent_at=self.now))
+        self.out.inapp.append(note_row(t, Channel.INAPP, NotificationStatus.SENT, self.now,
+                                       self.now, body=body, link=link, sent_at=self.now))
         self.out.inbox.append((title, kind))
         self.summary.inapp += 1
 
@@ -317,7 +321,7 @@ class _Plan:
         phone = t.phone or ""
         sent = int(t.sent_since or 0) + sum(counts[phone] for _, counts in self.unseen)
         reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
-        body, segments, status = "", 0, "skipped"
+        body, segments, status = "", 0, NotificationStatus.SKIPPED
         if reason:
             self.summary.skipped[reason] += 1
         else:
@@ -325,9 +329,10 @@ class _Plan:
                            self.settings.sms_signature, self.settings.sms_opt_out_hint,
                            policy.sms_template)
             body, segments = sms.text, sms.segments
-            status = "queued" if self.due <= self.now else "deferred"
+            status = (NotificationStatus.QUEUED if self.due <= self.now
+                      else NotificationStatus.DEFERRED)
             self.unseen[-1][1][phone] += 1
-        self.out.sms.append(note_row(t, "sms", status, self.due, self.now, to=phone or None,
+        self.out.sms.append(note_row(t, Channel.SMS, status, self.due, self.now, to=phone or None,
                                      body=body, segments=segments, link=link,
                                      last_error=reason))
 

@@ -15,41 +15,66 @@ import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import psycopg
 from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
-from zhida.channels.inbox import INBOX_COLUMNS, announce_messages, check_kinds
-from zhida.channels.links import LINK_COLUMNS
+from zhida.channels.inbox import INBOX_COLUMNS, InboxRow, announce_messages, check_kinds
+from zhida.channels.links import LINK_COLUMNS, LinkRow
 from zhida.store.bulk import insert_tuples
-from zhida.store.models import ApplicationToken, InboxMessage, Notification, Transition
+from zhida.store.models import (
+    ApplicationToken,
+    Channel,
+    InboxMessage,
+    Notification,
+    NotificationStatus,
+    Transition,
+)
 
-NOTE_COLUMNS = ("profile_id", "policy_id", "policy_version_id", "channel", "transition_id",
-                "status", "due_at", "to", "body", "segments", "link", "last_error", "sent_at",
-                "attempts", "created_at", "updated_at")
-_AT = {name: i for i, name in enumerate(NOTE_COLUMNS)}
+
+class NoteRow(NamedTuple):
+    """A notifications row as the planner writes it (a tuple: COPY takes it as it is)."""
+
+    profile_id: str
+    policy_id: str
+    policy_version_id: int
+    channel: Channel
+    transition_id: int
+    status: NotificationStatus
+    due_at: dt.datetime
+    to: str | None
+    body: str
+    segments: int
+    link: str | None
+    last_error: str | None
+    sent_at: dt.datetime | None
+    attempts: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
-def note_row(t: Any, channel: str, status: str, due_at: dt.datetime, now: dt.datetime, *,
-             to: str | None = None, body: str = "", segments: int = 0,
+NOTE_COLUMNS = NoteRow._fields
+
+
+def note_row(t: Any, channel: Channel, status: NotificationStatus, due_at: dt.datetime,
+             now: dt.datetime, *, to: str | None = None, body: str = "", segments: int = 0,
              link: str | None = None, last_error: str | None = None,
-             sent_at: dt.datetime | None = None) -> tuple[Any, ...]:
-    """A notifications row for transition `t`, in NOTE_COLUMNS order."""
-    return (t.profile_id, t.policy_id, t.policy_version_id, channel, t.id, status, due_at, to,
-            body, segments, link, last_error, sent_at, 0, now, now)
-STATUS_AT = _AT["status"]
+             sent_at: dt.datetime | None = None) -> NoteRow:
+    """The notifications row for transition `t`."""
+    return NoteRow(t.profile_id, t.policy_id, t.policy_version_id, channel, t.id, status, due_at,
+                   to, body, segments, link, last_error, sent_at, 0, now, now)
 
 
 @dataclass
 class PlannedBatch:
-    """The rows one batch of transitions leads to (tuples in the column orders above)."""
+    """The rows one batch of transitions leads to."""
 
     done: list[int] = field(default_factory=list)  # transitions to mark notified
-    links: list[tuple[Any, ...]] = field(default_factory=list)
-    sms: list[tuple[Any, ...]] = field(default_factory=list)
-    inapp: list[tuple[Any, ...]] = field(default_factory=list)
+    links: list[LinkRow] = field(default_factory=list)
+    sms: list[NoteRow] = field(default_factory=list)
+    inapp: list[NoteRow] = field(default_factory=list)
     # (title, kind) of each in-app row: its inbox message shows them with the row's body
     inbox: list[tuple[str, str]] = field(default_factory=list)
 
@@ -69,16 +94,14 @@ def write_batch(target: Target, batch: PlannedBatch) -> Written:
     _mark_notified(target, batch.done)
     ids = insert_tuples(target, _table(Notification), NOTE_COLUMNS, [*batch.sms, *batch.inapp])
     inapp_ids = ids[len(batch.sms):]
-    profile, policy, body, link, at = (_AT[c] for c in ("profile_id", "policy_id", "body",
-                                                        "link", "created_at"))
-    messages = [(note[profile], note[policy], nid, kind, title, note[body], note[link],
-                 note[at])
+    messages = [InboxRow(note.profile_id, note.policy_id, nid, kind, title, note.body,
+                         note.link, note.created_at)
                 for note, nid, (title, kind) in zip(batch.inapp, inapp_ids, batch.inbox,
                                                     strict=True)]
     check_kinds(messages)
     message_ids = insert_tuples(target, _table(InboxMessage), INBOX_COLUMNS, messages)
     return Written(ids[:len(batch.sms)],
-                   [(mid, m[0]) for mid, m in zip(message_ids, messages, strict=True)])
+                   [(mid, m.profile_id) for mid, m in zip(message_ids, messages, strict=True)])
 
 
 def _table(model: type[Any]) -> Table:

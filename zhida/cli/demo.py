@@ -167,10 +167,14 @@ def _notification_table(by_status: dict[tuple[str, str], int], skipped: Counter[
                         out: Console) -> None:
     from rich.table import Table
 
-    labels = {"sent": "已发送", "delivered": "已送达", "queued": "排队中", "deferred": "已推迟",
-              "sending": "发送中", "failed": "失败", "skipped": "未发短信"}
+    from zhida.store.models import Channel
+    from zhida.store.models import NotificationStatus as Status
+
+    labels = {Status.SENT: "已发送", Status.DELIVERED: "已送达", Status.QUEUED: "排队中",
+              Status.DEFERRED: "已推迟", Status.SENDING: "发送中", Status.FAILED: "失败",
+              Status.SKIPPED: "未发短信"}
     table = Table("渠道", *labels.values())
-    for channel, name in (("inapp", "站内信"), ("sms", "短信")):
+    for channel, name in ((Channel.INAPP, "站内信"), (Channel.SMS, "短信")):
         table.add_row(name, *[f"{by_status.get((channel, s), 0):,}" for s in labels])
     out.print(table)
     if skipped:

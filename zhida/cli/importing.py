@@ -153,7 +153,7 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from zhida.ingest.importer import accept_review, list_reviews, reject_review
+    from zhida.ingest.review import accept_review, list_reviews, reject_review
     from zhida.store.db import session_scope
     from zhida.store.models import Profile
 

@@ -8,6 +8,7 @@ province's tables to the results that matter; explanations are recomputed.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -189,7 +190,38 @@ class ReviewItem(Base):
 
 # --- notifications, inbox, applications (issue 4) -----------------------------------------
 
-_WAITING = "status IN ('queued', 'deferred', 'sending')"  # rows a task may still send
+class NotificationStatus(enum.StrEnum):
+    """`Notification.status`. A member equals the stored string, so the column stays text."""
+
+    QUEUED = "queued"  # initial: a task may send it once due
+    DEFERRED = "deferred"  # quiet hours: due in the morning
+    SENDING = "sending"  # claimed by one task
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # final: the provider says it arrived
+    FAILED = "failed"  # final
+    SKIPPED = "skipped"  # final: no SMS (cap, opt-out, no phone)
+
+
+class Channel(enum.StrEnum):
+    """`Notification.channel`, and `channel` in a FeedbackEvent's detail."""
+
+    SMS = "sms"
+    INAPP = "inapp"
+
+
+class FeedbackKind(enum.StrEnum):
+    """`FeedbackEvent.kind`: what the system saw happen after a notice."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    OPENED = "opened"  # the application link was opened
+    APPLIED = "applied"  # an application was submitted
+
+
+_SMS_ONLY = f"channel = '{Channel.SMS}'"
+#: rows a task may still send
+_WAITING = (f"status IN ('{NotificationStatus.QUEUED}', '{NotificationStatus.DEFERRED}', "
+            f"'{NotificationStatus.SENDING}')")
 
 
 class Notification(Base):
@@ -208,7 +240,7 @@ class Notification(Base):
         Index("ix_notifications_due", "status", "due_at", postgresql_where=text(_WAITING),
               sqlite_where=text(_WAITING)),
         Index("ix_notifications_recipient", "to", "created_at",
-              postgresql_where=text("channel = 'sms'"), sqlite_where=text("channel = 'sms'")),
+              postgresql_where=text(_SMS_ONLY), sqlite_where=text(_SMS_ONLY)),
         Index("ix_notifications_provider_ref", "provider_ref",
               postgresql_where=text("provider_ref IS NOT NULL"),
               sqlite_where=text("provider_ref IS NOT NULL")),
@@ -219,9 +251,9 @@ class Notification(Base):
     profile_id: Mapped[str] = mapped_column(String(64))
     policy_id: Mapped[str] = mapped_column(String(100))
     policy_version_id: Mapped[int] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(8))  # sms | inapp
+    channel: Mapped[str] = mapped_column(String(8))  # Channel
     transition_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    status: Mapped[str] = mapped_column(String(12), default="queued")
+    status: Mapped[str] = mapped_column(String(12), default=NotificationStatus.QUEUED)
     due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     to: Mapped[str | None] = mapped_column(String(32), nullable=True)
     body: Mapped[str] = mapped_column(Text, default="")
@@ -302,7 +334,8 @@ class Submission(Base):
 
 
 class FeedbackEvent(Base):
-    """sent, delivered, opened, applied: what the ranking model will learn from."""
+    """sent, delivered, opened, applied (FeedbackKind): what the ranking model will learn
+    from."""
 
     __tablename__ = "feedback_events"
 

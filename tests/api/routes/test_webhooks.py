@@ -301,7 +301,7 @@ def test_other_messages_change_nothing(url: str, client: TestClient, body: str) 
 
 
 def test_opt_out_then_the_sender_skips_the_number(url: str, client: TestClient) -> None:
-    from zhida.channels.delivery.steps import send_sms_notification
+    from zhida.channels.delivery.batch import send_sms_notification
     from zhida.channels.ratelimit import LocalTokenBucket
     from zhida.channels.sms import RecordingProvider
 

@@ -19,8 +19,10 @@ from sqlalchemy import func, select, update
 
 from tests.support.fake_twilio import clear_sms_tables, scratch_database
 from zhida.channels import optout
-from zhida.channels.delivery import steps as delivery
-from zhida.channels.delivery.steps import Outcome, apply_receipt, dispatch_due, sweep
+from zhida.channels.delivery import batch, receipts, schedule
+from zhida.channels.delivery.receipts import apply_receipt
+from zhida.channels.delivery.steps import Outcome
+from zhida.channels.delivery.sweep import dispatch_due, sweep
 from zhida.channels.ratelimit import LocalTokenBucket, RateLimited
 from zhida.channels.sms import FileSink, ProviderError, RecordingProvider, SendResult
 from zhida.settings import Settings
@@ -83,7 +85,7 @@ def events(url: str, kind: str | None = None) -> list[FeedbackEvent]:
 
 def send(url: str, nid: int, provider: Any, settings: Settings | None = None, *,
          bucket: Any = None, stash: Any = None) -> Outcome:
-    return delivery.send_sms_notification(
+    return batch.send_sms_notification(
         nid, sessions=functools.partial(session_scope, url), provider=provider,
         bucket=bucket or LocalTokenBucket(1e6), settings=settings or make_settings(),
         stash=stash)
@@ -306,11 +308,11 @@ def test_quiet_until() -> None:
     settings = make_settings(quiet_start_hour=20, quiet_end_hour=8)
     sh = ZoneInfo("Asia/Shanghai")
     at = functools.partial(dt.datetime, 2026, 3, 2, tzinfo=sh)
-    assert delivery.quiet_until(at(12), settings) is None
-    assert delivery.quiet_until(at(21), settings) == dt.datetime(2026, 3, 3, 8, tzinfo=sh)
-    assert delivery.quiet_until(at(3), settings) == dt.datetime(2026, 3, 2, 8, tzinfo=sh)
-    assert delivery.quiet_until(at(8), settings) is None
-    assert delivery.quiet_until(at(3), make_settings()) is None  # start == end: none
+    assert schedule.quiet_until(at(12), settings) is None
+    assert schedule.quiet_until(at(21), settings) == dt.datetime(2026, 3, 3, 8, tzinfo=sh)
+    assert schedule.quiet_until(at(3), settings) == dt.datetime(2026, 3, 2, 8, tzinfo=sh)
+    assert schedule.quiet_until(at(8), settings) is None
+    assert schedule.quiet_until(at(3), make_settings()) is None  # start == end: none
 
 
 # --- the file sink ends at "delivered" ------------------------------------------------------------
@@ -358,7 +360,7 @@ def test_a_21610_receipt_records_an_opt_out(url: str) -> None:
 
 
 def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> None:
-    stash = delivery.MemoryReceiptStash()
+    stash = receipts.MemoryReceiptStash()
     sessions = functools.partial(session_scope, url)
 
     class Quick(RecordingProvider):
@@ -367,7 +369,7 @@ def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> No
         def send_sms(self, to: str, body: str, reference: str, *,
                      meta: Mapping[str, Any] | None = None) -> SendResult:
             result = super().send_sms(to, body, reference, meta=meta)
-            assert delivery.receive_receipt(sessions, stash, result.provider_ref,
+            assert receipts.receive_receipt(sessions, stash, result.provider_ref,
                                             "delivered") == "unknown"
             return result
 
@@ -382,7 +384,7 @@ def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> No
 def test_redis_receipt_stash(redis_url: str) -> None:
     import uuid
 
-    stash = delivery.RedisReceiptStash.from_url(redis_url)
+    stash = receipts.RedisReceiptStash.from_url(redis_url)
     ref = "SM" + uuid.uuid4().hex
     stash.put(ref, "sent", "")
     stash.put(ref, "undelivered", "30003")
@@ -475,8 +477,8 @@ def test_a_provider_answer_after_the_sweep_keeps_the_final_state(url: str) -> No
 # --- batches and the Celery tasks (eager) ---------------------------------------------------------
 
 def send_batch(url: str, ids: list[int], provider: Any, settings: Settings | None = None, *,
-               bucket: Any = None, flush_every: float = delivery.FLUSH_EVERY) -> list[Outcome]:
-    return delivery.send_sms_batch(
+               bucket: Any = None, flush_every: float = batch.FLUSH_EVERY) -> list[Outcome]:
+    return batch.send_sms_batch(
         ids, sessions=functools.partial(session_scope, url), provider=provider,
         bucket=bucket or LocalTokenBucket(1e6), settings=settings or make_settings(),
         flush_every=flush_every)
@@ -546,7 +548,7 @@ def test_tasks_in_eager_mode(url: str) -> None:
     settings = make_settings()
     sender.set_runtime(sender.Runtime(settings=settings, provider=provider,
                                     bucket=LocalTokenBucket(1e6),
-                                    stash=delivery.MemoryReceiptStash(),
+                                    stash=receipts.MemoryReceiptStash(),
                                     sessions=functools.partial(session_scope, url)))
     try:
         assert worker.send_sms.app.conf.task_always_eager

@@ -49,6 +49,7 @@ from zhida.rules.policy import Policy
 from zhida.store.models import (
     ApplicationToken,
     FeedbackEvent,
+    FeedbackKind,
     PolicyVersion,
     Submission,
 )
@@ -146,7 +147,7 @@ def existing_submission(session: Session, profile_id: str, policy_id: str) -> Su
                                                    Submission.policy_id == policy_id))
 
 
-def record_feedback(session: Session, profile_id: str, policy_id: str, kind: str,
+def record_feedback(session: Session, profile_id: str, policy_id: str, kind: FeedbackKind,
                     detail: dict[str, Any], once: bool = False) -> None:
     if once and session.scalar(select(FeedbackEvent.id).where(
             FeedbackEvent.profile_id == profile_id, FeedbackEvent.policy_id == policy_id,
@@ -201,7 +202,7 @@ def application_form(token: str, request: Request, session: SessionDep,
         response = page(request, "apply_form.html", {
             **context, "fields": fields, "csrf_token": web.csrf_token,
             "action": f"/a/{token}"})
-    record_feedback(session, row.profile_id, row.policy_id, "opened",
+    record_feedback(session, row.profile_id, row.policy_id, FeedbackKind.OPENED,
                     {"policy_version_id": row.policy_version_id}, once=True)
     session.commit()
     if is_new:
@@ -249,7 +250,7 @@ def submit_application(session: Session, profile_id: str, token: str,
                 return Outcome("apply_done.html", {**context, **submission_context(earlier),
                                                    "already": True}, 409)
             continue  # a reference collision: draw another
-        record_feedback(session, profile_id, policy_id, "applied",
+        record_feedback(session, profile_id, policy_id, FeedbackKind.APPLIED,
                         {"policy_version_id": version_id, "reference": sub.reference})
         session.commit()
         return Outcome("apply_done.html", {**context, **submission_context(sub),

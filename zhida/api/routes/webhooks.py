@@ -33,7 +33,8 @@ from twilio.request_validator import RequestValidator
 
 from zhida.api.deps import SessionDep, SettingsDep
 from zhida.channels import optout
-from zhida.channels.delivery import steps as delivery
+from zhida.channels.delivery.receipts import receive_receipt, stash_for
+from zhida.channels.delivery.steps import SessionFactory
 from zhida.channels.sms.base import mask_phone
 from zhida.settings import Settings
 
@@ -90,7 +91,7 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _session_factory(session: Session) -> delivery.SessionFactory:
+def _session_factory(session: Session) -> SessionFactory:
     @contextmanager
     def sessions() -> Iterator[Session]:
         try:
@@ -104,8 +105,8 @@ def _session_factory(session: Session) -> delivery.SessionFactory:
 
 
 def _receipt(session: Session, settings: Settings, sid: str, state: str, code: str) -> str:
-    return delivery.receive_receipt(_session_factory(session),
-                                    delivery.stash_for(settings.redis_url), sid, state, code)
+    return receive_receipt(_session_factory(session), stash_for(settings.redis_url), sid,
+                           state, code)
 
 
 def _inbound(session: Session, sid: str, phone: str, opted_out: bool, keyword: str) -> bool:

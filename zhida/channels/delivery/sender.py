@@ -19,6 +19,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.channels.delivery import steps as delivery
+from zhida.channels.delivery.batch import send_sms_batch
+from zhida.channels.delivery.receipts import ReceiptStash, stash_for
+from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
+from zhida.channels.delivery.steps import SendAction
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
 from zhida.channels.sms import SmsProvider
 from zhida.channels.sms.registry import get_provider
@@ -40,7 +44,7 @@ class Runtime:
     settings: Settings
     provider: SmsProvider
     bucket: Bucket
-    stash: delivery.ReceiptStash
+    stash: ReceiptStash
     sessions: delivery.SessionFactory
     engine: Engine | None = None
 
@@ -82,9 +86,9 @@ def runtime(settings: Settings | None = None) -> Runtime:
             sessions, engine = sender_sessions(s.database_url)
             provider = get_provider(s)
             bucket: Bucket = (Unlimited() if provider.name == "file" else
-                              bucket_for(s.redis_url, delivery.effective_rate(s)))
+                              bucket_for(s.redis_url, effective_rate(s)))
             _runtime = Runtime(settings=s, provider=provider, bucket=bucket,
-                               stash=delivery.stash_for(s.redis_url), sessions=sessions,
+                               stash=stash_for(s.redis_url), sessions=sessions,
                                engine=engine)
         return _runtime
 
@@ -122,13 +126,13 @@ def send(ids: Sequence[int]) -> SendReport:
     the last of them is due); later ones are left to `dispatch_due`. Failures are
     logged."""
     rt = runtime()
-    outcomes = delivery.send_sms_batch([int(i) for i in ids], sessions=rt.sessions,
-                                       provider=rt.provider, bucket=rt.bucket,
-                                       settings=rt.settings, stash=rt.stash)
-    soon = [o for o in outcomes if o.action in ("retry", "released")
-            and o.retry_in is not None and o.retry_in <= delivery.RETRY_COUNTDOWN_MAX]
+    outcomes = send_sms_batch([int(i) for i in ids], sessions=rt.sessions,
+                              provider=rt.provider, bucket=rt.bucket, settings=rt.settings,
+                              stash=rt.stash)
+    soon = [o for o in outcomes if o.action in (SendAction.RETRY, SendAction.RELEASED)
+            and o.retry_in is not None and o.retry_in <= RETRY_COUNTDOWN_MAX]
     for o in outcomes:
-        if o.action in ("failed", "late"):
+        if o.action in (SendAction.FAILED, SendAction.LATE):
             log.warning("sms %s %s: %s", o.id, o.action, o.detail)
     countdown = max((o.retry_in or 0.0 for o in soon), default=0.0) + 0.1
     return SendReport(outcomes, [o.id for o in soon], countdown)

@@ -32,92 +32,46 @@ marks it failed with the reason after `sweep_after_seconds`. A batch records its
 results at least every FLUSH_EVERY seconds, so a killed worker leaves at most that
 much unrecorded.
 
-Functions here receive sessions (or, for the sender, which must close its session
-before calling the provider, a session factory); `zhida.channels.delivery.sender` holds the
-thin Celery wrappers.
+Functions here receive sessions; `zhida.channels.delivery.batch` strings them together
+for a batch of rows (with a session factory: it must close its session before calling
+the provider), `receipts` applies the provider's receipts, and
+`zhida.channels.delivery.sender` holds the per-process runtime.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
+import enum
 import random
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
-from zhida.channels.ratelimit import Bucket, RateLimited
-from zhida.channels.sms.base import UNSUBSCRIBED, ProviderError, SendResult, SmsProvider
-from zhida.clock import SHANGHAI, utcnow
+from zhida.channels.delivery.schedule import backoff, quiet_until
+from zhida.channels.sms.base import DELIVERED_STATUSES, UNSUBSCRIBED, ProviderError, SendResult
 from zhida.settings import Settings
-from zhida.store.models import FeedbackEvent, Notification, OptOut
-
-log = logging.getLogger("zhida.sms")
-
-#: the bucket aims this much under the configured rate, so that timing jitter between
-#: taking a token and the provider receiving the request (up to ~1/10 s) cannot push
-#: any 1-second window over the configured rate
-RATE_MARGIN = 0.1
-#: retries due sooner than this are re-queued by the task itself with a countdown;
-#: later ones wait for the periodic `dispatch_due` (no long broker ETAs)
-RETRY_COUNTDOWN_MAX = 30.0
-MAX_BACKOFF = 3600.0
-#: attempts to write a result when the database hiccups after the provider accepted
-RECORD_TRIES = 5
-#: a batch records what the provider said at least this often (seconds)
-FLUSH_EVERY = 0.5
-
-DELIVERED_STATUSES = frozenset({"delivered", "read"})
-FAILED_STATUSES = frozenset({"failed", "undelivered", "canceled"})
+from zhida.store.models import (
+    Channel,
+    FeedbackEvent,
+    FeedbackKind,
+    Notification,
+    OptOut,
+)
+from zhida.store.models import NotificationStatus as Status
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
-
-
-def effective_rate(settings: Settings) -> float:
-    return max(settings.sms_rate_per_second * (1 - RATE_MARGIN), 1e-3)
-
-
-def max_rate_wait(settings: Settings) -> float:
-    """The longest a claimed row may wait for a token before it is given back, well
-    inside `sweep_after_seconds` so a live sender is never swept."""
-    return max(1.0, min(60.0, settings.sweep_after_seconds / 4))
-
-
-def quiet_until(now: dt.datetime, settings: Settings) -> dt.datetime | None:
-    """The end of quiet hours (Asia/Shanghai) when `now` is inside them, else None.
-    quiet_start_hour == quiet_end_hour means no quiet hours."""
-    start, end = settings.quiet_start_hour, settings.quiet_end_hour
-    if start == end:
-        return None
-    local = now.astimezone(SHANGHAI)
-    quiet = (start <= local.hour or local.hour < end) if start > end else \
-        (start <= local.hour < end)
-    if not quiet:
-        return None
-    day = local.date() if local.hour < end else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(day, dt.time(end), tzinfo=SHANGHAI).astimezone(dt.UTC)
-
-
-def backoff(settings: Settings, attempts: int, rng: random.Random | None = None) -> float:
-    """send_backoff_seconds x 2^attempts, +-20% jitter, at most an hour."""
-    base = settings.send_backoff_seconds * (2 ** min(attempts, 30))
-    return min(MAX_BACKOFF, base * (rng or random).uniform(0.8, 1.2))
-
-
 # --- results -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
+    """A row this sender has claimed (`sending`), as the claim returned it."""
+
     id: int
     to: str | None
     body: str
@@ -129,110 +83,29 @@ class Claimed:
     opted_out: bool = False
 
 
+class SendAction(enum.StrEnum):
+    """What one send did with its row (`Outcome.action`)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+    RELEASED = "released"  # given back unsent
+    NOT_CLAIMED = "not_claimed"
+    LATE = "late"  # the provider accepted after the sweeper had failed the row
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What one send task did. action: sent | delivered | retry | failed | skipped |
-    deferred | released (given back unsent) | not_claimed | late (provider accepted
-    after the sweeper had failed the row)."""
+    """What one send task did with one row."""
 
     id: int
-    action: str
+    action: SendAction
     retry_in: float | None = None
     provider_ref: str | None = None
     detail: str = ""
-
-
-@dataclass
-class SweepResult:
-    requeued: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-
-
-# --- receipts that arrive before the sender recorded the provider's reference ----------
-
-class ReceiptStash(Protocol):
-    def put(self, provider_ref: str, status: str, error_code: str) -> None: ...
-
-    def pop(self, provider_ref: str) -> list[tuple[str, str]]: ...
-
-    def pop_many(self, refs: Sequence[str]) -> dict[str, list[tuple[str, str]]]: ...
-
-
-class RedisReceiptStash:
-    """Receipts for an unknown provider_ref, kept a day. The webhook stores one, then
-    looks for the row again; the sender records the row, then pops the receipts; so
-    one of the two always sees the other (applying twice is harmless)."""
-
-    prefix = "zhida:sms:receipt:"
-    ttl = 86_400
-
-    def __init__(self, client: Any):
-        self.client = client
-
-    @classmethod
-    def from_url(cls, url: str) -> RedisReceiptStash:
-        import redis
-
-        return cls(redis.Redis.from_url(url))
-
-    def put(self, provider_ref: str, status: str, error_code: str) -> None:
-        key = self.prefix + provider_ref
-        pipe = self.client.pipeline()
-        pipe.rpush(key, f"{status}\t{error_code}")
-        pipe.expire(key, self.ttl)
-        pipe.execute()
-
-    def pop(self, provider_ref: str) -> list[tuple[str, str]]:
-        return self.pop_many([provider_ref]).get(provider_ref, [])
-
-    def pop_many(self, refs: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-        """The receipts stashed for these references, removed (one round trip; each LPOP
-        is atomic)."""
-        pipe = self.client.pipeline(transaction=False)
-        for ref in refs:
-            pipe.lpop(self.prefix + ref, 1000)
-        out: dict[str, list[tuple[str, str]]] = {}
-        for ref, items in zip(refs, pipe.execute(), strict=True):
-            if items:
-                out[ref] = [_receipt_of(item) for item in items]
-        return out
-
-
-def _receipt_of(item: bytes) -> tuple[str, str]:
-    status, _, code = item.decode().partition("\t")
-    return status, code
-
-
-class MemoryReceiptStash:
-    """The same for one process (the embedded default)."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, list[tuple[str, str]]] = {}
-        self._lock = threading.Lock()
-
-    def put(self, provider_ref: str, status: str, error_code: str) -> None:
-        with self._lock:
-            self._items.setdefault(provider_ref, []).append((status, error_code))
-
-    def pop(self, provider_ref: str) -> list[tuple[str, str]]:
-        with self._lock:
-            return self._items.pop(provider_ref, [])
-
-    def pop_many(self, refs: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-        with self._lock:
-            return {ref: self._items.pop(ref) for ref in refs if ref in self._items}
-
-
-_STASHES: dict[str, ReceiptStash] = {}
-_STASH_LOCK = threading.Lock()
-
-
-def stash_for(redis_url: str) -> ReceiptStash:
-    with _STASH_LOCK:
-        if redis_url not in _STASHES:
-            _STASHES[redis_url] = (RedisReceiptStash.from_url(redis_url) if redis_url
-                                   else MemoryReceiptStash())
-        return _STASHES[redis_url]
 
 
 # --- the steps, each in the caller's session ---------------------------------------------
@@ -241,24 +114,24 @@ N: Table = Notification.__table__  # type: ignore[assignment]
 _FEEDBACK: Table = FeedbackEvent.__table__  # type: ignore[assignment]
 
 
-def _sms() -> Any:
-    return N.c.channel == "sms"
+def is_sms() -> Any:
+    return N.c.channel == Channel.SMS
 
 
 # the hot path's statements, built once (bound parameters carry the values)
 _OPTED_OUT = (select(OptOut.opted_out).where(OptOut.phone == N.c.to)
               .limit(1).scalar_subquery())
 _CLAIMABLE = (select(N.c.id)
-              .where(N.c.id.in_(bindparam("p_ids", expanding=True)), N.c.channel == "sms",
-                     N.c.status == "queued", N.c.due_at <= bindparam("p_now"))
+              .where(N.c.id.in_(bindparam("p_ids", expanding=True)), N.c.channel == Channel.SMS,
+                     N.c.status == Status.QUEUED, N.c.due_at <= bindparam("p_now"))
               .with_for_update(skip_locked=True))  # PostgreSQL: never wait for a rival
 _CLAIM = (update(N)
-          .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == "queued")
-          .values(status="sending", updated_at=bindparam("p_now"))
+          .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == Status.QUEUED)
+          .values(status=Status.SENDING, updated_at=bindparam("p_now"))
           .returning(N.c.id, N.c.to, N.c.body, N.c.segments, N.c.link, N.c.profile_id,
-                     N.c.policy_id, N.c.attempts, _OPTED_OUT))
+                     N.c.policy_id, N.c.attempts, _OPTED_OUT.label("opted_out")))
 _MARK_SENT = (update(N)
-              .where(N.c.id == bindparam("p_id"), N.c.status == "sending")
+              .where(N.c.id == bindparam("p_id"), N.c.status == Status.SENDING)
               .values(status=bindparam("p_status"), provider_ref=bindparam("p_ref"),
                       sent_at=bindparam("p_now"), delivered_at=bindparam("p_delivered"),
                       updated_at=bindparam("p_now"), attempts=bindparam("p_attempts"))
@@ -267,15 +140,19 @@ _MARK_SENT = (update(N)
 
 def _if_sending(session: Session, nid: int, **values: Any) -> bool:
     """Update a row this sender has claimed (still `sending`); False if it was not."""
-    return session.execute(update(N).where(N.c.id == nid, N.c.status == "sending")
+    return session.execute(update(N).where(N.c.id == nid, N.c.status == Status.SENDING)
                            .values(**values).returning(N.c.id)).first() is not None
 
 
-def feedback(session: Session, profile_id: str, policy_id: str, kind: str, now: dt.datetime,
-             **detail: Any) -> None:
-    session.execute(insert(_FEEDBACK), [{"profile_id": profile_id, "policy_id": policy_id,
-                                         "kind": kind, "at": now,
-                                         "detail": {"channel": "sms", **detail}}])
+def feedback(session: Session, profile_id: str, policy_id: str, kind: FeedbackKind,
+             now: dt.datetime, **detail: Any) -> None:
+    insert_feedback(session, [{"profile_id": profile_id, "policy_id": policy_id, "kind": kind,
+                               "at": now, "detail": {"channel": Channel.SMS, **detail}}])
+
+
+def insert_feedback(session: Session, rows: list[dict[str, Any]]) -> None:
+    """FeedbackEvent rows (as dicts), in one statement."""
+    session.execute(insert(_FEEDBACK), rows)
 
 
 def defer_if_quiet(session: Session, ids: Sequence[int], now: dt.datetime,
@@ -285,9 +162,9 @@ def defer_if_quiet(session: Session, ids: Sequence[int], now: dt.datetime,
     if morning is None or not ids:
         return []
     return list(session.scalars(
-        update(N).where(N.c.id.in_(list(ids)), _sms(), N.c.status == "queued",
+        update(N).where(N.c.id.in_(list(ids)), is_sms(), N.c.status == Status.QUEUED,
                         N.c.due_at <= now)
-        .values(status="deferred", due_at=morning, updated_at=now).returning(N.c.id)))
+        .values(status=Status.DEFERRED, due_at=morning, updated_at=now).returning(N.c.id)))
 
 
 def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[Claimed]:
@@ -298,9 +175,10 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
         return []
     rows = session.execute(_CLAIM, {"p_ids": list(ids), "p_now": now}).all()
     order = {nid: k for k, nid in enumerate(ids)}
-    return sorted((Claimed(id=r[0], to=r[1], body=r[2] or "", segments=r[3] or 0, link=r[4],
-                           profile_id=r[5], policy_id=r[6], attempts=r[7] or 0,
-                           opted_out=bool(r[8])) for r in rows),
+    return sorted((Claimed(id=r.id, to=r.to, body=r.body or "", segments=r.segments or 0,
+                           link=r.link, profile_id=r.profile_id, policy_id=r.policy_id,
+                           attempts=r.attempts or 0, opted_out=bool(r.opted_out))
+                   for r in rows),
                   key=lambda c: order[c.id])
 
 
@@ -311,13 +189,13 @@ def claim(session: Session, notification_id: int, now: dt.datetime) -> Claimed |
 
 
 def skip(session: Session, claimed: Claimed, reason: str, now: dt.datetime) -> None:
-    _if_sending(session, claimed.id, status="skipped", last_error=reason, updated_at=now)
+    _if_sending(session, claimed.id, status=Status.SKIPPED, last_error=reason, updated_at=now)
 
 
 def release(session: Session, claimed: Claimed, due_at: dt.datetime, reason: str,
             now: dt.datetime) -> None:
     """Give a claim back unsent (no provider call was made, no attempt counted)."""
-    _if_sending(session, claimed.id, status="queued", due_at=due_at, updated_at=now,
+    _if_sending(session, claimed.id, status=Status.QUEUED, due_at=due_at, updated_at=now,
                 last_error=reason[:500])
 
 
@@ -329,7 +207,7 @@ def record_sent(session: Session, claimed: Claimed, result: SendResult, now: dt.
     the reference is kept for the record, the state is not changed."""
     delivered = result.status in DELIVERED_STATUSES
     done = session.execute(_MARK_SENT, {
-        "p_id": claimed.id, "p_status": "delivered" if delivered else "sent",
+        "p_id": claimed.id, "p_status": Status.DELIVERED if delivered else Status.SENT,
         "p_ref": result.provider_ref, "p_now": now, "p_delivered": now if delivered else None,
         "p_attempts": claimed.attempts + 1}).first()
     if done is None:
@@ -338,13 +216,14 @@ def record_sent(session: Session, claimed: Claimed, result: SendResult, now: dt.
                                 last_error=f"provider accepted {result.provider_ref} "
                                            "after the row was swept"))
         return False
-    detail = {"channel": "sms", "notification_id": claimed.id,
+    detail = {"channel": Channel.SMS, "notification_id": claimed.id,
               "provider_ref": result.provider_ref, "attempts": claimed.attempts + 1}
     rows = [{"profile_id": claimed.profile_id, "policy_id": claimed.policy_id, "kind": kind,
              "at": now, "detail": detail}
-            for kind in (("sent", "delivered") if delivered else ("sent",))]
+            for kind in ((FeedbackKind.SENT, FeedbackKind.DELIVERED) if delivered
+                         else (FeedbackKind.SENT,))]
     if events is None:
-        session.execute(insert(_FEEDBACK), rows)
+        insert_feedback(session, rows)
     else:
         events.extend(rows)
     return True
@@ -358,295 +237,12 @@ def record_error(session: Session, claimed: Claimed, err: ProviderError, setting
     attempts = claimed.attempts + 1
     if err.retryable and attempts <= settings.send_max_retries:
         delay = backoff(settings, claimed.attempts, rng)
-        _if_sending(session, claimed.id, status="queued", attempts=attempts, updated_at=now,
+        _if_sending(session, claimed.id, status=Status.QUEUED, attempts=attempts, updated_at=now,
                     due_at=now + dt.timedelta(seconds=delay), last_error=str(err)[:500])
-        return Outcome(claimed.id, "retry", retry_in=delay, detail=str(err))
+        return Outcome(claimed.id, SendAction.RETRY, retry_in=delay, detail=str(err))
     reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
-    _if_sending(session, claimed.id, status="failed", attempts=attempts, updated_at=now,
+    _if_sending(session, claimed.id, status=Status.FAILED, attempts=attempts, updated_at=now,
                 last_error=reason[:500])
     if err.code == UNSUBSCRIBED and claimed.to:
         optout.record(session, claimed.to, True, UNSUBSCRIBED, now)
-    return Outcome(claimed.id, "failed", detail=reason)
-
-
-def apply_receipt(session: Session, provider_ref: str, status: str, error_code: str = "",
-                  now: dt.datetime | None = None) -> str:
-    """A delivery receipt: delivered -> delivered, failed/undelivered -> failed (final),
-    sent -> sent unless final; other statuses (queued, sending...) are ignored. Returns
-    "delivered" | "failed" | "sent" (applied), "ignored" (duplicate, out of order, or the
-    row is final) or "unknown" (no row has this reference yet)."""
-    now = now or utcnow()
-    status = (status or "").strip().lower()
-    open_states = N.c.status.in_(("sending", "sent"))
-    where = (N.c.provider_ref == provider_ref, _sms())
-    row: Any = None
-    if status in DELIVERED_STATUSES:
-        row = session.execute(update(N).where(*where, open_states)
-                              .values(status="delivered", delivered_at=now, updated_at=now)
-                              .returning(N.c.id, N.c.profile_id,
-                                         N.c.policy_id, N.c.to)).first()
-        if row is not None:
-            feedback(session, row[1], row[2], "delivered", now, notification_id=row[0],
-                     provider_ref=provider_ref)
-            return "delivered"
-    elif status in FAILED_STATUSES:
-        reason = f"receipt {status}" + (f" (error {error_code})" if error_code else "")
-        row = session.execute(update(N).where(*where, open_states)
-                              .values(status="failed", updated_at=now, last_error=reason)
-                              .returning(N.c.id, N.c.profile_id,
-                                         N.c.policy_id, N.c.to)).first()
-        if row is not None:
-            if error_code == UNSUBSCRIBED and row[3]:
-                optout.record(session, row[3], True, UNSUBSCRIBED, now)
-            return "failed"
-    elif status == "sent":
-        row = session.execute(update(N).where(*where, N.c.status == "sending")
-                              .values(status="sent", updated_at=now)
-                              .returning(N.c.id)).first()
-        if row is not None:
-            return "sent"
-    known = session.scalar(select(N.c.id).where(*where).limit(1))
-    return "ignored" if known is not None else "unknown"
-
-
-def receive_receipt(sessions: SessionFactory, stash: ReceiptStash, provider_ref: str,
-                    status: str, error_code: str = "") -> str:
-    """A receipt from the webhook: applied at once, or, when its row does not carry the
-    reference yet (the sender has not recorded it), stashed for the sender; then
-    looked for once more, so a record committed in between is not missed."""
-    with sessions() as session:
-        result = apply_receipt(session, provider_ref, status, error_code)
-    if result != "unknown":
-        return result
-    stash.put(provider_ref, status, error_code)
-    with sessions() as session:
-        return apply_receipt(session, provider_ref, status, error_code)
-
-
-def dispatch_due(session: Session, settings: Settings, now: dt.datetime | None = None,
-                 limit: int = 20_000) -> list[int]:
-    """Rows that have come due and that no task was queued for since: deferred ones
-    (quiet hours) and queued ones whose retry time has come (updated_at < due_at: not
-    touched since they were given their due time). They become queued with
-    updated_at = now, so the next pass does not queue them again; the caller commits,
-    then queues one send task per id. Nothing is dispatched in quiet hours."""
-    now = now or utcnow()
-    if quiet_until(now, settings) is not None:
-        return []
-    waiting = or_(N.c.status == "deferred",
-                  and_(N.c.status == "queued",
-                       N.c.updated_at < N.c.due_at))
-    ids = list(session.scalars(
-        select(N.c.id).where(_sms(), N.c.due_at <= now, waiting)
-        .order_by(N.c.due_at).limit(limit).with_for_update(skip_locked=True)))
-    if ids:
-        session.execute(update(N).where(N.c.id.in_(ids),
-                                        N.c.status.in_(("queued", "deferred")))
-                        .values(status="queued", updated_at=now))
-    return ids
-
-
-def sweep(session: Session, settings: Settings, now: dt.datetime | None = None,
-          limit: int = 20_000) -> SweepResult:
-    """Rows left behind, older than `sweep_after_seconds`:
-
-    - queued, due that long ago and untouched that long (their task was lost): returned
-      to be queued again (updated_at = now, so each is re-queued at most once per period);
-    - sending that long (their sender died between claim and record): NOT resent, since
-      the provider may have accepted them, but failed with the reason (final)."""
-    now = now or utcnow()
-    cutoff = now - dt.timedelta(seconds=settings.sweep_after_seconds)
-    result = SweepResult()
-    lost = list(session.scalars(
-        select(N.c.id).where(_sms(), N.c.status == "queued",
-                                      N.c.due_at <= cutoff,
-                                      N.c.updated_at <= cutoff)
-        .order_by(N.c.due_at).limit(limit).with_for_update(skip_locked=True)))
-    if lost:
-        session.execute(update(N).where(N.c.id.in_(lost),
-                                        N.c.status == "queued")
-                        .values(updated_at=now))
-        result.requeued = lost
-    reason = (f"stuck in sending for more than {settings.sweep_after_seconds} s: the "
-              "provider's outcome is unknown, not resent")
-    result.failed = list(session.scalars(
-        update(N).where(_sms(), N.c.status == "sending",
-                        N.c.updated_at <= cutoff)
-        .values(status="failed", updated_at=now, last_error=reason)
-        .returning(N.c.id)))
-    for nid in result.failed:
-        log.warning("notification %s: %s", nid, reason)
-    return result
-
-
-# --- the sender ------------------------------------------------------------------------
-
-def _with_db_retries(what: str, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a database write a few times (the provider has already been called: losing
-    its result would leave the row in sending)."""
-    for attempt in range(RECORD_TRIES):
-        try:
-            return fn(*args)
-        except DBAPIError as err:
-            if attempt == RECORD_TRIES - 1 or not (err.connection_invalidated
-                                                   or _transient(err)):
-                log.critical("could not %s: %s", what, err)
-                raise
-            time.sleep(0.25 * 2 ** attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _transient(err: DBAPIError) -> bool:
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    return isinstance(err, OperationalError | InterfaceError)
-
-
-def send_sms_notification(notification_id: int, *, sessions: SessionFactory,
-                          provider: SmsProvider, bucket: Bucket, settings: Settings,
-                          stash: ReceiptStash | None = None,
-                          rng: random.Random | None = None) -> Outcome:
-    """Send one SMS notification, at most once: `send_sms_batch` of one."""
-    return send_sms_batch([notification_id], sessions=sessions, provider=provider,
-                          bucket=bucket, settings=settings, stash=stash, rng=rng)[0]
-
-
-def send_sms_batch(ids: Sequence[int], *, sessions: SessionFactory, provider: SmsProvider,
-                   bucket: Bucket, settings: Settings, stash: ReceiptStash | None = None,
-                   rng: random.Random | None = None,
-                   flush_every: float = FLUSH_EVERY) -> list[Outcome]:
-    """Send SMS notifications, each at most once (see the module docstring); one Outcome
-    per id, in order.
-
-    1. In one session: defer due rows in quiet hours; claim the others (queued and due
-       -> sending; rows not claimed are `not_claimed`); skip (final) those whose number
-       opted out or is missing; commit and close the session.
-    2. For each claimed row, in turn: wait for a token of the cluster-wide rate, then
-       call the provider (no session open). If the wait would exceed
-       `max_rate_wait(settings)`, the limiter is unreachable, or the batch has run
-       longer than that, the rows not yet sent are given back (queued, no attempt
-       counted), so no claimed row comes near `sweep_after_seconds`.
-    3. Every `flush_every` seconds and at the end, in one new session: record what the
-       provider said (sent + FeedbackEvent, or the error: retry or fail), then apply
-       receipts that arrived before the reference was recorded."""
-    ids = list(dict.fromkeys(int(i) for i in ids))
-    outcomes: dict[int, Outcome] = {}
-    now = utcnow()
-    ready: list[Claimed] = []
-    with sessions() as session:
-        morning = quiet_until(now, settings)
-        for nid in defer_if_quiet(session, ids, now, settings):
-            outcomes[nid] = Outcome(nid, "deferred", detail=f"quiet hours until {morning}")
-        for claimed in claim_many(session, [i for i in ids if i not in outcomes], now):
-            reason = ("no_phone" if not claimed.to else
-                      "opted_out" if claimed.opted_out else None)
-            if reason:
-                skip(session, claimed, reason, now)
-                outcomes[claimed.id] = Outcome(claimed.id, "skipped", detail=reason)
-            else:
-                ready.append(claimed)
-    claimed_ids = {c.id for c in ready}
-    for nid in ids:
-        if nid not in outcomes and nid not in claimed_ids:
-            outcomes[nid] = Outcome(nid, "not_claimed")
-
-    results: list[tuple[Claimed, SendResult | ProviderError]] = []
-    last_flush = started = time.monotonic()
-    budget = max_rate_wait(settings)
-    for k, claimed in enumerate(ready):
-        if k and time.monotonic() - started > budget:  # never near the sweeper's limit
-            outcomes.update(_give_back(sessions, ready[k:], 0.0,
-                                       f"batch took longer than {budget:.0f} s"))
-            break
-        try:
-            wait = bucket.acquire(1, max_wait=max_rate_wait(settings))
-        except RateLimited as limited:
-            outcomes.update(_give_back(sessions, ready[k:], limited.wait,
-                                       f"rate limited for {limited.wait:.1f} s"))
-            break
-        except Exception as err:  # the rate limiter (Redis) is down: send nothing more
-            log.error("rate limiter unavailable: %s", err)
-            outcomes.update(_give_back(sessions, ready[k:], 5.0,
-                                       f"rate limiter unavailable: {err}"))
-            break
-        if wait > 0:
-            time.sleep(wait)
-        results.append((claimed, _call(provider, claimed)))
-        if time.monotonic() - last_flush >= flush_every:
-            outcomes.update(_flush(sessions, results, settings, rng, stash))
-            results, last_flush = [], time.monotonic()
-    outcomes.update(_flush(sessions, results, settings, rng, stash))
-    return [outcomes[nid] for nid in ids]
-
-
-def _call(provider: SmsProvider, claimed: Claimed) -> SendResult | ProviderError:
-    meta = {"profile": claimed.profile_id, "policy": claimed.policy_id,
-            "segments": claimed.segments, "link": claimed.link, "notification": claimed.id}
-    try:
-        return provider.send_sms(claimed.to or "", claimed.body, str(claimed.id), meta=meta)
-    except ProviderError as err:
-        return err
-    except Exception as err:  # a provider that broke its contract: treat as transient
-        log.exception("notification %s: provider raised %s", claimed.id, type(err).__name__)
-        return ProviderError(f"{type(err).__name__}: {err}", "unexpected", True)
-
-
-def _give_back(sessions: SessionFactory, rows: list[Claimed], wait: float,
-               reason: str) -> dict[int, Outcome]:
-    def write() -> None:
-        now = utcnow()
-        with sessions() as session:
-            for claimed in rows:
-                release(session, claimed, now + dt.timedelta(seconds=wait), reason, now)
-
-    _with_db_retries("give claims back", write)
-    return {c.id: Outcome(c.id, "released", retry_in=wait, detail=reason) for c in rows}
-
-
-def _flush(sessions: SessionFactory, results: list[tuple[Claimed, SendResult | ProviderError]],
-           settings: Settings, rng: random.Random | None,
-           stash: ReceiptStash | None) -> dict[int, Outcome]:
-    """Record provider answers in one transaction (retried whole if the database
-    hiccups), then apply receipts stashed for the new references."""
-    if not results:
-        return {}
-
-    def write() -> dict[int, Outcome]:
-        now = utcnow()
-        out: dict[int, Outcome] = {}
-        events: list[dict[str, Any]] = []
-        with sessions() as session:
-            for claimed, result in results:
-                if isinstance(result, ProviderError):
-                    out[claimed.id] = record_error(session, claimed, result, settings, now, rng)
-                elif record_sent(session, claimed, result, now, events):
-                    action = "delivered" if result.status in DELIVERED_STATUSES else "sent"
-                    out[claimed.id] = Outcome(claimed.id, action,
-                                              provider_ref=result.provider_ref)
-                else:
-                    log.warning("notification %s: provider accepted %s after the row was "
-                                "swept", claimed.id, result.provider_ref)
-                    out[claimed.id] = Outcome(claimed.id, "late",
-                                              provider_ref=result.provider_ref)
-            if events:
-                session.execute(insert(_FEEDBACK), events)
-        return out
-
-    out: dict[int, Outcome] = _with_db_retries("record provider answers", write)
-    refs = [o.provider_ref for o in out.values() if o.action == "sent" and o.provider_ref]
-    if stash is not None and refs:
-        try:
-            early = stash.pop_many(refs)
-            if early:
-                with sessions() as session:
-                    for ref, receipts in early.items():
-                        for status, code in receipts:
-                            apply_receipt(session, ref, status, code)
-        except Exception:  # the receipts stay stashed; the rows are sent either way
-            log.exception("could not apply early receipts")
-    return out
-
-
-def iter_chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(ids), size):
-        yield list(ids[start:start + size])
+    return Outcome(claimed.id, SendAction.FAILED, detail=reason)

@@ -46,6 +46,12 @@ class SendResult:
     status: str
 
 
+#: a provider's status words (at acceptance or in a receipt; Twilio's) that say the
+#: message reached the handset, or that it never will
+DELIVERED_STATUSES = frozenset({"delivered", "read"})
+FAILED_STATUSES = frozenset({"failed", "undelivered", "canceled"})
+
+
 class ProviderError(DeliveryError):
     """A message the provider did not accept. `retryable` says whether trying again later
     can succeed (429, 5xx, timeouts, connection errors) or not (invalid number, opted
