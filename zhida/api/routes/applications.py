@@ -34,7 +34,8 @@ from zhida.api.security import (
 )
 from zhida.channels.links import LinkNotFound, resolve_token
 from zhida.clock import SHANGHAI, shanghai_date, utcnow
-from zhida.matcher.explain import explain_lines, explain_text, format_amount
+from zhida.matcher.explain import criterion_text, explain_text, format_amount, mark_of, missing_text
+from zhida.matcher.explanation import build_explanation
 from zhida.matcher.reference import (
     ELIGIBLE,
     INELIGIBLE,
@@ -103,21 +104,15 @@ class Case:
     defines: dict[str, Any]
 
     def reasons(self) -> list[dict[str, Any]]:
-        """The criteria lines of the explanation: depth, mark (✓ ✗ ?), text."""
-        lines = explain_lines(self.result, self.schema, define_values=self.defines)
-        out: list[dict[str, Any]] = []
-        inside = False
-        for line in lines:
-            if line == "条件：":
-                inside = True
-                continue
-            if inside and line.startswith("  "):
-                stripped = line.lstrip(" ")
-                depth = (len(line) - len(stripped)) // 2
-                mark, _, text = stripped.partition(" ")
-                out.append({"depth": depth, "mark": mark, "text": text})
-            elif inside:
-                out.append({"depth": 0, "mark": "", "text": line})  # 需补充：...
+        """The criteria of the explanation, from its structure: depth, mark (✓ ✗ ?) and
+        the rendered text of each, then the missing data (no mark) if any."""
+        explanation = build_explanation(self.result, self.schema)
+        out: list[dict[str, Any]] = [
+            {"depth": depth + 1, "mark": mark_of(line), "text": criterion_text(line)}
+            for depth, line in explanation.lines()]
+        missing = missing_text(explanation)
+        if missing:
+            out.append({"depth": 0, "mark": "", "text": missing})
         return out
 
     def trace(self) -> str:
