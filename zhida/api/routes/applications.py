@@ -58,6 +58,7 @@ from zhida.store.profiles import frame_from_json, get_profile
 router = APIRouter()
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 MAX_VALUE_CHARS = 500
+REASON_STATE = {True: "ok", False: "no", None: "unknown"}  # a criterion's CSS class
 
 
 NowDep = Annotated[dt.datetime, Depends(utcnow)]
@@ -104,15 +105,17 @@ class Case:
     defines: dict[str, Any]
 
     def reasons(self) -> list[dict[str, Any]]:
-        """The criteria of the explanation, from its structure: depth, mark (✓ ✗ ?) and
-        the rendered text of each, then the missing data (no mark) if any."""
+        """The criteria of the explanation, from its structure: depth, state (the CSS
+        class), mark (✓ ✗ ?) and the rendered text of each, then the missing data (no
+        mark) if any."""
         explanation = build_explanation(self.result, self.schema)
         out: list[dict[str, Any]] = [
-            {"depth": depth + 1, "mark": mark_of(line), "text": criterion_text(line)}
+            {"depth": depth + 1, "state": REASON_STATE[line.holds], "mark": mark_of(line),
+             "text": criterion_text(line)}
             for depth, line in explanation.lines()]
         missing = missing_text(explanation)
         if missing:
-            out.append({"depth": 0, "mark": "", "text": missing})
+            out.append({"depth": 0, "state": "", "mark": "", "text": missing})
         return out
 
     def trace(self) -> str:
