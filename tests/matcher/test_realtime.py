@@ -24,15 +24,9 @@ from tests.matcher.test_differential import criteria_yaml, profiles
 from tests.support.factories import make_frame, make_policy, schemas_for_tests
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
-from zhida.matcher.realtime import (
-    MAX_LEAVES,
-    VIA_DURABLE,
-    VIA_REFERENCE,
-    RealtimeMatcher,
-    RealtimeResult,
-    _Fired,
-    _handler,
-)
+from zhida.matcher.realtime import VIA_DURABLE, VIA_REFERENCE, RealtimeMatcher, RealtimeResult
+from zhida.matcher.realtime_compile import MAX_LEAVES
+from zhida.matcher.realtime_rulesets import Fired, handler
 from zhida.matcher.reference import evaluate_policy
 from zhida.profiles.events import apply_event, parse_event
 from zhida.profiles.synth import synthesize_citizens, synthesize_enterprises
@@ -429,7 +423,7 @@ def test_audiences_are_kept_apart_and_kinds_checked() -> None:
 
 def test_handlers_take_one_parameter_and_no_dispatch_thread_runs() -> None:
     # a two-parameter handler is async to durable_rules and its errors are swallowed
-    assert len(inspect.signature(_handler(_Fired())).parameters) == 1
+    assert len(inspect.signature(handler(Fired())).parameters) == 1
     before = threading.active_count()
     with RealtimeMatcher([_one(REV_EMP)], name_prefix="threads-") as m:
         m.match({"id": "E1", "revenue": 2e8, "employees": 20}, "enterprise", AS_OF)

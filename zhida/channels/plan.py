@@ -30,7 +30,7 @@ from zhida.channels.templates import (
     sms_text,
 )
 from zhida.clock import shanghai_date
-from zhida.matcher.explain import missing_labels
+from zhida.matcher.explanation import missing_labels
 from zhida.matcher.reference import evaluate_policy
 from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
 from zhida.rules.policy import Policy

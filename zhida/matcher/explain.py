@@ -1,11 +1,13 @@
-"""Explanations in plain Chinese, built from criterion labels and the values read."""
+"""The one renderer of explanations: an `Explanation` (see `zhida.matcher.explanation`)
+written as plain Chinese text, and the Chinese ways of reading values and money."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from zhida.matcher.reference import CriterionTrace, PolicyResult, Read
+from zhida.matcher.explanation import CriterionLine, Explanation, ValueRead, build_explanation
+from zhida.matcher.reference import PolicyResult
 from zhida.profiles.schema import ProfileSchema
 from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome
 
@@ -15,6 +17,7 @@ OUTCOME_TEXT: dict[Outcome, str] = {
     UNKNOWN: "可能符合，需补充信息",
 }
 _MARK = {True: ("✓", "符合"), False: ("✗", "不符合"), None: ("?", "信息不足")}
+INDENT = "  "  # one level of nesting in the text
 
 
 def format_amount(value: float, unit: str = "元") -> str:
@@ -54,79 +57,76 @@ def format_value(value: Any, unit: str | None = None) -> str:
     return str(value)
 
 
-def describe_read(read: Read, schema: ProfileSchema) -> str:
+def describe_read(read: ValueRead) -> str:
+    """One value read: `标签 值` for a profile field, `name = 值` for a define."""
     if read.is_define:
         return f"{read.name} = {format_value(read.value)}"
-    field = schema.get(read.name)
-    label = field.label if field else read.name
-    return f"{label} {format_value(read.value, field.unit if field else None)}"
+    return f"{read.label} {format_value(read.value, read.unit)}"
 
 
-def _criterion_lines(trace: CriterionTrace, schema: ProfileSchema, depth: int) -> list[str]:
-    mark, word = _MARK[trace.value]
-    indent = "  " * depth
-    crit = trace.criterion
+def mark_of(line: CriterionLine) -> str:
+    """✓ (holds), ✗ (does not) or ? (unknown)."""
+    return _MARK[line.holds][0]
+
+
+def criterion_text(line: CriterionLine) -> str:
+    """A criterion line without its mark and indent: `符合：标签（依据：...）`."""
+    word = _MARK[line.holds][1]
     detail = ""
-    if trace.reads:
-        what = "实际" if trace.value is not True else "依据"
-        detail = f"（{what}：" + "；".join(describe_read(r, schema) for r in trace.reads) + "）"
-    if crit.kind != "when":
-        detail = "（满足全部）" if crit.kind == "all" else "（满足其一）"
-        if crit.label.endswith(("其一）", "全部）")):
+    if line.reads:
+        what = "实际" if line.holds is not True else "依据"
+        detail = f"（{what}：" + "；".join(describe_read(r) for r in line.reads) + "）"
+    if line.kind != "when":
+        detail = "（满足全部）" if line.kind == "all" else "（满足其一）"
+        if line.label.endswith(("其一）", "全部）")):
             detail = ""
-    lines = [f"{indent}{mark} {word}：{crit.label}{detail}"]
-    for child in trace.children:
-        lines.extend(_criterion_lines(child, schema, depth + 1))
-    return lines
+    return f"{word}：{line.label}{detail}"
 
 
-def explain_lines(result: PolicyResult, schema: ProfileSchema, profile_id: str | None = None,
-                  define_values: dict[str, Any] | None = None) -> list[str]:
-    policy = result.policy
-    lines = [f"政策：{policy.title}（{policy.id}）"]
-    who = f"对象：{profile_id}    " if profile_id else ""
-    lines.append(f"{who}评估日期：{result.as_of.isoformat()}")
-    verdict = OUTCOME_TEXT[result.outcome]
-    if result.outcome == INELIGIBLE:
-        verdict += f"（{len(result.failed)} 项条件不满足）"
-    elif result.outcome == UNKNOWN:
-        verdict += f"（{len(result.unknown)} 项条件缺少数据）"
-    lines.append(f"结论：{verdict}")
-    if result.benefit is not None:
-        lines.append(f"可获支持：{format_amount(result.benefit)}")
-    elif policy.benefit_summary:
-        lines.append(f"可获支持：{policy.benefit_summary}")
-    if define_values:
-        lines.append("计算值：" + "；".join(
-            f"{k} = {format_value(v)}" for k, v in define_values.items()))
+def missing_text(explanation: Explanation) -> str | None:
+    """`需补充：...` for an unknown outcome with missing fields, else None."""
+    if explanation.outcome != UNKNOWN or not explanation.missing:
+        return None
+    return "需补充：" + "、".join(m.label for m in explanation.missing)
+
+
+def verdict_text(explanation: Explanation) -> str:
+    """The outcome in words, with how many criteria failed or lack data."""
+    verdict = OUTCOME_TEXT[explanation.outcome]
+    if explanation.outcome == INELIGIBLE:
+        verdict += f"（{len(explanation.failed)} 项条件不满足）"
+    elif explanation.outcome == UNKNOWN:
+        verdict += f"（{len(explanation.unknown)} 项条件缺少数据）"
+    return verdict
+
+
+def render_lines(explanation: Explanation) -> list[str]:
+    """The explanation as lines of Chinese text (what `zhida explain` prints)."""
+    e = explanation
+    lines = [f"政策：{e.policy_title}（{e.policy_id}）"]
+    who = f"对象：{e.profile_id}    " if e.profile_id else ""
+    lines.append(f"{who}评估日期：{e.as_of.isoformat()}")
+    lines.append(f"结论：{verdict_text(e)}")
+    if e.benefit is not None:
+        lines.append(f"可获支持：{format_amount(e.benefit)}")
+    elif e.benefit_summary:
+        lines.append(f"可获支持：{e.benefit_summary}")
+    if e.defines:
+        lines.append("计算值：" + "；".join(describe_read(d) for d in e.defines))
     lines.append("条件：")
-    for trace in result.criteria:
-        lines.extend(_criterion_lines(trace, schema, 1))
-    if result.outcome == UNKNOWN:
-        labels = missing_labels(result, schema)
-        if labels:
-            lines.append("需补充：" + "、".join(labels))
+    for depth, line in e.lines():
+        lines.append(f"{INDENT * (depth + 1)}{mark_of(line)} {criterion_text(line)}")
+    missing = missing_text(e)
+    if missing:
+        lines.append(missing)
     return lines
 
 
-def missing_labels(result: PolicyResult, schema: ProfileSchema) -> list[str]:
-    """Labels of the missing fields that keep an unknown result from being decided."""
-    names = sorted({r.name for t in result.criteria for r in _unknown_reads(t)
-                    if r.value is None and not r.is_define})
-    fields = [schema.get(n) for n in names]
-    return [f.label if f else n for f, n in zip(fields, names, strict=True)]
-
-
-def _unknown_reads(trace: CriterionTrace) -> list[Read]:
-    """Values read by the criteria that are unknown: what the profile should add."""
-    if trace.value is not None:
-        return []
-    out = list(trace.reads)
-    for c in trace.children:
-        out.extend(_unknown_reads(c))
-    return out
+def render_text(explanation: Explanation) -> str:
+    return "\n".join(render_lines(explanation))
 
 
 def explain_text(result: PolicyResult, schema: ProfileSchema, profile_id: str | None = None,
                  define_values: dict[str, Any] | None = None) -> str:
-    return "\n".join(explain_lines(result, schema, profile_id, define_values))
+    """A reference result's explanation as Chinese text (build, then render)."""
+    return render_text(build_explanation(result, schema, profile_id, define_values))

@@ -240,3 +240,20 @@ def test_concurrent_second_submission_loses_to_the_unique_key(
     assert first.status_code == 200 and second.status_code == 409
     assert sub.reference in second.text and len(calls) == 2
     assert len(submissions(web.url)) == 1 and len(feedback(web.url, "applied")) == 1
+
+
+def test_reasons_come_from_the_structure_not_the_wording(web_sqlite: Web,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewording or re-indenting the text explanation leaves the page's reasons alone."""
+    from zhida.matcher import explain
+
+    client = web_sqlite.client()
+    before = client.get(web_sqlite.link("E1")).text
+    monkeypatch.setattr(explain, "INDENT", "\t")
+    monkeypatch.setattr(explain, "render_lines", lambda e: ["说明已改写"])
+    after = client.get(web_sqlite.link("E1")).text
+    reasons = re.compile(r'<ul class="reasons">.*?</ul>', re.S)
+    [was], [now] = reasons.findall(before), reasons.findall(after)
+    assert now == was
+    assert ('<li class="reason depth-1 ok"><span class="mark" aria-hidden="true">✓</span>'
+            '符合：成立满3年（依据：成立日期 2019-05-01）</li>') in now

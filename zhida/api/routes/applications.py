@@ -34,7 +34,8 @@ from zhida.api.security import (
 )
 from zhida.channels.links import LinkNotFound, resolve_token
 from zhida.clock import SHANGHAI, shanghai_date, utcnow
-from zhida.matcher.explain import explain_lines, explain_text, format_amount
+from zhida.matcher.explain import criterion_text, explain_text, format_amount, mark_of, missing_text
+from zhida.matcher.explanation import build_explanation
 from zhida.matcher.reference import (
     ELIGIBLE,
     INELIGIBLE,
@@ -58,6 +59,7 @@ from zhida.store.profiles import frame_from_json, get_profile
 router = APIRouter()
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 MAX_VALUE_CHARS = 500
+REASON_STATE = {True: "ok", False: "no", None: "unknown"}  # a criterion's CSS class
 
 
 NowDep = Annotated[dt.datetime, Depends(utcnow)]
@@ -104,21 +106,17 @@ class Case:
     defines: dict[str, Any]
 
     def reasons(self) -> list[dict[str, Any]]:
-        """The criteria lines of the explanation: depth, mark (✓ ✗ ?), text."""
-        lines = explain_lines(self.result, self.schema, define_values=self.defines)
-        out: list[dict[str, Any]] = []
-        inside = False
-        for line in lines:
-            if line == "条件：":
-                inside = True
-                continue
-            if inside and line.startswith("  "):
-                stripped = line.lstrip(" ")
-                depth = (len(line) - len(stripped)) // 2
-                mark, _, text = stripped.partition(" ")
-                out.append({"depth": depth, "mark": mark, "text": text})
-            elif inside:
-                out.append({"depth": 0, "mark": "", "text": line})  # 需补充：...
+        """The criteria of the explanation, from its structure: depth, state (the CSS
+        class), mark (✓ ✗ ?) and the rendered text of each, then the missing data (no
+        mark) if any."""
+        explanation = build_explanation(self.result, self.schema)
+        out: list[dict[str, Any]] = [
+            {"depth": depth + 1, "state": REASON_STATE[line.holds], "mark": mark_of(line),
+             "text": criterion_text(line)}
+            for depth, line in explanation.lines()]
+        missing = missing_text(explanation)
+        if missing:
+            out.append({"depth": 0, "state": "", "mark": "", "text": missing})
         return out
 
     def trace(self) -> str:
