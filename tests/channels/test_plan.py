@@ -164,3 +164,24 @@ def test_planning_twice_plans_nothing_twice(db_url: str) -> None:
         summary = plan_notifications(s, DAY, settings())
     assert summary.inapp == 0 and summary.sms_queued == 0
     assert len(notes(db_url)) == 2
+
+
+def test_a_bad_stored_row_is_skipped_and_the_rest_are_planned(db_url: str) -> None:
+    """A year-0 date stored before the readers checked the range made every planning
+    pass fail, for everyone; now that transition is reported and skipped."""
+    from sqlalchemy import update
+
+    from zhida.store.models import Profile
+
+    setup(db_url, [company("E1", revenue=None), company("E2", revenue=None)],
+          [("E1", "p1", 1), ("E2", "p1", 1)])
+    with session_scope(db_url) as s:
+        data = s.scalar(select(Profile.data).where(Profile.id == "E1"))
+        s.execute(update(Profile).where(Profile.id == "E1")
+                  .values(data={**data, "established": "0000-01-01"}))
+    with session_scope(db_url) as s:
+        summary = plan_notifications(s, DAY, settings())
+    assert summary.bad_profiles == ["E1"] and summary.skipped["bad_profile_data"] == 1
+    assert [n.profile_id for n in notes(db_url)] == ["E2"]
+    with session_scope(db_url) as s:  # handled: the next pass does not fail on it again
+        assert plan_notifications(s, DAY, settings()).transitions == 0

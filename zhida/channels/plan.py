@@ -11,6 +11,7 @@ a due time in the row instead of a broker ETA.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,7 @@ class PlanSummary:
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> count (no SMS)
     waiting: int = 0  # window opens later than the lead time: planned on a later day
     queued_ids: list[int] = field(default_factory=list)
+    bad_profiles: list[str] = field(default_factory=list)  # stored data that cannot be read
 
     def count_written(self, batch: PlannedBatch, written: Written) -> None:
         for note, nid in zip(batch.sms, written.sms_ids, strict=True):
@@ -67,6 +69,13 @@ class PlanSummary:
                 self.queued_ids.append(nid)
             elif note.status == NotificationStatus.DEFERRED:
                 self.sms_deferred += 1
+
+
+log = logging.getLogger("zhida.plan")
+
+#: what reading a stored profile back raises when its data is bad (a date Python cannot
+#: hold, stored before the readers checked the range): that transition is skipped
+BAD_STORED_DATA = (ValueError, OverflowError)
 
 
 def sms_due(now: dt.datetime, settings: Settings) -> dt.datetime:
@@ -273,13 +282,19 @@ class _Plan:
             keys.add((*key, Channel.INAPP))
         if need_sms:
             keys.add((*key, Channel.SMS))
-        if t.to_outcome == 1:
-            if not self.settings.inapp_for_unknown:
-                self.summary.skipped["unknown_no_message"] += 1
-            elif need_inapp:
-                self.plan_maybe(t, version, policy)
-        elif need_inapp or need_sms:
-            self.plan_eligible(t, policy, need_inapp, need_sms)
+        try:
+            if t.to_outcome == 1:
+                if not self.settings.inapp_for_unknown:
+                    self.summary.skipped["unknown_no_message"] += 1
+                elif need_inapp:
+                    self.plan_maybe(t, version, policy)
+            elif need_inapp or need_sms:
+                self.plan_eligible(t, policy, need_inapp, need_sms)
+        except BAD_STORED_DATA as err:  # one bad row: reported, skipped; the rest go on
+            self.summary.skipped["bad_profile_data"] += 1
+            self.summary.bad_profiles.append(t.profile_id)
+            log.warning("transition %s: stored profile %s cannot be read (%s): not notified",
+                        t.id, t.profile_id, err)
         return True
 
     def plan_maybe(self, t: Row[Any], version: CompiledVersion, policy: Policy) -> None:
