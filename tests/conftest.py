@@ -41,11 +41,19 @@ def pg_admin_url() -> str:
 
 @contextmanager
 def migrated_database(admin_url: str, prefix: str = "zhida_t") -> Iterator[str]:
-    """A new PostgreSQL database, migrated; dropped on exit."""
-    from tests.support.scratch import scratch_database
+    """A new PostgreSQL database, migrated (a copy of this process's migrated template);
+    dropped after exit, in the background."""
+    from tests.support.scratch import migrated_template, scratch_database
 
-    with scratch_database(admin_url, prefix) as url:
+    with scratch_database(admin_url, prefix, template=migrated_template(admin_url),
+                          drop_in_background=True) as url:
         yield url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support.scratch import drop_templates
+
+    drop_templates()
 
 
 @pytest.fixture()
