@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, text, update
 from tests.channels.test_plan import DAY, company, notes, setup
 from tests.channels.test_plan import settings as plan_settings
 from tests.conftest import migrated_database
+from tests.support.strategies import examples
 from zhida.channels import plan_store
 from zhida.channels.plan import plan_notifications
 from zhida.store.db import session_scope
@@ -85,7 +86,7 @@ def unplan(url: str) -> None:
         s.execute(update(Transition).values(notified=False))
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 10**6))
 def test_any_batch_size_plans_what_one_batch_plans(pg_admin_url: str, seed: int) -> None:
     """Batches of 1 and 3 (each written while the next is built) against one batch: the

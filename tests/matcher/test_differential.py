@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.factories import make_frame, make_policy, schemas_for_tests
-from tests.support.strategies import NUM_EXPR, criteria_yaml, profiles
+from tests.support.strategies import NUM_EXPR, criteria_yaml, examples, profiles
 from zhida.matcher.batch import BatchEvaluator
 from zhida.matcher.reference import evaluate_policy
 
@@ -33,7 +33,7 @@ def _same(a: float | None, b: float) -> bool:
     return not np.isnan(b) and (a == b or math.isclose(a, b, rel_tol=0, abs_tol=0))
 
 
-EXAMPLES = int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "0")) or examples(300)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -65,7 +65,7 @@ def test_vectorised_agrees_with_reference(criteria: str, benefit: str, rows: lis
                                                 f"{benefits[i]}\n{context}"
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(d=st.one_of(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)),
                    st.sampled_from([dt.date(2024, 2, 29), dt.date(2023, 1, 31),
                                     dt.date(2020, 2, 29)])),

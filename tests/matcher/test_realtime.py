@@ -28,6 +28,7 @@ from tests.support.strategies import (
     STR_FIELDS,
     WORDS,
     criteria_yaml,
+    examples,
     profiles,
 )
 from zhida.errors import ZhidaError
@@ -51,7 +52,7 @@ SCHEMAS = schemas_for_tests()
 SCHEMA = SCHEMAS["enterprise"]
 AS_OF = dt.date(2026, 4, 1)
 NAMES = ["ineligible", "unknown", "eligible"]
-EXAMPLES = int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "300")) * 2 // 3
+EXAMPLES = (int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "0")) or examples(300)) * 2 // 3
 DEFINES = ("define:\n  ratio: 'rd_expense / revenue'\n  age: 'years_since(established)'\n"
            "  big: 'revenue >= 5000万 and employees > 10'\n")
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.support.strategies import examples
 from zhida.store.bulk import binary_types, insert_tuples
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification
@@ -41,7 +42,7 @@ def test_ids_come_back_in_order_and_values_round_trip(db_url: str) -> None:
             assert due == NOW
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(texts=st.lists(st.text(max_size=30), min_size=1, max_size=5))
 def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) -> None:
     from zhida.store.db import upgrade
@@ -59,7 +60,7 @@ def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) 
         s.rollback()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=list(HealthCheck))
 @given(rows=st.lists(st.tuples(
     st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1),
                  timezones=st.sampled_from([dt.UTC, ZoneInfo("Asia/Shanghai"),

@@ -1,12 +1,24 @@
 """Hypothesis strategies shared by several test modules: random policy expressions of
 each type, criteria blocks and enterprise profiles over the fields of
-`tests.support.factories.schemas_for_tests()`."""
+`tests.support.factories.schemas_for_tests()`; and `examples(n)`, a test's example
+count under the loaded Hypothesis profile (see tests/conftest.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from hypothesis import settings
 from hypothesis import strategies as st
+
+
+def examples(ci: int) -> int:
+    """`ci` examples under the `ci` profile; the same share of the loaded profile's
+    max_examples under another (`dev`: a tenth), but at least 5 (or `ci`, if fewer)."""
+    from tests.conftest import HYPOTHESIS_CI_EXAMPLES
+
+    scaled = ci * settings.default.max_examples // HYPOTHESIS_CI_EXAMPLES
+    return max(min(ci, 5), scaled)
+
 
 NUM_FIELDS = ["employees", "revenue", "rd_expense", "rd_staff", "invention_patents", "patents"]
 DATE_FIELDS = ["established", "certified"]
