@@ -130,3 +130,18 @@ def scratch_database(admin_url: str, prefix: str = "zhida_t", *, migrate: bool =
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def empty_tables(url: str) -> None:
+    """Empty every table of the models and restart every sequence: the state of a freshly
+    migrated PostgreSQL database (the migrations add no rows). DELETE, not TRUNCATE: on
+    the few rows a test writes it is ten times faster (TRUNCATE makes new files)."""
+    from zhida.store.db import get_engine
+    from zhida.store.models import Base
+
+    with get_engine(url).begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        for name in conn.execute(text("SELECT sequencename FROM pg_sequences "
+                                      "WHERE schemaname = current_schema()")).scalars():
+            conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
