@@ -145,3 +145,13 @@ def empty_tables(url: str) -> None:
         for name in conn.execute(text("SELECT sequencename FROM pg_sequences "
                                       "WHERE schemaname = current_schema()")).scalars():
             conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
+
+
+def clear_sms_tables(url: str) -> None:
+    """Empty what the SMS tests write (notifications, opt-outs, feedback events), keeping
+    what their module set up once."""
+    from zhida.store.db import get_engine
+
+    with get_engine(url).begin() as conn:
+        conn.execute(text("TRUNCATE notifications, opt_outs, feedback_events "
+                          "RESTART IDENTITY"))

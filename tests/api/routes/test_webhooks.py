@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
-from tests.support.fake_twilio import clear_sms_tables, scratch_database
+from tests.support.scratch import clear_sms_tables
 from tests.support.store_factories import row_counts
 from zhida.channels import optout
 from zhida.settings import Settings
@@ -30,7 +31,7 @@ PHONE = "+8613800000001"
 
 @pytest.fixture(scope="module")
 def module_pg(pg_admin_url: str) -> Iterator[str]:
-    with scratch_database(pg_admin_url) as url:
+    with migrated_database(pg_admin_url, "zhida_sms") as url:
         yield url
 
 

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support.fake_twilio import clear_sms_tables, scratch_database
+from tests.conftest import migrated_database
+from tests.support.scratch import clear_sms_tables
 from zhida.channels import optout
 from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.steps import Outcome, apply_receipt, dispatch_due, sweep
@@ -34,7 +35,7 @@ _profiles = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def module_pg(pg_admin_url: str) -> Iterator[str]:
-    with scratch_database(pg_admin_url) as url:
+    with migrated_database(pg_admin_url, "zhida_sms") as url:
         yield url
 
 

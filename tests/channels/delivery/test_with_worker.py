@@ -15,18 +15,14 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 
+from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
-from tests.support.fake_twilio import (
-    INVALID_NUMBER,
-    UNSUBSCRIBED_NUMBER,
-    CeleryWorker,
-    FakeTwilio,
-    PrivateRedis,
-    WebApp,
-    clear_sms_tables,
-    scratch_database,
-    wait_until,
-)
+from tests.support.celery_worker import CeleryWorker
+from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio
+from tests.support.private_redis import PrivateRedis
+from tests.support.scratch import clear_sms_tables
+from tests.support.waiting import wait_until
+from tests.support.web_app import WebApp
 from zhida.channels import optout
 from zhida.settings import Settings
 from zhida.store.db import session_scope
@@ -59,7 +55,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log = Path(tmp_path_factory.mktemp("worker")) / "worker.log"
-    with scratch_database(pg_admin_url) as url, PrivateRedis() as redis_server, \
+    with migrated_database(pg_admin_url, "zhida_sms") as url, PrivateRedis() as redis_server, \
             FakeTwilio(callback_delay=0.05, lifetime=300) as fake:
         settings_box: list[Settings] = []
         app = app_for(url, lambda: settings_box[0])
