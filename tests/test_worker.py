@@ -14,7 +14,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,10 +23,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-import redis as redis_lib
 from typer.testing import CliRunner
 
 from tests.conftest import unavailable
+from tests.support.private_redis import PrivateRedis
 from tests.support.runs import (
     AS_OF,
     AS_OF_LATER,
@@ -51,44 +50,6 @@ ROOT = Path(__file__).resolve().parents[1]
 N = 2400
 CHUNK = 120  # 20 chunks
 DELAY = "0.35"  # seconds per chunk, inside its transaction
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.dir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, persistent: bool = False) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--save", "",
-                "--appendonly", "yes" if persistent else "no"]
-        log = (self.dir / "redis.log").open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        client = redis_lib.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis_lib.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture()
