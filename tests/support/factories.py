@@ -1,4 +1,5 @@
-"""Plain factory functions with keyword defaults, shared by the tests."""
+"""Plain factory functions with keyword defaults, shared by the tests: objects in memory
+(a policy, a profile frame, an enterprise row) and rows put in a store."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import textwrap
 from typing import Any
 
 import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, SchemaSet
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
+from zhida.store.models import Base, Profile
+from zhida.store.profiles import profile_json
 
 POLARS_TYPES: dict[FieldType, Any] = {
     FieldType.INT: pl.Int64, FieldType.NUMBER: pl.Float64, FieldType.BOOL: pl.Boolean,
@@ -45,3 +50,15 @@ def enterprise(**fields: Any) -> dict[str, Any]:
                             "employees": 100, "revenue": 1.5e8}
     base.update(fields)
     return base
+
+
+def store_profiles(session: Session, frame: pl.DataFrame, *, kind: str = "enterprise",
+                   source: str = "test") -> None:
+    session.add_all(Profile(id=r["id"], kind=kind, data=profile_json(r), source=source)
+                    for r in frame.to_dicts())
+    session.flush()
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    return {name: int(session.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in Base.metadata.tables.items()}

@@ -15,8 +15,8 @@ from twilio.request_validator import RequestValidator
 
 from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
+from tests.support.factories import row_counts
 from tests.support.scratch import clear_sms_tables
-from tests.support.store_factories import row_counts
 from zhida.channels import optout
 from zhida.settings import Settings
 from zhida.store.db import session_scope
