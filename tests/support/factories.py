@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, SchemaSet
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
-from zhida.store.models import Base, Profile
+from zhida.store.models import Base, Notification, Profile
 from zhida.store.profiles import profile_json
 
 POLARS_TYPES: dict[FieldType, Any] = {
@@ -50,6 +50,17 @@ def enterprise(**fields: Any) -> dict[str, Any]:
                             "employees": 100, "revenue": 1.5e8}
     base.update(fields)
     return base
+
+
+def notification(**fields: Any) -> Notification:
+    """A notification row (not added to a session): an SMS of the example pack's
+    小巨人 policy, queued; the fields given replace the defaults."""
+    base: dict[str, Any] = {"profile_id": "E1", "policy_id": "zj-little-giant",
+                            "policy_version_id": 1, "channel": "sms", "status": "queued",
+                            "to": "+8613800000001", "segments": 1,
+                            "body": "【浙里办】贵企业符合专精特新“小巨人”申报条件 回TD退订"}
+    base.update(fields)
+    return Notification(**base)
 
 
 def store_profiles(session: Session, frame: pl.DataFrame, *, kind: str = "enterprise",

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import migrated_database
+from tests.support.factories import notification
 from tests.support.scratch import clear_sms_tables
 from zhida.channels import optout
 from zhida.channels.delivery import steps as delivery
@@ -57,9 +58,8 @@ def add_sms(url: str, n: int = 1, *, to: str | None = TO, status: str = "queued"
             due: dt.datetime | None = None, channel: str = "sms", **kw: Any) -> list[int]:
     now = dt.datetime.now(UTC)
     with session_scope(url) as s:
-        rows = [Notification(profile_id=f"E{next(_profiles)}", policy_id="zj-little-giant",
-                             policy_version_id=1, channel=channel, status=status, to=to,
-                             body=f"【浙里办】第{i}条 回TD退订", segments=1,
+        rows = [notification(profile_id=f"E{next(_profiles)}", channel=channel, status=status,
+                             to=to, body=f"【浙里办】第{i}条 回TD退订",
                              link=f"https://x/a/T{i}", due_at=due or now, **kw)
                 for i in range(n)]
         s.add_all(rows)

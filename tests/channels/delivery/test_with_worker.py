@@ -18,6 +18,7 @@ from sqlalchemy import select
 from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
 from tests.support.celery_worker import CeleryWorker
+from tests.support.factories import notification
 from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio
 from tests.support.private_redis import PrivateRedis
 from tests.support.scratch import clear_sms_tables
@@ -87,11 +88,8 @@ def s(stack: Stack) -> Stack:
 def add_sms(url: str, to: str, *, status: str = "queued", due: dt.datetime | None = None,
             **kw: Any) -> int:
     with session_scope(url) as session:
-        row = Notification(profile_id=f"E{to[-6:]}", policy_id="zj-little-giant",
-                           policy_version_id=1, channel="sms", status=status, to=to,
-                           body="【浙里办】贵企业符合专精特新“小巨人”申报条件 回TD退订",
-                           segments=1, link="https://x/a/T",
-                           due_at=due or dt.datetime.now(dt.UTC), **kw)
+        row = notification(profile_id=f"E{to[-6:]}", status=status, to=to,
+                           link="https://x/a/T", due_at=due or dt.datetime.now(dt.UTC), **kw)
         session.add(row)
         session.flush()
         return row.id
