@@ -9,7 +9,7 @@ evaluating the profiles directly and the transitions exactly the changes, each o
 
 The tests wait on events they can observe, never on a guessed time: a worker's
 " ready." log line, the run's chunks in the database, the messages in the private
-Redis, the open transactions in pg_stat_activity, the worker's answer to `inspect`.
+Redis, the open transactions in pg_stat_activity, the sweeper's own test of a stall.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Any
 import polars as pl
 import pytest
 import redis as redis_lib
-from celery import Celery
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -180,18 +179,13 @@ def queued_chunks(redis_url: str) -> set[int]:
     return {int(json.loads(base64.b64decode(json.loads(m)["body"]))[0][1]) for m in raw}
 
 
-def worker_idle(redis_url: str) -> bool:
-    """The one worker answered `inspect` with no task running or reserved (False while it
-    does not answer, e.g. while it reconnects to a restarted broker)."""
-    client = Celery("zhida-test-inspect", broker=redis_url, set_as_current=False)
+def queue_length(redis_url: str) -> int:
+    """Messages waiting in the runs queue."""
+    client = redis_lib.Redis.from_url(redis_url)
     try:
-        inspect = client.control.inspect(timeout=2.0, limit=1)
-        active, reserved = inspect.active(), inspect.reserved()
+        return int(client.llen(QueueNames.RUNS))
     finally:
         client.close()
-    if not active or not reserved:
-        return False
-    return not any(tasks for tasks in [*active.values(), *reserved.values()])
 
 
 def after_kill(pg_url: str, run_id: int, redis_url: str) -> tuple[int, set[int]]:
@@ -213,20 +207,50 @@ def wait_until_only_left(pg_url: str, run_id: int, stuck: set[int],
     wait_for(only_stuck_left, timeout, f"run {run_id} to finish all but {sorted(stuck)}")
 
 
+def counts_as_stalled(pg_url: str, run_id: int, stall_minutes: float) -> bool:
+    """The sweeper's own test: pending chunks and none finished for `stall_minutes`."""
+    with session_scope(pg_url) as session:
+        return run_id in stalled_runs(session, dt.timedelta(minutes=stall_minutes))
+
+
+def quiet(pg_url: str, run_id: int, redis_url: str, stall_minutes: float) -> bool:
+    """Stalled, nothing in the queue and no chunk (or sweep) in a transaction."""
+    return (counts_as_stalled(pg_url, run_id, stall_minutes) and queue_length(redis_url) == 0
+            and open_transactions(pg_url) == 0)
+
+
 def wait_stalled(pg_url: str, run_id: int, redis_url: str, stall_minutes: float,
-                 timeout: float = 150) -> int:
-    """After the broker lost its queued messages: wait until the worker runs nothing any
-    more, then until the run counts as stalled for the sweeper (no chunk finished for
-    `stall_minutes`: the sweeper's own test); returns the chunks done."""
-    wait_for(lambda: worker_idle(redis_url), timeout, "the worker to be idle")
-    idle = dt.timedelta(minutes=stall_minutes)
-
-    def stalled() -> bool:
-        with session_scope(pg_url) as session:
-            return run_id in stalled_runs(session, idle)
-
-    wait_for(stalled, timeout, f"run {run_id} to count as stalled")
+                 workers: Workers, timeout: float = 150) -> int:
+    """After the broker lost its queued messages: wait until the run is quiet (see
+    `quiet`); returns the chunks done."""
+    try:
+        wait_for(lambda: quiet(pg_url, run_id, redis_url, stall_minutes), timeout,
+                 f"run {run_id} to stall")
+    except AssertionError:
+        print(workers.logs())
+        raise
     return run_state(pg_url, run_id)[1]
+
+
+def sweep_until_done(pg_url: str, run_id: int, redis_url: str, stall_minutes: float,
+                     workers: Workers, timeout: float = 150) -> None:
+    """Send the sweep (what beat sends every 5 minutes) whenever the run is quiet, until
+    it is done: a sweep that lands just after a chunk finished finds nothing stalled, and
+    the next quiet moment sends another (repeats are harmless: chunks done are no-ops)."""
+    from zhida.worker import sweep_stalled_runs
+
+    def done_or_swept() -> bool:
+        if run_state(pg_url, run_id)[0] == "done":
+            return True
+        if quiet(pg_url, run_id, redis_url, stall_minutes):
+            sweep_stalled_runs.delay()
+        return False
+
+    try:
+        wait_for(done_or_swept, timeout, f"run {run_id} to be swept and done")
+    except AssertionError:
+        print(workers.logs())
+        raise
 
 
 def new_run(pg_url: str, versions: dict[str, int], as_of: dt.date) -> int:
@@ -327,17 +351,16 @@ def test_redis_restart_without_persistence(pg_url: str, private_redis: PrivateRe
     env = worker_env(pg_url, private_redis.url, workers.tmp, stall_minutes=STALL_MINUTES)
     w1 = workers.start(env)
     run_id = new_run(pg_url, versions, AS_OF)
-    from zhida.worker import start_run, sweep_stalled_runs
+    from zhida.worker import start_run
 
     start_run(run_id)
     wait_for(lambda: run_state(pg_url, run_id)[1] >= 3, 30, "3 chunks done")
     private_redis.stop()
     private_redis.start()
-    done = wait_stalled(pg_url, run_id, private_redis.url, STALL_MINUTES)
+    done = wait_stalled(pg_url, run_id, private_redis.url, STALL_MINUTES, workers)
     assert done < N // CHUNK and run_state(pg_url, run_id)[0] == "running"
     assert w1.poll() is None  # the worker survived the broker restart
-    sweep_stalled_runs.delay()  # what beat sends every 5 minutes
-    wait_done(pg_url, run_id, workers)
+    sweep_until_done(pg_url, run_id, private_redis.url, STALL_MINUTES, workers)
     check_exact(pg_url, run_id, frame, versions, AS_OF, {})
 
 
