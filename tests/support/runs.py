@@ -28,24 +28,21 @@ AS_OF_LATER = dt.date(2027, 4, 1)  # a year on: years_since criteria move
 def use_env(monkeypatch: pytest.MonkeyPatch, db_url: str, redis_url: str = "",
             chunk_size: int = 500) -> None:
     """Point settings (and the Celery app) at this database and broker."""
+    from zhida.settings import get_settings
+    from zhida.worker import configure
+
     monkeypatch.setenv("ZHIDA_DATABASE_URL", db_url)
     monkeypatch.setenv("ZHIDA_REDIS_URL", redis_url)
     monkeypatch.setenv("ZHIDA_CHUNK_SIZE", str(chunk_size))
-    reset_env()
+    get_settings.cache_clear()
+    configure()
 
 
 def reset_env() -> None:
-    """Settings read afresh from the environment, and the module-level Celery app
-    configured from them with no pooled broker connection left from an earlier test
-    (which may point at a private Redis that is gone, or one on the same port again)."""
     from zhida.settings import get_settings
-    from zhida.worker import app, configure
+    from zhida.worker import configure
 
     get_settings.cache_clear()
-    if app._pool is not None:  # close this app's broker connections (the pool stays usable)
-        app._pool.force_close_all(close_pool=False)
-    app._pool = None  # as configure() does for a new broker URL: pools reopen on next use
-    app.amqp._producer_pool = None
     configure()
 
 
