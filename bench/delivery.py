@@ -38,13 +38,11 @@ from sqlalchemy import func, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.fake_twilio import (  # noqa: E402 - after the path is set
-    CeleryWorker,
-    FakeTwilio,
-    PrivateRedis,
-    scratch_database,
-    wait_until,
-)
+from tests.support.celery_worker import CeleryWorker  # noqa: E402 - after the path is set
+from tests.support.fake_twilio import FakeTwilio  # noqa: E402
+from tests.support.private_redis import PrivateRedis  # noqa: E402
+from tests.support.scratch import scratch_database  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 from zhida.channels.delivery.batch import iter_chunks  # noqa: E402
 from zhida.channels.delivery.sender import BATCH  # noqa: E402
 from zhida.channels.ratelimit import max_in_window  # noqa: E402
@@ -168,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     result: dict[str, Any] = {"cpus": os.cpu_count()}
-    with scratch_database(PG) as url, PrivateRedis() as redis_server, \
+    with scratch_database(PG, "zhida_sms") as url, PrivateRedis() as redis_server, \
             FakeTwilio(callbacks=False, lifetime=3600) as fake:
         common = {"workers": args.workers, "concurrency": args.concurrency, "pool": args.pool,
                   "log_dir": args.out, "batch": args.batch}

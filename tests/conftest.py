@@ -1,7 +1,11 @@
-"""Shared fixtures: real PostgreSQL and Redis.
+"""Shared fixtures: real PostgreSQL and Redis; the Hypothesis profiles.
 
 Locally an unreachable server skips the tests that need it; with CI=true it fails
 them, so CI never passes by skipping silently.
+
+Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (default: `ci` when CI=true, else
+`dev`): `ci` runs every property test with its full example count, `dev` with a
+tenth of it (`tests.support.strategies.examples`), for a quick local run.
 """
 
 from __future__ import annotations
@@ -11,11 +15,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import settings
 
 PG_ADMIN_URL = os.environ.get("ZHIDA_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("ZHIDA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# `ci` is Hypothesis's own profile for CI (derandomized, no deadline, no example
+# database), which it loads by itself when CI=true: what the CI has always run
+HYPOTHESIS_CI_EXAMPLES = 100
+settings.register_profile("ci", settings.get_profile("ci"),
+                          max_examples=HYPOTHESIS_CI_EXAMPLES)
+settings.register_profile("dev", settings.get_profile("default"),
+                          max_examples=HYPOTHESIS_CI_EXAMPLES // 10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
 def unavailable(service: str, why: object) -> None:
@@ -41,11 +55,19 @@ def pg_admin_url() -> str:
 
 @contextmanager
 def migrated_database(admin_url: str, prefix: str = "zhida_t") -> Iterator[str]:
-    """A new PostgreSQL database, migrated; dropped on exit."""
-    from tests.support.scratch import scratch_database
+    """A new PostgreSQL database, migrated (a copy of this process's migrated template);
+    dropped after exit, in the background."""
+    from tests.support.scratch import migrated_template, scratch_database
 
-    with scratch_database(admin_url, prefix) as url:
+    with scratch_database(admin_url, prefix, template=migrated_template(admin_url),
+                          drop_in_background=True) as url:
         yield url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support.scratch import drop_templates
+
+    drop_templates()
 
 
 @pytest.fixture()

@@ -1,20 +1,25 @@
 """Runs through real `zhida worker` processes and a private Redis (never the shared 6379).
 
 Each test starts its own redis-server on a free port and its own worker processes
-(process groups it kills by id), against a fresh PostgreSQL database. Chunks are made
-slow (ZHIDA_CHUNK_DELAY, inside the chunk's open transaction) so a crash lands
-mid-run and mid-chunk. Every test ends by checking that the decisions are exactly
-those of evaluating the profiles directly and the transitions exactly the changes,
-each once.
+(process groups it kills by id), against a fresh PostgreSQL database, and points the
+Celery app of this process at them afresh (`use_env`). Chunks are made slow
+(ZHIDA_CHUNK_DELAY, inside the chunk's open transaction) so a crash lands mid-run and
+mid-chunk. Every test ends by checking that the decisions are exactly those of
+evaluating the profiles directly and the transitions exactly the changes, each once.
+
+The tests wait on events they can observe, never on a guessed time: a worker's
+" ready." log line, the run's chunks in the database, the messages in the private
+Redis, the open transactions in pg_stat_activity, the sweeper's own test of a stall.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,9 +30,11 @@ from typing import Any
 import polars as pl
 import pytest
 import redis as redis_lib
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tests.conftest import unavailable
+from tests.support.private_redis import PrivateRedis
 from tests.support.runs import (
     AS_OF,
     AS_OF_LATER,
@@ -42,7 +49,7 @@ from tests.support.runs import (
     transitions,
     use_env,
 )
-from zhida.runs.reevaluate import create_run, pending_chunks
+from zhida.runs.reevaluate import create_run, pending_chunks, stalled_runs
 from zhida.store.db import session_scope
 from zhida.store.models import Run
 from zhida.worker import QueueNames
@@ -51,44 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 N = 2400
 CHUNK = 120  # 20 chunks
 DELAY = "0.35"  # seconds per chunk, inside its transaction
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.dir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, persistent: bool = False) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--save", "",
-                "--appendonly", "yes" if persistent else "no"]
-        log = (self.dir / "redis.log").open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        client = redis_lib.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis_lib.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
+STALL_MINUTES = 0.02  # the sweeper's idle time in the Redis-restart test
 
 
 @pytest.fixture()
@@ -188,17 +158,99 @@ def wait_done(pg_url: str, run_id: int, workers: Workers, timeout: float = 150) 
         raise
 
 
-def wait_stalled(pg_url: str, run_id: int, quiet: float = 2.5, timeout: float = 150) -> int:
-    """Wait until the run makes no progress for `quiet` seconds; returns chunks done."""
-    last, since = run_state(pg_url, run_id)[1], time.monotonic()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() - since < quiet:
-        assert time.monotonic() < deadline, "the run never stalled"
-        time.sleep(0.2)
-        now = run_state(pg_url, run_id)[1]
-        if now != last:
-            last, since = now, time.monotonic()
-    return last
+def open_transactions(pg_url: str) -> int:
+    """Other sessions on this test's database inside a transaction (a chunk in progress
+    holds one open, ZHIDA_CHUNK_DELAY long); none once a killed worker's are gone."""
+    with session_scope(pg_url) as session:
+        return int(session.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state <> 'idle'")) or 0)
+
+
+def queued_chunks(redis_url: str) -> set[int]:
+    """The chunks of the evaluate_chunk messages waiting in the runs queue (kombu keeps a
+    queue as a Redis list of JSON envelopes, each with a base64 JSON body
+    [args, kwargs, embed])."""
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        raw = client.lrange(QueueNames.RUNS, 0, -1)
+    finally:
+        client.close()
+    return {int(json.loads(base64.b64decode(json.loads(m)["body"]))[0][1]) for m in raw}
+
+
+def queue_length(redis_url: str) -> int:
+    """Messages waiting in the runs queue."""
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        return int(client.llen(QueueNames.RUNS))
+    finally:
+        client.close()
+
+
+def after_kill(pg_url: str, run_id: int, redis_url: str) -> tuple[int, set[int]]:
+    """Once a killed worker's transactions are gone: the chunks done, and the chunks no
+    live worker can get (pending, not in the queue: the killed worker held them)."""
+    wait_for(lambda: open_transactions(pg_url) == 0, 30, "the killed worker's sessions")
+    with session_scope(pg_url) as session:
+        pending = set(pending_chunks(session, run_id))
+    return run_state(pg_url, run_id)[1], pending - queued_chunks(redis_url)
+
+
+def wait_until_only_left(pg_url: str, run_id: int, stuck: set[int],
+                         timeout: float = 150) -> None:
+    """Wait until every chunk still pending is one of `stuck`: the others are done."""
+    def only_stuck_left() -> bool:
+        with session_scope(pg_url) as session:
+            return set(pending_chunks(session, run_id)) <= stuck
+
+    wait_for(only_stuck_left, timeout, f"run {run_id} to finish all but {sorted(stuck)}")
+
+
+def counts_as_stalled(pg_url: str, run_id: int, stall_minutes: float) -> bool:
+    """The sweeper's own test: pending chunks and none finished for `stall_minutes`."""
+    with session_scope(pg_url) as session:
+        return run_id in stalled_runs(session, dt.timedelta(minutes=stall_minutes))
+
+
+def quiet(pg_url: str, run_id: int, redis_url: str, stall_minutes: float) -> bool:
+    """Stalled, nothing in the queue and no chunk (or sweep) in a transaction."""
+    return (counts_as_stalled(pg_url, run_id, stall_minutes) and queue_length(redis_url) == 0
+            and open_transactions(pg_url) == 0)
+
+
+def wait_stalled(pg_url: str, run_id: int, redis_url: str, stall_minutes: float,
+                 workers: Workers, timeout: float = 150) -> int:
+    """After the broker lost its queued messages: wait until the run is quiet (see
+    `quiet`); returns the chunks done."""
+    try:
+        wait_for(lambda: quiet(pg_url, run_id, redis_url, stall_minutes), timeout,
+                 f"run {run_id} to stall")
+    except AssertionError:
+        print(workers.logs())
+        raise
+    return run_state(pg_url, run_id)[1]
+
+
+def sweep_until_done(pg_url: str, run_id: int, redis_url: str, stall_minutes: float,
+                     workers: Workers, timeout: float = 150) -> None:
+    """Send the sweep (what beat sends every 5 minutes) whenever the run is quiet, until
+    it is done: a sweep that lands just after a chunk finished finds nothing stalled, and
+    the next quiet moment sends another (repeats are harmless: chunks done are no-ops)."""
+    from zhida.worker import sweep_stalled_runs
+
+    def done_or_swept() -> bool:
+        if run_state(pg_url, run_id)[0] == "done":
+            return True
+        if quiet(pg_url, run_id, redis_url, stall_minutes):
+            sweep_stalled_runs.delay()
+        return False
+
+    try:
+        wait_for(done_or_swept, timeout, f"run {run_id} to be swept and done")
+    except AssertionError:
+        print(workers.logs())
+        raise
 
 
 def new_run(pg_url: str, versions: dict[str, int], as_of: dt.date) -> int:
@@ -242,7 +294,8 @@ def test_sigkill_mid_run_then_a_second_worker(pg_url: str, private_redis: Privat
     assert start_run(run_id) == N // CHUNK
     wait_for(lambda: run_state(pg_url, run_id)[1] >= 4, 30, "4 chunks done")
     workers.kill(w1)
-    status, done = run_state(pg_url, run_id)
+    done, _ = after_kill(pg_url, run_id, private_redis.url)
+    status, _ = run_state(pg_url, run_id)
     assert status == "running" and done < N // CHUNK
     time.sleep(0.5)
     assert run_state(pg_url, run_id)[1] == done  # nothing runs any more
@@ -268,8 +321,10 @@ def test_resume_after_a_crash(pg_url: str, private_redis: PrivateRedis, workers:
     start_run(run_id)
     wait_for(lambda: run_state(pg_url, run_id)[1] >= 3, 30, "3 chunks done")
     workers.kill(w1)
+    _, stuck = after_kill(pg_url, run_id, private_redis.url)
     workers.start(env)
-    done = wait_stalled(pg_url, run_id)
+    wait_until_only_left(pg_url, run_id, stuck)
+    done = run_state(pg_url, run_id)[1]
     with session_scope(pg_url) as session:
         left = pending_chunks(session, run_id)
     assert 1 <= len(left) <= 2 and done + len(left) == N // CHUNK  # the killed worker's
@@ -293,20 +348,19 @@ def test_redis_restart_without_persistence(pg_url: str, private_redis: PrivateRe
     seed_profiles(pg_url, frame)
     versions = publish(pg_url)
     use_env(monkeypatch, pg_url, private_redis.url)
-    env = worker_env(pg_url, private_redis.url, workers.tmp, stall_minutes=0.02)
+    env = worker_env(pg_url, private_redis.url, workers.tmp, stall_minutes=STALL_MINUTES)
     w1 = workers.start(env)
     run_id = new_run(pg_url, versions, AS_OF)
-    from zhida.worker import start_run, sweep_stalled_runs
+    from zhida.worker import start_run
 
     start_run(run_id)
     wait_for(lambda: run_state(pg_url, run_id)[1] >= 3, 30, "3 chunks done")
     private_redis.stop()
     private_redis.start()
-    done = wait_stalled(pg_url, run_id)
+    done = wait_stalled(pg_url, run_id, private_redis.url, STALL_MINUTES, workers)
     assert done < N // CHUNK and run_state(pg_url, run_id)[0] == "running"
     assert w1.poll() is None  # the worker survived the broker restart
-    sweep_stalled_runs.delay()  # what beat sends every 5 minutes
-    wait_done(pg_url, run_id, workers)
+    sweep_until_done(pg_url, run_id, private_redis.url, STALL_MINUTES, workers)
     check_exact(pg_url, run_id, frame, versions, AS_OF, {})
 
 

@@ -153,15 +153,9 @@ def shared_pg_url(pg_admin_url: str) -> Iterator[str]:
 @pytest.fixture()
 def fast_pg_url(shared_pg_url: str) -> str:
     """The shared database, emptied (much faster than a new database per test)."""
-    from sqlalchemy import create_engine, text
+    from tests.support.scratch import empty_tables
 
-    from zhida.store.models import Base
-
-    engine = create_engine(shared_pg_url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    empty_tables(shared_pg_url)
     return shared_pg_url
 
 

@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tests.support.factories import make_frame
-from tests.support.store_factories import store_profiles
+from tests.support.factories import make_frame, store_profiles
 from zhida.channels.plan import plan_notifications, sms_due
 from zhida.profiles.schema import builtin_schema
 from zhida.publishing.officers import add_officer

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.support.factories import make_frame
-from tests.support.store_factories import store_profiles
+from tests.support.factories import make_frame, store_profiles
 from zhida.profiles.schema import builtin_schema
 from zhida.publishing.officers import add_officer
 from zhida.publishing.versions import approve, submit

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support.fake_twilio import ROOT
+from tests.support.cli import ROOT
 from zhida.channels.ratelimit import (
     LocalTokenBucket,
     RateLimited,

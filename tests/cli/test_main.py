@@ -1,15 +1,18 @@
-"""The command line as a user meets it: exit codes, messages, never a traceback."""
+"""The command line as a user meets it: exit codes, messages, never a traceback.
+
+Most tests run the command in process (`run_cli`); one per exit code (0, 1, 2, 3) runs
+the real `python -m zhida.cli` (`run_cli_process`), as a shell does."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import ROOT, CliResult, run_cli, run_cli_process
+
 PACK = ROOT / "examples" / "policies"
 
 POLICY = """id: lg
@@ -28,12 +31,10 @@ criteria:
 """
 
 
-def zhida(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zhida.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+zhida = run_cli
 
 
-def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+def no_traceback(result: CliResult | subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -53,14 +54,14 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_check_example_pack_passes() -> None:
-    result = zhida("check", PACK)
+    result = run_cli_process("check", PACK)
     assert result.returncode == 0, result.stderr
     assert "0 failed" in result.stdout
 
 
 def test_check_reports_located_error_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.yaml", POLICY.replace("revenue >= 1亿", "revenu >= 1亿"))
-    result = zhida("check", bad)
+    result = run_cli_process("check", bad)
     assert result.returncode == 1
     assert f"{bad}:7:47: error: unknown field 'revenu' for enterprise profiles (did you mean " \
            "'revenue'?)" in result.stderr
@@ -109,7 +110,7 @@ P1,citizen,张三,,,,硕士
 
 
 def test_evaluate_outputs_contract_lines_and_skips_bad_rows(tmp_path: Path, pack: Path) -> None:
-    result = zhida("evaluate", "--policies", pack, "--profiles", write(tmp_path, "p.csv", CSV),
+    result = run_cli_process("evaluate", "--policies", pack, "--profiles", write(tmp_path, "p.csv", CSV),
                    "--as-of", "2026-04-01")
     assert result.returncode == 3
     assert "p.csv:5: error: established" in result.stderr
@@ -140,6 +141,14 @@ def test_evaluate_explain_adds_chinese_explanation(tmp_path: Path, pack: Path) -
                    "--as-of", "2026-04-01", "--explain", "--all")
     e2 = next(json.loads(x) for x in result.stdout.splitlines() if '"E2"' in x)
     assert "不符合：上年度营业收入不低于1亿元（实际：上年度营业收入 8,000万元）" in e2["explanation"]
+
+
+def test_a_usage_error_exits_2(pack: Path) -> None:
+    result = run_cli_process("evaluate", "-p", pack)
+    assert result.returncode == 2
+    assert "--profiles" in result.stderr
+    assert result.stdout == ""
+    no_traceback(result)
 
 
 def test_explain_prints_trace(tmp_path: Path, pack: Path) -> None:

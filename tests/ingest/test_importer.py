@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ import polars as pl
 import pytest
 from sqlalchemy import func, select
 
+from tests.support.cli import CliResult, run_cli
 from zhida.errors import ProfileDataError
 from zhida.ingest.importer import import_file
 from zhida.ingest.review import accept_review, list_reviews, reject_review
@@ -27,7 +25,6 @@ from zhida.store.db import session_scope
 from zhida.store.models import AuditLog, Profile, ReviewItem
 from zhida.store.profiles import load_frame, profile_json
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = SchemaSet.builtin()
 U1 = make_uscc("91330106MA2AAAAA1")
 U2 = make_uscc("91330106MA2BBBBB2")
@@ -70,10 +67,9 @@ def links(url: str) -> list[tuple[str, str]]:
         return [(subject, detail["target"]) for subject, detail in rows]
 
 
-def zhida(url: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ZHIDA_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "zhida.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+def zhida(url: str, *args: str | Path) -> CliResult:
+    """`zhida ARGS` (in process) on this database."""
+    return run_cli(*args, env={"ZHIDA_DATABASE_URL": url})
 
 
 # =========================================================================== upsert

@@ -20,8 +20,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.matcher.test_differential import criteria_yaml, profiles
 from tests.support.factories import make_frame, make_policy, schemas_for_tests
+from tests.support.strategies import (
+    BOOL_FIELDS,
+    DATE_FIELDS,
+    NUM_FIELDS,
+    STR_FIELDS,
+    WORDS,
+    criteria_yaml,
+    examples,
+    profiles,
+)
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
 from zhida.matcher.realtime import VIA_DURABLE, VIA_REFERENCE, RealtimeMatcher, RealtimeResult
@@ -37,18 +46,13 @@ SCHEMAS = schemas_for_tests()
 SCHEMA = SCHEMAS["enterprise"]
 AS_OF = dt.date(2026, 4, 1)
 NAMES = ["ineligible", "unknown", "eligible"]
-EXAMPLES = int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "300")) * 2 // 3
-NUM_FIELDS = ["employees", "revenue", "rd_expense", "rd_staff", "invention_patents", "patents"]
-DATE_FIELDS = ["established", "certified"]
-STR_FIELDS = ["industry", "region", "tax_credit", "business_scope", "name"]
-BOOL_FIELDS = ["high_tech", "specialized_sme"]
-WORDS = ["软件", "集成电路", "制造", "贸易", "C", "33", "3301"]
+EXAMPLES = (int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "0")) or examples(300)) * 2 // 3
 DEFINES = ("define:\n  ratio: 'rd_expense / revenue'\n  age: 'years_since(established)'\n"
            "  big: 'revenue >= 5000万 and employees > 10'\n")
 
 
 # --------------------------------------------------------------------------- strategies
-# As in test_differential, restricted so that every value is known: divisors are
+# As in tests/support/strategies.py, restricted so that every value is known: divisors are
 # non-zero constants or fields (which the profiles below never leave at zero).
 
 num_lit = st.sampled_from(["0", "1", "2", "3", "10", "0.5", "15%", "1万", "1.5亿", "100",

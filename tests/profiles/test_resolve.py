@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.factories import make_frame
+from tests.support.strategies import examples
 from zhida.profiles.resolve import (
     MERGE_SCORE,
     PLACE_NAMES,
@@ -115,14 +116,14 @@ brand = st.text(alphabet=st.sampled_from(_BRAND), min_size=2, max_size=8)
 mixed = st.text(alphabet=st.sampled_from([*_BRAND, *_ASCII, " ", "（", "）", "·"]), max_size=20)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(max_size=30))
 def test_normalisation_is_idempotent(text: str) -> None:
     once = normalize_name(text)
     assert normalize_name(once) == once
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("股份有限责任公司杭州浙江省市义乌某(（)） a")),
                max_size=24))
 def test_normalisation_is_idempotent_on_suffix_and_place_words(text: str) -> None:
@@ -130,20 +131,20 @@ def test_normalisation_is_idempotent_on_suffix_and_place_words(text: str) -> Non
     assert normalize_name(once) == once
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(mixed)
 def test_normalisation_ignores_full_width(text: str) -> None:
     assert normalize_name(_fullwidth(text)) == normalize_name(text)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(brand, brand, st.sampled_from(["（）", "()", "【】", "[]", "〔〕"]), st.sampled_from(_SUFFIXES))
 def test_normalisation_ignores_bracket_style(a: str, b: str, pair: str, suffix: str) -> None:
     plain = normalize_name(f"{a}({b}){suffix}")
     assert normalize_name(f"{a}{pair[0]}{b}{pair[1]}{suffix}") == plain
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(brand, st.sampled_from(_SUFFIXES), st.sampled_from(_SUFFIXES),
        st.one_of(st.just(""), st.sampled_from(_PLACES)))
 def test_normalisation_ignores_suffix_variant_and_leading_place(

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.strategies import examples
 from zhida.profiles.uscc import (
     CHARSET,
     check_char,
@@ -80,7 +81,7 @@ def test_make_uscc_rejects_bad_bodies() -> None:
 _chars = st.sampled_from(CHARSET + "IOSVZa0 -中")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.one_of(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.store_factories import row_counts, store_profiles
+from tests.support.factories import row_counts, store_profiles
 from zhida.matcher.batch import BatchEvaluator
 from zhida.profiles.schema import builtin_schema
 from zhida.profiles.synth import synthesize_enterprises

@@ -6,8 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from tests.support.factories import make_frame
-from tests.support.store_factories import store_profiles
+from tests.support.factories import make_frame, store_profiles
 from zhida.profiles.events import parse_event
 from zhida.profiles.schema import builtin_schema
 from zhida.publishing.officers import add_officer

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.support.strategies import examples
 from zhida.store.bulk import binary_types, insert_tuples
 from zhida.store.db import session_scope
 from zhida.store.models import InboxMessage, Notification
@@ -41,14 +42,11 @@ def test_ids_come_back_in_order_and_values_round_trip(db_url: str) -> None:
             assert due == NOW
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(texts=st.lists(st.text(max_size=30), min_size=1, max_size=5))
-def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) -> None:
-    from zhida.store.db import upgrade
-
+def test_any_text_round_trips_through_copy(pg_url: str, texts: list[str]) -> None:
     texts = [t.replace("\x00", "") for t in texts]  # PostgreSQL text cannot hold NUL
-    url = pg_admin_url
-    upgrade(url)
+    url = pg_url
     rows = [{"profile_id": "bulk-prop", "policy_id": "p", "title": t, "body": t, "link": None,
              "kind": "eligible", "notification_id": None, "created_at": NOW} for t in texts]
     with session_scope(url) as s:
@@ -59,7 +57,7 @@ def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) 
         s.rollback()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=list(HealthCheck))
 @given(rows=st.lists(st.tuples(
     st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2200, 1, 1),
                  timezones=st.sampled_from([dt.UTC, ZoneInfo("Asia/Shanghai"),
@@ -68,17 +66,14 @@ def test_any_text_round_trips_through_copy(pg_admin_url: str, texts: list[str]) 
     st.one_of(st.none(), st.text(max_size=20).map(lambda t: t.replace("\x00", "")))),
     min_size=1, max_size=6))
 def test_binary_copy_round_trips_times_numbers_and_nulls(
-        pg_admin_url: str, rows: list[tuple[dt.datetime, int | None, str | None]]) -> None:
+        pg_url: str, rows: list[tuple[dt.datetime, int | None, str | None]]) -> None:
     """Binary COPY (typed by the table) keeps instants, integers and NULLs exactly."""
-    from zhida.store.db import upgrade
-
-    upgrade(pg_admin_url)
     columns = ("profile_id", "policy_id", "policy_version_id", "channel", "transition_id",
                "status", "due_at", "to", "body", "segments", "attempts", "last_error",
                "created_at", "updated_at")
     values = [(f"bulk-bin-{i}", "p", 1, "sms", number, "queued", when, None, "", 0, 0, error,
                when, NOW) for i, (when, number, error) in enumerate(rows)]
-    with session_scope(pg_admin_url) as s:
+    with session_scope(pg_url) as s:
         assert binary_types(Notification.__table__, ("id", *columns)) is not None  # type: ignore[arg-type]
         ids = insert_tuples(s, Notification.__table__, columns, values)  # type: ignore[arg-type]
         got = {n.id: n for n in s.scalars(select(Notification).where(Notification.id.in_(ids)))}

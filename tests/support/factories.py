@@ -1,4 +1,5 @@
-"""Plain factory functions with keyword defaults, shared by the tests."""
+"""Plain factory functions with keyword defaults, shared by the tests: objects in memory
+(a policy, a profile frame, an enterprise row) and rows put in a store."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import textwrap
 from typing import Any
 
 import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, SchemaSet
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
+from zhida.store.models import Base, Notification, Profile
+from zhida.store.profiles import profile_json
 
 POLARS_TYPES: dict[FieldType, Any] = {
     FieldType.INT: pl.Int64, FieldType.NUMBER: pl.Float64, FieldType.BOOL: pl.Boolean,
@@ -45,3 +50,26 @@ def enterprise(**fields: Any) -> dict[str, Any]:
                             "employees": 100, "revenue": 1.5e8}
     base.update(fields)
     return base
+
+
+def notification(**fields: Any) -> Notification:
+    """A notification row (not added to a session): an SMS of the example pack's
+    小巨人 policy, queued; the fields given replace the defaults."""
+    base: dict[str, Any] = {"profile_id": "E1", "policy_id": "zj-little-giant",
+                            "policy_version_id": 1, "channel": "sms", "status": "queued",
+                            "to": "+8613800000001", "segments": 1,
+                            "body": "【浙里办】贵企业符合专精特新“小巨人”申报条件 回TD退订"}
+    base.update(fields)
+    return Notification(**base)
+
+
+def store_profiles(session: Session, frame: pl.DataFrame, *, kind: str = "enterprise",
+                   source: str = "test") -> None:
+    session.add_all(Profile(id=r["id"], kind=kind, data=profile_json(r), source=source)
+                    for r in frame.to_dicts())
+    session.flush()
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    return {name: int(session.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in Base.metadata.tables.items()}

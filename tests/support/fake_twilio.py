@@ -1,6 +1,4 @@
-"""A local Twilio-compatible server for tests and benchmarks (and a few helpers that
-start the other real pieces on free ports: a private redis-server, a Celery worker,
-the web app under uvicorn).
+"""A local Twilio-compatible server for tests and benchmarks.
 
 `FakeTwilio` speaks the part of the Messages API that `twilio.rest.Client` uses to send:
 
@@ -33,51 +31,23 @@ It runs in daemon threads on a free 127.0.0.1 port and stops by itself after
 from __future__ import annotations
 
 import base64
-import contextlib
 import email.utils
 import heapq
 import json
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from twilio.request_validator import RequestValidator
 
 INVALID_NUMBER = "+15005550001"
 UNSUBSCRIBED_NUMBER = "+15005550004"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0,
-               interval: float = 0.02) -> Any:
-    """Poll until predicate() is truthy; return its value, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 @dataclass
@@ -386,158 +356,3 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._send_json(404, _error(404, 20404, f"The requested resource {self.path} "
                                                 "was not found"))
-
-
-# --- other real pieces on free ports ---------------------------------------------------------
-
-class PrivateRedis:
-    """A throwaway redis-server (no persistence) on a free port, so tests that flush or
-    fill a broker never disturb anyone else's Redis."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> PrivateRedis:
-        import redis
-
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        wait_until(lambda: _ping(client), timeout=10)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> PrivateRedis:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _ping(client: Any) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-
-
-class CeleryWorker:
-    """`celery -A zhida.worker worker` in a subprocess, importing the SMS tasks, with
-    its settings from `env` (ZHIDA_*). Stopped (TERM, then KILL) on exit."""
-
-    def __init__(self, env: dict[str, str], *, pool: str = "threads", concurrency: int = 8,
-                 name: str = "w1", log_path: Path | None = None, extra: list[str] | None = None):
-        self.env = {**os.environ, **env}
-        self.pool = pool
-        self.concurrency = concurrency
-        self.name = name
-        self.log_path = log_path
-        self.extra = extra or []
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> CeleryWorker:
-        cmd = [sys.executable, "-m", "celery", "-A", "zhida.worker", "worker",
-               "--pool", self.pool,
-               "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h",
-               "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-               "--without-heartbeat", *self.extra]
-        with contextlib.ExitStack() as stack:  # the child keeps its own copy of the fd
-            out: Any = (stack.enter_context(open(self.log_path, "ab")) if self.log_path
-                        else subprocess.DEVNULL)
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def __enter__(self) -> CeleryWorker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class WebApp:
-    """The FastAPI app under uvicorn in a thread on a free port (status callbacks need a
-    real URL)."""
-
-    def __init__(self, app: Any):
-        import uvicorn
-
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> WebApp:
-        self.thread.start()
-        wait_until(lambda: self.server.started, timeout=10)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    def __enter__(self) -> WebApp:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-@contextlib.contextmanager
-def running(*things: Any) -> Iterator[None]:
-    """Start several of the above, stop them in reverse order."""
-    with contextlib.ExitStack() as stack:
-        for thing in things:
-            stack.enter_context(thing)
-        yield
-
-
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A migrated PostgreSQL database for a module of tests (cheaper than one per test),
-    dropped afterwards; `clear_sms_tables(url)` empties what the SMS tests write."""
-    from tests.conftest import migrated_database
-
-    with migrated_database(admin_url, "zhida_sms") as url:
-        yield url
-
-
-def clear_sms_tables(url: str) -> None:
-    from sqlalchemy import text
-
-    from zhida.store.db import get_engine
-
-    with get_engine(url).begin() as conn:
-        conn.execute(text("TRUNCATE notifications, opt_outs, inbound_messages, feedback_events "
-                          "RESTART IDENTITY"))

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
-from tests.support.fake_twilio import clear_sms_tables, scratch_database
-from tests.support.store_factories import row_counts
+from tests.support.factories import notification, row_counts
+from tests.support.scratch import clear_sms_tables
 from zhida.channels import optout
 from zhida.settings import Settings
 from zhida.store.db import session_scope
@@ -30,7 +31,7 @@ PHONE = "+8613800000001"
 
 @pytest.fixture(scope="module")
 def module_pg(pg_admin_url: str) -> Iterator[str]:
-    with scratch_database(pg_admin_url) as url:
+    with migrated_database(pg_admin_url, "zhida_sms") as url:
         yield url
 
 
@@ -66,9 +67,8 @@ def post(client: TestClient, path: str, params: dict[str, str], **kw: Any) -> An
 
 def add_sent(url: str, ref: str, status: str = "sent") -> int:
     with session_scope(url) as s:
-        row = Notification(profile_id=f"E-{ref}", policy_id="zj-little-giant",
-                           policy_version_id=1, channel="sms", status=status, to=PHONE,
-                           body="【浙里办】x 回TD退订", segments=1, provider_ref=ref,
+        row = notification(profile_id=f"E-{ref}", status=status, to=PHONE,
+                           body="【浙里办】x 回TD退订", provider_ref=ref,
                            sent_at=dt.datetime.now(dt.UTC))
         s.add(row)
         s.flush()

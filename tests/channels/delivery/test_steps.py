@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support.fake_twilio import clear_sms_tables, scratch_database
+from tests.conftest import migrated_database
+from tests.support.factories import notification
+from tests.support.scratch import clear_sms_tables
 from zhida.channels import optout
 from zhida.channels.delivery import batch, receipts, schedule
 from zhida.channels.delivery.receipts import apply_receipt
@@ -36,7 +38,7 @@ _profiles = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def module_pg(pg_admin_url: str) -> Iterator[str]:
-    with scratch_database(pg_admin_url) as url:
+    with migrated_database(pg_admin_url, "zhida_sms") as url:
         yield url
 
 
@@ -58,9 +60,8 @@ def add_sms(url: str, n: int = 1, *, to: str | None = TO, status: str = "queued"
             due: dt.datetime | None = None, channel: str = "sms", **kw: Any) -> list[int]:
     now = dt.datetime.now(UTC)
     with session_scope(url) as s:
-        rows = [Notification(profile_id=f"E{next(_profiles)}", policy_id="zj-little-giant",
-                             policy_version_id=1, channel=channel, status=status, to=to,
-                             body=f"【浙里办】第{i}条 回TD退订", segments=1,
+        rows = [notification(profile_id=f"E{next(_profiles)}", channel=channel, status=status,
+                             to=to, body=f"【浙里办】第{i}条 回TD退订",
                              link=f"https://x/a/T{i}", due_at=due or now, **kw)
                 for i in range(n)]
         s.add_all(rows)

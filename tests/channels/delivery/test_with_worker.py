@@ -15,18 +15,15 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 
+from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
-from tests.support.fake_twilio import (
-    INVALID_NUMBER,
-    UNSUBSCRIBED_NUMBER,
-    CeleryWorker,
-    FakeTwilio,
-    PrivateRedis,
-    WebApp,
-    clear_sms_tables,
-    scratch_database,
-    wait_until,
-)
+from tests.support.celery_worker import CeleryWorker
+from tests.support.factories import notification
+from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio
+from tests.support.private_redis import PrivateRedis
+from tests.support.scratch import clear_sms_tables
+from tests.support.waiting import wait_until
+from tests.support.web_app import WebApp
 from zhida.channels import optout
 from zhida.settings import Settings
 from zhida.store.db import session_scope
@@ -59,7 +56,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log = Path(tmp_path_factory.mktemp("worker")) / "worker.log"
-    with scratch_database(pg_admin_url) as url, PrivateRedis() as redis_server, \
+    with migrated_database(pg_admin_url, "zhida_sms") as url, PrivateRedis() as redis_server, \
             FakeTwilio(callback_delay=0.05, lifetime=300) as fake:
         settings_box: list[Settings] = []
         app = app_for(url, lambda: settings_box[0])
@@ -91,11 +88,8 @@ def s(stack: Stack) -> Stack:
 def add_sms(url: str, to: str, *, status: str = "queued", due: dt.datetime | None = None,
             **kw: Any) -> int:
     with session_scope(url) as session:
-        row = Notification(profile_id=f"E{to[-6:]}", policy_id="zj-little-giant",
-                           policy_version_id=1, channel="sms", status=status, to=to,
-                           body="【浙里办】贵企业符合专精特新“小巨人”申报条件 回TD退订",
-                           segments=1, link="https://x/a/T",
-                           due_at=due or dt.datetime.now(dt.UTC), **kw)
+        row = notification(profile_id=f"E{to[-6:]}", status=status, to=to,
+                           link="https://x/a/T", due_at=due or dt.datetime.now(dt.UTC), **kw)
         session.add(row)
         session.flush()
         return row.id

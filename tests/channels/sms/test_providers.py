@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 from twilio.http.http_client import TwilioHttpClient
 
-from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio, free_port
+from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio
+from tests.support.ports import free_port
 from zhida.channels.sms import OUTBOX_KEYS, FileSink, ProviderError, RecordingProvider
 from zhida.channels.sms.registry import get_provider
 from zhida.channels.sms.twilio_provider import BaseUrlHttpClient, TwilioProvider, map_error
