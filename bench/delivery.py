@@ -59,18 +59,39 @@ PG = os.environ.get("ZHIDA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.
 def insert_rows(url: str, phase: int, n: int) -> list[int]:
     """N queued SMS rows, one distinct recipient each (so duplicates show)."""
     body = "【浙里办】杭州测试科技有限公司：贵企业符合专精特新“小巨人”申报条件，详见链接 回TD退订"
-    rows = [{"profile_id": f"B{phase}-{i:07d}", "policy_id": "bench", "policy_version_id": 1,
-             "channel": "sms", "status": "queued", "to": f"+861{phase}{i:09d}", "body": body,
-             "segments": 1, "link": f"https://x/a/{phase}-{i}", "attempts": 0}
-            for i in range(n)]
+    rows = [
+        {
+            "profile_id": f"B{phase}-{i:07d}",
+            "policy_id": "bench",
+            "policy_version_id": 1,
+            "channel": "sms",
+            "status": "queued",
+            "to": f"+861{phase}{i:09d}",
+            "body": body,
+            "segments": 1,
+            "link": f"https://x/a/{phase}-{i}",
+            "attempts": 0,
+        }
+        for i in range(n)
+    ]
     with get_engine(url).begin() as conn:
-        conn.execute(text(
-            'INSERT INTO notifications (profile_id, policy_id, policy_version_id, channel, '
-            'status, "to", body, segments, link, attempts, due_at, created_at, updated_at) '
-            "VALUES (:profile_id, :policy_id, :policy_version_id, :channel, :status, :to, "
-            ":body, :segments, :link, :attempts, now(), now(), now())"), rows)
-        ids = conn.execute(text("SELECT id FROM notifications WHERE profile_id LIKE :p "
-                                "ORDER BY id"), {"p": f"B{phase}-%"}).scalars().all()
+        conn.execute(
+            text(
+                "INSERT INTO notifications (profile_id, policy_id, policy_version_id, channel, "
+                'status, "to", body, segments, link, attempts, due_at, created_at, updated_at) '
+                "VALUES (:profile_id, :policy_id, :policy_version_id, :channel, :status, :to, "
+                ":body, :segments, :link, :attempts, now(), now(), now())"
+            ),
+            rows,
+        )
+        ids = (
+            conn.execute(
+                text("SELECT id FROM notifications WHERE profile_id LIKE :p ORDER BY id"),
+                {"p": f"B{phase}-%"},
+            )
+            .scalars()
+            .all()
+        )
     return [int(i) for i in ids]
 
 
@@ -81,21 +102,46 @@ def workers_ready(broker: Celery, count: int) -> bool:
         return False
 
 
-def run_phase(url: str, redis_url: str, fake: FakeTwilio, *, phase: int, n: int, rate: float,
-              workers: int, concurrency: int, pool: str, log_dir: Path,
-              batch: int) -> dict[str, Any]:
-    env = {"ZHIDA_DATABASE_URL": url, "ZHIDA_REDIS_URL": redis_url,
-           "ZHIDA_SMS_PROVIDER": "twilio", "ZHIDA_TWILIO_ACCOUNT_SID": fake.account_sid,
-           "ZHIDA_TWILIO_AUTH_TOKEN": fake.auth_token, "ZHIDA_TWILIO_FROM": FROM,
-           "ZHIDA_TWILIO_BASE_URL": fake.url, "ZHIDA_BASE_URL": "http://127.0.0.1:9",
-           "ZHIDA_QUIET_START_HOUR": "0", "ZHIDA_QUIET_END_HOUR": "0",
-           "ZHIDA_SMS_RATE_PER_SECOND": str(rate)}
+def run_phase(
+    url: str,
+    redis_url: str,
+    fake: FakeTwilio,
+    *,
+    phase: int,
+    n: int,
+    rate: float,
+    workers: int,
+    concurrency: int,
+    pool: str,
+    log_dir: Path,
+    batch: int,
+) -> dict[str, Any]:
+    env = {
+        "ZHIDA_DATABASE_URL": url,
+        "ZHIDA_REDIS_URL": redis_url,
+        "ZHIDA_SMS_PROVIDER": "twilio",
+        "ZHIDA_TWILIO_ACCOUNT_SID": fake.account_sid,
+        "ZHIDA_TWILIO_AUTH_TOKEN": fake.auth_token,
+        "ZHIDA_TWILIO_FROM": FROM,
+        "ZHIDA_TWILIO_BASE_URL": fake.url,
+        "ZHIDA_BASE_URL": "http://127.0.0.1:9",
+        "ZHIDA_QUIET_START_HOUR": "0",
+        "ZHIDA_QUIET_END_HOUR": "0",
+        "ZHIDA_SMS_RATE_PER_SECOND": str(rate),
+    }
     ids = insert_rows(url, phase, n)
     broker = Celery("bench-client", broker=redis_url, set_as_current=False)
     broker.conf.task_routes = TASK_ROUTES  # as zhida.worker routes them
-    procs = [CeleryWorker(env, pool=pool, concurrency=concurrency, name=f"b{phase}w{k}",
-                          log_path=log_dir / f"worker-{phase}-{k}.log").start()
-             for k in range(workers)]
+    procs = [
+        CeleryWorker(
+            env,
+            pool=pool,
+            concurrency=concurrency,
+            name=f"b{phase}w{k}",
+            log_path=log_dir / f"worker-{phase}-{k}.log",
+        ).start()
+        for k in range(workers)
+    ]
     try:
         wait_until(lambda: workers_ready(broker, workers), timeout=60, interval=0.2)
         before = len(fake.messages)
@@ -108,8 +154,9 @@ def run_phase(url: str, redis_url: str, fake: FakeTwilio, *, phase: int, n: int,
                 for nid in ids:
                     broker.send_task(SEND, args=[nid], producer=producer)
         queued_in = time.time() - start
-        wait_until(lambda: len(fake.messages) - before >= n, timeout=max(120, 3 * n / rate),
-                   interval=0.1)
+        wait_until(
+            lambda: len(fake.messages) - before >= n, timeout=max(120, 3 * n / rate), interval=0.1
+        )
         # let stragglers (duplicates, if any) show up
         time.sleep(1.0)
         wall = time.time() - start
@@ -124,17 +171,28 @@ def run_phase(url: str, redis_url: str, fake: FakeTwilio, *, phase: int, n: int,
     full_seconds = [per_second[k] for k in range(1, int(span))]  # drop ramp-up and tail
 
     with session_scope(url) as session:
-        statuses = dict(session.execute(
-            select(Notification.status, func.count()).where(Notification.id.in_(ids))
-            .group_by(Notification.status)).all())
-        refs = {r for (r,) in session.execute(select(Notification.provider_ref)
-                                              .where(Notification.id.in_(ids)))}
+        statuses = dict(
+            session.execute(
+                select(Notification.status, func.count())
+                .where(Notification.id.in_(ids))
+                .group_by(Notification.status)
+            ).all()
+        )
+        refs = {
+            r
+            for (r,) in session.execute(
+                select(Notification.provider_ref).where(Notification.id.in_(ids))
+            )
+        }
     to_counts = Counter(m.to for m in messages)
     sids = {m.sid for m in messages}
     return {
         "rows": n,
         "configured_rate_per_s": rate,
-        "workers": workers, "pool": pool, "concurrency": concurrency, "batch": batch,
+        "workers": workers,
+        "pool": pool,
+        "concurrency": concurrency,
+        "batch": batch,
         "enqueue_s": round(queued_in, 3),
         "first_to_last_s": round(span, 3),
         "sms_per_s": round((len(stamps) - 1) / span, 1) if span else None,
@@ -159,28 +217,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
-    parser.add_argument("--batch", type=int, default=BATCH,
-                        help="ids per send task (1: one zhida.sms.send task per row)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help="ids per send task (1: one zhida.sms.send task per row)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "delivery")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
     result: dict[str, Any] = {"cpus": os.cpu_count()}
-    with scratch_database(PG, "zhida_sms") as url, PrivateRedis() as redis_server, \
-            FakeTwilio(callbacks=False, lifetime=3600) as fake:
-        common = {"workers": args.workers, "concurrency": args.concurrency, "pool": args.pool,
-                  "log_dir": args.out, "batch": args.batch}
-        result["throughput"] = run_phase(url, redis_server.url, fake, phase=1, n=args.n,
-                                         rate=args.high_rate, **common)
-        result["rate_cap"] = run_phase(url, redis_server.url, fake, phase=2, n=args.low_n,
-                                       rate=args.low_rate, **common)
+    with (
+        scratch_database(PG, "zhida_sms") as url,
+        PrivateRedis() as redis_server,
+        FakeTwilio(callbacks=False, lifetime=3600) as fake,
+    ):
+        common = {
+            "workers": args.workers,
+            "concurrency": args.concurrency,
+            "pool": args.pool,
+            "log_dir": args.out,
+            "batch": args.batch,
+        }
+        result["throughput"] = run_phase(
+            url, redis_server.url, fake, phase=1, n=args.n, rate=args.high_rate, **common
+        )
+        result["rate_cap"] = run_phase(
+            url, redis_server.url, fake, phase=2, n=args.low_n, rate=args.low_rate, **common
+        )
     cap = result["rate_cap"]
     result["rate_cap"]["holds"] = cap["max_in_any_1s_window"] <= args.low_rate
     for phase in ("throughput", "rate_cap"):
         r = result[phase]
-        r["reconciled"] = (r["duplicates"] == 0 and r["lost"] == 0
-                           and r["rows_by_status"] == {"sent": r["rows"]}
-                           and r["refs_match_provider"])
+        r["reconciled"] = (
+            r["duplicates"] == 0
+            and r["lost"] == 0
+            and r["rows_by_status"] == {"sent": r["rows"]}
+            and r["refs_match_provider"]
+        )
     print(json.dumps(result, indent=2))
     ok = all(result[p]["reconciled"] for p in ("throughput", "rate_cap")) and cap["holds"]
     return 0 if ok else 1

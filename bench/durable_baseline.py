@@ -46,8 +46,9 @@ def _handler(policy_id: str, fired: set[tuple[str, str]]) -> Any:
     return eligible
 
 
-def run(policies: list[BenchPolicy], rows: list[dict[str, object]],
-        prefix: str = "bench") -> tuple[float, set[tuple[str, str]]]:
+def run(
+    policies: list[BenchPolicy], rows: list[dict[str, object]], prefix: str = "bench"
+) -> tuple[float, set[tuple[str, str]]]:
     """Post every row to every policy's ruleset; (seconds, eligible (profile, policy) pairs)."""
     fired: set[tuple[str, str]] = set()
     build_rulesets(policies, prefix, fired)

@@ -49,8 +49,9 @@ def _load_policies(count: int) -> list:  # type: ignore[type-arg]
     return [load_policy_text(p.yaml, f"{p.id}.yaml", schemas) for p in make_policies(count)]
 
 
-def stage_batch(path: Path, npolicies: int, sample: Path, threads: int, chunk: int,
-                repeats: int) -> dict:
+def stage_batch(
+    path: Path, npolicies: int, sample: Path, threads: int, chunk: int, repeats: int
+) -> dict:
     """In a fresh process: read Parquet, evaluate everything, keep the sample rows' results."""
     from zhida.matcher.batch import BatchEvaluator
     from zhida.profiles.readers import read_profiles
@@ -78,11 +79,21 @@ def stage_batch(path: Path, npolicies: int, sample: Path, threads: int, chunk: i
             keep_outcome.append(r.outcome[:, sel].T)
             keep_codes.append(np.concatenate([c[:, sel] for c in r.criteria], axis=0).T)
         times.append(time.perf_counter() - t0)
-    np.savez(sample.with_suffix(".result.npz"), outcome=np.concatenate(keep_outcome),
-             codes=np.concatenate(keep_codes))
-    return {"rows": df.height, "read_s": t_read, "eval_s": times[0], "eval_runs_s": times,
-            "rss_start_mb": rss_start, "rss_loaded_mb": rss_loaded, "rss_peak_mb": _rss_mb(),
-            "counts": {NAMES[i]: int(counts[i]) for i in range(3)}}
+    np.savez(
+        sample.with_suffix(".result.npz"),
+        outcome=np.concatenate(keep_outcome),
+        codes=np.concatenate(keep_codes),
+    )
+    return {
+        "rows": df.height,
+        "read_s": t_read,
+        "eval_s": times[0],
+        "eval_runs_s": times,
+        "rss_start_mb": rss_start,
+        "rss_loaded_mb": rss_loaded,
+        "rss_peak_mb": _rss_mb(),
+        "counts": {NAMES[i]: int(counts[i]) for i in range(3)},
+    }
 
 
 def run_reference(policies: list, rows: list[dict]) -> tuple[float, list]:  # type: ignore[type-arg]
@@ -109,8 +120,18 @@ def main() -> None:
     ap.add_argument("--sample-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stage == "batch":
-        print(json.dumps(stage_batch(Path(args.file), args.policies, Path(args.sample_file),
-                                     args.threads, args.chunk, args.repeats)))
+        print(
+            json.dumps(
+                stage_batch(
+                    Path(args.file),
+                    args.policies,
+                    Path(args.sample_file),
+                    args.threads,
+                    args.chunk,
+                    args.repeats,
+                )
+            )
+        )
         return
     report(args)
 
@@ -133,10 +154,25 @@ def report(args: argparse.Namespace) -> None:
     sample_path = OUT / "sample.npy"
     np.save(sample_path, idx)
 
-    cmd = [sys.executable, "-m", "bench.evaluate", "--stage", "batch", "--file", str(path),
-           "--policies", str(args.policies), "--sample-file", str(sample_path),
-           "--threads", str(args.threads), "--chunk", str(args.chunk),
-           "--repeats", str(args.repeats)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.evaluate",
+        "--stage",
+        "batch",
+        "--file",
+        str(path),
+        "--policies",
+        str(args.policies),
+        "--sample-file",
+        str(sample_path),
+        "--threads",
+        str(args.threads),
+        "--chunk",
+        str(args.chunk),
+        "--repeats",
+        str(args.repeats),
+    ]
     batch = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     with np.load(sample_path.with_suffix(".result.npz")) as kept_file:
         kept = {"outcome": kept_file["outcome"], "codes": kept_file["codes"]}
@@ -149,12 +185,15 @@ def report(args: argparse.Namespace) -> None:
         col = 0
         for j, res in enumerate(per_policy):
             ncrit = len(policies[j].criteria)
-            codes = kept["codes"][i, col:col + ncrit]
+            codes = kept["codes"][i, col : col + ncrit]
             col += ncrit
             failed = [c.id for c, k in zip(policies[j].criteria, codes, strict=True) if k == 0]
             unknown = [c.id for c, k in zip(policies[j].criteria, codes, strict=True) if k == 1]
-            if (NAMES[kept["outcome"][i, j]] != res.outcome or failed != res.failed
-                    or unknown != res.unknown):
+            if (
+                NAMES[kept["outcome"][i, j]] != res.outcome
+                or failed != res.failed
+                or unknown != res.unknown
+            ):
                 mismatches += 1
 
     from bench.policies import make_policies as mk
@@ -175,25 +214,44 @@ def report(args: argparse.Namespace) -> None:
     ref_rate = len(rows) * args.policies / t_ref
     dur_rate = len(drows_all) * args.policies / t_dur
     result = {
-        "command": " ".join(["python -m bench.evaluate", f"--profiles {args.profiles}",
-                             f"--policies {args.policies}"]),
+        "command": " ".join(
+            [
+                "python -m bench.evaluate",
+                f"--profiles {args.profiles}",
+                f"--policies {args.policies}",
+            ]
+        ),
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(), "threads": args.threads, "chunk": args.chunk,
-        "synth_s": round(t_synth, 2), "write_parquet_s": round(t_write, 2),
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+        "chunk": args.chunk,
+        "synth_s": round(t_synth, 2),
+        "write_parquet_s": round(t_write, 2),
         "read_parquet_validate_s": round(batch["read_s"], 2),
-        "vectorised": {"evaluations": n_eval, "seconds_cold": round(batch["eval_s"], 3),
-                       "per_second_cold": round(vec_rate),
-                       "seconds_each_run": [round(t, 3) for t in batch["eval_runs_s"]],
-                       "per_second_best": round(n_eval / min(batch["eval_runs_s"])),
-                       "rss_before_read_mb": round(batch["rss_start_mb"]),
-                       "rss_after_read_mb": round(batch["rss_loaded_mb"]),
-                       "rss_peak_mb": round(batch["rss_peak_mb"]),
-                       "outcomes": batch["counts"]},
-        "reference": {"evaluations": len(rows) * args.policies, "seconds": round(t_ref, 2),
-                      "per_second": round(ref_rate), "mismatches": mismatches},
-        "durable_rules": {"evaluations": len(drows_all) * args.policies,
-                          "complete_rows": len(drows_all), "seconds": round(t_dur, 2),
-                          "per_second": round(dur_rate), "mismatches": dur_mismatch},
+        "vectorised": {
+            "evaluations": n_eval,
+            "seconds_cold": round(batch["eval_s"], 3),
+            "per_second_cold": round(vec_rate),
+            "seconds_each_run": [round(t, 3) for t in batch["eval_runs_s"]],
+            "per_second_best": round(n_eval / min(batch["eval_runs_s"])),
+            "rss_before_read_mb": round(batch["rss_start_mb"]),
+            "rss_after_read_mb": round(batch["rss_loaded_mb"]),
+            "rss_peak_mb": round(batch["rss_peak_mb"]),
+            "outcomes": batch["counts"],
+        },
+        "reference": {
+            "evaluations": len(rows) * args.policies,
+            "seconds": round(t_ref, 2),
+            "per_second": round(ref_rate),
+            "mismatches": mismatches,
+        },
+        "durable_rules": {
+            "evaluations": len(drows_all) * args.policies,
+            "complete_rows": len(drows_all),
+            "seconds": round(t_dur, 2),
+            "per_second": round(dur_rate),
+            "mismatches": dur_mismatch,
+        },
         "ratio_vs_reference_cold": round(vec_rate / ref_rate, 1),
         "ratio_vs_durable_rules_cold": round(vec_rate / dur_rate, 1),
     }
@@ -211,9 +269,22 @@ def time_e2e(path: Path) -> dict:
     out = OUT / "evaluate-20.jsonl"
     t0 = time.perf_counter()
     with out.open("wb") as f:
-        subprocess.run([sys.executable, "-m", "zhida.cli", "evaluate", "--policies", str(pack),
-                        "--profiles", str(path), "--as-of", AS_OF.isoformat()], check=True,
-                       stdout=f)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "zhida.cli",
+                "evaluate",
+                "--policies",
+                str(pack),
+                "--profiles",
+                str(path),
+                "--as-of",
+                AS_OF.isoformat(),
+            ],
+            check=True,
+            stdout=f,
+        )
     seconds = time.perf_counter() - t0
     lines = sum(1 for _ in out.open("rb"))
     return {"seconds": round(seconds, 2), "lines": lines, "policies": 20}

@@ -34,8 +34,9 @@ from typing import Any
 import polars as pl
 
 OUT = Path(__file__).parent / "out"
-PG_ADMIN_URL = os.environ.get("ZHIDA_TEST_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "ZHIDA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _rate(rows: int, seconds: float) -> int:
@@ -53,9 +54,12 @@ def second_source(frame: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
     moved = rng.random(n) < 0.1  # another region: these go to review, never merged silently
     name = pl.col("name")
     spelled = (
-        pl.when(pl.lit(variant) == 0).then(name.str.replace("有限公司$", "有限责任公司"))
-        .when(pl.lit(variant) == 1).then(name.str.replace("^(..)(.*)有限公司$", "$2（$1）有限公司"))
-        .when(pl.lit(variant) == 2).then(pl.lit("浙江省") + name)
+        pl.when(pl.lit(variant) == 0)
+        .then(name.str.replace("有限公司$", "有限责任公司"))
+        .when(pl.lit(variant) == 1)
+        .then(name.str.replace("^(..)(.*)有限公司$", "$2（$1）有限公司"))
+        .when(pl.lit(variant) == 2)
+        .then(pl.lit("浙江省") + name)
         .otherwise(name.str.replace("股份有限公司$", "有限公司"))
     )
     return sub.with_columns(
@@ -85,11 +89,21 @@ def timed_import(url: str, path: Path, source: str) -> dict[str, Any]:
     write_s = (t2 - t1 - resolve_s) + (t3 - t2)  # writes, audit and review rows, commit
     total = t3 - t0
     return {
-        "rows": rows, "counts": dict(report.counts), "bad_rows": report.bad_rows,
-        "seconds": {"read": round(read_s, 2), "resolve": round(resolve_s, 2),
-                    "write": round(write_s, 2), "total": round(total, 2)},
-        "rows_per_s": {"read": _rate(rows, read_s), "resolve": _rate(rows, resolve_s),
-                       "write": _rate(rows, write_s), "total": _rate(rows, total)},
+        "rows": rows,
+        "counts": dict(report.counts),
+        "bad_rows": report.bad_rows,
+        "seconds": {
+            "read": round(read_s, 2),
+            "resolve": round(resolve_s, 2),
+            "write": round(write_s, 2),
+            "total": round(total, 2),
+        },
+        "rows_per_s": {
+            "read": _rate(rows, read_s),
+            "resolve": _rate(rows, resolve_s),
+            "write": _rate(rows, write_s),
+            "total": _rate(rows, total),
+        },
         "load_avg_1m": round(os.getloadavg()[0], 1),
     }
 
@@ -106,32 +120,40 @@ def baseline_copy(url: str, path: Path) -> dict[str, Any]:
     from zhida.profiles.schema import Audience, SchemaSet
 
     frame = read_profiles(path, SchemaSet.builtin()).frames[Audience.ENTERPRISE]
-    rows = pl.DataFrame({"id": frame["id"], "kind": "enterprise",
-                         "data": profile_json_column(frame), "source": "baseline"})
+    rows = pl.DataFrame(
+        {
+            "id": frame["id"],
+            "kind": "enterprise",
+            "data": profile_json_column(frame),
+            "source": "baseline",
+        }
+    )
     buf = io.BytesIO()
     rows.write_csv(buf, include_header=False)
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         conn.execute("CREATE TABLE bench_copy (LIKE profiles INCLUDING ALL)")
         conn.commit()
         t0 = time.perf_counter()
-        with conn.cursor().copy("COPY bench_copy (id, kind, data, source) FROM STDIN "
-                                "WITH (FORMAT csv)") as copy:
+        with conn.cursor().copy(
+            "COPY bench_copy (id, kind, data, source) FROM STDIN WITH (FORMAT csv)"
+        ) as copy:
             copy.write(buf.getbuffer())
         conn.commit()
         seconds = time.perf_counter() - t0
         conn.execute("DROP TABLE bench_copy")
         conn.commit()
-    return {"rows": rows.height, "seconds": round(seconds, 2),
-            "rows_per_s": _rate(rows.height, seconds),
-            "load_avg_1m": round(os.getloadavg()[0], 1)}
+    return {
+        "rows": rows.height,
+        "seconds": round(seconds, 2),
+        "rows_per_s": _rate(rows.height, seconds),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--second", type=int, default=None, help="second-source rows "
-                    "(default rows/10)")
+    ap.add_argument("--second", type=int, default=None, help="second-source rows (default rows/10)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-changed", action="store_true", help="skip the full update run")
     ap.add_argument("--keep", action="store_true", help="keep the database")
@@ -148,17 +170,20 @@ def main() -> None:
     synth_s = time.perf_counter() - t0
 
     database = contextlib.ExitStack()
-    url = database.enter_context(scratch_database(PG_ADMIN_URL, "zhida_bench",
-                                                  keep=args.keep))
-    result: dict[str, Any] = {"rows": args.rows, "synth_s": round(synth_s, 2),
-                              "database": url.rsplit("/", 1)[1] if args.keep else "(dropped)"}
+    url = database.enter_context(scratch_database(PG_ADMIN_URL, "zhida_bench", keep=args.keep))
+    result: dict[str, Any] = {
+        "rows": args.rows,
+        "synth_s": round(synth_s, 2),
+        "database": url.rsplit("/", 1)[1] if args.keep else "(dropped)",
+    }
     try:
         frame = pl.read_parquet(path)
         result["fresh"] = timed_import(url, path, "bench")
         print(json.dumps({"fresh": result["fresh"]}, ensure_ascii=False), flush=True)
         result["baseline_copy"] = base = baseline_copy(url, path)
-        base["fresh_write_vs_copy"] = round(base["seconds"] / result["fresh"]["seconds"]["write"],
-                                            2)
+        base["fresh_write_vs_copy"] = round(
+            base["seconds"] / result["fresh"]["seconds"]["write"], 2
+        )
         print(json.dumps({"baseline_copy": base}, ensure_ascii=False), flush=True)
         result["same"] = timed_import(url, path, "bench")
         print(json.dumps({"same": result["same"]}, ensure_ascii=False), flush=True)
@@ -169,8 +194,7 @@ def main() -> None:
             print(json.dumps({"changed": result["changed"]}, ensure_ascii=False), flush=True)
         n2 = args.second if args.second is not None else max(1, args.rows // 10)
         second = OUT / f"import-second-{n2}.parquet"
-        write_profiles(second_source(frame.drop("kind"), n2, args.seed), second,
-                       kind="enterprise")
+        write_profiles(second_source(frame.drop("kind"), n2, args.seed), second, kind="enterprise")
         result["second"] = timed_import(url, second, "second-source")
         print(json.dumps({"second": result["second"]}, ensure_ascii=False), flush=True)
     finally:

@@ -35,15 +35,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--transitions", type=int, default=100_000)
     ap.add_argument("--admin-url", default=ADMIN)
-    ap.add_argument("--no-baseline", action="store_true",
-                    help="skip the sequential run (batches written before the next is built)")
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the sequential run (batches written before the next is built)",
+    )
     args = ap.parse_args()
     modes = [True] if args.no_baseline else [True, False]
-    results = {("pipelined" if pipeline else "sequential"):
-               measure(args.admin_url, args.transitions, pipeline) for pipeline in modes}
+    results = {
+        ("pipelined" if pipeline else "sequential"): measure(
+            args.admin_url, args.transitions, pipeline
+        )
+        for pipeline in modes
+    }
     if len(results) == 2:
-        results["speedup"] = round(results["sequential"]["seconds"]
-                                   / results["pipelined"]["seconds"], 2)
+        results["speedup"] = round(
+            results["sequential"]["seconds"] / results["pipelined"]["seconds"], 2
+        )
     print(json.dumps(results, ensure_ascii=False))
 
 
@@ -69,11 +77,18 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
         wal_mb = round((wal_lsn(url) - wal_before) / 2**20, 1)
         with session_scope(url) as s:
             rows = s.scalar(select(func.count()).select_from(Notification))
-        return {"transitions": summary.transitions, "seconds": round(seconds, 2),
-                "transitions_per_s": round(summary.transitions / seconds),
-                "notification_rows": rows, "inapp": summary.inapp,
-                "sms_queued": summary.sms_queued, "sms_skipped": dict(summary.skipped),
-                "rss_mb_before": rss_before, "rss_mb_peak": rss_peak, "wal_mb": wal_mb}
+        return {
+            "transitions": summary.transitions,
+            "seconds": round(seconds, 2),
+            "transitions_per_s": round(summary.transitions / seconds),
+            "notification_rows": rows,
+            "inapp": summary.inapp,
+            "sms_queued": summary.sms_queued,
+            "sms_skipped": dict(summary.skipped),
+            "rss_mb_before": rss_before,
+            "rss_mb_peak": rss_peak,
+            "wal_mb": wal_mb,
+        }
 
 
 def wal_lsn(url: str) -> int:
@@ -116,25 +131,63 @@ def prepare(url: str, n: int) -> None:
         raw = s.connection().connection.driver_connection
         with raw.cursor().copy("COPY profiles (id, kind, data, source) FROM STDIN") as cp:
             for row in df.to_dicts():
-                cp.write_row((row["id"], "enterprise", json.dumps(profile_json(row),
-                                                                  ensure_ascii=False), "b"))
+                cp.write_row(
+                    (
+                        row["id"],
+                        "enterprise",
+                        json.dumps(profile_json(row), ensure_ascii=False),
+                        "b",
+                    )
+                )
         officer = Officer(name="b", role="admin", token_hash="x")
         s.add(officer)
         s.flush()
-        version = PolicyVersion(policy_id="bench-plan", version=1, status="published",
-                                audience="enterprise", title="基准政策", yaml_text=POLICY,
-                                schema_yaml="", sha256="x", author_id=officer.id)
+        version = PolicyVersion(
+            policy_id="bench-plan",
+            version=1,
+            status="published",
+            audience="enterprise",
+            title="基准政策",
+            yaml_text=POLICY,
+            schema_yaml="",
+            sha256="x",
+            author_id=officer.id,
+        )
         s.add(version)
         s.flush()
-        s.execute(Decision.__table__.insert(), [
-            {"profile_id": pid, "policy_id": "bench-plan", "policy_version_id": version.id,
-             "outcome": 2, "failed": [], "unknown": [], "benefit": 1e5, "score": 0.8,
-             "run_id": 1, "updated_at": dt.datetime.now(dt.UTC)}
-            for pid in df["id"].to_list()])
-        s.execute(Transition.__table__.insert(), [
-            {"run_id": 1, "profile_id": pid, "policy_id": "bench-plan",
-             "policy_version_id": version.id, "from_outcome": 0, "to_outcome": 2,
-             "notified": False} for pid in df["id"].to_list()])
+        s.execute(
+            Decision.__table__.insert(),
+            [
+                {
+                    "profile_id": pid,
+                    "policy_id": "bench-plan",
+                    "policy_version_id": version.id,
+                    "outcome": 2,
+                    "failed": [],
+                    "unknown": [],
+                    "benefit": 1e5,
+                    "score": 0.8,
+                    "run_id": 1,
+                    "updated_at": dt.datetime.now(dt.UTC),
+                }
+                for pid in df["id"].to_list()
+            ],
+        )
+        s.execute(
+            Transition.__table__.insert(),
+            [
+                {
+                    "run_id": 1,
+                    "profile_id": pid,
+                    "policy_id": "bench-plan",
+                    "policy_version_id": version.id,
+                    "from_outcome": 0,
+                    "to_outcome": 2,
+                    "notified": False,
+                }
+                for pid in df["id"].to_list()
+            ],
+        )
 
 
 if __name__ == "__main__":

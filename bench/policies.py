@@ -66,13 +66,20 @@ def make_policies(count: int, seed: int = 7) -> list[BenchPolicy]:
         criteria: list[Cond | list[Cond]] = list(conds)
         if len(conds) >= 4 and rng.random() < 0.4:  # some policies have an any: group
             criteria = [*conds[:-2], [conds[-2], conds[-1]]]
-        lines = [f"id: bench-{i:03d}", f"title: 基准政策{i}", "audience: enterprise",
-                 "benefit: {amount: 10万}", "criteria:"]
+        lines = [
+            f"id: bench-{i:03d}",
+            f"title: 基准政策{i}",
+            "audience: enterprise",
+            "benefit: {amount: 10万}",
+            "criteria:",
+        ]
         for k, c in enumerate(criteria):
             if isinstance(c, list):
                 lines += [f"  - id: g{k}", f"    label: 组合{k}", "    any:"]
-                lines += [f"      - {{id: g{k}-{j}, label: 条件{k}-{j}, when: '{s.expr}'}}"
-                          for j, s in enumerate(c)]
+                lines += [
+                    f"      - {{id: g{k}-{j}, label: 条件{k}-{j}, when: '{s.expr}'}}"
+                    for j, s in enumerate(c)
+                ]
             else:
                 lines.append(f"  - {{id: c{k}, label: 条件{k}, when: '{c.expr}'}}")
         out.append(BenchPolicy(f"bench-{i:03d}", "\n".join(lines) + "\n", criteria))
@@ -85,23 +92,43 @@ def derived_rows(df: pl.DataFrame, as_of: dt.date) -> list[dict[str, object]]:
 
     rows = []
     for r in df.to_dicts():
-        if any(r.get(k) is None for k in ("established", "revenue", "employees", "rd_expense",
-                                          "rd_staff", "patents", "invention_patents", "region",
-                                          "industry", "tax_credit", "high_tech",
-                                          "specialized_sme")):
+        if any(
+            r.get(k) is None
+            for k in (
+                "established",
+                "revenue",
+                "employees",
+                "rd_expense",
+                "rd_staff",
+                "patents",
+                "invention_patents",
+                "region",
+                "industry",
+                "tax_credit",
+                "high_tech",
+                "specialized_sme",
+            )
+        ):
             continue
         if not r["revenue"] or not r["employees"]:
             continue  # a zero divisor is unknown in zhida; durable_rules cannot say so
-        rows.append({
-            "id": r["id"], "age_years": relativedelta(as_of, r["established"]).years,
-            "revenue": float(r["revenue"]), "employees": float(r["employees"]),
-            "rd_ratio": r["rd_expense"] / r["revenue"],
-            "rd_staff_ratio": r["rd_staff"] / r["employees"],
-            "patents": float(r["patents"]), "invention_patents": float(r["invention_patents"]),
-            "city": r["region"][:4], "section": r["industry"][:1],
-            "tax_credit": r["tax_credit"], "high_tech": r["high_tech"],
-            "specialized_sme": r["specialized_sme"],
-        })
+        rows.append(
+            {
+                "id": r["id"],
+                "age_years": relativedelta(as_of, r["established"]).years,
+                "revenue": float(r["revenue"]),
+                "employees": float(r["employees"]),
+                "rd_ratio": r["rd_expense"] / r["revenue"],
+                "rd_staff_ratio": r["rd_staff"] / r["employees"],
+                "patents": float(r["patents"]),
+                "invention_patents": float(r["invention_patents"]),
+                "city": r["region"][:4],
+                "section": r["industry"][:1],
+                "tax_credit": r["tax_credit"],
+                "high_tech": r["high_tech"],
+                "specialized_sme": r["specialized_sme"],
+            }
+        )
     return rows
 
 

@@ -33,8 +33,10 @@ def main() -> None:
     from zhida.store.models import Base
 
     def row_counts(session: object) -> dict[str, int]:
-        return {name: int(session.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[attr-defined]
-                for name, table in Base.metadata.tables.items()}
+        return {
+            name: int(session.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[attr-defined]
+            for name, table in Base.metadata.tables.items()
+        }
 
     with scratch_database(PG_ADMIN, "zhida_bench") as url:
         load = load_profiles(url, args.profiles, args.seed)
@@ -46,9 +48,18 @@ def main() -> None:
             seconds = time.perf_counter() - start
             after = row_counts(session)
             session.rollback()
-        print(json.dumps({"profiles": impact.profiles, "seconds": round(seconds, 2),
-                          "counts": impact.counts, "wrote_nothing": before == after,
-                          "load": load}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "profiles": impact.profiles,
+                    "seconds": round(seconds, 2),
+                    "counts": impact.counts,
+                    "wrote_nothing": before == after,
+                    "load": load,
+                },
+                ensure_ascii=False,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ def _load_policies(count: int) -> list[Any]:
     return [load_policy_text(p.yaml, f"{p.id}.yaml", schemas) for p in make_policies(count)]
 
 
-def _event_lines(profiles: dict[str, dict[str, Any]], ids: list[str], count: int,
-                 seed: int, block: int = 10_000) -> Iterator[list[str]]:
+def _event_lines(
+    profiles: dict[str, dict[str, Any]], ids: list[str], count: int, seed: int, block: int = 10_000
+) -> Iterator[list[str]]:
     """Blocks of event JSON lines: data refreshes of 1-3 fields, some patents granted."""
     rng = random.Random(seed)
     done = 0
@@ -70,18 +71,39 @@ def _event_lines(profiles: dict[str, dict[str, Any]], ids: list[str], count: int
         for _ in range(min(block, count - done)):
             pid = ids[rng.randrange(len(ids))]
             if rng.random() < 0.1:
-                lines.append(json.dumps({"type": "patent.granted", "profile": pid,
-                                         "invention": rng.random() < 0.3}))
+                lines.append(
+                    json.dumps(
+                        {"type": "patent.granted", "profile": pid, "invention": rng.random() < 0.3}
+                    )
+                )
                 continue
             current = profiles[pid]
             fields: dict[str, Any] = {}
-            for name in rng.sample(["revenue", "employees", "rd_expense", "rd_staff",
-                                    "patents", "tax_credit", "high_tech", "established"],
-                                   rng.randint(1, 3)):
+            for name in rng.sample(
+                [
+                    "revenue",
+                    "employees",
+                    "rd_expense",
+                    "rd_staff",
+                    "patents",
+                    "tax_credit",
+                    "high_tech",
+                    "established",
+                ],
+                rng.randint(1, 3),
+            ):
                 fields[name] = _new_value(rng, name, current.get(name))
-            lines.append(json.dumps({"type": "profile.updated", "profile": pid,
-                                     "kind": "enterprise", "fields": fields},
-                                    ensure_ascii=False))
+            lines.append(
+                json.dumps(
+                    {
+                        "type": "profile.updated",
+                        "profile": pid,
+                        "kind": "enterprise",
+                        "fields": fields,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         done += len(lines)
         yield lines
 
@@ -144,11 +166,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             i += 1
             if i % REPORT_EVERY == 0:
                 now = clock()
-                rss.append({"events": i, "rss_mb": round(_rss_mb(), 1),
-                            "window_events_per_s": round(REPORT_EVERY / (now - window_start))})
+                rss.append(
+                    {
+                        "events": i,
+                        "rss_mb": round(_rss_mb(), 1),
+                        "window_events_per_s": round(REPORT_EVERY / (now - window_start)),
+                    }
+                )
                 window_start = now
-                print(f"{i:,} events, {i / (now - start):,.0f}/s, RSS {rss[-1]['rss_mb']} MB",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{i:,} events, {i / (now - start):,.0f}/s, RSS {rss[-1]['rss_mb']} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
     elapsed = clock() - start
     cpu = time.process_time() - cpu_start
     rss_end = _rss_mb()
@@ -160,13 +190,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # the final profiles of a sample, judged again, against the batch evaluator
     sample_ids = random.Random(args.seed + 1).sample(ids, min(args.check, len(ids)))
     rows = [store[pid] for pid in sample_ids]
-    check = pl.DataFrame({n: [r.get(n) for r in rows] for n in schema.fields},
-                         schema={n: polars_dtype(f.type) for n, f in schema.fields.items()})
-    batch = np.concatenate([r.outcome for r in BatchEvaluator(policies, AS_OF)
-                            .evaluate(check, schema)], axis=1)
-    agree = sum(int(NAMES[batch[j, k]] == res.outcome)
-                for k, row in enumerate(rows)
-                for j, res in enumerate(matcher.match(row, "enterprise", AS_OF)))
+    check = pl.DataFrame(
+        {n: [r.get(n) for r in rows] for n in schema.fields},
+        schema={n: polars_dtype(f.type) for n, f in schema.fields.items()},
+    )
+    batch = np.concatenate(
+        [r.outcome for r in BatchEvaluator(policies, AS_OF).evaluate(check, schema)], axis=1
+    )
+    agree = sum(
+        int(NAMES[batch[j, k]] == res.outcome)
+        for k, row in enumerate(rows)
+        for j, res in enumerate(matcher.match(row, "enterprise", AS_OF))
+    )
     matcher.close()
 
     # the batch evaluator on the same policies, for comparison (best of 3 runs)
@@ -194,28 +229,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_seconds": round(cpu, 1),  # this process alone: the rate on an idle core
         "events_per_cpu_s": round(i / cpu) if cpu else None,
         "load_average_1m": _load(),
-        "latency_us": {"p50": round(float(np.percentile(lat_us, 50)), 1),
-                       "p99": round(float(np.percentile(lat_us, 99)), 1),
-                       "p99.9": round(float(np.percentile(lat_us, 99.9)), 1),
-                       "max": round(float(lat_us.max()), 1),
-                       "mean": round(float(lat_us.mean()), 1)},
+        "latency_us": {
+            "p50": round(float(np.percentile(lat_us, 50)), 1),
+            "p99": round(float(np.percentile(lat_us, 99)), 1),
+            "p99.9": round(float(np.percentile(lat_us, 99.9)), 1),
+            "max": round(float(lat_us.max()), 1),
+            "mean": round(float(lat_us.mean()), 1),
+        },
         "parse_events_per_s": round(i / parse_s) if parse_s else None,
-        "rss_mb": {"start": round(rss_start, 1), "end": round(rss_end, 1),
-                   "growth": round(rss_end - rss_start, 1),
-                   "growth_after_first_100k": round(rss_end - rss[1]["rss_mb"], 1)
-                   if len(rss) > 2 else None,
-                   "samples": rss},
-        "judged_by": {VIA_DURABLE: stats[VIA_DURABLE], VIA_REFERENCE: stats[VIA_REFERENCE],
-                      "durable_rules_share": round(stats[VIA_DURABLE] / judged, 4)
-                      if judged else None},
+        "rss_mb": {
+            "start": round(rss_start, 1),
+            "end": round(rss_end, 1),
+            "growth": round(rss_end - rss_start, 1),
+            "growth_after_first_100k": round(rss_end - rss[1]["rss_mb"], 1)
+            if len(rss) > 2
+            else None,
+            "samples": rss,
+        },
+        "judged_by": {
+            VIA_DURABLE: stats[VIA_DURABLE],
+            VIA_REFERENCE: stats[VIA_REFERENCE],
+            "durable_rules_share": round(stats[VIA_DURABLE] / judged, 4) if judged else None,
+        },
         "disagreements_with_reference": stats["disagreements"],
         "outcomes": {NAMES[k]: int(outcomes[k]) for k in range(3)},
         "final_check_vs_batch": {"evaluations": len(rows) * len(policies), "agree": agree},
-        "batch": {"profiles": args.batch_profiles, "seconds": round(batch_s, 3),
-                  "profiles_per_s": round(batch_profiles_per_s),
-                  "evaluations_per_s": round(batch_profiles_per_s * len(policies)),
-                  "runs_s": [round(r, 3) for r in runs],
-                  "profiles_per_cpu_s": round(args.batch_profiles / min(cpu_runs))},
+        "batch": {
+            "profiles": args.batch_profiles,
+            "seconds": round(batch_s, 3),
+            "profiles_per_s": round(batch_profiles_per_s),
+            "evaluations_per_s": round(batch_profiles_per_s * len(policies)),
+            "runs_s": [round(r, 3) for r in runs],
+            "profiles_per_cpu_s": round(args.batch_profiles / min(cpu_runs)),
+        },
         "batch_vs_realtime": round(batch_profiles_per_s / events_per_s),
     }
 
@@ -225,10 +271,15 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--policies", type=int, default=20)
     ap.add_argument("--profiles", type=int, default=20_000, help="enterprises the events update")
-    ap.add_argument("--batch-profiles", type=int, default=1_000_000,
-                    help="rows for the batch comparison")
-    ap.add_argument("--check", type=int, default=2_000,
-                    help="final profiles re-checked against the batch evaluator")
+    ap.add_argument(
+        "--batch-profiles", type=int, default=1_000_000, help="rows for the batch comparison"
+    )
+    ap.add_argument(
+        "--check",
+        type=int,
+        default=2_000,
+        help="final profiles re-checked against the batch evaluator",
+    )
     ap.add_argument("--seed", type=int, default=1)
     print(json.dumps(run(ap.parse_args()), ensure_ascii=False, indent=2))
 

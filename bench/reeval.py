@@ -57,16 +57,21 @@ def load_profiles(url: str, n: int, seed: int) -> dict[str, float]:
     data = pl.struct(pl.all()).struct.json_encode()
     for a, b in esc:
         data = data.str.replace_all(a, b, literal=True)
-    rows = df.select(pl.col("id"), pl.lit("enterprise").alias("kind"), data.alias("data"),
-                     pl.lit("bench").alias("source"))
+    rows = df.select(
+        pl.col("id"),
+        pl.lit("enterprise").alias("kind"),
+        data.alias("data"),
+        pl.lit("bench").alias("source"),
+    )
     raw = get_engine(url).raw_connection()
     try:
         cur = raw.cursor()
         step = 200_000
         for start in range(0, rows.height, step):
             buf = io.BytesIO()
-            rows.slice(start, step).write_csv(buf, separator="\t", include_header=False,
-                                              quote_style="never")
+            rows.slice(start, step).write_csv(
+                buf, separator="\t", include_header=False, quote_style="never"
+            )
             with cur.copy("COPY profiles (id, kind, data, source) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
         raw.commit()
@@ -87,11 +92,19 @@ def publish_policy(url: str, index: int) -> int:
         officer = Officer(name="bench", role="admin", token_hash="b" * 64)
         session.add(officer)
         session.flush()
-        version = PolicyVersion(policy_id=policy.id, version=1, status="published",
-                                audience="enterprise", title=policy.id, yaml_text=policy.yaml,
-                                schema_yaml="", sha256=uuid.uuid4().hex, author_id=officer.id,
-                                approver_id=officer.id,
-                                published_at=dt.datetime.now(dt.UTC))
+        version = PolicyVersion(
+            policy_id=policy.id,
+            version=1,
+            status="published",
+            audience="enterprise",
+            title=policy.id,
+            yaml_text=policy.yaml,
+            schema_yaml="",
+            sha256=uuid.uuid4().hex,
+            author_id=officer.id,
+            approver_id=officer.id,
+            published_at=dt.datetime.now(dt.UTC),
+        )
         session.add(version)
         session.flush()
         return version.id
@@ -102,9 +115,22 @@ class Redis:
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         client = redis.Redis.from_url(self.url)
@@ -122,10 +148,23 @@ class Redis:
 
 
 def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "zhida.cli", "worker", "--concurrency",
-                             str(concurrency), "--loglevel", "WARNING"],
-                            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zhida.cli",
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     # ready when the pool answers a ping
     from zhida.worker import app
 
@@ -180,12 +219,17 @@ def _pg_backends(url: str) -> list[int]:
     from zhida.store.db import session_scope
 
     with session_scope(url) as session:
-        return [int(p) for p in session.scalars(text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))]
+        return [
+            int(p)
+            for p in session.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ]
 
 
-def timed_run(url: str, version_id: int, chunk_size: int,
-              worker: subprocess.Popen[bytes]) -> dict[str, Any]:
+def timed_run(
+    url: str, version_id: int, chunk_size: int, worker: subprocess.Popen[bytes]
+) -> dict[str, Any]:
     """One run, timed; also the CPU seconds its worker processes and their PostgreSQL
     backends used (pool processes and backends persist between runs)."""
     pool = [worker.pid, *_children(worker.pid)]
@@ -216,13 +260,20 @@ def timed_run(url: str, version_id: int, chunk_size: int,
     assert r.status == "done", r.error
     profiles = int(r.counts["profiles"])
     written = int(r.counts["decisions_written"]) + int(r.counts["decisions_deleted"])
-    return {"run": run_id, "seconds": round(seconds, 2), "cut_s": round(t_cut, 2),
-            "chunks": chunks, "chunks_per_s": round(chunks / seconds, 2),
-            "rows_per_s": round(profiles / seconds), "decisions_written": written,
-            "transitions": int(r.counts["transitions"]),
-            "written_rows_per_s": round((written + int(r.counts["transitions"])) / seconds),
-            "cpu_s_workers": round(cpu_workers, 2), "cpu_s_postgres": round(cpu_pg, 2),
-            "cores_busy": round((cpu_workers + cpu_pg) / seconds, 2)}
+    return {
+        "run": run_id,
+        "seconds": round(seconds, 2),
+        "cut_s": round(t_cut, 2),
+        "chunks": chunks,
+        "chunks_per_s": round(chunks / seconds, 2),
+        "rows_per_s": round(profiles / seconds),
+        "decisions_written": written,
+        "transitions": int(r.counts["transitions"]),
+        "written_rows_per_s": round((written + int(r.counts["transitions"])) / seconds),
+        "cpu_s_workers": round(cpu_workers, 2),
+        "cpu_s_postgres": round(cpu_pg, 2),
+        "cores_busy": round((cpu_workers + cpu_pg) / seconds, 2),
+    }
 
 
 def truncate_results(url: str) -> None:
@@ -243,9 +294,13 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=50_000)
     ap.add_argument("--policy", type=int, default=0, help="index into make_policies")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="measure each worker count this many times, alternating; the "
-                         "fastest counts (this machine may be shared)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each worker count this many times, alternating; the "
+        "fastest counts (this machine may be shared)",
+    )
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
     if shutil.which("redis-server") is None:
@@ -255,18 +310,22 @@ def main() -> None:
     from zhida.settings import get_settings
 
     database = contextlib.ExitStack()
-    url = database.enter_context(scratch_database(PG_ADMIN, "zhida_bench",
-                                                  keep=args.keep_db))
+    url = database.enter_context(scratch_database(PG_ADMIN, "zhida_bench", keep=args.keep_db))
     tmp = Path(tempfile.mkdtemp(prefix="zhida-bench-"))
     redis = Redis(tmp)
-    report: dict[str, Any] = {"profiles": args.profiles, "chunk_size": args.chunk_size,
-                              "cpus": os.cpu_count(), "runs": {}}
+    report: dict[str, Any] = {
+        "profiles": args.profiles,
+        "chunk_size": args.chunk_size,
+        "cpus": os.cpu_count(),
+        "runs": {},
+    }
     try:
         report["load"] = load_profiles(url, args.profiles, args.seed)
         version_id = publish_policy(url, args.policy)
         # decisions and transitions only: notification planning is measured by its own bench
-        os.environ.update({"ZHIDA_DATABASE_URL": url, "ZHIDA_REDIS_URL": redis.url,
-                           "ZHIDA_PLAN_AFTER_RUN": "0"})
+        os.environ.update(
+            {"ZHIDA_DATABASE_URL": url, "ZHIDA_REDIS_URL": redis.url, "ZHIDA_PLAN_AFTER_RUN": "0"}
+        )
         get_settings.cache_clear()
         from zhida.worker import configure
 
@@ -286,23 +345,27 @@ def main() -> None:
                     steady = timed_run(url, version_id, args.chunk_size, worker)
                 finally:
                     stop_worker(worker)
-                sample = {"first": first, "unchanged": steady,
-                          "loadavg_1min_before": round(load_before, 2)}
+                sample = {
+                    "first": first,
+                    "unchanged": steady,
+                    "loadavg_1min_before": round(load_before, 2),
+                }
                 samples.setdefault(str(n), []).append(sample)
-                print(f"{n} worker process(es): {first['seconds']} s, "
-                      f"{first['rows_per_s']:,} profiles/s; unchanged re-run "
-                      f"{steady['seconds']} s (load average before: {load_before:.2f})",
-                      file=sys.stderr)
+                print(
+                    f"{n} worker process(es): {first['seconds']} s, "
+                    f"{first['rows_per_s']:,} profiles/s; unchanged re-run "
+                    f"{steady['seconds']} s (load average before: {load_before:.2f})",
+                    file=sys.stderr,
+                )
         for n, got in samples.items():
             best = min(got, key=lambda s: s["first"]["seconds"])
-            report["runs"][n] = {**best, "all_first_seconds": [s["first"]["seconds"]
-                                                                for s in got]}
+            report["runs"][n] = {**best, "all_first_seconds": [s["first"]["seconds"] for s in got]}
         ones, twos = report["runs"].get("1"), report["runs"].get("2")
         if ones and twos:
-            report["scaling_1_to_2"] = round(ones["first"]["seconds"] /
-                                             twos["first"]["seconds"], 2)
-            report["scaling_1_to_2_unchanged"] = round(ones["unchanged"]["seconds"] /
-                                                       twos["unchanged"]["seconds"], 2)
+            report["scaling_1_to_2"] = round(ones["first"]["seconds"] / twos["first"]["seconds"], 2)
+            report["scaling_1_to_2_unchanged"] = round(
+                ones["unchanged"]["seconds"] / twos["unchanged"]["seconds"], 2
+            )
     finally:
         redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)

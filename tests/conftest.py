@@ -17,18 +17,19 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import settings
 
-PG_ADMIN_URL = os.environ.get("ZHIDA_TEST_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "ZHIDA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("ZHIDA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # `ci` is Hypothesis's own profile for CI (derandomized, no deadline, no example
 # database), which it loads by itself when CI=true: what the CI has always run
 HYPOTHESIS_CI_EXAMPLES = 100
-settings.register_profile("ci", settings.get_profile("ci"),
-                          max_examples=HYPOTHESIS_CI_EXAMPLES)
-settings.register_profile("dev", settings.get_profile("default"),
-                          max_examples=HYPOTHESIS_CI_EXAMPLES // 10)
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=HYPOTHESIS_CI_EXAMPLES)
+settings.register_profile(
+    "dev", settings.get_profile("default"), max_examples=HYPOTHESIS_CI_EXAMPLES // 10
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
@@ -59,8 +60,9 @@ def migrated_database(admin_url: str, prefix: str = "zhida_t") -> Iterator[str]:
     dropped after exit, in the background."""
     from tests.support.scratch import migrated_template, scratch_database
 
-    with scratch_database(admin_url, prefix, template=migrated_template(admin_url),
-                          drop_in_background=True) as url:
+    with scratch_database(
+        admin_url, prefix, template=migrated_template(admin_url), drop_in_background=True
+    ) as url:
         yield url
 
 

@@ -96,8 +96,13 @@ def test_imports_flow_one_way() -> None:
 
 def test_nothing_imports_an_entry_point() -> None:
     lower = {p for p in {top(m) for m in graph()} if p and p not in ENTRY_POINTS}
-    bad = [f"{src} imports {dep}" for src, deps in graph().items() if top(src) in lower
-           for dep in deps if top(dep) in ENTRY_POINTS]
+    bad = [
+        f"{src} imports {dep}"
+        for src, deps in graph().items()
+        if top(src) in lower
+        for dep in deps
+        if top(dep) in ENTRY_POINTS
+    ]
     assert not bad, "\n".join(sorted(bad))
 
 
@@ -159,19 +164,25 @@ def test_no_import_cycle() -> None:
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
-    assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
-        ["a", "b", "c"]]
+    assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert strongly_connected({"a": {"b"}, "b": set()}) == []
 
 
 def test_no_file_over_500_lines() -> None:
-    long = {str(p.relative_to(ROOT)): n for p in sources()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in sources()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, f"over {MAX_LINES} lines: {long}"
 
 
 def test_every_package_names_its_public_api() -> None:
-    missing = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("__init__.py")
-               if "migrations" not in p.parts and not p.read_text(encoding="utf-8").strip()]
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in PACKAGE.rglob("__init__.py")
+        if "migrations" not in p.parts and not p.read_text(encoding="utf-8").strip()
+    ]
     assert not missing, "empty __init__.py (say what the package offers): " + ", ".join(
-        sorted(missing))
+        sorted(missing)
+    )

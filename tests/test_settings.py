@@ -21,10 +21,18 @@ from zhida.settings import (
 REAL = "q" * 43
 
 
-@pytest.mark.parametrize(("url", "loopback"), [
-    ("http://127.0.0.1:8000", True), ("http://localhost", True), ("http://[::1]:8000", True),
-    ("https://127.0.0.1", False), ("http://0.0.0.0:8000", False),
-    ("https://zhida.example.gov.cn", False), ("http://10.0.0.5:8000", False)])
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost", True),
+        ("http://[::1]:8000", True),
+        ("https://127.0.0.1", False),
+        ("http://0.0.0.0:8000", False),
+        ("https://zhida.example.gov.cn", False),
+        ("http://10.0.0.5:8000", False),
+    ],
+)
 def test_only_http_on_this_machine_is_loopback(url: str, loopback: bool) -> None:
     assert is_loopback(url) is loopback
 
@@ -33,14 +41,17 @@ def test_the_development_secret_serves_only_the_loopback_demo(tmp_path: Path) ->
     require_real_secret(Settings(var_dir=tmp_path))  # http://127.0.0.1:8000
     for secret in ("", "short-secret"):
         with pytest.raises(ConfigError, match="ZHIDA_SECRET_KEY is not set"):
-            require_real_secret(Settings(var_dir=tmp_path, secret_key=secret,
-                                         base_url="https://zhida.example.gov.cn"))
+            require_real_secret(
+                Settings(
+                    var_dir=tmp_path, secret_key=secret, base_url="https://zhida.example.gov.cn"
+                )
+            )
     require_real_secret(Settings(secret_key=REAL, base_url="https://zhida.example.gov.cn"))
 
 
-def test_the_secret_comes_from_the_environment_else_the_demo_file(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch
-                                                                   ) -> None:
+def test_the_secret_comes_from_the_environment_else_the_demo_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert Settings(var_dir=tmp_path).secret_key == DEV_SECRET
     file = write_demo_secret(tmp_path)
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
@@ -52,8 +63,9 @@ def test_the_secret_comes_from_the_environment_else_the_demo_file(tmp_path: Path
     assert Settings(var_dir=tmp_path).secret_key == REAL
 
 
-def test_serve_refuses_to_start_with_the_public_secret(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_to_start_with_the_public_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from zhida.cli import app
 
     monkeypatch.setenv("ZHIDA_BASE_URL", "https://zhida.example.gov.cn")

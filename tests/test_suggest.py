@@ -8,7 +8,8 @@ from zhida.suggest import closest, did_you_mean
 def test_a_misspelling_gets_the_closest_name() -> None:
     assert closest("revnue", ["revenue", "rd_expense", "employees"]) == "revenue"
     assert did_you_mean("years_sinse", ["years_since", "months_since"]) == (
-        "did you mean 'years_since'?")
+        "did you mean 'years_since'?"
+    )
 
 
 def test_case_is_ignored_and_the_choice_keeps_its_spelling() -> None:

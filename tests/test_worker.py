@@ -84,13 +84,30 @@ class Workers:
         n = len(self.procs)
         log_path = self.tmp / f"worker{n}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zhida.cli", "worker", "--concurrency", str(concurrency),
-             "--loglevel", "INFO", "-Q", QueueNames.RUNS],
-            cwd=ROOT, env=env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "zhida.cli",
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "-Q",
+                QueueNames.RUNS,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
-        wait_for(lambda: b" ready." in log_path.read_bytes() or proc.poll() is not None, 30,
-                 f"worker {n} to start")
+        wait_for(
+            lambda: b" ready." in log_path.read_bytes() or proc.poll() is not None,
+            30,
+            f"worker {n} to start",
+        )
         assert proc.poll() is None, log_path.read_text()
         return proc
 
@@ -108,8 +125,9 @@ class Workers:
                 proc.wait(10)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:]
-                         for p in sorted(self.tmp.glob("worker*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker*.log"))
+        )
 
 
 @pytest.fixture()
@@ -130,16 +148,29 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def worker_env(pg_url: str, redis_url: str, tmp: Path, visibility: float = 3600,
-               stall_minutes: float = 15) -> dict[str, str]:
+def worker_env(
+    pg_url: str, redis_url: str, tmp: Path, visibility: float = 3600, stall_minutes: float = 15
+) -> dict[str, str]:
     env = dict(os.environ)
     # runs alone: no notification planning after the run (tested in test_runs.py), and
     # should anything of the notifications side run here, its files stay in tmp
-    env.update({"ZHIDA_PLAN_AFTER_RUN": "0", "ZHIDA_VAR_DIR": str(tmp / "var"),
-                "ZHIDA_SMS_OUTBOX": str(tmp / "var" / "outbox" / "sms.jsonl")})
-    env.update({"ZHIDA_DATABASE_URL": pg_url, "ZHIDA_REDIS_URL": redis_url,
-                "ZHIDA_CHUNK_DELAY": DELAY, "ZHIDA_BROKER_VISIBILITY_TIMEOUT": str(visibility),
-                "ZHIDA_STALL_MINUTES": str(stall_minutes), "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "ZHIDA_PLAN_AFTER_RUN": "0",
+            "ZHIDA_VAR_DIR": str(tmp / "var"),
+            "ZHIDA_SMS_OUTBOX": str(tmp / "var" / "outbox" / "sms.jsonl"),
+        }
+    )
+    env.update(
+        {
+            "ZHIDA_DATABASE_URL": pg_url,
+            "ZHIDA_REDIS_URL": redis_url,
+            "ZHIDA_CHUNK_DELAY": DELAY,
+            "ZHIDA_BROKER_VISIBILITY_TIMEOUT": str(visibility),
+            "ZHIDA_STALL_MINUTES": str(stall_minutes),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -162,9 +193,15 @@ def open_transactions(pg_url: str) -> int:
     """Other sessions on this test's database inside a transaction (a chunk in progress
     holds one open, ZHIDA_CHUNK_DELAY long); none once a killed worker's are gone."""
     with session_scope(pg_url) as session:
-        return int(session.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state <> 'idle'")) or 0)
+        return int(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state <> 'idle'"
+                )
+            )
+            or 0
+        )
 
 
 def queued_chunks(redis_url: str) -> set[int]:
@@ -197,9 +234,9 @@ def after_kill(pg_url: str, run_id: int, redis_url: str) -> tuple[int, set[int]]
     return run_state(pg_url, run_id)[1], pending - queued_chunks(redis_url)
 
 
-def wait_until_only_left(pg_url: str, run_id: int, stuck: set[int],
-                         timeout: float = 150) -> None:
+def wait_until_only_left(pg_url: str, run_id: int, stuck: set[int], timeout: float = 150) -> None:
     """Wait until every chunk still pending is one of `stuck`: the others are done."""
+
     def only_stuck_left() -> bool:
         with session_scope(pg_url) as session:
             return set(pending_chunks(session, run_id)) <= stuck
@@ -215,25 +252,43 @@ def counts_as_stalled(pg_url: str, run_id: int, stall_minutes: float) -> bool:
 
 def quiet(pg_url: str, run_id: int, redis_url: str, stall_minutes: float) -> bool:
     """Stalled, nothing in the queue and no chunk (or sweep) in a transaction."""
-    return (counts_as_stalled(pg_url, run_id, stall_minutes) and queue_length(redis_url) == 0
-            and open_transactions(pg_url) == 0)
+    return (
+        counts_as_stalled(pg_url, run_id, stall_minutes)
+        and queue_length(redis_url) == 0
+        and open_transactions(pg_url) == 0
+    )
 
 
-def wait_stalled(pg_url: str, run_id: int, redis_url: str, stall_minutes: float,
-                 workers: Workers, timeout: float = 150) -> int:
+def wait_stalled(
+    pg_url: str,
+    run_id: int,
+    redis_url: str,
+    stall_minutes: float,
+    workers: Workers,
+    timeout: float = 150,
+) -> int:
     """After the broker lost its queued messages: wait until the run is quiet (see
     `quiet`); returns the chunks done."""
     try:
-        wait_for(lambda: quiet(pg_url, run_id, redis_url, stall_minutes), timeout,
-                 f"run {run_id} to stall")
+        wait_for(
+            lambda: quiet(pg_url, run_id, redis_url, stall_minutes),
+            timeout,
+            f"run {run_id} to stall",
+        )
     except AssertionError:
         print(workers.logs())
         raise
     return run_state(pg_url, run_id)[1]
 
 
-def sweep_until_done(pg_url: str, run_id: int, redis_url: str, stall_minutes: float,
-                     workers: Workers, timeout: float = 150) -> None:
+def sweep_until_done(
+    pg_url: str,
+    run_id: int,
+    redis_url: str,
+    stall_minutes: float,
+    workers: Workers,
+    timeout: float = 150,
+) -> None:
     """Send the sweep (what beat sends every 5 minutes) whenever the run is quiet, until
     it is done: a sweep that lands just after a chunk finished finds nothing stalled, and
     the next quiet moment sends another (repeats are harmless: chunks done are no-ops)."""
@@ -255,12 +310,17 @@ def sweep_until_done(pg_url: str, run_id: int, redis_url: str, stall_minutes: fl
 
 def new_run(pg_url: str, versions: dict[str, int], as_of: dt.date) -> int:
     with session_scope(pg_url) as session:
-        return create_run(session, "manual", "enterprise", list(versions.values()), as_of,
-                          CHUNK).id
+        return create_run(session, "manual", "enterprise", list(versions.values()), as_of, CHUNK).id
 
 
-def check_exact(pg_url: str, run_id: int, frame: pl.DataFrame, versions: dict[str, int],
-                as_of: dt.date, before: dict[tuple[str, str], tuple[Any, ...]]) -> None:
+def check_exact(
+    pg_url: str,
+    run_id: int,
+    frame: pl.DataFrame,
+    versions: dict[str, int],
+    as_of: dt.date,
+    before: dict[tuple[str, str], tuple[Any, ...]],
+) -> None:
     assert_matches_direct(pg_url, frame, versions, as_of)
     got = transitions(pg_url, run_id)
     assert got == expected_transitions(before, decisions(pg_url), versions)
@@ -271,9 +331,9 @@ def check_exact(pg_url: str, run_id: int, frame: pl.DataFrame, versions: dict[st
     assert run.counts["profiles"] == N
 
 
-def test_sigkill_mid_run_then_a_second_worker(pg_url: str, private_redis: PrivateRedis,
-                                              workers: Workers,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkill_mid_run_then_a_second_worker(
+    pg_url: str, private_redis: PrivateRedis, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker killed with SIGKILL mid-run (mid-chunk); a second worker restores the
     unacknowledged messages after the visibility timeout and finishes the run."""
     frame = population(N, seed=5)
@@ -281,8 +341,7 @@ def test_sigkill_mid_run_then_a_second_worker(pg_url: str, private_redis: Privat
     versions = publish(pg_url)
     use_env(monkeypatch, pg_url)  # eager: the state before, as of AS_OF
     with session_scope(pg_url) as session:
-        first = create_run(session, "manual", "enterprise", list(versions.values()), AS_OF,
-                           1000).id
+        first = create_run(session, "manual", "enterprise", list(versions.values()), AS_OF, 1000).id
     from zhida.worker import start_run
 
     start_run(first)
@@ -304,8 +363,9 @@ def test_sigkill_mid_run_then_a_second_worker(pg_url: str, private_redis: Privat
     check_exact(pg_url, run_id, frame, versions, AS_OF_LATER, before)
 
 
-def test_resume_after_a_crash(pg_url: str, private_redis: PrivateRedis, workers: Workers,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_after_a_crash(
+    pg_url: str, private_redis: PrivateRedis, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the default (long) visibility timeout, the chunks the killed worker held stay
     pending; `zhida runs resume RUN` re-queues them and the run finishes exactly."""
     frame = population(N, seed=6)
@@ -338,9 +398,9 @@ def test_resume_after_a_crash(pg_url: str, private_redis: PrivateRedis, workers:
     check_exact(pg_url, run_id, frame, versions, AS_OF, {})
 
 
-def test_redis_restart_without_persistence(pg_url: str, private_redis: PrivateRedis,
-                                           workers: Workers,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_restart_without_persistence(
+    pg_url: str, private_redis: PrivateRedis, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Redis restarted empty mid-run: the worker reconnects by itself; the queued chunks
     are lost, the run stalls, and the stalled-run sweeper (a beat task, sent here at
     once) re-queues them."""
@@ -364,10 +424,9 @@ def test_redis_restart_without_persistence(pg_url: str, private_redis: PrivateRe
     check_exact(pg_url, run_id, frame, versions, AS_OF, {})
 
 
-def test_redis_restart_with_persistence_needs_nothing(pg_url: str,
-                                                      private_redis: PrivateRedis,
-                                                      workers: Workers,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_restart_with_persistence_needs_nothing(
+    pg_url: str, private_redis: PrivateRedis, workers: Workers, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A persistent Redis (AOF) restarted mid-run: queued messages survive, the ones the
     worker held come back after the visibility timeout; the run finishes on its own."""
     private_redis.stop()

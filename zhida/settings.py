@@ -98,7 +98,8 @@ def require_real_secret(settings: Settings) -> None:
             f"ZHIDA_SECRET_KEY is not set (or shorter than {MIN_SECRET_CHARS} "
             f"characters): refusing to serve {settings.base_url} with it, since anyone could "
             "forge a session; set it to a long random value, for example the output of "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def write_demo_secret(var_dir: Path) -> Path:
@@ -119,6 +120,7 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as err:
-        problems = "; ".join(f"ZHIDA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                             for e in err.errors())
+        problems = "; ".join(
+            f"ZHIDA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors()
+        )
         raise ConfigError(f"bad configuration: {problems}") from None

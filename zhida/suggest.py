@@ -25,12 +25,13 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     exact = by_fold.get(word.casefold())
     if exact is not None:
         return exact
-    best = process.extractOne(word.casefold(), list(by_fold), scorer=fuzz.ratio,
-                              score_cutoff=CUTOFF)
+    best = process.extractOne(
+        word.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=CUTOFF
+    )
     return by_fold[best[0]] if best else None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """"did you mean 'X'?" for the closest choice, or None."""
+    """ "did you mean 'X'?" for the closest choice, or None."""
     best = closest(word, choices)
     return f"did you mean '{best}'?" if best is not None else None

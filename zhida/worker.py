@@ -56,9 +56,12 @@ log = logging.getLogger("zhida.worker")
 try:  # errors raised through the raw psycopg connection (COPY) are not wrapped
     import psycopg
 
-    RETRYABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError,
-                                                  psycopg.OperationalError,
-                                                  psycopg.InterfaceError)
+    RETRYABLE: tuple[type[BaseException], ...] = (
+        OperationalError,
+        InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    )
 except ImportError:  # pragma: no cover - psycopg is a dependency
     RETRYABLE = (OperationalError, InterfaceError)
 
@@ -93,9 +96,11 @@ class TaskNames:
 
 
 #: task name pattern -> queue
-TASK_ROUTES = {"zhida.runs.*": {"queue": QueueNames.RUNS},
-               "zhida.notifications.*": {"queue": QueueNames.PLAN},
-               "zhida.sms.*": {"queue": QueueNames.SMS}}
+TASK_ROUTES = {
+    "zhida.runs.*": {"queue": QueueNames.RUNS},
+    "zhida.notifications.*": {"queue": QueueNames.PLAN},
+    "zhida.sms.*": {"queue": QueueNames.SMS},
+}
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "daily-reevaluation": {"task": TaskNames.DAILY_RUN, "schedule": crontab(hour=1, minute=0)},
@@ -174,15 +179,21 @@ class RunTask(Task):
     (a permanent error at once, in the task; a transient one when its retries are
     exhausted, here). `zhida runs resume` retries the run's pending chunks."""
 
-    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
-                   einfo: Any) -> None:
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
         run_id = args[0] if args else (kwargs or {}).get("run_id")
         if run_id is not None:
             _mark_run_failed(int(run_id), exc)
 
 
-RETRY_OPTS: dict[str, Any] = {"autoretry_for": RETRYABLE, "retry_backoff": 2,
-                              "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
+RETRY_OPTS: dict[str, Any] = {
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 
 @app.task(name=TaskNames.EVALUATE_CHUNK, base=RunTask, **RETRY_OPTS)
@@ -202,8 +213,11 @@ def evaluate_chunk(run_id: int, seq: int) -> dict[str, int] | None:
         return None
     if done.run_counts is not None:
         log.info("run %s done: %s", run_id, done.run_counts)
-        if done.run_counts.get("transitions") and not app.conf.task_always_eager \
-                and get_settings().plan_after_run:
+        if (
+            done.run_counts.get("transitions")
+            and not app.conf.task_always_eager
+            and get_settings().plan_after_run
+        ):
             _plan_soon()
     return done.counts
 
@@ -277,8 +291,9 @@ def start_run(run_id: int) -> int:
 resume_run = start_run
 
 
-def start_new_run(kind: str, version_ids: list[int], as_of: dt.date,
-                  trigger: str = "publish") -> int:
+def start_new_run(
+    kind: str, version_ids: list[int], as_of: dt.date, trigger: str = "publish"
+) -> int:
     """Save a run over these policy versions and its chunks, commit, then queue the
     chunk tasks (in-process when eager). Returns the run id."""
     with session_scope() as session:
@@ -303,16 +318,25 @@ def plan_and_queue(now: dt.datetime | None = None) -> PlanSummary:
 @app.task(name=TaskNames.PLAN, ignore_result=True)
 def plan_task() -> dict[str, int]:
     summary = plan_and_queue()
-    return {"transitions": summary.transitions, "inapp": summary.inapp,
-            "sms_queued": summary.sms_queued, "sms_deferred": summary.sms_deferred}
+    return {
+        "transitions": summary.transitions,
+        "inapp": summary.inapp,
+        "sms_queued": summary.sms_queued,
+        "sms_deferred": summary.sms_deferred,
+    }
 
 
 # --- notifications: SMS delivery (bodies in zhida.channels.delivery) ----------------
 
-SMS_RETRY_OPTS: dict[str, Any] = {"ignore_result": True, "acks_late": True,
-                                  "autoretry_for": (OperationalError, InterfaceError),
-                                  "retry_backoff": 1, "retry_backoff_max": 30,
-                                  "retry_jitter": True, "max_retries": 5}
+SMS_RETRY_OPTS: dict[str, Any] = {
+    "ignore_result": True,
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
 def _send(ids: list[int]) -> list[delivery.Outcome]:

@@ -56,15 +56,37 @@ tests:
 """
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "E1": {"id": "E1", "name": "杭州测试科技有限公司", "uscc": "91330106MA27XK0E8J",
-           "region": "330106", "established": "2019-05-01", "revenue": 150000000.0,
-           "employees": 120, "high_tech": True, "phone": "+8613800000001"},
-    "E2": {"id": "E2", "name": "宁波示例制造有限公司", "uscc": "91330302MA2CQ1HY0F",
-           "region": "330212", "established": "2015-03-12", "revenue": 300000000.0,
-           "employees": 400, "high_tech": False, "phone": "+8613800000002"},
-    "E3": {"id": "E3", "name": "温州初创电子有限公司",
-           "region": "330302", "established": "2024-01-01", "revenue": 2000000.0,
-           "employees": 8, "phone": "+8613800000003"},
+    "E1": {
+        "id": "E1",
+        "name": "杭州测试科技有限公司",
+        "uscc": "91330106MA27XK0E8J",
+        "region": "330106",
+        "established": "2019-05-01",
+        "revenue": 150000000.0,
+        "employees": 120,
+        "high_tech": True,
+        "phone": "+8613800000001",
+    },
+    "E2": {
+        "id": "E2",
+        "name": "宁波示例制造有限公司",
+        "uscc": "91330302MA2CQ1HY0F",
+        "region": "330212",
+        "established": "2015-03-12",
+        "revenue": 300000000.0,
+        "employees": 400,
+        "high_tech": False,
+        "phone": "+8613800000002",
+    },
+    "E3": {
+        "id": "E3",
+        "name": "温州初创电子有限公司",
+        "region": "330302",
+        "established": "2024-01-01",
+        "revenue": 2000000.0,
+        "employees": 8,
+        "phone": "+8613800000003",
+    },
 }
 
 
@@ -78,6 +100,7 @@ def publish(url: str, text: str | None = None) -> int:
         from sqlalchemy import select
 
         from zhida.store.models import Officer
+
         officer = s.scalar(select(Officer).where(Officer.name == "admin"))
         if officer is None:
             officer = add_officer(s, "admin", "admin")[0]
@@ -88,8 +111,9 @@ def publish(url: str, text: str | None = None) -> int:
 
 def add_profiles(url: str, ids: tuple[str, ...] = ("E1", "E2", "E3")) -> None:
     with session_scope(url) as s:
-        s.add_all(Profile(id=i, kind="enterprise", data=dict(PROFILES[i]), source="test")
-                  for i in ids)
+        s.add_all(
+            Profile(id=i, kind="enterprise", data=dict(PROFILES[i]), source="test") for i in ids
+        )
 
 
 def make_settings(url: str, base_url: str = "http://testserver", redis_url: str = "") -> Settings:
@@ -111,12 +135,25 @@ class Web:
         """A new browser: its own cookie jar."""
         return TestClient(self.app, base_url="http://testserver", follow_redirects=False)
 
-    def link(self, profile_id: str = "E1", *, now: dt.datetime | None = None,
-             closes: dt.date | None = CLOSES, version_id: int | None = None) -> str:
+    def link(
+        self,
+        profile_id: str = "E1",
+        *,
+        now: dt.datetime | None = None,
+        closes: dt.date | None = CLOSES,
+        version_id: int | None = None,
+    ) -> str:
         """A fresh application link's path (/a/TOKEN)."""
         with session_scope(self.url) as s:
-            url = issue_link(s, profile_id, POLICY_ID, version_id or self.version_id, closes,
-                             now or dt.datetime.now(dt.UTC), settings=self.settings)
+            url = issue_link(
+                s,
+                profile_id,
+                POLICY_ID,
+                version_id or self.version_id,
+                closes,
+                now or dt.datetime.now(dt.UTC),
+                settings=self.settings,
+            )
         assert url.startswith(self.settings.base_url)
         return url.removeprefix(self.settings.base_url)
 

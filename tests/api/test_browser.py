@@ -70,8 +70,10 @@ def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     monkeypatch.setenv("ZHIDA_BASE_URL", base)
     monkeypatch.setenv("ZHIDA_SECRET_KEY", settings.secret_key)
     monkeypatch.setenv("ZHIDA_REDIS_URL", "")
-    monkeypatch.setenv("ZHIDA_SMS_OUTBOX", str(Path(sqlite_url.removeprefix("sqlite:///")).parent
-                                              / "outbox" / "sms.jsonl"))
+    monkeypatch.setenv(
+        "ZHIDA_SMS_OUTBOX",
+        str(Path(sqlite_url.removeprefix("sqlite:///")).parent / "outbox" / "sms.jsonl"),
+    )
     monkeypatch.setenv("ZHIDA_SMS_ECHO", "false")
     monkeypatch.setenv("ZHIDA_QUIET_START_HOUR", "0")  # the SMS side is not under test here
     monkeypatch.setenv("ZHIDA_QUIET_END_HOUR", "0")
@@ -79,11 +81,22 @@ def server(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
     from zhida.worker import configure
 
     configure(get_settings())  # eager: a run and its planning happen in this process
-    monkeypatch.setattr(inbox_routes, "STREAM", inbox_routes.StreamConfig(
-        poll_seconds=0.3, heartbeat_seconds=5, lifetime_seconds=30, retry_ms=500))
+    monkeypatch.setattr(
+        inbox_routes,
+        "STREAM",
+        inbox_routes.StreamConfig(
+            poll_seconds=0.3, heartbeat_seconds=5, lifetime_seconds=30, retry_ms=500
+        ),
+    )
     add_profiles(sqlite_url)
-    config = uvicorn.Config(make_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        make_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

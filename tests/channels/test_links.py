@@ -36,8 +36,12 @@ def token_of(url: str) -> str:
 
 def test_link_is_random_hashed_and_carries_nothing_personal(db_url: str) -> None:
     with session_scope(db_url) as s:
-        urls = [issue_link(s, "E0000001", "zj-little-giant", 7, dt.date(2026, 6, 30), NOW,
-                           settings=SETTINGS) for _ in range(20)]
+        urls = [
+            issue_link(
+                s, "E0000001", "zj-little-giant", 7, dt.date(2026, 6, 30), NOW, settings=SETTINGS
+            )
+            for _ in range(20)
+        ]
     tokens = [token_of(u) for u in urls]
     assert len(set(tokens)) == 20
     for token in tokens:
@@ -46,12 +50,16 @@ def test_link_is_random_hashed_and_carries_nothing_personal(db_url: str) -> None
         assert "E0000001" not in token and "little" not in token
     with session_scope(db_url) as s:
         rows = list(s.scalars(select(ApplicationToken).order_by(ApplicationToken.id)))
-        assert [r.token_hash for r in rows] == [hashlib.sha256(t.encode()).hexdigest()
-                                               for t in tokens]
+        assert [r.token_hash for r in rows] == [
+            hashlib.sha256(t.encode()).hexdigest() for t in tokens
+        ]
         for row in rows:  # the token itself is nowhere in the row
             assert all(tokens[0] not in str(v) for v in vars(row).values())
-            assert (row.profile_id, row.policy_id, row.policy_version_id) == \
-                ("E0000001", "zj-little-giant", 7)
+            assert (row.profile_id, row.policy_id, row.policy_version_id) == (
+                "E0000001",
+                "zj-little-giant",
+                7,
+            )
         found = resolve_token(s, tokens[3], NOW)
         assert found.id == rows[3].id
 
@@ -71,8 +79,7 @@ def test_batch_tokens_are_what_token_urlsafe_makes() -> None:
 
 def test_link_expires_at_end_of_closing_day_in_shanghai(db_url: str) -> None:
     with session_scope(db_url) as s:
-        token = token_of(issue_link(s, "E1", "p", 1, dt.date(2026, 6, 30), NOW,
-                                    settings=SETTINGS))
+        token = token_of(issue_link(s, "E1", "p", 1, dt.date(2026, 6, 30), NOW, settings=SETTINGS))
     day_end = dt.datetime(2026, 6, 30, 16, 0, tzinfo=dt.UTC)  # 2026-07-01 00:00 +08:00
     with session_scope(db_url) as s:
         assert resolve_token(s, token, day_end - dt.timedelta(seconds=1)).profile_id == "E1"
@@ -100,8 +107,16 @@ def test_unknown_tampered_and_malformed_tokens_are_not_found(db_url: str) -> Non
         token = token_of(issue_link(s, "E1", "p", 1, None, NOW, settings=SETTINGS))
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     with session_scope(db_url) as s:
-        for bad in (flipped, token[:-1], token + "x", token.upper() if token.upper() != token
-                    else token.lower(), "", "../../etc/passwd", "a" * 500, "短信链接无效令牌令牌令牌令牌令牌"):
+        for bad in (
+            flipped,
+            token[:-1],
+            token + "x",
+            token.upper() if token.upper() != token else token.lower(),
+            "",
+            "../../etc/passwd",
+            "a" * 500,
+            "短信链接无效令牌令牌令牌令牌令牌",
+        ):
             with pytest.raises(LinkNotFound):
                 resolve_token(s, bad, NOW)
         # expired links stay "expired", not "not found"; nothing else about them leaks
@@ -111,8 +126,9 @@ def test_unknown_tampered_and_malformed_tokens_are_not_found(db_url: str) -> Non
 
 def test_link_expiry_rule_without_database() -> None:
     naive_now = dt.datetime(2026, 6, 29, 20, 0)  # naive means UTC (as SQLite returns it)
-    assert link_expiry(dt.date(2026, 6, 30), naive_now, 30) == \
-        dt.datetime(2026, 6, 30, 16, 0, tzinfo=dt.UTC)
+    assert link_expiry(dt.date(2026, 6, 30), naive_now, 30) == dt.datetime(
+        2026, 6, 30, 16, 0, tzinfo=dt.UTC
+    )
     assert link_expiry(None, naive_now, 30) == dt.datetime(2026, 7, 29, 20, 0, tzinfo=dt.UTC)
     # a window already closed gives a link that is already expired
     assert link_expiry(dt.date(2026, 6, 1), NOW, 30) < NOW

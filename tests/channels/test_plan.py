@@ -32,15 +32,24 @@ def settings(**kw: object) -> Settings:
     return Settings(**kw)  # type: ignore[arg-type]
 
 
-def add_version(session: object, pid: str, opens: str = "2026-05-01",
-                closes: str = "2026-06-30") -> int:
+def add_version(
+    session: object, pid: str, opens: str = "2026-05-01", closes: str = "2026-06-30"
+) -> int:
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
     text = POLICY.format(pid=pid, opens=opens, closes=closes)
-    version = PolicyVersion(policy_id=pid, version=1, status="published", audience="enterprise",
-                            title=f"测试政策{pid}", yaml_text=text, schema_yaml="", sha256=pid,
-                            author_id=officer(session))
+    version = PolicyVersion(
+        policy_id=pid,
+        version=1,
+        status="published",
+        audience="enterprise",
+        title=f"测试政策{pid}",
+        yaml_text=text,
+        schema_yaml="",
+        sha256=pid,
+        author_id=officer(session),
+    )
     session.add(version)
     session.flush()
     return version.id
@@ -57,20 +66,38 @@ def officer(session: object) -> int:
 
 
 def company(pid: str, phone: str | None = "+8613812345678", revenue: float | None = 2e8) -> dict:
-    return {"id": pid, "name": f"杭州{pid}科技有限公司", "phone": phone, "revenue": revenue,
-            "region": "330106"}
+    return {
+        "id": pid,
+        "name": f"杭州{pid}科技有限公司",
+        "phone": phone,
+        "revenue": revenue,
+        "region": "330106",
+    }
 
 
-def setup(url: str, rows: list[dict], transitions: list[tuple[str, str, int]],
-          policies: dict[str, tuple[str, str]] | None = None) -> None:
+def setup(
+    url: str,
+    rows: list[dict],
+    transitions: list[tuple[str, str, int]],
+    policies: dict[str, tuple[str, str]] | None = None,
+) -> None:
     with session_scope(url) as s:
         store_profiles(s, make_frame(rows, builtin_schema("enterprise")))
-        versions = {pid: add_version(s, pid, *window) for pid, window in
-                    (policies or {"p1": ("2026-05-01", "2026-06-30")}).items()}
+        versions = {
+            pid: add_version(s, pid, *window)
+            for pid, window in (policies or {"p1": ("2026-05-01", "2026-06-30")}).items()
+        }
         for profile_id, policy_id, to in transitions:
-            s.add(Transition(run_id=1, profile_id=profile_id, policy_id=policy_id,
-                             policy_version_id=versions[policy_id], from_outcome=0,
-                             to_outcome=to))
+            s.add(
+                Transition(
+                    run_id=1,
+                    profile_id=profile_id,
+                    policy_id=policy_id,
+                    policy_version_id=versions[policy_id],
+                    from_outcome=0,
+                    to_outcome=to,
+                )
+            )
 
 
 def notes(url: str) -> list[Notification]:
@@ -87,8 +114,10 @@ def test_eligible_gets_inapp_and_sms_in_the_day(db_url: str) -> None:
     assert inapp.link and inapp.body.startswith("经评估，贵企业符合“测试政策p1”的申报条件")
     [sms] = [n for n in notes(db_url) if n.channel == "sms"]
     assert sms.status == "queued" and sms.to == "+8613812345678"
-    assert sms.body.startswith("【浙里办】杭州E1科技有限公司：贵企业符合“测试政策p1”申报条件，最高50万元，"
-                               "6月30日截止。办理：http") and sms.body.endswith("回TD退订")
+    assert sms.body.startswith(
+        "【浙里办】杭州E1科技有限公司：贵企业符合“测试政策p1”申报条件，最高50万元，"
+        "6月30日截止。办理：http"
+    ) and sms.body.endswith("回TD退订")
     assert sms.segments == 2 and sms.link and "/a/" in sms.link and sms.link in sms.body
     assert summary.queued_ids == [sms.id]
     with session_scope(db_url) as s:
@@ -140,8 +169,11 @@ def test_unknown_gets_only_an_inapp_maybe_message(db_url: str) -> None:
 
 
 def test_windows_closed_or_far_away(db_url: str) -> None:
-    policies = {"old": ("2026-01-01", "2026-03-31"), "later": ("2026-09-01", "2026-10-31"),
-                "soon": ("2026-05-10", "2026-06-30")}
+    policies = {
+        "old": ("2026-01-01", "2026-03-31"),
+        "later": ("2026-09-01", "2026-10-31"),
+        "soon": ("2026-05-10", "2026-06-30"),
+    }
     setup(db_url, [company("E1")], [("E1", p, 2) for p in policies], policies)
     with session_scope(db_url) as s:
         summary = plan_notifications(s, DAY, settings())
@@ -172,12 +204,18 @@ def test_a_bad_stored_row_is_skipped_and_the_rest_are_planned(db_url: str) -> No
 
     from zhida.store.models import Profile
 
-    setup(db_url, [company("E1", revenue=None), company("E2", revenue=None)],
-          [("E1", "p1", 1), ("E2", "p1", 1)])
+    setup(
+        db_url,
+        [company("E1", revenue=None), company("E2", revenue=None)],
+        [("E1", "p1", 1), ("E2", "p1", 1)],
+    )
     with session_scope(db_url) as s:
         data = s.scalar(select(Profile.data).where(Profile.id == "E1"))
-        s.execute(update(Profile).where(Profile.id == "E1")
-                  .values(data={**data, "established": "0000-01-01"}))
+        s.execute(
+            update(Profile)
+            .where(Profile.id == "E1")
+            .values(data={**data, "established": "0000-01-01"})
+        )
     with session_scope(db_url) as s:
         summary = plan_notifications(s, DAY, settings())
     assert summary.bad_profiles == ["E1"] and summary.skipped["bad_profile_data"] == 1

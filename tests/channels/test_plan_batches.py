@@ -29,8 +29,12 @@ from zhida.store.models import (
     Transition,
 )
 
-WINDOWS = {"open": ("2026-05-01", "2026-06-30"), "closed": ("2026-01-01", "2026-03-31"),
-           "later": ("2026-09-01", "2026-10-31"), "soon": ("2026-05-10", "2026-06-30")}
+WINDOWS = {
+    "open": ("2026-05-01", "2026-06-30"),
+    "closed": ("2026-01-01", "2026-03-31"),
+    "later": ("2026-09-01", "2026-10-31"),
+    "soon": ("2026-05-10", "2026-06-30"),
+}
 PHONES = ["+8613800000001", "+8613800000002", "+8613800000003", None]
 
 
@@ -38,13 +42,20 @@ def scenario(seed: int) -> dict[str, Any]:
     """Profiles sharing a few phones, four policy windows, eligible and unknown transitions
     (some keys twice, from two runs), opt-outs and SMS already sent this week."""
     rng = random.Random(seed)
-    rows = [company(f"E{i}", phone=rng.choice(PHONES),
-                    revenue=rng.choice([2e8, 2e8, None])) for i in range(10)]
-    transitions = [(rng.choice(rows)["id"], rng.choice(list(WINDOWS)), rng.choice([1, 2, 2]))
-                   for _ in range(rng.randint(1, 25))]
-    return {"rows": rows, "transitions": transitions,
-            "opted_out": [p for p in PHONES[:3] if rng.random() < 0.3],
-            "sent": [p for p in PHONES[:3] if rng.random() < 0.5]}
+    rows = [
+        company(f"E{i}", phone=rng.choice(PHONES), revenue=rng.choice([2e8, 2e8, None]))
+        for i in range(10)
+    ]
+    transitions = [
+        (rng.choice(rows)["id"], rng.choice(list(WINDOWS)), rng.choice([1, 2, 2]))
+        for _ in range(rng.randint(1, 25))
+    ]
+    return {
+        "rows": rows,
+        "transitions": transitions,
+        "opted_out": [p for p in PHONES[:3] if rng.random() < 0.3],
+        "sent": [p for p in PHONES[:3] if rng.random() < 0.5],
+    }
 
 
 def store_scenario(url: str, world: dict[str, Any]) -> None:
@@ -53,25 +64,55 @@ def store_scenario(url: str, world: dict[str, Any]) -> None:
     with session_scope(url) as s:
         versions = {v.policy_id: v.id for v in s.scalars(select(PolicyVersion))}
         for n, (profile_id, policy_id, outcome) in enumerate(wanted):
-            s.add(Transition(run_id=n, profile_id=profile_id, policy_id=policy_id,
-                             policy_version_id=versions[policy_id], from_outcome=0,
-                             to_outcome=outcome))
+            s.add(
+                Transition(
+                    run_id=n,
+                    profile_id=profile_id,
+                    policy_id=policy_id,
+                    policy_version_id=versions[policy_id],
+                    from_outcome=0,
+                    to_outcome=outcome,
+                )
+            )
         s.add_all(OptOut(phone=p, opted_out=True, keyword="TD") for p in world["opted_out"])
-        s.add_all(Notification(profile_id="OLD", policy_id=f"old{i}", policy_version_id=0,
-                               channel="sms", status="delivered", to=phone,
-                               created_at=DAY - dt.timedelta(days=2))
-                  for i, phone in enumerate(world["sent"]))
+        s.add_all(
+            Notification(
+                profile_id="OLD",
+                policy_id=f"old{i}",
+                policy_version_id=0,
+                channel="sms",
+                status="delivered",
+                to=phone,
+                created_at=DAY - dt.timedelta(days=2),
+            )
+            for i, phone in enumerate(world["sent"])
+        )
 
 
 def planned(url: str) -> list[tuple[Any, ...]]:
     """What was planned, comparable across runs (links are random: their place is kept)."""
     with session_scope(url) as s:
-        rows = [(n.profile_id, n.policy_id, n.channel, n.status, n.to, n.last_error,
-                 n.segments, (n.body or "").replace(n.link or "\x00", "<link>"), bool(n.link))
-                for n in s.scalars(select(Notification).where(Notification.profile_id != "OLD")
-                                   .order_by(Notification.transition_id, Notification.channel))]
-        inbox = sorted((m.profile_id, m.policy_id, m.kind, m.title)
-                       for m in s.scalars(select(InboxMessage)))
+        rows = [
+            (
+                n.profile_id,
+                n.policy_id,
+                n.channel,
+                n.status,
+                n.to,
+                n.last_error,
+                n.segments,
+                (n.body or "").replace(n.link or "\x00", "<link>"),
+                bool(n.link),
+            )
+            for n in s.scalars(
+                select(Notification)
+                .where(Notification.profile_id != "OLD")
+                .order_by(Notification.transition_id, Notification.channel)
+            )
+        ]
+        inbox = sorted(
+            (m.profile_id, m.policy_id, m.kind, m.title) for m in s.scalars(select(InboxMessage))
+        )
         left = sorted(s.scalars(select(Transition.id).where(Transition.notified.is_(False))))
         links = s.scalar(select(func.count()).select_from(ApplicationToken))
     return [*rows, ("inbox", *inbox), ("pending", *left), ("links", links)]
@@ -112,8 +153,16 @@ def test_two_transitions_of_one_key_plan_it_once(db_url: str) -> None:
     setup(db_url, [company("E1")], [("E1", "p1", 2)])
     with session_scope(db_url) as s:  # a second run found the same change again
         version_id = s.scalar(select(Transition.policy_version_id))
-        s.add(Transition(run_id=2, profile_id="E1", policy_id="p1",
-                         policy_version_id=version_id, from_outcome=0, to_outcome=2))
+        s.add(
+            Transition(
+                run_id=2,
+                profile_id="E1",
+                policy_id="p1",
+                policy_version_id=version_id,
+                from_outcome=0,
+                to_outcome=2,
+            )
+        )
     with session_scope(db_url) as s:
         summary = plan_notifications(s, DAY, plan_settings())
     assert (summary.transitions, summary.inapp, summary.sms_queued) == (2, 1, 1)

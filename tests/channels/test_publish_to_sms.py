@@ -30,10 +30,15 @@ criteria:
 @pytest.fixture()
 def embedded(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     outbox = tmp_path / "outbox" / "sms.jsonl"
-    for name, value in {"ZHIDA_DATABASE_URL": sqlite_url, "ZHIDA_REDIS_URL": "",
-                        "ZHIDA_SMS_PROVIDER": "file", "ZHIDA_SMS_OUTBOX": str(outbox),
-                        "ZHIDA_SMS_ECHO": "false", "ZHIDA_QUIET_START_HOUR": "0",
-                        "ZHIDA_QUIET_END_HOUR": "0"}.items():
+    for name, value in {
+        "ZHIDA_DATABASE_URL": sqlite_url,
+        "ZHIDA_REDIS_URL": "",
+        "ZHIDA_SMS_PROVIDER": "file",
+        "ZHIDA_SMS_OUTBOX": str(outbox),
+        "ZHIDA_SMS_ECHO": "false",
+        "ZHIDA_QUIET_START_HOUR": "0",
+        "ZHIDA_QUIET_END_HOUR": "0",
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     from zhida.channels.delivery.sender import set_runtime
@@ -60,19 +65,28 @@ def publish_and_notify(url: str) -> int:
     return version_id
 
 
-def test_publish_sends_each_sms_once_and_a_rerun_sends_nothing(sqlite_url: str,
-                                                               embedded: Path) -> None:
+def test_publish_sends_each_sms_once_and_a_rerun_sends_nothing(
+    sqlite_url: str, embedded: Path
+) -> None:
     from zhida.worker import plan_and_queue, start_new_run
 
-    rows = [{"id": f"E{i}", "name": f"企业{i}", "phone": f"+86138000000{i:02d}",
-             "revenue": 2e8 if i % 2 else 5e7} for i in range(10)]
+    rows = [
+        {
+            "id": f"E{i}",
+            "name": f"企业{i}",
+            "phone": f"+86138000000{i:02d}",
+            "revenue": 2e8 if i % 2 else 5e7,
+        }
+        for i in range(10)
+    ]
     with session_scope(sqlite_url) as s:
         store_profiles(s, make_frame(rows, builtin_schema("enterprise")))
     version_id = publish_and_notify(sqlite_url)
     lines = [json.loads(x) for x in embedded.read_text(encoding="utf-8").splitlines()]
     assert sorted(x["profile"] for x in lines) == ["E1", "E3", "E5", "E7", "E9"]
-    assert all(x["policy"] == "big" and x["link"] in x["body"] and x["segments"] == 2
-               for x in lines)
+    assert all(
+        x["policy"] == "big" and x["link"] in x["body"] and x["segments"] == 2 for x in lines
+    )
     # the same publish runs again (a re-delivered run, a restarted operator): nothing new
     start_new_run("enterprise", [version_id], dt.date(2026, 4, 1))
     plan_and_queue()

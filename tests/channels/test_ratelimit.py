@@ -132,9 +132,15 @@ WORKER = textwrap.dedent("""
 def test_the_rate_holds_across_two_processes(redis_url: str, key: str) -> None:
     rate, duration = 40.0, 2.0
     start = time.time() + 1.5  # both processes are up and importing by then
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, redis_url, key, str(rate),
-                               str(start), str(duration)], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, redis_url, key, str(rate), str(start), str(duration)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=30)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     per_process = [json.loads(out) for out in outputs]

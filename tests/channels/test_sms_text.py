@@ -21,8 +21,9 @@ from zhida.channels.templates import (
 SIG, HINT = "【浙里办】", "回TD退订"
 
 
-@pytest.mark.parametrize(("length", "expected"), [(70, 1), (71, 2), (134, 2), (135, 3),
-                                                  (201, 3), (202, 4)])
+@pytest.mark.parametrize(
+    ("length", "expected"), [(70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (202, 4)]
+)
 def test_ucs2_segments_at_the_boundaries(length: int, expected: int) -> None:
     text = "政" * length
     assert encoding(text) == "UCS-2"
@@ -55,23 +56,31 @@ def test_composed_text_always_has_signature_and_hint(body: str) -> None:
 
 
 def ctx(**kw: str) -> MessageContext:
-    base = {"name": "杭州某某科技有限公司", "who": "贵企业", "title": "专精特新“小巨人”",
-            "benefit": benefit_text(500_000, None), "deadline": chinese_date(dt.date(2026, 6, 30)),
-            "link": "https://zld.zj.gov.cn/a/AbCdEfGhIjKlMnOpQrStUv"}
+    base = {
+        "name": "杭州某某科技有限公司",
+        "who": "贵企业",
+        "title": "专精特新“小巨人”",
+        "benefit": benefit_text(500_000, None),
+        "deadline": chinese_date(dt.date(2026, 6, 30)),
+        "link": "https://zld.zj.gov.cn/a/AbCdEfGhIjKlMnOpQrStUv",
+    }
     base.update(kw)
     return MessageContext(**base)
 
 
 def test_default_sms_reads_the_chinese_way() -> None:
     sms = sms_text(ctx(), SIG, HINT)
-    assert sms.text == ("【浙里办】杭州某某科技有限公司：贵企业符合“专精特新“小巨人””申报条件，最高50万元，"
-                        "6月30日截止。办理：https://zld.zj.gov.cn/a/AbCdEfGhIjKlMnOpQrStUv 回TD退订")
+    assert sms.text == (
+        "【浙里办】杭州某某科技有限公司：贵企业符合“专精特新“小巨人””申报条件，最高50万元，"
+        "6月30日截止。办理：https://zld.zj.gov.cn/a/AbCdEfGhIjKlMnOpQrStUv 回TD退订"
+    )
     assert sms.segments == 2
 
 
 def test_policy_template_overrides_and_errors_are_clear() -> None:
     assert sms_text(ctx(), SIG, HINT, "{{ name }}请办理{{ link }}").text.startswith(
-        "【浙里办】杭州某某科技有限公司请办理https://")
+        "【浙里办】杭州某某科技有限公司请办理https://"
+    )
     with pytest.raises(TemplateError, match="did you mean 'name'"):
         sms_text(ctx(), SIG, HINT, "{{ nmae }}")
     with pytest.raises(TemplateError, match="sms template"):
@@ -81,20 +90,24 @@ def test_policy_template_overrides_and_errors_are_clear() -> None:
 RCE = "{{ cycler.__init__.__globals__.os.popen('touch MARK').read() }}{{ link }}"
 
 
-@pytest.mark.parametrize("template", [
-    RCE,
-    "{{ name.__class__.__mro__ }}{{ link }}",
-    "{{ name['x'] }}",
-    "{{ lipsum() }}",
-    "{% for c in name %}{{ c }}{% endfor %}",
-    "{% set x = 1 %}{{ link }}",
-    "{{ name|attr('upper') }}",
-    "{% include 'x.txt' %}",
-    "{{ self }}",
-    "{{ range(10) }}",
-])
-def test_a_template_can_use_its_names_and_nothing_else(template: str, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "template",
+    [
+        RCE,
+        "{{ name.__class__.__mro__ }}{{ link }}",
+        "{{ name['x'] }}",
+        "{{ lipsum() }}",
+        "{% for c in name %}{{ c }}{% endfor %}",
+        "{% set x = 1 %}{{ link }}",
+        "{{ name|attr('upper') }}",
+        "{% include 'x.txt' %}",
+        "{{ self }}",
+        "{{ range(10) }}",
+    ],
+)
+def test_a_template_can_use_its_names_and_nothing_else(
+    template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(TemplateError, match="sms template: "):
         sms_text(ctx(), SIG, HINT, template.replace("MARK", str(tmp_path / "ran")))
@@ -102,8 +115,12 @@ def test_a_template_can_use_its_names_and_nothing_else(template: str, tmp_path: 
 
 
 def test_allowed_syntax_still_renders() -> None:
-    text = sms_text(ctx(), SIG, HINT, "{% if benefit %}{{ benefit }}，{% endif %}"
-                    "{{ name|truncate(30) }}{{ ' ' ~ link }}").text
+    text = sms_text(
+        ctx(),
+        SIG,
+        HINT,
+        "{% if benefit %}{{ benefit }}，{% endif %}{{ name|truncate(30) }}{{ ' ' ~ link }}",
+    ).text
     assert text.startswith("【浙里办】最高50万元，杭州某某科技有限公司 https://")
 
 
@@ -122,16 +139,23 @@ def test_amounts_and_dates() -> None:
     assert chinese_date(dt.date(2026, 6, 30)) == "6月30日"
 
 
-TEMPLATES = [None, "{{ name|upper }} {{ link }}", "{{name}}你好 {{link}}",
-             "{% if name %}{{ name }}{% endif %}：{{ title }} {{ link }}",
-             "{{ name|replace('杭州', '') }} {{ link }}{{ deadline }}"]
+TEMPLATES = [
+    None,
+    "{{ name|upper }} {{ link }}",
+    "{{name}}你好 {{link}}",
+    "{% if name %}{{ name }}{% endif %}：{{ title }} {{ link }}",
+    "{{ name|replace('杭州', '') }} {{ link }}{{ deadline }}",
+]
 
 
-@given(name=st.text(alphabet="杭州abcAB 　\t科技", max_size=12),
-       link=st.text(alphabet="https:/x.cnAbc_- ", min_size=1, max_size=20),
-       template=st.sampled_from(TEMPLATES))
-def test_rendering_once_per_policy_equals_rendering_each_message(name: str, link: str,
-                                                                 template: str | None) -> None:
+@given(
+    name=st.text(alphabet="杭州abcAB 　\t科技", max_size=12),
+    link=st.text(alphabet="https:/x.cnAbc_- ", min_size=1, max_size=20),
+    template=st.sampled_from(TEMPLATES),
+)
+def test_rendering_once_per_policy_equals_rendering_each_message(
+    name: str, link: str, template: str | None
+) -> None:
     from zhida.channels.templates import DEFAULT_SMS, compile_template, render
 
     c = ctx(name=name, link=link)

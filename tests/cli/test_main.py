@@ -63,8 +63,10 @@ def test_check_reports_located_error_and_exits_1(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.yaml", POLICY.replace("revenue >= 1亿", "revenu >= 1亿"))
     result = run_cli_process("check", bad)
     assert result.returncode == 1
-    assert f"{bad}:7:47: error: unknown field 'revenu' for enterprise profiles (did you mean " \
-           "'revenue'?)" in result.stderr
+    assert (
+        f"{bad}:7:47: error: unknown field 'revenu' for enterprise profiles (did you mean "
+        "'revenue'?)" in result.stderr
+    )
     no_traceback(result)
 
 
@@ -76,9 +78,11 @@ def test_check_malformed_yaml(tmp_path: Path) -> None:
 
 
 def test_check_reports_failing_policy_test(tmp_path: Path) -> None:
-    text = POLICY + ("tests:\n  - name: 营收不足\n    as_of: 2026-04-01\n"
-                     "    profile: {established: 2019-05-01, revenue: 8000万}\n"
-                     "    expect: eligible\n")
+    text = POLICY + (
+        "tests:\n  - name: 营收不足\n    as_of: 2026-04-01\n"
+        "    profile: {established: 2019-05-01, revenue: 8000万}\n"
+        "    expect: eligible\n"
+    )
     result = zhida("check", write(tmp_path, "t.yaml", text))
     assert result.returncode == 1
     assert "error: test '营收不足' failed: expected eligible, got ineligible" in result.stderr
@@ -110,17 +114,35 @@ P1,citizen,张三,,,,硕士
 
 
 def test_evaluate_outputs_contract_lines_and_skips_bad_rows(tmp_path: Path, pack: Path) -> None:
-    result = run_cli_process("evaluate", "--policies", pack, "--profiles", write(tmp_path, "p.csv", CSV),
-                   "--as-of", "2026-04-01")
+    result = run_cli_process(
+        "evaluate",
+        "--policies",
+        pack,
+        "--profiles",
+        write(tmp_path, "p.csv", CSV),
+        "--as-of",
+        "2026-04-01",
+    )
     assert result.returncode == 3
     assert "p.csv:5: error: established" in result.stderr
     assert "p.csv:6: error: revenue" in result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["profile"], r["policy"], r["outcome"]) for r in lines] == [
-        ("E1", "lg", "eligible"), ("E3", "lg", "unknown"), ("P1", "grad", "eligible")]
+        ("E1", "lg", "eligible"),
+        ("E3", "lg", "unknown"),
+        ("P1", "grad", "eligible"),
+    ]
     first = lines[0]
-    assert list(first) == ["profile", "policy", "outcome", "benefit", "score", "rank", "failed",
-                           "unknown"]
+    assert list(first) == [
+        "profile",
+        "policy",
+        "outcome",
+        "benefit",
+        "score",
+        "rank",
+        "failed",
+        "unknown",
+    ]
     assert first["benefit"] == 500000 and first["rank"] == 1 and first["failed"] == []
     assert lines[1]["unknown"] == ["age"]
     assert lines[0]["score"] > lines[1]["score"]
@@ -128,19 +150,48 @@ def test_evaluate_outputs_contract_lines_and_skips_bad_rows(tmp_path: Path, pack
 
 
 def test_evaluate_all_includes_ineligible_with_null_rank(tmp_path: Path, pack: Path) -> None:
-    result = zhida("evaluate", "-p", pack, "--profiles", write(tmp_path, "p.csv", CSV),
-                   "--as-of", "2026-04-01", "--all")
+    result = zhida(
+        "evaluate",
+        "-p",
+        pack,
+        "--profiles",
+        write(tmp_path, "p.csv", CSV),
+        "--as-of",
+        "2026-04-01",
+        "--all",
+    )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     e2 = [r for r in lines if r["profile"] == "E2"]
-    assert e2 == [{"profile": "E2", "policy": "lg", "outcome": "ineligible", "benefit": 500000.0,
-                   "score": 0.0, "rank": None, "failed": ["revenue"], "unknown": []}]
+    assert e2 == [
+        {
+            "profile": "E2",
+            "policy": "lg",
+            "outcome": "ineligible",
+            "benefit": 500000.0,
+            "score": 0.0,
+            "rank": None,
+            "failed": ["revenue"],
+            "unknown": [],
+        }
+    ]
 
 
 def test_evaluate_explain_adds_chinese_explanation(tmp_path: Path, pack: Path) -> None:
-    result = zhida("evaluate", "-p", pack, "--profiles", write(tmp_path, "p.csv", CSV),
-                   "--as-of", "2026-04-01", "--explain", "--all")
+    result = zhida(
+        "evaluate",
+        "-p",
+        pack,
+        "--profiles",
+        write(tmp_path, "p.csv", CSV),
+        "--as-of",
+        "2026-04-01",
+        "--explain",
+        "--all",
+    )
     e2 = next(json.loads(x) for x in result.stdout.splitlines() if '"E2"' in x)
-    assert "不符合：上年度营业收入不低于1亿元（实际：上年度营业收入 8,000万元）" in e2["explanation"]
+    assert (
+        "不符合：上年度营业收入不低于1亿元（实际：上年度营业收入 8,000万元）" in e2["explanation"]
+    )
 
 
 def test_a_usage_error_exits_2(pack: Path) -> None:
@@ -152,8 +203,19 @@ def test_a_usage_error_exits_2(pack: Path) -> None:
 
 
 def test_explain_prints_trace(tmp_path: Path, pack: Path) -> None:
-    result = zhida("explain", "-p", pack, "--profiles", write(tmp_path, "p.csv", CSV),
-                   "--profile", "E2", "--policy", "lg", "--as-of", "2026-04-01")
+    result = zhida(
+        "explain",
+        "-p",
+        pack,
+        "--profiles",
+        write(tmp_path, "p.csv", CSV),
+        "--profile",
+        "E2",
+        "--policy",
+        "lg",
+        "--as-of",
+        "2026-04-01",
+    )
     assert "结论：不符合" in result.stdout
     assert "✓ 符合：成立满3年（依据：成立日期 2019-05-01）" in result.stdout
     assert "✗ 不符合：上年度营业收入不低于1亿元（实际：上年度营业收入 8,000万元）" in result.stdout
@@ -170,15 +232,19 @@ def test_explain_unknown_profile_or_policy(tmp_path: Path, pack: Path) -> None:
     no_traceback(result)
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("empty.csv", "", "empty"),
-    ("header-only.csv", "id,kind\n", "empty"),
-    ("p.txt", "id,kind\nE1,enterprise\n", "p.txt"),
-    ("p.parquet", "this is not parquet", "p.parquet"),
-    ("p.jsonl", "\x00\x01\x02", "p.jsonl"),
-])
-def test_evaluate_unreadable_profile_file(tmp_path: Path, pack: Path, name: str, content: str,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", "", "empty"),
+        ("header-only.csv", "id,kind\n", "empty"),
+        ("p.txt", "id,kind\nE1,enterprise\n", "p.txt"),
+        ("p.parquet", "this is not parquet", "p.parquet"),
+        ("p.jsonl", "\x00\x01\x02", "p.jsonl"),
+    ],
+)
+def test_evaluate_unreadable_profile_file(
+    tmp_path: Path, pack: Path, name: str, content: str, message: str
+) -> None:
     result = zhida("evaluate", "-p", pack, "--profiles", write(tmp_path, name, content))
     assert result.returncode in (1, 3), result.stderr
     assert message in result.stderr
@@ -188,16 +254,18 @@ def test_evaluate_unreadable_profile_file(tmp_path: Path, pack: Path, name: str,
 
 def test_evaluate_unknown_column_warns_with_suggestion(tmp_path: Path, pack: Path) -> None:
     csv = "id,kind,established,revenu\nE1,enterprise,2019-05-01,150000000\n"
-    result = zhida("evaluate", "-p", pack, "--profiles", write(tmp_path, "p.csv", csv),
-                   "--as-of", "2026-04-01")
+    result = zhida(
+        "evaluate", "-p", pack, "--profiles", write(tmp_path, "p.csv", csv), "--as-of", "2026-04-01"
+    )
     assert result.returncode == 3
     assert "revenu" in result.stderr and "did you mean" in result.stderr
     assert json.loads(result.stdout)["unknown"] == ["revenue"]
 
 
 def test_evaluate_refuses_a_broken_pack(tmp_path: Path, pack: Path) -> None:
-    (pack / "broken.yaml").write_text(POLICY.replace("id: lg", "id: lg2").replace(
-        ">= 3", ">= 2019-01-01"), encoding="utf-8")
+    (pack / "broken.yaml").write_text(
+        POLICY.replace("id: lg", "id: lg2").replace(">= 3", ">= 2019-01-01"), encoding="utf-8"
+    )
     result = zhida("evaluate", "-p", pack, "--profiles", write(tmp_path, "p.csv", CSV))
     assert result.returncode == 1
     assert "cannot compare a number with a date" in result.stderr
@@ -208,10 +276,15 @@ def test_check_rejects_a_broken_sms_template_and_warns_on_long_sms(tmp_path: Pat
     broken = POLICY.replace("benefit:", 'sms: "{{ nmae }}：请办理 {{ link }}"\nbenefit:')
     result = zhida("check", write(tmp_path, "broken.yaml", broken))
     assert result.returncode == 1
-    assert "broken.yaml:4:6: error: sms template: 'nmae' is undefined (did you mean 'name'?)" \
+    assert (
+        "broken.yaml:4:6: error: sms template: 'nmae' is undefined (did you mean 'name'?)"
         in result.stderr
-    payload = ("{{ cycler.__init__.__globals__.os.popen('touch " + str(tmp_path / "ran")
-               + "').read() }}{{ link }}")
+    )
+    payload = (
+        "{{ cycler.__init__.__globals__.os.popen('touch "
+        + str(tmp_path / "ran")
+        + "').read() }}{{ link }}"
+    )
     evil = POLICY.replace("benefit:", f'sms: "{payload}"\nbenefit:')
     result = zhida("check", write(tmp_path, "evil.yaml", evil))
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -39,8 +39,7 @@ def test_start_list_watch_resume(sqlite_url: str, monkeypatch: pytest.MonkeyPatc
     seed_profiles(sqlite_url, frame)
     versions = publish(sqlite_url, ["zj-tech-sme", "innovative-sme"])
     runner = CliRunner()
-    result = runner.invoke(app, ["runs", "start", "--kind", "enterprise", "--as-of",
-                                 "2026-04-01"])
+    result = runner.invoke(app, ["runs", "start", "--kind", "enterprise", "--as-of", "2026-04-01"])
     assert result.exit_code == 0, result.output
     line = last_json(result.output)
     assert (line["status"], line["chunks_done"], line["chunks_total"]) == ("done", 4, 4)
@@ -48,8 +47,19 @@ def test_start_list_watch_resume(sqlite_url: str, monkeypatch: pytest.MonkeyPatc
     assert_matches_direct(sqlite_url, frame, versions, AS_OF)
     assert get_run(sqlite_url, line["id"]).trigger == "manual"
     # one policy, by id
-    result = runner.invoke(app, ["runs", "start", "--kind", "enterprise", "--policy",
-                                 "zj-tech-sme", "--as-of", "2026-04-01"])
+    result = runner.invoke(
+        app,
+        [
+            "runs",
+            "start",
+            "--kind",
+            "enterprise",
+            "--policy",
+            "zj-tech-sme",
+            "--as-of",
+            "2026-04-01",
+        ],
+    )
     assert result.exit_code == 0, result.output
     second = last_json(result.output)
     assert second["policy_version_ids"] == [versions["zj-tech-sme"]]
@@ -57,8 +67,7 @@ def test_start_list_watch_resume(sqlite_url: str, monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["runs", "list"])
     assert result.exit_code == 0 and "manual" in result.output and "4/4" in result.output
     result = runner.invoke(app, ["runs", "list", "--json"])
-    assert [json.loads(x)["id"] for x in result.output.splitlines()] == [second["id"],
-                                                                         line["id"]]
+    assert [json.loads(x)["id"] for x in result.output.splitlines()] == [second["id"], line["id"]]
     result = runner.invoke(app, ["runs", "watch", str(line["id"]), "--interval", "0.1"])
     assert result.exit_code == 0 and last_json(result.output)["status"] == "done"
     result = runner.invoke(app, ["runs", "resume", str(line["id"])])

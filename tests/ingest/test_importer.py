@@ -34,8 +34,9 @@ H1, H2, H3 = (hashlib.sha256(x).hexdigest() for x in (b"1", b"2", b"3"))
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -55,15 +56,20 @@ def profiles(url: str) -> dict[str, dict[str, Any]]:
 
 def counts(url: str) -> tuple[int, int, int]:
     with session_scope(url) as s:
-        return (s.scalar(select(func.count()).select_from(Profile)) or 0,
-                s.scalar(select(func.count()).select_from(AuditLog)) or 0,
-                s.scalar(select(func.count()).select_from(ReviewItem)) or 0)
+        return (
+            s.scalar(select(func.count()).select_from(Profile)) or 0,
+            s.scalar(select(func.count()).select_from(AuditLog)) or 0,
+            s.scalar(select(func.count()).select_from(ReviewItem)) or 0,
+        )
 
 
 def links(url: str) -> list[tuple[str, str]]:
     with session_scope(url) as s:
-        rows = s.execute(select(AuditLog.subject, AuditLog.detail)
-                         .where(AuditLog.action == "profile.link").order_by(AuditLog.id))
+        rows = s.execute(
+            select(AuditLog.subject, AuditLog.detail)
+            .where(AuditLog.action == "profile.link")
+            .order_by(AuditLog.id)
+        )
         return [(subject, detail["target"]) for subject, detail in rows]
 
 
@@ -76,22 +82,36 @@ def zhida(url: str, *args: str | Path) -> CliResult:
 
 
 def test_second_import_updates_by_id(db_url: str, tmp_path: Path) -> None:
-    first = write_jsonl(tmp_path / "a.jsonl", [
-        ent(id="E1", uscc=U1, name="甲科技有限公司", region="330106", employees=10, revenue=1e6),
-        ent(id="E2", uscc=U2, name="乙贸易有限公司", region="330281", employees=20),
-    ])
+    first = write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            ent(
+                id="E1", uscc=U1, name="甲科技有限公司", region="330106", employees=10, revenue=1e6
+            ),
+            ent(id="E2", uscc=U2, name="乙贸易有限公司", region="330281", employees=20),
+        ],
+    )
     r1 = run_import(db_url, first, source="工商")
     assert r1.counts["new"] == 2 and r1.written == 2 and not r1.errors
-    second = write_jsonl(tmp_path / "b.jsonl", [
-        ent(id="E1", employees=11),  # only what this source knows
-        ent(id="E3", uscc=U3, name="丙电子有限公司", region="330782", established="2020-02-29"),
-    ])
+    second = write_jsonl(
+        tmp_path / "b.jsonl",
+        [
+            ent(id="E1", employees=11),  # only what this source knows
+            ent(id="E3", uscc=U3, name="丙电子有限公司", region="330782", established="2020-02-29"),
+        ],
+    )
     r2 = run_import(db_url, second, source="税务")
     assert (r2.counts["update"], r2.counts["new"]) == (1, 1)
     stored = profiles(db_url)
     assert sorted(stored) == ["E1", "E2", "E3"]
-    assert stored["E1"] == {"id": "E1", "uscc": U1, "name": "甲科技有限公司", "region": "330106",
-                            "employees": 11, "revenue": 1e6}
+    assert stored["E1"] == {
+        "id": "E1",
+        "uscc": U1,
+        "name": "甲科技有限公司",
+        "region": "330106",
+        "employees": 11,
+        "revenue": 1e6,
+    }
     assert stored["E3"]["established"] == "2020-02-29"
     with session_scope(db_url) as s:
         assert s.get(Profile, "E1").source == "税务"  # type: ignore[union-attr]
@@ -116,17 +136,32 @@ def test_json_column_is_profile_json() -> None:
     frame = synthesize_enterprises(200, seed=1)
     texts = profile_json_column(frame).to_list()
     assert [json.loads(t) for t in texts] == [profile_json(r) for r in frame.to_dicts()]
-    tricky = pl.DataFrame({"id": [None, "a\"b", ',"x":null'], "x": [None, 1, None]})
+    tricky = pl.DataFrame({"id": [None, 'a"b', ',"x":null'], "x": [None, 1, None]})
     assert [json.loads(t) for t in profile_json_column(tricky)] == [
-        {}, {"id": 'a"b', "x": 1}, {"id": ',"x":null'}]
+        {},
+        {"id": 'a"b', "x": 1},
+        {"id": ',"x":null'},
+    ]
 
 
 def test_citizens_import_and_resolve_by_id_hash(db_url: str, tmp_path: Path) -> None:
-    run_import(db_url, write_jsonl(tmp_path / "a.jsonl", [
-        {"kind": "citizen", "id": "C1", "id_hash": H1, "name": "张伟", "education": "本科"}]))
-    r = run_import(db_url, write_jsonl(tmp_path / "b.jsonl", [
-        {"kind": "citizen", "id": "X1", "id_hash": H1, "education": "硕士"},
-        {"kind": "citizen", "id": "X2", "id_hash": H2, "name": "张伟"}]))
+    run_import(
+        db_url,
+        write_jsonl(
+            tmp_path / "a.jsonl",
+            [{"kind": "citizen", "id": "C1", "id_hash": H1, "name": "张伟", "education": "本科"}],
+        ),
+    )
+    r = run_import(
+        db_url,
+        write_jsonl(
+            tmp_path / "b.jsonl",
+            [
+                {"kind": "citizen", "id": "X1", "id_hash": H1, "education": "硕士"},
+                {"kind": "citizen", "id": "X2", "id_hash": H2, "name": "张伟"},
+            ],
+        ),
+    )
     assert (r.counts["merge"], r.counts["new"], r.counts["review"]) == (1, 1, 0)
     stored = profiles(db_url)
     assert sorted(stored) == ["C1", "X2"]
@@ -177,8 +212,13 @@ def test_a_broken_file_writes_nothing(db_url: str, tmp_path: Path) -> None:
 
 def test_an_id_of_the_other_kind_is_a_bad_row(db_url: str, tmp_path: Path) -> None:
     run_import(db_url, write_jsonl(tmp_path / "a.jsonl", [ent(id="E1", name="甲有限公司")]))
-    path = write_jsonl(tmp_path / "b.jsonl", [{"kind": "citizen", "id": "E1", "id_hash": H3},
-                                             {"kind": "citizen", "id": "C2", "id_hash": H2}])
+    path = write_jsonl(
+        tmp_path / "b.jsonl",
+        [
+            {"kind": "citizen", "id": "E1", "id_hash": H3},
+            {"kind": "citizen", "id": "C2", "id_hash": H2},
+        ],
+    )
     result = zhida(db_url, "import", path)
     assert result.returncode == 3
     assert "编号 E1 在库中是企业档案，不能作为个人档案导入" in result.stderr
@@ -219,22 +259,38 @@ def test_a_failure_mid_import_leaves_the_database_unchanged(db_url: str, tmp_pat
 
 
 def seed_store(url: str, tmp_path: Path) -> None:
-    run_import(url, write_jsonl(tmp_path / "seed.jsonl", [
-        ent(id="E1", uscc=U1, name="杭州某某科技有限公司", region="330106", phone=P1,
-            employees=10),
-        ent(id="E2", name="宁波东方贸易有限公司", region="330203"),
-    ]), source="工商")
+    run_import(
+        url,
+        write_jsonl(
+            tmp_path / "seed.jsonl",
+            [
+                ent(
+                    id="E1",
+                    uscc=U1,
+                    name="杭州某某科技有限公司",
+                    region="330106",
+                    phone=P1,
+                    employees=10,
+                ),
+                ent(id="E2", name="宁波东方贸易有限公司", region="330203"),
+            ],
+        ),
+        source="工商",
+    )
 
 
 def test_resolution_through_the_store(db_url: str, tmp_path: Path) -> None:
     seed_store(db_url, tmp_path)
-    path = write_jsonl(tmp_path / "b.jsonl", [
-        ent(id="S1", name="某某科技有限责任公司", region="330106", revenue=5e6),  # merge
-        ent(id="S2", uscc=U1, name="某某科技", employees=12),  # same uscc: merge
-        ent(id="S3", name="杭州某某科技有限公司", region="330281", phone=P2),  # review
-        ent(id="S4", name="温州南方鞋业有限公司", region="330302"),  # new
-        ent(id="S5", name="宁波东方贸易股份有限公司", region="330203"),  # merge into E2
-    ])
+    path = write_jsonl(
+        tmp_path / "b.jsonl",
+        [
+            ent(id="S1", name="某某科技有限责任公司", region="330106", revenue=5e6),  # merge
+            ent(id="S2", uscc=U1, name="某某科技", employees=12),  # same uscc: merge
+            ent(id="S3", name="杭州某某科技有限公司", region="330281", phone=P2),  # review
+            ent(id="S4", name="温州南方鞋业有限公司", region="330302"),  # new
+            ent(id="S5", name="宁波东方贸易股份有限公司", region="330203"),  # merge into E2
+        ],
+    )
     r = run_import(db_url, path, source="税务")
     assert (r.counts["merge"], r.counts["review"], r.counts["new"]) == (3, 1, 1)
     stored = profiles(db_url)
@@ -258,10 +314,13 @@ def test_resolution_through_the_store(db_url: str, tmp_path: Path) -> None:
 
 def test_review_accept_and_reject(db_url: str, tmp_path: Path) -> None:
     seed_store(db_url, tmp_path)
-    path = write_jsonl(tmp_path / "b.jsonl", [
-        ent(id="S3", name="杭州某某科技有限公司", region="330281", phone=P2, employees=99),
-        ent(id="S6", name="宁波东方贸易有限公司", region="330106"),
-    ])
+    path = write_jsonl(
+        tmp_path / "b.jsonl",
+        [
+            ent(id="S3", name="杭州某某科技有限公司", region="330281", phone=P2, employees=99),
+            ent(id="S6", name="宁波东方贸易有限公司", region="330106"),
+        ],
+    )
     run_import(db_url, path, source="税务")
     with session_scope(db_url) as s:
         items = {i.incoming["id"]: i.id for i in list_reviews(s)}
@@ -302,8 +361,12 @@ def test_review_accept_and_reject(db_url: str, tmp_path: Path) -> None:
 
 def test_review_functions_refuse_bad_items(db_url: str, tmp_path: Path) -> None:
     seed_store(db_url, tmp_path)
-    run_import(db_url, write_jsonl(tmp_path / "b.jsonl", [
-        ent(id="S3", name="杭州某某科技有限公司", region="330281")]))
+    run_import(
+        db_url,
+        write_jsonl(
+            tmp_path / "b.jsonl", [ent(id="S3", name="杭州某某科技有限公司", region="330281")]
+        ),
+    )
     with session_scope(db_url) as s:
         [item] = list_reviews(s)
         s.delete(s.get(Profile, "E1"))

@@ -23,8 +23,15 @@ from zhida.matcher.reference import evaluate_policy
 
 SCHEMAS = schemas_for_tests()
 SCHEMA = SCHEMAS["enterprise"]
-AS_OF = st.sampled_from([dt.date(2026, 4, 1), dt.date(2025, 2, 28), dt.date(2024, 2, 29),
-                         dt.date(2026, 12, 31), dt.date(2026, 3, 31)])
+AS_OF = st.sampled_from(
+    [
+        dt.date(2026, 4, 1),
+        dt.date(2025, 2, 28),
+        dt.date(2024, 2, 29),
+        dt.date(2026, 12, 31),
+        dt.date(2026, 3, 31),
+    ]
+)
 
 
 def _same(a: float | None, b: float) -> bool:
@@ -37,10 +44,16 @@ EXAMPLES = int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "0")) or examples(300
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(criteria=criteria_yaml(), benefit=NUM_EXPR, rows=st.lists(profiles(), min_size=1,
-       max_size=12), as_of=AS_OF, chunk=st.integers(1, 5))
-def test_vectorised_agrees_with_reference(criteria: str, benefit: str, rows: list[dict[str, object]],
-                                          as_of: dt.date, chunk: int) -> None:
+@given(
+    criteria=criteria_yaml(),
+    benefit=NUM_EXPR,
+    rows=st.lists(profiles(), min_size=1, max_size=12),
+    as_of=AS_OF,
+    chunk=st.integers(1, 5),
+)
+def test_vectorised_agrees_with_reference(
+    criteria: str, benefit: str, rows: list[dict[str, object]], as_of: dt.date, chunk: int
+) -> None:
     extra = f"benefit: {{amount: '{benefit}'}}\ndefine: {{ratio: 'rd_expense / revenue'}}\n"
     policy = make_policy(criteria=criteria, extra=extra, schemas=SCHEMAS)
     for i, r in enumerate(rows):
@@ -61,21 +74,28 @@ def test_vectorised_agrees_with_reference(criteria: str, benefit: str, rows: lis
         assert names[outcome[i]] == ref.outcome, context
         assert got_failed == ref.failed, context
         assert got_unknown == ref.unknown, context
-        assert _same(ref.benefit, benefits[i]), f"benefit {benefit}: {ref.benefit} vs " \
-                                                f"{benefits[i]}\n{context}"
+        assert _same(ref.benefit, benefits[i]), (
+            f"benefit {benefit}: {ref.benefit} vs {benefits[i]}\n{context}"
+        )
 
 
 @settings(max_examples=examples(500), deadline=None)
-@given(d=st.one_of(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)),
-                   st.sampled_from([dt.date(2024, 2, 29), dt.date(2023, 1, 31),
-                                    dt.date(2020, 2, 29)])),
-       as_of=st.one_of(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)), AS_OF))
+@given(
+    d=st.one_of(
+        st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)),
+        st.sampled_from([dt.date(2024, 2, 29), dt.date(2023, 1, 31), dt.date(2020, 2, 29)]),
+    ),
+    as_of=st.one_of(st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)), AS_OF),
+)
 def test_calendar_functions_agree(d: dt.date, as_of: dt.date) -> None:
-    crit = ("  - {id: y, label: y, when: 'years_since(established) >= 3'}\n"
-            "  - {id: m, label: m, when: 'months_since(established) >= 36'}\n")
-    policy = make_policy(criteria=crit,
-                         extra="benefit: {amount: 'years_since(established) * 1000 + "
-                               "months_since(established)'}\n")
+    crit = (
+        "  - {id: y, label: y, when: 'years_since(established) >= 3'}\n"
+        "  - {id: m, label: m, when: 'months_since(established) >= 36'}\n"
+    )
+    policy = make_policy(
+        criteria=crit,
+        extra="benefit: {amount: 'years_since(established) * 1000 + months_since(established)'}\n",
+    )
     frame = make_frame([{"id": "a", "established": d}], SCHEMA)
     result = next(BatchEvaluator([policy], as_of, threads=1).evaluate(frame, SCHEMA))
     ref = evaluate_policy(policy, {"established": d}, as_of)

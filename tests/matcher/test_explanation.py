@@ -17,10 +17,12 @@ from zhida.profiles.schema import builtin_schema
 
 AS_OF = dt.date(2026, 4, 1)
 SCHEMA = builtin_schema("enterprise")
-NESTED = ("  - {id: rev, label: 上年度营业收入不低于1亿元, when: revenue >= 1亿}\n"
-          "  - id: inno\n    label: 创新能力\n    any:\n"
-          "      - {id: pat, label: Ⅰ类知识产权2项以上, when: invention_patents >= 2}\n"
-          "      - {id: rds, label: 研发人员占比不低于15%, when: rd_staff / employees >= 15%}\n")
+NESTED = (
+    "  - {id: rev, label: 上年度营业收入不低于1亿元, when: revenue >= 1亿}\n"
+    "  - id: inno\n    label: 创新能力\n    any:\n"
+    "      - {id: pat, label: Ⅰ类知识产权2项以上, when: invention_patents >= 2}\n"
+    "      - {id: rds, label: 研发人员占比不低于15%, when: rd_staff / employees >= 15%}\n"
+)
 
 
 def test_structure_holds_every_criterion_its_verdict_and_the_values_read() -> None:
@@ -29,15 +31,23 @@ def test_structure_holds_every_criterion_its_verdict_and_the_values_read() -> No
     result = evaluate_policy(policy, profile, AS_OF)
     defines = evaluate_define_values(policy, profile, AS_OF)
     e = build_explanation(result, SCHEMA, "E1", defines)
-    assert (e.policy_id, e.profile_id, e.outcome, e.failed) == (policy.id, "E1", "ineligible",
-                                                               ("rev",))
+    assert (e.policy_id, e.profile_id, e.outcome, e.failed) == (
+        policy.id,
+        "E1",
+        "ineligible",
+        ("rev",),
+    )
     assert [(depth, line.id, line.kind, line.holds) for depth, line in e.lines()] == [
-        (0, "rev", "when", False), (0, "inno", "any", True),
-        (1, "pat", "when", None), (1, "rds", "when", True)]
+        (0, "rev", "when", False),
+        (0, "inno", "any", True),
+        (1, "pat", "when", None),
+        (1, "rds", "when", True),
+    ]
     rev = e.criteria[0]
     assert rev.reads == (ValueRead("revenue", "上年度营业收入", 8e7, "元"),)
     assert e.criteria[1].children[0].reads == (
-        ValueRead("invention_patents", "发明专利数", None, SCHEMA.get("invention_patents").unit),)
+        ValueRead("invention_patents", "发明专利数", None, SCHEMA.get("invention_patents").unit),
+    )
     assert [d.name for d in e.defines] == ["rd_ratio"] and e.defines[0].is_define
     assert e.missing == ()  # the missing patents do not matter: 创新能力 holds
 
@@ -67,7 +77,9 @@ def test_one_renderer_writes_the_text_from_the_structure() -> None:
 
 
 def test_unknown_outcome_renders_the_missing_fields() -> None:
-    policy = make_policy(criteria="  - {id: age, label: 成立满3年, when: years_since(established) >= 3}\n")
+    policy = make_policy(
+        criteria="  - {id: age, label: 成立满3年, when: years_since(established) >= 3}\n"
+    )
     result = evaluate_policy(policy, enterprise(established=None), AS_OF)
     e = build_explanation(result, SCHEMA)
     assert e.outcome == "unknown" and e.unknown == ("age",)

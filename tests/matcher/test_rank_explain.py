@@ -52,10 +52,12 @@ def test_amounts_read_the_chinese_way() -> None:
 
 
 def test_explanation_shows_nested_criteria_values_and_missing_data() -> None:
-    crit = ("  - {id: rev, label: 上年度营业收入不低于1亿元, when: revenue >= 1亿}\n"
-            "  - id: inno\n    label: 创新能力（满足其一）\n    any:\n"
-            "      - {id: pat, label: Ⅰ类知识产权2项以上, when: invention_patents >= 2}\n"
-            "      - {id: rds, label: 研发人员占比不低于15%, when: rd_staff / employees >= 15%}\n")
+    crit = (
+        "  - {id: rev, label: 上年度营业收入不低于1亿元, when: revenue >= 1亿}\n"
+        "  - id: inno\n    label: 创新能力（满足其一）\n    any:\n"
+        "      - {id: pat, label: Ⅰ类知识产权2项以上, when: invention_patents >= 2}\n"
+        "      - {id: rds, label: 研发人员占比不低于15%, when: rd_staff / employees >= 15%}\n"
+    )
     policy = make_policy(criteria=crit, extra="define: {rd_ratio: rd_expense / revenue}\n")
     profile = enterprise(revenue=8e7, invention_patents=None, rd_staff=20, employees=100)
     result = evaluate_policy(policy, profile, dt.date(2026, 4, 1))
@@ -67,7 +69,9 @@ def test_explanation_shows_nested_criteria_values_and_missing_data() -> None:
 
 
 def test_unknown_outcome_lists_the_data_to_add() -> None:
-    policy = make_policy(criteria="  - {id: age, label: 成立满3年, when: years_since(established) >= 3}\n")
+    policy = make_policy(
+        criteria="  - {id: age, label: 成立满3年, when: years_since(established) >= 3}\n"
+    )
     result = evaluate_policy(policy, enterprise(established=None), dt.date(2026, 4, 1))
     text = explain_text(result, builtin_schema("enterprise"))
     assert "结论：可能符合，需补充信息" in text

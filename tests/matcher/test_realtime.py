@@ -47,21 +47,26 @@ SCHEMA = SCHEMAS["enterprise"]
 AS_OF = dt.date(2026, 4, 1)
 NAMES = ["ineligible", "unknown", "eligible"]
 EXAMPLES = (int(os.environ.get("ZHIDA_HYPOTHESIS_EXAMPLES", "0")) or examples(300)) * 2 // 3
-DEFINES = ("define:\n  ratio: 'rd_expense / revenue'\n  age: 'years_since(established)'\n"
-           "  big: 'revenue >= 5000万 and employees > 10'\n")
+DEFINES = (
+    "define:\n  ratio: 'rd_expense / revenue'\n  age: 'years_since(established)'\n"
+    "  big: 'revenue >= 5000万 and employees > 10'\n"
+)
 
 
 # --------------------------------------------------------------------------- strategies
 # As in tests/support/strategies.py, restricted so that every value is known: divisors are
 # non-zero constants or fields (which the profiles below never leave at zero).
 
-num_lit = st.sampled_from(["0", "1", "2", "3", "10", "0.5", "15%", "1万", "1.5亿", "100",
-                           "0.001%", "0.0000001"])
-divisor = st.one_of(st.sampled_from(["1", "3", "0.5", "15%", "1万", "0.001%"]),
-                    st.sampled_from(NUM_FIELDS))
+num_lit = st.sampled_from(
+    ["0", "1", "2", "3", "10", "0.5", "15%", "1万", "1.5亿", "100", "0.001%", "0.0000001"]
+)
+divisor = st.one_of(
+    st.sampled_from(["1", "3", "0.5", "15%", "1万", "0.001%"]), st.sampled_from(NUM_FIELDS)
+)
 date_lit = st.sampled_from(["2020-02-29", "2024-02-29", "2025-02-28", "2023-01-31", "2019-05-01"])
-str_lit = st.sampled_from(['"C39"', '"I65"', '"330106"', '"A"', '"B"', '"软件开发"', '""',
-                           '"say \\"hi\\""'])
+str_lit = st.sampled_from(
+    ['"C39"', '"I65"', '"330106"', '"A"', '"B"', '"软件开发"', '""', '"say \\"hi\\""']
+)
 
 
 def known_exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
@@ -70,8 +75,9 @@ def known_exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
             "num": st.one_of(num_lit, st.sampled_from([*NUM_FIELDS, "ratio", "age"])),
             "date": st.one_of(date_lit, st.sampled_from(DATE_FIELDS)),
             "str": st.one_of(str_lit, st.sampled_from(STR_FIELDS)),
-            "bool": st.one_of(st.sampled_from(["true", "false", "big"]),
-                              st.sampled_from(BOOL_FIELDS)),
+            "bool": st.one_of(
+                st.sampled_from(["true", "false", "big"]), st.sampled_from(BOOL_FIELDS)
+            ),
         }
     sub = known_exprs(depth - 1)
     num, date, s, b = sub["num"], sub["date"], sub["str"], sub["bool"]
@@ -79,17 +85,21 @@ def known_exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
     num_e = st.one_of(
         num,
         st.tuples(num, st.sampled_from(["+", "-", "*"]), num).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
         st.tuples(num, divisor).map(lambda t: f"({t[0]} / {t[1]})"),
         num.map(lambda x: f"-{x}" if not x.startswith("-") else x),
-        st.tuples(st.sampled_from(["years_since", "months_since", "days_since", "days_until"]),
-                  date).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(
+            st.sampled_from(["years_since", "months_since", "days_since", "days_until"]), date
+        ).map(lambda t: f"{t[0]}({t[1]})"),
         st.tuples(b, num, num).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
-        st.tuples(num, num).map(lambda t: f"band({t[0]}, [[1亿, 30], [5000万, 20], [0, 5]], "
-                                          f"{t[1]})"),
+        st.tuples(num, num).map(
+            lambda t: f"band({t[0]}, [[1亿, 30], [5000万, 20], [0, 5]], {t[1]})"
+        ),
         st.tuples(num, num).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
         st.tuples(st.sampled_from(["min", "max"]), st.lists(num, min_size=1, max_size=3)).map(
-            lambda t: f"{t[0]}({', '.join(t[1])})"),
+            lambda t: f"{t[0]}({', '.join(t[1])})"
+        ),
         num.map(lambda x: f"abs({x})"),
         st.sampled_from(["len(business_scope)", "len(tags)", "len(name)"]),
         st.sampled_from(WORDS).map(lambda w: f'fuzzy(business_scope, "{w}")'),
@@ -98,7 +108,8 @@ def known_exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
         date,
         st.tuples(b, date, date).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
         st.tuples(st.sampled_from(["min", "max"]), date, date).map(
-            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"
+        ),
     )
     str_e = st.one_of(s, st.tuples(b, s, s).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"))
     bool_e = st.one_of(
@@ -110,19 +121,22 @@ def known_exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
         st.tuples(s, st.sampled_from(["==", "!="]), s).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(b, st.sampled_from(["==", "!="]), b).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(s, st.sampled_from(["in", "not in"]), st.lists(str_lit, max_size=3)).map(
-            lambda t: f"({t[0]} {t[1]} [{', '.join(t[2])}])"),
-        st.tuples(num, st.lists(num, max_size=3)).map(
-            lambda t: f"({t[0]} in [{', '.join(t[1])}])"),
+            lambda t: f"({t[0]} {t[1]} [{', '.join(t[2])}])"
+        ),
+        st.tuples(num, st.lists(num, max_size=3)).map(lambda t: f"({t[0]} in [{', '.join(t[1])}])"),
         st.tuples(num, num, num, st.booleans()).map(
-            lambda t: f"({'not ' if t[3] else ''}{t[0]} between {t[1]} and {t[2]})"),
+            lambda t: f"({'not ' if t[3] else ''}{t[0]} between {t[1]} and {t[2]})"
+        ),
         st.tuples(date, date, date).map(lambda t: f"({t[0]} between {t[1]} and {t[2]})"),
         st.lists(st.sampled_from(['"33"', '"3301"', '"330106"', '"3302"']), max_size=3).map(
-            lambda ps: f"in_region(region, [{', '.join(ps)}])"),
+            lambda ps: f"in_region(region, [{', '.join(ps)}])"
+        ),
         st.sampled_from(['"C"', '"C3"', '"I"', '""']).map(lambda p: f"starts_with(industry, {p})"),
         st.sampled_from(WORDS).map(lambda w: f'contains(business_scope, "{w}")'),
         st.sampled_from(WORDS).map(lambda w: f'("{w}" in tags)'),
         st.lists(st.sampled_from(WORDS), max_size=3).map(
-            lambda ws: "contains_any(business_scope, [" + ", ".join(f'"{w}"' for w in ws) + "])"),
+            lambda ws: "contains_any(business_scope, [" + ", ".join(f'"{w}"' for w in ws) + "])"
+        ),
         st.one_of(num, date, s, b).map(lambda x: f"is_known({x})"),
         st.tuples(b, b, b).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
         st.tuples(b, b).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
@@ -130,9 +144,11 @@ def known_exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
         st.tuples(num, cmp, num_e).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(num_e, cmp, num_e).map(lambda t: f"(not ({t[0]} {t[1]} {t[2]}))"),
         # negated comparisons of equal values: the boundary a wrong inversion gets wrong
-        st.tuples(st.sampled_from(["employees", "patents", "10", "100"]), cmp,
-                  st.sampled_from(["employees", "patents", "10", "100"])).map(
-            lambda t: f"(not ({t[0]} {t[1]} {t[2]}))"),
+        st.tuples(
+            st.sampled_from(["employees", "patents", "10", "100"]),
+            cmp,
+            st.sampled_from(["employees", "patents", "10", "100"]),
+        ).map(lambda t: f"(not ({t[0]} {t[1]} {t[2]}))"),
         st.tuples(date, cmp, date).map(lambda t: f"(not ({t[0]} {t[1]} {t[2]}))"),
         st.tuples(date_e, cmp, date).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
     )
@@ -150,12 +166,22 @@ def known_criteria() -> st.SearchStrategy[str]:
 @st.composite
 def known_profiles(draw: st.DrawFn) -> dict[str, object]:
     dates = st.one_of(
-        st.sampled_from([dt.date(2020, 2, 29), dt.date(2024, 2, 29), dt.date(2023, 1, 31),
-                         dt.date(2025, 2, 28), dt.date(2026, 4, 1), dt.date(2026, 3, 31)]),
-        st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)))
+        st.sampled_from(
+            [
+                dt.date(2020, 2, 29),
+                dt.date(2024, 2, 29),
+                dt.date(2023, 1, 31),
+                dt.date(2025, 2, 28),
+                dt.date(2026, 4, 1),
+                dt.date(2026, 3, 31),
+            ]
+        ),
+        st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)),
+    )
     ints = st.one_of(
         st.sampled_from([1, 2, 3, 10, 100, 5000, 10_000, 50_000_000, 100_000_000, 10**17]),
-        st.integers(1, 10**9))
+        st.integers(1, 10**9),
+    )
     numbers = st.one_of(ints, st.floats(1e-3, 1e9).map(lambda x: round(x, 3) or 1.0))
     p: dict[str, object] = {}
     for f in NUM_FIELDS:
@@ -165,8 +191,19 @@ def known_profiles(draw: st.DrawFn) -> dict[str, object]:
     p["industry"] = draw(st.sampled_from(["C39", "C38", "I65", "F51", ""]))
     p["region"] = draw(st.sampled_from(["330106", "330782", "330201", "110101"]))
     p["tax_credit"] = draw(st.sampled_from(["A", "B", "M", "C", "D"]))
-    p["business_scope"] = draw(st.sampled_from(["软件开发；集成电路设计", "贸易", "金属制品制造",
-                                                "集成电路制造", "", 'say "hi"', "a\\b"]))
+    p["business_scope"] = draw(
+        st.sampled_from(
+            [
+                "软件开发；集成电路设计",
+                "贸易",
+                "金属制品制造",
+                "集成电路制造",
+                "",
+                'say "hi"',
+                "a\\b",
+            ]
+        )
+    )
     p["name"] = draw(st.sampled_from(["杭州某某科技有限公司", "宁波集成电路有限公司", 'say "hi"']))
     p["tags"] = draw(st.lists(st.sampled_from(WORDS), max_size=3))
     for f in BOOL_FIELDS:
@@ -177,13 +214,13 @@ def known_profiles(draw: st.DrawFn) -> dict[str, object]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _batch(policies: list[Policy], rows: list[dict[str, object]],
-           as_of: dt.date) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def _batch(
+    policies: list[Policy], rows: list[dict[str, object]], as_of: dt.date
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     frame = make_frame(rows, SCHEMA)
     results = list(BatchEvaluator(policies, as_of, chunk_size=5).evaluate(frame, SCHEMA))
     outcome = np.concatenate([r.outcome for r in results], axis=1)
-    codes = [np.concatenate([r.criteria[j] for r in results], axis=1)
-             for j in range(len(policies))]
+    codes = [np.concatenate([r.criteria[j] for r in results], axis=1) for j in range(len(policies))]
     benefits = [np.concatenate([r.benefit[j] for r in results]) for j in range(len(policies))]
     return outcome, codes, benefits
 
@@ -192,8 +229,9 @@ def _same_benefit(a: float | None, b: float) -> bool:
     return bool(np.isnan(b)) if a is None else a == b
 
 
-def _check_against_batch(policies: list[Policy], rows: list[dict[str, object]],
-                         as_of: dt.date, *, all_durable: bool) -> RealtimeMatcher:
+def _check_against_batch(
+    policies: list[Policy], rows: list[dict[str, object]], as_of: dt.date, *, all_durable: bool
+) -> RealtimeMatcher:
     for i, r in enumerate(rows):
         r["id"] = f"E{i}"
     outcome, codes, benefits = _batch(policies, rows, as_of)
@@ -223,33 +261,45 @@ def _check_against_batch(policies: list[Policy], rows: list[dict[str, object]],
 
 def _policies(criteria: list[str], benefit: str) -> list[Policy]:
     extra = f"benefit: {{amount: '{benefit}'}}\n{DEFINES}"
-    return [make_policy(criteria=c, extra=extra, pid=f"p{k}", path=f"p{k}.yaml", schemas=SCHEMAS)
-            for k, c in enumerate(criteria)]
+    return [
+        make_policy(criteria=c, extra=extra, pid=f"p{k}", path=f"p{k}.yaml", schemas=SCHEMAS)
+        for k, c in enumerate(criteria)
+    ]
 
 
-AS_OF_ST = st.sampled_from([dt.date(2026, 4, 1), dt.date(2025, 2, 28), dt.date(2024, 2, 29),
-                            dt.date(2026, 12, 31)])
+AS_OF_ST = st.sampled_from(
+    [dt.date(2026, 4, 1), dt.date(2025, 2, 28), dt.date(2024, 2, 29), dt.date(2026, 12, 31)]
+)
 
 
 # --------------------------------------------------------------------------- properties
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(criteria=st.lists(known_criteria(), min_size=1, max_size=3), benefit=KNOWN_NUM,
-       rows=st.lists(known_profiles(), min_size=1, max_size=8), as_of=AS_OF_ST)
+@given(
+    criteria=st.lists(known_criteria(), min_size=1, max_size=3),
+    benefit=KNOWN_NUM,
+    rows=st.lists(known_profiles(), min_size=1, max_size=8),
+    as_of=AS_OF_ST,
+)
 def test_known_profiles_are_judged_by_durable_rules_as_batch_does(
-        criteria: list[str], benefit: str, rows: list[dict[str, object]],
-        as_of: dt.date) -> None:
+    criteria: list[str], benefit: str, rows: list[dict[str, object]], as_of: dt.date
+) -> None:
     _check_against_batch(_policies(criteria, benefit), rows, as_of, all_durable=True)
 
 
-@settings(max_examples=max(20, EXAMPLES // 3), deadline=None,
-          suppress_health_check=list(HealthCheck))
-@given(criteria=st.lists(criteria_yaml(), min_size=1, max_size=2), benefit=KNOWN_NUM,
-       rows=st.lists(profiles(), min_size=1, max_size=8), as_of=AS_OF_ST)
+@settings(
+    max_examples=max(20, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck)
+)
+@given(
+    criteria=st.lists(criteria_yaml(), min_size=1, max_size=2),
+    benefit=KNOWN_NUM,
+    rows=st.lists(profiles(), min_size=1, max_size=8),
+    as_of=AS_OF_ST,
+)
 def test_missing_values_go_via_the_reference_and_still_agree(
-        criteria: list[str], benefit: str, rows: list[dict[str, object]],
-        as_of: dt.date) -> None:
+    criteria: list[str], benefit: str, rows: list[dict[str, object]], as_of: dt.date
+) -> None:
     _check_against_batch(_policies(criteria, benefit), rows, as_of, all_durable=False)
 
 
@@ -260,15 +310,16 @@ def _one(criteria: str, pid: str = "p1", extra: str = "") -> Policy:
     return make_policy(criteria=criteria, pid=pid, extra=extra, schemas=SCHEMAS)
 
 
-def _match(policy: Policy, profile: dict[str, object],
-           as_of: dt.date = AS_OF) -> RealtimeResult:
+def _match(policy: Policy, profile: dict[str, object], as_of: dt.date = AS_OF) -> RealtimeResult:
     with RealtimeMatcher([policy], name_prefix="ex-") as m:
         (res,) = m.match(profile, "enterprise", as_of)
     return res
 
 
-REV_EMP = ("  - {id: rev, label: 营收, when: revenue >= 1亿}\n"
-           "  - {id: emp, label: 人数, when: employees >= 10}\n")
+REV_EMP = (
+    "  - {id: rev, label: 营收, when: revenue >= 1亿}\n"
+    "  - {id: emp, label: 人数, when: employees >= 10}\n"
+)
 
 
 def test_unknown_values_are_judged_by_the_reference() -> None:
@@ -277,10 +328,16 @@ def test_unknown_values_are_judged_by_the_reference() -> None:
     assert (res.outcome, res.via, res.unknown) == ("unknown", VIA_REFERENCE, ["rev"])
     # false and unknown is false: still judged by the reference, which knows Kleene logic
     res = _match(policy, {"id": "E1", "revenue": None, "employees": 5})
-    assert (res.outcome, res.via, res.failed, res.unknown) == \
-        ("ineligible", VIA_REFERENCE, ["emp"], ["rev"])
-    res = _match(_one("  - {id: r, label: 比例, when: rd_expense / revenue >= 3%}\n"),
-                 {"id": "E1", "rd_expense": 5, "revenue": 0})  # a zero divisor is unknown
+    assert (res.outcome, res.via, res.failed, res.unknown) == (
+        "ineligible",
+        VIA_REFERENCE,
+        ["emp"],
+        ["rev"],
+    )
+    res = _match(
+        _one("  - {id: r, label: 比例, when: rd_expense / revenue >= 3%}\n"),
+        {"id": "E1", "rd_expense": 5, "revenue": 0},
+    )  # a zero divisor is unknown
     assert (res.outcome, res.via) == ("unknown", VIA_REFERENCE)
 
 
@@ -296,8 +353,11 @@ def test_an_event_that_matches_nothing_does_not_raise() -> None:
     policy = _one(REV_EMP + "  - {id: sme, label: 专精特新, when: specialized_sme}\n")
     with RealtimeMatcher([policy], name_prefix="nothing-") as m:
         for _ in range(3):  # and again: nothing is left behind in the engine
-            (res,) = m.match({"id": "E1", "revenue": 1.0, "employees": 1,
-                              "specialized_sme": False}, "enterprise", AS_OF)
+            (res,) = m.match(
+                {"id": "E1", "revenue": 1.0, "employees": 1, "specialized_sme": False},
+                "enterprise",
+                AS_OF,
+            )
             assert (res.outcome, res.via) == ("ineligible", VIA_DURABLE)
         assert m.stats == {VIA_DURABLE: 3, VIA_REFERENCE: 0, "disagreements": 0}
 
@@ -317,8 +377,7 @@ def test_recompiling_the_same_policies_in_one_process_uses_distinct_names() -> N
         with RealtimeMatcher([changed], name_prefix="same-") as third:
             assert third.ruleset_names["p1"].startswith(f"same-p1-{changed.sha256[:8]}")
             assert changed.sha256[:8] != policy.sha256[:8]
-            (res,) = third.match({"id": "E1", "revenue": 2e8, "employees": 20}, "enterprise",
-                                 AS_OF)
+            (res,) = third.match({"id": "E1", "revenue": 2e8, "employees": 20}, "enterprise", AS_OF)
             assert res.outcome == "ineligible"
     finally:
         first.close()
@@ -333,10 +392,10 @@ def test_two_thousand_profile_ids_in_a_row_do_not_exhaust_the_state_cache() -> N
     with RealtimeMatcher([policy], name_prefix="many-") as m:
         for i in range(2_000):
             revenue = 2e8 if i % 2 else 5e7
-            (res,) = m.match({"id": f"E{i:05d}", "revenue": revenue, "employees": 20},
-                             "enterprise", AS_OF)
-            assert (res.outcome, res.via) == \
-                ("eligible" if i % 2 else "ineligible", VIA_DURABLE)
+            (res,) = m.match(
+                {"id": f"E{i:05d}", "revenue": revenue, "employees": 20}, "enterprise", AS_OF
+            )
+            assert (res.outcome, res.via) == ("eligible" if i % 2 else "ineligible", VIA_DURABLE)
 
 
 def _rss_mb() -> float:
@@ -383,12 +442,14 @@ def test_numbers_durable_rules_cannot_read_as_python_writes_them() -> None:
 
 
 def test_strings_with_quotes_and_chinese_text() -> None:
-    policy = _one(r"""  - {id: n, label: 名称, when: 'name == "say \"hi\""'}""" "\n"
-                  "  - {id: s, label: 范围, when: 'business_scope != \"软件\"'}\n")
+    policy = _one(
+        r"""  - {id: n, label: 名称, when: 'name == "say \"hi\""'}"""
+        "\n"
+        "  - {id: s, label: 范围, when: 'business_scope != \"软件\"'}\n"
+    )
     assert policy.criteria[0].when is not None
     assert _match(policy, {"name": 'say "hi"', "business_scope": "软件开发"}).outcome == "eligible"
-    assert _match(policy, {"name": 'say "hi', "business_scope": "软件开发"}).outcome == \
-        "ineligible"
+    assert _match(policy, {"name": 'say "hi', "business_scope": "软件开发"}).outcome == "ineligible"
     assert _match(policy, {"name": 'say "hi"', "business_scope": "软件"}).outcome == "ineligible"
 
 
@@ -396,17 +457,21 @@ def test_large_conditions_are_shrunk_to_fit_durable_rules() -> None:
     # 60 matching branches of one any: would overflow durable_rules' 64-entry stack;
     # an all: of 16 any: groups would exceed its 31 expression entries per rule
     wide = "  - id: w\n    label: 宽\n    any:\n" + "".join(
-        f"      - {{id: w{k}, label: 条件{k}, when: employees >= {k}}}\n" for k in range(60))
+        f"      - {{id: w{k}, label: 条件{k}, when: employees >= {k}}}\n" for k in range(60)
+    )
     deep = "  - id: d\n    label: 深\n    all:\n" + "".join(
         f"      - id: g{k}\n        label: 组{k}\n        any:\n"
         f"          - {{id: g{k}a, label: a, when: patents >= {k}}}\n"
         f"          - {{id: g{k}b, label: b, when: 'industry == \"C{k}\"'}}\n"
-        for k in range(16))
+        for k in range(16)
+    )
     for crit in (wide, deep):
         policy = _one(crit)
-        for profile in ({"employees": 100, "patents": 20, "industry": "C39"},
-                        {"employees": 0, "patents": 3, "industry": "C5"},
-                        {"employees": 30, "patents": 15, "industry": "C15"}):
+        for profile in (
+            {"employees": 100, "patents": 20, "industry": "C39"},
+            {"employees": 0, "patents": 3, "industry": "C5"},
+            {"employees": 30, "patents": 15, "industry": "C15"},
+        ):
             res = _match(policy, profile)
             assert res.outcome == evaluate_policy(policy, profile, AS_OF).outcome
             assert res.via == VIA_DURABLE
@@ -415,8 +480,12 @@ def test_large_conditions_are_shrunk_to_fit_durable_rules() -> None:
 
 def test_audiences_are_kept_apart_and_kinds_checked() -> None:
     ent = _one(REV_EMP, pid="ent")
-    cit = make_policy(criteria="  - {id: age, label: 年龄, when: years_since(birth_date) < 35}\n",
-                      pid="cit", audience="citizen", path="cit.yaml")
+    cit = make_policy(
+        criteria="  - {id: age, label: 年龄, when: years_since(birth_date) < 35}\n",
+        pid="cit",
+        audience="citizen",
+        path="cit.yaml",
+    )
     with RealtimeMatcher([ent, cit], name_prefix="aud-") as m:
         got = m.match({"id": "P1", "birth_date": dt.date(1995, 1, 1)}, "citizen", AS_OF)
         assert [(r.policy_id, r.outcome, r.via) for r in got] == [("cit", "eligible", VIA_DURABLE)]
@@ -444,8 +513,10 @@ def test_a_profile_update_event_finds_a_newly_qualifying_company() -> None:
     profile: dict[str, object] = {"id": "E1", "revenue": 5e7, "employees": 20}
     with RealtimeMatcher([policy], name_prefix="event-") as m:
         assert m.match(profile, "enterprise", AS_OF)[0].outcome == "ineligible"
-        event = parse_event('{"type": "profile.updated", "profile": "E1", "kind": "enterprise",'
-                            ' "fields": {"revenue": "1.2亿"}}')
+        event = parse_event(
+            '{"type": "profile.updated", "profile": "E1", "kind": "enterprise",'
+            ' "fields": {"revenue": "1.2亿"}}'
+        )
         profile = apply_event(profile, event)
         (res,) = m.match(profile, event.kind, AS_OF)
         assert (res.outcome, res.via) == ("eligible", VIA_DURABLE)
@@ -454,8 +525,10 @@ def test_a_profile_update_event_finds_a_newly_qualifying_company() -> None:
 def test_the_example_pack_agrees_with_the_batch_evaluator() -> None:
     pack = load_pack([Path(__file__).parents[2] / "examples" / "policies"])
     assert not pack.errors
-    frames = {"enterprise": synthesize_enterprises(400, seed=5, schemas=pack.schemas),
-              "citizen": synthesize_citizens(400, seed=5, schemas=pack.schemas)}
+    frames = {
+        "enterprise": synthesize_enterprises(400, seed=5, schemas=pack.schemas),
+        "citizen": synthesize_citizens(400, seed=5, schemas=pack.schemas),
+    }
     with RealtimeMatcher(pack.policies, name_prefix="pack-") as m:
         for kind, frame in frames.items():
             policies = [p for p in pack.policies if p.audience == kind]
@@ -473,12 +546,16 @@ def test_matcher_is_usable_from_several_threads() -> None:
     policy = _one(REV_EMP)
     errors: list[BaseException] = []
     with RealtimeMatcher([policy], name_prefix="mt-") as m:
+
         def work(k: int) -> None:
             try:
                 for i in range(200):
                     revenue = 2e8 if (i + k) % 2 else 1e7
-                    (res,) = m.match({"id": f"E{k}-{i}", "revenue": revenue, "employees": 20},
-                                     "enterprise", AS_OF)
+                    (res,) = m.match(
+                        {"id": f"E{k}-{i}", "revenue": revenue, "employees": 20},
+                        "enterprise",
+                        AS_OF,
+                    )
                     assert res.outcome == ("eligible" if (i + k) % 2 else "ineligible")
             except BaseException as e:  # pragma: no cover - reported below
                 errors.append(e)

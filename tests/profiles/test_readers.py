@@ -450,25 +450,39 @@ def _dates_of(batch: ProfileBatch) -> dict[str, dt.date | None]:
 
 
 def test_dates_outside_the_range_are_bad_rows_in_csv_and_jsonl(tmp_path: Path) -> None:
-    csv = _csv(tmp_path, "id,kind,established\nE1,enterprise,0000-01-01\nE2,enterprise,"
-               "2019-05-01\nE3,enterprise,9999-12-31\nE4,enterprise,1799-12-31\n")
-    jsonl = _jsonl(tmp_path, [{"id": f"E{i}", "kind": "enterprise", "established": d}
-                              for i, d in enumerate(["0000-01-01", "2019-05-01",
-                                                     "9999-12-31", "1799-12-31"], 1)])
+    csv = _csv(
+        tmp_path,
+        "id,kind,established\nE1,enterprise,0000-01-01\nE2,enterprise,"
+        "2019-05-01\nE3,enterprise,9999-12-31\nE4,enterprise,1799-12-31\n",
+    )
+    jsonl = _jsonl(
+        tmp_path,
+        [
+            {"id": f"E{i}", "kind": "enterprise", "established": d}
+            for i, d in enumerate(["0000-01-01", "2019-05-01", "9999-12-31", "1799-12-31"], 1)
+        ],
+    )
     for path in (csv, jsonl):
         batch = read_profiles(path, SCHEMAS)
         assert _dates_of(batch) == {"E2": dt.date(2019, 5, 1)}
         first = 2 if path == csv else 1  # the CSV header is line 1
         assert [(e.line, e.profile_id) for e in batch.errors] == [
-            (first, "E1"), (first + 2, "E3"), (first + 3, "E4")]
+            (first, "E1"),
+            (first + 2, "E3"),
+            (first + 3, "E4"),
+        ]
         assert all("is outside the dates a profile may hold" in e.reason for e in batch.errors)
 
 
 def test_dates_outside_the_range_are_bad_rows_in_typed_parquet(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
-    pl.DataFrame({"id": ["E1", "E2", "E3"], "kind": ["enterprise"] * 3,
-                  "established": [dt.date(1, 1, 1), dt.date(2019, 5, 1),
-                                  dt.date(9999, 12, 31)]}).write_parquet(path)
+    pl.DataFrame(
+        {
+            "id": ["E1", "E2", "E3"],
+            "kind": ["enterprise"] * 3,
+            "established": [dt.date(1, 1, 1), dt.date(2019, 5, 1), dt.date(9999, 12, 31)],
+        }
+    ).write_parquet(path)
     batch = read_profiles(path, SCHEMAS)
     assert _dates_of(batch) == {"E2": dt.date(2019, 5, 1)}
     assert sorted(e.profile_id or "" for e in batch.errors) == ["E1", "E3"]

@@ -27,13 +27,22 @@ criteria:
 SCHEMA = "enterprise:\n  tech_staff: {type: int, label: 科技人员数}\n"
 
 
-def row(version_id: int = 1, version: int = 1, threshold: str = "1亿",
-        schema_yaml: str = "") -> PolicyVersion:
+def row(
+    version_id: int = 1, version: int = 1, threshold: str = "1亿", schema_yaml: str = ""
+) -> PolicyVersion:
     """A stored version as the catalogue sees it (not added to any session)."""
-    return PolicyVersion(id=version_id, policy_id="big", version=version, status="published",
-                         audience="enterprise", title="营收过亿企业奖励",
-                         yaml_text=POLICY.replace("THRESHOLD", threshold),
-                         schema_yaml=schema_yaml, sha256="not-read", author_id=1)
+    return PolicyVersion(
+        id=version_id,
+        policy_id="big",
+        version=version,
+        status="published",
+        audience="enterprise",
+        title="营收过亿企业奖励",
+        yaml_text=POLICY.replace("THRESHOLD", threshold),
+        schema_yaml=schema_yaml,
+        sha256="not-read",
+        author_id=1,
+    )
 
 
 @pytest.fixture()
@@ -139,8 +148,9 @@ def test_the_pack_schema_comes_with_the_policy() -> None:
 def test_versions_by_id_from_the_store(sqlite_url: str) -> None:
     with session_scope(sqlite_url) as s:
         admin, _ = add_officer(s, "root", "admin")
-        ids = [submit(s, admin, POLICY.replace("THRESHOLD", t), "big.yaml").id
-               for t in ("1亿", "2亿")]
+        ids = [
+            submit(s, admin, POLICY.replace("THRESHOLD", t), "big.yaml").id for t in ("1亿", "2亿")
+        ]
     with session_scope(sqlite_url) as s:
         found = compiled_by_id(s, [*ids, 999])
         assert sorted(found) == ids  # a missing id is left out

@@ -109,18 +109,21 @@ def test_preview_counts_match_direct_evaluation_and_write_nothing(pg_url: str) -
         store_profiles(s, frame)
         # stored decisions of a previous version (threshold 1亿): the eligible ones
         old_policy = check_policy(policy_text("1亿"), "big.yaml", "")
-        old = next(BatchEvaluator([old_policy], AS_OF).evaluate(frame, builtin_schema(
-            "enterprise"))).outcome[0]
+        old = next(
+            BatchEvaluator([old_policy], AS_OF).evaluate(frame, builtin_schema("enterprise"))
+        ).outcome[0]
         tokens = officers(pg_url)
         alice = officer_by_token(s, tokens["alice"])
         v1 = submit(s, alice, policy_text("1亿"), "big.yaml")
         for pid, code in zip(frame["id"].to_list(), old.tolist(), strict=True):
             if code:
-                s.add(Decision(profile_id=pid, policy_id="big", policy_version_id=v1.id,
-                               outcome=code))
+                s.add(
+                    Decision(profile_id=pid, policy_id="big", policy_version_id=v1.id, outcome=code)
+                )
     new_policy = check_policy(policy_text("5000万"), "big.yaml", "")
-    new = next(BatchEvaluator([new_policy], AS_OF).evaluate(frame, builtin_schema(
-        "enterprise"))).outcome[0]
+    new = next(
+        BatchEvaluator([new_policy], AS_OF).evaluate(frame, builtin_schema("enterprise"))
+    ).outcome[0]
     with session_scope(pg_url) as s:
         before = row_counts(s)
         impact = impact_of(s, new_policy, "", AS_OF)
@@ -130,8 +133,9 @@ def test_preview_counts_match_direct_evaluation_and_write_nothing(pg_url: str) -
     assert impact.counts["newly_eligible"] == int(((new == 2) & (old != 2)).sum()) > 0
     assert impact.counts["no_longer_eligible"] == int(((old == 2) & (new != 2)).sum())
     assert sum(impact.counts.values()) == 3000
-    assert sum(v["newly_eligible"] for v in impact.by_city.values()) == \
-        impact.counts["newly_eligible"]
+    assert (
+        sum(v["newly_eligible"] for v in impact.by_city.values()) == impact.counts["newly_eligible"]
+    )
     assert impact.samples and "结论：" in impact.samples[0]["explanation"]
     assert np.isclose(impact.outcomes["eligible"], int((new == 2).sum()))
 
@@ -140,10 +144,14 @@ def test_preview_chart_is_a_png(tmp_path: Path) -> None:
     from zhida.cli.policy_admin import write_chart
     from zhida.runs.preview import Impact
 
-    impact = Impact("big", "2026-04-01", 10, {"newly_eligible": 3, "no_longer_eligible": 1,
-                                               "newly_unknown": 0, "unchanged": 6}, {},
-                    by_city={"杭州市": {"newly_eligible": 3, "no_longer_eligible": 1,
-                                        "newly_unknown": 0}})
+    impact = Impact(
+        "big",
+        "2026-04-01",
+        10,
+        {"newly_eligible": 3, "no_longer_eligible": 1, "newly_unknown": 0, "unchanged": 6},
+        {},
+        by_city={"杭州市": {"newly_eligible": 3, "no_longer_eligible": 1, "newly_unknown": 0}},
+    )
     path = tmp_path / "chart.png"
     write_chart(impact, "营收过亿企业奖励", path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -46,8 +46,11 @@ def error_of(text: str) -> str:
 def test_a_thousand_conditions_in_one_chain_load_and_evaluate(op: str) -> None:
     terms = [f"employees > {i}" for i in range(1000)]
     policy = load(policy_with(f" {op} ".join(terms)))
-    for employees, expected in ((5000, "eligible"), (500, "eligible" if op == "or" else
-                                                      "ineligible"), (0, "ineligible")):
+    for employees, expected in (
+        (5000, "eligible"),
+        (500, "eligible" if op == "or" else "ineligible"),
+        (0, "ineligible"),
+    ):
         profile = {"id": "E1", "employees": employees}
         assert evaluate_policy(policy, profile, AS_OF).outcome == expected
         schema = SCHEMAS[policy.audience]
@@ -56,21 +59,27 @@ def test_a_thousand_conditions_in_one_chain_load_and_evaluate(op: str) -> None:
         assert NAMES[int(result.outcome[0][0])] == expected
 
 
-@given(st.lists(st.sampled_from(["true", "false", "revenue > 1"]), min_size=1, max_size=40),
-       st.sampled_from(["and", "or"]), st.sampled_from([None, 0, 5]))
-def test_a_balanced_chain_means_the_left_to_right_chain(terms: list[str], op: str,
-                                                        revenue: int | None) -> None:
+@given(
+    st.lists(st.sampled_from(["true", "false", "revenue > 1"]), min_size=1, max_size=40),
+    st.sampled_from(["and", "or"]),
+    st.sampled_from([None, 0, 5]),
+)
+def test_a_balanced_chain_means_the_left_to_right_chain(
+    terms: list[str], op: str, revenue: int | None
+) -> None:
     """Kleene `and`/`or` are associative: balancing the chain changes no outcome."""
-    values = [{"true": True, "false": False}.get(t, None if revenue is None else revenue > 1)
-              for t in terms]
+    values = [
+        {"true": True, "false": False}.get(t, None if revenue is None else revenue > 1)
+        for t in terms
+    ]
     expected = values[0]
     for v in values[1:]:
         if op == "and":
-            expected = False if False in (expected, v) else (None if None in (expected, v)
-                                                              else True)
+            expected = (
+                False if False in (expected, v) else (None if None in (expected, v) else True)
+            )
         else:
-            expected = True if True in (expected, v) else (None if None in (expected, v)
-                                                            else False)
+            expected = True if True in (expected, v) else (None if None in (expected, v) else False)
     policy = load(policy_with(f" {op} ".join(terms)))
     profile = {"id": "E1"} if revenue is None else {"id": "E1", "revenue": revenue}
     outcome = evaluate_policy(policy, profile, AS_OF).outcome
@@ -90,8 +99,7 @@ def test_parentheses_add_no_depth_but_long_arithmetic_is_refused() -> None:
 
 
 def test_a_long_chain_of_define_names_is_refused() -> None:
-    defines = "define:\n  d0: revenue\n" + "".join(f"  d{i}: d{i - 1} + 1\n"
-                                                   for i in range(1, 400))
+    defines = "define:\n  d0: revenue\n" + "".join(f"  d{i}: d{i - 1} + 1\n" for i in range(1, 400))
     message = error_of(policy_with("d399 > 1", defines))
     assert message.startswith("deep.yaml:") and "(the limit)" in message
 

@@ -55,12 +55,16 @@ def test_no_other_module_names_a_function() -> None:
 @pytest.mark.parametrize("test_file", ["test_differential.py", "test_realtime.py"])
 def test_the_agreement_tests_call_every_function(test_file: str) -> None:
     source = (ROOT / "tests" / "matcher" / test_file).read_text(encoding="utf-8")
-    missing = [name for name in FUNCTIONS
-               if not re.search(rf'\b{re.escape(name)}\(|"{re.escape(name)}"', source)]
+    missing = [
+        name
+        for name in FUNCTIONS
+        if not re.search(rf'\b{re.escape(name)}\(|"{re.escape(name)}"', source)
+    ]
     assert not missing, f"add these to the expression strategies of {test_file}: {missing}"
 
 
 # -- a function added in a test only ------------------------------------------------------
+
 
 def _scaled_type(node: Call) -> Type:
     need(node, 0, NUMBER)
@@ -86,8 +90,10 @@ def scaled(monkeypatch: pytest.MonkeyPatch) -> Function:
 
 
 def _policy_with(when: str, benefit: str = "0") -> Any:
-    return make_policy(criteria=f"  - {{id: c1, label: 条件, when: '{when}'}}\n",
-                       extra=f"benefit: {{amount: '{benefit}'}}\n")
+    return make_policy(
+        criteria=f"  - {{id: c1, label: 条件, when: '{when}'}}\n",
+        extra=f"benefit: {{amount: '{benefit}'}}\n",
+    )
 
 
 def test_a_new_entry_is_checked_by_its_entry(scaled: Function) -> None:
@@ -96,7 +102,7 @@ def test_a_new_entry_is_checked_by_its_entry(scaled: Function) -> None:
     with pytest.raises(ZhidaError, match=r"argument 2 of scaled\(\) must be a constant"):
         _policy_with("scaled(revenue, employees) > 0")
     with pytest.raises(ZhidaError, match=r"argument 1 of scaled\(\) must be a number"):
-        _policy_with('scaled(name, 2) > 0')
+        _policy_with("scaled(name, 2) > 0")
     with pytest.raises(ZhidaError, match=r"did you mean 'scaled'"):
         _policy_with("scaeld(revenue, 2) > 0")
     folded = _policy_with("true", benefit="scaled(3, 2)").benefit_amount
@@ -105,9 +111,11 @@ def test_a_new_entry_is_checked_by_its_entry(scaled: Function) -> None:
 
 def test_a_new_entry_runs_in_every_evaluator(scaled: Function) -> None:
     policy = _policy_with("scaled(revenue, 2) >= 3亿", benefit="scaled(employees, 1000)")
-    rows = [enterprise(id="E1", revenue=1.5e8, employees=10),
-            enterprise(id="E2", revenue=1e8, employees=20),
-            enterprise(id="E3", revenue=None, employees=None)]
+    rows = [
+        enterprise(id="E1", revenue=1.5e8, employees=10),
+        enterprise(id="E2", revenue=1e8, employees=20),
+        enterprise(id="E3", revenue=None, employees=None),
+    ]
     schema = schemas_for_tests()["enterprise"]
     result = next(BatchEvaluator([policy], AS_OF).evaluate(make_frame(rows, schema), schema))
     reference = [evaluate_policy(policy, row, AS_OF) for row in rows]

@@ -59,15 +59,19 @@ def test_membership() -> None:
     assert s.member("x", None) is None
 
 
-@pytest.mark.parametrize(("born", "as_of", "years", "months"), [
-    (dt.date(2019, 5, 1), dt.date(2022, 4, 30), 2, 35),
-    (dt.date(2019, 5, 1), dt.date(2022, 5, 1), 3, 36),
-    (dt.date(2024, 2, 29), dt.date(2025, 2, 28), 1, 12),
-    (dt.date(2023, 1, 31), dt.date(2023, 2, 28), 0, 1),
-    (dt.date(2026, 5, 1), dt.date(2026, 4, 1), 0, -1),
-])
-def test_calendar_counting_follows_relativedelta(born: dt.date, as_of: dt.date, years: int,
-                                                  months: int) -> None:
+@pytest.mark.parametrize(
+    ("born", "as_of", "years", "months"),
+    [
+        (dt.date(2019, 5, 1), dt.date(2022, 4, 30), 2, 35),
+        (dt.date(2019, 5, 1), dt.date(2022, 5, 1), 3, 36),
+        (dt.date(2024, 2, 29), dt.date(2025, 2, 28), 1, 12),
+        (dt.date(2023, 1, 31), dt.date(2023, 2, 28), 0, 1),
+        (dt.date(2026, 5, 1), dt.date(2026, 4, 1), 0, -1),
+    ],
+)
+def test_calendar_counting_follows_relativedelta(
+    born: dt.date, as_of: dt.date, years: int, months: int
+) -> None:
     assert dates.years_since(born, as_of) == years
     assert dates.months_since(born, as_of) == months
 

@@ -37,9 +37,13 @@ def publish(url: str) -> None:
 def test_a_granted_patent_makes_a_company_eligible_at_once(db_url: str) -> None:
     publish(db_url)
     with session_scope(db_url) as s:
-        store_profiles(s, make_frame([{"id": "E1", "name": "甲", "invention_patents": 1,
-                                       "patents": 1, "revenue": 2e7}],
-                                     builtin_schema("enterprise")))
+        store_profiles(
+            s,
+            make_frame(
+                [{"id": "E1", "name": "甲", "invention_patents": 1, "patents": 1, "revenue": 2e7}],
+                builtin_schema("enterprise"),
+            ),
+        )
     with session_scope(db_url) as s:
         matcher = load_live_matcher(s)
     try:
@@ -47,7 +51,8 @@ def test_a_granted_patent_makes_a_company_eligible_at_once(db_url: str) -> None:
         with session_scope(db_url) as s:
             made = process_event(s, matcher, event, AS_OF)
             assert [(t.policy_id, t.from_outcome, t.to_outcome) for t in made] == [
-                ("patents", 0, 2)]
+                ("patents", 0, 2)
+            ]
         with session_scope(db_url) as s:
             decision = s.scalars(select(Decision)).one()
             assert (decision.profile_id, decision.outcome, decision.benefit) == ("E1", 2, 5e4)
@@ -66,8 +71,12 @@ def test_a_registered_company_with_missing_data_is_judged_by_the_reference(db_ur
     with session_scope(db_url) as s:
         matcher = load_live_matcher(s)
     try:
-        event = parse_event({"type": "company.registered",
-                             "profile": {"id": "E9", "name": "新公司", "invention_patents": 3}})
+        event = parse_event(
+            {
+                "type": "company.registered",
+                "profile": {"id": "E9", "name": "新公司", "invention_patents": 3},
+            }
+        )
         with session_scope(db_url) as s:
             made = process_event(s, matcher, event, AS_OF)
             assert [(t.to_outcome) for t in made] == [1]  # revenue unknown: unknown

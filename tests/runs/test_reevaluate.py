@@ -59,11 +59,15 @@ def _restore_settings() -> Iterator[None]:
     reset_env()
 
 
-def new_run(db_url: str, versions: dict[str, int], as_of: dt.date = AS_OF,
-            trigger: str = "manual", chunk_size: int = CHUNK) -> int:
+def new_run(
+    db_url: str,
+    versions: dict[str, int],
+    as_of: dt.date = AS_OF,
+    trigger: str = "manual",
+    chunk_size: int = CHUNK,
+) -> int:
     with session_scope(db_url) as session:
-        run = create_run(session, trigger, "enterprise", list(versions.values()), as_of,
-                         chunk_size)
+        run = create_run(session, trigger, "enterprise", list(versions.values()), as_of, chunk_size)
         return run.id
 
 
@@ -74,22 +78,31 @@ def check_summary(db_url: str, run_id: int, n_profiles: int, n_policies: int) ->
     c = run.counts
     assert set(COUNT_KEYS) <= set(c)
     assert c["profiles"] == n_profiles and c["pairs"] == n_profiles * n_policies
-    assert (c["newly_eligible"] + c["no_longer_eligible"] + c["newly_unknown"]
-            + c["no_longer_unknown"] + c["unchanged"]) == c["pairs"]
+    assert (
+        c["newly_eligible"]
+        + c["no_longer_eligible"]
+        + c["newly_unknown"]
+        + c["no_longer_unknown"]
+        + c["unchanged"]
+    ) == c["pairs"]
     assert c["transitions"] == len(transitions(db_url, run_id))
     return run
 
 
-def test_run_gives_the_decisions_of_direct_evaluation(db_url: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_gives_the_decisions_of_direct_evaluation(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_env(monkeypatch, db_url)
     frame = population(N)
     seed_profiles(db_url, frame)
     versions = publish(db_url)
     run_id = new_run(db_url, versions)
     with session_scope(db_url) as session:
-        chunks = list(session.scalars(select(RunChunk).where(RunChunk.run_id == run_id)
-                                      .order_by(RunChunk.seq)))
+        chunks = list(
+            session.scalars(
+                select(RunChunk).where(RunChunk.run_id == run_id).order_by(RunChunk.seq)
+            )
+        )
         assert [c.status for c in chunks] == ["pending"] * 5
         assert chunks[0].lo == "" and chunks[-1].hi is None
         assert all(a.hi == b.lo for a, b in itertools.pairwise(chunks))
@@ -104,8 +117,9 @@ def test_run_gives_the_decisions_of_direct_evaluation(db_url: str,
     assert run.counts["newly_eligible"] > 0 and run.counts["newly_unknown"] > 0
 
 
-def test_second_run_with_nothing_changed_writes_nothing(db_url: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_run_with_nothing_changed_writes_nothing(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_env(monkeypatch, db_url)
     seed_profiles(db_url, population(N))
     versions = publish(db_url)
@@ -121,8 +135,7 @@ def test_second_run_with_nothing_changed_writes_nothing(db_url: str,
     assert run.counts["unchanged"] == run.counts["pairs"]
 
 
-def test_changes_make_exactly_the_transitions(db_url: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changes_make_exactly_the_transitions(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     use_env(monkeypatch, db_url)
     changes_scenario(db_url)
 
@@ -145,8 +158,10 @@ def changes_scenario(db_url: str) -> None:
     eligible = sorted({p for (p, _), v in before.items() if v[1] == 2})[:40]
     changes: dict[str, dict[str, Any]] = {pid: {"revenue": None} for pid in eligible[:20]}
     changes |= {pid: {"revenue": 0} for pid in eligible[20:]}
-    changes |= {f"E{i:07d}": {"invention_patents": 9, "revenue": 5e8, "specialized_sme": True}
-                for i in range(1, 30)}
+    changes |= {
+        f"E{i:07d}": {"invention_patents": 9, "revenue": 5e8, "specialized_sme": True}
+        for i in range(1, 30)
+    }
     update_profiles(db_url, changes)
     with session_scope(db_url) as session:
         changed_frame = load_frame(session, "enterprise", pack().schemas["enterprise"])
@@ -164,7 +179,8 @@ def changes_scenario(db_url: str) -> None:
 
 
 def test_new_policy_version_updates_decisions_without_transitions(
-        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_env(monkeypatch, pg_url)
     seed_profiles(pg_url, population(1200))
     v1 = publish(pg_url, ["zj-tech-sme"])
@@ -209,8 +225,9 @@ def test_same_chunk_twice_changes_nothing(db_url: str, monkeypatch: pytest.Monke
     assert transitions(db_url, run_id) == expected_transitions({}, decisions(db_url), versions)
 
 
-def test_concurrent_deliveries_of_one_chunk_serialise(pg_url: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_deliveries_of_one_chunk_serialise(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two workers given the same chunk at once: one evaluates, the other waits on the
     row lock and finds it done."""
     use_env(monkeypatch, pg_url)
@@ -223,8 +240,10 @@ def test_concurrent_deliveries_of_one_chunk_serialise(pg_url: str,
         with session_scope(pg_url) as session:
             results.append(process_chunk(session, run_id, 0, delay))
 
-    threads = [threading.Thread(target=deliver, args=(0.5,)),
-               threading.Thread(target=deliver, args=(0.0,))]
+    threads = [
+        threading.Thread(target=deliver, args=(0.5,)),
+        threading.Thread(target=deliver, args=(0.0,)),
+    ]
     threads[0].start()
     time.sleep(0.2)
     threads[1].start()
@@ -237,8 +256,9 @@ def test_concurrent_deliveries_of_one_chunk_serialise(pg_url: str,
     assert transitions(pg_url, run_id) == expected_transitions({}, decisions(pg_url), versions)
 
 
-def test_finalize_is_idempotent_and_empty_runs_finish(pg_url: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finalize_is_idempotent_and_empty_runs_finish(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_env(monkeypatch, pg_url)
     versions = publish(pg_url, ["zj-tech-sme"])
     run_id = new_run(pg_url, versions)  # no profiles: no chunks
@@ -277,35 +297,59 @@ def test_single_profile_results(db_url: str, monkeypatch: pytest.MonkeyPatch) ->
     versions = publish(db_url, ["zj-tech-sme", "innovative-sme"])
     a, b = versions["zj-tech-sme"], versions["innovative-sme"]
     with session_scope(db_url) as session:
-        made = apply_profile_results(session, "E1", [
-            ("zj-tech-sme", a, 2, [], [], 100000.0, 0.8123456789),
-            ("innovative-sme", b, 0, ["c1"], [], None, 0.0)])
+        made = apply_profile_results(
+            session,
+            "E1",
+            [
+                ("zj-tech-sme", a, 2, [], [], 100000.0, 0.8123456789),
+                ("innovative-sme", b, 0, ["c1"], [], None, 0.0),
+            ],
+        )
         assert [(t.policy_id, t.from_outcome, t.to_outcome, t.run_id) for t in made] == [
-            ("zj-tech-sme", 0, 2, None)]
+            ("zj-tech-sme", 0, 2, None)
+        ]
         assert made[0].id is not None
     stamps = decision_stamps(db_url)
     with session_scope(db_url) as session:  # the same results again: nothing
-        assert apply_profile_results(session, "E1", [
-            ("zj-tech-sme", a, 2, [], [], 100000.0, 0.8123456789),
-            ("innovative-sme", b, 0, ["c1"], [], None, 0.0)]) == []
+        assert (
+            apply_profile_results(
+                session,
+                "E1",
+                [
+                    ("zj-tech-sme", a, 2, [], [], 100000.0, 0.8123456789),
+                    ("innovative-sme", b, 0, ["c1"], [], None, 0.0),
+                ],
+            )
+            == []
+        )
     assert decision_stamps(db_url) == stamps
     with session_scope(db_url) as session:  # a changed score: updated, no transition
-        assert apply_profile_results(session, "E1", [
-            ("zj-tech-sme", a, 2, [], [], 100000.0, 0.9)]) == []
+        assert (
+            apply_profile_results(session, "E1", [("zj-tech-sme", a, 2, [], [], 100000.0, 0.9)])
+            == []
+        )
         assert session.get(Decision, ("E1", "zj-tech-sme")).score == 0.9  # type: ignore[union-attr]
     with session_scope(db_url) as session:
-        made = apply_profile_results(session, "E1", [
-            ("zj-tech-sme", a, 1, [], ["rd"], None, 0.3),
-            ("innovative-sme", b, 2, [], [], None, 0.7)])
+        made = apply_profile_results(
+            session,
+            "E1",
+            [
+                ("zj-tech-sme", a, 1, [], ["rd"], None, 0.3),
+                ("innovative-sme", b, 2, [], [], None, 0.7),
+            ],
+        )
         assert sorted((t.policy_id, t.from_outcome, t.to_outcome) for t in made) == [
-            ("innovative-sme", 0, 2), ("zj-tech-sme", 2, 1)]
+            ("innovative-sme", 0, 2),
+            ("zj-tech-sme", 2, 1),
+        ]
     with session_scope(db_url) as session:
         made = apply_profile_results(session, "E1", [("zj-tech-sme", a, 0, ["x"], [], None, 0)])
         assert [(t.from_outcome, t.to_outcome) for t in made] == [(1, 0)]
         assert session.get(Decision, ("E1", "zj-tech-sme")) is None
         assert session.get(Decision, ("E1", "innovative-sme")) is not None
-        n = session.scalar(select(func.count()).select_from(Transition)
-                           .where(Transition.run_id.is_(None)))
+        n = session.scalar(
+            select(func.count()).select_from(Transition).where(Transition.run_id.is_(None))
+        )
         assert n == 4
     assert decisions(db_url)[("E1", "innovative-sme")][1:3] == (2, ())
 
@@ -345,8 +389,10 @@ criteria:
 
 def test_daily_selection(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     use_env(monkeypatch, sqlite_url)
-    versions = publish(sqlite_url, texts={"timeless": TIMELESS, "aged": AGED, "windowed": WINDOWED,
-                                      "deadline": DEADLINE})
+    versions = publish(
+        sqlite_url,
+        texts={"timeless": TIMELESS, "aged": AGED, "windowed": WINDOWED, "deadline": DEADLINE},
+    )
     with session_scope(sqlite_url) as session:
         # an ordinary day: the policies whose criteria read the date
         got = daily_selection(session, dt.date(2026, 4, 10))
@@ -357,8 +403,9 @@ def test_daily_selection(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> No
         assert versions["timeless"] not in got["enterprise"]
         # within 30 days of closing
         assert versions["windowed"] in daily_selection(session, dt.date(2026, 8, 1))["enterprise"]
-        assert versions["windowed"] not in daily_selection(
-            session, dt.date(2026, 8, 2))["enterprise"]
+        assert (
+            versions["windowed"] not in daily_selection(session, dt.date(2026, 8, 2))["enterprise"]
+        )
 
 
 def test_daily_run_once_a_day(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -400,12 +447,18 @@ def test_stalled_runs_are_found(sqlite_url: str, monkeypatch: pytest.MonkeyPatch
     versions = publish(sqlite_url, ["zj-tech-sme"])
     run_id = new_run(sqlite_url, versions, chunk_size=100)
     with session_scope(sqlite_url) as session:
-        session.execute(text("UPDATE runs SET status = 'running', started_at = :t, created_at = :t"),
-                        {"t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)})
+        session.execute(
+            text("UPDATE runs SET status = 'running', started_at = :t, created_at = :t"),
+            {"t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)},
+        )
     with session_scope(sqlite_url) as session:
         assert stalled_runs(session, dt.timedelta(minutes=15)) == [run_id]
-        assert stalled_runs(session, dt.timedelta(minutes=15),
-                            now=dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)) == []
+        assert (
+            stalled_runs(
+                session, dt.timedelta(minutes=15), now=dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.UTC)
+            )
+            == []
+        )
     from zhida.worker import sweep_stalled_runs
 
     assert sweep_stalled_runs() == [run_id]  # re-queued (eager: done at once)
@@ -414,8 +467,9 @@ def test_stalled_runs_are_found(sqlite_url: str, monkeypatch: pytest.MonkeyPatch
         assert stalled_runs(session, dt.timedelta(0)) == []
 
 
-def test_a_broken_policy_version_fails_the_run(sqlite_url: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_policy_version_fails_the_run(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_env(monkeypatch, sqlite_url)
     seed_profiles(sqlite_url, population(200))
     versions = publish(sqlite_url, texts={"broken": TIMELESS.replace("revenue", "revenu")})
@@ -433,7 +487,8 @@ def test_a_broken_policy_version_fails_the_run(sqlite_url: str,
 
 
 def test_the_end_of_a_run_asks_for_notification_planning(
-        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a broker, the chunk that ends a run with transitions queues the notifications
     planner once (by name); other chunks, duplicates and eager mode queue nothing."""
     import zhida.worker as worker

@@ -18,8 +18,16 @@ class CeleryWorker:
     """`celery -A zhida.worker worker` in a subprocess, importing the SMS tasks, with
     its settings from `env` (ZHIDA_*). Stopped (TERM, then KILL) on exit."""
 
-    def __init__(self, env: dict[str, str], *, pool: str = "threads", concurrency: int = 8,
-                 name: str = "w1", log_path: Path | None = None, extra: list[str] | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        pool: str = "threads",
+        concurrency: int = 8,
+        name: str = "w1",
+        log_path: Path | None = None,
+        extra: list[str] | None = None,
+    ):
         self.env = {**os.environ, **env}
         self.pool = pool
         self.concurrency = concurrency
@@ -29,16 +37,40 @@ class CeleryWorker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CeleryWorker:
-        cmd = [sys.executable, "-m", "celery", "-A", "zhida.worker", "worker",
-               "--pool", self.pool,
-               "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h",
-               "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-               "--without-heartbeat", *self.extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "zhida.worker",
+            "worker",
+            "--pool",
+            self.pool,
+            "--concurrency",
+            str(self.concurrency),
+            "--hostname",
+            f"{self.name}@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            *self.extra,
+        ]
         with contextlib.ExitStack() as stack:  # the child keeps its own copy of the fd
-            out: Any = (stack.enter_context(open(self.log_path, "ab")) if self.log_path
-                        else subprocess.DEVNULL)
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            out: Any = (
+                stack.enter_context(open(self.log_path, "ab"))
+                if self.log_path
+                else subprocess.DEVNULL
+            )
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def stop(self) -> None:

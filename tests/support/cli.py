@@ -42,10 +42,16 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> CliResult:
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
-def run_cli_process(*args: str | Path, env: dict[str, str] | None = None
-                    ) -> subprocess.CompletedProcess[str]:
+def run_cli_process(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m zhida.cli ARGS` in a subprocess from the repository root, with `env`
     added to this process's environment."""
-    return subprocess.run([sys.executable, "-m", "zhida.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "zhida.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )

@@ -101,9 +101,16 @@ class _Due:
 
 
 class FakeTwilio:
-    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "",
-                 *, callback_delay: float = 0.05, callbacks: bool = True,
-                 lifetime: float = 300.0, max_records: int = 1_000_000):
+    def __init__(
+        self,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "",
+        *,
+        callback_delay: float = 0.05,
+        callbacks: bool = True,
+        lifetime: float = 300.0,
+        max_records: int = 1_000_000,
+    ):
         self.account_sid = account_sid
         self.auth_token = auth_token or secrets.token_hex(16)
         self.callback_delay = callback_delay
@@ -114,10 +121,12 @@ class FakeTwilio:
         self.requests: list[Attempt] = []
         self.callbacks: list[Callback] = []
         self._failures: dict[str, Failure] = {
-            INVALID_NUMBER: Failure(400, 21211, f"The 'To' number {INVALID_NUMBER} is not a "
-                                    "valid phone number.", None),
-            UNSUBSCRIBED_NUMBER: Failure(400, 21610, "Attempt to send to unsubscribed "
-                                         "recipient", None),
+            INVALID_NUMBER: Failure(
+                400, 21211, f"The 'To' number {INVALID_NUMBER} is not a valid phone number.", None
+            ),
+            UNSUBSCRIBED_NUMBER: Failure(
+                400, 21610, "Attempt to send to unsubscribed recipient", None
+            ),
         }
         self._outcomes: dict[str, Outcome] = {}
         self._slow: dict[str, float] = {}
@@ -132,15 +141,28 @@ class FakeTwilio:
 
     # --- scripting ----------------------------------------------------------------------
 
-    def fail(self, to: str, http_status: int, code: int | None = None, *,
-             times: int | None = None, message: str = "") -> None:
+    def fail(
+        self,
+        to: str,
+        http_status: int,
+        code: int | None = None,
+        *,
+        times: int | None = None,
+        message: str = "",
+    ) -> None:
         code = code or {429: 20429, 500: 20500, 503: 20503}.get(http_status, http_status)
         with self._lock:
-            self._failures[to] = Failure(http_status, code, message or f"scripted {code}",
-                                         times)
+            self._failures[to] = Failure(http_status, code, message or f"scripted {code}", times)
 
-    def outcome(self, to: str, final: str | None = "delivered", *, error_code: str = "",
-                duplicate: bool = False, out_of_order: bool = False) -> None:
+    def outcome(
+        self,
+        to: str,
+        final: str | None = "delivered",
+        *,
+        error_code: str = "",
+        duplicate: bool = False,
+        out_of_order: bool = False,
+    ) -> None:
         with self._lock:
             self._outcomes[to] = Outcome(final, error_code, duplicate, out_of_order)
 
@@ -161,8 +183,9 @@ class FakeTwilio:
         self._server.request_queue_size = 256
         self.port = self._server.server_address[1]
         for target in (self._serve, self._deliver_callbacks, self._watchdog):
-            thread = threading.Thread(target=target, daemon=True,
-                                      name=f"fake-twilio-{target.__name__}")
+            thread = threading.Thread(
+                target=target, daemon=True, name=f"fake-twilio-{target.__name__}"
+            )
             thread.start()
             self._threads.append(thread)
         return self
@@ -210,14 +233,21 @@ class FakeTwilio:
 
     # --- the API ------------------------------------------------------------------------
 
-    def handle_create(self, account: str, auth: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        expected = "Basic " + base64.b64encode(
-            f"{self.account_sid}:{self.auth_token}".encode()).decode()
+    def handle_create(
+        self, account: str, auth: str, form: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
         if auth != expected:
             return 401, _error(401, 20003, "Authenticate")
         if account != self.account_sid:
-            return 404, _error(404, 20404, f"The requested resource /2010-04-01/Accounts/"
-                                           f"{account}/Messages.json was not found")
+            return 404, _error(
+                404,
+                20404,
+                f"The requested resource /2010-04-01/Accounts/"
+                f"{account}/Messages.json was not found",
+            )
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
         if not to:
             return 400, _error(400, 21604, "A 'To' phone number is required.")
@@ -236,8 +266,9 @@ class FakeTwilio:
                 if failure.times is not None:
                     failure.times -= 1
                 self._record(self.requests, Attempt(to, failure.http_status, now))
-                return failure.http_status, _error(failure.http_status, failure.code,
-                                                   failure.message)
+                return failure.http_status, _error(
+                    failure.http_status, failure.code, failure.message
+                )
             sid = "SM" + secrets.token_hex(16)
             callback = form.get("StatusCallback", "")
             self._record(self.requests, Attempt(to, 201, now, sid))
@@ -247,14 +278,27 @@ class FakeTwilio:
             self._schedule_callbacks(sid, to, from_, callback, outcome)
         stamp = email.utils.formatdate(now, usegmt=True)
         return 201, {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": body,
-            "date_created": stamp, "date_sent": None, "date_updated": stamp,
-            "direction": "outbound-api", "error_code": None, "error_message": None,
-            "from": from_, "messaging_service_sid": None, "num_media": "0",
-            "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
-            "status": "queued", "to": to,
-            "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/"
-                                          f"Messages/{sid}/Media.json"},
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": stamp,
+            "date_sent": None,
+            "date_updated": stamp,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued",
+            "to": to,
+            "subresource_uris": {
+                "media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"
+            },
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
 
@@ -264,8 +308,9 @@ class FakeTwilio:
 
     # --- status callbacks ---------------------------------------------------------------
 
-    def _schedule_callbacks(self, sid: str, to: str, from_: str, url: str,
-                            outcome: Outcome) -> None:
+    def _schedule_callbacks(
+        self, sid: str, to: str, from_: str, url: str, outcome: Outcome
+    ) -> None:
         assert outcome.final is not None
         states = ["sent", outcome.final]
         if outcome.out_of_order:
@@ -275,21 +320,30 @@ class FakeTwilio:
         start = time.time()
         with self._due_cv:
             for i, state in enumerate(states, start=1):
-                params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid,
-                          "From": from_, "To": to, "MessageStatus": state,
-                          "SmsStatus": state, "ApiVersion": "2010-04-01"}
+                params = {
+                    "MessageSid": sid,
+                    "SmsSid": sid,
+                    "AccountSid": self.account_sid,
+                    "From": from_,
+                    "To": to,
+                    "MessageStatus": state,
+                    "SmsStatus": state,
+                    "ApiVersion": "2010-04-01",
+                }
                 if state in ("undelivered", "failed"):
                     params["ErrorCode"] = outcome.error_code or "30003"
                 self._seq += 1
-                heapq.heappush(self._due, _Due(start + i * self.callback_delay, self._seq,
-                                               url, params))
+                heapq.heappush(
+                    self._due, _Due(start + i * self.callback_delay, self._seq, url, params)
+                )
             self._due_cv.notify()
 
     def _deliver_callbacks(self) -> None:
         while not self._stopped.is_set():
             with self._due_cv:
                 while not self._stopped.is_set() and (
-                        not self._due or self._due[0].at > time.time()):
+                    not self._due or self._due[0].at > time.time()
+                ):
                     timeout = (self._due[0].at - time.time()) if self._due else 0.5
                     self._due_cv.wait(max(0.001, min(timeout, 0.5)))
                 if self._stopped.is_set():
@@ -299,10 +353,16 @@ class FakeTwilio:
 
     def _post(self, url: str, params: dict[str, str]) -> None:
         data = urllib.parse.urlencode(params).encode()
-        request = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": self.sign(url, params),
-            "User-Agent": "TwilioProxy/1.1"})
+        request = urllib.request.Request(
+            url,
+            data=data,
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": self.sign(url, params),
+                "User-Agent": "TwilioProxy/1.1",
+            },
+        )
         status = 0
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -316,8 +376,12 @@ class FakeTwilio:
 
 
 def _error(status: int, code: int, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -342,17 +406,23 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode() if length else ""
         parts = self.path.split("?")[0].strip("/").split("/")
         # 2010-04-01 / Accounts / {sid} / Messages.json
-        if len(parts) == 4 and parts[0] == "2010-04-01" and parts[1] == "Accounts" \
-                and parts[3] == "Messages.json":
+        if (
+            len(parts) == 4
+            and parts[0] == "2010-04-01"
+            and parts[1] == "Accounts"
+            and parts[3] == "Messages.json"
+        ):
             form = dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))
-            status, payload = self.fake.handle_create(parts[2],
-                                                      self.headers.get("Authorization", ""),
-                                                      form)
+            status, payload = self.fake.handle_create(
+                parts[2], self.headers.get("Authorization", ""), form
+            )
             self._send_json(status, payload)
             return
-        self._send_json(404, _error(404, 20404, f"The requested resource {self.path} "
-                                                "was not found"))
+        self._send_json(
+            404, _error(404, 20404, f"The requested resource {self.path} was not found")
+        )
 
     def do_GET(self) -> None:
-        self._send_json(404, _error(404, 20404, f"The requested resource {self.path} "
-                                                "was not found"))
+        self._send_json(
+            404, _error(404, 20404, f"The requested resource {self.path} was not found")
+        )

@@ -30,9 +30,21 @@ class PrivateRedis:
     def start(self, persistent: bool = False) -> PrivateRedis:
         if persistent and self.dir is None:
             raise ValueError("a persistent PrivateRedis needs a workdir")
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes" if persistent else "no", "--daemonize", "no",
-                "--loglevel", "warning"]
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if persistent else "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
         out: Any = subprocess.DEVNULL
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)

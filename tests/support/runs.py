@@ -25,8 +25,9 @@ AS_OF = dt.date(2026, 4, 1)
 AS_OF_LATER = dt.date(2027, 4, 1)  # a year on: years_since criteria move
 
 
-def use_env(monkeypatch: pytest.MonkeyPatch, db_url: str, redis_url: str = "",
-            chunk_size: int = 500) -> None:
+def use_env(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, redis_url: str = "", chunk_size: int = 500
+) -> None:
     """Point settings (and the Celery app) at this database and broker."""
     from zhida.settings import get_settings
     from zhida.worker import configure
@@ -57,16 +58,19 @@ def population(n: int, seed: int = 1) -> pl.DataFrame:
 
 
 def seed_profiles(db_url: str, frame: pl.DataFrame, kind: str = "enterprise") -> None:
-    rows = [{"id": r["id"], "kind": kind, "data": profile_json(r), "source": "test"}
-            for r in frame.iter_rows(named=True)]
+    rows = [
+        {"id": r["id"], "kind": kind, "data": profile_json(r), "source": "test"}
+        for r in frame.iter_rows(named=True)
+    ]
     with session_scope(db_url) as session:
         if session.connection().dialect.name == "postgresql":
             raw = session.connection().connection.driver_connection
             assert raw is not None
             with raw.cursor().copy("COPY profiles (id, kind, data, source) FROM STDIN") as cp:
                 for r in rows:
-                    cp.write_row((r["id"], r["kind"], json.dumps(r["data"], ensure_ascii=False),
-                                  r["source"]))
+                    cp.write_row(
+                        (r["id"], r["kind"], json.dumps(r["data"], ensure_ascii=False), r["source"])
+                    )
         else:
             session.execute(insert(Profile), rows)
 
@@ -86,8 +90,12 @@ def update_profiles(db_url: str, changes: dict[str, dict[str, Any]]) -> None:
             prof.data = data
 
 
-def publish(db_url: str, names: list[str] | None = None, audience: str = "enterprise",
-            texts: dict[str, str] | None = None) -> dict[str, int]:
+def publish(
+    db_url: str,
+    names: list[str] | None = None,
+    audience: str = "enterprise",
+    texts: dict[str, str] | None = None,
+) -> dict[str, int]:
     """Published versions of the example pack's policies (or given texts): policy id ->
     version id. A second call with a changed text adds version 2 and retires version 1."""
     schema_yaml = (PACK_DIR / "schema.yaml").read_text(encoding="utf-8")
@@ -110,26 +118,37 @@ def publish(db_url: str, names: list[str] | None = None, audience: str = "enterp
             session.add(officer)
             session.flush()
         for pid, body in sources.items():
-            old = list(session.scalars(select(PolicyVersion).where(
-                PolicyVersion.policy_id == pid)))
+            old = list(session.scalars(select(PolicyVersion).where(PolicyVersion.policy_id == pid)))
             for o in old:
                 o.status = "retired"
-            version = PolicyVersion(policy_id=pid, version=len(old) + 1, status="published",
-                                    audience=audience, title=pid, yaml_text=body,
-                                    schema_yaml=schema_yaml, sha256=f"{pid}-{len(old) + 1}",
-                                    author_id=officer.id)
+            version = PolicyVersion(
+                policy_id=pid,
+                version=len(old) + 1,
+                status="published",
+                audience=audience,
+                title=pid,
+                yaml_text=body,
+                schema_yaml=schema_yaml,
+                sha256=f"{pid}-{len(old) + 1}",
+                author_id=officer.id,
+            )
             session.add(version)
             session.flush()
             out[pid] = version.id
     return out
 
 
-def decisions(db_url: str) -> dict[tuple[str, str], tuple[int, int, tuple[str, ...],
-                                                          float | None, float]]:
+def decisions(
+    db_url: str,
+) -> dict[tuple[str, str], tuple[int, int, tuple[str, ...], float | None, float]]:
     """(profile, policy) -> (version id, outcome, unknown ids, benefit, score)."""
     with session_scope(db_url) as session:
-        rows = session.execute(text("SELECT profile_id, policy_id, policy_version_id, "
-                                    "outcome, unknown, benefit, score FROM decisions")).all()
+        rows = session.execute(
+            text(
+                "SELECT profile_id, policy_id, policy_version_id, "
+                "outcome, unknown, benefit, score FROM decisions"
+            )
+        ).all()
     out = {}
     for r in rows:
         unknown = r[4] if isinstance(r[4], list) else json.loads(r[4])
@@ -139,14 +158,16 @@ def decisions(db_url: str) -> dict[tuple[str, str], tuple[int, int, tuple[str, .
 
 def decision_stamps(db_url: str) -> dict[tuple[str, str], tuple[Any, Any]]:
     with session_scope(db_url) as session:
-        rows = session.execute(text("SELECT profile_id, policy_id, run_id, updated_at "
-                                    "FROM decisions")).all()
+        rows = session.execute(
+            text("SELECT profile_id, policy_id, run_id, updated_at FROM decisions")
+        ).all()
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
 def transitions(db_url: str, run_id: int | None = None) -> list[tuple[str, str, int, int, int]]:
-    sql = ("SELECT profile_id, policy_id, policy_version_id, from_outcome, to_outcome "
-           "FROM transitions")
+    sql = (
+        "SELECT profile_id, policy_id, policy_version_id, from_outcome, to_outcome FROM transitions"
+    )
     params: dict[str, Any] = {}
     if run_id is not None:
         sql += " WHERE run_id = :r"
@@ -156,8 +177,9 @@ def transitions(db_url: str, run_id: int | None = None) -> list[tuple[str, str, 
     return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
 
-def direct(frame: pl.DataFrame, policy_ids: list[str], as_of: dt.date
-           ) -> dict[tuple[str, str], tuple[int, tuple[str, ...], float | None, float]]:
+def direct(
+    frame: pl.DataFrame, policy_ids: list[str], as_of: dt.date
+) -> dict[tuple[str, str], tuple[int, tuple[str, ...], float | None, float]]:
     """`zhida evaluate` on the frame itself: (profile, policy) -> (outcome, unknown ids,
     benefit, score to 4 places), eligible and unknown only."""
     loaded = pack()
@@ -168,13 +190,18 @@ def direct(frame: pl.DataFrame, policy_ids: list[str], as_of: dt.date
     out = {}
     for line in buf.getvalue().splitlines():
         d = json.loads(line)
-        out[(d["profile"], d["policy"])] = (codes[d["outcome"]], tuple(d["unknown"]),
-                                            d["benefit"], d["score"])
+        out[(d["profile"], d["policy"])] = (
+            codes[d["outcome"]],
+            tuple(d["unknown"]),
+            d["benefit"],
+            d["score"],
+        )
     return out
 
 
-def assert_matches_direct(db_url: str, frame: pl.DataFrame, versions: dict[str, int],
-                          as_of: dt.date) -> None:
+def assert_matches_direct(
+    db_url: str, frame: pl.DataFrame, versions: dict[str, int], as_of: dt.date
+) -> None:
     want = direct(frame, list(versions), as_of)
     got = decisions(db_url)
     assert set(got) == set(want)
@@ -188,9 +215,11 @@ def assert_matches_direct(db_url: str, frame: pl.DataFrame, versions: dict[str, 
         assert abs(g_score - score) <= 0.5e-4 + 1e-9, key  # evaluate prints 4 places
 
 
-def expected_transitions(before: dict[tuple[str, str], tuple[Any, ...]],
-                         after: dict[tuple[str, str], tuple[Any, ...]],
-                         versions: dict[str, int]) -> list[tuple[str, str, int, int, int]]:
+def expected_transitions(
+    before: dict[tuple[str, str], tuple[Any, ...]],
+    after: dict[tuple[str, str], tuple[Any, ...]],
+    versions: dict[str, int],
+) -> list[tuple[str, str, int, int, int]]:
     """The transitions a run must record, from decisions before and after (outcome is the
     second field of `decisions()` values)."""
     out = []

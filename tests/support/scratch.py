@@ -66,8 +66,9 @@ class _Dropper:
 
     def drop(self, admin_url: str, name: str) -> None:
         if self.thread is None or not self.thread.is_alive():
-            self.thread = threading.Thread(target=self._work, daemon=True,
-                                           name="scratch-database-dropper")
+            self.thread = threading.Thread(
+                target=self._work, daemon=True, name="scratch-database-dropper"
+            )
             self.thread.start()
         self.todo.put((admin_url, name))
 
@@ -101,9 +102,15 @@ def drop_templates() -> None:
 
 
 @contextmanager
-def scratch_database(admin_url: str, prefix: str = "zhida_t", *, migrate: bool = True,
-                     keep: bool = False, template: str | None = None,
-                     drop_in_background: bool = False) -> Iterator[str]:
+def scratch_database(
+    admin_url: str,
+    prefix: str = "zhida_t",
+    *,
+    migrate: bool = True,
+    keep: bool = False,
+    template: str | None = None,
+    drop_in_background: bool = False,
+) -> Iterator[str]:
     """A new database named `{prefix}_{random}`; its URL. A copy of `template` when given
     (already migrated), else migrated here unless `migrate=False`.
     Dropped on exit unless `keep` (by the background thread if `drop_in_background`);
@@ -142,8 +149,9 @@ def empty_tables(url: str) -> None:
     with get_engine(url).begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-        for name in conn.execute(text("SELECT sequencename FROM pg_sequences "
-                                      "WHERE schemaname = current_schema()")).scalars():
+        for name in conn.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ).scalars():
             conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
 
 
@@ -153,5 +161,9 @@ def clear_sms_tables(url: str) -> None:
     from zhida.store.db import get_engine
 
     with get_engine(url).begin() as conn:
-        conn.execute(text("TRUNCATE notifications, opt_outs, inbound_messages, feedback_events "
-                          "RESTART IDENTITY"))
+        conn.execute(
+            text(
+                "TRUNCATE notifications, opt_outs, inbound_messages, feedback_events "
+                "RESTART IDENTITY"
+            )
+        )

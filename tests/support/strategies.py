@@ -49,16 +49,20 @@ def exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
     num_e = st.one_of(
         num,
         st.tuples(num, st.sampled_from(["+", "-", "*", "/"]), num).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
         num.map(lambda x: f"-{x}" if not x.startswith("-") else x),
-        st.tuples(st.sampled_from(["years_since", "months_since", "days_since", "days_until"]),
-                  date).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(
+            st.sampled_from(["years_since", "months_since", "days_since", "days_until"]), date
+        ).map(lambda t: f"{t[0]}({t[1]})"),
         st.tuples(b, num, num).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
-        st.tuples(num, num).map(lambda t: f"band({t[0]}, [[1亿, 30], [5000万, 20], [0, 5]], "
-                                          f"{t[1]})"),
+        st.tuples(num, num).map(
+            lambda t: f"band({t[0]}, [[1亿, 30], [5000万, 20], [0, 5]], {t[1]})"
+        ),
         st.tuples(num, num).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
         st.tuples(st.sampled_from(["min", "max"]), st.lists(num, min_size=1, max_size=3)).map(
-            lambda t: f"{t[0]}({', '.join(t[1])})"),
+            lambda t: f"{t[0]}({', '.join(t[1])})"
+        ),
         num.map(lambda x: f"abs({x})"),
         st.sampled_from(["len(business_scope)", "len(tags)", "len(name)"]),
         st.sampled_from(WORDS).map(lambda w: f'fuzzy(business_scope, "{w}")'),
@@ -68,7 +72,8 @@ def exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
         st.tuples(b, date, date).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
         st.tuples(date, date).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
         st.tuples(st.sampled_from(["min", "max"]), date, date).map(
-            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"
+        ),
     )
     str_e = st.one_of(
         s,
@@ -85,19 +90,21 @@ def exprs(depth: int) -> dict[str, st.SearchStrategy[str]]:
         st.tuples(s, st.sampled_from(["==", "!="]), s).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(b, st.sampled_from(["==", "!="]), b).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(s, st.sampled_from(["in", "not in"]), st.lists(str_lit, max_size=3)).map(
-            lambda t: f"({t[0]} {t[1]} [{', '.join(t[2])}])"),
-        st.tuples(num, st.lists(num, max_size=3)).map(
-            lambda t: f"({t[0]} in [{', '.join(t[1])}])"),
+            lambda t: f"({t[0]} {t[1]} [{', '.join(t[2])}])"
+        ),
+        st.tuples(num, st.lists(num, max_size=3)).map(lambda t: f"({t[0]} in [{', '.join(t[1])}])"),
         st.tuples(num, num, num).map(lambda t: f"({t[0]} between {t[1]} and {t[2]})"),
         st.tuples(date, date, date).map(lambda t: f"({t[0]} between {t[1]} and {t[2]})"),
         st.lists(st.sampled_from(['"33"', '"3301"', '"330106"', '"3302"']), max_size=3).map(
-            lambda ps: f"in_region(region, [{', '.join(ps)}])"),
+            lambda ps: f"in_region(region, [{', '.join(ps)}])"
+        ),
         st.sampled_from(['"C"', '"C3"', '"I"', '""']).map(lambda p: f"starts_with(industry, {p})"),
         st.sampled_from(WORDS).map(lambda w: f'contains(business_scope, "{w}")'),
         st.sampled_from(WORDS).map(lambda w: f'contains(tags, "{w}")'),
         st.sampled_from(WORDS).map(lambda w: f'("{w}" in tags)'),
         st.lists(st.sampled_from(WORDS), max_size=3).map(
-            lambda ws: "contains_any(business_scope, [" + ", ".join(f'"{w}"' for w in ws) + "])"),
+            lambda ws: "contains_any(business_scope, [" + ", ".join(f'"{w}"' for w in ws) + "])"
+        ),
         st.one_of(num, date, s, b).map(lambda x: f"is_known({x})"),
         st.tuples(b, b, b).map(lambda t: f"if({t[0]}, {t[1]}, {t[2]})"),
         st.tuples(b, b).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
@@ -113,8 +120,7 @@ NUM_EXPR = exprs(1)["num"]
 
 
 @st.composite
-def criteria_yaml(draw: st.DrawFn,
-                  conditions: st.SearchStrategy[str] | None = None) -> str:
+def criteria_yaml(draw: st.DrawFn, conditions: st.SearchStrategy[str] | None = None) -> str:
     """Top-level criteria, some nested in all:/any:, with unique ids; `when:` expressions
     drawn from `conditions` (default: any boolean expression)."""
     if conditions is None:  # not `or`: bool() of a strategy builds its whole repr
@@ -128,8 +134,11 @@ def criteria_yaml(draw: st.DrawFn,
         kind = draw(st.sampled_from(["when", "when", "all", "any"])) if depth < 2 else "when"
         if kind == "when":
             expr = draw(conditions).replace("'", "''")
-            return [f"{indent}- id: {cid}", f"{indent}  label: 条件{cid}",
-                    f"{indent}  when: '{expr}'"]
+            return [
+                f"{indent}- id: {cid}",
+                f"{indent}  label: 条件{cid}",
+                f"{indent}  when: '{expr}'",
+            ]
         out = [f"{indent}- id: {cid}", f"{indent}  label: 组合{cid}", f"{indent}  {kind}:"]
         for _ in range(draw(st.integers(1, 3))):
             out.extend(crit(indent + "    ", depth + 1))
@@ -146,9 +155,18 @@ def profiles(draw: st.DrawFn) -> dict[str, object]:
         return draw(st.one_of(st.none(), strategy))
 
     dates = st.one_of(
-        st.sampled_from([dt.date(2020, 2, 29), dt.date(2024, 2, 29), dt.date(2023, 1, 31),
-                         dt.date(2025, 2, 28), dt.date(2026, 4, 1), dt.date(2026, 3, 31)]),
-        st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)))
+        st.sampled_from(
+            [
+                dt.date(2020, 2, 29),
+                dt.date(2024, 2, 29),
+                dt.date(2023, 1, 31),
+                dt.date(2025, 2, 28),
+                dt.date(2026, 4, 1),
+                dt.date(2026, 3, 31),
+            ]
+        ),
+        st.dates(dt.date(1990, 1, 1), dt.date(2030, 12, 31)),
+    )
     small = st.sampled_from([0, 1, 2, 3, 10, 100, 5000, 10_000, 50_000_000, 100_000_000])
     p: dict[str, object] = {"id": "x"}
     for f in NUM_FIELDS:
@@ -158,8 +176,9 @@ def profiles(draw: st.DrawFn) -> dict[str, object]:
     p["industry"] = maybe(st.sampled_from(["C39", "C38", "I65", "F51", ""]))
     p["region"] = maybe(st.sampled_from(["330106", "330782", "330201", "110101"]))
     p["tax_credit"] = maybe(st.sampled_from(["A", "B", "M", "C", "D"]))
-    p["business_scope"] = maybe(st.sampled_from(["软件开发；集成电路设计", "贸易", "金属制品制造",
-                                                 "集成电路制造", ""]))
+    p["business_scope"] = maybe(
+        st.sampled_from(["软件开发；集成电路设计", "贸易", "金属制品制造", "集成电路制造", ""])
+    )
     p["name"] = maybe(st.sampled_from(["杭州某某科技有限公司", "宁波集成电路有限公司"]))
     p["tags"] = maybe(st.lists(st.sampled_from(WORDS), max_size=3))
     for f in BOOL_FIELDS:

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0,
-               interval: float = 0.02) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll until predicate() is truthy; return its value, or raise TimeoutError."""
     deadline = time.monotonic() + timeout
     while True:

@@ -22,8 +22,13 @@ class TrailingSlashRedirect:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (scope["type"] == "http" and scope.get("method") in ("GET", "HEAD")
-                and len(path) > 1 and path.endswith("/") and not path.startswith("/static/")):
+        if (
+            scope["type"] == "http"
+            and scope.get("method") in ("GET", "HEAD")
+            and len(path) > 1
+            and path.endswith("/")
+            and not path.startswith("/static/")
+        ):
             query = scope.get("query_string", b"").decode("latin-1")
             target = "/" + path.strip("/") + (f"?{query}" if query else "")
             await RedirectResponse(target, status_code=307)(scope, receive, send)
@@ -32,8 +37,12 @@ class TrailingSlashRedirect:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="zhida 政策直达", docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  redirect_slashes=False)
+    app = FastAPI(
+        title="zhida 政策直达",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redirect_slashes=False,
+    )
     app.add_middleware(TrailingSlashRedirect)
     app.include_router(webhooks.router)
     app.include_router(inbox.router)

@@ -36,25 +36,40 @@ class ErrorView:
 
 ERRORS: dict[type[ZhidaError], ErrorView] = {
     LinkNotFound: ErrorView(
-        404, "link_not_found", "链接无效",
+        404,
+        "link_not_found",
+        "链接无效",
         "该申报链接无法识别，可能已失效或不完整。请在“浙里办”消息中心查看最新消息，"
-        "或登录“浙里办”后办理。"),
+        "或登录“浙里办”后办理。",
+    ),
     LinkExpired: ErrorView(
-        410, "link_expired", "链接已过期",
+        410,
+        "link_expired",
+        "链接已过期",
         "该申报链接已超过有效期（申报截止，或发出已满30天）。如仍需办理，"
-        "请登录“浙里办”查看最新政策。"),
+        "请登录“浙里办”查看最新政策。",
+    ),
     NotAuthenticated: ErrorView(
-        401, "not_signed_in", "请先登录",
-        "请通过“浙里办”登录，或打开短信、消息中的申报链接后再访问本页面。"),
+        401,
+        "not_signed_in",
+        "请先登录",
+        "请通过“浙里办”登录，或打开短信、消息中的申报链接后再访问本页面。",
+    ),
     LoginLinkInvalid: ErrorView(
-        403, "login_link_invalid", "登录链接无效",
-        "登录链接无效或已过期，请重新通过“浙里办”登录。"),
+        403, "login_link_invalid", "登录链接无效", "登录链接无效或已过期，请重新通过“浙里办”登录。"
+    ),
     CsrfRejected: ErrorView(
-        403, "csrf_rejected", "页面已过期",
-        "为保护您的信息，本次提交未被受理。请刷新页面后重新提交。"),
+        403,
+        "csrf_rejected",
+        "页面已过期",
+        "为保护您的信息，本次提交未被受理。请刷新页面后重新提交。",
+    ),
     WrongProfile: ErrorView(
-        403, "forbidden", "无权办理",
-        "当前登录的账号无权办理此事项。请从发给您的消息中重新打开申报链接。"),
+        403,
+        "forbidden",
+        "无权办理",
+        "当前登录的账号无权办理此事项。请从发给您的消息中重新打开申报链接。",
+    ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
 }
 FALLBACK = ErrorView(400, "bad_request", "请求无法处理", "请求无法处理，请稍后重试。")
@@ -76,10 +91,17 @@ async def handle_domain_error(request: Request, err: Exception) -> Response:
     view = view_of(err)
     if wants_json(request):
         message = view.text if view is not FALLBACK else str(err)
-        return JSONResponse({"error": view.code, "message": message}, status_code=view.status,
-                            headers={"Cache-Control": "no-store"})
-    return page(request, "error.html", {"title": view.title, "text": view.text,
-                                        "status": view.status}, status_code=view.status)
+        return JSONResponse(
+            {"error": view.code, "message": message},
+            status_code=view.status,
+            headers={"Cache-Control": "no-store"},
+        )
+    return page(
+        request,
+        "error.html",
+        {"title": view.title, "text": view.text, "status": view.status},
+        status_code=view.status,
+    )
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -51,7 +51,8 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "object-src 'none'"),
+        "object-src 'none'"
+    ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -100,9 +101,15 @@ def new_session(settings: Settings, profile_id: str) -> WebSession:
 
 def set_session_cookie(response: Response, settings: Settings, web: WebSession) -> None:
     value = _serializer(settings, "zhida.session").dumps({"p": web.profile_id, "n": web.nonce})
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE, httponly=True,
-                        samesite="lax", secure=settings.base_url.startswith("https://"),
-                        path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+        path="/",
+    )
 
 
 def clear_session_cookie(response: Response) -> None:
@@ -118,8 +125,9 @@ def read_session(request: Request, settings: Settings) -> WebSession | None:
         data = _serializer(settings, "zhida.session").loads(raw, max_age=SESSION_MAX_AGE)
     except BadSignature:  # SignatureExpired is a BadSignature
         return None
-    if not (isinstance(data, dict) and isinstance(data.get("p"), str)
-            and isinstance(data.get("n"), str)):
+    if not (
+        isinstance(data, dict) and isinstance(data.get("p"), str) and isinstance(data.get("n"), str)
+    ):
         return None
     return WebSession(data["p"], data["n"], _csrf_for(settings, data["p"], data["n"]))
 
@@ -134,6 +142,7 @@ def session_for(request: Request, settings: Settings, profile_id: str) -> tuple[
 
 # --- login tokens (single sign-on stand-in) -----------------------------------------------
 
+
 def mint_login_token(settings: Settings, profile_id: str) -> str:
     return str(_serializer(settings, "zhida.login").dumps(profile_id))
 
@@ -142,8 +151,7 @@ def login_url(settings: Settings, profile_id: str) -> str:
     return f"{settings.base_url.rstrip('/')}/login/{mint_login_token(settings, profile_id)}"
 
 
-def verify_login_token(settings: Settings, token: str,
-                       max_age: int = LOGIN_MAX_AGE) -> str:
+def verify_login_token(settings: Settings, token: str, max_age: int = LOGIN_MAX_AGE) -> str:
     try:
         profile_id = _serializer(settings, "zhida.login").loads(token, max_age=max_age)
     except SignatureExpired:
@@ -156,6 +164,7 @@ def verify_login_token(settings: Settings, token: str,
 
 
 # --- dependencies -------------------------------------------------------------------------
+
 
 def current_session(request: Request, settings: SettingsDep) -> WebSession:
     web = read_session(request, settings)
@@ -192,8 +201,10 @@ CsrfSession = Annotated[WebSession, Depends(require_csrf)]
 
 # --- pages --------------------------------------------------------------------------------
 
-def page(request: Request, name: str, context: dict[str, Any],
-         status_code: int = 200) -> HTMLResponse:
+
+def page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
     """A rendered template with the security headers."""
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(SECURITY_HEADERS)

@@ -30,12 +30,15 @@ def sample_context(policy: Policy) -> MessageContext:
     closes = policy.window.closes
     enterprise = policy.audience.value == "enterprise"
     return MessageContext(
-        name=LONG_NAME if enterprise else LONG_PERSON, who="贵企业" if enterprise else "您",
+        name=LONG_NAME if enterprise else LONG_PERSON,
+        who="贵企业" if enterprise else "您",
         title=policy.title,
         benefit=benefit_text(1_000_000.0 if policy.benefit_amount is not None else None),
         summary=policy.benefit_summary or "",
         deadline=chinese_date(closes) if closes else "",
-        link=f"{settings.base_url}/a/{'x' * 22}", missing="")
+        link=f"{settings.base_url}/a/{'x' * 22}",
+        missing="",
+    )
 
 
 def check_messages(policy: Policy) -> list[PositionedError]:
@@ -44,13 +47,21 @@ def check_messages(policy: Policy) -> list[PositionedError]:
     loc = policy.sms_loc or Location(policy.path, policy.loc.line, policy.loc.col)
     settings = get_settings()
     try:
-        sms = render_sms(sample_context(policy), settings.sms_signature,
-                         settings.sms_opt_out_hint, policy.sms_template)
+        sms = render_sms(
+            sample_context(policy),
+            settings.sms_signature,
+            settings.sms_opt_out_hint,
+            policy.sms_template,
+        )
     except TemplateError as err:
         return [PolicyError(str(err), loc)]
     if sms.segments > MAX_SEGMENTS:
-        return [PolicyWarning(
-            f"the SMS would take {sms.segments} segments ({len(sms.text)} characters) with a "
-            f"long name and the link; keep it within {MAX_SEGMENTS} (shorten the title or set "
-            f"`sms:`)", loc)]
+        return [
+            PolicyWarning(
+                f"the SMS would take {sms.segments} segments ({len(sms.text)} characters) with a "
+                f"long name and the link; keep it within {MAX_SEGMENTS} (shorten the title or set "
+                f"`sms:`)",
+                loc,
+            )
+        ]
     return []

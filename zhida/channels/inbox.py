@@ -64,9 +64,18 @@ def _publish_after_commit(session: Session, url: str, channel: str, payload: str
         event.listen(session, "after_rollback", _drop_pending)
 
 
-def push_message(session: Session, profile_id: str, policy_id: str, title: str, body: str,
-                 link: str | None, kind: str = "eligible", notification_id: int | None = None,
-                 *, redis_url: str | None = None) -> InboxMessage:
+def push_message(
+    session: Session,
+    profile_id: str,
+    policy_id: str,
+    title: str,
+    body: str,
+    link: str | None,
+    kind: str = "eligible",
+    notification_id: int | None = None,
+    *,
+    redis_url: str | None = None,
+) -> InboxMessage:
     """Add a message to a profile's inbox; open pages hear of it once the caller commits.
 
     Idempotent per notification: a second call with the same `notification_id` returns
@@ -75,19 +84,28 @@ def push_message(session: Session, profile_id: str, policy_id: str, title: str, 
     """
     _check_kind(kind)
     if notification_id is not None:
-        existing = session.scalar(select(InboxMessage)
-                                  .where(InboxMessage.notification_id == notification_id))
+        existing = session.scalar(
+            select(InboxMessage).where(InboxMessage.notification_id == notification_id)
+        )
         if existing is not None:
             return existing
-    message = InboxMessage(profile_id=profile_id, policy_id=policy_id, title=title, body=body,
-                           link=link, kind=kind, notification_id=notification_id,
-                           created_at=utcnow())
+    message = InboxMessage(
+        profile_id=profile_id,
+        policy_id=policy_id,
+        title=title,
+        body=body,
+        link=link,
+        kind=kind,
+        notification_id=notification_id,
+        created_at=utcnow(),
+    )
     session.add(message)
     session.flush()
     url = get_settings().redis_url if redis_url is None else redis_url
     if url:
-        _publish_after_commit(session, url, channel_name(profile_id),
-                              json.dumps({"id": message.id}))
+        _publish_after_commit(
+            session, url, channel_name(profile_id), json.dumps({"id": message.id})
+        )
     return message
 
 
@@ -118,19 +136,22 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
-def announce_messages(session: Session, messages: list[tuple[int, str]], *,
-                      redis_url: str | None = None) -> None:
+def announce_messages(
+    session: Session, messages: list[tuple[int, str]], *, redis_url: str | None = None
+) -> None:
     """Events for messages inserted in bulk (the planner's path), (message id, profile id)
     each, published once the caller commits, as push_message does."""
     url = get_settings().redis_url if redis_url is None else redis_url
     if url:
         for message_id, profile_id in messages:
-            _publish_after_commit(session, url, channel_name(profile_id),
-                                  json.dumps({"id": message_id}))
+            _publish_after_commit(
+                session, url, channel_name(profile_id), json.dumps({"id": message_id})
+            )
 
 
-def list_messages(session: Session, profile_id: str, limit: int = 50,
-                  before_id: int | None = None) -> list[InboxMessage]:
+def list_messages(
+    session: Session, profile_id: str, limit: int = 50, before_id: int | None = None
+) -> list[InboxMessage]:
     """The profile's messages, newest first."""
     stmt = select(InboxMessage).where(InboxMessage.profile_id == profile_id)
     if before_id is not None:
@@ -138,35 +159,52 @@ def list_messages(session: Session, profile_id: str, limit: int = 50,
     return list(session.scalars(stmt.order_by(InboxMessage.id.desc()).limit(limit)))
 
 
-def messages_after(session: Session, profile_id: str, after_id: int,
-                   limit: int = 50) -> list[InboxMessage]:
+def messages_after(
+    session: Session, profile_id: str, after_id: int, limit: int = 50
+) -> list[InboxMessage]:
     """The profile's messages newer than `after_id`, oldest first (what a stream sends next)."""
-    return list(session.scalars(
-        select(InboxMessage)
-        .where(InboxMessage.profile_id == profile_id, InboxMessage.id > after_id)
-        .order_by(InboxMessage.id).limit(limit)))
+    return list(
+        session.scalars(
+            select(InboxMessage)
+            .where(InboxMessage.profile_id == profile_id, InboxMessage.id > after_id)
+            .order_by(InboxMessage.id)
+            .limit(limit)
+        )
+    )
 
 
 def latest_id(session: Session, profile_id: str) -> int:
-    return int(session.scalar(select(func.max(InboxMessage.id))
-                              .where(InboxMessage.profile_id == profile_id)) or 0)
+    return int(
+        session.scalar(
+            select(func.max(InboxMessage.id)).where(InboxMessage.profile_id == profile_id)
+        )
+        or 0
+    )
 
 
 def unread_count(session: Session, profile_id: str) -> int:
-    return int(session.scalar(
-        select(func.count()).select_from(InboxMessage)
-        .where(InboxMessage.profile_id == profile_id, InboxMessage.read_at.is_(None))) or 0)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(InboxMessage)
+            .where(InboxMessage.profile_id == profile_id, InboxMessage.read_at.is_(None))
+        )
+        or 0
+    )
 
 
-def mark_read(session: Session, profile_id: str, message_id: int,
-              now: dt.datetime | None = None) -> InboxMessage:
+def mark_read(
+    session: Session, profile_id: str, message_id: int, now: dt.datetime | None = None
+) -> InboxMessage:
     """Mark one of the profile's messages read (the first read time is kept)."""
-    message = session.scalar(select(InboxMessage).where(InboxMessage.id == message_id,
-                                                        InboxMessage.profile_id == profile_id))
+    message = session.scalar(
+        select(InboxMessage).where(
+            InboxMessage.id == message_id, InboxMessage.profile_id == profile_id
+        )
+    )
     if message is None:
         raise MessageNotFound(f"no message {message_id}")
     if message.read_at is None:
         message.read_at = now or utcnow()
         session.flush()
     return message
-

@@ -57,8 +57,9 @@ def link_expiry(window_closes: dt.date | None, now: dt.datetime, ttl_days: int) 
     """End of the closing day in Asia/Shanghai, or now + ttl_days, whichever is first (UTC)."""
     expires = as_utc(now) + dt.timedelta(days=ttl_days)
     if window_closes is not None:
-        day_end = dt.datetime.combine(window_closes + dt.timedelta(days=1), dt.time(0),
-                                      tzinfo=SHANGHAI).astimezone(dt.UTC)
+        day_end = dt.datetime.combine(
+            window_closes + dt.timedelta(days=1), dt.time(0), tzinfo=SHANGHAI
+        ).astimezone(dt.UTC)
         expires = min(expires, day_end)
     return expires
 
@@ -81,27 +82,49 @@ def new_tokens(n: int) -> list[str]:
     """n tokens as `secrets.token_urlsafe(TOKEN_BYTES)` makes them, from one read of the
     OS's CSPRNG (one read per token took 15 µs here, a third of planning's Python time)."""
     raw = secrets.token_bytes(TOKEN_BYTES * n)
-    return [base64.urlsafe_b64encode(raw[i:i + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
-            for i in range(0, len(raw), TOKEN_BYTES)]
+    return [
+        base64.urlsafe_b64encode(raw[i : i + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
+        for i in range(0, len(raw), TOKEN_BYTES)
+    ]
 
 
-def new_link(profile_id: str, policy_id: str, policy_version_id: int,
-             window_closes: dt.date | None, now: dt.datetime,
-             settings: Settings, token: str | None = None) -> tuple[str, LinkRow]:
+def new_link(
+    profile_id: str,
+    policy_id: str,
+    policy_version_id: int,
+    window_closes: dt.date | None,
+    now: dt.datetime,
+    settings: Settings,
+    token: str | None = None,
+) -> tuple[str, LinkRow]:
     """A link and the ApplicationToken row to store for it. `token`: one of `new_tokens`,
     else a new one."""
     token = token or secrets.token_urlsafe(TOKEN_BYTES)
-    row = LinkRow(hash_token(token), profile_id, policy_id, policy_version_id,
-                  link_expiry(window_closes, now, settings.link_ttl_days), as_utc(now))
+    row = LinkRow(
+        hash_token(token),
+        profile_id,
+        policy_id,
+        policy_version_id,
+        link_expiry(window_closes, now, settings.link_ttl_days),
+        as_utc(now),
+    )
     return f"{settings.base_url.rstrip('/')}/a/{token}", row
 
 
-def issue_link(session: Session, profile_id: str, policy_id: str, policy_version_id: int,
-               window_closes: dt.date | None, now: dt.datetime, *,
-               settings: Settings | None = None) -> str:
+def issue_link(
+    session: Session,
+    profile_id: str,
+    policy_id: str,
+    policy_version_id: int,
+    window_closes: dt.date | None,
+    now: dt.datetime,
+    *,
+    settings: Settings | None = None,
+) -> str:
     """A new link `{base_url}/a/{token}`; the token is stored only as its SHA-256."""
-    url, row = new_link(profile_id, policy_id, policy_version_id, window_closes, now,
-                        settings or get_settings())
+    url, row = new_link(
+        profile_id, policy_id, policy_version_id, window_closes, now, settings or get_settings()
+    )
     session.add(ApplicationToken(**row._asdict()))
     session.flush()
     return url
@@ -111,8 +134,9 @@ def resolve_token(session: Session, token: str, now: dt.datetime) -> Application
     """The stored token row; LinkNotFound (unknown, tampered) or LinkExpired."""
     if not _TOKEN_SHAPE.fullmatch(token or ""):
         raise LinkNotFound("unknown application link")
-    row = session.scalar(select(ApplicationToken)
-                        .where(ApplicationToken.token_hash == hash_token(token)))
+    row = session.scalar(
+        select(ApplicationToken).where(ApplicationToken.token_hash == hash_token(token))
+    )
     if row is None:
         raise LinkNotFound("unknown application link")
     if as_utc(now) >= as_utc(row.expires_at):

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from zhida.clock import utcnow
 from zhida.store.models import InboundMessage, OptOut
 
-OPT_OUT_KEYWORDS = frozenset({"TD", "T", "N", "退订", "STOP", "STOPALL", "UNSUBSCRIBE",
-                              "CANCEL", "END", "QUIT"})
+OPT_OUT_KEYWORDS = frozenset(
+    {"TD", "T", "N", "退订", "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+)
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP", "YES", "订阅"})
 
 
@@ -43,30 +44,44 @@ def is_opted_out(session: Session, phone: str | None) -> bool:
     return bool(session.scalar(select(OptOut.opted_out).where(OptOut.phone == phone)))
 
 
-def record(session: Session, phone: str, opted_out: bool, keyword: str,
-           now: dt.datetime | None = None) -> None:
+def record(
+    session: Session, phone: str, opted_out: bool, keyword: str, now: dt.datetime | None = None
+) -> None:
     """Set the latest state of `phone` (an upsert, safe when two messages race);
     the caller commits."""
-    values: dict[str, Any] = {"phone": phone, "opted_out": opted_out, "keyword": keyword[:32],
-              "updated_at": now or utcnow()}
+    values: dict[str, Any] = {
+        "phone": phone,
+        "opted_out": opted_out,
+        "keyword": keyword[:32],
+        "updated_at": now or utcnow(),
+    }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         pg = pg_insert(OptOut).values(**values)
-        session.execute(pg.on_conflict_do_update(
-            index_elements=[OptOut.phone],
-            set_={k: pg.excluded[k] for k in ("opted_out", "keyword", "updated_at")}))
+        session.execute(
+            pg.on_conflict_do_update(
+                index_elements=[OptOut.phone],
+                set_={k: pg.excluded[k] for k in ("opted_out", "keyword", "updated_at")},
+            )
+        )
     elif dialect == "sqlite":
         lite = sqlite_insert(OptOut).values(**values)
-        session.execute(lite.on_conflict_do_update(
-            index_elements=[OptOut.phone],
-            set_={k: lite.excluded[k] for k in ("opted_out", "keyword", "updated_at")}))
+        session.execute(
+            lite.on_conflict_do_update(
+                index_elements=[OptOut.phone],
+                set_={k: lite.excluded[k] for k in ("opted_out", "keyword", "updated_at")},
+            )
+        )
     else:  # pragma: no cover - other databases: read, then write
         row = session.get(OptOut, phone)
         if row is None:
             session.add(OptOut(**values))
         else:
-            row.opted_out, row.keyword, row.updated_at = (opted_out, values["keyword"],
-                                                          values["updated_at"])
+            row.opted_out, row.keyword, row.updated_at = (
+                opted_out,
+                values["keyword"],
+                values["updated_at"],
+            )
     session.flush()
 
 
@@ -77,7 +92,10 @@ def first_time(session: Session, message_sid: str, now: dt.datetime | None = Non
     values = {"message_sid": message_sid[:64], "received_at": now or utcnow()}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stored = session.scalar(insert(InboundMessage).values(**values)
-                            .on_conflict_do_nothing(index_elements=["message_sid"])
-                            .returning(InboundMessage.message_sid))
+    stored = session.scalar(
+        insert(InboundMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["message_sid"])
+        .returning(InboundMessage.message_sid)
+    )
     return stored is not None

@@ -96,8 +96,7 @@ def _pending(session: Session, limit: int | None) -> list[int]:
     return list(session.scalars(stmt.limit(limit) if limit else stmt))
 
 
-def _candidates(session: Session, first: int, last: int,
-                since: dt.datetime) -> list[Row[Any]]:
+def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> list[Row[Any]]:
     """The pending transitions with ids first..last, each with all the planner needs,
     from one query: the profile's name and phone, the stored decision's benefit, which
     channels are already planned, opt-out, and SMS counted against the cap.
@@ -107,46 +106,78 @@ def _candidates(session: Session, first: int, last: int,
     alone (with `outcome` in the condition, the (policy_id, outcome) index looked as
     good and was probed with a filter over every decision of the policy), the other
     lookups as correlated scalar subqueries on unique or leading index columns."""
-    batch = (select(Transition.id, Transition.profile_id, Transition.policy_id,
-                    Transition.policy_version_id, Transition.to_outcome)
-             .where(Transition.id.between(first, last), _into_eligible_or_unknown())
-             .subquery("batch"))
+    batch = (
+        select(
+            Transition.id,
+            Transition.profile_id,
+            Transition.policy_id,
+            Transition.policy_version_id,
+            Transition.to_outcome,
+        )
+        .where(Transition.id.between(first, last), _into_eligible_or_unknown())
+        .subquery("batch")
+    )
     phone = Profile.data["phone"].as_string()
     planned = aliased(Notification)
-    channels = (select(func.sum(case((planned.channel == Channel.SMS, 2), else_=1)))
-                .where(planned.profile_id == batch.c.profile_id,
-                       planned.policy_id == batch.c.policy_id,
-                       planned.policy_version_id == batch.c.policy_version_id)
-                .scalar_subquery())
+    channels = (
+        select(func.sum(case((planned.channel == Channel.SMS, 2), else_=1)))
+        .where(
+            planned.profile_id == batch.c.profile_id,
+            planned.policy_id == batch.c.policy_id,
+            planned.policy_version_id == batch.c.policy_version_id,
+        )
+        .scalar_subquery()
+    )
     recent = aliased(Notification)
-    sent_since = (select(func.count()).select_from(recent)
-                  .where(recent.to == phone, recent.channel == Channel.SMS,
-                         recent.status.not_in((NotificationStatus.SKIPPED,
-                                               NotificationStatus.FAILED)),
-                         recent.created_at >= since).scalar_subquery())
-    opted_out = (select(func.count()).select_from(OptOut)
-                 .where(OptOut.phone == phone, OptOut.opted_out.is_(True)).scalar_subquery())
+    sent_since = (
+        select(func.count())
+        .select_from(recent)
+        .where(
+            recent.to == phone,
+            recent.channel == Channel.SMS,
+            recent.status.not_in((NotificationStatus.SKIPPED, NotificationStatus.FAILED)),
+            recent.created_at >= since,
+        )
+        .scalar_subquery()
+    )
+    opted_out = (
+        select(func.count())
+        .select_from(OptOut)
+        .where(OptOut.phone == phone, OptOut.opted_out.is_(True))
+        .scalar_subquery()
+    )
     stored = and_(Decision.outcome == 2, Decision.policy_version_id == batch.c.policy_version_id)
-    stmt = (select(batch, Profile.id.label("found"),
-                   Profile.data["name"].as_string().label("name"), phone.label("phone"),
-                   case((stored, True), else_=False).label("decided"),
-                   case((stored, Decision.benefit)).label("benefit"),
-                   channels.label("channels"), opted_out.label("opted_out"),
-                   sent_since.label("sent_since"))
-            .select_from(batch)
-            .outerjoin(Profile, Profile.id == batch.c.profile_id)
-            .outerjoin(Decision, and_(Decision.profile_id == batch.c.profile_id,
-                                      Decision.policy_id == batch.c.policy_id))
-            .order_by(batch.c.id))
+    stmt = (
+        select(
+            batch,
+            Profile.id.label("found"),
+            Profile.data["name"].as_string().label("name"),
+            phone.label("phone"),
+            case((stored, True), else_=False).label("decided"),
+            case((stored, Decision.benefit)).label("benefit"),
+            channels.label("channels"),
+            opted_out.label("opted_out"),
+            sent_since.label("sent_since"),
+        )
+        .select_from(batch)
+        .outerjoin(Profile, Profile.id == batch.c.profile_id)
+        .outerjoin(
+            Decision,
+            and_(
+                Decision.profile_id == batch.c.profile_id, Decision.policy_id == batch.c.policy_id
+            ),
+        )
+        .order_by(batch.c.id)
+    )
     return list(session.connection().execute(stmt).all())  # Core: no ORM result overhead
 
 
-def _full_profile(session: Session, version: CompiledVersion,
-                  profile_id: str) -> dict[str, Any]:
+def _full_profile(session: Session, version: CompiledVersion, profile_id: str) -> dict[str, Any]:
     """The whole typed profile: only for those evaluated again (unknown outcomes, or no
     stored decision to take the benefit from)."""
-    kind, data = session.execute(select(Profile.kind, Profile.data)
-                                 .where(Profile.id == profile_id)).one()
+    kind, data = session.execute(
+        select(Profile.kind, Profile.data).where(Profile.id == profile_id)
+    ).one()
     schema = version.schemas[kind]
     return frame_from_json([{**data, "id": profile_id}], schema).row(0, named=True)
 
@@ -156,14 +187,20 @@ def display_name(name: str | None, policy: Policy) -> str:
     return name or ("贵企业" if policy.audience.value == "enterprise" else "您好")
 
 
-def context(name: str | None, policy: Policy, benefit: float | None,
-            link: str, today: dt.date | None = None) -> MessageContext:
+def context(
+    name: str | None, policy: Policy, benefit: float | None, link: str, today: dt.date | None = None
+) -> MessageContext:
     enterprise = policy.audience.value == "enterprise"
     closes = policy.window.closes
-    return MessageContext(name=display_name(name, policy), who="贵企业" if enterprise else "您",
-                          title=policy.title,
-                          benefit=benefit_text(benefit), summary=policy.benefit_summary or "",
-                          deadline=chinese_date(closes, today) if closes else "", link=link)
+    return MessageContext(
+        name=display_name(name, policy),
+        who="贵企业" if enterprise else "您",
+        title=policy.title,
+        benefit=benefit_text(benefit),
+        summary=policy.benefit_summary or "",
+        deadline=chinese_date(closes, today) if closes else "",
+        link=link,
+    )
 
 
 class _Texts:
@@ -174,8 +211,9 @@ class _Texts:
         self.today = today
         self.cache: dict[tuple[int, float | None], tuple[MessageContext, str, str]] = {}
 
-    def get(self, version_id: int, policy: Policy,
-            benefit: float | None) -> tuple[MessageContext, str, str]:
+    def get(
+        self, version_id: int, policy: Policy, benefit: float | None
+    ) -> tuple[MessageContext, str, str]:
         key = (version_id, benefit)
         if key not in self.cache:
             ctx = context(None, policy, benefit, "", self.today)
@@ -183,8 +221,14 @@ class _Texts:
         return self.cache[key]
 
 
-def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
-                       limit: int | None = None, *, pipeline: bool = True) -> PlanSummary:
+def plan_notifications(
+    session: Session,
+    now: dt.datetime,
+    settings: Settings,
+    limit: int | None = None,
+    *,
+    pipeline: bool = True,
+) -> PlanSummary:
     """Plan rows for transitions not yet notified; the caller commits, then queues
     `summary.queued_ids`.
 
@@ -200,7 +244,7 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
     plan = _Plan(session, now, settings, summary)
     since = now - dt.timedelta(days=settings.sms_cap_days)
     pending = _pending(session, limit)
-    batches = [pending[i:i + BATCH] for i in range(0, len(pending), BATCH)]
+    batches = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
 
     def fetch(ids: list[int]) -> list[Row[Any]]:
         return _candidates(session, ids[0], ids[-1], since)
@@ -223,8 +267,9 @@ def plan_notifications(session: Session, now: dt.datetime, settings: Settings,
 class _Plan:
     """Turns batches of candidate transitions into rows (PlannedBatch)."""
 
-    def __init__(self, session: Session, now: dt.datetime, settings: Settings,
-                 summary: PlanSummary):
+    def __init__(
+        self, session: Session, now: dt.datetime, settings: Settings, summary: PlanSummary
+    ):
         self.session, self.now, self.settings, self.summary = session, now, settings, summary
         self.versions: dict[int, CompiledVersion] = {}  # see resolve_versions
         self.today = shanghai_date(now)
@@ -234,8 +279,7 @@ class _Plan:
         # What the last two batches planned, which a batch's query does not see (see
         # plan_notifications): their notification keys (a key planned twice, from two
         # runs' transitions, is planned once) and their SMS per phone (the cap).
-        self.unseen: deque[tuple[set[tuple[str, str, int, str]], Counter[str]]] = deque(
-            maxlen=2)
+        self.unseen: deque[tuple[set[tuple[str, str, int, str]], Counter[str]]] = deque(maxlen=2)
         self.tokens: Iterator[str] = iter(())
         self.out = PlannedBatch()
 
@@ -275,8 +319,7 @@ class _Plan:
         key = (t.profile_id, t.policy_id, t.policy_version_id)
         stored = t.channels or 0  # 1 in-app, 2 SMS, 3 both already planned
         need_inapp = not stored & 1 and not self.planned((*key, Channel.INAPP))
-        need_sms = (t.to_outcome == 2 and not stored & 2
-                    and not self.planned((*key, Channel.SMS)))
+        need_sms = t.to_outcome == 2 and not stored & 2 and not self.planned((*key, Channel.SMS))
         keys = self.unseen[-1][0]
         if need_inapp:
             keys.add((*key, Channel.INAPP))
@@ -293,8 +336,12 @@ class _Plan:
         except BAD_STORED_DATA as err:  # one bad row: reported, skipped; the rest go on
             self.summary.skipped["bad_profile_data"] += 1
             self.summary.bad_profiles.append(t.profile_id)
-            log.warning("transition %s: stored profile %s cannot be read (%s): not notified",
-                        t.id, t.profile_id, err)
+            log.warning(
+                "transition %s: stored profile %s cannot be read (%s): not notified",
+                t.id,
+                t.profile_id,
+                err,
+            )
         return True
 
     def plan_maybe(self, t: Row[Any], version: CompiledVersion, policy: Policy) -> None:
@@ -307,17 +354,21 @@ class _Plan:
         title, body = inapp_text(ctx, maybe=True)
         self.add_inapp(t, title, "maybe", body, None)
 
-    def plan_eligible(self, t: Row[Any], policy: Policy, need_inapp: bool,
-                      need_sms: bool) -> None:
+    def plan_eligible(self, t: Row[Any], policy: Policy, need_inapp: bool, need_sms: bool) -> None:
         if t.decided:
             benefit = t.benefit
         else:  # no stored decision (a transition written by hand): evaluate again
-            profile = _full_profile(self.session, self.versions[t.policy_version_id],
-                                    t.profile_id)
+            profile = _full_profile(self.session, self.versions[t.policy_version_id], t.profile_id)
             benefit = evaluate_policy(policy, profile, self.today).benefit
-        link, link_row = new_link(t.profile_id, t.policy_id, t.policy_version_id,
-                                  policy.window.closes, self.now, self.settings,
-                                  next(self.tokens))
+        link, link_row = new_link(
+            t.profile_id,
+            t.policy_id,
+            t.policy_version_id,
+            policy.window.closes,
+            self.now,
+            self.settings,
+            next(self.tokens),
+        )
         self.out.links.append(link_row)
         ctx, title, body = self.texts.get(t.policy_version_id, policy, benefit)
         if need_inapp:
@@ -325,10 +376,19 @@ class _Plan:
         if need_sms:
             self.add_sms(t, policy, ctx, link)
 
-    def add_inapp(self, t: Row[Any], title: str, kind: str, body: str,
-                  link: str | None) -> None:
-        self.out.inapp.append(note_row(t, Channel.INAPP, NotificationStatus.SENT, self.now,
-                                       self.now, body=body, link=link, sent_at=self.now))
+    def add_inapp(self, t: Row[Any], title: str, kind: str, body: str, link: str | None) -> None:
+        self.out.inapp.append(
+            note_row(
+                t,
+                Channel.INAPP,
+                NotificationStatus.SENT,
+                self.now,
+                self.now,
+                body=body,
+                link=link,
+                sent_at=self.now,
+            )
+        )
         self.out.inbox.append((title, kind))
         self.summary.inapp += 1
 
@@ -340,16 +400,31 @@ class _Plan:
         if reason:
             self.summary.skipped[reason] += 1
         else:
-            sms = sms_text(replace(ctx, name=display_name(t.name, policy), link=link),
-                           self.settings.sms_signature, self.settings.sms_opt_out_hint,
-                           policy.sms_template)
+            sms = sms_text(
+                replace(ctx, name=display_name(t.name, policy), link=link),
+                self.settings.sms_signature,
+                self.settings.sms_opt_out_hint,
+                policy.sms_template,
+            )
             body, segments = sms.text, sms.segments
-            status = (NotificationStatus.QUEUED if self.due <= self.now
-                      else NotificationStatus.DEFERRED)
+            status = (
+                NotificationStatus.QUEUED if self.due <= self.now else NotificationStatus.DEFERRED
+            )
             self.unseen[-1][1][phone] += 1
-        self.out.sms.append(note_row(t, Channel.SMS, status, self.due, self.now, to=phone or None,
-                                     body=body, segments=segments, link=link,
-                                     last_error=reason))
+        self.out.sms.append(
+            note_row(
+                t,
+                Channel.SMS,
+                status,
+                self.due,
+                self.now,
+                to=phone or None,
+                body=body,
+                segments=segments,
+                link=link,
+                last_error=reason,
+            )
+        )
 
 
 def _no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:

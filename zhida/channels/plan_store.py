@@ -58,13 +58,39 @@ class NoteRow(NamedTuple):
 NOTE_COLUMNS = NoteRow._fields
 
 
-def note_row(t: Any, channel: Channel, status: NotificationStatus, due_at: dt.datetime,
-             now: dt.datetime, *, to: str | None = None, body: str = "", segments: int = 0,
-             link: str | None = None, last_error: str | None = None,
-             sent_at: dt.datetime | None = None) -> NoteRow:
+def note_row(
+    t: Any,
+    channel: Channel,
+    status: NotificationStatus,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    *,
+    to: str | None = None,
+    body: str = "",
+    segments: int = 0,
+    link: str | None = None,
+    last_error: str | None = None,
+    sent_at: dt.datetime | None = None,
+) -> NoteRow:
     """The notifications row for transition `t`."""
-    return NoteRow(t.profile_id, t.policy_id, t.policy_version_id, channel, t.id, status, due_at,
-                   to, body, segments, link, last_error, sent_at, 0, now, now)
+    return NoteRow(
+        t.profile_id,
+        t.policy_id,
+        t.policy_version_id,
+        channel,
+        t.id,
+        status,
+        due_at,
+        to,
+        body,
+        segments,
+        link,
+        last_error,
+        sent_at,
+        0,
+        now,
+        now,
+    )
 
 
 @dataclass
@@ -93,15 +119,19 @@ def write_batch(target: Target, batch: PlannedBatch) -> Written:
     insert_tuples(target, _table(ApplicationToken), LINK_COLUMNS, batch.links)
     _mark_notified(target, batch.done)
     ids = insert_tuples(target, _table(Notification), NOTE_COLUMNS, [*batch.sms, *batch.inapp])
-    inapp_ids = ids[len(batch.sms):]
-    messages = [InboxRow(note.profile_id, note.policy_id, nid, kind, title, note.body,
-                         note.link, note.created_at)
-                for note, nid, (title, kind) in zip(batch.inapp, inapp_ids, batch.inbox,
-                                                    strict=True)]
+    inapp_ids = ids[len(batch.sms) :]
+    messages = [
+        InboxRow(
+            note.profile_id, note.policy_id, nid, kind, title, note.body, note.link, note.created_at
+        )
+        for note, nid, (title, kind) in zip(batch.inapp, inapp_ids, batch.inbox, strict=True)
+    ]
     check_kinds(messages)
     message_ids = insert_tuples(target, _table(InboxMessage), INBOX_COLUMNS, messages)
-    return Written(ids[:len(batch.sms)],
-                   [(mid, m.profile_id) for mid, m in zip(message_ids, messages, strict=True)])
+    return Written(
+        ids[: len(batch.sms)],
+        [(mid, m.profile_id) for mid, m in zip(message_ids, messages, strict=True)],
+    )
 
 
 def _table(model: type[Any]) -> Table:
@@ -124,8 +154,14 @@ class BatchWriter:
     `submit` first waits for the batch before (raising its error), so the caller may use
     the session again only after `wait`; `close` waits for the last one."""
 
-    def __init__(self, session: Session, on_written: Callable[[PlannedBatch, Written], None],
-                 redis_url: str, *, pipeline: bool = True):
+    def __init__(
+        self,
+        session: Session,
+        on_written: Callable[[PlannedBatch, Written], None],
+        redis_url: str,
+        *,
+        pipeline: bool = True,
+    ):
         self.session, self.on_written, self.redis_url = session, on_written, redis_url
         self.pending: tuple[PlannedBatch, Future[Written]] | None = None
         self.pool: ThreadPoolExecutor | None = None
@@ -135,8 +171,7 @@ class BatchWriter:
             assert isinstance(raw, psycopg.Connection)
             self.target = raw  # psycopg directly, from this thread or the worker
             if pipeline:
-                self.pool = ThreadPoolExecutor(max_workers=1,
-                                               thread_name_prefix="zhida-plan-write")
+                self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhida-plan-write")
 
     def submit(self, batch: PlannedBatch) -> None:
         self.wait()

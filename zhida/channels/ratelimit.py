@@ -93,8 +93,7 @@ class _Sleeps:
 class RedisTokenBucket(_Sleeps):
     """A token bucket shared by every process that uses the same Redis and key."""
 
-    def __init__(self, client: Any, rate: float, *, burst: float = 1.0,
-                 key: str = DEFAULT_KEY):
+    def __init__(self, client: Any, rate: float, *, burst: float = 1.0, key: str = DEFAULT_KEY):
         _check(rate, burst, 1)
         self.client = client
         self.rate = float(rate)
@@ -113,9 +112,9 @@ class RedisTokenBucket(_Sleeps):
         With `max_wait`, raise `RateLimited` (reserving nothing) if the wait is longer."""
         _check(self.rate, self.burst, n)
         limit = -1.0 if max_wait is None else max(0.0, max_wait)
-        reserved, wait_us = self._script(keys=[self.key],
-                                         args=[repr(self.rate), repr(self.burst), n,
-                                               repr(limit)])
+        reserved, wait_us = self._script(
+            keys=[self.key], args=[repr(self.rate), repr(self.burst), n, repr(limit)]
+        )
         wait = float(wait_us) / 1e6
         if not int(reserved):
             raise RateLimited(wait)
@@ -157,8 +156,9 @@ class Unlimited:
         return 0.0
 
 
-def bucket_for(redis_url: str, rate: float, *, key: str = DEFAULT_KEY,
-               burst: float = 1.0) -> RedisTokenBucket | LocalTokenBucket:
+def bucket_for(
+    redis_url: str, rate: float, *, key: str = DEFAULT_KEY, burst: float = 1.0
+) -> RedisTokenBucket | LocalTokenBucket:
     """The cluster-wide bucket when there is a Redis, else a per-process one."""
     if redis_url:
         return RedisTokenBucket.from_url(redis_url, rate, burst=burst, key=key)
@@ -176,5 +176,13 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-__all__ = ["DEFAULT_KEY", "Bucket", "LocalTokenBucket", "RateLimited", "RedisTokenBucket",
-           "Unlimited", "bucket_for", "max_in_window"]
+__all__ = [
+    "DEFAULT_KEY",
+    "Bucket",
+    "LocalTokenBucket",
+    "RateLimited",
+    "RedisTokenBucket",
+    "Unlimited",
+    "bucket_for",
+    "max_in_window",
+]

@@ -48,16 +48,30 @@ MAYBE_INAPP = (
     "补充后系统将重新评估。"
 )
 
-_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                     keep_trailing_newline=False)
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
 
 #: filters a template may use (pure string functions of Jinja2's defaults)
 ALLOWED_FILTERS = frozenset({"default", "lower", "replace", "trim", "truncate", "upper"})
 #: the syntax a template may use: output, text, names, constants, if, tests of values
 _ALLOWED_NODES: tuple[type[nodes.Node], ...] = (
-    nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.If,
-    nodes.CondExpr, nodes.And, nodes.Or, nodes.Not, nodes.Compare, nodes.Operand,
-    nodes.Concat, nodes.Filter, nodes.Keyword)
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Name,
+    nodes.Const,
+    nodes.If,
+    nodes.CondExpr,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.Concat,
+    nodes.Filter,
+    nodes.Keyword,
+)
 
 
 class TemplateError(SubjectError):
@@ -109,15 +123,18 @@ def check_template(source: str) -> None:
         if not isinstance(node, _ALLOWED_NODES):
             raise TemplateError(
                 f"sms template: {type(node).__name__.lower()} is not allowed (line "
-                f"{node.lineno}); a template may show only {', '.join(names)}")
+                f"{node.lineno}); a template may show only {', '.join(names)}"
+            )
         if isinstance(node, nodes.Name) and (node.ctx != "load" or node.name not in names):
             hint = did_you_mean(node.name, names)
-            raise TemplateError(f"sms template: '{node.name}' is undefined"
-                                + (f" ({hint})" if hint else ""))
+            raise TemplateError(
+                f"sms template: '{node.name}' is undefined" + (f" ({hint})" if hint else "")
+            )
         if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
             raise TemplateError(
                 f"sms template: filter '{node.name}' is not allowed (line {node.lineno}); "
-                f"allowed: {', '.join(sorted(ALLOWED_FILTERS))}")
+                f"allowed: {', '.join(sorted(ALLOWED_FILTERS))}"
+            )
 
 
 @functools.lru_cache(maxsize=256)
@@ -138,8 +155,9 @@ def render(template: jinja2.Template, ctx: MessageContext) -> str:
     except jinja2.UndefinedError as err:
         name = (err.message or "").split("'")[1] if "'" in (err.message or "") else ""
         hint = did_you_mean(name, list(ctx.as_dict())) if name else None
-        raise TemplateError(f"sms template: {err.message}" + (f" ({hint})" if hint else "")
-                            ) from None
+        raise TemplateError(
+            f"sms template: {err.message}" + (f" ({hint})" if hint else "")
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -155,8 +173,9 @@ MIN_NAME_CHARS = 4
 ELLIPSIS = "…"
 
 
-def sms_text(ctx: MessageContext, signature: str, hint: str,
-             policy_template: str | None = None) -> SmsText:
+def sms_text(
+    ctx: MessageContext, signature: str, hint: str, policy_template: str | None = None
+) -> SmsText:
     """The SMS for this context, within SEGMENT_BUDGET segments when shortening the name
     can do it: the longest prefix of the name (at least MIN_NAME_CHARS, then "…") that
     fits. A template too long even so keeps the shortest name and its segment count."""
@@ -165,12 +184,17 @@ def sms_text(ctx: MessageContext, signature: str, hint: str,
     if count <= SEGMENT_BUDGET or len(ctx.name) <= MIN_NAME_CHARS:
         return SmsText(text, count)
     lo, hi = MIN_NAME_CHARS, len(ctx.name) - 1  # segments grow with the prefix length
-    best = _sms(dataclasses.replace(ctx, name=ctx.name[:lo] + ELLIPSIS), signature, hint,
-                policy_template)
+    best = _sms(
+        dataclasses.replace(ctx, name=ctx.name[:lo] + ELLIPSIS), signature, hint, policy_template
+    )
     while lo <= hi:
         mid = (lo + hi) // 2
-        candidate = _sms(dataclasses.replace(ctx, name=ctx.name[:mid] + ELLIPSIS), signature,
-                         hint, policy_template)
+        candidate = _sms(
+            dataclasses.replace(ctx, name=ctx.name[:mid] + ELLIPSIS),
+            signature,
+            hint,
+            policy_template,
+        )
         if segments(candidate) <= SEGMENT_BUDGET:
             best, lo = candidate, mid + 1
         else:
@@ -205,14 +229,16 @@ def _fast_body(ctx: MessageContext, policy_template: str | None) -> str | None:
     name, link = ctx.name, ctx.link
     if not _verbatim(source) or " ".join(name.split()) != name or link.split() != [link]:
         return None
-    shape = _body_shape(source, ctx.who, ctx.title, ctx.benefit, ctx.deadline, ctx.missing,
-                        ctx.summary)
+    shape = _body_shape(
+        source, ctx.who, ctx.title, ctx.benefit, ctx.deadline, ctx.missing, ctx.summary
+    )
     return shape.replace(_NAME_MARK, name).replace(_LINK_MARK, link)
 
 
 @functools.lru_cache(maxsize=4096)
-def _body_shape(source: str, who: str, title: str, benefit: str, deadline: str, missing: str,
-                summary: str) -> str:
+def _body_shape(
+    source: str, who: str, title: str, benefit: str, deadline: str, missing: str, summary: str
+) -> str:
     ctx = MessageContext(_NAME_MARK, who, title, benefit, deadline, _LINK_MARK, missing, summary)
     return render(compile_template(source), ctx)
 
@@ -220,13 +246,15 @@ def _body_shape(source: str, who: str, title: str, benefit: str, deadline: str, 
 def inapp_text(ctx: MessageContext, maybe: bool = False) -> tuple[str, str]:
     """(title, body) of an in-app message. They name neither the recipient nor the link,
     so they are rendered once per distinct policy context, not once per profile."""
-    return _inapp_text(ctx.who, ctx.title, ctx.benefit, ctx.deadline, ctx.missing,
-                       ctx.summary, maybe)
+    return _inapp_text(
+        ctx.who, ctx.title, ctx.benefit, ctx.deadline, ctx.missing, ctx.summary, maybe
+    )
 
 
 @functools.lru_cache(maxsize=4096)
-def _inapp_text(who: str, title: str, benefit: str, deadline: str, missing: str, summary: str,
-                maybe: bool) -> tuple[str, str]:
+def _inapp_text(
+    who: str, title: str, benefit: str, deadline: str, missing: str, summary: str, maybe: bool
+) -> tuple[str, str]:
     ctx = MessageContext("", who, title, benefit, deadline, "", missing, summary)
     title = render(compile_template(MAYBE_INAPP_TITLE if maybe else DEFAULT_INAPP_TITLE), ctx)
     body = render(compile_template(MAYBE_INAPP if maybe else DEFAULT_INAPP), ctx)

@@ -37,16 +37,27 @@ def run_check(paths: list[Path], out: Console, err: Console) -> int:
         tests += len(outcomes)
         bad = [o for o in outcomes if not o.passed]
         failed += len(bad)
-        print_errors([PositionedError(f"test '{o.test.name}' failed: " + "; ".join(o.problems),
-                                      o.test.loc) for o in bad], err)
+        print_errors(
+            [
+                PositionedError(
+                    f"test '{o.test.name}' failed: " + "; ".join(o.problems), o.test.loc
+                )
+                for o in bad
+            ],
+            err,
+        )
         status = [f"{len(bad)} of {len(outcomes)} tests failed"] if bad else []
         status += ["SMS template error"] if message_errors else []
-        out.print(f"{policy.path}: {policy.id}: {', '.join(status) or 'ok'} "
-                  f"({len(outcomes)} tests)", markup=False)
+        out.print(
+            f"{policy.path}: {policy.id}: {', '.join(status) or 'ok'} ({len(outcomes)} tests)",
+            markup=False,
+        )
     files = len(pack.policies) + len(pack.errors)
-    summary = (f"{len(pack.policies) + len(pack.errors)} policies checked, "
-               f"{len(pack.errors) + bad_messages} with errors; "
-               f"{tests} tests, {failed} failed")
+    summary = (
+        f"{len(pack.policies) + len(pack.errors)} policies checked, "
+        f"{len(pack.errors) + bad_messages} with errors; "
+        f"{tests} tests, {failed} failed"
+    )
     if pack.errors or failed or bad_messages or files == 0:
         if files == 0:
             print_errors([ZhidaError("no policy files found")], err)

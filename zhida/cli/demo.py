@@ -28,10 +28,11 @@ from zhida.errors import ZhidaError
 
 
 @user_errors
-def demo(workdir: Annotated[Path, typer.Option("--workdir", help="Where to write.")] = Path(
-             "var"),
-         count: Annotated[int, typer.Option("--count", "-n", min=1)] = 20000,
-         as_of: AsOfOpt = None) -> None:
+def demo(
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where to write.")] = Path("var"),
+    count: Annotated[int, typer.Option("--count", "-n", min=1)] = 20000,
+    as_of: AsOfOpt = None,
+) -> None:
     """The whole flow on the embedded default, from a fresh clone."""
     raise typer.Exit(run_demo(workdir, count, parse_date(as_of), out_console, err_console))
 
@@ -53,12 +54,18 @@ def embedded_default(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     for name in ("zhida.db", "zhida.db-wal", "zhida.db-shm", "outbox/sms.jsonl"):
         (workdir / name).unlink(missing_ok=True)
-    os.environ.update({
-        "ZHIDA_DATABASE_URL": f"sqlite:///{workdir}/zhida.db", "ZHIDA_REDIS_URL": "",
-        "ZHIDA_SMS_PROVIDER": "file", "ZHIDA_SMS_OUTBOX": str(workdir / "outbox" / "sms.jsonl"),
-        "ZHIDA_QUIET_START_HOUR": "0", "ZHIDA_QUIET_END_HOUR": "0", "ZHIDA_SMS_ECHO": "false",
-        "ZHIDA_VAR_DIR": str(workdir),
-    })
+    os.environ.update(
+        {
+            "ZHIDA_DATABASE_URL": f"sqlite:///{workdir}/zhida.db",
+            "ZHIDA_REDIS_URL": "",
+            "ZHIDA_SMS_PROVIDER": "file",
+            "ZHIDA_SMS_OUTBOX": str(workdir / "outbox" / "sms.jsonl"),
+            "ZHIDA_QUIET_START_HOUR": "0",
+            "ZHIDA_QUIET_END_HOUR": "0",
+            "ZHIDA_SMS_ECHO": "false",
+            "ZHIDA_VAR_DIR": str(workdir),
+        }
+    )
     from zhida.settings import get_settings, write_demo_secret
 
     write_demo_secret(workdir)  # `zhida serve` reads it from var/ afterwards
@@ -98,17 +105,27 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
     out.rule("2. 模拟主体并导入 (zhida synth, zhida import)")
     start = time.perf_counter()
     profiles_path = workdir / "profiles.parquet"
-    write_profiles({Audience.ENTERPRISE: synthesize_enterprises(count, 1, pack.schemas),
-                    Audience.CITIZEN: synthesize_citizens(count, 1, pack.schemas)},
-                   profiles_path)
+    write_profiles(
+        {
+            Audience.ENTERPRISE: synthesize_enterprises(count, 1, pack.schemas),
+            Audience.CITIZEN: synthesize_citizens(count, 1, pack.schemas),
+        },
+        profiles_path,
+    )
     with session_scope() as session:
         report = import_file(session, profiles_path, pack.schemas, source="demo")
-    out.print(f"{count:,} 家企业、{count:,} 名个人 -> {settings.database_url} "
-              f"(写入 {report.written:,} 条，{time.perf_counter() - start:.1f}s)", markup=False)
+    out.print(
+        f"{count:,} 家企业、{count:,} 名个人 -> {settings.database_url} "
+        f"(写入 {report.written:,} 条，{time.perf_counter() - start:.1f}s)",
+        markup=False,
+    )
 
     out.rule("3. 发布政策：起草人提交，审批人批准，触发重新评估")
-    schema_yaml = (pack_dir / "schema.yaml").read_text(encoding="utf-8") \
-        if (pack_dir / "schema.yaml").exists() else ""
+    schema_yaml = (
+        (pack_dir / "schema.yaml").read_text(encoding="utf-8")
+        if (pack_dir / "schema.yaml").exists()
+        else ""
+    )
     start = time.perf_counter()
     with session_scope() as session:
         author, _ = add_officer(session, "demo-author", "author")
@@ -116,9 +133,13 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
     runs = []
     for policy in pack.policies:
         with session_scope() as session:
-            version = submit(session, session.merge(author),
-                             Path(policy.path).read_text(encoding="utf-8"), policy.path,
-                             schema_yaml)
+            version = submit(
+                session,
+                session.merge(author),
+                Path(policy.path).read_text(encoding="utf-8"),
+                policy.path,
+                schema_yaml,
+            )
             approve(session, session.merge(approver), version, None)
             version_id = version.id
         runs.append(start_new_run(policy.audience.value, [version_id], as_of))
@@ -126,26 +147,33 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
         done = session.scalars(select(Run).where(Run.id.in_(runs))).all()
         counts: Counter[str] = Counter()
         for run in done:
-            counts.update({k: int(v) for k, v in (run.counts or {}).items()
-                           if isinstance(v, int | float)})
+            counts.update(
+                {k: int(v) for k, v in (run.counts or {}).items() if isinstance(v, int | float)}
+            )
         statuses = Counter(r.status for r in done)
-    out.print(f"{len(runs)} 项政策已发布，{len(runs)} 次评估运行（{dict(statuses)}），"
-              f"新增符合 {counts.get('newly_eligible', 0):,}，"
-              f"新增待补充信息 {counts.get('newly_unknown', 0):,}，"
-              f"{time.perf_counter() - start:.1f}s", markup=False)
+    out.print(
+        f"{len(runs)} 项政策已发布，{len(runs)} 次评估运行（{dict(statuses)}），"
+        f"新增符合 {counts.get('newly_eligible', 0):,}，"
+        f"新增待补充信息 {counts.get('newly_unknown', 0):,}，"
+        f"{time.perf_counter() - start:.1f}s",
+        markup=False,
+    )
 
     out.rule("4. 计划并发送通知（站内信 + 短信）")
-    out.print("演示模式：不设夜间免打扰（生产默认 20:00–08:00 的短信推迟到早上 8 点发送）",
-              markup=False)
+    out.print(
+        "演示模式：不设夜间免打扰（生产默认 20:00–08:00 的短信推迟到早上 8 点发送）", markup=False
+    )
     summary = plan_and_queue()
     with session_scope() as session:
-        rows = session.execute(select(Notification.channel, Notification.status, func.count())
-                               .group_by(Notification.channel, Notification.status)).all()
+        rows = session.execute(
+            select(Notification.channel, Notification.status, func.count()).group_by(
+                Notification.channel, Notification.status
+            )
+        ).all()
         by_status = {(c, s): int(n) for c, s, n in rows}
     _notification_table(by_status, summary.skipped, out)
     outbox = Path(settings.sms_outbox)
-    sent = [json.loads(line) for line in outbox.open(encoding="utf-8")] if outbox.exists() \
-        else []
+    sent = [json.loads(line) for line in outbox.open(encoding="utf-8")] if outbox.exists() else []
     out.print(f"短信写入 {outbox}：{len(sent)} 条；例如：", markup=False)
     for sms in sent[:3]:
         out.print(f"  {sms['to']} ({sms['segments']} 条计费) {sms['body']}", markup=False)
@@ -156,30 +184,45 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
         from zhida.api.security import login_url
 
         out.print("先运行：zhida serve   （另一个终端）", markup=False)
-        out.print(f"申请链接（{first['profile']} / {first['policy']}）：{first['link']}",
-                  markup=False)
-        out.print(f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效）",
-                  markup=False)
+        out.print(
+            f"申请链接（{first['profile']} / {first['policy']}）：{first['link']}", markup=False
+        )
+        out.print(
+            f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效）", markup=False
+        )
     return 0
 
 
-def _notification_table(by_status: dict[tuple[str, str], int], skipped: Counter[str],
-                        out: Console) -> None:
+def _notification_table(
+    by_status: dict[tuple[str, str], int], skipped: Counter[str], out: Console
+) -> None:
     from rich.table import Table
 
     from zhida.store.models import Channel
     from zhida.store.models import NotificationStatus as Status
 
-    labels = {Status.SENT: "已发送", Status.DELIVERED: "已送达", Status.QUEUED: "排队中",
-              Status.DEFERRED: "已推迟", Status.SENDING: "发送中", Status.FAILED: "失败",
-              Status.SKIPPED: "未发短信"}
+    labels = {
+        Status.SENT: "已发送",
+        Status.DELIVERED: "已送达",
+        Status.QUEUED: "排队中",
+        Status.DEFERRED: "已推迟",
+        Status.SENDING: "发送中",
+        Status.FAILED: "失败",
+        Status.SKIPPED: "未发短信",
+    }
     table = Table("渠道", *labels.values())
     for channel, name in ((Channel.INAPP, "站内信"), (Channel.SMS, "短信")):
         table.add_row(name, *[f"{by_status.get((channel, s), 0):,}" for s in labels])
     out.print(table)
     if skipped:
-        reasons = {"frequency_cap": "频次上限（7天2条）", "no_phone": "无手机号",
-                   "opted_out": "已退订", "window_closed": "申报已截止",
-                   "profile_gone": "主体已删除"}
-        out.print("未发短信原因：" + "，".join(f"{reasons.get(k, k)} {v:,}"
-                                         for k, v in skipped.items()), markup=False)
+        reasons = {
+            "frequency_cap": "频次上限（7天2条）",
+            "no_phone": "无手机号",
+            "opted_out": "已退订",
+            "window_closed": "申报已截止",
+            "profile_gone": "主体已删除",
+        }
+        out.print(
+            "未发短信原因：" + "，".join(f"{reasons.get(k, k)} {v:,}" for k, v in skipped.items()),
+            markup=False,
+        )

@@ -31,25 +31,36 @@ if TYPE_CHECKING:
 
 
 @user_errors
-def evaluate(policies: PoliciesOpt, profiles: ProfilesOpt, as_of: AsOfOpt = None,
-             all_: Annotated[bool, typer.Option("--all", help="Also print ineligible "
-                                                "results.")] = False,
-             explain: Annotated[bool, typer.Option("--explain", help="Add the Chinese "
-                                                   "explanation to each line.")] = False,
-             kind: KindOpt = None) -> None:
+def evaluate(
+    policies: PoliciesOpt,
+    profiles: ProfilesOpt,
+    as_of: AsOfOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also print ineligible results.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add the Chinese explanation to each line.")
+    ] = False,
+    kind: KindOpt = None,
+) -> None:
     """Evaluate profiles against policies; JSON Lines on stdout."""
     code = run_evaluate(policies, profiles, parse_date(as_of), all_, explain, kind, err_console)
     raise typer.Exit(code)
 
 
 @user_errors
-def explain(policies: PoliciesOpt, profiles: ProfilesOpt,
-            profile: Annotated[str, typer.Option("--profile", help="Profile id.")],
-            policy: Annotated[str, typer.Option("--policy", help="Policy id.")],
-            as_of: AsOfOpt = None, kind: KindOpt = None) -> None:
+def explain(
+    policies: PoliciesOpt,
+    profiles: ProfilesOpt,
+    profile: Annotated[str, typer.Option("--profile", help="Profile id.")],
+    policy: Annotated[str, typer.Option("--policy", help="Policy id.")],
+    as_of: AsOfOpt = None,
+    kind: KindOpt = None,
+) -> None:
     """Why one profile is or is not eligible for one policy, criterion by criterion."""
-    raise typer.Exit(run_explain(policies, profiles, profile, policy, parse_date(as_of), kind,
-                                 out_console, err_console))
+    raise typer.Exit(
+        run_explain(
+            policies, profiles, profile, policy, parse_date(as_of), kind, out_console, err_console
+        )
+    )
 
 
 def load_policies(paths: list[Path]) -> Pack:
@@ -72,13 +83,23 @@ def read_checked(path: Path, pack: Pack, kind: str | None, err: Console) -> Prof
         err.print(f"{path}: warning: {warning}", markup=False)
     print_errors(list(batch.errors), err)
     if batch.errors:
-        err.print(f"{path}: {len(batch.errors)} bad rows skipped, "
-                  f"{batch.rows_read - len(batch.errors)} read", markup=False)
+        err.print(
+            f"{path}: {len(batch.errors)} bad rows skipped, "
+            f"{batch.rows_read - len(batch.errors)} read",
+            markup=False,
+        )
     return batch
 
 
-def run_evaluate(policies: list[Path], profiles: Path, as_of: dt.date, include_all: bool,
-                 explain: bool, kind: str | None, err: Console) -> int:
+def run_evaluate(
+    policies: list[Path],
+    profiles: Path,
+    as_of: dt.date,
+    include_all: bool,
+    explain: bool,
+    kind: str | None,
+    err: Console,
+) -> int:
     from zhida.ranking.evaluate import evaluate_to_jsonl
 
     pack = load_policies(policies)
@@ -92,14 +113,30 @@ def run_evaluate(policies: list[Path], profiles: Path, as_of: dt.date, include_a
             if bar is not None and task is not None:
                 bar.advance(task, rows)
 
-        evaluate_to_jsonl(pack.policies, batch.frames, pack.schemas, as_of, out,
-                          include_all=include_all, explain=explain, progress=advance)
+        evaluate_to_jsonl(
+            pack.policies,
+            batch.frames,
+            pack.schemas,
+            as_of,
+            out,
+            include_all=include_all,
+            explain=explain,
+            progress=advance,
+        )
     out.flush()
     return EXIT_BAD_ROWS if batch.errors or batch.warnings else 0
 
 
-def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id: str,
-                as_of: dt.date, kind: str | None, out: Console, err: Console) -> int:
+def run_explain(
+    policies: list[Path],
+    profiles: Path,
+    profile_id: str,
+    policy_id: str,
+    as_of: dt.date,
+    kind: str | None,
+    out: Console,
+    err: Console,
+) -> int:
     from zhida.matcher.explain import explain_text
     from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 
@@ -112,17 +149,28 @@ def run_explain(policies: list[Path], profiles: Path, profile_id: str, policy_id
         raise ZhidaError(f"no policy '{policy_id}'" + (f" ({hint})" if hint else ""))
     batch = read_checked(profiles, pack, kind, err)
     frame = batch.frames.get(policy.audience)
-    rows = frame.filter(frame.get_column("id") == profile_id).to_dicts() if frame is not None \
-        else []
+    rows = (
+        frame.filter(frame.get_column("id") == profile_id).to_dicts() if frame is not None else []
+    )
     if not rows:
-        other = [a for a, df in batch.frames.items()
-                 if a is not policy.audience and (df.get_column("id") == profile_id).any()]
-        why = (f"; it is a {other[0].value} profile and this policy is for "
-               f"{policy.audience.value} profiles") if other else ""
+        other = [
+            a
+            for a, df in batch.frames.items()
+            if a is not policy.audience and (df.get_column("id") == profile_id).any()
+        ]
+        why = (
+            (
+                f"; it is a {other[0].value} profile and this policy is for "
+                f"{policy.audience.value} profiles"
+            )
+            if other
+            else ""
+        )
         raise ZhidaError(f"no profile '{profile_id}' in {profiles}{why}")
     profile = rows[0]
     result = evaluate_policy(policy, profile, as_of)
     defines = evaluate_define_values(policy, profile, as_of)
-    out.print(explain_text(result, pack.schemas[policy.audience], profile_id, defines),
-              markup=False)
+    out.print(
+        explain_text(result, pack.schemas[policy.audience], profile_id, defines), markup=False
+    )
     return EXIT_BAD_ROWS if batch.errors else 0

@@ -25,10 +25,13 @@ events_app = typer.Typer(no_args_is_help=True, help="Real-time profile events.")
 
 @events_app.command("post")
 @user_errors
-def events_post(path: Annotated[Path, typer.Argument(help="JSON Lines of events.")],
-                as_of: AsOfOpt = None,
-                plan: Annotated[bool, typer.Option("--plan/--no-plan", help="Plan "
-                                                   "notifications afterwards.")] = True) -> None:
+def events_post(
+    path: Annotated[Path, typer.Argument(help="JSON Lines of events.")],
+    as_of: AsOfOpt = None,
+    plan: Annotated[
+        bool, typer.Option("--plan/--no-plan", help="Plan notifications afterwards.")
+    ] = True,
+) -> None:
     """Apply profile updates and life events; judge each profile at once (durable_rules)."""
     raise typer.Exit(run_post(path, parse_date(as_of), plan, out_console, err_console))
 
@@ -56,12 +59,18 @@ def run_post(path: Path, as_of: dt.date, plan: bool, out: Console, err: Console)
         matcher.close()
     latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0
-    out.print(f"{len(events)} events applied ({len(errors)} bad lines skipped); "
-              f"{transitions} transitions, {eligible} newly eligible; "
-              f"judged by durable_rules {matcher.counts['durable_rules']}, by the reference "
-              f"{matcher.counts['reference']}; p99 {p99 * 1000:.1f} ms per event", markup=False)
+    out.print(
+        f"{len(events)} events applied ({len(errors)} bad lines skipped); "
+        f"{transitions} transitions, {eligible} newly eligible; "
+        f"judged by durable_rules {matcher.counts['durable_rules']}, by the reference "
+        f"{matcher.counts['reference']}; p99 {p99 * 1000:.1f} ms per event",
+        markup=False,
+    )
     if plan and transitions:
         summary = plan_and_queue()
-        out.print(f"notifications: {summary.inapp} in-app, {summary.sms_queued} SMS queued, "
-                  f"{summary.sms_deferred} deferred", markup=False)
+        out.print(
+            f"notifications: {summary.inapp} in-app, {summary.sms_queued} SMS queued, "
+            f"{summary.sms_deferred} deferred",
+            markup=False,
+        )
     return EXIT_BAD_ROWS if errors else 0

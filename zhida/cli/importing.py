@@ -33,25 +33,34 @@ class _ImportGroup(typer.core.TyperGroup):
         return super().parse_args(ctx, args)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return ["FILE [--source NAME] [--kind K] [-p PACK]  |  review [--accept ITEM | "
-                "--reject ITEM | --all]"]
+        return [
+            "FILE [--source NAME] [--kind K] [-p PACK]  |  review [--accept ITEM | "
+            "--reject ITEM | --all]"
+        ]
 
 
 import_app = typer.Typer(
-    cls=_ImportGroup, no_args_is_help=True,
+    cls=_ImportGroup,
+    no_args_is_help=True,
     help="Import profiles: zhida import FILE [--source NAME] [--kind K]; "
-         "zhida import review lists, accepts or rejects uncertain matches.")
+    "zhida import review lists, accepts or rejects uncertain matches.",
+)
 
 
 @import_app.command("file", hidden=True)
 @user_errors
 def import_file(
-        file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet.")],
-        source: Annotated[str | None, typer.Option("--source", help="Name of the data source "
-                                                  "(default: the file name).")] = None,
-        kind: KindOpt = None,
-        policies: Annotated[list[Path] | None, typer.Option(
-            "--policies", "-p", help="A pack whose schema.yaml adds fields.")] = None) -> None:
+    file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet.")],
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Name of the data source (default: the file name)."),
+    ] = None,
+    kind: KindOpt = None,
+    policies: Annotated[
+        list[Path] | None,
+        typer.Option("--policies", "-p", help="A pack whose schema.yaml adds fields."),
+    ] = None,
+) -> None:
     """Load profiles into the store (upsert by id, entity resolution, one transaction)."""
     raise typer.Exit(run_import(file, source, kind, policies or [], out_console, err_console))
 
@@ -59,11 +68,15 @@ def import_file(
 @import_app.command("review")
 @user_errors
 def import_review(
-        accept: Annotated[int | None, typer.Option("--accept", help="Merge review item ITEM "
-                                                   "into its candidate.", metavar="ITEM")] = None,
-        reject: Annotated[int | None, typer.Option("--reject", help="Store review item ITEM as "
-                                                   "a new profile.", metavar="ITEM")] = None,
-        all_: Annotated[bool, typer.Option("--all", help="Also list closed items.")] = False,
+    accept: Annotated[
+        int | None,
+        typer.Option("--accept", help="Merge review item ITEM into its candidate.", metavar="ITEM"),
+    ] = None,
+    reject: Annotated[
+        int | None,
+        typer.Option("--reject", help="Store review item ITEM as a new profile.", metavar="ITEM"),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also list closed items.")] = False,
 ) -> None:
     """List open entity-resolution review items, or accept / reject one."""
     raise typer.Exit(run_review(accept, reject, all_, out_console, err_console))
@@ -94,13 +107,21 @@ def _database_url() -> str:
 
 
 def _db_error(err: Exception) -> ZhidaError:
-    first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [type(err).__name__])
-    return ZhidaError(f"database: {first[0][:300]} (nothing was written; is the "
-                      "database migrated? run `zhida db upgrade`)")
+    first = str(getattr(err, "orig", None) or err).strip().splitlines() or [type(err).__name__]
+    return ZhidaError(
+        f"database: {first[0][:300]} (nothing was written; is the "
+        "database migrated? run `zhida db upgrade`)"
+    )
 
 
-def run_import(path: Path, source: str | None, kind: str | None, policies: list[Path],
-               out: Console, err: Console) -> int:
+def run_import(
+    path: Path,
+    source: str | None,
+    kind: str | None,
+    policies: list[Path],
+    out: Console,
+    err: Console,
+) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from zhida.ingest.importer import import_batch
@@ -123,8 +144,9 @@ def run_import(path: Path, source: str | None, kind: str | None, policies: list[
                 if bar is not None and task is not None:
                     bar.advance(task, rows)
 
-            report = import_batch(session, batch, source or path.name, file=str(path),
-                                  progress=advance)
+            report = import_batch(
+                session, batch, source or path.name, file=str(path), progress=advance
+            )
     except SQLAlchemyError as e:
         raise _db_error(e) from None
     for line in report.conflicts:
@@ -148,8 +170,9 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def run_review(accept: int | None, reject: int | None, show_all: bool, out: Console,
-               err: Console) -> int:
+def run_review(
+    accept: int | None, reject: int | None, show_all: bool, out: Console, err: Console
+) -> int:
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -175,7 +198,8 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
             names: dict[str, tuple[str, str]] = {}
             if wanted:
                 for pid, data in session.execute(
-                        select(Profile.id, Profile.data).where(Profile.id.in_(wanted))):
+                    select(Profile.id, Profile.data).where(Profile.id.in_(wanted))
+                ):
                     names[pid] = (str(data.get("name") or ""), str(data.get("region") or ""))
     except SQLAlchemyError as e:
         raise _db_error(e) from None
@@ -187,19 +211,32 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
     for item in items:
         inc = item.incoming
         cand_name, cand_region = names.get(item.candidate_id or "", ("", ""))
-        rows.append((
-            str(item.id),
-            f"{inc.get('id', '')} {_short(inc.get('name'))} ({inc.get('region') or '地区缺失'})",
-            f"{item.candidate_id or ''} {_short(cand_name)} ({cand_region or '地区缺失'})",
-            f"{item.score:.1f}", item.reason, item.source, status_zh.get(item.status, item.status),
-        ))
+        inc_region = inc.get("region") or "地区缺失"
+        rows.append(
+            (
+                str(item.id),
+                f"{inc.get('id', '')} {_short(inc.get('name'))} ({inc_region})",
+                f"{item.candidate_id or ''} {_short(cand_name)} ({cand_region or '地区缺失'})",
+                f"{item.score:.1f}",
+                item.reason,
+                item.source,
+                status_zh.get(item.status, item.status),
+            )
+        )
     title = "实体识别待审核" if not show_all else "实体识别审核记录"
     if out.is_terminal:
         from rich.table import Table
 
         table = Table(title=title)
-        for label in ("编号", "导入档案", "候选档案", "相似度", "原因", "来源",
-                      *(("状态",) if show_all else ())):
+        for label in (
+            "编号",
+            "导入档案",
+            "候选档案",
+            "相似度",
+            "原因",
+            "来源",
+            *(("状态",) if show_all else ()),
+        ):
             table.add_column(label, overflow="fold")
         for r in rows:
             table.add_row(*r[:6], *((r[6],) if show_all else ()))
@@ -208,10 +245,14 @@ def run_review(accept: int | None, reject: int | None, show_all: bool, out: Cons
         out.print(title, markup=False)
         for num, incoming, candidate, score, reason, source, status in rows:
             state = f"  [{status}]" if show_all else ""
-            out.print(f"#{num}  导入 {incoming}  →  候选 {candidate}  相似度 {score}  "
-                      f"来源 {source}{state}\n    原因：{reason}", markup=False)
+            out.print(
+                f"#{num}  导入 {incoming}  →  候选 {candidate}  相似度 {score}  "
+                f"来源 {source}{state}\n    原因：{reason}",
+                markup=False,
+            )
     if not show_all:
-        out.print("合并：zhida import review --accept 编号；"
-                  "新建：zhida import review --reject 编号",
-                  markup=False)
+        out.print(
+            "合并：zhida import review --accept 编号；新建：zhida import review --reject 编号",
+            markup=False,
+        )
     return 0

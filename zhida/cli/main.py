@@ -17,8 +17,11 @@ import typer
 
 from zhida.cli import check, db, demo, evaluate, events, importing, policy_admin, runs, synth, web
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="zhida (政策直达): proactive policy matching and notification.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="zhida (政策直达): proactive policy matching and notification.",
+)
 
 app.command("check")(check.check)
 app.command("evaluate")(evaluate.evaluate)

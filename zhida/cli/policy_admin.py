@@ -19,35 +19,45 @@ if TYPE_CHECKING:
     from zhida.rules.policy import Policy
     from zhida.runs.preview import Impact
 
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="ZHIDA_TOKEN",
-                    help="Officer API token (or ZHIDA_TOKEN).")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="ZHIDA_TOKEN", help="Officer API token (or ZHIDA_TOKEN)."),
+]
 
 
 @user_errors
-def preview(path: Annotated[Path, typer.Argument(help="A policy file (its folder's schema.yaml "
-                                                 "applies).")],
-            as_of: AsOfOpt = None,
-            as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
-            chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart.")]
-            = None) -> None:
+def preview(
+    path: Annotated[Path, typer.Argument(help="A policy file (its folder's schema.yaml applies).")],
+    as_of: AsOfOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    chart: Annotated[Path | None, typer.Option("--chart", help="Write a PNG chart.")] = None,
+) -> None:
     """Impact of a draft on the stored population; writes nothing."""
     raise typer.Exit(run_preview(path, parse_date(as_of), as_json, chart, out_console))
 
 
 @user_errors
-def publish(path: Annotated[Path, typer.Argument(help="A policy file.")], token: TokenOpt = None,
-            as_of: AsOfOpt = None) -> None:
+def publish(
+    path: Annotated[Path, typer.Argument(help="A policy file.")],
+    token: TokenOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
     """Submit a policy file as a new draft version (an approver then publishes it)."""
     raise typer.Exit(run_submit(path, token, parse_date(as_of), out_console))
 
 
 @user_errors
-def approve(policy_id: Annotated[str, typer.Argument(help="Policy id.")],
-            version: Annotated[int | None, typer.Option("--version", help="Default: the latest "
-                                                        "draft.")] = None,
-            token: TokenOpt = None, as_of: AsOfOpt = None,
-            run: Annotated[bool, typer.Option("--run/--no-run", help="Start the re-evaluation "
-                                              "run.")] = True) -> None:
+def approve(
+    policy_id: Annotated[str, typer.Argument(help="Policy id.")],
+    version: Annotated[
+        int | None, typer.Option("--version", help="Default: the latest draft.")
+    ] = None,
+    token: TokenOpt = None,
+    as_of: AsOfOpt = None,
+    run: Annotated[
+        bool, typer.Option("--run/--no-run", help="Start the re-evaluation run.")
+    ] = True,
+) -> None:
     """Publish a draft version (approver other than the author); starts a run."""
     raise typer.Exit(run_approve(policy_id, version, token, parse_date(as_of), run, out_console))
 
@@ -63,9 +73,10 @@ officers_app = typer.Typer(no_args_is_help=True, help="Officers and their API to
 
 @officers_app.command("add")
 @user_errors
-def officers_add(name: Annotated[str, typer.Argument()],
-                 role: Annotated[str, typer.Option("--role", help="author, approver or admin")]
-                 = "author") -> None:
+def officers_add(
+    name: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Option("--role", help="author, approver or admin")] = "author",
+) -> None:
     """Create an officer; prints the token once (stored hashed)."""
     raise typer.Exit(run_officer_add(name, role, out_console))
 
@@ -94,15 +105,18 @@ def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date
     start = time.perf_counter()
     schema = schemas_from(schema_yaml)[policy.audience]
     frame = load_frame(session, policy.audience.value, schema)
-    old = {profile_id: outcome for profile_id, outcome in session.execute(
-        select(Decision.profile_id, Decision.outcome).where(Decision.policy_id == policy.id))}
+    old = {
+        profile_id: outcome
+        for profile_id, outcome in session.execute(
+            select(Decision.profile_id, Decision.outcome).where(Decision.policy_id == policy.id)
+        )
+    }
     impact = compute_impact(policy, frame, schema, old, as_of)
     impact.seconds = round(time.perf_counter() - start, 3)
     return impact
 
 
-def run_preview(path: Path, as_of: dt.date, as_json: bool, chart: Path | None,
-                out: Console) -> int:
+def run_preview(path: Path, as_of: dt.date, as_json: bool, chart: Path | None, out: Console) -> int:
     from zhida.publishing.versions import check_policy
     from zhida.store.db import session_scope
 
@@ -126,8 +140,11 @@ def print_impact(impact: Impact, title: str, out: Console) -> None:
 
     from zhida.runs.preview import CHANGE_LABELS, CHANGES
 
-    out.print(f"预览：{title}（{impact.policy_id}），评估日期 {impact.as_of}，"
-              f"{impact.profiles:,} 个主体，用时 {impact.seconds}s", markup=False)
+    out.print(
+        f"预览：{title}（{impact.policy_id}），评估日期 {impact.as_of}，"
+        f"{impact.profiles:,} 个主体，用时 {impact.seconds}s",
+        markup=False,
+    )
     summary = Table(*[CHANGE_LABELS[c] for c in CHANGES])
     summary.add_row(*[f"{impact.counts[c]:,}" for c in CHANGES])
     out.print(summary)
@@ -164,8 +181,12 @@ def write_chart(impact: Impact, title: str, path: Path) -> None:
     width = 0.27
     for k, change in enumerate(CHANGES[:3]):
         values = [impact.by_city.get(c, {}).get(change, 0) for c in cities]
-        ax.bar([i + (k - 1) * width for i in range(len(cities))], values, width,
-               label=CHANGE_LABELS[change])
+        ax.bar(
+            [i + (k - 1) * width for i in range(len(cities))],
+            values,
+            width,
+            label=CHANGE_LABELS[change],
+        )
     ax.set_xticks(range(len(cities)), cities, rotation=30, ha="right")
     ax.set_title(f"{title}：影响预览（{impact.as_of}）")
     ax.set_ylabel("主体数")
@@ -194,8 +215,9 @@ def run_officer_add(name: str, role: str, out: Console) -> int:
 
     with session_scope() as session:
         officer, token = add_officer(session, name, role)
-        out.print(f"officer {officer.name} ({officer.role}) created; token (shown once):",
-                  markup=False)
+        out.print(
+            f"officer {officer.name} ({officer.role}) created; token (shown once):", markup=False
+        )
         print(token)
     return 0
 
@@ -209,14 +231,22 @@ def run_submit(path: Path, token: str | None, as_of: dt.date, out: Console) -> i
     with session_scope() as session:
         officer = officer_by_token(session, token)
         version = submit(session, officer, text, str(path), schema_yaml)
-        out.print(f"submitted {version.policy_id} version {version.version} (draft); "
-                  f"an approver publishes it with: zhida approve {version.policy_id}",
-                  markup=False)
+        out.print(
+            f"submitted {version.policy_id} version {version.version} (draft); "
+            f"an approver publishes it with: zhida approve {version.policy_id}",
+            markup=False,
+        )
     return 0
 
 
-def run_approve(policy_id: str, version_no: int | None, token: str | None, as_of: dt.date,
-                start_run: bool, out: Console) -> int:
+def run_approve(
+    policy_id: str,
+    version_no: int | None,
+    token: str | None,
+    as_of: dt.date,
+    start_run: bool,
+    out: Console,
+) -> int:
     from zhida.publishing.catalogue import compiled
     from zhida.publishing.officers import officer_by_token
     from zhida.publishing.versions import approve as approve_version
@@ -232,15 +262,17 @@ def run_approve(policy_id: str, version_no: int | None, token: str | None, as_of
         impact = impact_of(session, policy, version.schema_yaml, as_of)
         approve_version(session, officer, version, impact.to_json(), settings.allow_self_approval)
         version_id, audience = version.id, version.audience
-    out.print(f"published {policy_id} version {version.version}: "
-              f"{impact.counts['newly_eligible']:,} newly eligible, "
-              f"{impact.counts['no_longer_eligible']:,} no longer eligible", markup=False)
+    out.print(
+        f"published {policy_id} version {version.version}: "
+        f"{impact.counts['newly_eligible']:,} newly eligible, "
+        f"{impact.counts['no_longer_eligible']:,} no longer eligible",
+        markup=False,
+    )
     if start_run:
         from zhida.worker import start_new_run
 
         run_id = start_new_run(audience, [version_id], as_of)
-        out.print(f"run {run_id} started; follow it with: zhida runs watch {run_id}",
-                  markup=False)
+        out.print(f"run {run_id} started; follow it with: zhida runs watch {run_id}", markup=False)
     return 0
 
 
@@ -252,13 +284,20 @@ def run_policies(out: Console) -> int:
     from zhida.store.models import Officer, PolicyVersion
 
     with session_scope() as session:
-        rows = session.scalars(select(PolicyVersion).order_by(PolicyVersion.policy_id,
-                                                              PolicyVersion.version)).all()
+        rows = session.scalars(
+            select(PolicyVersion).order_by(PolicyVersion.policy_id, PolicyVersion.version)
+        ).all()
         names = {oid: name for oid, name in session.execute(select(Officer.id, Officer.name))}
         table = Table("政策", "版本", "状态", "标题", "起草", "审批", "发布时间")
         for v in rows:
-            table.add_row(v.policy_id, str(v.version), v.status, v.title,
-                          names.get(v.author_id, ""), names.get(v.approver_id or -1, ""),
-                          v.published_at.strftime("%Y-%m-%d %H:%M") if v.published_at else "")
+            table.add_row(
+                v.policy_id,
+                str(v.version),
+                v.status,
+                v.title,
+                names.get(v.author_id, ""),
+                names.get(v.approver_id or -1, ""),
+                v.published_at.strftime("%Y-%m-%d %H:%M") if v.published_at else "",
+            )
     out.print(table)
     return 0

@@ -26,17 +26,20 @@ runs_app = typer.Typer(no_args_is_help=True, help="Re-evaluation runs (Celery)."
 
 @runs_app.command("list")
 @user_errors
-def runs_list(limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
-              as_json: Annotated[bool, typer.Option("--json", help="One JSON object per "
-                                                    "run.")] = False) -> None:
+def runs_list(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run.")] = False,
+) -> None:
     """Runs, newest first: trigger, status, chunks done/total, changes, times."""
     raise typer.Exit(run_list(out_console, limit, as_json))
 
 
 @runs_app.command("watch")
 @user_errors
-def runs_watch(run: Annotated[int, typer.Argument(help="Run id.")],
-               interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0) -> None:
+def runs_watch(
+    run: Annotated[int, typer.Argument(help="Run id.")],
+    interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0,
+) -> None:
     """A live progress bar (stderr) until the run is done; its summary as JSON."""
     raise typer.Exit(run_watch(run, out_console, err_console, interval))
 
@@ -50,21 +53,27 @@ def runs_resume(run: Annotated[int, typer.Argument(help="Run id.")]) -> None:
 
 @runs_app.command("start")
 @user_errors
-def runs_start(kind: Annotated[str, typer.Option("--kind", help="enterprise or citizen.")],
-               policy: Annotated[list[str] | None, typer.Option(
-                   "--policy", help="Policy id (repeatable; default: all published).")] = None,
-               as_of: AsOfOpt = None) -> None:
+def runs_start(
+    kind: Annotated[str, typer.Option("--kind", help="enterprise or citizen.")],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", help="Policy id (repeatable; default: all published)."),
+    ] = None,
+    as_of: AsOfOpt = None,
+) -> None:
     """Re-evaluate all profiles of a kind against published policies."""
-    raise typer.Exit(run_start(kind, policy or [], parse_date(as_of), out_console,
-                               err_console))
+    raise typer.Exit(run_start(kind, policy or [], parse_date(as_of), out_console, err_console))
 
 
 @user_errors
-def worker(concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1,
-                                                           help="Pool processes (default: "
-                                                           "CPU count).")] = None,
-           loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
-           queues: Annotated[str | None, typer.Option("--queues", "-Q")] = None) -> None:
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Pool processes (default: CPU count)."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+    queues: Annotated[str | None, typer.Option("--queues", "-Q")] = None,
+) -> None:
     """Start a Celery worker (broker: ZHIDA_REDIS_URL)."""
     raise typer.Exit(run_worker(concurrency, loglevel, queues))
 
@@ -85,10 +94,12 @@ def _when(t: dt.datetime | None) -> str:
 def _counts_text(counts: dict[str, int]) -> str:
     if not counts:
         return "-"
-    return (f"+{counts.get('newly_eligible', 0)} eligible, "
-            f"-{counts.get('no_longer_eligible', 0)} eligible, "
-            f"+{counts.get('newly_unknown', 0)} unknown, "
-            f"{counts.get('unchanged', 0)} unchanged")
+    return (
+        f"+{counts.get('newly_eligible', 0)} eligible, "
+        f"-{counts.get('no_longer_eligible', 0)} eligible, "
+        f"+{counts.get('newly_unknown', 0)} unknown, "
+        f"{counts.get('unchanged', 0)} unchanged"
+    )
 
 
 def run_list(out: Console, limit: int, as_json: bool) -> int:
@@ -105,13 +116,22 @@ def run_list(out: Console, limit: int, as_json: bool) -> int:
         for line in lines:
             out.print(json.dumps(line, ensure_ascii=False), markup=False, highlight=False)
         return 0
-    table = Table("run", "trigger", "kind", "status", "chunks", "as of", "changes", "created",
-                  "finished")
+    table = Table(
+        "run", "trigger", "kind", "status", "chunks", "as of", "changes", "created", "finished"
+    )
     for line in lines:
         created, finished = raw[line["id"]]
-        table.add_row(str(line["id"]), line["trigger"], line["kind"], line["status"],
-                      f"{line['chunks_done']}/{line['chunks_total']}", line["as_of"],
-                      _counts_text(line["counts"]), _when(created), _when(finished))
+        table.add_row(
+            str(line["id"]),
+            line["trigger"],
+            line["kind"],
+            line["status"],
+            f"{line['chunks_done']}/{line['chunks_total']}",
+            line["as_of"],
+            _counts_text(line["counts"]),
+            _when(created),
+            _when(finished),
+        )
     out.print(table)
     return 0
 
@@ -124,19 +144,31 @@ def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) ->
     from zhida.runs.reevaluate import get_run, summary_line
     from zhida.store.db import session_scope
 
-    with Progress(TextColumn(f"run {run_id}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
+    with Progress(
+        TextColumn(f"run {run_id}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         task = None
         while True:
             with session_scope() as session:
                 run = get_run(session, run_id)
                 line = summary_line(run)
             if task is None:
-                task = bar.add_task("chunks", total=max(1, line["chunks_total"]),
-                                    status=line["status"])
-            bar.update(task, completed=line["chunks_done"] if line["chunks_total"] else
-                       (1 if line["status"] == "done" else 0), status=line["status"])
+                task = bar.add_task(
+                    "chunks", total=max(1, line["chunks_total"]), status=line["status"]
+                )
+            bar.update(
+                task,
+                completed=line["chunks_done"]
+                if line["chunks_total"]
+                else (1 if line["status"] == "done" else 0),
+                status=line["status"],
+            )
             if line["status"] in FINAL:
                 break
             time.sleep(interval)
@@ -162,8 +194,14 @@ def run_resume(run_id: int, err: Console) -> int:
     return 0
 
 
-def run_start(kind: str, policy_ids: Sequence[str], as_of: dt.date, out: Console,
-              err: Console, trigger: str = "manual") -> int:
+def run_start(
+    kind: str,
+    policy_ids: Sequence[str],
+    as_of: dt.date,
+    out: Console,
+    err: Console,
+    trigger: str = "manual",
+) -> int:
     """Create a run over the published versions of the given policies (all published
     policies of the kind when none are given) and queue it; prints the run id."""
     from zhida.runs.reevaluate import (
@@ -187,8 +225,9 @@ def run_start(kind: str, policy_ids: Sequence[str], as_of: dt.date, out: Console
             raise RunError(f"no published {kind} policies")
         run = create_run(session, trigger, kind, [v.id for v in versions], as_of)
         run_id, total = run.id, run.chunks_total
-    err.print(f"run {run_id}: {len(versions)} policies, {total} chunks, as of {as_of}",
-              markup=False)
+    err.print(
+        f"run {run_id}: {len(versions)} policies, {total} chunks, as of {as_of}", markup=False
+    )
     start_run(run_id)
     with session_scope() as session:
         line = summary_line(get_run(session, run_id))
@@ -202,8 +241,10 @@ def _need_broker() -> None:
     from zhida.settings import get_settings
 
     if not get_settings().redis_url:
-        raise ZhidaError("ZHIDA_REDIS_URL is not set; without a broker tasks run "
-                         "in-process and no worker is needed")
+        raise ZhidaError(
+            "ZHIDA_REDIS_URL is not set; without a broker tasks run "
+            "in-process and no worker is needed"
+        )
 
 
 def run_worker(concurrency: int | None, loglevel: str, queues: str | None) -> int:

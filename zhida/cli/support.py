@@ -31,13 +31,17 @@ EXIT_BAD_ROWS = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PoliciesOpt = Annotated[list[Path], typer.Option("--policies", "-p",
-                        help="Policy file or pack folder (repeatable).")]
+PoliciesOpt = Annotated[
+    list[Path], typer.Option("--policies", "-p", help="Policy file or pack folder (repeatable).")
+]
 ProfilesOpt = Annotated[Path, typer.Option("--profiles", help="CSV, JSON Lines or Parquet.")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Evaluation date (default: "
-                    "today in Asia/Shanghai).")]
-KindOpt = Annotated[str | None, typer.Option("--kind", help="enterprise or citizen, when the "
-                    "file has no kind column.")]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Evaluation date (default: today in Asia/Shanghai).")
+]
+KindOpt = Annotated[
+    str | None,
+    typer.Option("--kind", help="enterprise or citizen, when the file has no kind column."),
+]
 
 
 def parse_date(text: str | None) -> dt.date:
@@ -87,6 +91,12 @@ def progress_bar(err: Console, total: int, label: str) -> Iterator[Progress | No
         TimeElapsedColumn,
     )
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         yield bar

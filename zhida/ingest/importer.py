@@ -72,10 +72,16 @@ class ImportReport:
         return len(self.errors) + len(self.conflicts)
 
 
-def import_file(session: Session, path: str | Path, schemas: SchemaSet | None = None, *,
-                kind: Audience | str | None = None, source: str | None = None,
-                progress: Progress | None = None,
-                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> ImportReport:
+def import_file(
+    session: Session,
+    path: str | Path,
+    schemas: SchemaSet | None = None,
+    *,
+    kind: Audience | str | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> ImportReport:
     """Read, validate, resolve and write one profile file (CSV, JSON Lines, Parquet).
 
     A file that cannot be read at all raises ProfileDataError before anything is
@@ -85,18 +91,35 @@ def import_file(session: Session, path: str | Path, schemas: SchemaSet | None = 
     start = time.perf_counter()
     batch = read_profiles(path, schemas or SchemaSet.builtin(), kind)
     read_s = time.perf_counter() - start
-    report = import_batch(session, batch, source or Path(path).name, file=str(path),
-                          progress=progress, chunk_rows=chunk_rows)
+    report = import_batch(
+        session,
+        batch,
+        source or Path(path).name,
+        file=str(path),
+        progress=progress,
+        chunk_rows=chunk_rows,
+    )
     report.timings = {"read": read_s, **report.timings}
     return report
 
 
-def import_batch(session: Session, batch: ProfileBatch, source: str, *, file: str = "",
-                 progress: Progress | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> ImportReport:
+def import_batch(
+    session: Session,
+    batch: ProfileBatch,
+    source: str,
+    *,
+    file: str = "",
+    progress: Progress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> ImportReport:
     """Resolve and write rows already read by `read_profiles` (see `import_file`)."""
-    report = ImportReport(source=source, file=file, rows_read=batch.rows_read,
-                          errors=list(batch.errors), warnings=list(batch.warnings))
+    report = ImportReport(
+        source=source,
+        file=file,
+        rows_read=batch.rows_read,
+        errors=list(batch.errors),
+        warnings=list(batch.warnings),
+    )
     store: StoreView = SqlStoreView(session)
     t0 = time.perf_counter()
     plans: list[tuple[Audience, pl.DataFrame, pl.DataFrame]] = []
@@ -115,30 +138,56 @@ def import_batch(session: Session, batch: ProfileBatch, source: str, *, file: st
     reviews: list[tuple[dict[str, Any], pl.DataFrame]] = []
     writes: list[pl.DataFrame] = []  # per audience: kind, typed fields (id = target), new
     for aud, frame, res in plans:
-        written = res.filter(pl.col("action").is_in(
-            [Action.NEW.value, Action.UPDATE.value, Action.MERGE.value]))
-        rows = frame.with_row_index("_row").join(
-            written.select(pl.col("row").cast(pl.UInt32).alias("_row"), "target", "action"),
-            on="_row", how="inner").sort("_row")
-        writes.append(rows.select(
-            pl.lit(aud.value, dtype=pl.String).alias("kind"),
-            *(pl.col("target").alias(c) if c == "id" else pl.col(c) for c in frame.columns),
-            (pl.col("action") == Action.NEW.value).alias("_new"),
-            pl.int_range(pl.len()).over("target").alias("_round"),  # repeated targets: in order
-        ))
+        written = res.filter(
+            pl.col("action").is_in([Action.NEW.value, Action.UPDATE.value, Action.MERGE.value])
+        )
+        rows = (
+            frame.with_row_index("_row")
+            .join(
+                written.select(pl.col("row").cast(pl.UInt32).alias("_row"), "target", "action"),
+                on="_row",
+                how="inner",
+            )
+            .sort("_row")
+        )
+        writes.append(
+            rows.select(
+                pl.lit(aud.value, dtype=pl.String).alias("kind"),
+                *(pl.col("target").alias(c) if c == "id" else pl.col(c) for c in frame.columns),
+                (pl.col("action") == Action.NEW.value).alias("_new"),
+                pl.int_range(pl.len()).over("target").alias("_round"),  # repeated targets: in order
+            )
+        )
         merged = res.filter(pl.col("action") == Action.MERGE.value).join(
-            frame.select(pl.int_range(frame.height, dtype=pl.Int64).alias("row"),
-                         pl.col("id").alias("incoming")), on="row")
-        links.append(merged.select(
-            pl.col("incoming").alias("subject"),
-            pl.struct(pl.col("target"), pl.lit(aud.value).alias("kind"),
-                      pl.lit(source).alias("source"), "rule", "score", "reason").alias("detail"),
-        ))
+            frame.select(
+                pl.int_range(frame.height, dtype=pl.Int64).alias("row"),
+                pl.col("id").alias("incoming"),
+            ),
+            on="row",
+        )
+        links.append(
+            merged.select(
+                pl.col("incoming").alias("subject"),
+                pl.struct(
+                    pl.col("target"),
+                    pl.lit(aud.value).alias("kind"),
+                    pl.lit(source).alias("source"),
+                    "rule",
+                    "score",
+                    "reason",
+                ).alias("detail"),
+            )
+        )
         review = res.filter(pl.col("action") == Action.REVIEW.value)
         if review.height:
-            review_rows = frame.with_row_index("row").join(
-                review.select(pl.col("row").cast(pl.UInt32), "candidate", "score", "reason"),
-                on="row").sort("row")
+            review_rows = (
+                frame.with_row_index("row")
+                .join(
+                    review.select(pl.col("row").cast(pl.UInt32), "candidate", "score", "reason"),
+                    on="row",
+                )
+                .sort("row")
+            )
             reviews.append(({"kind": aud.value}, review_rows))
 
     for w in writes:
@@ -146,15 +195,29 @@ def import_batch(session: Session, batch: ProfileBatch, source: str, *, file: st
         for rnd in range(int(rounds) + 1 if isinstance(rounds, int) else 0):
             part = w.filter(pl.col("_round") == rnd)
             if rnd == 0:  # ids the resolver found nowhere in the store: plain inserts
-                insert_new_profiles(session, part.filter(pl.col("_new")).drop("_new", "_round"),
-                                    source, progress, chunk_rows)
+                insert_new_profiles(
+                    session,
+                    part.filter(pl.col("_new")).drop("_new", "_round"),
+                    source,
+                    progress,
+                    chunk_rows,
+                )
                 part = part.filter(~pl.col("_new"))
             upsert_profiles(session, part.drop("_new", "_round"), source, progress, chunk_rows)
     save_reviews(session, reviews, source)
     _insert_links(session, pl.concat(links) if links else pl.DataFrame())
-    session.add(AuditLog(action="profile.import", subject=source[:200], detail={
-        "file": file, "rows_read": report.rows_read, "bad_rows": report.bad_rows,
-        "counts": dict(report.counts)}))
+    session.add(
+        AuditLog(
+            action="profile.import",
+            subject=source[:200],
+            detail={
+                "file": file,
+                "rows_read": report.rows_read,
+                "bad_rows": report.bad_rows,
+                "counts": dict(report.counts),
+            },
+        )
+    )
     session.flush()
     report.timings.update({"resolve": t1 - t0, "write": time.perf_counter() - t1})
     return report
@@ -166,17 +229,21 @@ def _insert_links(session: Session, links: pl.DataFrame) -> None:
         return
     conn = session.connection()
     if conn.dialect.name != "postgresql":
-        session.execute(insert(AuditLog), [{"action": LINK_ACTION, **r}
-                                           for r in links.to_dicts()])
+        session.execute(insert(AuditLog), [{"action": LINK_ACTION, **r} for r in links.to_dicts()])
         return
     session.flush()
     stamp = utcnow().isoformat()
     frame = links.select(
-        pl.lit(stamp).alias("at"), pl.lit(LINK_ACTION).alias("action"), pl.col("subject"),
-        pl.col("detail").struct.json_encode())
+        pl.lit(stamp).alias("at"),
+        pl.lit(LINK_ACTION).alias("action"),
+        pl.col("subject"),
+        pl.col("detail").struct.json_encode(),
+    )
     cur = driver(conn).cursor()
-    with cur.copy("COPY audit_log (at, action, subject, detail) FROM STDIN WITH (FORMAT csv)",
-                  writer=QueuedLibpqWriter(cur)) as copy:
+    with cur.copy(
+        "COPY audit_log (at, action, subject, detail) FROM STDIN WITH (FORMAT csv)",
+        writer=QueuedLibpqWriter(cur),
+    ) as copy:
         for start in range(0, frame.height, DEFAULT_CHUNK_ROWS):
             buf = io.BytesIO()
             frame.slice(start, DEFAULT_CHUNK_ROWS).write_csv(buf, include_header=False)

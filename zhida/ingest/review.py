@@ -20,8 +20,9 @@ from zhida.store.models import AuditLog, Profile, ReviewItem
 from zhida.store.profiles import profile_json
 
 
-def save_reviews(session: Session, reviews: list[tuple[dict[str, Any], pl.DataFrame]],
-                  source: str) -> None:
+def save_reviews(
+    session: Session, reviews: list[tuple[dict[str, Any], pl.DataFrame]], source: str
+) -> None:
     """New review items (from an import: per audience, extra fields of `incoming` and the
     rows); an open item for the same incoming id is replaced, not repeated."""
     if not reviews:
@@ -29,16 +30,21 @@ def save_reviews(session: Session, reviews: list[tuple[dict[str, Any], pl.DataFr
     open_items = {
         str(inc.get("id")): item_id
         for item_id, inc in session.execute(
-            select(ReviewItem.id, ReviewItem.incoming).where(ReviewItem.status == "open"))
+            select(ReviewItem.id, ReviewItem.incoming).where(ReviewItem.status == "open")
+        )
     }
     fresh: list[dict[str, Any]] = []
     for extra, frame in reviews:
         for r in frame.iter_rows(named=True):
             meta = {k: r.pop(k) for k in ("row", "candidate", "score", "reason")}
             incoming = {**profile_json(r), **extra}
-            values = {"incoming": incoming, "candidate_id": meta["candidate"],
-                      "score": float(meta["score"] or 0.0), "reason": meta["reason"] or "",
-                      "source": source[:200]}
+            values = {
+                "incoming": incoming,
+                "candidate_id": meta["candidate"],
+                "score": float(meta["score"] or 0.0),
+                "reason": meta["reason"] or "",
+                "source": source[:200],
+            }
             old = open_items.get(str(incoming.get("id")))
             if old is not None:
                 item = session.get(ReviewItem, old)
@@ -69,13 +75,18 @@ def _open_item(session: Session, item_id: int) -> ReviewItem:
     return item
 
 
-def _write_one(session: Session, profile_id: str, kind: str, data: dict[str, Any],
-               source: str) -> None:
+def _write_one(
+    session: Session, profile_id: str, kind: str, data: dict[str, Any], source: str
+) -> None:
     body = {**data, "id": profile_id}
     body.pop("kind", None)
-    upsert_profiles(session, pl.DataFrame({"id": [profile_id], "kind": [kind],
-                                           "data": [json.dumps(body, ensure_ascii=False)]}),
-                    source)
+    upsert_profiles(
+        session,
+        pl.DataFrame(
+            {"id": [profile_id], "kind": [kind], "data": [json.dumps(body, ensure_ascii=False)]}
+        ),
+        source,
+    )
 
 
 def accept_review(session: Session, item_id: int, officer_id: int | None = None) -> str:
@@ -86,23 +97,48 @@ def accept_review(session: Session, item_id: int, officer_id: int | None = None)
     target = item.candidate_id
     stored = session.get(Profile, target) if target else None
     if target is None or stored is None:
-        raise ZhidaError(f"review item {item_id}: the candidate profile {target} no "
-                         "longer exists; reject the item to create a new profile")
+        raise ZhidaError(
+            f"review item {item_id}: the candidate profile {target} no "
+            "longer exists; reject the item to create a new profile"
+        )
     if stored.kind != kind:
-        raise ZhidaError(f"review item {item_id}: the candidate {target} is a "
-                         f"{stored.kind} profile, the incoming row a {kind} one")
+        raise ZhidaError(
+            f"review item {item_id}: the candidate {target} is a "
+            f"{stored.kind} profile, the incoming row a {kind} one"
+        )
     _write_one(session, target, kind, incoming, item.source)
     item.status = "merged"
     incoming_id = str(incoming.get("id", ""))
-    detail = {"item": item_id, "incoming": incoming_id, "target": target, "score": item.score,
-              "source": item.source}
-    session.add_all([
-        AuditLog(officer_id=officer_id, action="review.accept", subject=f"review:{item_id}",
-                 detail=detail),
-        AuditLog(officer_id=officer_id, action=LINK_ACTION, subject=incoming_id,
-                 detail={"target": target, "kind": kind, "source": item.source,
-                         "rule": "review", "score": item.score, "reason": item.reason}),
-    ])
+    detail = {
+        "item": item_id,
+        "incoming": incoming_id,
+        "target": target,
+        "score": item.score,
+        "source": item.source,
+    }
+    session.add_all(
+        [
+            AuditLog(
+                officer_id=officer_id,
+                action="review.accept",
+                subject=f"review:{item_id}",
+                detail=detail,
+            ),
+            AuditLog(
+                officer_id=officer_id,
+                action=LINK_ACTION,
+                subject=incoming_id,
+                detail={
+                    "target": target,
+                    "kind": kind,
+                    "source": item.source,
+                    "rule": "review",
+                    "score": item.score,
+                    "reason": item.reason,
+                },
+            ),
+        ]
+    )
     session.flush()
     session.expire(stored)
     return target
@@ -118,15 +154,23 @@ def reject_review(session: Session, item_id: int, officer_id: int | None = None)
         raise ZhidaError(f"review item {item_id} has no incoming id")
     existing = session.get(Profile, new_id)
     if existing is not None and existing.kind != kind:
-        raise ZhidaError(f"review item {item_id}: id {new_id} is already a "
-                         f"{existing.kind} profile")
+        raise ZhidaError(f"review item {item_id}: id {new_id} is already a {existing.kind} profile")
     _write_one(session, new_id, kind, incoming, item.source)
     item.status = "created"
-    session.add(AuditLog(officer_id=officer_id, action="review.reject",
-                         subject=f"review:{item_id}",
-                         detail={"item": item_id, "incoming": new_id,
-                                 "candidate": item.candidate_id, "score": item.score,
-                                 "source": item.source}))
+    session.add(
+        AuditLog(
+            officer_id=officer_id,
+            action="review.reject",
+            subject=f"review:{item_id}",
+            detail={
+                "item": item_id,
+                "incoming": new_id,
+                "candidate": item.candidate_id,
+                "score": item.score,
+                "source": item.source,
+            },
+        )
+    )
     session.flush()
     if existing is not None:
         session.expire(existing)

@@ -31,8 +31,9 @@ def driver(conn: Connection) -> Any:
     return raw
 
 
-def _frame_query(conn: Connection, sql: str, params: dict[str, Any],
-                 columns: list[str]) -> pl.DataFrame:
+def _frame_query(
+    conn: Connection, sql: str, params: dict[str, Any], columns: list[str]
+) -> pl.DataFrame:
     """A query's rows as a frame of strings. PostgreSQL: one row of binary arrays, one per
     column (several times faster than a row per value for a million rows)."""
     schema = {c: pl.String for c in columns}
@@ -47,8 +48,9 @@ def _frame_query(conn: Connection, sql: str, params: dict[str, Any],
         row = cur.fetchone()
         if row is None or row[0] is None:
             return pl.DataFrame(schema=schema)
-        return pl.DataFrame([pl.Series(c, v).cast(pl.String) for c, v in zip(columns, row,
-                                                                             strict=True)])
+        return pl.DataFrame(
+            [pl.Series(c, v).cast(pl.String) for c, v in zip(columns, row, strict=True)]
+        )
     rows = conn.execute(text(sql), params).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
@@ -91,12 +93,17 @@ class SqlStoreView:
         if not self._any("profiles", "SELECT 1 FROM profiles LIMIT 1"):
             return pl.DataFrame(schema={"id": pl.String, "kind": pl.String})
         keys = _load_keys(self.conn, ids)
-        return _frame_query(self.conn, f"SELECT p.id, p.kind FROM profiles p JOIN {keys} k "
-                            "ON p.id = k.v", {}, ["id", "kind"])
+        return _frame_query(
+            self.conn,
+            f"SELECT p.id, p.kind FROM profiles p JOIN {keys} k ON p.id = k.v",
+            {},
+            ["id", "kind"],
+        )
 
     def aliases(self, ids: pl.Series) -> pl.DataFrame:
-        if not self._any("links", "SELECT 1 FROM audit_log WHERE action = :a LIMIT 1",
-                         {"a": LINK_ACTION}):
+        if not self._any(
+            "links", "SELECT 1 FROM audit_log WHERE action = :a LIMIT 1", {"a": LINK_ACTION}
+        ):
             return pl.DataFrame(schema={"id": pl.String, "target": pl.String})
         keys = _load_keys(self.conn, ids)
         target = _json_text(self.dialect, "a.detail", "target")
@@ -104,13 +111,22 @@ class SqlStoreView:
             self.conn,
             f"SELECT a.subject, p.id, a.id FROM audit_log a JOIN {keys} k ON a.subject = k.v "
             f"JOIN profiles p ON p.id = {target} WHERE a.action = :action",
-            {"action": LINK_ACTION}, ["id", "target", "seq"])
-        return (links.with_columns(pl.col("seq").cast(pl.Int64)).sort("seq")
-                .group_by("id").agg(pl.col("target").last()))  # the latest link wins
+            {"action": LINK_ACTION},
+            ["id", "target", "seq"],
+        )
+        return (
+            links.with_columns(pl.col("seq").cast(pl.Int64))
+            .sort("seq")
+            .group_by("id")
+            .agg(pl.col("target").last())
+        )  # the latest link wins
 
     def key_owners(self, kind: Audience, keys: pl.Series) -> pl.DataFrame:
-        if not self._any(f"kind:{kind}", "SELECT 1 FROM profiles WHERE kind = :k LIMIT 1",
-                         {"k": Audience(kind).value}):
+        if not self._any(
+            f"kind:{kind}",
+            "SELECT 1 FROM profiles WHERE kind = :k LIMIT 1",
+            {"k": Audience(kind).value},
+        ):
             return pl.DataFrame(schema={"key": pl.String, "id": pl.String})
         table = _load_keys(self.conn, keys)
         key = _json_text(self.dialect, "p.data", key_field(kind))
@@ -118,13 +134,22 @@ class SqlStoreView:
             self.conn,
             f"SELECT {key}, min(p.id) FROM profiles p JOIN {table} k ON {key} = k.v "
             f"WHERE p.kind = :kind GROUP BY {key}",
-            {"kind": Audience(kind).value}, ["key", "id"])
+            {"kind": Audience(kind).value},
+            ["key", "id"],
+        )
 
     def candidates(self, kind: Audience) -> pl.DataFrame:
         cols = ["uscc", "name", "region", "phone"]
-        if not self._any(f"kind:{kind}", "SELECT 1 FROM profiles WHERE kind = :k LIMIT 1",
-                         {"k": Audience(kind).value}):
+        if not self._any(
+            f"kind:{kind}",
+            "SELECT 1 FROM profiles WHERE kind = :k LIMIT 1",
+            {"k": Audience(kind).value},
+        ):
             return pl.DataFrame(schema={c: pl.String for c in ["id", *cols]})
         fields = ", ".join(_json_text(self.dialect, "data", c) for c in cols)
-        return _frame_query(self.conn, f"SELECT id, {fields} FROM profiles WHERE kind = :kind",
-                            {"kind": Audience(kind).value}, ["id", *cols])
+        return _frame_query(
+            self.conn,
+            f"SELECT id, {fields} FROM profiles WHERE kind = :kind",
+            {"kind": Audience(kind).value},
+            ["id", *cols],
+        )

@@ -71,15 +71,18 @@ def profile_json_column(frame: pl.DataFrame) -> pl.Series:
         return encoded
     idx = has_null.arg_true()
     fixed = (
-        encoded.gather(idx).str.replace_all(_NULL_MEMBER, "")
-        .str.replace(_NULL_FIRST, "{,").str.replace(r"^\{,\}?", "{")
+        encoded.gather(idx)
+        .str.replace_all(_NULL_MEMBER, "")
+        .str.replace(_NULL_FIRST, "{,")
+        .str.replace(r"^\{,\}?", "{")
         .str.replace(r"^\{$", "{}")
     )
     return encoded.scatter(idx, fixed)
 
 
-def _csv_chunks(rows: pl.DataFrame, chunk_rows: int,
-                source: str | None = None) -> Iterator[tuple[int, bytes]]:
+def _csv_chunks(
+    rows: pl.DataFrame, chunk_rows: int, source: str | None = None
+) -> Iterator[tuple[int, bytes]]:
     """CSV chunks of (id, kind, data[, source]). Without a `data` column, every column
     but `kind` is a profile field and the JSON is encoded here, chunk by chunk."""
     for start in range(0, rows.height, chunk_rows):
@@ -88,8 +91,11 @@ def _csv_chunks(rows: pl.DataFrame, chunk_rows: int,
             data = chunk.get_column("data").cast(pl.String)
         else:
             data = profile_json_column(chunk.drop("kind"))
-        cols = [chunk.get_column("id").cast(pl.String), chunk.get_column("kind").cast(pl.String),
-                data.alias("data")]
+        cols = [
+            chunk.get_column("id").cast(pl.String),
+            chunk.get_column("kind").cast(pl.String),
+            data.alias("data"),
+        ]
         if source is not None:
             cols.append(pl.Series("source", [source] * chunk.height, dtype=pl.String))
         buf = io.BytesIO()
@@ -97,9 +103,13 @@ def _csv_chunks(rows: pl.DataFrame, chunk_rows: int,
         yield chunk.height, buf.getvalue()
 
 
-def insert_new_profiles(session: Session, rows: pl.DataFrame, source: str,
-                        progress: Progress | None = None,
-                        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:
+def insert_new_profiles(
+    session: Session,
+    rows: pl.DataFrame,
+    source: str,
+    progress: Progress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> int:
     """Insert profiles whose ids are not stored yet (rows as for `upsert_profiles`).
 
     PostgreSQL: one streamed COPY straight into the table (the server parses a
@@ -112,8 +122,10 @@ def insert_new_profiles(session: Session, rows: pl.DataFrame, source: str,
     if conn.dialect.name != "postgresql":
         return upsert_profiles(session, rows, source, progress, chunk_rows)
     cur = driver(conn).cursor()
-    with cur.copy("COPY profiles (id, kind, data, source) FROM STDIN WITH (FORMAT csv)",
-                  writer=QueuedLibpqWriter(cur)) as copy:
+    with cur.copy(
+        "COPY profiles (id, kind, data, source) FROM STDIN WITH (FORMAT csv)",
+        writer=QueuedLibpqWriter(cur),
+    ) as copy:
         for n, data in _csv_chunks(rows, chunk_rows, source):
             copy.write(data)
             if progress is not None:
@@ -121,9 +133,13 @@ def insert_new_profiles(session: Session, rows: pl.DataFrame, source: str,
     return rows.height
 
 
-def upsert_profiles(session: Session, rows: pl.DataFrame, source: str,
-                    progress: Progress | None = None,
-                    chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:
+def upsert_profiles(
+    session: Session,
+    rows: pl.DataFrame,
+    source: str,
+    progress: Progress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> int:
     """Insert or update profiles from a frame with columns id, kind and either data
     (JSON text) or the typed profile fields (as `read_profiles` makes them).
 
@@ -140,18 +156,25 @@ def upsert_profiles(session: Session, rows: pl.DataFrame, source: str,
     if conn.dialect.name == "postgresql":
         # all rows into one staging table, then one statement: the join that finds the rows
         # that change scans the stored profiles once
-        conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGE} "
-                          "(id text, kind text, data jsonb) ON COMMIT DROP"))
+        conn.execute(
+            text(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_PG_STAGE} "
+                "(id text, kind text, data jsonb) ON COMMIT DROP"
+            )
+        )
         conn.execute(text(f"TRUNCATE {_PG_STAGE}"))
-        with cur.copy(f"COPY {_PG_STAGE} (id, kind, data) FROM STDIN WITH (FORMAT csv)",
-                      writer=QueuedLibpqWriter(cur)) as copy:
+        with cur.copy(
+            f"COPY {_PG_STAGE} (id, kind, data) FROM STDIN WITH (FORMAT csv)",
+            writer=QueuedLibpqWriter(cur),
+        ) as copy:
             for n, data in _csv_chunks(rows, chunk_rows):
                 copy.write(data)
                 if progress is not None:
                     progress(n)
         cur.execute(f"ANALYZE {_PG_STAGE}")
         scalars_only = "data" not in rows.columns and not any(
-            isinstance(t, pl.List) for t in rows.schema.values())
+            isinstance(t, pl.List) for t in rows.schema.values()
+        )
         changed = _CHANGED_SCALARS if scalars_only else _CHANGED_ANY
         cur.execute(_PG_UPDATE.format(changed=changed), {"source": source})
         cur.execute(_PG_INSERT, {"source": source})
@@ -160,11 +183,23 @@ def upsert_profiles(session: Session, rows: pl.DataFrame, source: str,
         stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
         for start in range(0, rows.height, chunk_rows):
             chunk = rows.slice(start, chunk_rows)
-            docs = (chunk.get_column("data") if "data" in chunk.columns
-                    else profile_json_column(chunk.drop("kind")))
-            cur.executemany(_SQLITE_UPSERT, ((i, k, d, source, stamp) for i, k, d in zip(
-                chunk.get_column("id").to_list(), chunk.get_column("kind").to_list(),
-                docs.to_list(), strict=True)))
+            docs = (
+                chunk.get_column("data")
+                if "data" in chunk.columns
+                else profile_json_column(chunk.drop("kind"))
+            )
+            cur.executemany(
+                _SQLITE_UPSERT,
+                (
+                    (i, k, d, source, stamp)
+                    for i, k, d in zip(
+                        chunk.get_column("id").to_list(),
+                        chunk.get_column("kind").to_list(),
+                        docs.to_list(),
+                        strict=True,
+                    )
+                ),
+            )
             if progress is not None:
                 progress(chunk.height)
     return rows.height

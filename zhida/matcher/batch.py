@@ -38,15 +38,23 @@ class ChunkResult:
 
     def benefit_matrix(self) -> np.ndarray:
         n = self.stop - self.start
-        return np.stack([np.broadcast_to(b, (n,)) for b in self.benefit]) if self.benefit \
+        return (
+            np.stack([np.broadcast_to(b, (n,)) for b in self.benefit])
+            if self.benefit
             else np.empty((0, n))
+        )
 
 
 class BatchEvaluator:
     """Evaluates a fixed list of policies of one audience, as of one date."""
 
-    def __init__(self, policies: list[Policy], as_of: dt.date, chunk_size: int = DEFAULT_CHUNK,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        policies: list[Policy],
+        as_of: dt.date,
+        chunk_size: int = DEFAULT_CHUNK,
+        threads: int | None = None,
+    ):
         audiences = {p.audience for p in policies}
         if len(audiences) > 1:
             raise ValueError("a BatchEvaluator takes policies of one audience")
@@ -71,8 +79,11 @@ class BatchEvaluator:
             else:
                 outcome[j] = 2
             criteria.append(codes)
-            amount = np.float64(np.nan) if policy.benefit_amount is None else \
-                ev.eval(policy.benefit_amount, policy)
+            amount = (
+                np.float64(np.nan)
+                if policy.benefit_amount is None
+                else ev.eval(policy.benefit_amount, policy)
+            )
             benefit.append(np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)))
         return ChunkResult(chunk.start, chunk.stop, outcome, criteria, benefit)
 

@@ -112,4 +112,4 @@ class Chunk:
         col = self.columns.column(name)
         if isinstance(col, Coded):
             return col.slice(self.start, self.stop)
-        return col[self.start:self.stop]
+        return col[self.start : self.stop]

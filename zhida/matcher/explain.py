@@ -126,7 +126,11 @@ def render_text(explanation: Explanation) -> str:
     return "\n".join(render_lines(explanation))
 
 
-def explain_text(result: PolicyResult, schema: ProfileSchema, profile_id: str | None = None,
-                 define_values: dict[str, Any] | None = None) -> str:
+def explain_text(
+    result: PolicyResult,
+    schema: ProfileSchema,
+    profile_id: str | None = None,
+    define_values: dict[str, Any] | None = None,
+) -> str:
     """A reference result's explanation as Chinese text (build, then render)."""
     return render_text(build_explanation(result, schema, profile_id, define_values))

@@ -84,9 +84,12 @@ class Explanation:
             yield from line.walk()
 
 
-def build_explanation(result: PolicyResult, schema: ProfileSchema,
-                      profile_id: str | None = None,
-                      define_values: dict[str, Any] | None = None) -> Explanation:
+def build_explanation(
+    result: PolicyResult,
+    schema: ProfileSchema,
+    profile_id: str | None = None,
+    define_values: dict[str, Any] | None = None,
+) -> Explanation:
     """The structure of one reference result (`define_values`: the `define:` names'
     values, shown as computed values when given)."""
     policy = result.policy
@@ -101,8 +104,7 @@ def build_explanation(result: PolicyResult, schema: ProfileSchema,
         failed=tuple(result.failed),
         unknown=tuple(result.unknown),
         benefit=result.benefit,
-        defines=tuple(ValueRead(k, k, v, is_define=True)
-                      for k, v in (define_values or {}).items()),
+        defines=tuple(ValueRead(k, k, v, is_define=True) for k, v in (define_values or {}).items()),
         criteria=criteria,
         missing=_missing(criteria),
     )

@@ -21,15 +21,23 @@ def _id_list(codes: np.ndarray, ids: list[str], want: int) -> pl.Series:
     if not ids:
         return pl.Series("x", [[] for _ in range(codes.shape[1])], dtype=pl.List(pl.String))
     frame = pl.DataFrame({f"c{i}": codes[i] for i in range(len(ids))})
-    expr = pl.concat_list([
-        pl.when(pl.col(f"c{i}") == want).then(pl.lit(cid)).otherwise(pl.lit(None, pl.String))
-        for i, cid in enumerate(ids)
-    ]).list.drop_nulls()
+    expr = pl.concat_list(
+        [
+            pl.when(pl.col(f"c{i}") == want).then(pl.lit(cid)).otherwise(pl.lit(None, pl.String))
+            for i, cid in enumerate(ids)
+        ]
+    ).list.drop_nulls()
     return frame.select(expr.alias("x")).to_series()
 
 
-def result_frame(ids: list[str] | pl.Series, policies: list[Policy], result: ChunkResult,
-                 scores: np.ndarray, rank: np.ndarray, include_all: bool) -> pl.DataFrame:
+def result_frame(
+    ids: list[str] | pl.Series,
+    policies: list[Policy],
+    result: ChunkResult,
+    scores: np.ndarray,
+    rank: np.ndarray,
+    include_all: bool,
+) -> pl.DataFrame:
     """One row per (profile, policy) to print, ordered by profile, then rank."""
     profile_ids = pl.Series("profile", ids, dtype=pl.String)
     n = len(profile_ids)
@@ -40,20 +48,25 @@ def result_frame(ids: list[str] | pl.Series, policies: list[Policy], result: Chu
             continue
         codes = result.criteria[j][:, keep]
         crit_ids = policy.criterion_ids()
-        parts.append(pl.DataFrame({
-            "_row": np.nonzero(keep)[0],
-            "_pol": np.full(int(keep.sum()), j),
-            "profile": profile_ids.filter(pl.Series(keep)),
-            "policy": [policy.id] * int(keep.sum()),
-            "outcome": pl.Series(result.outcome[j, keep]).replace_strict(
-                {0: OUTCOME_NAMES[0], 1: OUTCOME_NAMES[1], 2: OUTCOME_NAMES[2]},
-                return_dtype=pl.String),
-            "benefit": pl.Series(result.benefit[j][keep]).fill_nan(None),
-            "score": np.round(scores[j, keep], 4),
-            "rank": pl.Series(rank[j, keep]).replace(0, None),
-            "failed": _id_list(codes, crit_ids, 0),
-            "unknown": _id_list(codes, crit_ids, 1),
-        }))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "_row": np.nonzero(keep)[0],
+                    "_pol": np.full(int(keep.sum()), j),
+                    "profile": profile_ids.filter(pl.Series(keep)),
+                    "policy": [policy.id] * int(keep.sum()),
+                    "outcome": pl.Series(result.outcome[j, keep]).replace_strict(
+                        {0: OUTCOME_NAMES[0], 1: OUTCOME_NAMES[1], 2: OUTCOME_NAMES[2]},
+                        return_dtype=pl.String,
+                    ),
+                    "benefit": pl.Series(result.benefit[j][keep]).fill_nan(None),
+                    "score": np.round(scores[j, keep], 4),
+                    "rank": pl.Series(rank[j, keep]).replace(0, None),
+                    "failed": _id_list(codes, crit_ids, 0),
+                    "unknown": _id_list(codes, crit_ids, 1),
+                }
+            )
+        )
     if not parts:
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
     frame = pl.concat(parts, how="vertical_relaxed")

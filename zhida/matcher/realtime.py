@@ -115,22 +115,25 @@ class RealtimeMatcher:
         return {c.policy.id: c.condition for group in self._by_audience.values() for c in group}
 
     # -- matching
-    def match(self, profile: dict[str, Value], kind: Audience | str,
-              as_of: dt.date) -> list[RealtimeResult]:
+    def match(
+        self, profile: dict[str, Value], kind: Audience | str, as_of: dt.date
+    ) -> list[RealtimeResult]:
         """Judge one profile against every policy of its audience, in compilation order."""
         try:
             audience = Audience(kind)
         except ValueError:
-            raise ZhidaError(f"unknown profile kind {kind!r}; expected enterprise or "
-                             "citizen") from None
+            raise ZhidaError(
+                f"unknown profile kind {kind!r}; expected enterprise or citizen"
+            ) from None
         with self._lock:
             if self._closed:
                 raise ZhidaError("this real-time matcher is closed")
             ctx = Ctx(normalize_profile(profile), as_of)
             return [self._judge(c, profile, ctx) for c in self._by_audience[audience]]
 
-    def _judge(self, compiled: CompiledPolicy, profile: dict[str, Value],
-               ctx: Ctx) -> RealtimeResult:
+    def _judge(
+        self, compiled: CompiledPolicy, profile: dict[str, Value], ctx: Ctx
+    ) -> RealtimeResult:
         text = event_text(compiled, ctx)
         if text is None:  # unknown: durable_rules has no three-valued logic
             return self._by_reference(compiled.policy, profile, ctx.as_of)
@@ -139,18 +142,26 @@ class RealtimeMatcher:
         ref = evaluate_policy(compiled.policy, profile, ctx.as_of)
         if ref.outcome != outcome:
             self.stats["disagreements"] += 1
-            log.warning("durable_rules says %s, the reference %s: policy %s, profile %s",
-                        outcome, ref.outcome, compiled.policy.id, profile.get("id"))
+            log.warning(
+                "durable_rules says %s, the reference %s: policy %s, profile %s",
+                outcome,
+                ref.outcome,
+                compiled.policy.id,
+                profile.get("id"),
+            )
         self.stats[VIA_DURABLE] += 1
-        return RealtimeResult(compiled.policy.id, outcome, ref.failed, ref.unknown, ref.benefit,
-                              VIA_DURABLE)
+        return RealtimeResult(
+            compiled.policy.id, outcome, ref.failed, ref.unknown, ref.benefit, VIA_DURABLE
+        )
 
-    def _by_reference(self, policy: Policy, profile: dict[str, Value],
-                      as_of: dt.date) -> RealtimeResult:
+    def _by_reference(
+        self, policy: Policy, profile: dict[str, Value], as_of: dt.date
+    ) -> RealtimeResult:
         ref = evaluate_policy(policy, profile, as_of)
         self.stats[VIA_REFERENCE] += 1
-        return RealtimeResult(policy.id, ref.outcome, ref.failed, ref.unknown, ref.benefit,
-                              VIA_REFERENCE)
+        return RealtimeResult(
+            policy.id, ref.outcome, ref.failed, ref.unknown, ref.benefit, VIA_REFERENCE
+        )
 
     # -- lifetime
     def close(self) -> None:

@@ -111,8 +111,9 @@ class _PolicyCompiler:
             return lambda ctx: [f(ctx) for f in items]
         if isinstance(node, Name):
             if node.is_define:
-                return self.memoised(hash_name(self.key(node)),
-                                     self.closure(self.policy.defines[node.name]))
+                return self.memoised(
+                    hash_name(self.key(node)), self.closure(self.policy.defines[node.name])
+                )
             fname = node.name
             return lambda ctx: ctx.profile.get(fname)
         if isinstance(node, Call):
@@ -173,8 +174,9 @@ class _PolicyCompiler:
         if crit.kind == "when":
             assert crit.when is not None
             return self.cond(crit.when, False)
-        return _Group("and" if crit.kind == "all" else "or",
-                      [self.criterion(c) for c in crit.children])
+        return _Group(
+            "and" if crit.kind == "all" else "or", [self.criterion(c) for c in crit.children]
+        )
 
     def cond(self, node: Node, neg: bool) -> _Cond:
         """`node` (or its negation) as a condition; two-valued, valid when all values are known."""
@@ -350,8 +352,9 @@ def _posted_in(cond: _Cond) -> list[Posted]:
     return out
 
 
-def compile_condition(policy: Policy,
-                      shared: dict[str, Compute]) -> tuple[dict[str, Any], list[Posted]]:
+def compile_condition(
+    policy: Policy, shared: dict[str, Compute]
+) -> tuple[dict[str, Any], list[Posted]]:
     """The durable_rules condition (JSON) of a policy and the values each event posts.
 
     `shared`: derived name -> memoised compute, shared by the policies of one matcher

@@ -117,4 +117,3 @@ def constant(value: Value, kind: str) -> Value:
     if kind == "string":
         return value if isinstance(value, str) else None
     return None
-

@@ -133,14 +133,17 @@ _CLOSING = "zhida_close"
 _CLOSING_EVENT = '{"sid":' + json.dumps(SESSION_ID) + f',"{_CLOSING}":true}}'
 
 
-def new_ruleset(policy: Policy, name_prefix: str, condition: dict[str, Any],
-                posted: list[Posted]) -> CompiledPolicy:
+def new_ruleset(
+    policy: Policy, name_prefix: str, condition: dict[str, Any], posted: list[Posted]
+) -> CompiledPolicy:
     """A ruleset for one policy: its rule (`condition`) and the closing rule."""
     digest = (policy.sha256 or hashlib.sha256(policy.text.encode("utf-8")).hexdigest())[:8]
     name = _claim_name(f"{name_prefix}{policy.id}-{digest}")
     fired, closed = Fired(), Fired()
-    rules = {"r_0": {"all": [{"m": condition}], "run": handler(fired)},
-             "r_1": {"all": [{"m": {_CLOSING: True}}], "run": handler(closed)}}
+    rules = {
+        "r_0": {"all": [{"m": condition}], "run": handler(fired)},
+        "r_1": {"all": [{"m": {_CLOSING: True}}], "run": handler(closed)},
+    }
     try:
         ruleset = _Ruleset(name, _host(), rules)
     except BaseException:

@@ -143,11 +143,14 @@ def evaluate_policy(policy: Policy, profile: dict[str, Value], as_of: dt.date) -
     )
 
 
-def evaluate_define_values(policy: Policy, profile: dict[str, Value],
-                           as_of: dt.date) -> dict[str, Value]:
+def evaluate_define_values(
+    policy: Policy, profile: dict[str, Value], as_of: dt.date
+) -> dict[str, Value]:
     env = _Env(policy, normalize_profile(profile), as_of)
-    return {name: env.eval(Name(node.loc, name, is_define=True))
-            for name, node in policy.defines.items()}
+    return {
+        name: env.eval(Name(node.loc, name, is_define=True))
+        for name, node in policy.defines.items()
+    }
 
 
 def evaluate_form(policy: Policy, profile: dict[str, Value], as_of: dt.date) -> dict[str, Value]:

@@ -28,8 +28,12 @@ from zhida.rules.types import BOOL, DATE, NUMBER, Type
 from zhida.rules.vectors import NAN, Coded, F, T, U, date_to_days, days_to_date, tri
 
 _NUM_CMP: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -200,32 +204,37 @@ class ChunkEvaluator:
     def _coded_const_cmp(self, op: str, col: Coded, const: Any) -> Any:
         if const is None:
             return np.full(self.n, U)
-        return self.per_unique_bool(("cmp", op, const), col,
-                                     lambda u: semantics.compare(op, u, const))
+        return self.per_unique_bool(
+            ("cmp", op, const), col, lambda u: semantics.compare(op, u, const)
+        )
 
     def _member(self, item_node: Node, items_node: Node) -> Any:
         item = self.value(item_node)
         if isinstance(items_node, Literal):  # a folded constant list, or unknown
             folded = items_node.value
             if isinstance(item, Coded):
-                return self.per_unique_bool(("in", repr(folded)), item,
-                                             lambda u: semantics.member(u, folded))
-            return self.rowwise(lambda x: semantics.member(x, folded), [item],
-                                 [item_node.ty], BOOL)
+                return self.per_unique_bool(
+                    ("in", repr(folded)), item, lambda u: semantics.member(u, folded)
+                )
+            return self.rowwise(lambda x: semantics.member(x, folded), [item], [item_node.ty], BOOL)
         items = self.value(items_node)
         if isinstance(items, list):  # list literal: OR of equalities
-            if isinstance(item, Coded) and isinstance(items_node, ListLit) and all(
-                isinstance(i, Literal) for i in items_node.items
+            if (
+                isinstance(item, Coded)
+                and isinstance(items_node, ListLit)
+                and all(isinstance(i, Literal) for i in items_node.items)
             ):
                 values = constant_value(items_node)
-                return self.per_unique_bool(("in", tuple(map(str, values))), item,
-                                             lambda u: semantics.member(u, values))
+                return self.per_unique_bool(
+                    ("in", tuple(map(str, values))), item, lambda u: semantics.member(u, values)
+                )
             assert isinstance(items_node, ListLit)
             result: Any = F
             for sub in items_node.items:
                 result = np.maximum(result, self._compare("==", item_node, sub))
             return result
         if isinstance(items, Coded) and not isinstance(item, Coded | np.ndarray):
+
             def has(u: Any) -> bool | None:
                 return semantics.member(item, None if u is None else list(u))
 
@@ -238,14 +247,19 @@ class ChunkEvaluator:
         return FUNCTIONS[node.fn].vector(self, node)
 
     # -- per distinct value ---------------------------------------------------------
-    def _per_unique(self, tag: tuple[Any, ...], col: Coded,
-                    compute: Callable[[list[Any]], np.ndarray]) -> Any:
-        table = self.chunk.columns.per_unique((col.uid, *tag), lambda: compute(col.uniques)) \
-            if not col.uid.startswith("<") else compute(col.uniques)
+    def _per_unique(
+        self, tag: tuple[Any, ...], col: Coded, compute: Callable[[list[Any]], np.ndarray]
+    ) -> Any:
+        table = (
+            self.chunk.columns.per_unique((col.uid, *tag), lambda: compute(col.uniques))
+            if not col.uid.startswith("<")
+            else compute(col.uniques)
+        )
         return table[col.codes]  # code -1 picks the last entry: the unknown value
 
-    def per_unique_bool(self, tag: tuple[Any, ...], col: Coded,
-                         fn: Callable[[Any], bool | None]) -> Any:
+    def per_unique_bool(
+        self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], bool | None]
+    ) -> Any:
         def compute(uniques: list[Any]) -> np.ndarray:
             out = np.empty(len(uniques) + 1, dtype=np.int8)
             for i, u in enumerate(uniques):
@@ -257,8 +271,13 @@ class ChunkEvaluator:
 
         return self._per_unique(("b", *tag), col, compute)
 
-    def per_unique_num(self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], Any],
-                        bulk: Callable[[list[Any]], np.ndarray] | None = None) -> Any:
+    def per_unique_num(
+        self,
+        tag: tuple[Any, ...],
+        col: Coded,
+        fn: Callable[[Any], Any],
+        bulk: Callable[[list[Any]], np.ndarray] | None = None,
+    ) -> Any:
         def compute(uniques: list[Any]) -> np.ndarray:
             out = np.empty(len(uniques) + 1, dtype=np.float64)
             if bulk is not None and uniques:
@@ -274,14 +293,16 @@ class ChunkEvaluator:
         return self._per_unique(("n", *tag), col, compute)
 
     # -- the row-by-row fallback -------------------------------------------------------
-    def rowwise(self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None],
-                 out_ty: Type | None) -> Any:
+    def rowwise(
+        self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None], out_ty: Type | None
+    ) -> Any:
         columns = [to_python(v, t, self.n) for v, t in zip(values, tys, strict=True)]
         results = [fn(*row) for row in zip(*columns, strict=True)]
         return from_python(results, out_ty)
 
 
 # -- conversions for the row-by-row fallback ------------------------------------------
+
 
 def to_python(value: Any, ty: Type | None, n: int) -> list[Any]:
     if isinstance(value, Coded):
@@ -314,6 +335,9 @@ def from_python(values: list[Any], ty: Type | None) -> Any:
     index: dict[Any, int] = {}
     codes = np.empty(len(values), dtype=np.int32)
     for i, v in enumerate(values):
-        codes[i] = -1 if v is None else index.setdefault(
-            tuple(v) if isinstance(v, list) else v, len(index))
+        codes[i] = (
+            -1
+            if v is None
+            else index.setdefault(tuple(v) if isinstance(v, list) else v, len(index))
+        )
     return Coded(codes, list(index), "<rowwise>")

@@ -250,13 +250,13 @@ def convert_value(f: Field, value: object) -> Any:
             raise EventError(f"{f.name}: expected an array of strings")
         parts = [p for p in value if p is not None]
     else:
-        raise EventError(f"{f.name}: expected an array of strings, got a JSON "
-                         f"{json_type(value)}")
+        raise EventError(f"{f.name}: expected an array of strings, got a JSON {json_type(value)}")
     return [p.strip() for p in parts if p.strip()]
 
 
-def _fields(kind: Audience, values: dict[str, Any], schemas: SchemaSet,
-            allow_id: bool) -> dict[str, Any]:
+def _fields(
+    kind: Audience, values: dict[str, Any], schemas: SchemaSet, allow_id: bool
+) -> dict[str, Any]:
     schema = schemas[kind]
     out: dict[str, Any] = {}
     problems: list[str] = []
@@ -266,8 +266,9 @@ def _fields(kind: Audience, values: dict[str, Any], schemas: SchemaSet,
             continue
         f = schema.get(name)
         if f is None:
-            problems.append(f"'{name}' is not a field of {kind.value} profiles"
-                            + _suggest(name, schema.names()))
+            problems.append(
+                f"'{name}' is not a field of {kind.value} profiles" + _suggest(name, schema.names())
+            )
             continue
         try:
             out[name] = convert_value(f, value)
@@ -290,8 +291,9 @@ def _profile_ref(obj: dict[str, Any]) -> str:
     return ref.strip()
 
 
-def parse_event(data: str | dict[str, Any], schemas: SchemaSet | None = None,
-                line: int = 0) -> Event:
+def parse_event(
+    data: str | dict[str, Any], schemas: SchemaSet | None = None, line: int = 0
+) -> Event:
     """One event from its JSON text or object; raises EventError when it is malformed."""
     schemas = schemas or SchemaSet.builtin()
     if isinstance(data, str):
@@ -314,8 +316,9 @@ def parse_event(data: str | dict[str, Any], schemas: SchemaSet | None = None,
     if not isinstance(etype, str) or etype not in _KEYS:
         shown = _show(etype)
         hint = _suggest(etype, EVENT_TYPES) if isinstance(etype, str) else ""
-        raise EventError(f"unknown event type {shown}{hint}; expected one of "
-                         f"{', '.join(EVENT_TYPES)}", who)
+        raise EventError(
+            f"unknown event type {shown}{hint}; expected one of {', '.join(EVENT_TYPES)}", who
+        )
     try:
         return _parse(etype, obj, schemas, line)
     except EventError as e:
@@ -362,19 +365,21 @@ def _parse(etype: str, obj: dict[str, Any], schemas: SchemaSet, line: int) -> Ev
     # graduated
     education = obj["education"]
     if not isinstance(education, str) or education.strip() not in EDUCATION_LEVELS:
-        raise EventError(f"education {_show(education)} is not one of "
-                         f"{'/'.join(EDUCATION_LEVELS)}")
+        raise EventError(f"education {_show(education)} is not one of {'/'.join(EDUCATION_LEVELS)}")
     date = obj["date"]
     if not isinstance(date, str) or not is_valid_date(date.strip()):
         raise EventError(f"date {_show(date)} {date_reason(date)}")
     return Graduated(pid, education.strip(), dt.date.fromisoformat(date.strip()), line, at)
 
 
-def _registered(profile: object, schemas: SchemaSet, line: int,
-                at: str | None) -> CompanyRegistered:
+def _registered(
+    profile: object, schemas: SchemaSet, line: int, at: str | None
+) -> CompanyRegistered:
     if not isinstance(profile, dict):
-        raise EventError(f"'profile' must be the whole enterprise profile (an object), got a "
-                         f"JSON {json_type(profile)}")
+        raise EventError(
+            f"'profile' must be the whole enterprise profile (an object), got a "
+            f"JSON {json_type(profile)}"
+        )
     values = dict(profile)
     kind = values.pop("kind", None)
     if kind is not None and kind != Audience.ENTERPRISE.value:
@@ -389,8 +394,9 @@ def _registered(profile: object, schemas: SchemaSet, line: int,
     return CompanyRegistered(full, line, at)
 
 
-def parse_events(path: str | Path,
-                 schemas: SchemaSet | None = None) -> tuple[list[Event], list[RowError]]:
+def parse_events(
+    path: str | Path, schemas: SchemaSet | None = None
+) -> tuple[list[Event], list[RowError]]:
     """Read a JSON Lines file of events: (good events in file order, bad lines)."""
     p = Path(path)
     fname = str(path)
@@ -434,18 +440,23 @@ def apply_event(profile: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     """
     if isinstance(event, CompanyRegistered):
         if profile is not None:
-            raise SubjectError(f"company.registered: profile {event.profile_id} already exists; "
-                             "send profile.updated to change it")
+            raise SubjectError(
+                f"company.registered: profile {event.profile_id} already exists; "
+                "send profile.updated to change it"
+            )
         return dict(event.profile)
     if profile is None:
         raise SubjectError(f"{event.type}: profile {event.profile_id} does not exist")
     if profile.get("id") not in (None, event.profile_id):
-        raise SubjectError(f"{event.type}: the event is for profile {event.profile_id}, "
-                         f"not {profile.get('id')}")
+        raise SubjectError(
+            f"{event.type}: the event is for profile {event.profile_id}, not {profile.get('id')}"
+        )
     kind = profile.get("kind")
     if kind is not None and str(getattr(kind, "value", kind)) != event.kind.value:
-        raise SubjectError(f"{event.type}: profile {event.profile_id} is a {kind} profile, "
-                         f"the event is for {event.kind.value} profiles")
+        raise SubjectError(
+            f"{event.type}: profile {event.profile_id} is a {kind} profile, "
+            f"the event is for {event.kind.value} profiles"
+        )
     out = dict(profile)
     if isinstance(event, ProfileUpdated):
         out.update(event.fields)

@@ -113,9 +113,7 @@ class SchemaSet:
         return cls({a: builtin_schema(a) for a in Audience})
 
     def extended(self, extra: dict[Audience, dict[str, Field]]) -> SchemaSet:
-        return SchemaSet(
-            {a: s.extended(extra.get(a, {})) for a, s in self.by_audience.items()}
-        )
+        return SchemaSet({a: s.extended(extra.get(a, {})) for a, s in self.by_audience.items()})
 
     def __getitem__(self, audience: Audience | str) -> ProfileSchema:
         return self.by_audience[Audience(audience)]

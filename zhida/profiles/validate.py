@@ -169,11 +169,13 @@ def parse_dates(s: pl.Series) -> pl.Series:
     """Parse ``YYYY-MM-DD`` strings to ``pl.Date``; anything else, or a date outside
     DATE_MIN..DATE_MAX, becomes null."""
     frame = pl.DataFrame({"s": s})
-    return in_date_range(frame.select(
-        pl.when(pl.col("s").str.contains(DATE_RE))
-        .then(pl.col("s").str.to_date("%Y-%m-%d", strict=False))
-        .alias(s.name)
-    ).to_series())
+    return in_date_range(
+        frame.select(
+            pl.when(pl.col("s").str.contains(DATE_RE))
+            .then(pl.col("s").str.to_date("%Y-%m-%d", strict=False))
+            .alias(s.name)
+        ).to_series()
+    )
 
 
 # --------------------------------------------------------------------------- string formats
@@ -221,9 +223,13 @@ class FieldFormat:
         return f"{self.shown_in_event(value)} {self.reason}"
 
 
-def _regex_format(pattern: str, reason: str, case: Case = "",
-                  shown_in_file: Callable[[str], str] = show_text,
-                  shown_in_event: Callable[[str], str] = show_text) -> FieldFormat:
+def _regex_format(
+    pattern: str,
+    reason: str,
+    case: Case = "",
+    shown_in_file: Callable[[str], str] = show_text,
+    shown_in_event: Callable[[str], str] = show_text,
+) -> FieldFormat:
     compiled = re.compile(pattern)
     return FieldFormat(
         reason=reason,

@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session
 from zhida.store.models import AuditLog, Officer
 
 
-def audit(session: Session, officer: Officer | None, action: str, subject: str,
-          detail: dict[str, Any]) -> None:
-    session.add(AuditLog(officer_id=officer.id if officer else None, action=action,
-                         subject=subject, detail=detail))
+def audit(
+    session: Session, officer: Officer | None, action: str, subject: str, detail: dict[str, Any]
+) -> None:
+    session.add(
+        AuditLog(
+            officer_id=officer.id if officer else None,
+            action=action,
+            subject=subject,
+            detail=detail,
+        )
+    )

@@ -73,8 +73,7 @@ def compile_version(version: PolicyVersion) -> CompiledVersion:
     """Compile a stored version, uncached (the catalogue calls this once per version)."""
     extension = schema_extension(version.schema_yaml)
     schemas = SchemaSet.builtin().extended(extension)
-    policy = load_policy_text(version.yaml_text, f"{version.policy_id}@v{version.version}",
-                              schemas)
+    policy = load_policy_text(version.yaml_text, f"{version.policy_id}@v{version.version}", schemas)
     return CompiledVersion(version.id, policy, schemas, extension)
 
 
@@ -103,8 +102,12 @@ class Catalogue:
 
     def compiled(self, version: PolicyVersion) -> CompiledVersion:
         """The compiled version, from the cache or compiled now (once, whatever the threads)."""
-        key = (version.id, version.policy_id, version.version,
-               content_sha256(version.yaml_text, version.schema_yaml))
+        key = (
+            version.id,
+            version.policy_id,
+            version.version,
+            content_sha256(version.yaml_text, version.schema_yaml),
+        )
         with self._lock:
             found = self._cached(key)
             if found is not None:
@@ -127,8 +130,9 @@ class Catalogue:
                         del self._compiling[key]
         return found
 
-    def compiled_by_id(self, session: Session,
-                       version_ids: Iterable[int]) -> dict[int, CompiledVersion]:
+    def compiled_by_id(
+        self, session: Session, version_ids: Iterable[int]
+    ) -> dict[int, CompiledVersion]:
         """Version id -> compiled version, for the ids that exist (one query)."""
         ids = sorted({int(i) for i in version_ids})
         if not ids:

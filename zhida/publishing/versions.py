@@ -43,22 +43,40 @@ def check_policy(text: str, path: str, schema_yaml: str) -> Policy:
     return policy
 
 
-def submit(session: Session, officer: Officer, text: str, path: str,
-           schema_yaml: str = "") -> PolicyVersion:
+def submit(
+    session: Session, officer: Officer, text: str, path: str, schema_yaml: str = ""
+) -> PolicyVersion:
     if officer.role not in MAY_SUBMIT:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot submit policies")
     policy = check_policy(text, path, schema_yaml)
     sha = content_sha256(text, schema_yaml)
-    same = session.scalar(select(PolicyVersion).where(PolicyVersion.policy_id == policy.id,
-                                                      PolicyVersion.sha256 == sha))
+    same = session.scalar(
+        select(PolicyVersion).where(
+            PolicyVersion.policy_id == policy.id, PolicyVersion.sha256 == sha
+        )
+    )
     if same is not None:
-        raise PublishError(f"this text of '{policy.id}' is already version {same.version} "
-                           f"({same.status}); nothing to do")
-    last = session.scalar(select(func.max(PolicyVersion.version))
-                          .where(PolicyVersion.policy_id == policy.id)) or 0
-    version = PolicyVersion(policy_id=policy.id, version=last + 1, status=VersionStatus.DRAFT,
-                            audience=policy.audience.value, title=policy.title, yaml_text=text,
-                            schema_yaml=schema_yaml, sha256=sha, author_id=officer.id)
+        raise PublishError(
+            f"this text of '{policy.id}' is already version {same.version} "
+            f"({same.status}); nothing to do"
+        )
+    last = (
+        session.scalar(
+            select(func.max(PolicyVersion.version)).where(PolicyVersion.policy_id == policy.id)
+        )
+        or 0
+    )
+    version = PolicyVersion(
+        policy_id=policy.id,
+        version=last + 1,
+        status=VersionStatus.DRAFT,
+        audience=policy.audience.value,
+        title=policy.title,
+        yaml_text=text,
+        schema_yaml=schema_yaml,
+        sha256=sha,
+        author_id=officer.id,
+    )
     session.add(version)
     session.flush()
     audit(session, officer, "policy.submit", f"{policy.id}@v{version.version}", {"sha256": sha})
@@ -71,7 +89,8 @@ def find_version(session: Session, policy_id: str, version: int | None) -> Polic
         stmt = stmt.where(PolicyVersion.version == version)
     else:
         stmt = stmt.where(PolicyVersion.status == VersionStatus.DRAFT).order_by(
-            PolicyVersion.version.desc())
+            PolicyVersion.version.desc()
+        )
     found = session.scalars(stmt).first()
     if found is None:
         what = f"version {version}" if version is not None else "a draft"
@@ -79,26 +98,43 @@ def find_version(session: Session, policy_id: str, version: int | None) -> Polic
     return found
 
 
-def approve(session: Session, officer: Officer, version: PolicyVersion,
-            preview: dict[str, Any] | None, allow_self_approval: bool = False) -> PolicyVersion:
+def approve(
+    session: Session,
+    officer: Officer,
+    version: PolicyVersion,
+    preview: dict[str, Any] | None,
+    allow_self_approval: bool = False,
+) -> PolicyVersion:
     """Publish a draft: the previous published version of the policy is retired."""
     if officer.role not in MAY_APPROVE:
         raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot approve policies")
     if version.status != VersionStatus.DRAFT:
-        raise PublishError(f"'{version.policy_id}' version {version.version} is already "
-                           f"{version.status}")
+        raise PublishError(
+            f"'{version.policy_id}' version {version.version} is already {version.status}"
+        )
     if version.author_id == officer.id and not allow_self_approval:
         raise PublishError("an author cannot approve their own policy; another approver must")
     now = utcnow()
-    for old in session.scalars(select(PolicyVersion).where(
+    for old in session.scalars(
+        select(PolicyVersion).where(
             PolicyVersion.policy_id == version.policy_id,
-            PolicyVersion.status == VersionStatus.PUBLISHED)):
+            PolicyVersion.status == VersionStatus.PUBLISHED,
+        )
+    ):
         old.status, old.retired_at = VersionStatus.RETIRED, now
     version.status, version.approver_id, version.published_at = (
-        VersionStatus.PUBLISHED, officer.id, now)
+        VersionStatus.PUBLISHED,
+        officer.id,
+        now,
+    )
     version.preview = preview
-    audit(session, officer, "policy.publish", f"{version.policy_id}@v{version.version}",
-          {"version_id": version.id, "preview": preview})
+    audit(
+        session,
+        officer,
+        "policy.publish",
+        f"{version.policy_id}@v{version.version}",
+        {"version_id": version.id, "preview": preview},
+    )
     session.flush()
     return version
 
@@ -108,5 +144,3 @@ def published_versions(session: Session, audience: str | None = None) -> list[Po
     if audience:
         stmt = stmt.where(PolicyVersion.audience == audience)
     return list(session.scalars(stmt.order_by(PolicyVersion.policy_id)))
-
-

@@ -23,15 +23,22 @@ from zhida.rules.policy import Policy
 class EvaluateStats:
     profiles: int = 0
     lines: int = 0
-    outcomes: dict[str, int] = field(default_factory=lambda: {
-        "eligible": 0, "unknown": 0, "ineligible": 0})
+    outcomes: dict[str, int] = field(
+        default_factory=lambda: {"eligible": 0, "unknown": 0, "ineligible": 0}
+    )
 
 
-def evaluate_to_jsonl(policies: list[Policy], frames: dict[Audience, pl.DataFrame],
-                      schemas: SchemaSet, as_of: dt.date, out: BinaryIO,
-                      include_all: bool = False, explain: bool = False,
-                      chunk_size: int = DEFAULT_CHUNK,
-                      progress: Callable[[int], None] | None = None) -> EvaluateStats:
+def evaluate_to_jsonl(
+    policies: list[Policy],
+    frames: dict[Audience, pl.DataFrame],
+    schemas: SchemaSet,
+    as_of: dt.date,
+    out: BinaryIO,
+    include_all: bool = False,
+    explain: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> EvaluateStats:
     """Evaluate every profile against every policy of its audience; write JSON Lines."""
     stats = EvaluateStats()
     for audience, df in frames.items():
@@ -47,17 +54,29 @@ def evaluate_to_jsonl(policies: list[Policy], frames: dict[Audience, pl.DataFram
         ids = df.get_column("id")
         schema = schemas[audience]
         for result in evaluator.evaluate(df, schema):
-            scores = heuristic_scores(mine, result.outcome, result.criteria, result.benefit,
-                                      as_of)
+            scores = heuristic_scores(mine, result.outcome, result.criteria, result.benefit, as_of)
             rank = ranks(scores, result.outcome)
-            frame = result_frame(ids.slice(result.start, result.stop - result.start), mine,
-                                 result, scores, rank, include_all)
+            frame = result_frame(
+                ids.slice(result.start, result.stop - result.start),
+                mine,
+                result,
+                scores,
+                rank,
+                include_all,
+            )
             for name, code in (("eligible", 2), ("unknown", 1), ("ineligible", 0)):
                 stats.outcomes[name] += int((result.outcome == code).sum())
             stats.lines += frame.height
             if explain:
-                _write_explained(frame, df.slice(result.start, result.stop - result.start),
-                                 {p.id: p for p in mine}, schemas, audience, as_of, out)
+                _write_explained(
+                    frame,
+                    df.slice(result.start, result.stop - result.start),
+                    {p.id: p for p in mine},
+                    schemas,
+                    audience,
+                    as_of,
+                    out,
+                )
             else:
                 write_jsonl(frame, out)
             if progress:
@@ -65,9 +84,15 @@ def evaluate_to_jsonl(policies: list[Policy], frames: dict[Audience, pl.DataFram
     return stats
 
 
-def _write_explained(frame: pl.DataFrame, rows: pl.DataFrame, by_id: dict[str, Policy],
-                     schemas: SchemaSet, audience: Audience, as_of: dt.date,
-                     out: BinaryIO) -> None:
+def _write_explained(
+    frame: pl.DataFrame,
+    rows: pl.DataFrame,
+    by_id: dict[str, Policy],
+    schemas: SchemaSet,
+    audience: Audience,
+    as_of: dt.date,
+    out: BinaryIO,
+) -> None:
     """--explain: the reference interpreter's trace for each printed line (slow, opt-in)."""
     profiles = {r["id"]: r for r in rows.to_dicts()}
     schema = schemas[audience]

@@ -41,16 +41,23 @@ def benefit_weight(benefit: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(w), 0.3, np.clip(w, 0.0, 1.0))
 
 
-def heuristic_scores(policies: list[Policy], outcome: np.ndarray, criteria: list[np.ndarray],
-                     benefit: list[np.ndarray], as_of: dt.date) -> np.ndarray:
+def heuristic_scores(
+    policies: list[Policy],
+    outcome: np.ndarray,
+    criteria: list[np.ndarray],
+    benefit: list[np.ndarray],
+    as_of: dt.date,
+) -> np.ndarray:
     """(P, n) scores in [0, 1]; 0 for ineligible. Inputs policy-major as ChunkResult's."""
     scores = np.zeros(outcome.shape, dtype=np.float64)
     for j, policy in enumerate(policies):
         base = 0.5 + 0.3 * benefit_weight(benefit[j]) + 0.2 * urgency(policy.window, as_of)
         codes = criteria[j]
         known_true = (codes == 2).mean(axis=0) if len(codes) else 1.0
-        scores[j] = np.where(outcome[j] == 2, 1.0,
-                             np.where(outcome[j] == 1, 0.25 + 0.25 * known_true, 0.0)) * base
+        scores[j] = (
+            np.where(outcome[j] == 2, 1.0, np.where(outcome[j] == 1, 0.25 + 0.25 * known_true, 0.0))
+            * base
+        )
     return scores
 
 

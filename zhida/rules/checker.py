@@ -56,11 +56,12 @@ class Checker:
             return self.defines[name]
         src = self.define_src[name]
         if name in self._in_progress:
-            cycle = " -> ".join([*self._in_progress[self._in_progress.index(name):], name])
+            cycle = " -> ".join([*self._in_progress[self._in_progress.index(name) :], name])
             raise PolicyTypeError(f"define names refer to each other in a cycle: {cycle}", src.loc)
         if len(self._in_progress) >= MAX_DEPTH:  # each define's depth is checked below too
-            raise PolicyTypeError(f"define names refer to each other more than {MAX_DEPTH} "
-                                  "deep (the limit)", src.loc)
+            raise PolicyTypeError(
+                f"define names refer to each other more than {MAX_DEPTH} deep (the limit)", src.loc
+            )
         self._in_progress.append(name)
         try:
             checked = self.check(src)
@@ -82,8 +83,11 @@ class Checker:
             deepest = max(deepest, depth)
             stack.extend((child, depth + 1) for child in item.children())
         if deepest > MAX_DEPTH:
-            raise PolicyTypeError(f"{what} nests more than {MAX_DEPTH} levels deep, counting "
-                                  "the define names it uses (the limit)", node.loc)
+            raise PolicyTypeError(
+                f"{what} nests more than {MAX_DEPTH} levels deep, counting "
+                "the define names it uses (the limit)",
+                node.loc,
+            )
         return deepest
 
     # -- expressions --------------------------------------------------------------
@@ -104,8 +108,9 @@ class Checker:
         checked = self.check(node)
         assert checked.ty is not None
         if not checked.ty.compatible(ty):
-            raise PolicyTypeError(f"{what} must be {type_name(ty)}, got {type_name(checked.ty)}",
-                                  checked.loc)
+            raise PolicyTypeError(
+                f"{what} must be {type_name(ty)}, got {type_name(checked.ty)}", checked.loc
+            )
         return checked
 
     def _list(self, node: ListLit) -> Node:
@@ -133,27 +138,28 @@ class Checker:
             node.ty = self._define(node.name).ty
             return node
         if node.name in FUNCTIONS:
-            raise PolicyTypeError(f"'{node.name}' is a function; call it as {node.name}(...)",
-                                  node.loc)
+            raise PolicyTypeError(
+                f"'{node.name}' is a function; call it as {node.name}(...)", node.loc
+            )
         choices = [*self.schema.names(), *self.define_src]
         raise PolicyTypeError(
             f"unknown field '{node.name}' for {self.schema.audience.value} profiles",
-            node.loc, did_you_mean(node.name, choices),
+            node.loc,
+            did_you_mean(node.name, choices),
         )
 
     def _call(self, node: Call) -> Node:
         fn = FUNCTIONS.get(node.fn)
         if fn is None:
-            raise PolicyTypeError(f"unknown function '{node.fn}'", node.loc,
-                                  did_you_mean(node.fn, list(FUNCTIONS)))
+            raise PolicyTypeError(
+                f"unknown function '{node.fn}'", node.loc, did_you_mean(node.fn, list(FUNCTIONS))
+            )
         lo, hi = fn.arity
         n = len(node.args)
         if n < lo or (hi is not None and n > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
             plural = "" if want == "1" else "s"
-            raise PolicyTypeError(
-                f"{node.fn}() takes {want} argument{plural}, got {n}", node.loc
-            )
+            raise PolicyTypeError(f"{node.fn}() takes {want} argument{plural}, got {n}", node.loc)
         node.args = [self.check(a) for a in node.args]
         for i in fn.constant_args:
             if i < n and not is_constant(node.args[i]):

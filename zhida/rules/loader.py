@@ -29,8 +29,20 @@ from zhida.rules.types import BOOL, NUMBER, of_field
 from zhida.rules.yamlnodes import Doc
 from zhida.suggest import did_you_mean
 
-POLICY_KEYS = ["id", "title", "department", "audience", "window", "benefit", "define", "apply",
-               "criteria", "tests", "source", "sms"]
+POLICY_KEYS = [
+    "id",
+    "title",
+    "department",
+    "audience",
+    "window",
+    "benefit",
+    "define",
+    "apply",
+    "criteria",
+    "tests",
+    "source",
+    "sms",
+]
 CRITERION_KEYS = ["id", "label", *CRITERION_KINDS]
 TEST_KEYS = ["name", "as_of", "profile", "expect"]
 EXPECT_KEYS = ["outcome", "failed", "unknown", "benefit"]
@@ -58,15 +70,20 @@ class _PolicyReader:
         self.schemas = schemas
         self.errors: list[PolicyError] = []
 
-    def _unknown_keys(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], allowed: list[str],
-                      what: str) -> None:
+    def _unknown_keys(
+        self, keys: dict[str, tuple[yaml.Node, yaml.Node]], allowed: list[str], what: str
+    ) -> None:
         for name, (knode, _) in keys.items():
             if name not in allowed:
-                self.errors.append(self.doc.fail(f"unknown key '{name}' in {what}", knode,
-                                                 did_you_mean(name, allowed)))
+                self.errors.append(
+                    self.doc.fail(
+                        f"unknown key '{name}' in {what}", knode, did_you_mean(name, allowed)
+                    )
+                )
 
-    def _required(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], name: str, what: str,
-                  node: yaml.Node) -> yaml.Node:
+    def _required(
+        self, keys: dict[str, tuple[yaml.Node, yaml.Node]], name: str, what: str, node: yaml.Node
+    ) -> yaml.Node:
         if name not in keys:
             raise self.doc.fail(f"{what} needs '{name}'", node)
         return keys[name][1]
@@ -101,8 +118,14 @@ class _PolicyReader:
         aud_text = doc.scalar(aud_node, "audience")
         if aud_text not in ("enterprise", "citizen"):
             raise doc.fail(f"audience must be enterprise or citizen, got '{aud_text}'", aud_node)
-        policy = Policy(id=pid, title=title, audience=Audience(aud_text), loc=doc.loc(root),
-                        text=doc.text, sha256=hashlib.sha256(doc.text.encode()).hexdigest())
+        policy = Policy(
+            id=pid,
+            title=title,
+            audience=Audience(aud_text),
+            loc=doc.loc(root),
+            text=doc.text,
+            sha256=hashlib.sha256(doc.text.encode()).hexdigest(),
+        )
         if "department" in top:
             policy.department = doc.scalar(top["department"][1], "department")
         if "source" in top:
@@ -153,8 +176,9 @@ class _PolicyReader:
         out: dict[str, Node] = {}
         for name, (knode, vnode) in self.doc.mapping(node, "define").items():
             if not DEFINE_NAME.match(name):
-                self.errors.append(self.doc.fail(f"define name '{name}' must be an identifier",
-                                                 knode))
+                self.errors.append(
+                    self.doc.fail(f"define name '{name}' must be an identifier", knode)
+                )
                 continue
             expr = self._collect(self._expr, vnode, f"define.{name}")
             if isinstance(expr, Node):
@@ -184,25 +208,29 @@ class _PolicyReader:
                     checker.limit_depth(checked, f"apply.form.{label}")
                     policy.form[label] = checked
 
-    def _criterion(self, node: yaml.Node, checker: Checker,
-                   seen: dict[str, Criterion]) -> Criterion:
+    def _criterion(
+        self, node: yaml.Node, checker: Checker, seen: dict[str, Criterion]
+    ) -> Criterion:
         doc = self.doc
         keys = doc.mapping(node, "a criterion")
         self._unknown_keys(keys, CRITERION_KEYS, "a criterion")
         cid = doc.scalar(self._required(keys, "id", "a criterion", node), "criterion id")
         if not CRITERION_ID.match(cid):
-            raise doc.fail(f"criterion id '{cid}' must be letters, digits, '-' or '_'",
-                           keys["id"][1])
+            raise doc.fail(
+                f"criterion id '{cid}' must be letters, digits, '-' or '_'", keys["id"][1]
+            )
         if cid in seen:
             first = seen[cid].loc
-            raise doc.fail(f"duplicate criterion id '{cid}' (first used at line {first.line})",
-                           keys["id"][1])
+            raise doc.fail(
+                f"duplicate criterion id '{cid}' (first used at line {first.line})", keys["id"][1]
+            )
         label = doc.scalar(self._required(keys, "label", "a criterion", node), "label")
         kinds = [k for k in CRITERION_KINDS if k in keys]
         if len(kinds) != 1:
             found = " and ".join(kinds) if kinds else "none of them"
-            raise doc.fail(f"criterion '{cid}' needs exactly one of when/all/any, found {found}",
-                           node)
+            raise doc.fail(
+                f"criterion '{cid}' needs exactly one of when/all/any, found {found}", node
+            )
         crit = Criterion(cid, label, kinds[0], doc.loc(node))
         seen[cid] = crit
         body = keys[kinds[0]][1]
@@ -230,13 +258,17 @@ class _PolicyReader:
         expect = self._expect(self._required(keys, "expect", "a test", node), policy)
         return PolicyTest(name, as_of, profile, expect, doc.loc(node))
 
-    def _profile_value(self, schema: ProfileSchema, name: str, knode: yaml.Node,
-                       vnode: yaml.Node) -> object:
+    def _profile_value(
+        self, schema: ProfileSchema, name: str, knode: yaml.Node, vnode: yaml.Node
+    ) -> object:
         doc = self.doc
         fld = schema.get(name)
         if fld is None:
-            raise doc.fail(f"unknown field '{name}' for {schema.audience.value} profiles", knode,
-                           did_you_mean(name, schema.names()))
+            raise doc.fail(
+                f"unknown field '{name}' for {schema.audience.value} profiles",
+                knode,
+                did_you_mean(name, schema.names()),
+            )
         if doc.is_null(vnode):
             return None
         if fld.type is FieldType.LIST:
@@ -270,8 +302,11 @@ class _PolicyReader:
                 listed[what] = [doc.scalar(i, what) for i in doc.sequence(keys[what][1], what)]
                 for cid in listed[what]:
                     if cid not in ids:
-                        raise doc.fail(f"'{cid}' in expect.{what} is not a top-level "
-                                       f"criterion id", keys[what][1], did_you_mean(cid, ids))
+                        raise doc.fail(
+                            f"'{cid}' in expect.{what} is not a top-level criterion id",
+                            keys[what][1],
+                            did_you_mean(cid, ids),
+                        )
         benefit = None
         if "benefit" in keys:
             bnode = keys["benefit"][1]
@@ -281,15 +316,21 @@ class _PolicyReader:
                 if not isinstance(folded, Literal) or folded.ty != NUMBER:
                     raise doc.fail("expect.benefit must be a number", bnode)
                 benefit = folded.value
-        return Expectation(self._outcome(outcome, node), listed.get("failed"),
-                           listed.get("unknown"), benefit, check_benefit="benefit" in keys)
+        return Expectation(
+            self._outcome(outcome, node),
+            listed.get("failed"),
+            listed.get("unknown"),
+            benefit,
+            check_benefit="benefit" in keys,
+        )
 
     def _outcome(self, text: str, node: yaml.Node) -> Outcome:
         for outcome in OUTCOMES:
             if text == outcome:
                 return outcome
-        raise self.doc.fail(f"expected outcome must be one of {', '.join(OUTCOMES)}, got "
-                            f"'{text}'", node)
+        raise self.doc.fail(
+            f"expected outcome must be one of {', '.join(OUTCOMES)}, got '{text}'", node
+        )
 
 
 def load_policy_text(text: str, path: str, schemas: SchemaSet) -> Policy:
@@ -308,8 +349,7 @@ def load_policy_text(text: str, path: str, schemas: SchemaSet) -> Policy:
         policy = None
     if reader.errors:
         unique = {str(e): e for e in reader.errors}  # a bad define is met by each use of it
-        errs = sorted(unique.values(),
-                      key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
+        errs = sorted(unique.values(), key=lambda e: (e.loc.line, e.loc.col) if e.loc else (0, 0))
         raise errs[0] if len(errs) == 1 else ErrorList(list(errs))
     assert policy is not None
     return policy
@@ -370,10 +410,12 @@ def load_pack(paths: list[str | Path]) -> Pack:
             pack.errors.append(err)
             continue
         if policy.id in seen:
-            pack.errors.append(PolicyError(
-                f"policy id '{policy.id}' is also used by {seen[policy.id].path}", policy.loc))
+            pack.errors.append(
+                PolicyError(
+                    f"policy id '{policy.id}' is also used by {seen[policy.id].path}", policy.loc
+                )
+            )
             continue
         seen[policy.id] = policy
         pack.policies.append(policy)
     return pack
-

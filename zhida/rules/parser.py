@@ -25,16 +25,43 @@ _LARK = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholde
 
 # Characters people type on a Chinese keyboard by mistake, and what they meant.
 _FULL_WIDTH_HINTS = {
-    "（": "(", "）": ")", "，": ",", "＞": ">", "＜": "<", "＝": "=", "！": "!",
-    "“": '"', "”": '"', "‘": "'", "’": "'", "［": "[", "］": "]", "＋": "+", "－": "-",
-    "＊": "*", "／": "/", "％": "%",
+    "（": "(",
+    "）": ")",
+    "，": ",",
+    "＞": ">",
+    "＜": "<",
+    "＝": "=",
+    "！": "!",
+    "“": '"',
+    "”": '"',
+    "‘": "'",
+    "’": "'",
+    "［": "[",
+    "］": "]",
+    "＋": "+",
+    "－": "-",
+    "＊": "*",
+    "／": "/",
+    "％": "%",
 }
 
 _TOKEN_NAMES = {
-    "NUMBER": "a number", "STRING": "a string", "DATE": "a date", "IDENT": "a name",
-    "CMP_OP": "a comparison", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
-    "COMMA": "','", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "UNIT": "a unit (% 万 亿)", "$END": "the end of the expression",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "DATE": "a date",
+    "IDENT": "a name",
+    "CMP_OP": "a comparison",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "UNIT": "a unit (% 万 亿)",
+    "$END": "the end of the expression",
 }
 
 
@@ -200,7 +227,8 @@ def _syntax_error(err: UnexpectedInput, text: str, place: ExprPlace) -> PolicySy
         ch = text[pos] if pos < len(text) else ""
         if ch in _FULL_WIDTH_HINTS:
             return PolicySyntaxError(
-                f"full-width character '{ch}' in expression", loc,
+                f"full-width character '{ch}' in expression",
+                loc,
                 f"use '{_FULL_WIDTH_HINTS[ch]}'",
             )
         return PolicySyntaxError(f"unexpected character '{ch}' in expression", loc)
@@ -249,8 +277,11 @@ def _chain(head: Tree, operands: list[Tree | Token]) -> Tree | Token:
         return operands[0]
     first = operands[0]
     mid = len(operands) // 2
-    return Tree(head.data, [_chain(head, operands[:mid]), _chain(head, operands[mid:])],
-                meta=first.meta if isinstance(first, Tree) else head.meta)
+    return Tree(
+        head.data,
+        [_chain(head, operands[:mid]), _chain(head, operands[mid:])],
+        meta=first.meta if isinstance(first, Tree) else head.meta,
+    )
 
 
 def _check_depth(tree: Tree, place: ExprPlace) -> None:
@@ -264,7 +295,9 @@ def _check_depth(tree: Tree, place: ExprPlace) -> None:
             line, col = (meta.line, meta.column) if not meta.empty else (1, 1)
             raise PolicySyntaxError(
                 f"expression nested more than {MAX_DEPTH} levels deep (the limit; "
-                "conditions joined by 'and' or 'or' do not count)", place.at(line, col))
+                "conditions joined by 'and' or 'or' do not count)",
+                place.at(line, col),
+            )
         stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 

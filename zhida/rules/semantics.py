@@ -17,6 +17,7 @@ Value = Any  # float | bool | date | str | list | None
 
 # --- Kleene logic ----------------------------------------------------------------
 
+
 def kleene_and(a: bool | None, b: bool | None) -> bool | None:
     if a is False or b is False:
         return False
@@ -53,6 +54,7 @@ def any_of(values: Sequence[bool | None]) -> bool | None:
 
 # --- arithmetic and comparison --------------------------------------------------
 
+
 def arith(op: str, a: Value, b: Value) -> float | None:
     if a is None or b is None:
         return None
@@ -73,8 +75,12 @@ def negate(a: Value) -> float | None:
 
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 

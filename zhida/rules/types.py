@@ -54,8 +54,13 @@ def list_of(elem: Type) -> Type:
 
 STRING_LIST = list_of(STRING)
 
-_TYPE_NAMES = {"number": "a number", "bool": "true/false", "date": "a date",
-               "string": "a string", "any": "anything"}
+_TYPE_NAMES = {
+    "number": "a number",
+    "bool": "true/false",
+    "date": "a date",
+    "string": "a string",
+    "any": "anything",
+}
 
 
 def type_name(ty: Type) -> str:
@@ -63,6 +68,7 @@ def type_name(ty: Type) -> str:
     if ty.kind == "list":
         return f"a list of {_TYPE_NAMES.get(str(ty.elem), str(ty.elem))}" if ty.elem else "a list"
     return _TYPE_NAMES.get(ty.kind, ty.kind)
+
 
 # Chinese names of types, for messages shown to policy officers alongside English.
 _FIELD_TYPES = {

@@ -43,7 +43,8 @@ class Doc:
                     raise self.error(
                         f"nested more than {MAX_YAML_DEPTH} levels deep (the limit; about "
                         f"{MAX_YAML_DEPTH // 2 - 2} levels of all:/any: criteria)",
-                        Location(self.path, line, col))
+                        Location(self.path, line, col),
+                    )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
 
@@ -88,7 +89,7 @@ class Doc:
         style = getattr(node, "style", None)
         if style in ("|", ">"):
             first = line + 1  # the text starts on the next line, its common indent removed
-            body = self.lines[first - 1: node.end_mark.line + 1]
+            body = self.lines[first - 1 : node.end_mark.line + 1]
             raw = next((r for r in body if r.strip()), "")
             base = len(raw) - len(raw.lstrip(" ")) + 1
             return ExprPlace(self.path, first, base, [base] * max(1, len(body)))

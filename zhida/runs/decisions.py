@@ -101,9 +101,14 @@ def empty_results() -> pl.DataFrame:
 # --------------------------------------------------------------------------- results
 
 
-def results_frame(profile_ids: pl.Series, versions: Sequence[tuple[str, int, list[str]]],
-                  outcome: np.ndarray, criteria: Sequence[np.ndarray],
-                  benefit: Sequence[np.ndarray], scores: np.ndarray) -> pl.DataFrame:
+def results_frame(
+    profile_ids: pl.Series,
+    versions: Sequence[tuple[str, int, list[str]]],
+    outcome: np.ndarray,
+    criteria: Sequence[np.ndarray],
+    benefit: Sequence[np.ndarray],
+    scores: np.ndarray,
+) -> pl.DataFrame:
     """The eligible/unknown results of a vectorised evaluation as RESULT_SCHEMA rows.
 
     versions[j] = (policy_id, policy_version_id, top-level criterion ids) of row j of
@@ -120,26 +125,39 @@ def results_frame(profile_ids: pl.Series, versions: Sequence[tuple[str, int, lis
         codes = criteria[j][:, keep]
         if len(crit_ids):
             # unknown criteria as a bit mask per row; few distinct masks -> their JSON text
-            bits = (codes == 1).astype(np.int64) << np.arange(len(crit_ids),
-                                                             dtype=np.int64)[:, None]
+            bits = (codes == 1).astype(np.int64) << np.arange(len(crit_ids), dtype=np.int64)[
+                :, None
+            ]
             masks = bits.sum(axis=0)
             uniq, inverse = np.unique(masks, return_inverse=True)
-            texts = np.array([canonical_ids([c for i, c in enumerate(crit_ids) if (u >> i) & 1])
-                              for u in uniq.tolist()], dtype=object)
+            texts = np.array(
+                [
+                    canonical_ids([c for i, c in enumerate(crit_ids) if (u >> i) & 1])
+                    for u in uniq.tolist()
+                ],
+                dtype=object,
+            )
             unknown = pl.Series("unknown", texts[inverse], dtype=pl.String)
         else:
             unknown = pl.Series("unknown", ["[]"] * m, dtype=pl.String)
         bene = np.broadcast_to(benefit[j], (n,))[keep]
-        parts.append(pl.DataFrame({
-            "profile_id": profile_ids.filter(pl.Series(keep)),
-            "policy_id": pl.Series([policy_id], dtype=pl.String).extend_constant(policy_id, m - 1),
-            "policy_version_id": np.full(m, version_id, dtype=np.int64),
-            "outcome": outcome[j, keep].astype(np.int8),
-            "failed": pl.Series(["[]"], dtype=pl.String).extend_constant("[]", m - 1),
-            "unknown": unknown,
-            "benefit": pl.Series(bene, dtype=pl.Float64).fill_nan(None),
-            "score": np.round(scores[j, keep], SCORE_DIGITS),
-        }, schema=RESULT_SCHEMA))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "profile_id": profile_ids.filter(pl.Series(keep)),
+                    "policy_id": pl.Series([policy_id], dtype=pl.String).extend_constant(
+                        policy_id, m - 1
+                    ),
+                    "policy_version_id": np.full(m, version_id, dtype=np.int64),
+                    "outcome": outcome[j, keep].astype(np.int8),
+                    "failed": pl.Series(["[]"], dtype=pl.String).extend_constant("[]", m - 1),
+                    "unknown": unknown,
+                    "benefit": pl.Series(bene, dtype=pl.Float64).fill_nan(None),
+                    "score": np.round(scores[j, keep], SCORE_DIGITS),
+                },
+                schema=RESULT_SCHEMA,
+            )
+        )
     if not parts:
         return empty_results()
     return pl.concat(parts, how="vertical")
@@ -147,20 +165,33 @@ def results_frame(profile_ids: pl.Series, versions: Sequence[tuple[str, int, lis
 
 def profile_results_frame(profile_id: str, results: Sequence[ProfileResult]) -> pl.DataFrame:
     """RESULT_SCHEMA rows for one profile's eligible/unknown results."""
-    rows = [{"profile_id": profile_id, "policy_id": pid, "policy_version_id": int(vid),
-             "outcome": int(out), "failed": canonical_ids(failed),
-             "unknown": canonical_ids(unknown),
-             "benefit": None if bene is None or bene != bene else float(bene),
-             "score": round(float(score), SCORE_DIGITS)}
-            for pid, vid, out, failed, unknown, bene, score in results if int(out) > 0]
+    rows = [
+        {
+            "profile_id": profile_id,
+            "policy_id": pid,
+            "policy_version_id": int(vid),
+            "outcome": int(out),
+            "failed": canonical_ids(failed),
+            "unknown": canonical_ids(unknown),
+            "benefit": None if bene is None or bene != bene else float(bene),
+            "score": round(float(score), SCORE_DIGITS),
+        }
+        for pid, vid, out, failed, unknown, bene, score in results
+        if int(out) > 0
+    ]
     return pl.DataFrame(rows, schema=RESULT_SCHEMA) if rows else empty_results()
 
 
 # --------------------------------------------------------------------------- stored
 
 
-def load_stored(session: Session, policy_ids: Sequence[str], lo: str | None = None,
-                hi: str | None = None, profile_id: str | None = None) -> pl.DataFrame:
+def load_stored(
+    session: Session,
+    policy_ids: Sequence[str],
+    lo: str | None = None,
+    hi: str | None = None,
+    profile_id: str | None = None,
+) -> pl.DataFrame:
     """Stored decisions (RESULT_SCHEMA) for these policies and profiles lo <= id < hi
     (or one profile)."""
     if not policy_ids:
@@ -179,13 +210,23 @@ def load_stored(session: Session, policy_ids: Sequence[str], lo: str | None = No
         params["hi"] = hi
     if conn.dialect.name == "postgresql" and profile_id is None:
         return _load_stored_copy(session, policy_ids, lo, hi)
-    sql = text("SELECT profile_id, policy_id, policy_version_id, outcome, failed, unknown, "
-               f"benefit, score FROM decisions WHERE {' AND '.join(where)}"
-               ).bindparams(bindparam("pids", expanding=True))
-    rows = [{"profile_id": r[0], "policy_id": r[1], "policy_version_id": int(r[2]),
-             "outcome": int(r[3]), "failed": _canonical_json(r[4]),
-             "unknown": _canonical_json(r[5]), "benefit": r[6], "score": float(r[7])}
-            for r in session.execute(sql, params)]
+    sql = text(
+        "SELECT profile_id, policy_id, policy_version_id, outcome, failed, unknown, "
+        f"benefit, score FROM decisions WHERE {' AND '.join(where)}"
+    ).bindparams(bindparam("pids", expanding=True))
+    rows = [
+        {
+            "profile_id": r[0],
+            "policy_id": r[1],
+            "policy_version_id": int(r[2]),
+            "outcome": int(r[3]),
+            "failed": _canonical_json(r[4]),
+            "unknown": _canonical_json(r[5]),
+            "benefit": r[6],
+            "score": float(r[7]),
+        }
+        for r in session.execute(sql, params)
+    ]
     return pl.DataFrame(rows, schema=RESULT_SCHEMA) if rows else empty_results()
 
 
@@ -195,10 +236,12 @@ def _unescape_copy(s: pl.Expr) -> pl.Expr:
 
 def _escape_copy(s: pl.Expr) -> pl.Expr:
     # COPY text format: backslash, tab, newline and CR must be escaped in text values
-    return (s.str.replace_all("\\", "\\\\", literal=True)
-            .str.replace_all("\t", "\\t", literal=True)
-            .str.replace_all("\n", "\\n", literal=True)
-            .str.replace_all("\r", "\\r", literal=True))
+    return (
+        s.str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all("\t", "\\t", literal=True)
+        .str.replace_all("\n", "\\n", literal=True)
+        .str.replace_all("\r", "\\r", literal=True)
+    )
 
 
 def _raw_cursor(session: Session) -> Any:
@@ -207,8 +250,9 @@ def _raw_cursor(session: Session) -> Any:
     return raw.cursor()
 
 
-def _load_stored_copy(session: Session, policy_ids: Sequence[str], lo: str | None,
-                      hi: str | None) -> pl.DataFrame:
+def _load_stored_copy(
+    session: Session, policy_ids: Sequence[str], lo: str | None, hi: str | None
+) -> pl.DataFrame:
     where = ["policy_id = ANY(%s)"]
     params: list[Any] = [list(policy_ids)]
     if lo is not None:
@@ -217,22 +261,32 @@ def _load_stored_copy(session: Session, policy_ids: Sequence[str], lo: str | Non
     if hi is not None:
         where.append("profile_id < %s")
         params.append(hi)
-    sql = ("COPY (SELECT profile_id, policy_id, policy_version_id, outcome, failed::text, "
-           f"unknown::text, benefit, score FROM decisions WHERE {' AND '.join(where)}) "
-           "TO STDOUT")
+    sql = (
+        "COPY (SELECT profile_id, policy_id, policy_version_id, outcome, failed::text, "
+        f"unknown::text, benefit, score FROM decisions WHERE {' AND '.join(where)}) "
+        "TO STDOUT"
+    )
     buf = bytearray()
     with _raw_cursor(session).copy(sql, params) as copy:
         for block in copy:
             buf += block
     if not buf:
         return empty_results()
-    frame = pl.read_csv(bytes(buf), separator="\t", has_header=False, quote_char=None,
-                        null_values="\\N", new_columns=list(RESULT_SCHEMA),
-                        schema_overrides=RESULT_SCHEMA)
-    return frame.with_columns(_unescape_copy(pl.col("profile_id")),
-                              _unescape_copy(pl.col("policy_id")),
-                              _unescape_copy(pl.col("failed")),
-                              _unescape_copy(pl.col("unknown")))
+    frame = pl.read_csv(
+        bytes(buf),
+        separator="\t",
+        has_header=False,
+        quote_char=None,
+        null_values="\\N",
+        new_columns=list(RESULT_SCHEMA),
+        schema_overrides=RESULT_SCHEMA,
+    )
+    return frame.with_columns(
+        _unescape_copy(pl.col("profile_id")),
+        _unescape_copy(pl.col("policy_id")),
+        _unescape_copy(pl.col("failed")),
+        _unescape_copy(pl.col("unknown")),
+    )
 
 
 # --------------------------------------------------------------------------- diff
@@ -246,8 +300,9 @@ class Diff:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def diff_results(new: pl.DataFrame, stored: pl.DataFrame, versions: dict[str, int],
-                 pairs: int) -> Diff:
+def diff_results(
+    new: pl.DataFrame, stored: pl.DataFrame, versions: dict[str, int], pairs: int
+) -> Diff:
     """Compare fresh eligible/unknown results with the stored rows for the same profiles
     and policies. `versions`: policy_id -> the version evaluated; `pairs`: the number of
     (profile, policy) pairs evaluated, for the `unchanged` count.
@@ -269,14 +324,16 @@ def diff_results(new: pl.DataFrame, stored: pl.DataFrame, versions: dict[str, in
         | (pl.col("score") != pl.col("score_old"))
     )
     joined = joined.with_columns(to.alias("_to"), frm.alias("_from"))
-    upserts = joined.filter(pl.col("outcome").is_not_null()
-                            & (pl.col("outcome_old").is_null() | changed_fields)
-                            ).select(list(RESULT_SCHEMA))
+    upserts = joined.filter(
+        pl.col("outcome").is_not_null() & (pl.col("outcome_old").is_null() | changed_fields)
+    ).select(list(RESULT_SCHEMA))
     deletes = joined.filter(pl.col("outcome").is_null()).select(KEYS)
     moved = joined.filter(pl.col("_to") != pl.col("_from"))
     transitions = moved.select(
-        "profile_id", "policy_id",
-        pl.col("policy_id").replace_strict(versions, return_dtype=pl.Int64)
+        "profile_id",
+        "policy_id",
+        pl.col("policy_id")
+        .replace_strict(versions, return_dtype=pl.Int64)
         .alias("policy_version_id"),
         pl.col("_from").cast(pl.Int8).alias("from_outcome"),
         pl.col("_to").cast(pl.Int8).alias("to_outcome"),
@@ -302,8 +359,8 @@ def diff_results(new: pl.DataFrame, stored: pl.DataFrame, versions: dict[str, in
 def write_diff(session: Session, diff: Diff, run_id: int | None) -> None:
     """Write a diff in the caller's transaction: upsert, delete, insert transitions."""
     if session.connection().dialect.name == "postgresql" and (
-            max(diff.upserts.height, diff.deletes.height, diff.transitions.height)
-            > COPY_THRESHOLD):
+        max(diff.upserts.height, diff.deletes.height, diff.transitions.height) > COPY_THRESHOLD
+    ):
         _write_copy(session, diff, run_id)
     else:
         _write_rows(session, diff, run_id)
@@ -312,30 +369,53 @@ def write_diff(session: Session, diff: Diff, run_id: int | None) -> None:
 def _upsert_stmt(dialect: str) -> Any:
     table = DECISIONS
     ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    cols = ["policy_version_id", "outcome", "failed", "unknown", "benefit", "score", "run_id",
-            "updated_at"]
-    return ins.on_conflict_do_update(index_elements=KEYS,
-                                     set_={c: getattr(ins.excluded, c) for c in cols})
+    cols = [
+        "policy_version_id",
+        "outcome",
+        "failed",
+        "unknown",
+        "benefit",
+        "score",
+        "run_id",
+        "updated_at",
+    ]
+    return ins.on_conflict_do_update(
+        index_elements=KEYS, set_={c: getattr(ins.excluded, c) for c in cols}
+    )
 
 
 def _write_rows(session: Session, diff: Diff, run_id: int | None) -> None:
     dialect = session.connection().dialect.name
     now = utcnow()
     if diff.upserts.height:
-        rows = [{**r, "failed": json.loads(r["failed"]), "unknown": json.loads(r["unknown"]),
-                 "run_id": run_id, "updated_at": now} for r in diff.upserts.iter_rows(named=True)]
+        rows = [
+            {
+                **r,
+                "failed": json.loads(r["failed"]),
+                "unknown": json.loads(r["unknown"]),
+                "run_id": run_id,
+                "updated_at": now,
+            }
+            for r in diff.upserts.iter_rows(named=True)
+        ]
         session.execute(_upsert_stmt(dialect), rows)
     if diff.deletes.height:
         table = DECISIONS
-        stmt = delete(table).where(table.c.profile_id == bindparam("p"),
-                                   table.c.policy_id == bindparam("q"))
+        stmt = delete(table).where(
+            table.c.profile_id == bindparam("p"), table.c.policy_id == bindparam("q")
+        )
         session.execute(stmt, [{"p": p, "q": q} for p, q in diff.deletes.iter_rows()])
     if diff.transitions.height and run_id is not None:
-        ins: Any = postgresql.insert(TRANSITIONS) if dialect == "postgresql" \
+        ins: Any = (
+            postgresql.insert(TRANSITIONS)
+            if dialect == "postgresql"
             else sqlite.insert(TRANSITIONS)
+        )
         stmt = ins.on_conflict_do_nothing(index_elements=["run_id", "profile_id", "policy_id"])
-        rows = [{**r, "run_id": run_id, "notified": False, "created_at": now}
-                for r in diff.transitions.iter_rows(named=True)]
+        rows = [
+            {**r, "run_id": run_id, "notified": False, "created_at": now}
+            for r in diff.transitions.iter_rows(named=True)
+        ]
         session.execute(stmt, rows)
 
 
@@ -343,8 +423,14 @@ def _copy_payload(frame: pl.DataFrame) -> bytes:
     strings = [c for c, t in frame.schema.items() if t == pl.String]
     frame = frame.with_columns(_escape_copy(pl.col(c)) for c in strings)
     buf = io.BytesIO()
-    frame.write_csv(buf, separator="\t", include_header=False, quote_style="never",
-                    null_value="\\N", float_precision=None)
+    frame.write_csv(
+        buf,
+        separator="\t",
+        include_header=False,
+        quote_style="never",
+        null_value="\\N",
+        float_precision=None,
+    )
     return buf.getvalue()
 
 
@@ -357,9 +443,11 @@ def _write_copy(session: Session, diff: Diff, run_id: int | None) -> None:
     cur = _raw_cursor(session)
     now = utcnow()
     if diff.upserts.height:
-        cur.execute("CREATE TEMP TABLE zd_up (profile_id text, policy_id text, "
-                    "policy_version_id int, outcome smallint, failed text, unknown text, "
-                    "benefit float8, score float8) ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE zd_up (profile_id text, policy_id text, "
+            "policy_version_id int, outcome smallint, failed text, unknown text, "
+            "benefit float8, score float8) ON COMMIT DROP"
+        )
         _copy_into(cur, "zd_up", diff.upserts)
         cur.execute(
             "INSERT INTO decisions (profile_id, policy_id, policy_version_id, outcome, failed, "
@@ -370,34 +458,47 @@ def _write_copy(session: Session, diff: Diff, run_id: int | None) -> None:
             "policy_version_id = EXCLUDED.policy_version_id, outcome = EXCLUDED.outcome, "
             "failed = EXCLUDED.failed, unknown = EXCLUDED.unknown, benefit = EXCLUDED.benefit, "
             "score = EXCLUDED.score, run_id = EXCLUDED.run_id, updated_at = EXCLUDED.updated_at",
-            (run_id, now))
+            (run_id, now),
+        )
         cur.execute("DROP TABLE zd_up")
     if diff.deletes.height:
         cur.execute("CREATE TEMP TABLE zd_del (profile_id text, policy_id text) ON COMMIT DROP")
         _copy_into(cur, "zd_del", diff.deletes)
-        cur.execute("DELETE FROM decisions d USING zd_del t "
-                    "WHERE d.profile_id = t.profile_id AND d.policy_id = t.policy_id")
+        cur.execute(
+            "DELETE FROM decisions d USING zd_del t "
+            "WHERE d.profile_id = t.profile_id AND d.policy_id = t.policy_id"
+        )
         cur.execute("DROP TABLE zd_del")
     if diff.transitions.height and run_id is not None:
-        cur.execute("CREATE TEMP TABLE zd_tr (profile_id text, policy_id text, "
-                    "policy_version_id int, from_outcome smallint, to_outcome smallint) "
-                    "ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE zd_tr (profile_id text, policy_id text, "
+            "policy_version_id int, from_outcome smallint, to_outcome smallint) "
+            "ON COMMIT DROP"
+        )
         _copy_into(cur, "zd_tr", diff.transitions)
         cur.execute(
             "INSERT INTO transitions (run_id, profile_id, policy_id, policy_version_id, "
             "from_outcome, to_outcome, notified, created_at) "
             "SELECT %s, profile_id, policy_id, policy_version_id, from_outcome, to_outcome, "
             "false, %s FROM zd_tr ORDER BY profile_id, policy_id "
-            "ON CONFLICT (run_id, profile_id, policy_id) DO NOTHING", (run_id, now))
+            "ON CONFLICT (run_id, profile_id, policy_id) DO NOTHING",
+            (run_id, now),
+        )
         cur.execute("DROP TABLE zd_tr")
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-def apply_chunk_results(session: Session, run_id: int, new: pl.DataFrame,
-                        versions: dict[str, int], profiles: int, lo: str | None,
-                        hi: str | None) -> dict[str, int]:
+def apply_chunk_results(
+    session: Session,
+    run_id: int,
+    new: pl.DataFrame,
+    versions: dict[str, int],
+    profiles: int,
+    lo: str | None,
+    hi: str | None,
+) -> dict[str, int]:
     """Bring the stored decisions of profiles lo <= id < hi for the run's policies in line
     with `new` (their eligible/unknown results); record the run's transitions. Returns
     the chunk's counts (see `diff_results`) plus `profiles` and `pairs`."""
@@ -408,8 +509,9 @@ def apply_chunk_results(session: Session, run_id: int, new: pl.DataFrame,
     return {"profiles": profiles, "pairs": pairs, **diff.counts}
 
 
-def apply_profile_results(session: Session, profile_id: str,
-                          results: Sequence[ProfileResult]) -> list[Transition]:
+def apply_profile_results(
+    session: Session, profile_id: str, results: Sequence[ProfileResult]
+) -> list[Transition]:
     """The real-time path: one profile's fresh results, one per policy given (any outcome,
     0 included). Stored decisions for those policies are brought in line; policies not
     given are left alone. Returns the new Transition rows (run_id None), flushed."""
@@ -417,18 +519,28 @@ def apply_profile_results(session: Session, profile_id: str,
     if not versions:
         return []
     if session.connection().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                        {"k": f"zhida.profile:{profile_id}"})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+            {"k": f"zhida.profile:{profile_id}"},
+        )
     new = profile_results_frame(profile_id, results)
     stored = load_stored(session, list(versions), profile_id=profile_id)
     diff = diff_results(new, stored, versions, len(versions))
     write_diff(session, diff, None)
     now = utcnow()
-    made = [Transition(run_id=None, profile_id=r["profile_id"], policy_id=r["policy_id"],
-                       policy_version_id=r["policy_version_id"],
-                       from_outcome=r["from_outcome"], to_outcome=r["to_outcome"],
-                       notified=False, created_at=now)
-            for r in diff.transitions.iter_rows(named=True)]
+    made = [
+        Transition(
+            run_id=None,
+            profile_id=r["profile_id"],
+            policy_id=r["policy_id"],
+            policy_version_id=r["policy_version_id"],
+            from_outcome=r["from_outcome"],
+            to_outcome=r["to_outcome"],
+            notified=False,
+            created_at=now,
+        )
+        for r in diff.transitions.iter_rows(named=True)
+    ]
     session.add_all(made)
     session.flush()
     return made

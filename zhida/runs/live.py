@@ -49,30 +49,46 @@ def load_live_matcher(session: Session) -> LiveMatcher:
     policies = {v.policy_id: c.policy for v, c in versions}
     # the profile fields of the first version that has a pack schema
     schemas = next((c.schemas for v, c in versions if v.schema_yaml), SchemaSet.builtin())
-    return LiveMatcher(RealtimeMatcher(list(policies.values()), "zhida-live-"), policies,
-                       {v.policy_id: v.id for v, _ in versions}, schemas)
+    return LiveMatcher(
+        RealtimeMatcher(list(policies.values()), "zhida-live-"),
+        policies,
+        {v.policy_id: v.id for v, _ in versions},
+        schemas,
+    )
 
 
-def _typed(matcher: LiveMatcher, kind: str, data: dict[str, Any] | None,
-           profile_id: str) -> dict[str, Any] | None:
+def _typed(
+    matcher: LiveMatcher, kind: str, data: dict[str, Any] | None, profile_id: str
+) -> dict[str, Any] | None:
     if data is None:
         return None
-    return frame_from_json([{**data, "id": profile_id}], matcher.schemas[kind]).row(
-        0, named=True)
+    return frame_from_json([{**data, "id": profile_id}], matcher.schemas[kind]).row(0, named=True)
 
 
 def _scores(matcher: LiveMatcher, results: list[RealtimeResult], as_of: dt.date) -> list[float]:
     policies = [matcher.policies[r.policy_id] for r in results]
     outcome = np.array([[OUTCOME_CODES[r.outcome]] for r in results], dtype=np.int8)
-    criteria = [np.array([[2 if c.id not in r.failed and c.id not in r.unknown else
-                           (0 if c.id in r.failed else 1)] for c in p.criteria], dtype=np.int8)
-                for p, r in zip(policies, results, strict=True)]
+    criteria = [
+        np.array(
+            [
+                [
+                    2
+                    if c.id not in r.failed and c.id not in r.unknown
+                    else (0 if c.id in r.failed else 1)
+                ]
+                for c in p.criteria
+            ],
+            dtype=np.int8,
+        )
+        for p, r in zip(policies, results, strict=True)
+    ]
     benefit = [np.array([np.nan if r.benefit is None else r.benefit]) for r in results]
     return [float(s) for s in heuristic_scores(policies, outcome, criteria, benefit, as_of)[:, 0]]
 
 
-def process_event(session: Session, matcher: LiveMatcher, event: Event,
-                  as_of: dt.date) -> list[Transition]:
+def process_event(
+    session: Session, matcher: LiveMatcher, event: Event, as_of: dt.date
+) -> list[Transition]:
     """Apply one event to its stored profile, judge it, write changed decisions and
     transitions (the caller commits, then plans notifications)."""
     row = session.get(Profile, event.profile_id)
@@ -89,6 +105,19 @@ def process_event(session: Session, matcher: LiveMatcher, event: Event,
     for r in results:
         matcher.counts[r.via] = matcher.counts.get(r.via, 0) + 1
     scores = _scores(matcher, results, as_of) if results else []
-    return apply_profile_results(session, event.profile_id, [
-        (r.policy_id, matcher.version_ids[r.policy_id], OUTCOME_CODES[r.outcome], r.failed,
-         r.unknown, r.benefit, score) for r, score in zip(results, scores, strict=True)])
+    return apply_profile_results(
+        session,
+        event.profile_id,
+        [
+            (
+                r.policy_id,
+                matcher.version_ids[r.policy_id],
+                OUTCOME_CODES[r.outcome],
+                r.failed,
+                r.unknown,
+                r.benefit,
+                score,
+            )
+            for r, score in zip(results, scores, strict=True)
+        ],
+    )

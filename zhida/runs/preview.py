@@ -22,8 +22,12 @@ from zhida.profiles.schema import ProfileSchema
 from zhida.rules.policy import Policy
 
 CHANGES = ("newly_eligible", "no_longer_eligible", "newly_unknown", "unchanged")
-CHANGE_LABELS = {"newly_eligible": "新增符合", "no_longer_eligible": "不再符合",
-                 "newly_unknown": "新增待补充信息", "unchanged": "不变"}
+CHANGE_LABELS = {
+    "newly_eligible": "新增符合",
+    "no_longer_eligible": "不再符合",
+    "newly_unknown": "新增待补充信息",
+    "unchanged": "不变",
+}
 
 
 @dataclass
@@ -60,25 +64,44 @@ def _grouped(keys: list[str], change: np.ndarray) -> dict[str, dict[str, int]]:
     return {k: {name: v[name] for name in CHANGES[:3]} for k, v in sorted(table.items())}
 
 
-def compute_impact(policy: Policy, frame: pl.DataFrame, schema: ProfileSchema,
-                   old_outcomes: dict[str, int], as_of: dt.date, samples: int = 3) -> Impact:
+def compute_impact(
+    policy: Policy,
+    frame: pl.DataFrame,
+    schema: ProfileSchema,
+    old_outcomes: dict[str, int],
+    as_of: dt.date,
+    samples: int = 3,
+) -> Impact:
     """`old_outcomes`: stored outcome code per profile id for this policy id (missing = 0)."""
     evaluator = BatchEvaluator([policy], as_of)
-    new = np.concatenate([r.outcome[0] for r in evaluator.evaluate(frame, schema)]) \
-        if frame.height else np.zeros(0, dtype=np.int8)
+    new = (
+        np.concatenate([r.outcome[0] for r in evaluator.evaluate(frame, schema)])
+        if frame.height
+        else np.zeros(0, dtype=np.int8)
+    )
     ids = frame.get_column("id").to_list()
     old = np.array([old_outcomes.get(i, 0) for i in ids], dtype=np.int8)
     change = classify(old, new)
     counts = {name: int((change == k).sum()) for k, name in enumerate(CHANGES)}
-    outcomes = {name: int((new == k).sum()) for k, name in
-                enumerate(("ineligible", "unknown", "eligible"))}
+    outcomes = {
+        name: int((new == k).sum()) for k, name in enumerate(("ineligible", "unknown", "eligible"))
+    }
     interesting = np.nonzero(change < 3)[0]
     changed_rows = frame[interesting] if len(interesting) else frame.head(0)
     region = "region" if "region" in frame.columns else "residence_region"
-    cities = [city_of(r) for r in changed_rows.get_column(region).to_list()] \
-        if region in frame.columns else ["未知"] * len(interesting)
-    impact = Impact(policy.id, as_of.isoformat(), frame.height, counts, outcomes,
-                    by_city=_grouped(cities, change[interesting]))
+    cities = (
+        [city_of(r) for r in changed_rows.get_column(region).to_list()]
+        if region in frame.columns
+        else ["未知"] * len(interesting)
+    )
+    impact = Impact(
+        policy.id,
+        as_of.isoformat(),
+        frame.height,
+        counts,
+        outcomes,
+        by_city=_grouped(cities, change[interesting]),
+    )
     if "industry" in frame.columns:
         sections = [section_of(x) for x in changed_rows.get_column("industry").to_list()]
         impact.by_industry = _grouped(sections, change[interesting])
@@ -86,15 +109,27 @@ def compute_impact(policy: Policy, frame: pl.DataFrame, schema: ProfileSchema,
     return impact
 
 
-def _samples(policy: Policy, frame: pl.DataFrame, schema: ProfileSchema, change: np.ndarray,
-             as_of: dt.date, per_kind: int) -> list[dict[str, str]]:
+def _samples(
+    policy: Policy,
+    frame: pl.DataFrame,
+    schema: ProfileSchema,
+    change: np.ndarray,
+    as_of: dt.date,
+    per_kind: int,
+) -> list[dict[str, str]]:
     out = []
     for k in (0, 1, 2):
         for row in np.nonzero(change == k)[0][:per_kind]:
             profile = frame.row(int(row), named=True)
             result = evaluate_policy(policy, profile, as_of)
-            text = explain_text(result, schema, str(profile["id"]),
-                                evaluate_define_values(policy, profile, as_of))
-            out.append({"profile": str(profile["id"]), "change": CHANGE_LABELS[CHANGES[k]],
-                        "explanation": text})
+            text = explain_text(
+                result, schema, str(profile["id"]), evaluate_define_values(policy, profile, as_of)
+            )
+            out.append(
+                {
+                    "profile": str(profile["id"]),
+                    "change": CHANGE_LABELS[CHANGES[k]],
+                    "explanation": text,
+                }
+            )
     return out

@@ -62,9 +62,18 @@ from zhida.store.models import PolicyVersion, Run, RunChunk
 from zhida.store.profiles import load_frame
 
 TRIGGERS = ("publish", "import", "daily", "manual")
-COUNT_KEYS = ("profiles", "pairs", "newly_eligible", "no_longer_eligible", "newly_unknown",
-              "no_longer_unknown", "unchanged", "decisions_written", "decisions_deleted",
-              "transitions")
+COUNT_KEYS = (
+    "profiles",
+    "pairs",
+    "newly_eligible",
+    "no_longer_eligible",
+    "newly_unknown",
+    "no_longer_unknown",
+    "unchanged",
+    "decisions_written",
+    "decisions_deleted",
+    "transitions",
+)
 
 
 class RunError(ZhidaError):
@@ -78,22 +87,31 @@ def chunk_bounds(session: Session, kind: str, size: int) -> list[str]:
     """The first id of every chunk of `size` profiles of this kind, in the database's
     order (only these ids leave the database)."""
     size = max(1, int(size))
-    sql = text("SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn "
-               "FROM profiles WHERE kind = :kind) AS numbered "
-               "WHERE (rn - 1) % :size = 0 ORDER BY id")
+    sql = text(
+        "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn "
+        "FROM profiles WHERE kind = :kind) AS numbered "
+        "WHERE (rn - 1) % :size = 0 ORDER BY id"
+    )
     return [r[0] for r in session.execute(sql, {"kind": kind, "size": size})]
 
 
-def create_run(session: Session, trigger: str, kind: str, policy_version_ids: Sequence[int],
-               as_of: dt.date, chunk_size: int | None = None) -> Run:
+def create_run(
+    session: Session,
+    trigger: str,
+    kind: str,
+    policy_version_ids: Sequence[int],
+    as_of: dt.date,
+    chunk_size: int | None = None,
+) -> Run:
     """A pending run with its chunks, flushed (the caller commits before queueing)."""
     if kind not in {a.value for a in Audience}:
         raise RunError(f"kind must be enterprise or citizen, got '{kind}'")
     if trigger not in TRIGGERS:
         raise RunError(f"trigger must be one of {', '.join(TRIGGERS)}, got '{trigger}'")
     ids = sorted({int(v) for v in policy_version_ids})
-    versions = {v.id: v for v in session.scalars(
-        select(PolicyVersion).where(PolicyVersion.id.in_(ids)))}
+    versions = {
+        v.id: v for v in session.scalars(select(PolicyVersion).where(PolicyVersion.id.in_(ids)))
+    }
     missing = [i for i in ids if i not in versions]
     if missing:
         raise RunError(f"no policy version with id {', '.join(map(str, missing))}")
@@ -107,14 +125,29 @@ def create_run(session: Session, trigger: str, kind: str, policy_version_ids: Se
         per_policy[v.policy_id] = v.id
     size = chunk_size or get_settings().chunk_size
     bounds = chunk_bounds(session, kind, size) if ids else []
-    run = Run(trigger=trigger, status="pending", kind=kind, policy_version_ids=ids,
-              as_of=as_of.isoformat(), chunks_total=len(bounds), chunks_done=0, counts={})
+    run = Run(
+        trigger=trigger,
+        status="pending",
+        kind=kind,
+        policy_version_ids=ids,
+        as_of=as_of.isoformat(),
+        chunks_total=len(bounds),
+        chunks_done=0,
+        counts={},
+    )
     session.add(run)
     session.flush()
-    session.add_all(RunChunk(run_id=run.id, seq=i, lo="" if i == 0 else lo,
-                             hi=bounds[i + 1] if i + 1 < len(bounds) else None,
-                             status="pending", counts={})
-                    for i, lo in enumerate(bounds))
+    session.add_all(
+        RunChunk(
+            run_id=run.id,
+            seq=i,
+            lo="" if i == 0 else lo,
+            hi=bounds[i + 1] if i + 1 < len(bounds) else None,
+            status="pending",
+            counts={},
+        )
+        for i, lo in enumerate(bounds)
+    )
     session.flush()
     return run
 
@@ -127,8 +160,13 @@ def get_run(session: Session, run_id: int) -> Run:
 
 
 def pending_chunks(session: Session, run_id: int) -> list[int]:
-    return list(session.scalars(select(RunChunk.seq).where(
-        RunChunk.run_id == run_id, RunChunk.status != "done").order_by(RunChunk.seq)))
+    return list(
+        session.scalars(
+            select(RunChunk.seq)
+            .where(RunChunk.run_id == run_id, RunChunk.status != "done")
+            .order_by(RunChunk.seq)
+        )
+    )
 
 
 def mark_running(session: Session, run_id: int) -> list[int]:
@@ -144,8 +182,11 @@ def mark_running(session: Session, run_id: int) -> list[int]:
 def mark_failed(session: Session, run_id: int, error: str) -> None:
     """A chunk failed for good (retries exhausted or a permanent error): the run stops
     as failed, with the error; `resume` retries its pending chunks."""
-    session.execute(update(Run).where(Run.id == run_id, Run.status != "done")
-                    .values(status="failed", error=error[:4000]))
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status != "done")
+        .values(status="failed", error=error[:4000])
+    )
 
 
 # --------------------------------------------------------------------------- policies
@@ -164,8 +205,13 @@ class RunPolicies:
 
 
 def load_run_policies(session: Session, kind: str, version_ids: Sequence[int]) -> RunPolicies:
-    rows = list(session.scalars(select(PolicyVersion).where(
-        PolicyVersion.id.in_([int(v) for v in version_ids])).order_by(PolicyVersion.id)))
+    rows = list(
+        session.scalars(
+            select(PolicyVersion)
+            .where(PolicyVersion.id.in_([int(v) for v in version_ids]))
+            .order_by(PolicyVersion.id)
+        )
+    )
     if len(rows) != len(set(version_ids)):
         raise RunError("a policy version of the run no longer exists")
     audience = Audience(kind)
@@ -179,8 +225,7 @@ def load_run_policies(session: Session, kind: str, version_ids: Sequence[int]) -
             extra[name] = f
         policies.append(found.policy)
     schema = SchemaSet.builtin()[audience].extended(extra)
-    versions = [(v.policy_id, v.id, p.criterion_ids()) for v, p in zip(rows, policies,
-                                                                         strict=True)]
+    versions = [(v.policy_id, v.id, p.criterion_ids()) for v, p in zip(rows, policies, strict=True)]
     return RunPolicies(policies, versions, schema)
 
 
@@ -191,11 +236,14 @@ def _lock_chunk(session: Session, run_id: int, seq: int) -> RunChunk | None:
     if session.connection().dialect.name == "sqlite":
         # take the write lock before reading, so a concurrent process cannot read the same
         # chunk as pending (SQLite has no row locks; it serialises writers)
-        session.execute(update(RunChunk).where(RunChunk.run_id == run_id, RunChunk.seq == seq)
-                        .values(status=RunChunk.status))
-    return session.scalars(select(RunChunk).where(RunChunk.run_id == run_id,
-                                                  RunChunk.seq == seq)
-                           .with_for_update()).first()
+        session.execute(
+            update(RunChunk)
+            .where(RunChunk.run_id == run_id, RunChunk.seq == seq)
+            .values(status=RunChunk.status)
+        )
+    return session.scalars(
+        select(RunChunk).where(RunChunk.run_id == run_id, RunChunk.seq == seq).with_for_update()
+    ).first()
 
 
 @dataclass
@@ -204,8 +252,7 @@ class ChunkDone:
     run_counts: dict[str, int] | None = None  # the run's summary, when this chunk ended it
 
 
-def process_chunk(session: Session, run_id: int, seq: int,
-                  delay: float = 0.0) -> ChunkDone | None:
+def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -> ChunkDone | None:
     """Evaluate one chunk and write its changes, in the session's transaction.
 
     Returns the chunk's counts (and the run's, when it was the last chunk), or None when
@@ -225,32 +272,42 @@ def process_chunk(session: Session, run_id: int, seq: int,
     if frame.height and rp.policies:
         evaluator = BatchEvaluator(rp.policies, as_of, chunk_size=max(1, frame.height))
         for res in evaluator.evaluate(frame, rp.schema):
-            scores = heuristic_scores(rp.policies, res.outcome, res.criteria, res.benefit,
-                                      as_of)
-            parts.append(results_frame(ids.slice(res.start, res.stop - res.start),
-                                       rp.versions, res.outcome, res.criteria, res.benefit,
-                                       scores))
+            scores = heuristic_scores(rp.policies, res.outcome, res.criteria, res.benefit, as_of)
+            parts.append(
+                results_frame(
+                    ids.slice(res.start, res.stop - res.start),
+                    rp.versions,
+                    res.outcome,
+                    res.criteria,
+                    res.benefit,
+                    scores,
+                )
+            )
     new = pl.concat(parts, how="vertical") if parts else empty_results()
-    counts = apply_chunk_results(session, run_id, new, rp.by_policy(), frame.height,
-                                 chunk.lo or None, chunk.hi)
+    counts = apply_chunk_results(
+        session, run_id, new, rp.by_policy(), frame.height, chunk.lo or None, chunk.hi
+    )
     if delay > 0:
         session.flush()
         time.sleep(delay)
     chunk.status, chunk.counts, chunk.finished_at = "done", counts, utcnow()
     session.flush()
     # the Run row is locked last: every chunk of a run takes its locks in this order
-    session.execute(update(Run).where(Run.id == run_id)
-                    .values(chunks_done=Run.chunks_done + 1))
-    done, total = session.execute(select(Run.chunks_done, Run.chunks_total)
-                                  .where(Run.id == run_id)).one()
+    session.execute(update(Run).where(Run.id == run_id).values(chunks_done=Run.chunks_done + 1))
+    done, total = session.execute(
+        select(Run.chunks_done, Run.chunks_total).where(Run.id == run_id)
+    ).one()
     if done >= total:
         return ChunkDone(counts, _record_summary(session, run_id))
     return ChunkDone(counts)
 
 
 def _sum_counts(session: Session, run_id: int) -> tuple[int, dict[str, int]]:
-    done = list(session.scalars(select(RunChunk.counts).where(RunChunk.run_id == run_id,
-                                                              RunChunk.status == "done")))
+    done = list(
+        session.scalars(
+            select(RunChunk.counts).where(RunChunk.run_id == run_id, RunChunk.status == "done")
+        )
+    )
     total: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
     for c in done:
         for k, v in (c or {}).items():
@@ -260,8 +317,11 @@ def _sum_counts(session: Session, run_id: int) -> tuple[int, dict[str, int]]:
 
 def _record_summary(session: Session, run_id: int) -> dict[str, int]:
     n_done, counts = _sum_counts(session, run_id)
-    session.execute(update(Run).where(Run.id == run_id).values(
-        status="done", chunks_done=n_done, counts=counts, finished_at=utcnow(), error=None))
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(status="done", chunks_done=n_done, counts=counts, finished_at=utcnow(), error=None)
+    )
     return counts
 
 
@@ -272,8 +332,14 @@ def finalize_run(session: Session, run_id: int) -> bool:
         return False
     if run.status == "done":
         return True
-    left = session.scalar(select(func.count()).select_from(RunChunk).where(
-        RunChunk.run_id == run_id, RunChunk.status != "done")) or 0
+    left = (
+        session.scalar(
+            select(func.count())
+            .select_from(RunChunk)
+            .where(RunChunk.run_id == run_id, RunChunk.status != "done")
+        )
+        or 0
+    )
     if left:
         return False
     _record_summary(session, run_id)
@@ -298,20 +364,20 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
-def stalled_runs(session: Session, idle: dt.timedelta,
-                 now: dt.datetime | None = None) -> list[int]:
+def stalled_runs(session: Session, idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
     """Runs with chunks left and no chunk finished for `idle` (nor created or started
     within it): running ones whose messages were probably lost (a broker restarted
     without persistence), and pending ones whose creator died before queueing them."""
     now = now or utcnow()
     cutoff = now - idle
     out = []
-    for run in session.scalars(select(Run).where(Run.status.in_(("running", "pending")))
-                               .order_by(Run.id)):
-        last = session.scalar(select(func.max(RunChunk.finished_at))
-                              .where(RunChunk.run_id == run.id))
-        latest = max(_aware(t) for t in (last, run.started_at, run.created_at)
-                     if t is not None)
+    for run in session.scalars(
+        select(Run).where(Run.status.in_(("running", "pending"))).order_by(Run.id)
+    ):
+        last = session.scalar(
+            select(func.max(RunChunk.finished_at)).where(RunChunk.run_id == run.id)
+        )
+        latest = max(_aware(t) for t in (last, run.started_at, run.created_at) if t is not None)
         if latest <= cutoff and pending_chunks(session, run.id):
             out.append(run.id)
     return out
@@ -344,8 +410,9 @@ def window_changes(policy: Policy, since: dt.date, as_of: dt.date) -> bool:
     return urgency(policy.window, since) != urgency(policy.window, as_of)
 
 
-def latest_published(session: Session, kind: str | None = None,
-                     policy_ids: Sequence[str] | None = None) -> list[PolicyVersion]:
+def latest_published(
+    session: Session, kind: str | None = None, policy_ids: Sequence[str] | None = None
+) -> list[PolicyVersion]:
     """The published version of each policy (the newest, should there be several)."""
     stmt = select(PolicyVersion).where(PolicyVersion.status == VersionStatus.PUBLISHED)
     if kind:
@@ -378,18 +445,26 @@ def daily_selection(session: Session, as_of: dt.date) -> dict[str, list[int]]:
 
 
 def _previous_daily(session: Session, kind: str, as_of: dt.date) -> dt.date:
-    last = session.scalar(select(func.max(Run.as_of)).where(
-        Run.trigger == "daily", Run.kind == kind, Run.as_of < as_of.isoformat()))
+    last = session.scalar(
+        select(func.max(Run.as_of)).where(
+            Run.trigger == "daily", Run.kind == kind, Run.as_of < as_of.isoformat()
+        )
+    )
     return dt.date.fromisoformat(last) if last else as_of - dt.timedelta(days=1)
 
 
 def daily_exists(session: Session, kind: str, as_of: dt.date) -> bool:
-    return session.scalar(select(func.count()).select_from(Run).where(
-        Run.trigger == "daily", Run.kind == kind, Run.as_of == as_of.isoformat())) != 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.trigger == "daily", Run.kind == kind, Run.as_of == as_of.isoformat())
+        )
+        != 0
+    )
 
 
-def create_daily_runs(session: Session, as_of: dt.date,
-                      chunk_size: int | None = None) -> list[Run]:
+def create_daily_runs(session: Session, as_of: dt.date, chunk_size: int | None = None) -> list[Run]:
     """One run per kind for today's selection; none for a kind that already has today's
     daily run (so a re-delivered daily task does not start a second one)."""
     if session.connection().dialect.name == "postgresql":  # one daily creator at a time
@@ -404,10 +479,16 @@ def create_daily_runs(session: Session, as_of: dt.date,
 def summary_line(run: Run) -> dict[str, Any]:
     """A run as a plain dict (for the CLI and, later, the API)."""
     return {
-        "id": run.id, "trigger": run.trigger, "status": run.status, "kind": run.kind,
-        "policy_version_ids": list(run.policy_version_ids), "as_of": run.as_of,
-        "chunks_done": run.chunks_done, "chunks_total": run.chunks_total,
-        "counts": dict(run.counts or {}), "error": run.error,
+        "id": run.id,
+        "trigger": run.trigger,
+        "status": run.status,
+        "kind": run.kind,
+        "policy_version_ids": list(run.policy_version_ids),
+        "as_of": run.as_of,
+        "chunks_done": run.chunks_done,
+        "chunks_total": run.chunks_total,
+        "counts": dict(run.counts or {}),
+        "error": run.error,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,

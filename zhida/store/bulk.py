@@ -12,8 +12,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 
-def insert_tuples(target: Session | psycopg.Connection[Any], table: Table,
-                  columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+def insert_tuples(
+    target: Session | psycopg.Connection[Any],
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> list[int]:
     """Insert rows (value tuples in the order of `columns`) and return their new ids, in order.
 
     `target` is a session, or a psycopg connection (PostgreSQL) used directly, as the
@@ -27,9 +31,10 @@ def insert_tuples(target: Session | psycopg.Connection[Any], table: Table,
     if isinstance(target, Session):
         conn = target.connection()
         if conn.dialect.name != "postgresql":
-            result = target.execute(insert(table).returning(table.c.id,
-                                                            sort_by_parameter_order=True),
-                                    [dict(zip(columns, row, strict=True)) for row in rows])
+            result = target.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                [dict(zip(columns, row, strict=True)) for row in rows],
+            )
             return [int(i) for i in result.scalars().all()]
         raw = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
@@ -37,12 +42,20 @@ def insert_tuples(target: Session | psycopg.Connection[Any], table: Table,
     return copy_with_ids(target, table, columns, rows)
 
 
-def copy_with_ids(raw: psycopg.Connection[Any], table: Table, columns: Sequence[str],
-                  rows: Sequence[Sequence[Any]]) -> list[int]:
+def copy_with_ids(
+    raw: psycopg.Connection[Any],
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> list[int]:
     # psycopg directly: through SQLAlchemy's result rows this took 6x longer
-    ids = [row[0] for row in raw.execute(
-        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-        (table.name, len(rows))).fetchall()]
+    ids = [
+        row[0]
+        for row in raw.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table.name, len(rows)),
+        ).fetchall()
+    ]
     names = ("id", *columns)
     types = binary_types(table, names)
     quoted = ", ".join(f'"{c}"' for c in names)
@@ -57,9 +70,18 @@ def copy_with_ids(raw: psycopg.Connection[Any], table: Table, columns: Sequence[
 
 
 # SQLAlchemy's PostgreSQL type names -> the names psycopg's binary dumpers know
-_BINARY = {"INTEGER": "int4", "SMALLINT": "int2", "BIGINT": "int8", "VARCHAR": "varchar",
-           "TEXT": "text", "TIMESTAMP WITH TIME ZONE": "timestamptz", "BOOLEAN": "bool",
-           "FLOAT": "float8", "DOUBLE PRECISION": "float8", "DATE": "date"}
+_BINARY = {
+    "INTEGER": "int4",
+    "SMALLINT": "int2",
+    "BIGINT": "int8",
+    "VARCHAR": "varchar",
+    "TEXT": "text",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "BOOLEAN": "bool",
+    "FLOAT": "float8",
+    "DOUBLE PRECISION": "float8",
+    "DATE": "date",
+}
 
 
 @functools.lru_cache(maxsize=64)

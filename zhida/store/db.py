@@ -43,8 +43,9 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(url: str | None = None,
-                  factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
+def session_scope(
+    url: str | None = None, factory: sessionmaker[Session] | None = None
+) -> Iterator[Session]:
     """A session (of `factory`, else of the engine for `url`) committed on success, rolled
     back on error, always closed."""
     session = (factory or session_factory(url))()

@@ -36,11 +36,8 @@ OUTCOME_CODES = {"ineligible": 0, "unknown": 1, "eligible": 2}
 OUTCOME_NAMES = {v: k for k, v in OUTCOME_CODES.items()}
 
 
-
-
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONType,
-                                                     list[Any]: JSONType}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
 class Profile(Base):
@@ -51,8 +48,9 @@ class Profile(Base):
     # field -> value as JSON (dates as YYYY-MM-DD); typed by the schema when loaded
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     source: Mapped[str] = mapped_column(String(200), default="")
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                    server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
 
 
 class Officer(Base):
@@ -144,9 +142,12 @@ class Transition(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "profile_id", "policy_id", name="uq_transition_once"),
         # pending rows only, by id: the planner reads them in id ranges
-        Index("ix_transitions_pending", "id",
-              postgresql_where=text("notified IS false AND to_outcome > 0"),
-              sqlite_where=text("notified IS 0 AND to_outcome > 0")),
+        Index(
+            "ix_transitions_pending",
+            "id",
+            postgresql_where=text("notified IS false AND to_outcome > 0"),
+            sqlite_where=text("notified IS 0 AND to_outcome > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -190,6 +191,7 @@ class ReviewItem(Base):
 
 # --- notifications, inbox, applications (issue 4) -----------------------------------------
 
+
 class NotificationStatus(enum.StrEnum):
     """`Notification.status`. A member equals the stored string, so the column stays text."""
 
@@ -220,8 +222,10 @@ class FeedbackKind(enum.StrEnum):
 
 _SMS_ONLY = f"channel = '{Channel.SMS}'"
 #: rows a task may still send
-_WAITING = (f"status IN ('{NotificationStatus.QUEUED}', '{NotificationStatus.DEFERRED}', "
-            f"'{NotificationStatus.SENDING}')")
+_WAITING = (
+    f"status IN ('{NotificationStatus.QUEUED}', '{NotificationStatus.DEFERRED}', "
+    f"'{NotificationStatus.SENDING}')"
+)
 
 
 class Notification(Base):
@@ -234,16 +238,30 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        UniqueConstraint("profile_id", "policy_id", "policy_version_id", "channel",
-                         name="uq_notification_once"),
+        UniqueConstraint(
+            "profile_id", "policy_id", "policy_version_id", "channel", name="uq_notification_once"
+        ),
         # partial: only the rows each query looks for (see migration 0011)
-        Index("ix_notifications_due", "status", "due_at", postgresql_where=text(_WAITING),
-              sqlite_where=text(_WAITING)),
-        Index("ix_notifications_recipient", "to", "created_at",
-              postgresql_where=text(_SMS_ONLY), sqlite_where=text(_SMS_ONLY)),
-        Index("ix_notifications_provider_ref", "provider_ref",
-              postgresql_where=text("provider_ref IS NOT NULL"),
-              sqlite_where=text("provider_ref IS NOT NULL")),
+        Index(
+            "ix_notifications_due",
+            "status",
+            "due_at",
+            postgresql_where=text(_WAITING),
+            sqlite_where=text(_WAITING),
+        ),
+        Index(
+            "ix_notifications_recipient",
+            "to",
+            "created_at",
+            postgresql_where=text(_SMS_ONLY),
+            sqlite_where=text(_SMS_ONLY),
+        ),
+        Index(
+            "ix_notifications_provider_ref",
+            "provider_ref",
+            postgresql_where=text("provider_ref IS NOT NULL"),
+            sqlite_where=text("provider_ref IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -29,8 +29,11 @@ def feedback(url: str, kind: str) -> list[FeedbackEvent]:
 
 
 def field_values(html: str) -> dict[str, str]:
-    pairs = re.findall(r'<span class="field-label">([^<]+)</span>\s*'
-                       r'<input type="text" name="(f\d+)" value="([^"]*)"', html)
+    pairs = re.findall(
+        r'<span class="field-label">([^<]+)</span>\s*'
+        r'<input type="text" name="(f\d+)" value="([^"]*)"',
+        html,
+    )
     return {label: value for label, _name, value in pairs}
 
 
@@ -39,10 +42,13 @@ def test_form_is_prefilled_from_the_profile(web: Web) -> None:
     path = web.link("E1")
     r = client.get(path)
     assert r.status_code == 200
-    assert field_values(r.text) == {"企业名称": "杭州测试科技有限公司",
-                                    "统一社会信用代码": "91330106MA27XK0E8J",
-                                    "上年度营业收入（万元）": "15000", "成立日期": "2019-05-01",
-                                    "高新技术企业": "是"}
+    assert field_values(r.text) == {
+        "企业名称": "杭州测试科技有限公司",
+        "统一社会信用代码": "91330106MA27XK0E8J",
+        "上年度营业收入（万元）": "15000",
+        "成立日期": "2019-05-01",
+        "高新技术企业": "是",
+    }
     today = shanghai_date(dt.datetime.now(dt.UTC))
     assert TITLE in r.text and "20万元" in r.text and "一次性奖励" in r.text
     assert f'class="deadline">{format_day(CLOSES, today)}<' in r.text
@@ -72,8 +78,12 @@ def test_unknown_tampered_and_expired_links_are_refused_and_reveal_nothing(web: 
     token = path.removeprefix("/a/")
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     expired = web.link("E1", now=dt.datetime.now(dt.UTC) - dt.timedelta(days=31), closes=None)
-    for bad, status, words in ((f"/a/{tampered}", 404, "链接无效"), ("/a/abc", 404, "链接无效"),
-                               ("/a/" + "x" * 300, 404, "链接无效"), (expired, 410, "链接已过期")):
+    for bad, status, words in (
+        (f"/a/{tampered}", 404, "链接无效"),
+        ("/a/abc", 404, "链接无效"),
+        ("/a/" + "x" * 300, 404, "链接无效"),
+        (expired, 410, "链接已过期"),
+    ):
         r = client.get(bad)
         assert r.status_code == status, bad
         assert words in r.text
@@ -94,8 +104,9 @@ def test_submit_needs_session_and_csrf(web_sqlite: Web) -> None:
     r = client.post(path, data={"f0": "x"})
     assert r.status_code == 403 and "页面已过期" in r.text
     assert client.post(path, data={"f0": "x", "csrf_token": csrf[::-1]}).status_code == 403
-    assert client.post(path, data={"f0": "x"}, headers={"X-CSRF-Token": "0" * 64}
-                       ).status_code == 403
+    assert (
+        client.post(path, data={"f0": "x"}, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
+    )
     assert submissions(web.url) == []
 
 
@@ -112,9 +123,15 @@ def test_submit_stores_once_with_trace_and_version(web: Web) -> None:
     assert reference is not None
     [sub] = submissions(web.url)
     assert sub.reference == reference.group(0)
-    assert sub.reference.startswith("ZD-" + shanghai_date(dt.datetime.now(dt.UTC)).strftime("%Y%m%d"))
-    assert (sub.profile_id, sub.policy_id, sub.policy_version_id, sub.outcome) == \
-        ("E1", POLICY_ID, web.version_id, "eligible")
+    assert sub.reference.startswith(
+        "ZD-" + shanghai_date(dt.datetime.now(dt.UTC)).strftime("%Y%m%d")
+    )
+    assert (sub.profile_id, sub.policy_id, sub.policy_version_id, sub.outcome) == (
+        "E1",
+        POLICY_ID,
+        web.version_id,
+        "eligible",
+    )
     assert sub.values["企业名称"] == "杭州测试科技有限公司（更名后）"
     assert sub.values["上年度营业收入（万元）"] == "15000"
     assert "结论：符合" in sub.trace and "上年度营业收入不低于1亿" in sub.trace
@@ -189,8 +206,12 @@ def test_no_profile_can_use_another_profiles_form_or_submissions(web: Web) -> No
     # E2 applies; E1 sees none of it
     other = web.client()
     other_csrf = csrf_of(other.get(theirs).text)
-    assert other.post(theirs, data={"f0": "宁波示例制造有限公司", "csrf_token": other_csrf}
-                      ).status_code == 200
+    assert (
+        other.post(
+            theirs, data={"f0": "宁波示例制造有限公司", "csrf_token": other_csrf}
+        ).status_code
+        == 200
+    )
     assert client.get("/api/applications").json() == {"applications": []}
     assert len(other.get("/api/applications").json()["applications"]) == 1
     # E2's session and CSRF token do not submit E1's form either
@@ -203,6 +224,7 @@ def test_opening_a_link_switches_the_session_to_its_profile(web_sqlite: Web) -> 
     web.login(client, "E2")
     with session_scope(web.url) as s:
         from zhida.channels.inbox import push_message
+
         push_message(s, "E1", POLICY_ID, "甲的消息", "正文", None, redis_url="")
         push_message(s, "E2", POLICY_ID, "乙的消息", "正文", None, redis_url="")
     assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["乙的消息"]
@@ -219,7 +241,8 @@ def test_ineligible_profile_sees_a_polite_page(web_sqlite: Web) -> None:
 
 
 def test_concurrent_second_submission_loses_to_the_unique_key(
-        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two submissions racing past the 'already submitted?' check: the database decides."""
     from zhida.api.routes import applications
 
@@ -242,8 +265,9 @@ def test_concurrent_second_submission_loses_to_the_unique_key(
     assert len(submissions(web.url)) == 1 and len(feedback(web.url, "applied")) == 1
 
 
-def test_reasons_come_from_the_structure_not_the_wording(web_sqlite: Web,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reasons_come_from_the_structure_not_the_wording(
+    web_sqlite: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rewording or re-indenting the text explanation leaves the page's reasons alone."""
     from zhida.matcher import explain
 
@@ -255,5 +279,7 @@ def test_reasons_come_from_the_structure_not_the_wording(web_sqlite: Web,
     reasons = re.compile(r'<ul class="reasons">.*?</ul>', re.S)
     [was], [now] = reasons.findall(before), reasons.findall(after)
     assert now == was
-    assert ('<li class="reason depth-1 ok"><span class="mark" aria-hidden="true">✓</span>'
-            '符合：成立满3年（依据：成立日期 2019-05-01）</li>') in now
+    assert (
+        '<li class="reason depth-1 ok"><span class="mark" aria-hidden="true">✓</span>'
+        "符合：成立满3年（依据：成立日期 2019-05-01）</li>"
+    ) in now

@@ -21,8 +21,9 @@ from zhida.store.db import session_scope
 
 def push(url: str, profile_id: str, title: str, link: str | None = "/a/x", **kw: object) -> int:
     with session_scope(url) as s:
-        return push_message(s, profile_id, "zd-test-grant", title, f"{title}的正文", link,
-                            redis_url="", **kw).id  # type: ignore[arg-type]
+        return push_message(
+            s, profile_id, "zd-test-grant", title, f"{title}的正文", link, redis_url="", **kw
+        ).id  # type: ignore[arg-type]
 
 
 def test_inbox_functions_are_scoped_to_one_profile(api_db_url: str) -> None:
@@ -123,9 +124,11 @@ def test_without_a_valid_session_nothing_is_shown(web_sqlite: Web) -> None:
     _, _, signature = cookie.partition(".")
     other_payload = base64.urlsafe_b64encode(b'{"p":"E2","n":"x"}').rstrip(b"=").decode()
     foreign_key = URLSafeTimedSerializer("another-key", salt="zhida.session")
-    for forged in (other_payload + "." + signature,  # payload swapped, signature kept
-                   foreign_key.dumps({"p": "E2", "n": "x"}),  # signed with another key
-                   cookie + "x"):
+    for forged in (
+        other_payload + "." + signature,  # payload swapped, signature kept
+        foreign_key.dumps({"p": "E2", "n": "x"}),  # signed with another key
+        cookie + "x",
+    ):
         client.cookies.clear()
         client.cookies.set(SESSION_COOKIE, forged)
         assert client.get("/api/inbox").status_code == 401
@@ -140,12 +143,14 @@ def test_bad_login_links_are_refused(web_sqlite: Web, monkeypatch: pytest.Monkey
         assert r.status_code == 403 and "登录链接无效" in r.text
         assert SESSION_COOKIE not in client.cookies
     real = itsdangerous.timed.time
-    monkeypatch.setattr(itsdangerous.timed, "time",
-                        types.SimpleNamespace(time=lambda: real.time() - 3600))
+    monkeypatch.setattr(
+        itsdangerous.timed, "time", types.SimpleNamespace(time=lambda: real.time() - 3600)
+    )
     stale = mint_login_token(web.settings, "E1")  # minted an hour ago
     monkeypatch.setattr(itsdangerous.timed, "time", real)
     assert client.get(f"/login/{stale}").status_code == 403
     from zhida.settings import Settings
+
     other_key = Settings(secret_key="another-deployment")
     assert client.get(f"/login/{mint_login_token(other_key, 'E1')}").status_code == 403
 

@@ -19,8 +19,11 @@ from zhida.store.db import session_scope
 def events(text: str) -> list[dict[str, object]]:
     out = []
     for block in text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines()
-                     if ": " in line and not line.startswith(":"))
+        lines = dict(
+            line.split(": ", 1)
+            for line in block.splitlines()
+            if ": " in line and not line.startswith(":")
+        )
         if lines.get("event") == "inbox":
             data = json.loads(lines["data"])
             assert str(data["id"]) == lines["id"]
@@ -28,13 +31,16 @@ def events(text: str) -> list[dict[str, object]]:
     return out
 
 
-def push_later(url: str, delay: float, redis_url: str, *pushes: tuple[str, str]) -> threading.Thread:
+def push_later(
+    url: str, delay: float, redis_url: str, *pushes: tuple[str, str]
+) -> threading.Thread:
     def run() -> None:
         time.sleep(delay)
         for profile_id, title in pushes:
             with session_scope(url) as s:
-                push_message(s, profile_id, "zd-test-grant", title, "正文", "/a/x",
-                             redis_url=redis_url)
+                push_message(
+                    s, profile_id, "zd-test-grant", title, "正文", "/a/x", redis_url=redis_url
+                )
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -43,14 +49,16 @@ def push_later(url: str, delay: float, redis_url: str, *pushes: tuple[str, str])
 
 @pytest.fixture()
 def fast_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[inbox_routes.StreamConfig]:
-    config = inbox_routes.StreamConfig(poll_seconds=0.1, heartbeat_seconds=0.5,
-                                       lifetime_seconds=1.2, retry_ms=500)
+    config = inbox_routes.StreamConfig(
+        poll_seconds=0.1, heartbeat_seconds=0.5, lifetime_seconds=1.2, retry_ms=500
+    )
     monkeypatch.setattr(inbox_routes, "STREAM", config)
     yield config
 
 
-def test_stream_delivers_by_polling_without_redis(web: Web,
-                                                  fast_stream: inbox_routes.StreamConfig) -> None:
+def test_stream_delivers_by_polling_without_redis(
+    web: Web, fast_stream: inbox_routes.StreamConfig
+) -> None:
     client = web.client()
     web.login(client, "E1")
     with session_scope(web.url) as s:  # already on the page: not sent again
@@ -68,23 +76,27 @@ def test_stream_delivers_by_polling_without_redis(web: Web,
     assert time.monotonic() - started < 5  # the connection's lifetime is bounded
 
 
-def test_stream_resumes_after_last_event_id(web: Web,
-                                            fast_stream: inbox_routes.StreamConfig) -> None:
+def test_stream_resumes_after_last_event_id(
+    web: Web, fast_stream: inbox_routes.StreamConfig
+) -> None:
     fast_stream.lifetime_seconds = 0.3
     with session_scope(web.url) as s:
-        ids = [push_message(s, "E1", "p", f"消息{i}", "正文", None, redis_url="").id
-               for i in range(3)]
+        ids = [
+            push_message(s, "E1", "p", f"消息{i}", "正文", None, redis_url="").id for i in range(3)
+        ]
     client = web.client()
     web.login(client, "E1")
-    r = client.get("/api/inbox/stream", headers={"Last-Event-ID": str(ids[0])},
-                   params={"after": ids[2]})  # Last-Event-ID (a reconnect) wins
+    r = client.get(
+        "/api/inbox/stream", headers={"Last-Event-ID": str(ids[0])}, params={"after": ids[2]}
+    )  # Last-Event-ID (a reconnect) wins
     assert [e["title"] for e in events(r.text)] == ["消息1", "消息2"]
     # a new connection without either starts from now
     assert events(client.get("/api/inbox/stream").text) == []
 
 
-def test_stream_delivers_through_redis(api_db_url: str, redis_url: str,
-                                       fast_stream: inbox_routes.StreamConfig) -> None:
+def test_stream_delivers_through_redis(
+    api_db_url: str, redis_url: str, fast_stream: inbox_routes.StreamConfig
+) -> None:
     # no polling here: the table is read only when Redis wakes the stream (and at the heartbeat)
     fast_stream.heartbeat_seconds = 60
     fast_stream.lifetime_seconds = 1.5
@@ -125,7 +137,8 @@ def test_event_is_published_only_after_commit(api_db_url: str, redis_url: str) -
 
 
 def test_unreachable_redis_does_not_break_push_or_stream(
-        web: Web, fast_stream: inbox_routes.StreamConfig) -> None:
+    web: Web, fast_stream: inbox_routes.StreamConfig
+) -> None:
     dead = "redis://127.0.0.1:1/0"
     with session_scope(web.url) as s:  # the row is committed; the event is lost, logged
         push_message(s, "E1", "p", "消息", "正文", None, redis_url=dead)

@@ -42,8 +42,13 @@ def url(module_pg: str) -> str:
 
 
 def make_app(url: str, **kw: Any) -> FastAPI:
-    values: dict[str, Any] = {"database_url": url, "base_url": BASE,
-                              "twilio_auth_token": TOKEN, "redis_url": "", **kw}
+    values: dict[str, Any] = {
+        "database_url": url,
+        "base_url": BASE,
+        "twilio_auth_token": TOKEN,
+        "redis_url": "",
+        **kw,
+    }
     settings = Settings(**values)
     return app_for(url, lambda: settings)
 
@@ -53,8 +58,9 @@ def client(url: str) -> TestClient:
     return TestClient(make_app(url), base_url="http://internal:8000")
 
 
-def signed(path: str, params: dict[str, str], token: str = TOKEN,
-           base: str = BASE) -> dict[str, str]:
+def signed(
+    path: str, params: dict[str, str], token: str = TOKEN, base: str = BASE
+) -> dict[str, str]:
     return {"X-Twilio-Signature": RequestValidator(token).compute_signature(base + path, params)}
 
 
@@ -67,28 +73,48 @@ def post(client: TestClient, path: str, params: dict[str, str], **kw: Any) -> An
 
 def add_sent(url: str, ref: str, status: str = "sent") -> int:
     with session_scope(url) as s:
-        row = notification(profile_id=f"E-{ref}", status=status, to=PHONE,
-                           body="【浙里办】x 回TD退订", provider_ref=ref,
-                           sent_at=dt.datetime.now(dt.UTC))
+        row = notification(
+            profile_id=f"E-{ref}",
+            status=status,
+            to=PHONE,
+            body="【浙里办】x 回TD退订",
+            provider_ref=ref,
+            sent_at=dt.datetime.now(dt.UTC),
+        )
         s.add(row)
         s.flush()
         return row.id
 
 
 def receipt(sid: str, state: str, **extra: str) -> dict[str, str]:
-    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32,
-            "From": "+15005550006", "To": PHONE, "MessageStatus": state, "SmsStatus": state,
-            "ApiVersion": "2010-04-01", **extra}
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+15005550006",
+        "To": PHONE,
+        "MessageStatus": state,
+        "SmsStatus": state,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
 
 
 def snapshot(url: str) -> tuple[dict[str, int], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with session_scope(url) as s:
-        notes = [tuple(r) for r in s.execute(
-            select(Notification.id, Notification.status, Notification.updated_at,
-                   Notification.delivered_at, Notification.last_error)
-            .order_by(Notification.id))]
-        opts = [tuple(r) for r in s.execute(select(OptOut.phone, OptOut.opted_out,
-                                                   OptOut.keyword))]
+        notes = [
+            tuple(r)
+            for r in s.execute(
+                select(
+                    Notification.id,
+                    Notification.status,
+                    Notification.updated_at,
+                    Notification.delivered_at,
+                    Notification.last_error,
+                ).order_by(Notification.id)
+            )
+        ]
+        opts = [tuple(r) for r in s.execute(select(OptOut.phone, OptOut.opted_out, OptOut.keyword))]
         return row_counts(s), notes, opts
 
 
@@ -106,6 +132,7 @@ def kinds(url: str) -> list[str]:
 
 # --- signatures ------------------------------------------------------------------------------
 
+
 def bad_requests() -> list[tuple[str, dict[str, Any]]]:
     return [
         ("missing signature", {"headers": {}}),
@@ -117,9 +144,9 @@ def bad_requests() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize(("why", "how"), bad_requests(), ids=[b[0] for b in bad_requests()])
-def test_unsigned_or_forged_receipts_get_403_and_change_nothing(url: str, client: TestClient,
-                                                                why: str,
-                                                                how: dict[str, Any]) -> None:
+def test_unsigned_or_forged_receipts_get_403_and_change_nothing(
+    url: str, client: TestClient, why: str, how: dict[str, Any]
+) -> None:
     add_sent(url, "SMaaaa")
     before = snapshot(url)
     response = post(client, STATUS, receipt("SMaaaa", "delivered"), **how)
@@ -128,8 +155,9 @@ def test_unsigned_or_forged_receipts_get_403_and_change_nothing(url: str, client
 
 
 @pytest.mark.parametrize(("why", "how"), bad_requests(), ids=[b[0] for b in bad_requests()])
-def test_forged_inbound_gets_403_and_changes_nothing(url: str, client: TestClient, why: str,
-                                                     how: dict[str, Any]) -> None:
+def test_forged_inbound_gets_403_and_changes_nothing(
+    url: str, client: TestClient, why: str, how: dict[str, Any]
+) -> None:
     before = snapshot(url)
     response = post(client, INBOUND, {"From": PHONE, "Body": "TD"}, **how)
     assert response.status_code == 403, why
@@ -145,20 +173,21 @@ def test_a_tampered_parameter_breaks_the_signature(url: str, client: TestClient)
     assert status_of(url, nid) == "sent"
     # the same for inbound: signed "hello", sent "TD"
     headers = signed(INBOUND, {"From": PHONE, "Body": "hello"})
-    assert client.post(INBOUND, data={"From": PHONE, "Body": "TD"},
-                       headers=headers).status_code == 403
+    assert (
+        client.post(INBOUND, data={"From": PHONE, "Body": "TD"}, headers=headers).status_code == 403
+    )
     assert snapshot(url) == before
 
 
 def test_a_json_body_is_refused(client: TestClient) -> None:
-    response = client.post(STATUS, json={"MessageSid": "SM1"},
-                           headers={"X-Twilio-Signature": "x"})
+    response = client.post(STATUS, json={"MessageSid": "SM1"}, headers={"X-Twilio-Signature": "x"})
     assert response.status_code == 403
 
 
 @pytest.mark.parametrize("path", [STATUS, INBOUND])
-def test_a_huge_body_is_refused_before_it_is_parsed(url: str, client: TestClient,
-                                                    path: str) -> None:
+def test_a_huge_body_is_refused_before_it_is_parsed(
+    url: str, client: TestClient, path: str
+) -> None:
     from zhida.api.routes.webhooks import MAX_BODY
 
     before = snapshot(url)
@@ -184,8 +213,12 @@ def test_a_huge_body_without_content_length_is_cut_off() -> None:
         received.append(1)
         return {"type": "http.request", "body": b"x" * 65536, "more_body": len(received) < 1024}
 
-    scope = {"type": "http", "method": "POST", "path": INBOUND, "headers": [
-        (b"content-type", b"application/x-www-form-urlencoded")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": INBOUND,
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+    }
     with pytest.raises(HTTPException) as refused:
         asyncio.run(bounded_body(Request(scope, receive)))
     assert refused.value.status_code == 413
@@ -207,12 +240,16 @@ def test_without_an_auth_token_everything_is_refused(url: str) -> None:
 def test_the_query_string_is_part_of_the_signed_url(url: str, client: TestClient) -> None:
     nid = add_sent(url, "SMcccc")
     path = STATUS + "?attempt=2"
-    response = client.post(path, data=receipt("SMcccc", "delivered"),
-                           headers=signed(path, receipt("SMcccc", "delivered")))
+    response = client.post(
+        path,
+        data=receipt("SMcccc", "delivered"),
+        headers=signed(path, receipt("SMcccc", "delivered")),
+    )
     assert response.status_code == 200 and status_of(url, nid) == "delivered"
 
 
 # --- status receipts ------------------------------------------------------------------------------
+
 
 def test_delivered_receipt_marks_the_row_delivered(url: str, client: TestClient) -> None:
     nid = add_sent(url, "SM1")
@@ -232,17 +269,20 @@ def test_duplicate_receipts_are_accepted_and_ignored(url: str, client: TestClien
     assert status_of(url, nid) == "delivered" and kinds(url) == ["delivered"]
 
 
-@pytest.mark.parametrize(("first", "later", "final"), [
-    ("delivered", "sent", "delivered"),
-    ("delivered", "undelivered", "delivered"),
-    ("delivered", "failed", "delivered"),
-    ("undelivered", "delivered", "failed"),
-    ("failed", "sent", "failed"),
-    ("failed", "delivered", "failed"),
-])
-def test_out_of_order_receipts_never_undo_a_final_state(url: str, client: TestClient,
-                                                        first: str, later: str,
-                                                        final: str) -> None:
+@pytest.mark.parametrize(
+    ("first", "later", "final"),
+    [
+        ("delivered", "sent", "delivered"),
+        ("delivered", "undelivered", "delivered"),
+        ("delivered", "failed", "delivered"),
+        ("undelivered", "delivered", "failed"),
+        ("failed", "sent", "failed"),
+        ("failed", "delivered", "failed"),
+    ],
+)
+def test_out_of_order_receipts_never_undo_a_final_state(
+    url: str, client: TestClient, first: str, later: str, final: str
+) -> None:
     nid = add_sent(url, "SM3")
     extra = {"ErrorCode": "30003"} if first in ("undelivered", "failed") else {}
     assert post(client, STATUS, receipt("SM3", first, **extra)).status_code == 200
@@ -252,8 +292,9 @@ def test_out_of_order_receipts_never_undo_a_final_state(url: str, client: TestCl
     assert snapshot(url) == before
 
 
-def test_receipts_for_skipped_rows_and_unknown_sids_change_nothing(url: str,
-                                                                   client: TestClient) -> None:
+def test_receipts_for_skipped_rows_and_unknown_sids_change_nothing(
+    url: str, client: TestClient
+) -> None:
     add_sent(url, "SM4", status="skipped")
     before = snapshot(url)
     assert post(client, STATUS, receipt("SM4", "delivered")).status_code == 200
@@ -264,15 +305,31 @@ def test_receipts_for_skipped_rows_and_unknown_sids_change_nothing(url: str,
 
 # --- inbound --------------------------------------------------------------------------------------
 
-OPT_OUT = ["TD", "td", " T ", "n", "退订", " 退订\n", "ＴＤ", "ｔｄ", "ＳＴＯＰ", "stop", "StopAll",
-           "UNSUBSCRIBE", "cancel", "End", "quit"]
+OPT_OUT = [
+    "TD",
+    "td",
+    " T ",
+    "n",
+    "退订",
+    " 退订\n",
+    "ＴＤ",
+    "ｔｄ",
+    "ＳＴＯＰ",
+    "stop",
+    "StopAll",
+    "UNSUBSCRIBE",
+    "cancel",
+    "End",
+    "quit",
+]
 OPT_IN = ["START", "start", "UNSTOP", "yes", "订阅", "ＳＴＡＲＴ"]
 
 
 @pytest.mark.parametrize("word", OPT_OUT)
 def test_opt_out_keywords(url: str, client: TestClient, word: str) -> None:
-    response = post(client, INBOUND, {"From": PHONE, "To": "+15005550006", "Body": word,
-                                      "MessageSid": "SMin"})
+    response = post(
+        client, INBOUND, {"From": PHONE, "To": "+15005550006", "Body": word, "MessageSid": "SMin"}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     assert response.text == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -307,16 +364,27 @@ def test_opt_out_then_the_sender_skips_the_number(url: str, client: TestClient) 
 
     assert post(client, INBOUND, {"From": PHONE, "Body": "ＴＤ"}).status_code == 200
     with session_scope(url) as s:
-        row = Notification(profile_id="E9", policy_id="p", policy_version_id=1, channel="sms",
-                           status="queued", to=PHONE, body="x", segments=1)
+        row = Notification(
+            profile_id="E9",
+            policy_id="p",
+            policy_version_id=1,
+            channel="sms",
+            status="queued",
+            to=PHONE,
+            body="x",
+            segments=1,
+        )
         s.add(row)
         s.flush()
         nid = row.id
     provider = RecordingProvider()
     outcome = send_sms_notification(
-        nid, sessions=lambda: session_scope(url), provider=provider,
+        nid,
+        sessions=lambda: session_scope(url),
+        provider=provider,
         bucket=LocalTokenBucket(1e6),
-        settings=Settings(quiet_start_hour=0, quiet_end_hour=0))
+        settings=Settings(quiet_start_hour=0, quiet_end_hour=0),
+    )
     assert outcome.action == "skipped" and provider.calls == []
 
 

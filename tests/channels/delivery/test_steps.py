@@ -49,21 +49,43 @@ def url(module_pg: str) -> str:
 
 
 def make_settings(**kw: Any) -> Settings:
-    values: dict[str, Any] = {"quiet_start_hour": 0, "quiet_end_hour": 0,  # no quiet hours
-                              "send_backoff_seconds": 0.05, "send_max_retries": 3,
-                              "sms_rate_per_second": 10_000, "sweep_after_seconds": 300}
+    values: dict[str, Any] = {
+        "quiet_start_hour": 0,
+        "quiet_end_hour": 0,  # no quiet hours
+        "send_backoff_seconds": 0.05,
+        "send_max_retries": 3,
+        "sms_rate_per_second": 10_000,
+        "sweep_after_seconds": 300,
+    }
     values.update(kw)
     return Settings(**values)
 
 
-def add_sms(url: str, n: int = 1, *, to: str | None = TO, status: str = "queued",
-            due: dt.datetime | None = None, channel: str = "sms", **kw: Any) -> list[int]:
+def add_sms(
+    url: str,
+    n: int = 1,
+    *,
+    to: str | None = TO,
+    status: str = "queued",
+    due: dt.datetime | None = None,
+    channel: str = "sms",
+    **kw: Any,
+) -> list[int]:
     now = dt.datetime.now(UTC)
     with session_scope(url) as s:
-        rows = [notification(profile_id=f"E{next(_profiles)}", channel=channel, status=status,
-                             to=to, body=f"【浙里办】第{i}条 回TD退订",
-                             link=f"https://x/a/T{i}", due_at=due or now, **kw)
-                for i in range(n)]
+        rows = [
+            notification(
+                profile_id=f"E{next(_profiles)}",
+                channel=channel,
+                status=status,
+                to=to,
+                body=f"【浙里办】第{i}条 回TD退订",
+                link=f"https://x/a/T{i}",
+                due_at=due or now,
+                **kw,
+            )
+            for i in range(n)
+        ]
         s.add_all(rows)
         s.flush()
         return [r.id for r in rows]
@@ -84,12 +106,23 @@ def events(url: str, kind: str | None = None) -> list[FeedbackEvent]:
         return list(s.scalars(stmt))
 
 
-def send(url: str, nid: int, provider: Any, settings: Settings | None = None, *,
-         bucket: Any = None, stash: Any = None) -> Outcome:
+def send(
+    url: str,
+    nid: int,
+    provider: Any,
+    settings: Settings | None = None,
+    *,
+    bucket: Any = None,
+    stash: Any = None,
+) -> Outcome:
     return batch.send_sms_notification(
-        nid, sessions=functools.partial(session_scope, url), provider=provider,
-        bucket=bucket or LocalTokenBucket(1e6), settings=settings or make_settings(),
-        stash=stash)
+        nid,
+        sessions=functools.partial(session_scope, url),
+        provider=provider,
+        bucket=bucket or LocalTokenBucket(1e6),
+        settings=settings or make_settings(),
+        stash=stash,
+    )
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
@@ -97,6 +130,7 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 
 
 # --- the claim: at most one provider call per row ---------------------------------------------
+
 
 def test_send_records_sent_and_a_second_run_does_nothing(url: str) -> None:
     [nid] = add_sms(url)
@@ -110,11 +144,19 @@ def test_send_records_sent_and_a_second_run_does_nothing(url: str) -> None:
     assert len(provider.calls) == 1
     sent = provider.sent[0]
     assert (sent.to, sent.reference) == (TO, str(nid))
-    assert sent.meta == {"profile": row.profile_id, "policy": "zj-little-giant", "segments": 1,
-                         "link": "https://x/a/T0", "notification": nid}
+    assert sent.meta == {
+        "profile": row.profile_id,
+        "policy": "zj-little-giant",
+        "segments": 1,
+        "link": "https://x/a/T0",
+        "notification": nid,
+    }
     [event] = events(url)
-    assert (event.kind, event.profile_id, event.policy_id) == ("sent", row.profile_id,
-                                                               "zj-little-giant")
+    assert (event.kind, event.profile_id, event.policy_id) == (
+        "sent",
+        row.profile_id,
+        "zj-little-giant",
+    )
     assert event.detail["provider_ref"] == first.provider_ref
 
 
@@ -145,8 +187,9 @@ def test_claim_works_on_sqlite_too(sqlite_url: str) -> None:
     assert get(sqlite_url, nid).status == "sent" and len(provider.calls) == 1
 
 
-@pytest.mark.parametrize("status", ["deferred", "sending", "sent", "delivered", "failed",
-                                    "skipped"])
+@pytest.mark.parametrize(
+    "status", ["deferred", "sending", "sent", "delivered", "failed", "skipped"]
+)
 def test_only_queued_rows_are_sent(url: str, status: str) -> None:
     [nid] = add_sms(url, status=status)
     provider = RecordingProvider()
@@ -175,11 +218,14 @@ def test_opted_out_and_missing_numbers_are_skipped(url: str) -> None:
     assert send(url, nophone, provider).detail == "no_phone"
     assert send(url, fine, provider).action == "sent"
     assert [(get(url, i).status, get(url, i).last_error) for i in (opted, nophone)] == [
-        ("skipped", "opted_out"), ("skipped", "no_phone")]
+        ("skipped", "opted_out"),
+        ("skipped", "no_phone"),
+    ]
     assert provider.calls == [str(fine)]
 
 
 # --- errors ------------------------------------------------------------------------------------
+
 
 def test_a_retryable_error_requeues_with_backoff_then_sends(url: str) -> None:
     [nid] = add_sms(url)
@@ -224,8 +270,9 @@ def test_retries_are_bounded_then_the_row_fails(url: str) -> None:
     assert len(provider.calls) == 3 and events(url) == []
 
 
-@pytest.mark.parametrize(("code", "opted_out"), [("21211", False), ("21610", True),
-                                                 ("20003", False)])
+@pytest.mark.parametrize(
+    ("code", "opted_out"), [("21211", False), ("21610", True), ("20003", False)]
+)
 def test_a_permanent_error_fails_at_once(url: str, code: str, opted_out: bool) -> None:
     [nid] = add_sms(url)
     provider = RecordingProvider()
@@ -241,8 +288,9 @@ def test_a_permanent_error_fails_at_once(url: str, code: str, opted_out: bool) -
 
 def test_an_unexpected_provider_exception_counts_as_transient(url: str) -> None:
     class Broken(RecordingProvider):
-        def send_sms(self, to: str, body: str, reference: str, *,
-                     meta: Mapping[str, Any] | None = None) -> SendResult:
+        def send_sms(
+            self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+        ) -> SendResult:
             raise RuntimeError("bug")
 
     [nid] = add_sms(url)
@@ -251,6 +299,7 @@ def test_an_unexpected_provider_exception_counts_as_transient(url: str) -> None:
 
 
 # --- rate limiter, quiet hours -------------------------------------------------------------------
+
 
 class FullBucket:
     rate = 1.0
@@ -296,7 +345,7 @@ def test_quiet_hours_defer_to_the_morning(url: str) -> None:
     outcome = send(url, nid, provider, settings)
     assert outcome.action == "deferred" and provider.calls == []
     row = get(url, nid)
-    morning = (sh.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1))
+    morning = sh.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     assert row.status == "deferred" and as_utc(row.due_at) == morning.astimezone(UTC)
     [overdue] = add_sms(url, status="deferred", due=dt.datetime.now(UTC) - dt.timedelta(hours=1))
     with session_scope(url) as s:  # nothing is dispatched in quiet hours either
@@ -318,6 +367,7 @@ def test_quiet_until() -> None:
 
 # --- the file sink ends at "delivered" ------------------------------------------------------------
 
+
 def test_the_file_sink_delivers_at_once(url: str, tmp_path: Path) -> None:
     [nid] = add_sms(url)
     out = tmp_path / "sms.jsonl"
@@ -329,6 +379,7 @@ def test_the_file_sink_delivers_at_once(url: str, tmp_path: Path) -> None:
 
 
 # --- receipts ----------------------------------------------------------------------------------
+
 
 def test_receipts_move_forward_only(url: str) -> None:
     a, b = add_sms(url, 2)
@@ -367,11 +418,14 @@ def test_a_receipt_arriving_before_the_sender_records_is_applied(url: str) -> No
     class Quick(RecordingProvider):
         """Twilio may call back before create() has even returned."""
 
-        def send_sms(self, to: str, body: str, reference: str, *,
-                     meta: Mapping[str, Any] | None = None) -> SendResult:
+        def send_sms(
+            self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+        ) -> SendResult:
             result = super().send_sms(to, body, reference, meta=meta)
-            assert receipts.receive_receipt(sessions, stash, result.provider_ref,
-                                            "delivered") == "unknown"
+            assert (
+                receipts.receive_receipt(sessions, stash, result.provider_ref, "delivered")
+                == "unknown"
+            )
             return result
 
     [nid] = add_sms(url)
@@ -395,14 +449,19 @@ def test_redis_receipt_stash(redis_url: str) -> None:
 
 # --- dispatch_due and sweep ---------------------------------------------------------------------
 
+
 def test_dispatch_due_queues_deferred_and_retry_rows_once(url: str) -> None:
     now = dt.datetime.now(UTC)
     settings = make_settings()
     [deferred_due] = add_sms(url, status="deferred", due=now - dt.timedelta(minutes=1))
     [deferred_later] = add_sms(url, status="deferred", due=now + dt.timedelta(hours=1))
     [fresh] = add_sms(url)  # queued with its task: not the dispatcher's
-    [retry] = add_sms(url, due=now - dt.timedelta(seconds=1),
-                      updated_at=now - dt.timedelta(seconds=10), attempts=1)
+    [retry] = add_sms(
+        url,
+        due=now - dt.timedelta(seconds=1),
+        updated_at=now - dt.timedelta(seconds=10),
+        attempts=1,
+    )
     [sending] = add_sms(url, status="sending", due=now - dt.timedelta(minutes=1))
     with session_scope(url) as s:
         assert sorted(dispatch_due(s, settings, now=now)) == sorted([deferred_due, retry])
@@ -446,7 +505,11 @@ def test_sweep_requeues_lost_rows_and_fails_stuck_sending_ones(url: str) -> None
     row = get(url, stuck)
     assert row.status == "failed" and "not resent" in (row.last_error or "")
     assert [get(url, i).status for i in (lost, recent, busy, sent)] == [
-        "queued", "queued", "sending", "sent"]
+        "queued",
+        "queued",
+        "sending",
+        "sent",
+    ]
     with session_scope(url) as s:  # re-queued at most once per period
         again = sweep(s, settings, now=now + dt.timedelta(seconds=60))
     assert (again.requeued, again.failed) == ([], [])
@@ -459,11 +522,15 @@ def test_a_provider_answer_after_the_sweep_keeps_the_final_state(url: str) -> No
     [nid] = add_sms(url)
 
     class SweptMeanwhile(RecordingProvider):
-        def send_sms(self, to: str, body: str, reference: str, *,
-                     meta: Mapping[str, Any] | None = None) -> SendResult:
+        def send_sms(
+            self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+        ) -> SendResult:
             with session_scope(url) as s:
-                sweep(s, make_settings(sweep_after_seconds=0),
-                      now=dt.datetime.now(UTC) + dt.timedelta(seconds=1))
+                sweep(
+                    s,
+                    make_settings(sweep_after_seconds=0),
+                    now=dt.datetime.now(UTC) + dt.timedelta(seconds=1),
+                )
             return super().send_sms(to, body, reference, meta=meta)
 
     outcome = send(url, nid, SweptMeanwhile())
@@ -477,12 +544,24 @@ def test_a_provider_answer_after_the_sweep_keeps_the_final_state(url: str) -> No
 
 # --- batches and the Celery tasks (eager) ---------------------------------------------------------
 
-def send_batch(url: str, ids: list[int], provider: Any, settings: Settings | None = None, *,
-               bucket: Any = None, flush_every: float = batch.FLUSH_EVERY) -> list[Outcome]:
+
+def send_batch(
+    url: str,
+    ids: list[int],
+    provider: Any,
+    settings: Settings | None = None,
+    *,
+    bucket: Any = None,
+    flush_every: float = batch.FLUSH_EVERY,
+) -> list[Outcome]:
     return batch.send_sms_batch(
-        ids, sessions=functools.partial(session_scope, url), provider=provider,
-        bucket=bucket or LocalTokenBucket(1e6), settings=settings or make_settings(),
-        flush_every=flush_every)
+        ids,
+        sessions=functools.partial(session_scope, url),
+        provider=provider,
+        bucket=bucket or LocalTokenBucket(1e6),
+        settings=settings or make_settings(),
+        flush_every=flush_every,
+    )
 
 
 def test_a_batch_reports_each_row_in_order(url: str) -> None:
@@ -498,11 +577,20 @@ def test_a_batch_reports_each_row_in_order(url: str) -> None:
     provider.fail("+8613900000008", ProviderError("busy", "20429", True))
     outcomes = send_batch(url, [ok, later, opted, bad, busy, ok], provider)
     assert [(o.id, o.action) for o in outcomes] == [
-        (ok, "sent"), (later, "not_claimed"), (opted, "skipped"), (bad, "failed"),
-        (busy, "retry")]  # a repeated id counts once
+        (ok, "sent"),
+        (later, "not_claimed"),
+        (opted, "skipped"),
+        (bad, "failed"),
+        (busy, "retry"),
+    ]  # a repeated id counts once
     assert sorted(provider.calls) == sorted([str(ok), str(bad), str(busy)])
     assert [get(url, i).status for i in (ok, later, opted, bad, busy)] == [
-        "sent", "queued", "skipped", "failed", "queued"]
+        "sent",
+        "queued",
+        "skipped",
+        "failed",
+        "queued",
+    ]
     assert [e.kind for e in events(url)] == ["sent"]
 
 
@@ -511,8 +599,9 @@ def test_a_batch_records_as_it_goes(url: str) -> None:
     seen: list[str] = []
 
     class Watching(RecordingProvider):
-        def send_sms(self, to: str, body: str, reference: str, *,
-                     meta: Mapping[str, Any] | None = None) -> SendResult:
+        def send_sms(
+            self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+        ) -> SendResult:
             seen.append(",".join(get(url, i).status for i in ids))
             return super().send_sms(to, body, reference, meta=meta)
 
@@ -547,10 +636,15 @@ def test_tasks_in_eager_mode(url: str) -> None:
     worker.configure(Settings(redis_url=""))
     provider = RecordingProvider()
     settings = make_settings()
-    sender.set_runtime(sender.Runtime(settings=settings, provider=provider,
-                                    bucket=LocalTokenBucket(1e6),
-                                    stash=receipts.MemoryReceiptStash(),
-                                    sessions=functools.partial(session_scope, url)))
+    sender.set_runtime(
+        sender.Runtime(
+            settings=settings,
+            provider=provider,
+            bucket=LocalTokenBucket(1e6),
+            stash=receipts.MemoryReceiptStash(),
+            sessions=functools.partial(session_scope, url),
+        )
+    )
     try:
         assert worker.send_sms.app.conf.task_always_eager
         ids = add_sms(url, 5)
@@ -569,7 +663,12 @@ def test_beat_schedule_entries_name_registered_tasks() -> None:
 
     names = worker.TaskNames
     assert {e["task"] for e in worker.BEAT_SCHEDULE.values()} == {
-        names.DISPATCH, names.SWEEP, names.PLAN, names.DAILY_RUN, names.SWEEP_STALLED_RUNS}
+        names.DISPATCH,
+        names.SWEEP,
+        names.PLAN,
+        names.DAILY_RUN,
+        names.SWEEP_STALLED_RUNS,
+    }
     assert {names.SEND, names.SEND_BATCH, names.DISPATCH, names.SWEEP} <= set(worker.app.tasks)
     assert set(worker.app.conf.beat_schedule) == set(worker.BEAT_SCHEDULE)
 
@@ -578,16 +677,24 @@ def test_sms_tasks_are_routed_apart_from_run_chunks() -> None:
     import zhida.worker as worker
 
     router = worker.app.amqp.router
-    queue_of = {name: router.route({}, name)["queue"].name
-                for name in (worker.TaskNames.SEND_BATCH, worker.TaskNames.EVALUATE_CHUNK,
-                             worker.TaskNames.PLAN)}
-    assert queue_of == {worker.TaskNames.SEND_BATCH: "sms",
-                        worker.TaskNames.EVALUATE_CHUNK: "runs",
-                        worker.TaskNames.PLAN: "plan"}
+    queue_of = {
+        name: router.route({}, name)["queue"].name
+        for name in (
+            worker.TaskNames.SEND_BATCH,
+            worker.TaskNames.EVALUATE_CHUNK,
+            worker.TaskNames.PLAN,
+        )
+    }
+    assert queue_of == {
+        worker.TaskNames.SEND_BATCH: "sms",
+        worker.TaskNames.EVALUATE_CHUNK: "runs",
+        worker.TaskNames.PLAN: "plan",
+    }
 
 
-def test_the_embedded_default_writes_the_outbox(sqlite_url: str, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_embedded_default_writes_the_outbox(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No Redis, SQLite, the file sink: tasks run in-process and end at delivered."""
     import json
 
@@ -596,9 +703,14 @@ def test_the_embedded_default_writes_the_outbox(sqlite_url: str, tmp_path: Path,
     from zhida.settings import get_settings
 
     outbox = tmp_path / "outbox" / "sms.jsonl"
-    for name, value in {"DATABASE_URL": sqlite_url, "REDIS_URL": "", "SMS_PROVIDER": "file",
-                        "SMS_OUTBOX": str(outbox), "QUIET_START_HOUR": "0",
-                        "QUIET_END_HOUR": "0"}.items():
+    for name, value in {
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": "",
+        "SMS_PROVIDER": "file",
+        "SMS_OUTBOX": str(outbox),
+        "QUIET_START_HOUR": "0",
+        "QUIET_END_HOUR": "0",
+    }.items():
         monkeypatch.setenv("ZHIDA_" + name, value)
     get_settings.cache_clear()
     worker.configure()
@@ -606,8 +718,9 @@ def test_the_embedded_default_writes_the_outbox(sqlite_url: str, tmp_path: Path,
         ids = add_sms(sqlite_url, 3)
         assert worker.enqueue_sms(ids) == 1
         lines = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
-        assert [sorted(line) for line in lines] == [sorted(["to", "profile", "policy", "body",
-                                                            "segments", "link"])] * 3
+        assert [sorted(line) for line in lines] == [
+            sorted(["to", "profile", "policy", "body", "segments", "link"])
+        ] * 3
         assert {get(sqlite_url, i).status for i in ids} == {"delivered"}
         assert worker.enqueue_sms(ids) == 1  # again: nothing more is written
         assert len(outbox.read_text(encoding="utf-8").splitlines()) == 3

@@ -30,8 +30,12 @@ from zhida.store.db import session_scope
 from zhida.store.models import FeedbackEvent, Notification
 from zhida.worker import TASK_ROUTES, TaskNames
 
-DISPATCH, SEND, SEND_BATCH, SWEEP = (TaskNames.DISPATCH, TaskNames.SEND, TaskNames.SEND_BATCH,
-                                     TaskNames.SWEEP)
+DISPATCH, SEND, SEND_BATCH, SWEEP = (
+    TaskNames.DISPATCH,
+    TaskNames.SEND,
+    TaskNames.SEND_BATCH,
+    TaskNames.SWEEP,
+)
 
 FROM = "+15005550006"
 _numbers = itertools.count(1)
@@ -56,20 +60,38 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log = Path(tmp_path_factory.mktemp("worker")) / "worker.log"
-    with migrated_database(pg_admin_url, "zhida_sms") as url, PrivateRedis() as redis_server, \
-            FakeTwilio(callback_delay=0.05, lifetime=300) as fake:
+    with (
+        migrated_database(pg_admin_url, "zhida_sms") as url,
+        PrivateRedis() as redis_server,
+        FakeTwilio(callback_delay=0.05, lifetime=300) as fake,
+    ):
         settings_box: list[Settings] = []
         app = app_for(url, lambda: settings_box[0])
         with WebApp(app) as web:
-            env = {"ZHIDA_DATABASE_URL": url, "ZHIDA_REDIS_URL": redis_server.url,
-                   "ZHIDA_SMS_PROVIDER": "twilio", "ZHIDA_TWILIO_ACCOUNT_SID": fake.account_sid,
-                   "ZHIDA_TWILIO_AUTH_TOKEN": fake.auth_token, "ZHIDA_TWILIO_FROM": FROM,
-                   "ZHIDA_TWILIO_BASE_URL": fake.url, "ZHIDA_BASE_URL": web.url,
-                   "ZHIDA_QUIET_START_HOUR": "0", "ZHIDA_QUIET_END_HOUR": "0",
-                   "ZHIDA_SEND_BACKOFF_SECONDS": "0.2", "ZHIDA_SEND_MAX_RETRIES": "4",
-                   "ZHIDA_SMS_RATE_PER_SECOND": "500", "ZHIDA_SWEEP_AFTER_SECONDS": "300"}
-            settings_box.append(Settings(database_url=url, redis_url=redis_server.url,
-                                         base_url=web.url, twilio_auth_token=fake.auth_token))
+            env = {
+                "ZHIDA_DATABASE_URL": url,
+                "ZHIDA_REDIS_URL": redis_server.url,
+                "ZHIDA_SMS_PROVIDER": "twilio",
+                "ZHIDA_TWILIO_ACCOUNT_SID": fake.account_sid,
+                "ZHIDA_TWILIO_AUTH_TOKEN": fake.auth_token,
+                "ZHIDA_TWILIO_FROM": FROM,
+                "ZHIDA_TWILIO_BASE_URL": fake.url,
+                "ZHIDA_BASE_URL": web.url,
+                "ZHIDA_QUIET_START_HOUR": "0",
+                "ZHIDA_QUIET_END_HOUR": "0",
+                "ZHIDA_SEND_BACKOFF_SECONDS": "0.2",
+                "ZHIDA_SEND_MAX_RETRIES": "4",
+                "ZHIDA_SMS_RATE_PER_SECOND": "500",
+                "ZHIDA_SWEEP_AFTER_SECONDS": "300",
+            }
+            settings_box.append(
+                Settings(
+                    database_url=url,
+                    redis_url=redis_server.url,
+                    base_url=web.url,
+                    twilio_auth_token=fake.auth_token,
+                )
+            )
             broker = Celery("zhida-test-client", broker=redis_server.url, set_as_current=False)
             broker.conf.task_routes = TASK_ROUTES  # as zhida.worker routes them
             with CeleryWorker(env, pool="threads", concurrency=8, log_path=log) as worker:
@@ -85,11 +107,18 @@ def s(stack: Stack) -> Stack:
     return stack
 
 
-def add_sms(url: str, to: str, *, status: str = "queued", due: dt.datetime | None = None,
-            **kw: Any) -> int:
+def add_sms(
+    url: str, to: str, *, status: str = "queued", due: dt.datetime | None = None, **kw: Any
+) -> int:
     with session_scope(url) as session:
-        row = notification(profile_id=f"E{to[-6:]}", status=status, to=to,
-                           link="https://x/a/T", due_at=due or dt.datetime.now(dt.UTC), **kw)
+        row = notification(
+            profile_id=f"E{to[-6:]}",
+            status=status,
+            to=to,
+            link="https://x/a/T",
+            due_at=due or dt.datetime.now(dt.UTC),
+            **kw,
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -109,9 +138,13 @@ def wait_status(url: str, nid: int, status: str, timeout: float = 15.0) -> Notif
 
 def kinds(url: str, profile_id: str) -> list[str]:
     with session_scope(url) as session:
-        return list(session.scalars(select(FeedbackEvent.kind)
-                                    .where(FeedbackEvent.profile_id == profile_id)
-                                    .order_by(FeedbackEvent.id)))
+        return list(
+            session.scalars(
+                select(FeedbackEvent.kind)
+                .where(FeedbackEvent.profile_id == profile_id)
+                .order_by(FeedbackEvent.id)
+            )
+        )
 
 
 def test_twilio_end_to_end_created_sent_delivered(s: Stack) -> None:
@@ -158,8 +191,9 @@ def test_transient_errors_are_retried_then_delivered(s: Stack, http_status: int)
     assert row.attempts == 3 and str(http_status) in (row.last_error or "2")
 
 
-@pytest.mark.parametrize(("to", "code"), [(INVALID_NUMBER, "21211"),
-                                          (UNSUBSCRIBED_NUMBER, "21610")])
+@pytest.mark.parametrize(
+    ("to", "code"), [(INVALID_NUMBER, "21211"), (UNSUBSCRIBED_NUMBER, "21610")]
+)
 def test_permanent_errors_are_not_retried(s: Stack, to: str, code: str) -> None:
     nid = add_sms(s.url, to)
     s.send(nid)
@@ -190,8 +224,9 @@ def test_duplicated_out_of_order_receipts_from_twilio(s: Stack) -> None:
     s.send(nid)
     row = wait_status(s.url, nid, "delivered")
     sid = row.provider_ref or ""
-    callbacks = wait_until(lambda: (lambda c: c if len(c) == 3 else None)(
-        s.fake.callbacks_for(sid)))
+    callbacks = wait_until(
+        lambda: (lambda c: c if len(c) == 3 else None)(s.fake.callbacks_for(sid))
+    )
     assert [c.params["MessageStatus"] for c in callbacks] == ["delivered", "sent", "delivered"]
     assert all(c.http_status == 200 for c in callbacks)
     assert row_of(s.url, nid).status == "delivered"

@@ -32,33 +32,54 @@ def fake() -> Iterator[FakeTwilio]:
 
 
 def twilio_settings(fake: FakeTwilio, **kw: object) -> Settings:
-    values: dict[str, object] = {"sms_provider": "twilio", "twilio_account_sid": fake.account_sid,
-                                 "twilio_auth_token": fake.auth_token, "twilio_from": FROM,
-                                 "twilio_base_url": fake.url,
-                                 "base_url": "https://zhida.example.gov.cn"}
+    values: dict[str, object] = {
+        "sms_provider": "twilio",
+        "twilio_account_sid": fake.account_sid,
+        "twilio_auth_token": fake.auth_token,
+        "twilio_from": FROM,
+        "twilio_base_url": fake.url,
+        "base_url": "https://zhida.example.gov.cn",
+    }
     values.update(kw)
     return Settings(**values)  # type: ignore[arg-type]
 
 
 # --- file sink ------------------------------------------------------------------------------
 
+
 def test_file_sink_appends_one_json_line_per_sms_exactly(tmp_path: Path) -> None:
     out = tmp_path / "outbox" / "sms.jsonl"
     console = io.StringIO()
     sink = FileSink(out, stream=console)
     body = "【浙里办】杭州测试科技有限公司：贵企业符合申报条件，详见 https://x/a/T 回TD退订"
-    meta = {"profile": "E1", "policy": "zj-little-giant", "segments": 2,
-            "link": "https://x/a/T", "notification": 7}
+    meta = {
+        "profile": "E1",
+        "policy": "zj-little-giant",
+        "segments": 2,
+        "link": "https://x/a/T",
+        "notification": 7,
+    }
     result = sink.send_sms(TO, body, "7", meta=meta)
-    sink.send_sms("+8613800000002", "第二条", "8", meta={"profile": "E2", "policy": "p",
-                                                         "segments": 1, "link": None})
+    sink.send_sms(
+        "+8613800000002",
+        "第二条",
+        "8",
+        meta={"profile": "E2", "policy": "p", "segments": 1, "link": None},
+    )
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2
     first = json.loads(lines[0])
-    assert list(first) == list(OUTBOX_KEYS) == ["to", "profile", "policy", "body", "segments",
-                                                "link"]
-    assert first == {"to": TO, "profile": "E1", "policy": "zj-little-giant", "body": body,
-                     "segments": 2, "link": "https://x/a/T"}
+    assert (
+        list(first) == list(OUTBOX_KEYS) == ["to", "profile", "policy", "body", "segments", "link"]
+    )
+    assert first == {
+        "to": TO,
+        "profile": "E1",
+        "policy": "zj-little-giant",
+        "body": body,
+        "segments": 2,
+        "link": "https://x/a/T",
+    }
     assert "浙里办" in lines[0]  # UTF-8, not \\u escapes
     assert json.loads(lines[1])["link"] is None
     assert result.provider_ref == "file-7" and result.status == "delivered"
@@ -74,8 +95,12 @@ def test_file_sink_lines_stay_whole_under_concurrency(tmp_path: Path) -> None:
 
     def burst(k: int) -> None:
         for i in range(50):
-            sink.send_sms(TO, body, f"{k}-{i}", meta={"profile": f"E{k}", "policy": "p",
-                                                      "segments": 8, "link": None})
+            sink.send_sms(
+                TO,
+                body,
+                f"{k}-{i}",
+                meta={"profile": f"E{k}", "policy": "p", "segments": 8, "link": None},
+            )
 
     threads = [threading.Thread(target=burst, args=(k,)) for k in range(4)]
     for t in threads:
@@ -116,6 +141,7 @@ def test_recording_provider_records_and_can_be_scripted() -> None:
 
 # --- Twilio via the official SDK --------------------------------------------------------------
 
+
 def test_twilio_sends_through_the_sdk_with_status_callback(fake: FakeTwilio) -> None:
     provider = TwilioProvider(twilio_settings(fake))
     result = provider.send_sms(TO, "【浙里办】你好 回TD退订", "42")
@@ -124,23 +150,31 @@ def test_twilio_sends_through_the_sdk_with_status_callback(fake: FakeTwilio) -> 
     int(result.provider_ref[2:], 16)
     [message] = fake.messages
     assert (message.sid, message.to, message.from_, message.body) == (
-        result.provider_ref, TO, FROM, "【浙里办】你好 回TD退订")
+        result.provider_ref,
+        TO,
+        FROM,
+        "【浙里办】你好 回TD退订",
+    )
     assert message.status_callback == "https://zhida.example.gov.cn/webhooks/twilio/status"
 
 
 def test_twilio_http_client_is_the_sdks_with_the_base_url_rewritten(fake: FakeTwilio) -> None:
     client = BaseUrlHttpClient(fake.url + "/")
     assert isinstance(client, TwilioHttpClient)
-    assert client.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json") == \
-        fake.url + "/2010-04-01/Accounts/AC1/Messages.json"
-    assert client.rewrite("https://messaging.twilio.com/v1/Services") == \
-        "https://messaging.twilio.com/v1/Services"
-    assert BaseUrlHttpClient("").rewrite("https://api.twilio.com/x") == \
-        "https://api.twilio.com/x"
+    assert (
+        client.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json")
+        == fake.url + "/2010-04-01/Accounts/AC1/Messages.json"
+    )
+    assert (
+        client.rewrite("https://messaging.twilio.com/v1/Services")
+        == "https://messaging.twilio.com/v1/Services"
+    )
+    assert BaseUrlHttpClient("").rewrite("https://api.twilio.com/x") == "https://api.twilio.com/x"
 
 
-def test_credentials_are_read_when_the_provider_is_built(fake: FakeTwilio,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_are_read_when_the_provider_is_built(
+    fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = twilio_settings(fake)
     provider = TwilioProvider(settings)
     settings.twilio_auth_token = "changed-later"  # later changes do not leak in
@@ -149,10 +183,12 @@ def test_credentials_are_read_when_the_provider_is_built(fake: FakeTwilio,
     assert len(fake.messages) == 1 and fake.requests[0].http_status == 201
 
 
-@pytest.mark.parametrize(("to", "code"), [(INVALID_NUMBER, "21211"),
-                                          (UNSUBSCRIBED_NUMBER, "21610")])
-def test_invalid_and_unsubscribed_numbers_are_permanent(fake: FakeTwilio, to: str,
-                                                        code: str) -> None:
+@pytest.mark.parametrize(
+    ("to", "code"), [(INVALID_NUMBER, "21211"), (UNSUBSCRIBED_NUMBER, "21610")]
+)
+def test_invalid_and_unsubscribed_numbers_are_permanent(
+    fake: FakeTwilio, to: str, code: str
+) -> None:
     provider = TwilioProvider(twilio_settings(fake))
     with pytest.raises(ProviderError) as caught:
         provider.send_sms(to, "hi", "1")
@@ -160,10 +196,12 @@ def test_invalid_and_unsubscribed_numbers_are_permanent(fake: FakeTwilio, to: st
     assert fake.messages == []
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(429, True), (500, True), (503, True),
-                                                    (400, False), (404, False)])
-def test_http_errors_map_to_retryable_or_permanent(fake: FakeTwilio, status: int,
-                                                   retryable: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(429, True), (500, True), (503, True), (400, False), (404, False)]
+)
+def test_http_errors_map_to_retryable_or_permanent(
+    fake: FakeTwilio, status: int, retryable: bool
+) -> None:
     fake.fail(TO, status, times=1)
     provider = TwilioProvider(twilio_settings(fake))
     with pytest.raises(ProviderError) as caught:
@@ -185,7 +223,9 @@ def test_timeouts_and_connection_errors_are_retryable(fake: FakeTwilio) -> None:
     with pytest.raises(ProviderError) as caught:
         slow.send_sms(TO, "hi", "1")
     assert caught.value.code == "timeout" and caught.value.retryable
-    nobody = TwilioProvider(twilio_settings(fake, twilio_base_url=f"http://127.0.0.1:{free_port()}"))
+    nobody = TwilioProvider(
+        twilio_settings(fake, twilio_base_url=f"http://127.0.0.1:{free_port()}")
+    )
     with pytest.raises(ProviderError) as caught:
         nobody.send_sms(TO, "hi", "1")
     assert caught.value.code == "connection" and caught.value.retryable

@@ -111,9 +111,14 @@ class Case:
         mark) if any."""
         explanation = build_explanation(self.result, self.schema)
         out: list[dict[str, Any]] = [
-            {"depth": depth + 1, "state": REASON_STATE[line.holds], "mark": mark_of(line),
-             "text": criterion_text(line)}
-            for depth, line in explanation.lines()]
+            {
+                "depth": depth + 1,
+                "state": REASON_STATE[line.holds],
+                "mark": mark_of(line),
+                "text": criterion_text(line),
+            }
+            for depth, line in explanation.lines()
+        ]
         missing = missing_text(explanation)
         if missing:
             out.append({"depth": 0, "state": "", "mark": "", "text": missing})
@@ -135,24 +140,52 @@ def load_case(session: Session, token: ApplicationToken, today: dt.date) -> Case
         raise LinkNotFound("profile kind does not match the policy")
     profile = frame_from_json([data], schema).to_dicts()[0]
     profile["id"] = token.profile_id
-    return Case(token, version, policy, schema, profile,
-                evaluate_policy(policy, profile, today),
-                evaluate_define_values(policy, profile, today))
+    return Case(
+        token,
+        version,
+        policy,
+        schema,
+        profile,
+        evaluate_policy(policy, profile, today),
+        evaluate_define_values(policy, profile, today),
+    )
 
 
 def existing_submission(session: Session, profile_id: str, policy_id: str) -> Submission | None:
-    return session.scalar(select(Submission).where(Submission.profile_id == profile_id,
-                                                   Submission.policy_id == policy_id))
+    return session.scalar(
+        select(Submission).where(
+            Submission.profile_id == profile_id, Submission.policy_id == policy_id
+        )
+    )
 
 
-def record_feedback(session: Session, profile_id: str, policy_id: str, kind: FeedbackKind,
-                    detail: dict[str, Any], once: bool = False) -> None:
-    if once and session.scalar(select(FeedbackEvent.id).where(
-            FeedbackEvent.profile_id == profile_id, FeedbackEvent.policy_id == policy_id,
-            FeedbackEvent.kind == kind).limit(1)) is not None:
+def record_feedback(
+    session: Session,
+    profile_id: str,
+    policy_id: str,
+    kind: FeedbackKind,
+    detail: dict[str, Any],
+    once: bool = False,
+) -> None:
+    if (
+        once
+        and session.scalar(
+            select(FeedbackEvent.id)
+            .where(
+                FeedbackEvent.profile_id == profile_id,
+                FeedbackEvent.policy_id == policy_id,
+                FeedbackEvent.kind == kind,
+            )
+            .limit(1)
+        )
+        is not None
+    ):
         return
-    session.add(FeedbackEvent(profile_id=profile_id, policy_id=policy_id, kind=kind,
-                              detail=detail, at=utcnow()))
+    session.add(
+        FeedbackEvent(
+            profile_id=profile_id, policy_id=policy_id, kind=kind, detail=detail, at=utcnow()
+        )
+    )
 
 
 def policy_context(case: Case, today: dt.date) -> dict[str, Any]:
@@ -171,17 +204,22 @@ def policy_context(case: Case, today: dt.date) -> dict[str, Any]:
 
 
 def submission_context(sub: Submission) -> dict[str, Any]:
-    created = sub.created_at.replace(tzinfo=dt.UTC) if sub.created_at.tzinfo is None \
-        else sub.created_at
-    return {"reference": sub.reference,
-            "submitted_at": created.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M")}
+    created = (
+        sub.created_at.replace(tzinfo=dt.UTC) if sub.created_at.tzinfo is None else sub.created_at
+    )
+    return {
+        "reference": sub.reference,
+        "submitted_at": created.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M"),
+    }
 
 
 # --- the form -----------------------------------------------------------------------------
 
+
 @router.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
-def application_form(token: str, request: Request, session: SessionDep,
-                     settings: SettingsDep, now: NowDep) -> HTMLResponse:
+def application_form(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> HTMLResponse:
     row = resolve_token(session, token, now)
     today = shanghai_date(now)
     case = load_case(session, row, today)
@@ -189,19 +227,30 @@ def application_form(token: str, request: Request, session: SessionDep,
     earlier = existing_submission(session, row.profile_id, row.policy_id)
     context = policy_context(case, today)
     if earlier is not None:
-        response = page(request, "apply_done.html",
-                        {**context, **submission_context(earlier), "already": True})
+        response = page(
+            request, "apply_done.html", {**context, **submission_context(earlier), "already": True}
+        )
     elif case.result.outcome == INELIGIBLE:
         response = page(request, "apply_ineligible.html", context)
     else:
         form = evaluate_form(case.policy, case.profile, today)
-        fields = [{"name": f"f{i}", "label": label, "value": form_text(value)}
-                  for i, (label, value) in enumerate(form.items())]
-        response = page(request, "apply_form.html", {
-            **context, "fields": fields, "csrf_token": web.csrf_token,
-            "action": f"/a/{token}"})
-    record_feedback(session, row.profile_id, row.policy_id, FeedbackKind.OPENED,
-                    {"policy_version_id": row.policy_version_id}, once=True)
+        fields = [
+            {"name": f"f{i}", "label": label, "value": form_text(value)}
+            for i, (label, value) in enumerate(form.items())
+        ]
+        response = page(
+            request,
+            "apply_form.html",
+            {**context, "fields": fields, "csrf_token": web.csrf_token, "action": f"/a/{token}"},
+        )
+    record_feedback(
+        session,
+        row.profile_id,
+        row.policy_id,
+        FeedbackKind.OPENED,
+        {"policy_version_id": row.policy_version_id},
+        once=True,
+    )
     session.commit()
     if is_new:
         set_session_cookie(response, settings, web)
@@ -215,8 +264,9 @@ class Outcome:
     status: int = 200
 
 
-def submit_application(session: Session, profile_id: str, token: str,
-                       raw: dict[str, str], now: dt.datetime) -> Outcome:
+def submit_application(
+    session: Session, profile_id: str, token: str, raw: dict[str, str], now: dt.datetime
+) -> Outcome:
     """Re-check and store one submission (the page to show, whatever happened)."""
     row = resolve_token(session, token, now)
     if row.profile_id != profile_id:
@@ -227,17 +277,27 @@ def submit_application(session: Session, profile_id: str, token: str,
     context = policy_context(case, today)
     earlier = existing_submission(session, profile_id, policy_id)
     if earlier is not None:
-        return Outcome("apply_done.html",
-                       {**context, **submission_context(earlier), "already": True}, 409)
+        return Outcome(
+            "apply_done.html", {**context, **submission_context(earlier), "already": True}, 409
+        )
     if case.result.outcome != ELIGIBLE:
         return Outcome("apply_ineligible.html", {**context, "at_submit": True})
-    values = {label: raw.get(f"f{i}", "").strip()[:MAX_VALUE_CHARS]
-              for i, label in enumerate(case.policy.form)}
+    values = {
+        label: raw.get(f"f{i}", "").strip()[:MAX_VALUE_CHARS]
+        for i, label in enumerate(case.policy.form)
+    }
     trace = case.trace()
     for _ in range(5):
-        sub = Submission(reference=new_reference(today), profile_id=profile_id,
-                         policy_id=policy_id, policy_version_id=version_id, values=values,
-                         outcome=ELIGIBLE, trace=trace, created_at=utcnow())
+        sub = Submission(
+            reference=new_reference(today),
+            profile_id=profile_id,
+            policy_id=policy_id,
+            policy_version_id=version_id,
+            values=values,
+            outcome=ELIGIBLE,
+            trace=trace,
+            created_at=utcnow(),
+        )
         session.add(sub)
         try:
             session.flush()
@@ -245,35 +305,52 @@ def submit_application(session: Session, profile_id: str, token: str,
             session.rollback()
             earlier = existing_submission(session, profile_id, policy_id)
             if earlier is not None:  # a concurrent submission won
-                return Outcome("apply_done.html", {**context, **submission_context(earlier),
-                                                   "already": True}, 409)
+                return Outcome(
+                    "apply_done.html",
+                    {**context, **submission_context(earlier), "already": True},
+                    409,
+                )
             continue  # a reference collision: draw another
-        record_feedback(session, profile_id, policy_id, FeedbackKind.APPLIED,
-                        {"policy_version_id": version_id, "reference": sub.reference})
+        record_feedback(
+            session,
+            profile_id,
+            policy_id,
+            FeedbackKind.APPLIED,
+            {"policy_version_id": version_id, "reference": sub.reference},
+        )
         session.commit()
-        return Outcome("apply_done.html", {**context, **submission_context(sub),
-                                           "already": False})
+        return Outcome("apply_done.html", {**context, **submission_context(sub), "already": False})
     raise RuntimeError("could not draw a free submission reference")
 
 
 @router.post("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def application_submit(token: str, request: Request, web: CsrfSession,
-                             session: SessionDep, now: NowDep) -> HTMLResponse:
+async def application_submit(
+    token: str, request: Request, web: CsrfSession, session: SessionDep, now: NowDep
+) -> HTMLResponse:
     form = await request.form()
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
-    outcome = await run_in_threadpool(submit_application, session, web.profile_id, token,
-                                      raw, now)
+    outcome = await run_in_threadpool(submit_application, session, web.profile_id, token, raw, now)
     return page(request, outcome.page, outcome.context, status_code=outcome.status)
 
 
 # --- the profile's own submissions (JSON) -------------------------------------------------
 
+
 @router.get("/api/applications")
 def api_applications(profile: CurrentProfile, session: SessionDep) -> dict[str, Any]:
-    subs = session.scalars(select(Submission).where(Submission.profile_id == profile)
-                           .order_by(Submission.id.desc()))
-    return {"applications": [{"reference": s.reference, "policy_id": s.policy_id,
-                              "policy_version_id": s.policy_version_id, "values": s.values,
-                              "outcome": s.outcome,
-                              "submitted_at": submission_context(s)["submitted_at"]}
-                             for s in subs]}
+    subs = session.scalars(
+        select(Submission).where(Submission.profile_id == profile).order_by(Submission.id.desc())
+    )
+    return {
+        "applications": [
+            {
+                "reference": s.reference,
+                "policy_id": s.policy_id,
+                "policy_version_id": s.policy_version_id,
+                "values": s.values,
+                "outcome": s.outcome,
+                "submitted_at": submission_context(s)["submitted_at"],
+            }
+            for s in subs
+        ]
+    }

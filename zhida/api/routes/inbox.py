@@ -78,13 +78,21 @@ def safe_link(link: str | None) -> str | None:
 
 def message_json(message: InboxMessage) -> dict[str, Any]:
     created = local_time(message.created_at)
-    return {"id": message.id, "policy_id": message.policy_id, "kind": message.kind,
-            "title": message.title, "body": message.body, "link": safe_link(message.link),
-            "created_at": created.isoformat(), "created_text": created.strftime("%Y-%m-%d %H:%M"),
-            "read": message.read_at is not None}
+    return {
+        "id": message.id,
+        "policy_id": message.policy_id,
+        "kind": message.kind,
+        "title": message.title,
+        "body": message.body,
+        "link": safe_link(message.link),
+        "created_at": created.isoformat(),
+        "created_text": created.strftime("%Y-%m-%d %H:%M"),
+        "read": message.read_at is not None,
+    }
 
 
 # --- sign-in ------------------------------------------------------------------------------
+
 
 @router.get("/login/{signed}", include_in_schema=False)
 def login(signed: str, session: SessionDep, settings: SettingsDep) -> Response:
@@ -100,37 +108,52 @@ def login(signed: str, session: SessionDep, settings: SettingsDep) -> Response:
 
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request, web: CsrfSession) -> HTMLResponse:
-    response = page(request, "error.html", {"title": "已退出", "status": 200,
-                                            "text": "您已安全退出。"})
+    response = page(
+        request, "error.html", {"title": "已退出", "status": 200, "text": "您已安全退出。"}
+    )
     clear_session_cookie(response)
     return response
 
 
 # --- the page -----------------------------------------------------------------------------
 
+
 @router.get("/inbox", response_class=HTMLResponse, include_in_schema=False)
 def inbox_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLResponse:
     messages = inbox.list_messages(session, web.profile_id, limit=100)
     found = get_profile(session, web.profile_id)
     name = str(found[1].get("name") or "") if found else ""
-    return page(request, "inbox.html", {
-        "name": name,
-        "messages": [message_json(m) for m in messages],
-        "unread": inbox.unread_count(session, web.profile_id),
-        "after": max((m.id for m in messages), default=0),
-        "csrf_token": web.csrf_token,
-    })
+    return page(
+        request,
+        "inbox.html",
+        {
+            "name": name,
+            "messages": [message_json(m) for m in messages],
+            "unread": inbox.unread_count(session, web.profile_id),
+            "after": max((m.id for m in messages), default=0),
+            "csrf_token": web.csrf_token,
+        },
+    )
 
 
 # --- JSON ---------------------------------------------------------------------------------
 
+
 @router.get("/api/inbox")
-def api_inbox(profile: CurrentProfile, session: SessionDep, limit: int = 50,
-              before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> dict[str, Any]:
+def api_inbox(
+    profile: CurrentProfile,
+    session: SessionDep,
+    limit: int = 50,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+) -> dict[str, Any]:
     limit = max(1, min(limit, 200))
-    return {"unread": inbox.unread_count(session, profile),
-            "messages": [message_json(m) for m in
-                         inbox.list_messages(session, profile, limit=limit, before_id=before)]}
+    return {
+        "unread": inbox.unread_count(session, profile),
+        "messages": [
+            message_json(m)
+            for m in inbox.list_messages(session, profile, limit=limit, before_id=before)
+        ],
+    }
 
 
 @router.get("/api/inbox/unread-count")
@@ -142,11 +165,11 @@ def api_unread_count(profile: CurrentProfile, session: SessionDep) -> dict[str, 
 def api_mark_read(message_id: int, web: CsrfSession, session: SessionDep) -> dict[str, Any]:
     message = inbox.mark_read(session, web.profile_id, message_id)
     session.commit()
-    return {"id": message.id, "read": True,
-            "unread": inbox.unread_count(session, web.profile_id)}
+    return {"id": message.id, "read": True, "unread": inbox.unread_count(session, web.profile_id)}
 
 
 # --- Server-Sent Events -------------------------------------------------------------------
+
 
 def _sse(message: dict[str, Any]) -> str:
     return f"id: {message['id']}\nevent: inbox\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
@@ -164,10 +187,15 @@ def _read_new(engine: Engine, profile_id: str, after: int) -> tuple[list[dict[st
         return out, (rows[-1].id if rows else after)
 
 
-def _start_cursor(engine: Engine, profile_id: str, after: int | None,
-                  last_event_id: str | None) -> int:
-    if last_event_id and last_event_id.strip().isdigit() and len(last_event_id.strip()) <= 19 \
-            and int(last_event_id.strip()) <= MAX_ID:  # else: not one of ours, ignored
+def _start_cursor(
+    engine: Engine, profile_id: str, after: int | None, last_event_id: str | None
+) -> int:
+    if (
+        last_event_id
+        and last_event_id.strip().isdigit()
+        and len(last_event_id.strip()) <= 19
+        and int(last_event_id.strip()) <= MAX_ID
+    ):  # else: not one of ours, ignored
         return int(last_event_id.strip())
     if after is not None and after >= 0:
         return after
@@ -175,8 +203,9 @@ def _start_cursor(engine: Engine, profile_id: str, after: int | None,
         return inbox.latest_id(session, profile_id)
 
 
-async def _events(request: Request, engine: Engine, profile_id: str, cursor: int,
-                  redis_url: str) -> AsyncIterator[str]:
+async def _events(
+    request: Request, engine: Engine, profile_id: str, cursor: int, redis_url: str
+) -> AsyncIterator[str]:
     config = STREAM
     yield f"retry: {config.retry_ms}\n\n"
     client: aioredis.Redis | None = None
@@ -202,7 +231,8 @@ async def _events(request: Request, engine: Engine, profile_id: str, cursor: int
                 try:
                     event = await pubsub.get_message(
                         ignore_subscribe_messages=True,
-                        timeout=min(1.0, config.heartbeat_seconds, left))
+                        timeout=min(1.0, config.heartbeat_seconds, left),
+                    )
                     woke = event is not None
                 except (RedisError, OSError):
                     pubsub = None
@@ -211,8 +241,7 @@ async def _events(request: Request, engine: Engine, profile_id: str, cursor: int
                 woke = True
             beat = time.monotonic() - last_beat >= config.heartbeat_seconds
             if woke or beat:
-                messages, cursor = await run_in_threadpool(_read_new, engine, profile_id,
-                                                           cursor)
+                messages, cursor = await run_in_threadpool(_read_new, engine, profile_id, cursor)
                 for m in messages:
                     yield _sse(m)
             if beat:
@@ -227,18 +256,21 @@ async def _events(request: Request, engine: Engine, profile_id: str, cursor: int
 
 
 @router.get("/api/inbox/stream")
-async def api_inbox_stream(request: Request, web: CurrentSession, session: SessionDep,
-                           settings: SettingsDep,
-                           after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
-                           last_event_id: Annotated[str | None, Header()] = None,
-                           ) -> StreamingResponse:
+async def api_inbox_stream(
+    request: Request,
+    web: CurrentSession,
+    session: SessionDep,
+    settings: SettingsDep,
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
     """Server-Sent Events: the profile's new messages as they are created."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     session.close()  # the stream opens a short session per read; no connection is held
-    cursor = await run_in_threadpool(_start_cursor, engine, web.profile_id, after,
-                                     last_event_id)
+    cursor = await run_in_threadpool(_start_cursor, engine, web.profile_id, after, last_event_id)
     return StreamingResponse(
         _events(request, engine, web.profile_id, cursor, settings.redis_url),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

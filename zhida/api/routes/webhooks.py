@@ -73,7 +73,8 @@ async def verified_form(request: Request, settings: Settings) -> FormData:
         if content_type != FORM_TYPE:
             raise ValueError(content_type)
         pairs: list[tuple[str, str | UploadFile]] = list(
-            parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        )
         form = FormData(pairs)
     except ValueError as err:  # not a form body (or not UTF-8)
         raise HTTPException(status_code=403, detail="signature does not verify") from err
@@ -105,8 +106,9 @@ def _session_factory(session: Session) -> SessionFactory:
 
 
 def _receipt(session: Session, settings: Settings, sid: str, state: str, code: str) -> str:
-    return receive_receipt(_session_factory(session), stash_for(settings.redis_url), sid,
-                           state, code)
+    return receive_receipt(
+        _session_factory(session), stash_for(settings.redis_url), sid, state, code
+    )
 
 
 def _inbound(session: Session, sid: str, phone: str, opted_out: bool, keyword: str) -> bool:
@@ -125,8 +127,9 @@ async def status(request: Request, session: SessionDep, settings: SettingsDep) -
     sid = _text(form, "MessageSid") or _text(form, "SmsSid")
     state = _text(form, "MessageStatus") or _text(form, "SmsStatus")
     if sid and state:
-        result = await run_in_threadpool(_receipt, session, settings, sid, state,
-                                         _text(form, "ErrorCode"))
+        result = await run_in_threadpool(
+            _receipt, session, settings, sid, state, _text(form, "ErrorCode")
+        )
         log.info("receipt %s %s: %s", sid, state, result)
     return Response(status_code=200)
 
@@ -142,6 +145,5 @@ async def inbound(request: Request, session: SessionDep, settings: SettingsDep) 
         if not await run_in_threadpool(_inbound, session, sid, phone, opted_out, keyword):
             log.info("inbound %s seen before: ignored", sid)
             return Response(content=EMPTY_TWIML, media_type="application/xml")
-        log.info("%s %s (%s)", "opt-out" if opted_out else "opt-in", mask_phone(phone),
-                 keyword)
+        log.info("%s %s (%s)", "opt-out" if opted_out else "opt-in", mask_phone(phone), keyword)
     return Response(content=EMPTY_TWIML, media_type="application/xml")

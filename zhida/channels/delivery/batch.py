@@ -47,11 +47,10 @@ def _with_db_retries(what: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return fn(*args)
         except DBAPIError as err:
-            if attempt == RECORD_TRIES - 1 or not (err.connection_invalidated
-                                                   or _transient(err)):
+            if attempt == RECORD_TRIES - 1 or not (err.connection_invalidated or _transient(err)):
                 log.critical("could not %s: %s", what, err)
                 raise
-            time.sleep(0.25 * 2 ** attempt)
+            time.sleep(0.25 * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -61,19 +60,39 @@ def _transient(err: DBAPIError) -> bool:
     return isinstance(err, OperationalError | InterfaceError)
 
 
-def send_sms_notification(notification_id: int, *, sessions: SessionFactory,
-                          provider: SmsProvider, bucket: Bucket, settings: Settings,
-                          stash: ReceiptStash | None = None,
-                          rng: random.Random | None = None) -> Outcome:
+def send_sms_notification(
+    notification_id: int,
+    *,
+    sessions: SessionFactory,
+    provider: SmsProvider,
+    bucket: Bucket,
+    settings: Settings,
+    stash: ReceiptStash | None = None,
+    rng: random.Random | None = None,
+) -> Outcome:
     """Send one SMS notification, at most once: `send_sms_batch` of one."""
-    return send_sms_batch([notification_id], sessions=sessions, provider=provider,
-                          bucket=bucket, settings=settings, stash=stash, rng=rng)[0]
+    return send_sms_batch(
+        [notification_id],
+        sessions=sessions,
+        provider=provider,
+        bucket=bucket,
+        settings=settings,
+        stash=stash,
+        rng=rng,
+    )[0]
 
 
-def send_sms_batch(ids: Sequence[int], *, sessions: SessionFactory, provider: SmsProvider,
-                   bucket: Bucket, settings: Settings, stash: ReceiptStash | None = None,
-                   rng: random.Random | None = None,
-                   flush_every: float = FLUSH_EVERY) -> list[Outcome]:
+def send_sms_batch(
+    ids: Sequence[int],
+    *,
+    sessions: SessionFactory,
+    provider: SmsProvider,
+    bucket: Bucket,
+    settings: Settings,
+    stash: ReceiptStash | None = None,
+    rng: random.Random | None = None,
+    flush_every: float = FLUSH_EVERY,
+) -> list[Outcome]:
     """Send SMS notifications, each at most once (see `zhida.channels.delivery.steps`); one Outcome
     per id, in order.
 
@@ -97,8 +116,7 @@ def send_sms_batch(ids: Sequence[int], *, sessions: SessionFactory, provider: Sm
         for nid in defer_if_quiet(session, ids, now, settings):
             outcomes[nid] = Outcome(nid, SendAction.DEFERRED, detail=f"quiet hours until {morning}")
         for claimed in claim_many(session, [i for i in ids if i not in outcomes], now):
-            reason = ("no_phone" if not claimed.to else
-                      "opted_out" if claimed.opted_out else None)
+            reason = "no_phone" if not claimed.to else "opted_out" if claimed.opted_out else None
             if reason:
                 skip(session, claimed, reason, now)
                 outcomes[claimed.id] = Outcome(claimed.id, SendAction.SKIPPED, detail=reason)
@@ -114,19 +132,24 @@ def send_sms_batch(ids: Sequence[int], *, sessions: SessionFactory, provider: Sm
     budget = max_rate_wait(settings)
     for k, claimed in enumerate(ready):
         if k and time.monotonic() - started > budget:  # never near the sweeper's limit
-            outcomes.update(_give_back(sessions, ready[k:], 0.0,
-                                       f"batch took longer than {budget:.0f} s"))
+            outcomes.update(
+                _give_back(sessions, ready[k:], 0.0, f"batch took longer than {budget:.0f} s")
+            )
             break
         try:
             wait = bucket.acquire(1, max_wait=max_rate_wait(settings))
         except RateLimited as limited:
-            outcomes.update(_give_back(sessions, ready[k:], limited.wait,
-                                       f"rate limited for {limited.wait:.1f} s"))
+            outcomes.update(
+                _give_back(
+                    sessions, ready[k:], limited.wait, f"rate limited for {limited.wait:.1f} s"
+                )
+            )
             break
         except Exception as err:  # the rate limiter (Redis) is down: send nothing more
             log.error("rate limiter unavailable: %s", err)
-            outcomes.update(_give_back(sessions, ready[k:], 5.0,
-                                       f"rate limiter unavailable: {err}"))
+            outcomes.update(
+                _give_back(sessions, ready[k:], 5.0, f"rate limiter unavailable: {err}")
+            )
             break
         if wait > 0:
             time.sleep(wait)
@@ -139,8 +162,13 @@ def send_sms_batch(ids: Sequence[int], *, sessions: SessionFactory, provider: Sm
 
 
 def _call(provider: SmsProvider, claimed: Claimed) -> SendResult | ProviderError:
-    meta = {"profile": claimed.profile_id, "policy": claimed.policy_id,
-            "segments": claimed.segments, "link": claimed.link, "notification": claimed.id}
+    meta = {
+        "profile": claimed.profile_id,
+        "policy": claimed.policy_id,
+        "segments": claimed.segments,
+        "link": claimed.link,
+        "notification": claimed.id,
+    }
     try:
         return provider.send_sms(claimed.to or "", claimed.body, str(claimed.id), meta=meta)
     except ProviderError as err:
@@ -150,8 +178,9 @@ def _call(provider: SmsProvider, claimed: Claimed) -> SendResult | ProviderError
         return ProviderError(f"{type(err).__name__}: {err}", "unexpected", True)
 
 
-def _give_back(sessions: SessionFactory, rows: list[Claimed], wait: float,
-               reason: str) -> dict[int, Outcome]:
+def _give_back(
+    sessions: SessionFactory, rows: list[Claimed], wait: float, reason: str
+) -> dict[int, Outcome]:
     def write() -> None:
         now = utcnow()
         with sessions() as session:
@@ -162,9 +191,13 @@ def _give_back(sessions: SessionFactory, rows: list[Claimed], wait: float,
     return {c.id: Outcome(c.id, SendAction.RELEASED, retry_in=wait, detail=reason) for c in rows}
 
 
-def _flush(sessions: SessionFactory, results: list[tuple[Claimed, SendResult | ProviderError]],
-           settings: Settings, rng: random.Random | None,
-           stash: ReceiptStash | None) -> dict[int, Outcome]:
+def _flush(
+    sessions: SessionFactory,
+    results: list[tuple[Claimed, SendResult | ProviderError]],
+    settings: Settings,
+    rng: random.Random | None,
+    stash: ReceiptStash | None,
+) -> dict[int, Outcome]:
     """Record provider answers in one transaction (retried whole if the database
     hiccups), then apply receipts stashed for the new references."""
     if not results:
@@ -179,22 +212,27 @@ def _flush(sessions: SessionFactory, results: list[tuple[Claimed, SendResult | P
                 if isinstance(result, ProviderError):
                     out[claimed.id] = record_error(session, claimed, result, settings, now, rng)
                 elif record_sent(session, claimed, result, now, events):
-                    action = (SendAction.DELIVERED if result.status in DELIVERED_STATUSES
-                              else SendAction.SENT)
-                    out[claimed.id] = Outcome(claimed.id, action,
-                                              provider_ref=result.provider_ref)
+                    action = (
+                        SendAction.DELIVERED
+                        if result.status in DELIVERED_STATUSES
+                        else SendAction.SENT
+                    )
+                    out[claimed.id] = Outcome(claimed.id, action, provider_ref=result.provider_ref)
                 else:
-                    log.warning("notification %s: provider accepted %s after the row was "
-                                "swept", claimed.id, result.provider_ref)
-                    out[claimed.id] = Outcome(claimed.id, SendAction.LATE,
-                                              provider_ref=result.provider_ref)
+                    log.warning(
+                        "notification %s: provider accepted %s after the row was swept",
+                        claimed.id,
+                        result.provider_ref,
+                    )
+                    out[claimed.id] = Outcome(
+                        claimed.id, SendAction.LATE, provider_ref=result.provider_ref
+                    )
             if events:
                 insert_feedback(session, events)
         return out
 
     out: dict[int, Outcome] = _with_db_retries("record provider answers", write)
-    refs = [o.provider_ref for o in out.values() if o.action == SendAction.SENT
-            and o.provider_ref]
+    refs = [o.provider_ref for o in out.values() if o.action == SendAction.SENT and o.provider_ref]
     if stash is not None and refs:
         try:
             early = stash.pop_many(refs)
@@ -210,4 +248,4 @@ def _flush(sessions: SessionFactory, results: list[tuple[Claimed, SendResult | P
 
 def iter_chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
-        yield list(ids[start:start + size])
+        yield list(ids[start : start + size])

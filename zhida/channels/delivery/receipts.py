@@ -107,13 +107,19 @@ _STASH_LOCK = threading.Lock()
 def stash_for(redis_url: str) -> ReceiptStash:
     with _STASH_LOCK:
         if redis_url not in _STASHES:
-            _STASHES[redis_url] = (RedisReceiptStash.from_url(redis_url) if redis_url
-                                   else MemoryReceiptStash())
+            _STASHES[redis_url] = (
+                RedisReceiptStash.from_url(redis_url) if redis_url else MemoryReceiptStash()
+            )
         return _STASHES[redis_url]
 
 
-def apply_receipt(session: Session, provider_ref: str, status: str, error_code: str = "",
-                  now: dt.datetime | None = None) -> str:
+def apply_receipt(
+    session: Session,
+    provider_ref: str,
+    status: str,
+    error_code: str = "",
+    now: dt.datetime | None = None,
+) -> str:
     """A delivery receipt: delivered -> delivered, failed/undelivered -> failed (final),
     sent -> sent unless final; other statuses (queued, sending...) are ignored. Returns
     "delivered" | "failed" | "sent" (applied), "ignored" (duplicate, out of order, or the
@@ -124,36 +130,55 @@ def apply_receipt(session: Session, provider_ref: str, status: str, error_code: 
     where = (N.c.provider_ref == provider_ref, is_sms())
     row: Any = None
     if status in DELIVERED_STATUSES:
-        row = session.execute(update(N).where(*where, open_states)
-                              .values(status=Status.DELIVERED, delivered_at=now, updated_at=now)
-                              .returning(N.c.id, N.c.profile_id,
-                                         N.c.policy_id, N.c.to)).first()
+        row = session.execute(
+            update(N)
+            .where(*where, open_states)
+            .values(status=Status.DELIVERED, delivered_at=now, updated_at=now)
+            .returning(N.c.id, N.c.profile_id, N.c.policy_id, N.c.to)
+        ).first()
         if row is not None:
-            feedback(session, row[1], row[2], FeedbackKind.DELIVERED, now, notification_id=row[0],
-                     provider_ref=provider_ref)
+            feedback(
+                session,
+                row[1],
+                row[2],
+                FeedbackKind.DELIVERED,
+                now,
+                notification_id=row[0],
+                provider_ref=provider_ref,
+            )
             return Status.DELIVERED
     elif status in FAILED_STATUSES:
         reason = f"receipt {status}" + (f" (error {error_code})" if error_code else "")
-        row = session.execute(update(N).where(*where, open_states)
-                              .values(status=Status.FAILED, updated_at=now, last_error=reason)
-                              .returning(N.c.id, N.c.profile_id,
-                                         N.c.policy_id, N.c.to)).first()
+        row = session.execute(
+            update(N)
+            .where(*where, open_states)
+            .values(status=Status.FAILED, updated_at=now, last_error=reason)
+            .returning(N.c.id, N.c.profile_id, N.c.policy_id, N.c.to)
+        ).first()
         if row is not None:
             if error_code == UNSUBSCRIBED and row[3]:
                 optout.record(session, row[3], True, UNSUBSCRIBED, now)
             return Status.FAILED
     elif status == "sent":  # the provider's word
-        row = session.execute(update(N).where(*where, N.c.status == Status.SENDING)
-                              .values(status=Status.SENT, updated_at=now)
-                              .returning(N.c.id)).first()
+        row = session.execute(
+            update(N)
+            .where(*where, N.c.status == Status.SENDING)
+            .values(status=Status.SENT, updated_at=now)
+            .returning(N.c.id)
+        ).first()
         if row is not None:
             return Status.SENT
     known = session.scalar(select(N.c.id).where(*where).limit(1))
     return "ignored" if known is not None else "unknown"
 
 
-def receive_receipt(sessions: SessionFactory, stash: ReceiptStash, provider_ref: str,
-                    status: str, error_code: str = "") -> str:
+def receive_receipt(
+    sessions: SessionFactory,
+    stash: ReceiptStash,
+    provider_ref: str,
+    status: str,
+    error_code: str = "",
+) -> str:
     """A receipt from the webhook: applied at once, or, when its row does not carry the
     reference yet (the sender has not recorded it), stashed for the sender; then
     looked for once more, so a record committed in between is not missed."""

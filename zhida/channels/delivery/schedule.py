@@ -35,8 +35,9 @@ def quiet_until(now: dt.datetime, settings: Settings) -> dt.datetime | None:
     if start == end:
         return None
     local = now.astimezone(SHANGHAI)
-    quiet = (start <= local.hour or local.hour < end) if start > end else \
-        (start <= local.hour < end)
+    quiet = (
+        (start <= local.hour or local.hour < end) if start > end else (start <= local.hour < end)
+    )
     if not quiet:
         return None
     day = local.date() if local.hour < end else local.date() + dt.timedelta(days=1)

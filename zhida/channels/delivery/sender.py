@@ -85,11 +85,19 @@ def runtime(settings: Settings | None = None) -> Runtime:
                 _runtime.engine.dispose()
             sessions, engine = sender_sessions(s.database_url)
             provider = get_provider(s)
-            bucket: Bucket = (Unlimited() if provider.name == "file" else
-                              bucket_for(s.redis_url, effective_rate(s)))
-            _runtime = Runtime(settings=s, provider=provider, bucket=bucket,
-                               stash=stash_for(s.redis_url), sessions=sessions,
-                               engine=engine)
+            bucket: Bucket = (
+                Unlimited()
+                if provider.name == "file"
+                else bucket_for(s.redis_url, effective_rate(s))
+            )
+            _runtime = Runtime(
+                settings=s,
+                provider=provider,
+                bucket=bucket,
+                stash=stash_for(s.redis_url),
+                sessions=sessions,
+                engine=engine,
+            )
         return _runtime
 
 
@@ -126,11 +134,21 @@ def send(ids: Sequence[int]) -> SendReport:
     the last of them is due); later ones are left to `dispatch_due`. Failures are
     logged."""
     rt = runtime()
-    outcomes = send_sms_batch([int(i) for i in ids], sessions=rt.sessions,
-                              provider=rt.provider, bucket=rt.bucket, settings=rt.settings,
-                              stash=rt.stash)
-    soon = [o for o in outcomes if o.action in (SendAction.RETRY, SendAction.RELEASED)
-            and o.retry_in is not None and o.retry_in <= RETRY_COUNTDOWN_MAX]
+    outcomes = send_sms_batch(
+        [int(i) for i in ids],
+        sessions=rt.sessions,
+        provider=rt.provider,
+        bucket=rt.bucket,
+        settings=rt.settings,
+        stash=rt.stash,
+    )
+    soon = [
+        o
+        for o in outcomes
+        if o.action in (SendAction.RETRY, SendAction.RELEASED)
+        and o.retry_in is not None
+        and o.retry_in <= RETRY_COUNTDOWN_MAX
+    ]
     for o in outcomes:
         if o.action in (SendAction.FAILED, SendAction.LATE):
             log.warning("sms %s %s: %s", o.id, o.action, o.detail)

@@ -69,6 +69,7 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 # --- results -----------------------------------------------------------------------------
 
+
 class Claimed(NamedTuple):
     """A row this sender has claimed (`sending`), as the claim returned it."""
 
@@ -119,35 +120,81 @@ def is_sms() -> Any:
 
 
 # the hot path's statements, built once (bound parameters carry the values)
-_OPTED_OUT = (select(OptOut.opted_out).where(OptOut.phone == N.c.to)
-              .limit(1).scalar_subquery())
-_CLAIMABLE = (select(N.c.id)
-              .where(N.c.id.in_(bindparam("p_ids", expanding=True)), N.c.channel == Channel.SMS,
-                     N.c.status == Status.QUEUED, N.c.due_at <= bindparam("p_now"))
-              .with_for_update(skip_locked=True))  # PostgreSQL: never wait for a rival
-_CLAIM = (update(N)
-          .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == Status.QUEUED)
-          .values(status=Status.SENDING, updated_at=bindparam("p_now"))
-          .returning(N.c.id, N.c.to, N.c.body, N.c.segments, N.c.link, N.c.profile_id,
-                     N.c.policy_id, N.c.attempts, _OPTED_OUT.label("opted_out")))
-_MARK_SENT = (update(N)
-              .where(N.c.id == bindparam("p_id"), N.c.status == Status.SENDING)
-              .values(status=bindparam("p_status"), provider_ref=bindparam("p_ref"),
-                      sent_at=bindparam("p_now"), delivered_at=bindparam("p_delivered"),
-                      updated_at=bindparam("p_now"), attempts=bindparam("p_attempts"))
-              .returning(N.c.id))
+_OPTED_OUT = select(OptOut.opted_out).where(OptOut.phone == N.c.to).limit(1).scalar_subquery()
+_CLAIMABLE = (
+    select(N.c.id)
+    .where(
+        N.c.id.in_(bindparam("p_ids", expanding=True)),
+        N.c.channel == Channel.SMS,
+        N.c.status == Status.QUEUED,
+        N.c.due_at <= bindparam("p_now"),
+    )
+    .with_for_update(skip_locked=True)
+)  # PostgreSQL: never wait for a rival
+_CLAIM = (
+    update(N)
+    .where(N.c.id.in_(_CLAIMABLE.scalar_subquery()), N.c.status == Status.QUEUED)
+    .values(status=Status.SENDING, updated_at=bindparam("p_now"))
+    .returning(
+        N.c.id,
+        N.c.to,
+        N.c.body,
+        N.c.segments,
+        N.c.link,
+        N.c.profile_id,
+        N.c.policy_id,
+        N.c.attempts,
+        _OPTED_OUT.label("opted_out"),
+    )
+)
+_MARK_SENT = (
+    update(N)
+    .where(N.c.id == bindparam("p_id"), N.c.status == Status.SENDING)
+    .values(
+        status=bindparam("p_status"),
+        provider_ref=bindparam("p_ref"),
+        sent_at=bindparam("p_now"),
+        delivered_at=bindparam("p_delivered"),
+        updated_at=bindparam("p_now"),
+        attempts=bindparam("p_attempts"),
+    )
+    .returning(N.c.id)
+)
 
 
 def _if_sending(session: Session, nid: int, **values: Any) -> bool:
     """Update a row this sender has claimed (still `sending`); False if it was not."""
-    return session.execute(update(N).where(N.c.id == nid, N.c.status == Status.SENDING)
-                           .values(**values).returning(N.c.id)).first() is not None
+    return (
+        session.execute(
+            update(N)
+            .where(N.c.id == nid, N.c.status == Status.SENDING)
+            .values(**values)
+            .returning(N.c.id)
+        ).first()
+        is not None
+    )
 
 
-def feedback(session: Session, profile_id: str, policy_id: str, kind: FeedbackKind,
-             now: dt.datetime, **detail: Any) -> None:
-    insert_feedback(session, [{"profile_id": profile_id, "policy_id": policy_id, "kind": kind,
-                               "at": now, "detail": {"channel": Channel.SMS, **detail}}])
+def feedback(
+    session: Session,
+    profile_id: str,
+    policy_id: str,
+    kind: FeedbackKind,
+    now: dt.datetime,
+    **detail: Any,
+) -> None:
+    insert_feedback(
+        session,
+        [
+            {
+                "profile_id": profile_id,
+                "policy_id": policy_id,
+                "kind": kind,
+                "at": now,
+                "detail": {"channel": Channel.SMS, **detail},
+            }
+        ],
+    )
 
 
 def insert_feedback(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -155,16 +202,21 @@ def insert_feedback(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(insert(_FEEDBACK), rows)
 
 
-def defer_if_quiet(session: Session, ids: Sequence[int], now: dt.datetime,
-                   settings: Settings) -> list[int]:
+def defer_if_quiet(
+    session: Session, ids: Sequence[int], now: dt.datetime, settings: Settings
+) -> list[int]:
     """In quiet hours, move due queued rows to deferred until the morning; their ids."""
     morning = quiet_until(now, settings)
     if morning is None or not ids:
         return []
-    return list(session.scalars(
-        update(N).where(N.c.id.in_(list(ids)), is_sms(), N.c.status == Status.QUEUED,
-                        N.c.due_at <= now)
-        .values(status=Status.DEFERRED, due_at=morning, updated_at=now).returning(N.c.id)))
+    return list(
+        session.scalars(
+            update(N)
+            .where(N.c.id.in_(list(ids)), is_sms(), N.c.status == Status.QUEUED, N.c.due_at <= now)
+            .values(status=Status.DEFERRED, due_at=morning, updated_at=now)
+            .returning(N.c.id)
+        )
+    )
 
 
 def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[Claimed]:
@@ -175,11 +227,23 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
         return []
     rows = session.execute(_CLAIM, {"p_ids": list(ids), "p_now": now}).all()
     order = {nid: k for k, nid in enumerate(ids)}
-    return sorted((Claimed(id=r.id, to=r.to, body=r.body or "", segments=r.segments or 0,
-                           link=r.link, profile_id=r.profile_id, policy_id=r.policy_id,
-                           attempts=r.attempts or 0, opted_out=bool(r.opted_out))
-                   for r in rows),
-                  key=lambda c: order[c.id])
+    return sorted(
+        (
+            Claimed(
+                id=r.id,
+                to=r.to,
+                body=r.body or "",
+                segments=r.segments or 0,
+                link=r.link,
+                profile_id=r.profile_id,
+                policy_id=r.policy_id,
+                attempts=r.attempts or 0,
+                opted_out=bool(r.opted_out),
+            )
+            for r in rows
+        ),
+        key=lambda c: order[c.id],
+    )
 
 
 def claim(session: Session, notification_id: int, now: dt.datetime) -> Claimed | None:
@@ -192,36 +256,72 @@ def skip(session: Session, claimed: Claimed, reason: str, now: dt.datetime) -> N
     _if_sending(session, claimed.id, status=Status.SKIPPED, last_error=reason, updated_at=now)
 
 
-def release(session: Session, claimed: Claimed, due_at: dt.datetime, reason: str,
-            now: dt.datetime) -> None:
+def release(
+    session: Session, claimed: Claimed, due_at: dt.datetime, reason: str, now: dt.datetime
+) -> None:
     """Give a claim back unsent (no provider call was made, no attempt counted)."""
-    _if_sending(session, claimed.id, status=Status.QUEUED, due_at=due_at, updated_at=now,
-                last_error=reason[:500])
+    _if_sending(
+        session,
+        claimed.id,
+        status=Status.QUEUED,
+        due_at=due_at,
+        updated_at=now,
+        last_error=reason[:500],
+    )
 
 
-def record_sent(session: Session, claimed: Claimed, result: SendResult, now: dt.datetime,
-                events: list[dict[str, Any]] | None = None) -> bool:
+def record_sent(
+    session: Session,
+    claimed: Claimed,
+    result: SendResult,
+    now: dt.datetime,
+    events: list[dict[str, Any]] | None = None,
+) -> bool:
     """sending -> sent (or delivered, for a provider that delivers at once, such as the
     file sink), with FeedbackEvents (inserted, or appended to `events` for the caller to
     insert at once); False if the row was no longer sending (the sweeper failed it):
     the reference is kept for the record, the state is not changed."""
     delivered = result.status in DELIVERED_STATUSES
-    done = session.execute(_MARK_SENT, {
-        "p_id": claimed.id, "p_status": Status.DELIVERED if delivered else Status.SENT,
-        "p_ref": result.provider_ref, "p_now": now, "p_delivered": now if delivered else None,
-        "p_attempts": claimed.attempts + 1}).first()
+    done = session.execute(
+        _MARK_SENT,
+        {
+            "p_id": claimed.id,
+            "p_status": Status.DELIVERED if delivered else Status.SENT,
+            "p_ref": result.provider_ref,
+            "p_now": now,
+            "p_delivered": now if delivered else None,
+            "p_attempts": claimed.attempts + 1,
+        },
+    ).first()
     if done is None:
-        session.execute(update(N).where(N.c.id == claimed.id, N.c.provider_ref.is_(None))
-                        .values(provider_ref=result.provider_ref, updated_at=now,
-                                last_error=f"provider accepted {result.provider_ref} "
-                                           "after the row was swept"))
+        session.execute(
+            update(N)
+            .where(N.c.id == claimed.id, N.c.provider_ref.is_(None))
+            .values(
+                provider_ref=result.provider_ref,
+                updated_at=now,
+                last_error=f"provider accepted {result.provider_ref} after the row was swept",
+            )
+        )
         return False
-    detail = {"channel": Channel.SMS, "notification_id": claimed.id,
-              "provider_ref": result.provider_ref, "attempts": claimed.attempts + 1}
-    rows = [{"profile_id": claimed.profile_id, "policy_id": claimed.policy_id, "kind": kind,
-             "at": now, "detail": detail}
-            for kind in ((FeedbackKind.SENT, FeedbackKind.DELIVERED) if delivered
-                         else (FeedbackKind.SENT,))]
+    detail = {
+        "channel": Channel.SMS,
+        "notification_id": claimed.id,
+        "provider_ref": result.provider_ref,
+        "attempts": claimed.attempts + 1,
+    }
+    rows = [
+        {
+            "profile_id": claimed.profile_id,
+            "policy_id": claimed.policy_id,
+            "kind": kind,
+            "at": now,
+            "detail": detail,
+        }
+        for kind in (
+            (FeedbackKind.SENT, FeedbackKind.DELIVERED) if delivered else (FeedbackKind.SENT,)
+        )
+    ]
     if events is None:
         insert_feedback(session, rows)
     else:
@@ -229,20 +329,39 @@ def record_sent(session: Session, claimed: Claimed, result: SendResult, now: dt.
     return True
 
 
-def record_error(session: Session, claimed: Claimed, err: ProviderError, settings: Settings,
-                 now: dt.datetime, rng: random.Random | None = None) -> Outcome:
+def record_error(
+    session: Session,
+    claimed: Claimed,
+    err: ProviderError,
+    settings: Settings,
+    now: dt.datetime,
+    rng: random.Random | None = None,
+) -> Outcome:
     """A retryable error re-queues the row with backoff until send_max_retries retries
     were made; then, or for a permanent error at once, the row fails (21610 also
     records an opt-out)."""
     attempts = claimed.attempts + 1
     if err.retryable and attempts <= settings.send_max_retries:
         delay = backoff(settings, claimed.attempts, rng)
-        _if_sending(session, claimed.id, status=Status.QUEUED, attempts=attempts, updated_at=now,
-                    due_at=now + dt.timedelta(seconds=delay), last_error=str(err)[:500])
+        _if_sending(
+            session,
+            claimed.id,
+            status=Status.QUEUED,
+            attempts=attempts,
+            updated_at=now,
+            due_at=now + dt.timedelta(seconds=delay),
+            last_error=str(err)[:500],
+        )
         return Outcome(claimed.id, SendAction.RETRY, retry_in=delay, detail=str(err))
     reason = str(err) if not err.retryable else f"gave up after {attempts} attempts: {err}"
-    _if_sending(session, claimed.id, status=Status.FAILED, attempts=attempts, updated_at=now,
-                last_error=reason[:500])
+    _if_sending(
+        session,
+        claimed.id,
+        status=Status.FAILED,
+        attempts=attempts,
+        updated_at=now,
+        last_error=reason[:500],
+    )
     if err.code == UNSUBSCRIBED and claimed.to:
         optout.record(session, claimed.to, True, UNSUBSCRIBED, now)
     return Outcome(claimed.id, SendAction.FAILED, detail=reason)

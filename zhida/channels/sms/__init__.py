@@ -14,5 +14,15 @@ from zhida.channels.sms.base import (
 from zhida.channels.sms.file_sink import FileSink
 from zhida.channels.sms.recording import RecordingProvider, Sent
 
-__all__ = ["INVALID_NUMBER", "OUTBOX_KEYS", "UNSUBSCRIBED", "FileSink", "ProviderError",
-           "RecordingProvider", "SendResult", "Sent", "SmsProvider", "mask_phone"]
+__all__ = [
+    "INVALID_NUMBER",
+    "OUTBOX_KEYS",
+    "UNSUBSCRIBED",
+    "FileSink",
+    "ProviderError",
+    "RecordingProvider",
+    "SendResult",
+    "Sent",
+    "SmsProvider",
+    "mask_phone",
+]

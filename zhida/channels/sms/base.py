@@ -24,8 +24,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["INVALID_NUMBER", "OUTBOX_KEYS", "UNSUBSCRIBED", "ProviderError", "SendResult",
-           "SmsProvider", "mask_phone"]
+__all__ = [
+    "INVALID_NUMBER",
+    "OUTBOX_KEYS",
+    "UNSUBSCRIBED",
+    "ProviderError",
+    "SendResult",
+    "SmsProvider",
+    "mask_phone",
+]
 
 from zhida.errors import DeliveryError
 from zhida.redact import mask_phone, redact
@@ -81,5 +88,6 @@ UNSUBSCRIBED = "21610"
 class SmsProvider(Protocol):
     name: str
 
-    def send_sms(self, to: str, body: str, reference: str, *,
-                 meta: Mapping[str, Any] | None = None) -> SendResult: ...
+    def send_sms(
+        self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+    ) -> SendResult: ...

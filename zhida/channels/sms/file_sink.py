@@ -20,18 +20,26 @@ class FileSink:
 
     name = "file"
 
-    def __init__(self, path: str | os.PathLike[str], *, echo: bool = True,
-                 stream: TextIO | None = None):
+    def __init__(
+        self, path: str | os.PathLike[str], *, echo: bool = True, stream: TextIO | None = None
+    ):
         self.path = Path(path)
         self.echo = echo
         self.stream = stream
         self._lock = threading.Lock()
 
-    def send_sms(self, to: str, body: str, reference: str, *,
-                 meta: Mapping[str, Any] | None = None) -> SendResult:
+    def send_sms(
+        self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+    ) -> SendResult:
         meta = meta or {}
-        line = {"to": to, "profile": meta.get("profile"), "policy": meta.get("policy"),
-                "body": body, "segments": meta.get("segments"), "link": meta.get("link")}
+        line = {
+            "to": to,
+            "profile": meta.get("profile"),
+            "policy": meta.get("policy"),
+            "body": body,
+            "segments": meta.get("segments"),
+            "link": meta.get("link"),
+        }
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +55,10 @@ class FileSink:
         if self.echo:
             first = body.splitlines()[0] if body else ""
             short = first if len(first) <= 40 else first[:39] + "…"
-            print(f"SMS -> {mask_phone(to)} [{meta.get('policy') or '-'}] "
-                  f"({meta.get('segments') or '?'} 条) {short}",
-                  file=self.stream or sys.stdout, flush=True)
+            print(
+                f"SMS -> {mask_phone(to)} [{meta.get('policy') or '-'}] "
+                f"({meta.get('segments') or '?'} 条) {short}",
+                file=self.stream or sys.stdout,
+                flush=True,
+            )
         return SendResult(provider_ref=f"file-{reference}", status="delivered")

@@ -40,8 +40,9 @@ class RecordingProvider:
         with self._lock:
             self._script[to] = (error, times)
 
-    def send_sms(self, to: str, body: str, reference: str, *,
-                 meta: Mapping[str, Any] | None = None) -> SendResult:
+    def send_sms(
+        self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+    ) -> SendResult:
         if self.delay:
             time.sleep(self.delay)
         with self._lock:

@@ -41,8 +41,14 @@ def status_callback_url(settings: Settings) -> str:
 class BaseUrlHttpClient(TwilioHttpClient):
     """The SDK's HTTP client, sending `https://api.twilio.com/...` to `base_url/...`."""
 
-    def __init__(self, base_url: str = "", *, timeout: float | None = 10.0,
-                 pool_maxsize: int = 32, **kwargs: Any):
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        timeout: float | None = 10.0,
+        pool_maxsize: int = 32,
+        **kwargs: Any,
+    ):
         super().__init__(timeout=timeout, **kwargs)
         self.base_url = base_url.rstrip("/")
         if self.session is not None:  # one pool shared by a worker's threads
@@ -53,7 +59,7 @@ class BaseUrlHttpClient(TwilioHttpClient):
 
     def rewrite(self, url: str) -> str:
         if self.base_url and url.startswith(TWILIO_API):
-            return self.base_url + url[len(TWILIO_API):]
+            return self.base_url + url[len(TWILIO_API) :]
         return url
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -93,29 +99,39 @@ class TwilioProvider:
 
     name = "twilio"
 
-    def __init__(self, settings: Settings, *, timeout: float = 10.0,
-                 http_client: Any | None = None):
+    def __init__(
+        self, settings: Settings, *, timeout: float = 10.0, http_client: Any | None = None
+    ):
         self.account_sid = settings.twilio_account_sid
         self.auth_token = settings.twilio_auth_token
         self.from_ = settings.twilio_from
         self.base_url = settings.twilio_base_url
         self.status_callback = status_callback_url(settings)
         self.timeout = timeout
-        missing = [name for name, value in (("twilio_account_sid", self.account_sid),
-                                            ("twilio_auth_token", self.auth_token),
-                                            ("twilio_from", self.from_)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("twilio_account_sid", self.account_sid),
+                ("twilio_auth_token", self.auth_token),
+                ("twilio_from", self.from_),
+            )
+            if not value
+        ]
         if missing:
-            raise ConfigError("Twilio is not configured: set " +
-                             ", ".join("ZHIDA_" + m.upper() for m in missing))
+            raise ConfigError(
+                "Twilio is not configured: set " + ", ".join("ZHIDA_" + m.upper() for m in missing)
+            )
         http = http_client or BaseUrlHttpClient(self.base_url, timeout=timeout)
         self.client = Client(self.account_sid, self.auth_token, http_client=http)
         self._messages = self.client.messages  # imports the SDK's API modules now
 
-    def send_sms(self, to: str, body: str, reference: str, *,
-                 meta: Mapping[str, Any] | None = None) -> SendResult:
+    def send_sms(
+        self, to: str, body: str, reference: str, *, meta: Mapping[str, Any] | None = None
+    ) -> SendResult:
         try:
             message = self._messages.create(
-                to=to, from_=self.from_, body=body, status_callback=self.status_callback)
+                to=to, from_=self.from_, body=body, status_callback=self.status_callback
+            )
         except Exception as err:  # every failure becomes one ProviderError
             raise map_error(err) from err
         sid = str(message.sid or "")

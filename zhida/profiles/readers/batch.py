@@ -49,7 +49,6 @@ class ProfileBatch:
         return sum(f.height for f in self.frames.values())
 
 
-
 def audience_arg(kind: Audience | str | None) -> Audience | None:
     """A `kind=` argument as an Audience (None: the file's `kind` column decides)."""
     if kind is None or isinstance(kind, Audience):
@@ -60,4 +59,3 @@ def audience_arg(kind: Audience | str | None) -> Audience | None:
         raise ProfileDataError(
             f"unknown profile kind {kind!r}; expected enterprise or citizen"
         ) from None
-

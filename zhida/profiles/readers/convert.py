@@ -130,9 +130,7 @@ def _from_strings(raw: pl.Series, f: Field) -> Converted:
         if missed.any():  # "5.0", "1e3": integral numbers written as floats
             as_int = _int_from_float(s.cast(pl.Float64, strict=False))
             out = out.fill_null(as_int)
-        return Converted(
-            out.alias(name), _lost(present, out), _not_of_type(FieldType.INT)
-        )
+        return Converted(out.alias(name), _lost(present, out), _not_of_type(FieldType.INT))
     if t is FieldType.NUMBER:
         return _number_from_strings(s, present, name)
     if t is FieldType.BOOL:
@@ -195,9 +193,7 @@ def _from_typed(raw: pl.Series, f: Field) -> Converted | None:
             out = _int_from_float(x)
         else:
             return None
-        return Converted(
-            out.alias(name), _lost(present, out), _not_of_type(FieldType.INT)
-        )
+        return Converted(out.alias(name), _lost(present, out), _not_of_type(FieldType.INT))
     if t is FieldType.NUMBER:
         if not dtype.is_numeric():
             return None
@@ -221,8 +217,11 @@ def _from_typed(raw: pl.Series, f: Field) -> Converted | None:
             return None
         days = raw if dtype == pl.Date else raw.dt.date()
         out = in_date_range(days)
-        return Converted(out.alias(name), _lost(days.is_not_null(), out),
-                         lambda v: f"{show_value(v)} {DATE_RANGE_REASON}")
+        return Converted(
+            out.alias(name),
+            _lost(days.is_not_null(), out),
+            lambda v: f"{show_value(v)} {DATE_RANGE_REASON}",
+        )
     if t is FieldType.LIST:
         if isinstance(dtype, pl.List):
             try:
@@ -237,4 +236,3 @@ def _from_typed(raw: pl.Series, f: Field) -> Converted | None:
     if t is FieldType.STRING and isinstance(dtype, pl.Categorical | pl.Enum):
         return _from_strings(raw.cast(pl.String), f)
     return None
-

@@ -99,4 +99,3 @@ def _csv_slow(text: str, fname: str) -> Raw:
     if df.width == 0 and rows:
         df = pl.DataFrame({"\x00row": pl.Series([None] * len(rows), dtype=pl.String)})
     return Raw(df, np.array(lines, dtype=np.int64), errors, _unnamed_warnings(names))
-

@@ -189,4 +189,3 @@ def _json_list(v: object) -> tuple[list[str] | None, str | None]:
         return out, None
     s, err = _json_scalar(v)
     return ([s] if s is not None else None), err
-

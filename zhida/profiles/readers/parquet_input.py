@@ -25,4 +25,3 @@ def read_parquet(path: Path, fname: str) -> Raw:
     if names != df.columns:
         df = df.rename(dict(zip(df.columns, names, strict=True)))
     return Raw(df, np.arange(1, df.height + 1, dtype=np.int64))
-

@@ -54,4 +54,3 @@ def header_names(names: list[str], fname: str) -> list[str]:
             raise ProfileDataError(f"{fname}: column '{n}' appears twice in the header")
         seen.add(n)
     return out
-

@@ -66,4 +66,3 @@ def read_profiles(
             else f"{fname}: empty, no rows"
         )
     return to_batch(raw, schemas, forced, fname)
-

@@ -111,7 +111,10 @@ def _kind_codes(
 
 
 def _checked_ids(
-    df: pl.DataFrame, lines: IntArray, pre_bad: npt.NDArray[np.bool_], reasons: Reasons,
+    df: pl.DataFrame,
+    lines: IntArray,
+    pre_bad: npt.NDArray[np.bool_],
+    reasons: Reasons,
     fname: str,
 ) -> pl.Series:
     """The id column; a missing id or one seen on an earlier line makes the row bad."""

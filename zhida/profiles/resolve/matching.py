@@ -72,19 +72,28 @@ def resolve(incoming: pl.DataFrame, kind: Audience | str, store: StoreView) -> p
 
     # 1. the row's own id
     hit = inc.join(store.existing(inc["id"]), on="id", how="inner")
-    parts.append(decided(hit.filter(pl.col("kind") == aud.value), action=Action.UPDATE.value,
-                          target=pl.col("id"), rule="id"))
+    parts.append(
+        decided(
+            hit.filter(pl.col("kind") == aud.value),
+            action=Action.UPDATE.value,
+            target=pl.col("id"),
+            rule="id",
+        )
+    )
     other = hit.filter(pl.col("kind") != aud.value)
-    why = pl.format("编号 {} 在库中是{}档案，不能作为{}档案导入", pl.col("id"),
-                    pl.col("kind").replace(_KIND_ZH), pl.lit(_KIND_ZH[aud.value]))
+    why = pl.format(
+        "编号 {} 在库中是{}档案，不能作为{}档案导入",
+        pl.col("id"),
+        pl.col("kind").replace(_KIND_ZH),
+        pl.lit(_KIND_ZH[aud.value]),
+    )
     parts.append(decided(other, action=Action.CONFLICT.value, reason=why))
     pending = inc.join(hit.select("row"), on="row", how="anti")
 
     # 2. an alias from an earlier link
     if pending.height:
         al = pending.join(store.aliases(pending["id"]), on="id", how="inner")
-        parts.append(decided(al, action=Action.UPDATE.value, target=pl.col("target"),
-                              rule="alias"))
+        parts.append(decided(al, action=Action.UPDATE.value, target=pl.col("target"), rule="alias"))
         pending = pending.join(al.select("row"), on="row", how="anti")
 
     # 3. the key (uscc / id_hash) of a stored profile
@@ -92,8 +101,9 @@ def resolve(incoming: pl.DataFrame, kind: Audience | str, store: StoreView) -> p
     if keyed.height:
         owners = store.key_owners(aud, keyed["key"].unique())
         kh = keyed.join(owners.rename({"id": "owner"}), on="key", how="inner")
-        parts.append(decided(kh, action=Action.MERGE.value, target=pl.col("owner"), rule=kf,
-                              score=100.0))
+        parts.append(
+            decided(kh, action=Action.MERGE.value, target=pl.col("owner"), rule=kf, score=100.0)
+        )
         pending = pending.join(kh.select("row"), on="row", how="anti")
 
     # 4. the same key earlier in this file
@@ -108,8 +118,15 @@ def resolve(incoming: pl.DataFrame, kind: Audience | str, store: StoreView) -> p
         .agg(pl.col("target").first())
     )
     same_key = pending.filter(pl.col("key").is_not_null()).join(key_target, on="key", how="inner")
-    parts.append(decided(same_key, action=Action.MERGE.value, target=pl.col("target"),
-                          rule=f"{kf}-in-file", score=100.0))
+    parts.append(
+        decided(
+            same_key,
+            action=Action.MERGE.value,
+            target=pl.col("target"),
+            rule=f"{kf}-in-file",
+            score=100.0,
+        )
+    )
     pending = pending.join(same_key.select("row"), on="row", how="anti")
     heads_of = (
         pending.filter(pl.col("key").is_not_null())
@@ -140,25 +157,35 @@ def resolve(incoming: pl.DataFrame, kind: Audience | str, store: StoreView) -> p
 _KIND_ZH = {"enterprise": "企业", "citizen": "个人"}
 
 
-def _follow(followers: pl.DataFrame, heads: pl.DataFrame, inc: pl.DataFrame,
-            kf: str) -> pl.DataFrame:
+def _follow(
+    followers: pl.DataFrame, heads: pl.DataFrame, inc: pl.DataFrame, kf: str
+) -> pl.DataFrame:
     """Rows whose key appeared on an earlier pending row take that row's outcome."""
     label = "统一社会信用代码" if kf == "uscc" else "身份标识"
-    h = heads.join(inc.select(pl.col("row"), pl.col("id").alias("head_id")), on="row").rename(
-        {c: f"h_{c}" for c in RESOLUTION_SCHEMA if c != "row"}).rename({"row": "head"})
+    h = (
+        heads.join(inc.select(pl.col("row"), pl.col("id").alias("head_id")), on="row")
+        .rename({c: f"h_{c}" for c in RESOLUTION_SCHEMA if c != "row"})
+        .rename({"row": "head"})
+    )
     f = followers.join(h, on="head", how="left")
     review = pl.col("h_action") == Action.REVIEW.value
     return decided(
         f,
-        action=pl.when(review).then(pl.lit(Action.REVIEW.value)).otherwise(
-            pl.lit(Action.MERGE.value)),
+        action=pl.when(review)
+        .then(pl.lit(Action.REVIEW.value))
+        .otherwise(pl.lit(Action.MERGE.value)),
         target=pl.when(review).then(None).otherwise(pl.col("h_target")),
         rule=pl.when(review).then(pl.col("h_rule")).otherwise(pl.lit(f"{kf}-in-file")),
         score=pl.when(review).then(pl.col("h_score")).otherwise(pl.lit(100.0)),
         candidate=pl.col("h_candidate"),
         reason=pl.when(review)
-        .then(pl.format("与本文件中编号 {} 的行{}相同；{}", pl.col("head_id"), pl.lit(label),
-                        pl.col("h_reason")))
+        .then(
+            pl.format(
+                "与本文件中编号 {} 的行{}相同；{}",
+                pl.col("head_id"),
+                pl.lit(label),
+                pl.col("h_reason"),
+            )
+        )
         .otherwise(None),
     )
-

@@ -111,7 +111,8 @@ def normalize_names(names: pl.Series) -> pl.Series:
         after, _messy = _one_pass(before)
         out = out.scatter(idx, after)
         again = pl.Series(np.zeros(out.len(), dtype=np.bool_)).scatter(
-            idx, ~after.eq_missing(before))
+            idx, ~after.eq_missing(before)
+        )
     return out.alias(names.name)
 
 

@@ -102,4 +102,3 @@ def phones(rng: Rng, n: int, missing_rate: float) -> pl.Series:
 
 def region_series(idx: IntArray, name: str) -> pl.Series:
     return pick(REGION_CODES, idx, name)
-

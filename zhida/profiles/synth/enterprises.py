@@ -140,9 +140,7 @@ def synthesize_enterprises(n: int, seed: int = 0, schemas: SchemaSet | None = No
     tax = rng.choice(5, size=n, p=tax_p)
     tax = np.where(age_years < 1, np.where(rng.random(n) < 0.8, 2, tax), tax)
     tax = np.where(high_tech & (rng.random(n) < 0.5), 0, tax)
-    cols["tax_credit"] = null_where(
-        pick(list("ABMCD"), tax, "tax_credit"), missing(rng, n, 0.02)
-    )
+    cols["tax_credit"] = null_where(pick(list("ABMCD"), tax, "tax_credit"), missing(rng, n, 0.02))
 
     cols["employees"] = null_where(pl.Series("employees", employees), missing(rng, n, 0.03))
     cols["revenue"] = null_where(pl.Series("revenue", revenue), missing(rng, n, 0.04))
@@ -165,9 +163,7 @@ def synthesize_enterprises(n: int, seed: int = 0, schemas: SchemaSet | None = No
         sc_count[k] = len(ss)
         scopes.extend(ss)
     sidx = sc_start[ind] + (rng.random(n) * sc_count[ind]).astype(np.int64)
-    cols["business_scope"] = null_where(
-        pick(scopes, sidx, "business_scope"), missing(rng, n, 0.02)
-    )
+    cols["business_scope"] = null_where(pick(scopes, sidx, "business_scope"), missing(rng, n, 0.02))
 
     # extension fields
     known: dict[str, tuple[FieldType, Maker]] = {

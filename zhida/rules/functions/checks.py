@@ -18,8 +18,7 @@ def need(node: Call, i: int, ty: Type, what: str = "") -> None:
     t = arg_type(node, i)
     if not t.compatible(ty):
         raise PolicyTypeError(
-            f"argument {i + 1} of {node.fn}() must be {what or type_name(ty)}, "
-            f"got {type_name(t)}",
+            f"argument {i + 1} of {node.fn}() must be {what or type_name(ty)}, got {type_name(t)}",
             node.args[i].loc,
         )
 

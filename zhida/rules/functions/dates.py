@@ -28,6 +28,7 @@ def _date_argument(node: Call) -> Type:
 
 # -- scalar -----------------------------------------------------------------------
 
+
 def months_between(as_of: dt.date, d: dt.date) -> int:
     delta = relativedelta(as_of, d)
     return delta.years * 12 + delta.months
@@ -50,6 +51,7 @@ def days_until(d: Value, as_of: dt.date) -> float | None:
 
 
 # -- vector -----------------------------------------------------------------------
+
 
 def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Year, month, day of integer days since 1970-01-01 (H. Hinnant's algorithm)."""

@@ -49,16 +49,23 @@ class Vectors(Protocol):
     def memo(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """A value computed once per chunk under `key`."""
 
-    def per_unique_bool(self, tag: tuple[Any, ...], col: Coded,
-                        fn: Callable[[Any], bool | None]) -> Any:
+    def per_unique_bool(
+        self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], bool | None]
+    ) -> Any:
         """`fn` run once per distinct value of `col` (and None), gathered as int8 codes."""
 
-    def per_unique_num(self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], Any],
-                       bulk: Callable[[list[Any]], Any] | None = None) -> Any:
+    def per_unique_num(
+        self,
+        tag: tuple[Any, ...],
+        col: Coded,
+        fn: Callable[[Any], Any],
+        bulk: Callable[[list[Any]], Any] | None = None,
+    ) -> Any:
         """`fn` (or `bulk` over all distinct values) once per distinct value, as float64."""
 
-    def rowwise(self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None],
-                out_ty: Type | None) -> Any:
+    def rowwise(
+        self, fn: Callable[..., Any], values: list[Any], tys: list[Type | None], out_ty: Type | None
+    ) -> Any:
         """The scalar `fn` applied row by row: the general fallback."""
 
 

@@ -25,6 +25,7 @@ from zhida.rules.vectors import Coded
 
 # -- type rules -------------------------------------------------------------------
 
+
 def _string_pred(node: Call) -> Type:
     need(node, 0, STRING)
     need(node, 1, STRING)
@@ -43,8 +44,8 @@ def _contains_type(node: Call) -> Type:
         need(node, 1, STRING)
         return BOOL
     raise PolicyTypeError(
-        f"argument 1 of contains() must be a string or a list, got {type_name(t)}",
-        node.args[0].loc)
+        f"argument 1 of contains() must be a string or a list, got {type_name(t)}", node.args[0].loc
+    )
 
 
 def _contains_any_type(node: Call) -> Type:
@@ -52,7 +53,8 @@ def _contains_any_type(node: Call) -> Type:
     if not is_text_or_list(t):
         raise PolicyTypeError(
             f"argument 1 of contains_any() must be a string or a list, got {type_name(t)}",
-            node.args[0].loc)
+            node.args[0].loc,
+        )
     need(node, 1, list_of(STRING))
     return BOOL
 
@@ -105,6 +107,7 @@ def contains_any(s: Value, subs: Sequence[Value] | None) -> bool | None:
 
 # -- vector -----------------------------------------------------------------------
 
+
 def _per_distinct(scalar: Callable[[Value, Value], bool | None]) -> Callable[[Vectors, Call], Any]:
     """The vector form of a predicate of a subject and a constant: once per distinct value."""
 
@@ -120,8 +123,9 @@ def _per_distinct(scalar: Callable[[Value, Value], bool | None]) -> Callable[[Ve
 
 def _fuzzy_bulk(uniques: list[Any], query: str) -> np.ndarray:
     normalized = [normalize_text(u) for u in uniques]
-    scores = process.cdist([normalize_text(query)], normalized,
-                           scorer=fuzz.partial_ratio, workers=1)
+    scores = process.cdist(
+        [normalize_text(query)], normalized, scorer=fuzz.partial_ratio, workers=1
+    )
     return np.asarray(scores[0], dtype=np.float64)
 
 
@@ -130,20 +134,40 @@ def _fuzzy_vector(v: Vectors, node: Call) -> Any:
     arg = constant_value(node.args[1])
     if not isinstance(subject, Coded):  # a constant subject
         return v.constant(fuzzy(subject, arg), node.ty)
-    return v.per_unique_num((node.fn, repr(arg)), subject, lambda u: fuzzy(u, arg),
-                            bulk=lambda us: _fuzzy_bulk(us, arg))
+    return v.per_unique_num(
+        (node.fn, repr(arg)), subject, lambda u: fuzzy(u, arg), bulk=lambda us: _fuzzy_bulk(us, arg)
+    )
 
 
 # -- entries ----------------------------------------------------------------------
 
 FUNCTIONS = (
-    Function("in_region", (2, 2), _in_region_type, in_region, _per_distinct(in_region),
-             constant_args=(1,)),
-    Function("starts_with", (2, 2), _string_pred, starts_with, _per_distinct(starts_with),
-             constant_args=(1,)),
-    Function("contains", (2, 2), _contains_type, contains, _per_distinct(contains),
-             constant_args=(1,)),
-    Function("contains_any", (2, 2), _contains_any_type, contains_any,
-             _per_distinct(contains_any), constant_args=(1,)),
+    Function(
+        "in_region",
+        (2, 2),
+        _in_region_type,
+        in_region,
+        _per_distinct(in_region),
+        constant_args=(1,),
+    ),
+    Function(
+        "starts_with",
+        (2, 2),
+        _string_pred,
+        starts_with,
+        _per_distinct(starts_with),
+        constant_args=(1,),
+    ),
+    Function(
+        "contains", (2, 2), _contains_type, contains, _per_distinct(contains), constant_args=(1,)
+    ),
+    Function(
+        "contains_any",
+        (2, 2),
+        _contains_any_type,
+        contains_any,
+        _per_distinct(contains_any),
+        constant_args=(1,),
+    ),
     Function("fuzzy", (2, 2), _fuzzy_type, fuzzy, _fuzzy_vector, constant_args=(1,)),
 )

@@ -18,12 +18,15 @@ from zhida.rules.vectors import NAN, Coded, F, T, U, tri
 
 # -- if(cond, a, b) ---------------------------------------------------------------
 
+
 def _if_type(node: Call) -> Type:
     need(node, 0, BOOL)
     a, b = arg_type(node, 1), arg_type(node, 2)
     if not a.compatible(b):
-        raise PolicyTypeError(f"both branches of if() must have one type: {type_name(a)} and "
-                              f"{type_name(b)}", node.args[2].loc)
+        raise PolicyTypeError(
+            f"both branches of if() must have one type: {type_name(a)} and {type_name(b)}",
+            node.args[2].loc,
+        )
     return a.unify(b)
 
 
@@ -39,13 +42,13 @@ def _if_vector(v: Vectors, node: Call) -> Any:
     if node.ty in (NUMBER, DATE):
         return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, np.nan))
     if node.ty == BOOL:
-        return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, U)).astype(
-            np.int8)
+        return np.where(np.equal(cond, T), a, np.where(np.equal(cond, F), b, U)).astype(np.int8)
     tys = [BOOL, node.ty, node.ty]
     return v.rowwise(if_, [cond, a, b], tys, node.ty)
 
 
 # -- band(x, [[threshold, points], ...], default) -----------------------------------
+
 
 def _band_type(node: Call) -> Type:
     need(node, 0, NUMBER)
@@ -80,11 +83,15 @@ def _band_vector(v: Vectors, node: Call) -> Any:
     args = node.args
     x = v.value(args[0])
     pairs = constant_value(args[1])
-    result = np.broadcast_to(np.asarray(v.value(args[2]), dtype=np.float64),
-                             np.shape(x)).copy() if np.ndim(x) else v.value(args[2])
+    result = (
+        np.broadcast_to(np.asarray(v.value(args[2]), dtype=np.float64), np.shape(x)).copy()
+        if np.ndim(x)
+        else v.value(args[2])
+    )
     if any(t is None for t, _ in pairs):  # an unknown threshold: the general path
-        return v.rowwise(lambda x_, d: band(x_, pairs, d), [x, v.value(args[2])],
-                         [NUMBER, NUMBER], NUMBER)
+        return v.rowwise(
+            lambda x_, d: band(x_, pairs, d), [x, v.value(args[2])], [NUMBER, NUMBER], NUMBER
+        )
     with np.errstate(invalid="ignore"):
         for threshold, points in reversed(pairs):
             p = np.nan if points is None else points
@@ -93,6 +100,7 @@ def _band_vector(v: Vectors, node: Call) -> Any:
 
 
 # -- is_known(x), coalesce(x, y, ...) ---------------------------------------------------
+
 
 def _bool_type(node: Call) -> Type:
     return BOOL
@@ -147,11 +155,13 @@ def _coalesce_vector(v: Vectors, node: Call) -> Any:
 
 # -- min, max, abs, len -----------------------------------------------------------------
 
+
 def _ordered_type(node: Call) -> Type:
     t = same_type(node)
     if t not in (NUMBER, DATE):
-        raise PolicyTypeError(f"{node.fn}() takes numbers or dates, got {type_name(t)}",
-                              node.args[0].loc)
+        raise PolicyTypeError(
+            f"{node.fn}() takes numbers or dates, got {type_name(t)}", node.args[0].loc
+        )
     return t
 
 
@@ -190,8 +200,9 @@ def _abs_vector(v: Vectors, node: Call) -> Any:
 def _len_type(node: Call) -> Type:
     t = arg_type(node, 0)
     if not is_text_or_list(t):
-        raise PolicyTypeError(f"len() takes a string or a list, got {type_name(t)}",
-                              node.args[0].loc)
+        raise PolicyTypeError(
+            f"len() takes a string or a list, got {type_name(t)}", node.args[0].loc
+        )
     return NUMBER
 
 
