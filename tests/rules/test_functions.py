@@ -55,6 +55,8 @@ def test_no_other_module_names_a_function() -> None:
 @pytest.mark.parametrize("test_file", ["test_differential.py", "test_realtime.py"])
 def test_the_agreement_tests_call_every_function(test_file: str) -> None:
     source = (ROOT / "tests" / "matcher" / test_file).read_text(encoding="utf-8")
+    if "tests.support.strategies import" in source:  # the shared expression strategies
+        source += (ROOT / "tests" / "support" / "strategies.py").read_text(encoding="utf-8")
     missing = [
         name
         for name in FUNCTIONS

@@ -1,4 +1,5 @@
 """Re-evaluation in the store: `reevaluate` (runs, chunks, the daily run, stalled
-runs), `decisions` (stored decisions compared, transitions written), `preview`
-(impact of a policy without writing), `live` (real-time events evaluated at once).
+runs), `results` (fresh results as frames), `decisions` (stored decisions compared,
+transitions written), `preview` (impact of a policy without writing), `live`
+(real-time events evaluated at once).
 """

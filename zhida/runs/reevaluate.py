@@ -56,7 +56,8 @@ from zhida.ranking.heuristic import heuristic_scores, urgency
 from zhida.rules.ast import Node, walk
 from zhida.rules.functions import is_dated_call
 from zhida.rules.policy import Policy
-from zhida.runs.decisions import apply_chunk_results, empty_results, results_frame
+from zhida.runs.decisions import apply_chunk_results
+from zhida.runs.results import empty_results, results_frame
 from zhida.settings import get_settings
 from zhida.store.models import PolicyVersion, Run, RunChunk
 from zhida.store.profiles import load_frame
