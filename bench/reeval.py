@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,12 +36,6 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 4, 1)
 PG_ADMIN = os.environ.get("ZHIDA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load_profiles(url: str, n: int, seed: int) -> dict[str, float]:
@@ -108,43 +101,6 @@ def publish_policy(url: str, index: int) -> int:
         session.add(version)
         session.flush()
         return version.id
-
-
-class Redis:
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
@@ -306,13 +262,14 @@ def main() -> None:
     if shutil.which("redis-server") is None:
         sys.exit("redis-server is needed")
 
+    from tests.support.private_redis import PrivateRedis
     from tests.support.scratch import scratch_database
     from zhida.settings import get_settings
 
     database = contextlib.ExitStack()
     url = database.enter_context(scratch_database(PG_ADMIN, "zhida_bench", keep=args.keep_db))
     tmp = Path(tempfile.mkdtemp(prefix="zhida-bench-"))
-    redis = Redis(tmp)
+    redis = PrivateRedis(tmp / "redis").start()
     report: dict[str, Any] = {
         "profiles": args.profiles,
         "chunk_size": args.chunk_size,
