@@ -81,11 +81,24 @@ def test_serve_refuses_to_start_with_the_public_secret(
     assert "Traceback" not in result.output
 
 
-def test_a_bad_setting_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZHIDA_SMS_PROVIDER", "carrier-pigeon")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMS_PROVIDER", "carrier-pigeon"),
+        ("SMS_RATE_PER_SECOND", "0"),
+        ("QUIET_START_HOUR", "24"),
+        ("CHUNK_SIZE", "0"),
+        ("SMS_CAP", "-1"),
+        ("SMS_DB_POOL", "lots"),
+    ],
+)
+def test_a_bad_setting_is_a_config_error_naming_it(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"ZHIDA_{name}", value)
     get_settings.cache_clear()
     try:
-        with pytest.raises(ConfigError, match="ZHIDA_SMS_PROVIDER"):
+        with pytest.raises(ConfigError, match=f"ZHIDA_{name}"):
             get_settings()
     finally:
         monkeypatch.undo()

@@ -6,10 +6,10 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zhida.errors import ConfigError
@@ -26,9 +26,11 @@ class Settings(BaseSettings):
     redis_url: str = ""
     var_dir: Path = Path("var")
     # re-evaluation runs
-    chunk_size: int = 50_000
-    broker_visibility_timeout: float = 3600.0  # an unacknowledged task is redelivered after
-    stall_minutes: float = 15.0  # a run without progress this long gets its chunks re-queued
+    chunk_size: Annotated[int, Field(ge=1)] = 50_000
+    # an unacknowledged task is redelivered after
+    broker_visibility_timeout: Annotated[float, Field(gt=0)] = 3600.0
+    # a run without progress this long gets its chunks re-queued
+    stall_minutes: Annotated[float, Field(gt=0)] = 15.0
     plan_after_run: bool = True  # a finished run queues notification planning
     chunk_delay: float = 0.0  # tests only: seconds inside a chunk's transaction (crash window)
     # publishing: an approver other than the author is required unless this is set (demo only)
@@ -38,13 +40,15 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     sms_signature: str = "【浙里办】"
     sms_opt_out_hint: str = "回TD退订"
-    quiet_start_hour: int = 20  # no SMS from 20:00 ...
-    quiet_end_hour: int = 8  # ... to 08:00: deferred to the morning
-    sms_cap: int = 2  # at most this many policy SMS per recipient ...
-    sms_cap_days: int = 7  # ... per this many days; the rest go in-app only
-    window_lead_days: int = 7  # notify when the window opens within this many days
+    quiet_start_hour: Annotated[int, Field(ge=0, le=23)] = 20  # no SMS from 20:00 ...
+    quiet_end_hour: Annotated[int, Field(ge=0, le=23)] = 8  # ... to 08:00: deferred to the morning
+    sms_cap: Annotated[int, Field(ge=0)] = 2  # at most this many policy SMS per recipient ...
+    sms_cap_days: Annotated[int, Field(ge=1)] = 7  # ... per this many days; the rest go in-app only
+    # notify when the window opens within this many days
+    window_lead_days: Annotated[int, Field(ge=0)] = 7
     inapp_for_unknown: bool = True  # "可能符合，需补充信息" in-app message for unknown outcomes
-    link_ttl_days: int = 30  # application links expire when the window closes, or after this
+    # application links expire when the window closes, or after this
+    link_ttl_days: Annotated[int, Field(ge=1)] = 30
     # SMS delivery
     sms_provider: SmsProviderName = "file"
     sms_outbox: Path = Path("var/outbox/sms.jsonl")
@@ -53,11 +57,14 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_from: str = ""
     twilio_base_url: str = ""  # empty: api.twilio.com; tests: a local Twilio-compatible server
-    sms_rate_per_second: float = 50.0  # across all workers (Redis token bucket)
-    send_max_retries: int = 5
-    send_backoff_seconds: float = 2.0  # exponential, with jitter
-    sweep_after_seconds: int = 300  # re-queue rows stuck before sending this long
-    sms_db_pool: int = 16  # the sender's PostgreSQL pool (a threaded worker's concurrency)
+    # across all workers (Redis token bucket)
+    sms_rate_per_second: Annotated[float, Field(gt=0)] = 50.0
+    send_max_retries: Annotated[int, Field(ge=0)] = 5
+    send_backoff_seconds: Annotated[float, Field(ge=0)] = 2.0  # exponential, with jitter
+    # re-queue rows stuck before sending this long
+    sweep_after_seconds: Annotated[int, Field(ge=0)] = 300
+    # the sender's PostgreSQL pool (a threaded worker's concurrency)
+    sms_db_pool: Annotated[int, Field(ge=1)] = 16
     # web: signs sessions and CSRF tokens. Unset: the file var_dir/secret_key if there is
     # one (the demo writes it), else the public development value, which `zhida serve`
     # accepts only on a loopback http base URL (`require_real_secret`)
