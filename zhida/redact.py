@@ -1,9 +1,10 @@
-"""What logs and consoles may show of secrets and personal data: phone numbers with
-their middle hidden (the last four digits are enough to debug), application and
-sign-in tokens never."""
+"""What logs, consoles and tables may hold of secrets and personal data: phone numbers
+with their middle hidden (the last four digits are enough to debug), application,
+sign-in and officer tokens never (the store keeps only their hash)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 #: an E.164 number, or a mainland mobile written without +86
@@ -26,3 +27,8 @@ def redact(text: str) -> str:
     path shown as /a/… (for log lines and error texts from providers)."""
     text = _TOKEN_PATH.sub(r"\1…", text)
     return _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+
+
+def hash_token(token: str) -> str:
+    """What the store keeps of a secret token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import hashlib
 import re
 import secrets
 from typing import NamedTuple
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from zhida.clock import SHANGHAI
 from zhida.errors import ZhidaError
+from zhida.redact import hash_token
 from zhida.settings import Settings, get_settings
 from zhida.store.models import ApplicationToken
 
@@ -41,10 +41,6 @@ class LinkNotFound(LinkError):
 
 class LinkExpired(LinkError):
     """A genuine token past its expiry."""
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:

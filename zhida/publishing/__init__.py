@@ -11,7 +11,7 @@ Public API, by module:
   `find_version`, `approve`, `published_versions`; `VersionStatus`
   (draft, published, retired).
 - `officers`: `Role` (author, approver, admin; `ROLES`, `MAY_SUBMIT`,
-  `MAY_APPROVE`), `add_officer`, `officer_by_token`, `hash_token`.
+  `MAY_APPROVE`), `add_officer`, `officer_by_token` (tokens stored as `zhida.redact.hash_token`).
 - `audit`: `audit(session, officer, action, subject, detail)`, the append-only log.
 - `errors`: `PublishError`, every refused step.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from enum import StrEnum
 
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from zhida.publishing.audit import audit
 from zhida.publishing.errors import PublishError
+from zhida.redact import hash_token
 from zhida.store.models import Officer
 
 
@@ -25,10 +25,6 @@ class Role(StrEnum):
 ROLES = tuple(Role)
 MAY_SUBMIT = (Role.AUTHOR, Role.ADMIN)
 MAY_APPROVE = (Role.APPROVER, Role.ADMIN)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def add_officer(session: Session, name: str, role: str) -> tuple[Officer, str]:
