@@ -61,8 +61,12 @@ class Settings(BaseSettings):
     sms_rate_per_second: Annotated[float, Field(gt=0)] = 50.0
     send_max_retries: Annotated[int, Field(ge=0)] = 5
     send_backoff_seconds: Annotated[float, Field(ge=0)] = 2.0  # exponential, with jitter
-    # re-queue rows stuck before sending this long
+    # re-queue rows stuck before sending this long; rows stuck in sending become unsure
     sweep_after_seconds: Annotated[int, Field(ge=0)] = 300
+    # a provider request unanswered this long is given up on (and the row is unsure)
+    sms_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # an unsure row (outcome unknown) is looked up at the provider after this long
+    unsure_check_seconds: Annotated[float, Field(ge=0)] = 60.0
     # the sender's PostgreSQL pool (a threaded worker's concurrency)
     sms_db_pool: Annotated[int, Field(ge=1)] = 16
     # web: signs sessions and CSRF tokens. Unset: the file var_dir/secret_key if there is

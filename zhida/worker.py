@@ -391,10 +391,13 @@ def dispatch_due() -> int:
 
 @app.task(name=TaskNames.SWEEP, ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Beat, every 60 s: re-queue rows whose task was lost; fail rows stuck sending."""
+    """Beat, every 60 s: re-queue rows whose task was lost; rows stuck sending become
+    unsure and are re-queued (their sender asks the provider before any resend)."""
     with session_scope() as session:
         result = sms_sweep.sweep(session, get_settings())
-    enqueue_sms(result.requeued)
+    enqueue_sms(result.to_queue)
     if result.requeued:
         log.warning("sms sweep: re-queued %d rows whose task was lost", len(result.requeued))
-    return {"requeued": len(result.requeued), "failed": len(result.failed)}
+    if result.unsure:
+        log.warning("sms sweep: %d rows stuck in sending are unsure", len(result.unsure))
+    return {"requeued": len(result.requeued), "unsure": len(result.unsure)}

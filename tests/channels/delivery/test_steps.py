@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from tests.conftest import migrated_database
 from tests.support.factories import notification
@@ -29,7 +29,7 @@ from zhida.channels.ratelimit import LocalTokenBucket, RateLimited
 from zhida.channels.sms import FileSink, ProviderError, RecordingProvider, SendResult
 from zhida.settings import Settings
 from zhida.store.db import session_scope
-from zhida.store.models import FeedbackEvent, Notification, OptOut
+from zhida.store.models import FeedbackEvent, Notification
 
 TO = "+8613800000001"
 UTC = dt.UTC
@@ -490,20 +490,21 @@ def test_a_retry_left_to_the_dispatcher_is_sent_when_due(url: str) -> None:
     assert send(url, nid, provider, settings).action == "sent"
 
 
-def test_sweep_requeues_lost_rows_and_fails_stuck_sending_ones(url: str) -> None:
+def test_sweep_requeues_lost_rows_and_makes_stuck_sending_ones_unsure(url: str) -> None:
     now = dt.datetime.now(UTC)
     old = now - dt.timedelta(minutes=10)
     settings = make_settings(sweep_after_seconds=300)
     [lost] = add_sms(url, due=old, updated_at=old)
     [recent] = add_sms(url, due=now - dt.timedelta(minutes=1))
-    [stuck] = add_sms(url, status="sending", due=old, updated_at=old)
+    [stuck] = add_sms(url, status="sending", due=old, updated_at=old, claimed_at=old)
     [busy] = add_sms(url, status="sending", due=now, updated_at=now)
     [sent] = add_sms(url, status="sent", due=old, updated_at=old)
     with session_scope(url) as s:
         result = sweep(s, settings, now=now)
-    assert (result.requeued, result.failed) == ([lost], [stuck])
+    assert (result.requeued, result.unsure, result.to_queue) == ([lost], [stuck], [lost, stuck])
     row = get(url, stuck)
-    assert row.status == "failed" and "not resent" in (row.last_error or "")
+    assert row.status == "unsure" and "asked before any resend" in (row.last_error or "")
+    assert as_utc(row.unsure_since or now) == old and as_utc(row.due_at) == now
     assert [get(url, i).status for i in (lost, recent, busy, sent)] == [
         "queued",
         "queued",
@@ -512,13 +513,19 @@ def test_sweep_requeues_lost_rows_and_fails_stuck_sending_ones(url: str) -> None
     ]
     with session_scope(url) as s:  # re-queued at most once per period
         again = sweep(s, settings, now=now + dt.timedelta(seconds=60))
-    assert (again.requeued, again.failed) == ([], [])
+    assert (again.requeued, again.unsure) == ([], [])
     provider = RecordingProvider()
     assert send(url, lost, provider).action == "sent"
-    assert send(url, stuck, provider).action == "not_claimed"  # never resent
+    assert provider.lookups == []  # a queued row is not looked up
+    provider = RecordingProvider()  # (the first one holds the same text to the same number)
+    outcome = send(url, stuck, provider)  # the provider holds nothing: asked, then sent
+    assert outcome.action == "sent" and provider.lookups == [str(stuck)]
+    row = get(url, stuck)
+    assert row.status == "sent" and row.unsure_since is None
+    assert "held none, sent again" in (row.last_error or "")
 
 
-def test_a_provider_answer_after_the_sweep_keeps_the_final_state(url: str) -> None:
+def test_a_provider_answer_after_the_sweep_is_recorded_as_sent(url: str) -> None:
     [nid] = add_sms(url)
 
     class SweptMeanwhile(RecordingProvider):
@@ -531,15 +538,15 @@ def test_a_provider_answer_after_the_sweep_keeps_the_final_state(url: str) -> No
                     make_settings(sweep_after_seconds=0),
                     now=dt.datetime.now(UTC) + dt.timedelta(seconds=1),
                 )
+            assert get(url, nid).status == "unsure"
             return super().send_sms(to, body, reference, meta=meta)
 
     outcome = send(url, nid, SweptMeanwhile())
-    assert outcome.action == "late"
+    assert outcome.action == "sent"
     row = get(url, nid)
-    assert row.status == "failed" and row.provider_ref == outcome.provider_ref
-    with session_scope(url) as s:
-        assert s.scalar(select(func.count()).select_from(FeedbackEvent)) == 0
-        assert s.scalar(select(func.count()).select_from(OptOut)) == 0
+    assert row.status == "sent" and row.provider_ref == outcome.provider_ref
+    assert row.unsure_since is None and "late" in (row.last_error or "")
+    assert [e.kind for e in events(url)] == ["sent"]
 
 
 # --- batches and the Celery tasks (eager) ---------------------------------------------------------

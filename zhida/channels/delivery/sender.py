@@ -130,7 +130,8 @@ class SendReport:
 
 def send(ids: Sequence[int]) -> SendReport:
     """Send these rows (each only if still queued and due) with the process's runtime.
-    Retries due within RETRY_COUNTDOWN_MAX seconds come back in `soon` (one batch, when
+    Retries (and unsure rows' checks) due within RETRY_COUNTDOWN_MAX seconds come back
+    in `soon` (one batch, when
     the last of them is due); later ones are left to `dispatch_due`. Failures are
     logged."""
     rt = runtime()
@@ -145,7 +146,7 @@ def send(ids: Sequence[int]) -> SendReport:
     soon = [
         o
         for o in outcomes
-        if o.action in (SendAction.RETRY, SendAction.RELEASED)
+        if o.action in (SendAction.RETRY, SendAction.RELEASED, SendAction.UNSURE)
         and o.retry_in is not None
         and o.retry_in <= RETRY_COUNTDOWN_MAX
     ]
