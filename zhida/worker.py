@@ -227,8 +227,8 @@ def _plan_soon() -> None:
     per run, not per chunk: planning reads every transition not yet notified, so one
     task catches them all and concurrent planners are avoided. Best effort: its beat
     entry plans whatever a lost message missed. In eager mode (the embedded default)
-    nothing is queued; the caller plans after the run. ZHIDA_PLAN_AFTER_RUN=0 turns
-    this off (benchmarks and tests of runs alone)."""
+    nothing is queued; `start_run` plans after the run (`plan_after_eager_run`).
+    ZHIDA_PLAN_AFTER_RUN=0 turns this off (benchmarks and tests of runs alone)."""
     try:
         app.send_task(TaskNames.PLAN)
     except Exception:  # the broker is down: the beat entry catches up
@@ -281,11 +281,25 @@ def start_run(run_id: int) -> int:
     if app.conf.task_always_eager:
         for seq in seqs:
             evaluate_chunk.delay(run_id, seq)
+        plan_after_eager_run(run_id)
         return len(seqs)
     with app.producer_or_acquire() as producer:
         for seq in seqs:
             evaluate_chunk.apply_async((run_id, seq), producer=producer)
     return len(seqs)
+
+
+def plan_after_eager_run(run_id: int) -> PlanSummary | None:
+    """On the embedded default (eager), what a queued run's last chunk asks the planner
+    for: plan the notifications of a run that ended with transitions, and send their
+    SMS now (ZHIDA_PLAN_AFTER_RUN=0 turns it off, as with a broker). None: nothing
+    to plan."""
+    if not get_settings().plan_after_run:
+        return None
+    with session_scope() as session:
+        run = runs.get_run(session, run_id)
+        done = run.status == "done" and bool((run.counts or {}).get("transitions"))
+    return plan_and_queue() if done else None
 
 
 resume_run = start_run

@@ -136,3 +136,26 @@ def sweep(
     for nid in result.unsure:
         log.warning("notification %s: %s", nid, reason)
     return result
+
+
+def due_sms(
+    session: Session, settings: Settings, now: dt.datetime | None = None, limit: int = 100_000
+) -> tuple[list[int], dt.datetime | None]:
+    """The SMS rows a send may claim now (queued or unsure, due), oldest first, after
+    moving deferred ones that came due back to queued (`dispatch_due`); and the end of
+    quiet hours when `now` is inside them (then nothing is due: rows would only be
+    deferred). For `zhida notify`; the caller commits, then sends them."""
+    now = now or utcnow()
+    morning = quiet_until(now, settings)
+    if morning is not None:
+        return [], morning
+    dispatch_due(session, settings, now, limit)
+    ids = list(
+        session.scalars(
+            select(N.c.id)
+            .where(is_sms(), N.c.status.in_((Status.QUEUED, Status.UNSURE)), N.c.due_at <= now)
+            .order_by(N.c.due_at, N.c.id)
+            .limit(limit)
+        )
+    )
+    return ids, None
