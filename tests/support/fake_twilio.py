@@ -20,7 +20,9 @@ SDK turns into `TwilioRestException`. Behaviour is scripted by recipient:
 - `slow(to, seconds, times=None)`: answer late (client timeouts). The message is still
   created after the wait, whether or not the client is still there: a hang, then an
   acceptance the client never hears of (the "hang-then-accept" of a real provider);
-- `fail_lookups(http_status, times)`: the next `times` list calls fail.
+- `fail_lookups(http_status, times)`: the next `times` list calls fail;
+- `outage(http_status)`: every create fails with that status until `outage(None)`;
+  `latency`: seconds every create takes (a busy provider).
 
 Built in: +15005550001 is always 21211 (invalid number) and +15005550004 always
 21610 (unsubscribed), like Twilio's magic test numbers.
@@ -141,6 +143,8 @@ class FakeTwilio:
         self._outcomes: dict[str, Outcome] = {}
         self._slow: dict[str, tuple[float, int | None]] = {}
         self._lookup_failures: list[int] = []  # http statuses of the next list calls
+        self._outage: int | None = None
+        self.latency = 0.0
         self.lookups: list[dict[str, str]] = []  # the query of every list call
         self._lock = threading.Lock()
         self._due: list[_Due] = []
@@ -181,6 +185,10 @@ class FakeTwilio:
     def slow(self, to: str, seconds: float, times: int | None = None) -> None:
         with self._lock:
             self._slow[to] = (seconds, times)
+
+    def outage(self, http_status: int | None) -> None:
+        with self._lock:
+            self._outage = http_status
 
     def fail_lookups(self, http_status: int, times: int = 1) -> None:
         with self._lock:
@@ -266,11 +274,13 @@ class FakeTwilio:
             delay, times = self._slow.get(to, (0.0, None))
             if delay and times is not None:
                 self._slow[to] = (delay, times - 1) if times > 1 else (0.0, None)
-        if delay:
-            time.sleep(delay)
+        if delay or self.latency:
+            time.sleep(delay + self.latency)
         now = time.time()
         with self._lock:
             failure = self._failures.get(to)
+            if self._outage is not None:
+                failure = Failure(self._outage, 20000 + self._outage, "outage", 1)
             if failure is not None and (failure.times is None or failure.times > 0):
                 if failure.times is not None:
                     failure.times -= 1
@@ -483,6 +493,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # a client that went away
+            self.close_connection = True
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
