@@ -7,7 +7,7 @@ makes (point the SDK at it with `Config(endpoint="127.0.0.1:PORT", protocol="HTT
          x-acs-action: SendSms, x-acs-version: 2017-05-25,
          Authorization: ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=...,Signature=...
     -> 200 {"Code": "OK", "Message": "OK", "BizId": "...", "RequestId": "..."}
-    POST /?PhoneNumber=&SendDate=yyyyMMdd&PageSize=&CurrentPage=   (QuerySendDetails)
+    POST /?PhoneNumber=&SendDate=yyyyMMdd&PageSize=&CurrentPage=[&BizId=]  (QuerySendDetails)
     -> 200 {"Code": "OK", "TotalCount": N, "SmsSendDetailDTOs": {"SmsSendDetailDTO": [...]}}
 
 The signature is checked with the SDK's own algorithm (its `Utils.get_authorization`)
@@ -22,6 +22,8 @@ isv.BUSINESS_LIMIT_CONTROL...), some as HTTP errors. Scripted by number (11 digi
 
 Built in: 10000000000 is always isv.MOBILE_NUMBER_ILLEGAL.
 
+With `report_url` empty no receipt is pushed and messages keep SendStatus 1 until
+`settle(phone)` gives them their outcome (for receipts pulled with QuerySendDetails).
 Accepted messages are pushed as receipts (Aliyun's HTTP batch push of SmsReport: a
 JSON array of {phone_number, send_time, report_time, success, err_code, err_msg,
 sms_size, biz_id, out_id}) to `report_url`, `report_delay` after acceptance. It runs
@@ -263,6 +265,7 @@ class FakeAliyun:
                 for m in self.messages
                 if m.phone == phone
                 and dt.datetime.fromtimestamp(m.at, SHANGHAI).strftime("%Y%m%d") == day
+                and (not q.get("BizId") or m.biz_id == q["BizId"])
             ]
         items = chosen[(page - 1) * size : page * size]
         return 200, {
@@ -286,6 +289,14 @@ class FakeAliyun:
                 ]
             },
         }
+
+    def settle(self, phone: str) -> None:
+        """The handset's report arrives for this number's messages (no push)."""
+        with self._lock:
+            success, err_code = self._outcomes.get(phone, (True, "DELIVERED"))
+            for m in self.messages:
+                if m.phone == phone:
+                    m.status, m.err_code = (3 if success else 2), err_code
 
     def _report(self, message: Message, success: bool, err_code: str) -> None:
         if self._stopped.is_set():
@@ -341,6 +352,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # a client that went away
+            self.close_connection = True
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()

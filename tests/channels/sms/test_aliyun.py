@@ -149,3 +149,61 @@ def test_refused_connections_are_sure_and_credentials_are_required(fake: FakeAli
 def test_national_numbers() -> None:
     assert national("+8613800000001") == national("008613800000001") == "13800000001"
     assert json.loads(json.dumps({"k": national("13800000001")})) == {"k": "13800000001"}
+
+
+def test_receipts_are_pulled_when_no_push_came(fake: FakeAliyun, sqlite_url: str) -> None:
+    import functools
+
+    from tests.support.factories import notification
+    from zhida.channels.delivery.receipts import pull_receipts
+    from zhida.store.db import session_scope
+    from zhida.store.models import Notification
+
+    provider = AliyunProvider(aliyun_settings(fake))
+    fake.outcome("13800000002", success=False, err_code="MK:0001")
+    refs = {
+        "a": provider.send_sms(TO, BODY, "a").provider_ref,
+        "b": provider.send_sms("+8613800000002", BODY, "b").provider_ref,
+        "c": "OUTc",  # a row a lookup found: the reference is its OutId
+    }
+    provider.send_sms("+8613800000003", BODY, "c")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+    with session_scope(sqlite_url) as s:
+        for k, (key, to) in enumerate(
+            (("a", TO), ("b", "+8613800000002"), ("c", "+8613800000003"))
+        ):
+            s.add(
+                notification(
+                    profile_id=f"E{k}",
+                    status="sent",
+                    to=to,
+                    provider="aliyun",
+                    provider_ref=refs[key],
+                    sent_at=long_ago,
+                )
+            )
+        s.add(
+            notification(
+                profile_id="E9",
+                status="sent",
+                to=TO,
+                provider="twilio",
+                provider_ref="SM1",
+                sent_at=long_ago,
+            )
+        )
+    sessions = functools.partial(session_scope, sqlite_url)
+    assert pull_receipts(sessions, provider) == {"waiting": 3}  # no report yet
+    for phone in ("13800000001", "13800000002", "13800000003"):
+        fake.settle(phone)
+    assert pull_receipts(sessions, provider) == {"delivered": 2, "failed": 1}
+    with session_scope(sqlite_url) as s:
+        rows = {r.profile_id: r for r in s.query(Notification)}
+    assert [rows[p].status for p in ("E0", "E1", "E2", "E9")] == [
+        "delivered",
+        "failed",
+        "delivered",
+        "sent",  # another provider's row: not Aliyun's to answer
+    ]
+    assert "MK:0001" in (rows["E1"].last_error or "")
+    assert pull_receipts(sessions, provider) == {}

@@ -228,3 +228,49 @@ def receive_receipt(
     stash.put(provider_ref, status, error_code)
     with sessions() as session:
         return apply_receipt(session, provider_ref, status, error_code)
+
+
+class ReceiptSource(Protocol):
+    """A provider whose receipts can be pulled (Aliyun's QuerySendDetails)."""
+
+    name: str
+
+    def pull_receipt(
+        self, to: str, provider_ref: str, sent_at: dt.datetime
+    ) -> tuple[str, str] | None: ...
+
+
+def pull_receipts(
+    sessions: SessionFactory,
+    source: ReceiptSource,
+    now: dt.datetime | None = None,
+    older_than: dt.timedelta = dt.timedelta(minutes=10),
+    limit: int = 500,
+) -> dict[str, int]:
+    """Receipts pulled for rows this provider accepted more than `older_than` ago that
+    no pushed receipt has finished (a lost push, a misconfigured URL): each applied as
+    if pushed. A failed pull leaves the rest for the next pass. Counts by result."""
+    now = now or utcnow()
+    with sessions() as session:
+        rows = session.execute(
+            select(N.c.to, N.c.provider_ref, N.c.sent_at)
+            .where(
+                is_sms(),
+                N.c.status == Status.SENT,
+                N.c.provider == source.name,
+                N.c.provider_ref.is_not(None),
+                N.c.sent_at <= now - older_than,
+            )
+            .order_by(N.c.sent_at)
+            .limit(limit)
+        ).all()
+    counts: dict[str, int] = {}
+    for to, ref, sent_at in rows:
+        receipt = source.pull_receipt(to or "", ref, sent_at)
+        if receipt is None:
+            counts["waiting"] = counts.get("waiting", 0) + 1
+            continue
+        with sessions() as session:
+            result = apply_receipt(session, ref, receipt[0], receipt[1], now)
+        counts[result] = counts.get(result, 0) + 1
+    return counts

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.batch import send_sms_batch
-from zhida.channels.delivery.receipts import ReceiptStash, stash_for
+from zhida.channels.delivery.receipts import ReceiptSource, ReceiptStash, stash_for
 from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
 from zhida.channels.delivery.steps import SendAction
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
@@ -99,6 +99,17 @@ def runtime(settings: Settings | None = None) -> Runtime:
                 engine=engine,
             )
         return _runtime
+
+
+def receipt_source(provider: SmsProvider, name: str) -> ReceiptSource | None:
+    """The provider of this name, alone or behind the failover, if its receipts can be
+    pulled."""
+    from zhida.channels.sms.failover import FailoverProvider
+
+    found: object = provider.named(name) if isinstance(provider, FailoverProvider) else provider
+    if getattr(found, "name", None) == name and hasattr(found, "pull_receipt"):
+        return found  # type: ignore[return-value]
+    return None
 
 
 def set_runtime(rt: Runtime | None) -> None:

@@ -227,6 +227,10 @@ class FailoverProvider:
         self.rng = rng or random.Random()
         self._tended = 0.0
 
+    def named(self, name: str) -> SmsProvider | None:
+        """The first or the second provider, by its name."""
+        return next((p for p in (self.first, self.second) if p.name == name), None)
+
     def _send(
         self, provider: SmsProvider, to: str, body: str, reference: str, meta: Any
     ) -> SendResult:
