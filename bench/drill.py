@@ -282,6 +282,7 @@ def run_phase(
             wait_until(lambda: accepted(twilio, aliyun) >= third, timeout=timeout, interval=0.01)
             fault = inject(name, workers, redis_server, twilio)
             fault["at_accepted"] = accepted(twilio, aliyun) - before[0] - before[1]
+            fault["at_s"] = round(time.time() - start, 1)
             deadline = time.time() + timeout
             while open_rows(url, ids) and time.time() < deadline:
                 time.sleep(0.5)
