@@ -675,8 +675,15 @@ def test_beat_schedule_entries_name_registered_tasks() -> None:
         names.PLAN,
         names.DAILY_RUN,
         names.SWEEP_STALLED_RUNS,
+        names.PULL_RECEIPTS,
     }
-    assert {names.SEND, names.SEND_BATCH, names.DISPATCH, names.SWEEP} <= set(worker.app.tasks)
+    assert {
+        names.SEND,
+        names.SEND_BATCH,
+        names.DISPATCH,
+        names.SWEEP,
+        names.PULL_RECEIPTS,
+    } <= set(worker.app.tasks)
     assert set(worker.app.conf.beat_schedule) == set(worker.BEAT_SCHEDULE)
 
 

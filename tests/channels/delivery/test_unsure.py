@@ -167,3 +167,23 @@ def test_the_text_matches_whatever_link_token_it_carries() -> None:
     assert not same_text(
         "【浙里办】贵企业不符合条件，详见 https://x.gov.cn/a/AbC_d-1 回TD退订", ours
     )
+
+
+def test_an_unsure_row_waits_for_the_morning_too(url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    sh = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    quiet = make_settings(quiet_start_hour=sh.hour, quiet_end_hour=(sh.hour + 1) % 24)
+    [nid] = add_sms(url, status="unsure", unsure_since=dt.datetime.now(UTC))
+    provider = RecordingProvider()
+    assert send(url, nid, provider, quiet).action == "deferred"
+    assert provider.calls == provider.lookups == []
+    row = get(url, nid)
+    assert row.status == "deferred" and row.unsure_since is not None
+    make_due(url, nid)
+    from zhida.channels.delivery.sweep import dispatch_due
+
+    with session_scope(url) as s:
+        assert dispatch_due(s, make_settings()) == [nid]
+    assert send(url, nid, provider).action == "sent"
+    assert provider.lookups == [str(nid)]  # still asked first

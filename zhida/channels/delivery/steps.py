@@ -251,14 +251,20 @@ def insert_feedback(session: Session, rows: list[dict[str, Any]]) -> None:
 def defer_if_quiet(
     session: Session, ids: Sequence[int], now: dt.datetime, settings: Settings
 ) -> list[int]:
-    """In quiet hours, move due queued rows to deferred until the morning; their ids."""
+    """In quiet hours, move due queued (or unsure) rows to deferred until the morning;
+    their ids. An unsure row keeps `unsure_since`: its next claim still asks first."""
     morning = quiet_until(now, settings)
     if morning is None or not ids:
         return []
     return list(
         session.scalars(
             update(N)
-            .where(N.c.id.in_(list(ids)), is_sms(), N.c.status == Status.QUEUED, N.c.due_at <= now)
+            .where(
+                N.c.id.in_(list(ids)),
+                is_sms(),
+                N.c.status.in_((Status.QUEUED, Status.UNSURE)),
+                N.c.due_at <= now,
+            )
             .values(status=Status.DEFERRED, due_at=morning, updated_at=now)
             .returning(N.c.id)
         )
