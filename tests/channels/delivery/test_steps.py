@@ -231,19 +231,19 @@ def test_a_retryable_error_requeues_with_backoff_then_sends(url: str) -> None:
     [nid] = add_sms(url)
     provider = RecordingProvider()
     provider.fail(TO, ProviderError("Too Many Requests", 20429, True), times=2)
-    settings = make_settings(send_backoff_seconds=0.2)
+    settings = make_settings(send_backoff_seconds=0.6)  # wide: a GC pause is ~0.3 s
     before = dt.datetime.now(UTC)
     first = send(url, nid, provider, settings)
     assert first.action == "retry" and first.retry_in is not None
-    assert 0.16 <= first.retry_in <= 0.24  # backoff x 2^0, +-20%
+    assert 0.48 <= first.retry_in <= 0.72  # backoff x 2^0, +-20%
     row = get(url, nid)
     assert (row.status, row.attempts) == ("queued", 1) and "20429" in (row.last_error or "")
-    assert as_utc(row.due_at) >= before + dt.timedelta(seconds=0.16)
+    assert as_utc(row.due_at) >= before + dt.timedelta(seconds=0.48)
     assert send(url, nid, provider, settings).action == "not_claimed"  # not due yet
     time.sleep(first.retry_in + 0.02)
     second = send(url, nid, provider, settings)
     assert second.action == "retry" and second.retry_in is not None
-    assert 0.32 <= second.retry_in <= 0.48  # x 2^1
+    assert 0.96 <= second.retry_in <= 1.44  # x 2^1
     time.sleep(second.retry_in + 0.02)
     assert send(url, nid, provider, settings).action == "sent"
     row = get(url, nid)
