@@ -22,7 +22,7 @@ from tests.api.conftest import (
 from zhida.api.routes.applications import format_day
 from zhida.clock import shanghai_date
 from zhida.store.db import session_scope
-from zhida.store.models import FeedbackEvent, Profile, Submission
+from zhida.store.models import FeedbackEvent, PolicyVersion, Profile, Submission
 
 REFERENCE = re.compile(r"ZD-\d{8}-[A-HJ-NP-Z2-9]{6}")
 
@@ -241,6 +241,19 @@ def test_a_link_of_a_policy_whose_current_window_closed_is_refused(web_sqlite: W
     )
     r = web.client().get(path)
     assert r.status_code == 410 and "链接已过期" in r.text and TITLE not in r.text
+
+
+def test_a_link_of_a_policy_with_no_version_in_force_says_the_policy_changed(
+    web_sqlite: Web,
+) -> None:
+    web = web_sqlite
+    path = web.link("E1")
+    with session_scope(web.url) as s:
+        version = s.get(PolicyVersion, web.version_id)
+        assert version is not None
+        version.status = "retired"
+    r = web.client().get(path)
+    assert r.status_code == 410 and "政策已更新" in r.text and TITLE not in r.text
 
 
 def test_bad_edits_are_refused_in_chinese_next_to_the_field(web: Web) -> None:
