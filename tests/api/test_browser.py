@@ -26,6 +26,7 @@ from tests.api.conftest import (
     add_profiles,
     make_app,
     make_settings,
+    policy_text,
     publish,
 )
 from zhida.api.routes import inbox as inbox_routes
@@ -205,8 +206,11 @@ def test_form_edits_are_checked_and_flagged_in_the_browser(
 
     version_id = publish(server.database_url)
     with session_scope(server.database_url) as s:
-        link = issue_link(
-            s, "E1", POLICY_ID, version_id, CLOSES, dt.datetime.now(dt.UTC), settings=server
+        link, other = (
+            issue_link(
+                s, p, POLICY_ID, version_id, CLOSES, dt.datetime.now(dt.UTC), settings=server
+            )
+            for p in ("E1", "E2")
         )
     problems: list[str] = []
     with sync_playwright() as p:
@@ -243,6 +247,15 @@ def test_form_edits_are_checked_and_flagged_in_the_browser(
             page.locator("#f3").fill("2019-05-01")
             page.get_by_role("button", name="确认并提交申报").click()
             expect(page.locator("h1.ok-title")).to_have_text("申报已提交")
+
+            # issue 14 item 2: E2's link, sent under v1, after a v2 that excludes E2
+            page.goto(other)
+            expect(page.locator("#f0")).to_have_value("宁波示例制造有限公司")
+            publish(server.database_url, policy_text(threshold="4亿"))
+            page.get_by_role("button", name="确认并提交申报").click()
+            expect(page.locator("#policy-updated h1")).to_have_text("政策已更新")
+            expect(page.locator("#policy-updated")).to_contain_text("上年度营业收入不低于4亿")
+            page.screenshot(path=str(tmp_path / "7-policy-updated.png"), full_page=True)
         finally:
             browser.close()
     with session_scope(server.database_url) as s:
