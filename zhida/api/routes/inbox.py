@@ -159,8 +159,10 @@ def _sign_in(
     profile_id = verify_login_token(settings, signed)
     if get_profile(session, profile_id) is None:
         raise LoginLinkInvalid("no such profile")
-    spend_login_token(session, settings, signed, now)
     earlier = read_session(session, request, settings, now)
+    if earlier is not None and earlier.profile_id == profile_id:
+        return to_inbox()  # signed in already (a second click on the confirmation)
+    spend_login_token(session, settings, signed, now)
     if earlier is not None:
         end_session(session, earlier, now)
     web = new_session(session, settings, profile_id, now)
