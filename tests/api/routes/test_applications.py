@@ -20,6 +20,7 @@ from tests.api.conftest import (
     publish,
 )
 from zhida.api.routes.applications import format_day
+from zhida.api.security import SESSION_COOKIE
 from zhida.clock import shanghai_date
 from zhida.store.db import session_scope
 from zhida.store.models import FeedbackEvent, PolicyVersion, Profile, Submission
@@ -324,6 +325,32 @@ def test_opening_a_link_switches_the_session_to_its_profile(web_sqlite: Web) -> 
     assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["乙的消息"]
     client.get(web.link("E1"))
     assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["甲的消息"]
+
+
+def test_a_cross_site_link_of_another_profile_asks_before_switching(web: Web) -> None:
+    """Login CSRF through an application link: another site makes the browser of a
+    signed-in E1 open E2's link; E1 stays signed in until they confirm here."""
+    client = web.client()
+    web.login(client, "E1")
+    mine = client.cookies[SESSION_COOKIE]
+    theirs = web.link("E2")
+    r = client.get(theirs, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 200 and "切换账号" in r.text and 'name="f0"' not in r.text
+    assert "宁波示例制造有限公司" not in r.text and client.cookies[SESSION_COOKIE] == mine
+    assert feedback(web.url, "opened") == []
+    token = csrf_of(r.text)
+    for headers, data in (({"Sec-Fetch-Site": "cross-site"}, {"csrf_token": token}), ({}, {})):
+        refused = client.post(f"{theirs}/switch", data=data, headers=headers)
+        assert refused.status_code == 403 and client.cookies[SESSION_COOKIE] == mine
+    ok = client.post(f"{theirs}/switch", data={"csrf_token": token})
+    assert ok.status_code == 303 and ok.headers["location"] == theirs
+    copy = web.client()
+    copy.cookies.set(SESSION_COOKIE, mine)
+    assert copy.get("/api/inbox").status_code == 401  # E1's session ended
+    form = client.get(theirs)
+    assert form.status_code == 200 and 'value="宁波示例制造有限公司"' in form.text
+    # E1's own link from another site, or E2's tapped in an SMS: no question asked
+    assert 'name="f0"' in client.get(theirs, headers={"Sec-Fetch-Site": "cross-site"}).text
 
 
 def test_ineligible_profile_sees_a_polite_page(web_sqlite: Web) -> None:

@@ -1,7 +1,9 @@
 """Routes: the application form behind `BASE/a/TOKEN`, and the profile's own submissions.
 
 `GET /a/{token}` resolves the link (unknown or tampered: 404, expired: 410, both a
-refusal page that names nothing), starts a session for the link's profile, and
+refusal page that names nothing), starts a session for the link's profile (when
+another site opened it in a browser signed in as another profile, only after a
+confirmation: `POST /a/{token}/switch`, login CSRF), and
 shows the policy, the benefit, the deadline, why the profile qualifies and the
 `apply.form` fields prefilled from the stored profile (zhida/api/forms.py: data
 fields editable and checked, computed ones read-only). `POST /a/{token}` needs
@@ -28,20 +30,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from zhida.api import csrf
 from zhida.api.deps import NowDep, SessionDep, SettingsDep
 from zhida.api.forms import check_form, form_fields
 from zhida.api.security import (
+    SECURITY_HEADERS,
     CsrfSession,
     CurrentProfile,
     WebSession,
     WrongProfile,
+    end_session,
+    new_session,
     page,
+    read_session,
     session_for,
     set_session_cookie,
 )
@@ -61,6 +68,7 @@ from zhida.profiles.schema import ProfileSchema
 from zhida.publishing.catalogue import compiled
 from zhida.publishing.versions import published_version
 from zhida.rules.policy import Policy
+from zhida.settings import Settings
 from zhida.store.models import (
     ApplicationToken,
     FeedbackEvent,
@@ -251,6 +259,9 @@ def application_form(
     row = resolve_token(session, token, now)
     today = shanghai_date(now)
     case = load_case(session, row, today)
+    current = read_session(session, request, settings, now)
+    if current is not None and current.profile_id != row.profile_id and csrf.cross_site(request):
+        return switch_page(request, settings, token)
     web, is_new = session_for(session, request, settings, row.profile_id, now)
     earlier = existing_submission(session, row.profile_id, row.policy_id)
     context = policy_context(case, today)
@@ -277,6 +288,52 @@ def application_form(
     session.commit()
     if is_new:
         set_session_cookie(response, settings, web)
+    return response
+
+
+def switch_page(request: Request, settings: Settings, token: str) -> HTMLResponse:
+    """Another site opened a link of another profile than the signed-in one: ask before
+    switching (login CSRF), with a double-submit token."""
+    form = csrf.form_token(request, settings)
+    shown = page(
+        request,
+        "login_confirm.html",
+        {
+            "heading": "切换账号",
+            "text": "您打开的申报链接属于另一个账号。当前浏览器已登录其他账号，"
+            "确认后将退出当前账号，并以该链接的账号继续办理。",
+            "button": "切换账号并继续",
+            "csrf_token": form.value,
+            "action": f"/a/{token}/switch",
+        },
+    )
+    form.set_on(shown, settings)
+    return shown
+
+
+@router.post("/a/{token}/switch", include_in_schema=False)
+async def application_switch(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """The switch page's form: end the current session, start the link's, -> the form."""
+    await csrf.verify_form(request, settings)
+    return await run_in_threadpool(_switch, token, request, session, settings, now)
+
+
+def _switch(
+    token: str, request: Request, session: Session, settings: Settings, now: dt.datetime
+) -> Response:
+    row = resolve_token(session, token, now)
+    response = RedirectResponse(f"/a/{token}", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    earlier = read_session(session, request, settings, now)
+    if earlier is not None and earlier.profile_id == row.profile_id:
+        return response  # switched already (a second click)
+    if earlier is not None:
+        end_session(session, earlier, now)
+    web = new_session(session, settings, row.profile_id, now)
+    session.commit()
+    set_session_cookie(response, settings, web)
     return response
 
 
