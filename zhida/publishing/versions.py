@@ -149,8 +149,11 @@ def published_versions(session: Session, audience: str | None = None) -> list[Po
 def published_version(session: Session, policy_id: str) -> PolicyVersion | None:
     """The version of a policy in force now (None when none is published)."""
     return session.scalar(
-        select(PolicyVersion).where(
+        select(PolicyVersion)
+        .where(
             PolicyVersion.policy_id == policy_id,
             PolicyVersion.status == VersionStatus.PUBLISHED,
         )
+        .order_by(PolicyVersion.version.desc())
+        .limit(1)
     )

@@ -38,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from zhida.api import csrf
 from zhida.api.deps import NowDep, SessionDep, SettingsDep
-from zhida.api.forms import check_form, form_fields
+from zhida.api.forms import FormField, check_form, form_fields
 from zhida.api.security import (
     SECURITY_HEADERS,
     CsrfSession,
@@ -138,7 +138,7 @@ class Case:
         """The link was sent under an earlier version than the one in force."""
         return self.version.id != self.token.policy_version_id
 
-    def fields(self, today: dt.date) -> list[Any]:
+    def fields(self, today: dt.date) -> list[FormField]:
         return form_fields(
             self.policy, self.schema, evaluate_form(self.policy, self.profile, today)
         )
@@ -240,7 +240,7 @@ def submission_context(sub: Submission) -> dict[str, Any]:
 
 
 def form_context(
-    case: Case, context: dict[str, Any], fields: list[Any], csrf_token: str, token: str
+    case: Case, context: dict[str, Any], fields: list[FormField], csrf_token: str, token: str
 ) -> dict[str, Any]:
     return {
         **context,
