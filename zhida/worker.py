@@ -47,6 +47,7 @@ from zhida.channels.delivery.batch import iter_chunks
 from zhida.channels.plan import PlanSummary, plan_notifications
 from zhida.clock import today, utcnow
 from zhida.runs import reevaluate as runs
+from zhida.runs.listing import stalled_runs
 from zhida.settings import Settings, get_settings
 from zhida.store import db
 from zhida.store.db import session_scope
@@ -261,7 +262,7 @@ def sweep_stalled_runs() -> list[int]:
     their messages were lost (e.g. Redis restarted without persistence)."""
     idle = dt.timedelta(minutes=get_settings().stall_minutes)
     with session_scope() as session:
-        ids = runs.stalled_runs(session, idle)
+        ids = stalled_runs(session, idle)
     for run_id in ids:
         log.warning("run %s made no progress for %s: re-queueing its chunks", run_id, idle)
         start_run(run_id)

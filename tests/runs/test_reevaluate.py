@@ -31,6 +31,7 @@ from tests.support.runs import (
     use_env,
 )
 from zhida.runs.decisions import apply_profile_results
+from zhida.runs.listing import stalled_runs
 from zhida.runs.reevaluate import (
     COUNT_KEYS,
     RunError,
@@ -39,7 +40,6 @@ from zhida.runs.reevaluate import (
     daily_selection,
     finalize_run,
     process_chunk,
-    stalled_runs,
     uses_time,
     window_changes,
 )

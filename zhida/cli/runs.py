@@ -105,7 +105,7 @@ def _counts_text(counts: dict[str, int]) -> str:
 def run_list(out: Console, limit: int, as_json: bool) -> int:
     from rich.table import Table
 
-    from zhida.runs.reevaluate import list_runs, summary_line
+    from zhida.runs.listing import list_runs, summary_line
     from zhida.store.db import session_scope
 
     with session_scope() as session:
@@ -141,7 +141,8 @@ def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) ->
     summary as JSON on stdout. Exit 0 when done, 1 when failed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from zhida.runs.reevaluate import get_run, summary_line
+    from zhida.runs.listing import summary_line
+    from zhida.runs.reevaluate import get_run
     from zhida.store.db import session_scope
 
     with Progress(
@@ -204,13 +205,13 @@ def run_start(
 ) -> int:
     """Create a run over the published versions of the given policies (all published
     policies of the kind when none are given) and queue it; prints the run id."""
+    from zhida.runs.listing import summary_line
     from zhida.runs.reevaluate import (
         RunError,
         create_run,
         get_run,
         latest_published,
         partial_counts,
-        summary_line,
     )
     from zhida.store.db import session_scope
     from zhida.worker import start_run

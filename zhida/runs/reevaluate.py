@@ -40,7 +40,6 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 from sqlalchemy import func, select, text, update
@@ -353,37 +352,6 @@ def partial_counts(session: Session, run_id: int) -> dict[str, int]:
     return _sum_counts(session, run_id)[1]
 
 
-# --------------------------------------------------------------------------- listing
-
-
-def list_runs(session: Session, limit: int = 50) -> list[Run]:
-    return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive datetimes (stored as UTC)."""
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
-
-
-def stalled_runs(session: Session, idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
-    """Runs with chunks left and no chunk finished for `idle` (nor created or started
-    within it): running ones whose messages were probably lost (a broker restarted
-    without persistence), and pending ones whose creator died before queueing them."""
-    now = now or utcnow()
-    cutoff = now - idle
-    out = []
-    for run in session.scalars(
-        select(Run).where(Run.status.in_(("running", "pending"))).order_by(Run.id)
-    ):
-        last = session.scalar(
-            select(func.max(RunChunk.finished_at)).where(RunChunk.run_id == run.id)
-        )
-        latest = max(_aware(t) for t in (last, run.started_at, run.created_at) if t is not None)
-        if latest <= cutoff and pending_chunks(session, run.id):
-            out.append(run.id)
-    return out
-
-
 # --------------------------------------------------------------------------- daily
 
 
@@ -475,22 +443,3 @@ def create_daily_runs(session: Session, as_of: dt.date, chunk_size: int | None =
         if ids and not daily_exists(session, kind, as_of):
             runs.append(create_run(session, "daily", kind, ids, as_of, chunk_size))
     return runs
-
-
-def summary_line(run: Run) -> dict[str, Any]:
-    """A run as a plain dict (for the CLI and, later, the API)."""
-    return {
-        "id": run.id,
-        "trigger": run.trigger,
-        "status": run.status,
-        "kind": run.kind,
-        "policy_version_ids": list(run.policy_version_ids),
-        "as_of": run.as_of,
-        "chunks_done": run.chunks_done,
-        "chunks_total": run.chunks_total,
-        "counts": dict(run.counts or {}),
-        "error": run.error,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
