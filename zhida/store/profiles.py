@@ -26,6 +26,12 @@ def profile_json(row: dict[str, Any]) -> dict[str, Any]:
     return {k: to_json_value(v) for k, v in row.items() if v is not None and k != "kind"}
 
 
+def stored_profile(profile_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of one profile (the one home of it): `profile_json` of its fields
+    with its id inside, since a run reads the id from the data (`load_frame`)."""
+    return {**profile_json(row), "id": profile_id}
+
+
 def frame_from_json(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.DataFrame:
     """Typed frame (one column per schema field, in order) from stored JSON rows."""
     data: dict[str, list[Any]] = {name: [] for name in schema.fields}
