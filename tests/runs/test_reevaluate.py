@@ -513,3 +513,33 @@ def test_the_end_of_a_run_asks_for_notification_planning(
     worker.evaluate_chunk(run_id, 0)
     assert sent == [worker.TaskNames.PLAN]
     get_settings.cache_clear()
+
+
+def test_a_stored_profile_without_its_id_is_reported_and_skipped(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row written without `id` in its data (by `events post` before issue 14.4) is
+    skipped with a warning and its decisions stay; the other profiles are judged."""
+    use_env(monkeypatch, db_url)
+    frame = population(N)
+    seed_profiles(db_url, frame)
+    versions = publish(db_url)
+    start_run(new_run(db_url, versions))
+    before = decisions(db_url)
+    bad = next(k[0] for k, v in before.items() if v[1] == 2)
+    changes = {bad: {"id": None, "revenue": 1}}  # would end its eligibility if judged
+    others = [i for i in frame.get_column("id").to_list() if i != bad][:40]
+    changes.update({pid: {"tax_credit": "D"} for pid in others})
+    update_profiles(db_url, changes)
+    run_id = new_run(db_url, versions)
+    with caplog.at_level("WARNING", logger="zhida.runs.reevaluate"):
+        start_run(run_id)
+    run = get_run(db_url, run_id)
+    assert run.status == "done" and run.counts["skipped"] == 1
+    assert run.counts["profiles"] == N - 1
+    assert bad in caplog.text
+    after = decisions(db_url)
+    assert {k: v for k, v in after.items() if k[0] == bad} == {
+        k: v for k, v in before.items() if k[0] == bad
+    }
+    assert any(after.get(k) != v for k, v in before.items() if k[0] in others)

@@ -37,6 +37,7 @@ from the chunks and may be called any number of times.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_chunk_results
 from zhida.runs.results import empty_results, results_frame
 from zhida.settings import get_settings
-from zhida.store.models import PolicyVersion, Run, RunChunk
+from zhida.store.models import PolicyVersion, Profile, Run, RunChunk
 from zhida.store.profiles import load_frame
 
 TRIGGERS = ("publish", "import", "daily", "manual")
@@ -73,7 +74,11 @@ COUNT_KEYS = (
     "decisions_written",
     "decisions_deleted",
     "transitions",
+    "skipped",  # stored profiles that could not be evaluated (no id in their data)
 )
+
+
+log = logging.getLogger(__name__)
 
 
 class RunError(ZhidaError):
@@ -246,6 +251,22 @@ def _lock_chunk(session: Session, run_id: int, seq: int) -> RunChunk | None:
     ).first()
 
 
+def _without_id(
+    session: Session, kind: str, frame: pl.DataFrame, lo: str | None, hi: str | None
+) -> list[str]:
+    """Ids of the stored profiles of the range that the frame read without an id (a row
+    whose data lacks it: written by an older `events post`); [] when there are none."""
+    if not frame.get_column("id").null_count():
+        return []
+    stmt = select(Profile.id).where(Profile.kind == kind)
+    if lo is not None:
+        stmt = stmt.where(Profile.id >= lo)
+    if hi is not None:
+        stmt = stmt.where(Profile.id < hi)
+    found = set(frame.get_column("id").drop_nulls().to_list())
+    return sorted(i for i in session.scalars(stmt) if i not in found)
+
+
 @dataclass
 class ChunkDone:
     counts: dict[str, int]  # this chunk's (see `zhida.runs.decisions.diff_results`)
@@ -267,6 +288,19 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
     as_of = dt.date.fromisoformat(run.as_of)
     rp = load_run_policies(session, run.kind, run.policy_version_ids)
     frame = load_frame(session, run.kind, rp.schema, chunk.lo or None, chunk.hi)
+    judged: list[str] | None = None  # None: every profile of the range
+    skipped = _without_id(session, run.kind, frame, chunk.lo or None, chunk.hi)
+    if skipped:
+        frame = frame.filter(pl.col("id").is_not_null())
+        judged = frame.get_column("id").to_list()
+        log.warning(
+            "run %s chunk %s: %s stored profiles have no id in their data and were skipped "
+            "(their decisions stay as they were): %s",
+            run_id,
+            seq,
+            len(skipped),
+            ", ".join(skipped[:20]),
+        )
     ids = frame.get_column("id")
     parts = []
     if frame.height and rp.policies:
@@ -285,8 +319,9 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
             )
     new = pl.concat(parts, how="vertical") if parts else empty_results()
     counts = apply_chunk_results(
-        session, run_id, new, rp.by_policy(), frame.height, chunk.lo or None, chunk.hi
+        session, run_id, new, rp.by_policy(), frame.height, chunk.lo or None, chunk.hi, judged
     )
+    counts["skipped"] = len(skipped)
     if delay > 0:
         session.flush()
         time.sleep(delay)
