@@ -84,8 +84,14 @@ def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> Raw:
         lines.append(lineno)
         try:
             obj = loads(line)
-        except (json.JSONDecodeError, RecursionError) as e:
-            msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
+        except (ValueError, RecursionError) as e:  # ValueError: an integer over 4,300 digits
+            msg = (
+                e.msg
+                if isinstance(e, json.JSONDecodeError)
+                else "nested too deeply"
+                if isinstance(e, RecursionError)
+                else "an integer longer than Python's 4300 digits"
+            )
             errors[row] = f"not valid JSON ({msg})"
             row += 1
             continue
