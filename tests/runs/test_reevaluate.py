@@ -30,18 +30,15 @@ from tests.support.runs import (
     update_profiles,
     use_env,
 )
+from zhida.runs.daily import create_daily_runs, daily_selection, uses_time, window_changes
 from zhida.runs.decisions import apply_profile_results
 from zhida.runs.listing import stalled_runs
 from zhida.runs.reevaluate import (
     COUNT_KEYS,
     RunError,
-    create_daily_runs,
     create_run,
-    daily_selection,
     finalize_run,
     process_chunk,
-    uses_time,
-    window_changes,
 )
 from zhida.settings import get_settings
 from zhida.store.db import session_scope
