@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from zhida.errors import RowError, SubjectError, ZhidaError
-from zhida.profiles.readers.jsonl_input import json_type
+from zhida.profiles.readers.jsonl_input import json_error, json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
 from zhida.profiles.validate import (
     FALSE_WORDS,
@@ -308,15 +308,8 @@ def parse_event(
     if isinstance(data, str):
         try:
             obj = json.loads(data)
-        except (ValueError, RecursionError) as e:  # ValueError: an integer over 4,300 digits
-            msg = (
-                e.msg
-                if isinstance(e, json.JSONDecodeError)
-                else "nested too deeply"
-                if isinstance(e, RecursionError)
-                else "an integer longer than Python's 4300 digits"
-            )
-            raise EventError(f"not valid JSON ({msg})") from None
+        except (ValueError, RecursionError) as e:
+            raise EventError(json_error(e)) from None
     else:
         obj = data
     if not isinstance(obj, dict):
