@@ -419,3 +419,18 @@ def test_hostile_rows_are_reported_and_the_rest_stored(db_url: str, tmp_path: Pa
     assert "id" in got[5] and "control character" in got[5]
     assert "business_scope:" in got[6] and "NUL" in got[6]
     assert sorted(profiles(db_url)) == ["E1", "E7"]
+
+
+def test_the_report_names_the_profiles_that_changed(db_url: str, tmp_path: Path) -> None:
+    """What an import re-evaluates (issue 14.5): the ids it inserted or whose data it
+    changed, not the rows it only read."""
+    rows = [ent(id=f"E{i}", name=f"企业{i}", employees=i) for i in range(1, 5)]
+    first = run_import(db_url, write_jsonl(tmp_path / "a.jsonl", rows))
+    assert first.changed == {"enterprise": ["E1", "E2", "E3", "E4"]}
+    again = run_import(db_url, write_jsonl(tmp_path / "b.jsonl", rows))
+    assert again.changed == {}
+    rows[1] = {**rows[1], "employees": 20}
+    rows[3] = {**rows[3], "tax_credit": "A"}
+    rows.append(ent(id="E9", name="新企业"))
+    third = run_import(db_url, write_jsonl(tmp_path / "c.jsonl", rows))
+    assert third.changed == {"enterprise": ["E2", "E4", "E9"]}

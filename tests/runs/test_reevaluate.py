@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import polars as pl
 import pytest
 from sqlalchemy import func, select, text
 
@@ -19,6 +20,7 @@ from tests.support.runs import (
     assert_matches_direct,
     decision_stamps,
     decisions,
+    direct,
     expected_transitions,
     get_run,
     pack,
@@ -540,3 +542,50 @@ def test_a_stored_profile_without_its_id_is_reported_and_skipped(
         k: v for k, v in before.items() if k[0] == bad
     }
     assert any(after.get(k) != v for k, v in before.items() if k[0] in others)
+
+
+def test_a_run_over_chosen_profiles_judges_just_them(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's run (issue 14.5): chunks list their profile ids; only those profiles'
+    decisions move, however the others' data changed meanwhile."""
+    use_env(monkeypatch, db_url)
+    monkeypatch.setattr("zhida.runs.reevaluate.ID_CHUNK", 25)
+    frame = population(N)
+    seed_profiles(db_url, frame)
+    versions = publish(db_url)
+    start_run(new_run(db_url, versions))
+    before = decisions(db_url)
+    eligible = sorted({p for (p, _), v in before.items() if v[1] == 2})[:60]
+    update_profiles(db_url, {pid: {"revenue": 0, "tax_credit": "D"} for pid in eligible})
+    chosen = eligible[:40]
+    with session_scope(db_url) as session:
+        run = create_run(
+            session, "import", "enterprise", list(versions.values()), AS_OF, None, [*chosen, "E?"]
+        )
+        run_id = run.id
+        chunk_ids = [
+            c.ids for c in session.scalars(select(RunChunk).where(RunChunk.run_id == run_id))
+        ]
+    assert [len(c or []) for c in chunk_ids] == [25, 16]
+    start_run(run_id)
+    run = get_run(db_url, run_id)
+    assert (run.status, run.counts["profiles"]) == ("done", 40)
+    after = decisions(db_url)
+    changed = frame.with_columns(
+        pl.when(pl.col("id").is_in(eligible))
+        .then(0.0)
+        .otherwise(pl.col("revenue"))
+        .alias("revenue"),
+        pl.when(pl.col("id").is_in(eligible))
+        .then(pl.lit("D"))
+        .otherwise(pl.col("tax_credit"))
+        .alias("tax_credit"),
+    )
+    want = {k: v[0] for k, v in direct(changed, list(versions), AS_OF).items() if k[0] in chosen}
+    assert {k: v[1] for k, v in after.items() if k[0] in chosen} == want
+    assert {k: v for k, v in after.items() if k[0] not in chosen} == {
+        k: v for k, v in before.items() if k[0] not in chosen
+    }
+    moved = {t[0] for t in transitions(db_url, run_id)}
+    assert moved and moved <= set(chosen)

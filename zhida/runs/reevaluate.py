@@ -77,6 +77,8 @@ COUNT_KEYS = (
 
 
 log = logging.getLogger(__name__)
+#: at most this many ids in a chunk of chosen profiles (each is a bound parameter)
+ID_CHUNK = 5000
 
 
 class RunError(ZhidaError):
@@ -105,8 +107,11 @@ def create_run(
     policy_version_ids: Sequence[int],
     as_of: dt.date,
     chunk_size: int | None = None,
+    profile_ids: Sequence[str] | None = None,
 ) -> Run:
-    """A pending run with its chunks, flushed (the caller commits before queueing)."""
+    """A pending run with its chunks, flushed (the caller commits before queueing).
+    `profile_ids`: a run over these profiles only (an import's changed ones), cut into
+    chunks of at most ID_CHUNK ids that list them; otherwise every profile of the kind."""
     if kind not in {a.value for a in Audience}:
         raise RunError(f"kind must be enterprise or citizen, got '{kind}'")
     if trigger not in TRIGGERS:
@@ -127,7 +132,14 @@ def create_run(
             raise RunError(f"two versions of policy '{v.policy_id}' in one run")
         per_policy[v.policy_id] = v.id
     size = chunk_size or get_settings().chunk_size
-    bounds = chunk_bounds(session, kind, size) if ids else []
+    chosen = sorted(set(profile_ids)) if profile_ids is not None else None
+    if chosen is not None:
+        step = max(1, min(size, ID_CHUNK))
+        parts = [chosen[i : i + step] for i in range(0, len(chosen), step)] if ids else []
+        bounds = [p[0] for p in parts]
+    else:
+        parts = None
+        bounds = chunk_bounds(session, kind, size) if ids else []
     run = Run(
         trigger=trigger,
         status="pending",
@@ -144,8 +156,9 @@ def create_run(
         RunChunk(
             run_id=run.id,
             seq=i,
-            lo="" if i == 0 else lo,
-            hi=bounds[i + 1] if i + 1 < len(bounds) else None,
+            lo=lo if parts is not None else ("" if i == 0 else lo),
+            hi=None if parts is not None else (bounds[i + 1] if i + 1 < len(bounds) else None),
+            ids=None if parts is None else parts[i],
             status="pending",
             counts={},
         )
@@ -250,7 +263,12 @@ def _lock_chunk(session: Session, run_id: int, seq: int) -> RunChunk | None:
 
 
 def _without_id(
-    session: Session, kind: str, frame: pl.DataFrame, lo: str | None, hi: str | None
+    session: Session,
+    kind: str,
+    frame: pl.DataFrame,
+    lo: str | None,
+    hi: str | None,
+    only: Sequence[str] | None,
 ) -> list[str]:
     """Ids of the stored profiles of the range that the frame read without an id (a row
     whose data lacks it: written by an older `events post`); [] when there are none."""
@@ -261,6 +279,8 @@ def _without_id(
         stmt = stmt.where(Profile.id >= lo)
     if hi is not None:
         stmt = stmt.where(Profile.id < hi)
+    if only is not None:
+        stmt = stmt.where(Profile.id.in_(list(only)))
     found = set(frame.get_column("id").drop_nulls().to_list())
     return sorted(i for i in session.scalars(stmt) if i not in found)
 
@@ -285,9 +305,11 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
     run = get_run(session, run_id)
     as_of = dt.date.fromisoformat(run.as_of)
     rp = load_run_policies(session, run.kind, run.policy_version_ids)
-    frame = load_frame(session, run.kind, rp.schema, chunk.lo or None, chunk.hi)
-    judged: list[str] | None = None  # None: every profile of the range
-    skipped = _without_id(session, run.kind, frame, chunk.lo or None, chunk.hi)
+    only = chunk.ids  # a chunk of chosen profiles, or (None) an id range
+    lo, hi = (None, None) if only is not None else (chunk.lo or None, chunk.hi)
+    frame = load_frame(session, run.kind, rp.schema, lo, hi, only)
+    judged = None if only is None else list(only)  # None: every profile of the range
+    skipped = _without_id(session, run.kind, frame, lo, hi, only)
     if skipped:
         frame = frame.filter(pl.col("id").is_not_null())
         judged = frame.get_column("id").to_list()
@@ -316,9 +338,7 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
                 )
             )
     new = pl.concat(parts, how="vertical") if parts else empty_results()
-    counts = apply_chunk_results(
-        session, run_id, new, rp.by_policy(), frame.height, chunk.lo or None, chunk.hi, judged
-    )
+    counts = apply_chunk_results(session, run_id, new, rp.by_policy(), frame.height, lo, hi, judged)
     counts["skipped"] = len(skipped)
     if delay > 0:
         session.flush()
@@ -398,3 +418,25 @@ def latest_published(
     for v in session.scalars(stmt.order_by(PolicyVersion.policy_id, PolicyVersion.version)):
         newest[v.policy_id] = v
     return list(newest.values())
+
+
+def create_import_runs(
+    session: Session,
+    changed: dict[str, list[str]],
+    as_of: dt.date,
+    chunk_size: int | None = None,
+) -> list[Run]:
+    """After an import (DESIGN: "Re-evaluation after a change"): per kind, a run of the
+    published policies of that audience over the profiles the import inserted or
+    changed (`ImportReport.changed`). None for a kind with no changed profile or no
+    published policy: an import that changes nothing starts nothing."""
+    runs = []
+    for kind, ids in sorted(changed.items()):
+        versions = latest_published(session, kind) if ids else []
+        if versions:
+            runs.append(
+                create_run(
+                    session, "import", kind, [v.id for v in versions], as_of, chunk_size, ids
+                )
+            )
+    return runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -64,13 +65,22 @@ def _json_lines_frame(payload: bytes, schema: ProfileSchema) -> pl.DataFrame:
 
 
 def load_frame(
-    session: Session, kind: str, schema: ProfileSchema, lo: str | None = None, hi: str | None = None
+    session: Session,
+    kind: str,
+    schema: ProfileSchema,
+    lo: str | None = None,
+    hi: str | None = None,
+    ids: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """Profiles of one kind with lo <= id < hi (either bound optional), ordered by id."""
+    """Profiles of one kind with lo <= id < hi (either bound optional; `ids`: only these),
+    ordered by id."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         where = ["kind = %s"]
         params: list[Any] = [kind]
+        if ids is not None:
+            where.append("id = ANY(%s)")
+            params.append(list(ids))
         if lo is not None:
             where.append("id >= %s")
             params.append(lo)
@@ -95,6 +105,8 @@ def load_frame(
         stmt = stmt.where(Profile.id >= lo)
     if hi is not None:
         stmt = stmt.where(Profile.id < hi)
+    if ids is not None:
+        stmt = stmt.where(Profile.id.in_(list(ids)))
     rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
     return frame_from_json(rows, schema)
 
