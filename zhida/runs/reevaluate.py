@@ -57,8 +57,8 @@ from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_chunk_results
 from zhida.runs.results import empty_results, results_frame
 from zhida.settings import get_settings
-from zhida.store.models import PolicyVersion, Profile, Run, RunChunk
-from zhida.store.profiles import load_frame
+from zhida.store.models import PolicyVersion, Run, RunChunk
+from zhida.store.profiles import load_frame, stored_ids
 
 TRIGGERS = ("publish", "import", "daily", "manual")
 COUNT_KEYS = (
@@ -274,15 +274,8 @@ def _without_id(
     whose data lacks it: written by an older `events post`); [] when there are none."""
     if not frame.get_column("id").null_count():
         return []
-    stmt = select(Profile.id).where(Profile.kind == kind)
-    if lo is not None:
-        stmt = stmt.where(Profile.id >= lo)
-    if hi is not None:
-        stmt = stmt.where(Profile.id < hi)
-    if only is not None:
-        stmt = stmt.where(Profile.id.in_(list(only)))
     found = set(frame.get_column("id").drop_nulls().to_list())
-    return sorted(i for i in session.scalars(stmt) if i not in found)
+    return sorted(i for i in stored_ids(session, kind, lo, hi, only) if i not in found)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from zhida.profiles.readers import polars_dtype
@@ -100,15 +100,34 @@ def load_frame(
                 buf += block
         # COPY text format escapes backslashes; JSON never contains raw tabs or newlines
         return _json_lines_frame(bytes(buf).replace(b"\\\\", b"\\"), schema)
-    stmt = select(Profile.data).where(Profile.kind == kind).order_by(Profile.id)
+    stmt = _selected(select(Profile.data), kind, lo, hi, ids).order_by(Profile.id)
+    rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
+    return frame_from_json(rows, schema)
+
+
+def _selected(
+    stmt: Select[Any], kind: str, lo: str | None, hi: str | None, ids: Sequence[str] | None
+) -> Select[Any]:
+    stmt = stmt.where(Profile.kind == kind)
     if lo is not None:
         stmt = stmt.where(Profile.id >= lo)
     if hi is not None:
         stmt = stmt.where(Profile.id < hi)
     if ids is not None:
         stmt = stmt.where(Profile.id.in_(list(ids)))
-    rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
-    return frame_from_json(rows, schema)
+    return stmt
+
+
+def stored_ids(
+    session: Session,
+    kind: str,
+    lo: str | None = None,
+    hi: str | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[str]:
+    """The ids of the profiles `load_frame` selects with the same arguments, by the
+    profiles' own id column (not their data)."""
+    return list(session.scalars(_selected(select(Profile.id), kind, lo, hi, ids)))
 
 
 def get_profile(session: Session, profile_id: str) -> tuple[str, dict[str, Any]] | None:
