@@ -5,14 +5,14 @@ a run's chunks list their profile ids instead of covering an id range (NULL: the
 chunk covers lo <= id < hi, as before).
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
