@@ -152,11 +152,13 @@ def test_internal_names_and_region_codes_never_show() -> None:
 
 def test_a_division_by_zero_is_explained_as_such() -> None:
     text = _explain(
-        "  - {id: rds, label: 研发人员占比不低于15%, when: rd_staff / employees >= 15%}\n",
+        "  - {id: rds, label: 研发人员占比不低于15%, when: rd_staff / employees >= 15%}\n"
+        "  - {id: rdr, label: 研发费用占比不低于3%, when: rd_ratio >= 3%}\n",
         {"rd_staff": 2, "employees": 0, "rd_expense": 1e5, "revenue": 0},
         extra="define: {rd_ratio: rd_expense / revenue}\n",
     )
-    assert "结论：可能符合，需补充信息（1 项条件无法计算（除数为0））" in text
+    assert "结论：可能符合，需补充信息（2 项条件无法计算（除数为0））" in text
+    assert "? 无法计算：研发费用占比不低于3%（实际：研发费用 10万元；上年度营业收入 0元；" in text
     assert "? 无法计算：研发人员占比不低于15%（实际：" in text
     assert "职工人数为0，无法相除" in text
     assert "研发费用 / 上年度营业收入 = 无法计算（上年度营业收入为0）" in text

@@ -140,10 +140,10 @@ def value_read(read: Read, schema: ProfileSchema, policy: Policy | None = None) 
     field = schema.get(read.name)
     if field is None:
         return ValueRead(read.name, read.name, read.value)
-    shown = None
-    if format_of(read.name) is REGION and isinstance(read.value, str):
-        shown = place_name(read.value)
-    return ValueRead(read.name, field.label, read.value, field.unit, shown=shown)
+    if format_of(read.name) is REGION and isinstance(read.value, str):  # a place, not a code
+        label = field.label.removesuffix("代码")
+        return ValueRead(read.name, label, read.value, field.unit, shown=place_name(read.value))
+    return ValueRead(read.name, field.label, read.value, field.unit)
 
 
 def _define_read(
@@ -209,13 +209,18 @@ def _criterion_line(
     trace: CriterionTrace, schema: ProfileSchema, policy: Policy, as_of: dt.date
 ) -> CriterionLine:
     crit = trace.criterion
-    reads = tuple(value_read(r, schema, policy) for r in trace.reads)
+    fields = {r.name: r.value for r in trace.reads if not r.is_define}
+    defines = {r.name: r.value for r in trace.reads if r.is_define}
+    reads = tuple(
+        _define_read(r.name, r.value, policy, schema, fields, defines, as_of)
+        if r.is_define
+        else value_read(r, schema, policy)
+        for r in trace.reads
+    )
     computed: list[ValueRead] = []
     thresholds: list[float] = []
     zero: list[str] = []
     if crit.when is not None:
-        fields = {r.name: r.value for r in trace.reads if not r.is_define}
-        defines = {r.name: r.value for r in trace.reads if r.is_define}
         for cmp in _comparisons(crit.when):
             for side in cmp.args:
                 if isinstance(side, Literal):
