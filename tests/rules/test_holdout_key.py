@@ -15,7 +15,9 @@ CRITERIA = "criteria:\n  - {id: a, label: a, when: true}\n"
     ("value", "share"), [("5%", 0.05), ("0.05", 0.05), ("12.5 %", 0.125), ("0", 0.0), (".2", 0.2)]
 )
 def test_holdout_share_parsed(value: str, share: float) -> None:
-    policy = load_policy_text(HEAD + f"holdout: {value}\n" + CRITERIA, "p.yaml", SchemaSet.builtin())
+    policy = load_policy_text(
+        HEAD + f"holdout: {value}\n" + CRITERIA, "p.yaml", SchemaSet.builtin()
+    )
     assert policy.holdout == pytest.approx(share)
 
 

@@ -1,0 +1,112 @@
+"""How well a take-up prediction does on labelled feedback, and whether a model beats the
+heuristic.
+
+ROC-AUC (ranking), PR-AUC (average precision: take-up is rare), Brier score
+(calibration and sharpness together), a calibration table (ten bins of predicted
+take-up: rows, mean predicted, observed rate) and precision at the SMS cap: for each
+profile the two notices it ranks highest (the frequency cap's default 2), the share
+of them taken up.
+
+A model is activated only when, on the same evaluation rows, its ROC-AUC is higher
+than the heuristic's with the 2.5% point of a paired bootstrap of the difference
+above zero, its Brier score is lower, and its precision at the cap is no lower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+SMS_CAP = 2
+BOOTSTRAP = 200
+BOOTSTRAP_ROWS = 50_000
+
+
+def precision_at_cap(
+    profiles: np.ndarray, score: np.ndarray, y: np.ndarray, k: int = SMS_CAP
+) -> float:
+    frame = pl.DataFrame({"p": profiles, "s": score, "y": y.astype(np.float64)})
+    top = frame.with_columns(
+        pl.col("s").rank("ordinal", descending=True).over("p").alias("r")
+    ).filter(pl.col("r") <= k)
+    return float(top.get_column("y").mean() or 0.0)
+
+
+def calibration_table(score: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        sel = which == b
+        n = int(sel.sum())
+        if n:
+            out.append(
+                {
+                    "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                    "rows": n,
+                    "predicted": round(float(score[sel].mean()), 4),
+                    "observed": round(float(y[sel].mean()), 4),
+                }
+            )
+    return out
+
+
+def scores(profiles: np.ndarray, score: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": round(float(roc_auc_score(y, score)), 4) if both else None,
+        "pr_auc": round(float(average_precision_score(y, score)), 4) if both else None,
+        "brier": round(float(brier_score_loss(y, np.clip(score, 0.0, 1.0))), 4),
+        "precision_at_cap": round(precision_at_cap(profiles, score, y), 4),
+        "calibration": calibration_table(score, y),
+    }
+
+
+@dataclass
+class Verdict:
+    better: bool
+    reasons: list[str]
+    auc_gain_low: float | None  # the bootstrap's 2.5% point of model AUC - heuristic AUC
+
+
+def auc_gain_low(y: np.ndarray, model: np.ndarray, heuristic: np.ndarray, seed: int = 0) -> float:
+    """2.5% point of the paired bootstrap of ROC-AUC(model) - ROC-AUC(heuristic)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    size = min(len(y), BOOTSTRAP_ROWS)
+    gains = []
+    for _ in range(BOOTSTRAP):
+        idx = rng.integers(0, len(y), size)
+        yb = y[idx]
+        if yb.min() == yb.max():
+            continue
+        gains.append(roc_auc_score(yb, model[idx]) - roc_auc_score(yb, heuristic[idx]))
+    return float(np.quantile(gains, 0.025)) if gains else float("-inf")
+
+
+def verdict(
+    y: np.ndarray, model: np.ndarray, heuristic: np.ndarray, m: dict[str, Any], h: dict[str, Any]
+) -> Verdict:
+    reasons = []
+    if m["roc_auc"] is None or h["roc_auc"] is None:
+        return Verdict(False, ["the evaluation rows hold only one outcome"], None)
+    low = auc_gain_low(y, model, heuristic)
+    if not low > 0:
+        reasons.append(
+            f"ROC-AUC {m['roc_auc']} is not surely above the heuristic's {h['roc_auc']} "
+            f"(bootstrap 2.5% point of the gain {low:+.4f})"
+        )
+    if not m["brier"] < h["brier"]:
+        reasons.append(f"Brier {m['brier']} is not below the heuristic's {h['brier']}")
+    if m["precision_at_cap"] < h["precision_at_cap"]:
+        reasons.append(
+            f"precision at the SMS cap {m['precision_at_cap']} is below the heuristic's "
+            f"{h['precision_at_cap']}"
+        )
+    return Verdict(not reasons, reasons, round(low, 4))
