@@ -33,8 +33,9 @@ from zhida.errors import RowError, SubjectError
 from zhida.store.models import Channel, FeedbackEvent, FeedbackKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-#: the events a feedback file may hold (held_out is the planner's own)
-IMPORTED_EVENTS = ("sent", "delivered", "opened", "applied", "granted", "declined")
+#: the events a feedback file may hold (held_out, the planner's own, so an exported or
+#: simulated history round-trips)
+IMPORTED_EVENTS = ("sent", "delivered", "opened", "applied", "granted", "declined", "held_out")
 CHANNELS = (Channel.SMS.value, Channel.INAPP.value)
 LINE_KEYS = ("profile", "policy", "event", "at", "channel")
 #: an application this many days after the first notice still counts as take-up
@@ -228,10 +229,11 @@ def _count_before(rows: pl.DataFrame, events: pl.DataFrame, name: str) -> pl.Dat
         .with_columns((pl.col("ev_at") + pl.duration(microseconds=1)).alias("after"))
     )
     joined = rows.sort("at").join_asof(
-        counted.select("profile", "after", name),
+        counted.select("profile", "after", name).sort("after"),
         left_on="at",
         right_on="after",
         by="profile",
         strategy="backward",
+        check_sortedness=False,  # both sorted by time above; polars cannot check with `by`
     )
-    return joined.with_columns(pl.col(name).fill_null(0).cast(pl.Float64))
+    return joined.select(*rows.columns, pl.col(name).fill_null(0).cast(pl.Float64))

@@ -5,7 +5,7 @@ ROC-AUC (ranking), PR-AUC (average precision: take-up is rare), Brier score
 (calibration and sharpness together), a calibration table (ten bins of predicted
 take-up: rows, mean predicted, observed rate) and precision at the SMS cap: for each
 profile the two notices it ranks highest (the frequency cap's default 2), the share
-of them taken up.
+of them taken up, over the profiles with more than two (where the cap binds).
 
 A model is activated only when, on the same evaluation rows, its ROC-AUC is higher
 than the heuristic's with the 2.5% point of a paired bootstrap of the difference
@@ -27,12 +27,16 @@ BOOTSTRAP_ROWS = 50_000
 
 def precision_at_cap(
     profiles: np.ndarray, score: np.ndarray, y: np.ndarray, k: int = SMS_CAP
-) -> float:
+) -> float | None:
+    """Over the profiles with more than k rows (where the cap binds): the share taken up
+    of each one's k highest-scored rows. None when no profile has more than k."""
     frame = pl.DataFrame({"p": profiles, "s": score, "y": y.astype(np.float64)})
     top = frame.with_columns(
-        pl.col("s").rank("ordinal", descending=True).over("p").alias("r")
-    ).filter(pl.col("r") <= k)
-    return float(top.get_column("y").mean() or 0.0)
+        pl.col("s").rank("ordinal", descending=True).over("p").alias("r"),
+        pl.len().over("p").alias("n"),
+    ).filter((pl.col("n") > k) & (pl.col("r") <= k))
+    mean = top.get_column("y").mean()
+    return float(mean) if top.height and mean is not None else None  # type: ignore[arg-type]
 
 
 def calibration_table(score: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
@@ -62,9 +66,13 @@ def scores(profiles: np.ndarray, score: np.ndarray, y: np.ndarray) -> dict[str, 
         "roc_auc": round(float(roc_auc_score(y, score)), 4) if both else None,
         "pr_auc": round(float(average_precision_score(y, score)), 4) if both else None,
         "brier": round(float(brier_score_loss(y, np.clip(score, 0.0, 1.0))), 4),
-        "precision_at_cap": round(precision_at_cap(profiles, score, y), 4),
+        "precision_at_cap": _round(precision_at_cap(profiles, score, y)),
         "calibration": calibration_table(score, y),
     }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
 
 
 @dataclass
@@ -104,7 +112,8 @@ def verdict(
         )
     if not m["brier"] < h["brier"]:
         reasons.append(f"Brier {m['brier']} is not below the heuristic's {h['brier']}")
-    if m["precision_at_cap"] < h["precision_at_cap"]:
+    pm, ph = m["precision_at_cap"], h["precision_at_cap"]
+    if pm is not None and ph is not None and pm < ph:
         reasons.append(
             f"precision at the SMS cap {m['precision_at_cap']} is below the heuristic's "
             f"{h['precision_at_cap']}"

@@ -76,6 +76,8 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 200) -> Tak
         n_iter_no_change=10,
         random_state=seed,
     )
+    x = x.copy()
+    x[:, np.isnan(x).all(axis=0)] = 0.0  # a feature no row has (citizens' with enterprises only)
     booster.fit(x[:cut], y[:cut])
     raw = booster.predict_proba(x[cut:])[:, 1]
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y[cut:])
