@@ -9,7 +9,8 @@ of them taken up, over the profiles with more than two (where the cap binds).
 
 A model is activated only when, on the same evaluation rows, its ROC-AUC is higher
 than the heuristic's with the 2.5% point of a paired bootstrap of the difference
-above zero, its Brier score is lower, and its precision at the cap is no lower.
+above zero, its Brier score is lower, and its precision at the cap is not lower than
+the heuristic's by more than 1.96 of the latter's binomial standard errors.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import math
+
 import numpy as np
 import polars as pl
 
 SMS_CAP = 2
 BOOTSTRAP = 200
 BOOTSTRAP_ROWS = 50_000
+Z95 = 1.959963984540054
 
 
 def precision_at_cap(
@@ -30,13 +34,18 @@ def precision_at_cap(
 ) -> float | None:
     """Over the profiles with more than k rows (where the cap binds): the share taken up
     of each one's k highest-scored rows. None when no profile has more than k."""
+    found = _at_cap(profiles, score, y, k)
+    return found[0] / found[1] if found[1] else None
+
+
+def _at_cap(profiles: np.ndarray, score: np.ndarray, y: np.ndarray, k: int) -> tuple[float, int]:
+    """(taken up, rows) among each capped profile's k highest-scored rows."""
     frame = pl.DataFrame({"p": profiles, "s": score, "y": y.astype(np.float64)})
     top = frame.with_columns(
         pl.col("s").rank("ordinal", descending=True).over("p").alias("r"),
         pl.len().over("p").alias("n"),
     ).filter((pl.col("n") > k) & (pl.col("r") <= k))
-    mean = top.get_column("y").mean()
-    return float(mean) if top.height and mean is not None else None  # type: ignore[arg-type]
+    return float(top.get_column("y").sum()), top.height
 
 
 def calibration_table(score: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
@@ -67,6 +76,7 @@ def scores(profiles: np.ndarray, score: np.ndarray, y: np.ndarray) -> dict[str, 
         "pr_auc": round(float(average_precision_score(y, score)), 4) if both else None,
         "brier": round(float(brier_score_loss(y, np.clip(score, 0.0, 1.0))), 4),
         "precision_at_cap": _round(precision_at_cap(profiles, score, y)),
+        "capped_rows": _at_cap(profiles, score, y, SMS_CAP)[1],
         "calibration": calibration_table(score, y),
     }
 
@@ -112,8 +122,8 @@ def verdict(
         )
     if not m["brier"] < h["brier"]:
         reasons.append(f"Brier {m['brier']} is not below the heuristic's {h['brier']}")
-    pm, ph = m["precision_at_cap"], h["precision_at_cap"]
-    if pm is not None and ph is not None and pm < ph:
+    pm, ph, n = m["precision_at_cap"], h["precision_at_cap"], h["capped_rows"]
+    if pm is not None and ph is not None and pm < ph - Z95 * math.sqrt(ph * (1 - ph) / n):
         reasons.append(
             f"precision at the SMS cap {m['precision_at_cap']} is below the heuristic's "
             f"{h['precision_at_cap']}"

@@ -67,9 +67,10 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 200) -> Tak
     booster = HistGradientBoostingClassifier(
         categorical_features=[name in CATEGORICAL for name in FEATURES],
         max_iter=max_iter,
-        learning_rate=0.1,
-        max_leaf_nodes=31,
-        min_samples_leaf=40,
+        learning_rate=0.05,
+        max_leaf_nodes=7,
+        max_depth=3,
+        min_samples_leaf=200,
         l2_regularization=1.0,
         early_stopping=True,
         validation_fraction=0.15,
