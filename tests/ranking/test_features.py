@@ -101,7 +101,7 @@ def test_vectorised_features_match_the_reference(rows, picks, day, channel) -> N
     want = np.array(
         [
             reference(rows[p], POLICIES[j], b, day, channel, vocab)
-            for p, j, b in zip(pos, pol, benefit)
+            for p, j, b in zip(pos, pol, benefit, strict=True)
         ]
     )
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)

@@ -41,7 +41,7 @@ LINE_KEYS = ("profile", "policy", "event", "at", "channel")
 #: an application this many days after the first notice still counts as take-up
 LABEL_DAYS = 30
 #: the event frame's columns, as `load_feedback` and `read_feedback_file` return them
-EVENT_SCHEMA = {
+EVENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "profile": pl.String,
     "policy": pl.String,
     "event": pl.String,

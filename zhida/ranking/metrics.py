@@ -15,10 +15,9 @@ the heuristic's by more than 1.96 of the latter's binomial standard errors.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
-
-import math
 
 import numpy as np
 import polars as pl

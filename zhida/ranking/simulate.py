@@ -133,7 +133,8 @@ def simulate(
         declined = opened & ~took & (rng.random(m) < 0.1)
         ids = df.get_column("id").gather(pos).to_numpy()
         names = np.array([p.id for p in policies], dtype=object)[pol]
-        channel = np.where(held, None, np.where(sms, "sms", "inapp")).astype(object)
+        channel = np.where(sms, "sms", "inapp").astype(object)
+        channel[held] = None
         for mask, kind, at in (
             (~held, "sent", t0),
             (held, "held_out", t0),
