@@ -139,11 +139,11 @@ def run_evaluate(
 
 def takeup_model(path: Path | None) -> TakeupModel | None:
     """The model named, else the active one (`zhida rank train`), else none (heuristic)."""
-    from zhida.cli.rank import active_model_path
-    from zhida.ranking.model import load
+    from zhida.ranking.model import active_model_path, load
+    from zhida.settings import get_settings
 
     if path is None:
-        path = active_model_path()
+        path = active_model_path(get_settings().var_dir)
         if not path.is_file():
             return None
     return load(path)

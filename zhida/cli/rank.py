@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 feedback_app = typer.Typer(no_args_is_help=True, help="Feedback: what happened after notices.")
 rank_app = typer.Typer(no_args_is_help=True, help="The take-up model and holdout lift.")
 
-MODELS_DIR = "models"
-ACTIVE = "active.skops"
 
 PolicyFilesOpt = Annotated[
     list[Path] | None,
@@ -41,12 +39,6 @@ ProfileFileOpt = Annotated[
 FeedbackFileOpt = Annotated[
     Path | None, typer.Option("--feedback", help="A feedback file (default: the stored).")
 ]
-
-
-def active_model_path() -> Path:
-    from zhida.settings import get_settings
-
-    return get_settings().var_dir / MODELS_DIR / ACTIVE
 
 
 @feedback_app.command("import")
@@ -163,8 +155,9 @@ def run_train(
     activate_to: Path | None = None,
 ) -> dict[str, Any]:
     from zhida.ranking.feedback import notices
-    from zhida.ranking.model import save
+    from zhida.ranking.model import active_model_path, save
     from zhida.ranking.train import default_until, prepare, train
+    from zhida.settings import get_settings
 
     start = time.perf_counter()
     pop = population(policies, profiles, err)
@@ -174,7 +167,7 @@ def run_train(
     rows = notices(ev)
     until = until or default_until(rows)
     trained = train(prepare(rows, pop, until), until, ev.get_column("at").max(), seed)  # type: ignore[arg-type]
-    active = activate_to or active_model_path()
+    active = activate_to or active_model_path(get_settings().var_dir)
     out = out or active.parent / f"takeup-{time.strftime('%Y%m%dT%H%M%S')}.skops"
     trained.report["seconds"] = round(time.perf_counter() - start, 1)
     trained.report["path"] = str(out)

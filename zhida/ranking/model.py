@@ -31,6 +31,12 @@ TRUSTED = [
     "sklearn.utils.validation.check_array",
 ]
 CALIBRATION_SHARE = 0.2
+#: the active model (the last `zhida rank train` that beat the heuristic), under var_dir
+ACTIVE = Path("models") / "active.skops"
+
+
+def active_model_path(var_dir: Path) -> Path:
+    return var_dir / ACTIVE
 
 
 @dataclass
