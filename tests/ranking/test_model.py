@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from tests.ranking.conftest import UNTIL, World
 from zhida.errors import SubjectError
+from zhida.ranking.additive import compile_stumps
 from zhida.ranking.model import load, save
 from zhida.ranking.train import Trained, prepare, train
 
@@ -80,17 +81,25 @@ def test_model_that_must_lose_is_refused(world: World) -> None:
     assert not result.better
 
 
-def test_stored_model_scores_as_scikit_learn(trained: Trained, tmp_path: Path) -> None:
+def test_stored_model_scores_as_scikit_learn(
+    world: World, trained: Trained, tmp_path: Path
+) -> None:
     path = tmp_path / "m.skops"
     save(trained.model, path)
     loaded = load(path)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(500, trained.model.booster.n_features_in_))
-    x[:, :9] = rng.integers(-1, 5, size=(500, 9)).astype(float)
+    x = rng.normal(size=(2000, trained.model.booster.n_features_in_)) * 20
+    x[:, :9] = rng.integers(-1, 250, size=(2000, 9)).astype(float)  # unseen codes too
     x[x < 0] = np.nan
-    np.testing.assert_array_equal(
-        loaded.booster.predict_proba(x), trained.model.booster.predict_proba(x)
-    )
+    x[:200, 9:] = np.nan
+    real = prepare(world.notices, world.pop, UNTIL).matrix(trained.model.vocab)
+    for probe in (x, real):
+        sk = loaded.booster.predict_proba(probe)[:, 1]
+        np.testing.assert_array_equal(sk, trained.model.booster.predict_proba(probe)[:, 1])
+        # the compiled tables (our code) score as scikit-learn's predictor
+        np.testing.assert_allclose(
+            compile_stumps(loaded.booster).predict(probe), sk, rtol=1e-10, atol=1e-12
+        )
     np.testing.assert_array_equal(loaded.predict(x), trained.model.predict(x))
     assert loaded.vocab == trained.model.vocab and loaded.report == trained.model.report
 
