@@ -26,7 +26,7 @@ SHARES = (0.1, 0.2, 0.3, 0.5)
 
 def uplift_at(y: np.ndarray, treated: np.ndarray, score: np.ndarray, share: float) -> float | None:
     """SMS take-up minus in-app take-up among the `share` of rows scored highest."""
-    top = np.argsort(-score, kind="stable")[: max(1, int(round(share * len(y))))]
+    top = np.argsort(-score, kind="stable")[: max(1, round(share * len(y)))]
     t, c = treated[top], ~treated[top]
     if not t.any() or not c.any():
         return None
