@@ -194,6 +194,7 @@ def load_feedback(session: Session) -> pl.DataFrame:
             "detail": {"channel": Channel.INAPP},
         }
         for p, q, a in session.execute(inapp)
+        if a is not None
     ]
     return events_frame(rows)
 
