@@ -65,7 +65,7 @@ class TakeupModel:
         return np.interp(self.tables.predict(x), self.iso_x, self.iso_y)
 
 
-def fit(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 400) -> TakeupModel:
+def fit(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 300) -> TakeupModel:
     """Rows in time order: the booster learns from the first 80%, the calibration from
     the rest. The vocabulary is the caller's (features.learn_vocab)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -81,7 +81,7 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int = 0, max_iter: int = 400) -> Tak
     booster = HistGradientBoostingClassifier(
         categorical_features=[name in CATEGORICAL for name in FEATURES],
         max_iter=max_iter,
-        learning_rate=0.1,
+        learning_rate=0.2,
         max_depth=1,  # stumps: an additive model, compiled to one lookup per feature
         min_samples_leaf=200,
         l2_regularization=1.0,
