@@ -9,8 +9,9 @@ of them taken up, over the profiles with more than two (where the cap binds).
 
 A model is activated only when, on the same evaluation rows, its ROC-AUC is higher
 than the heuristic's with the lower 95% bound of the difference (DeLong's test for
-correlated AUCs) above zero, its Brier score is lower, and its precision at the cap is not lower than
-the heuristic's by more than 1.96 of the latter's binomial standard errors.
+correlated AUCs) above zero, its Brier score is lower, and its precision at the cap
+is not lower than the heuristic's by more than 1.96 of the latter's binomial
+standard errors.
 """
 
 from __future__ import annotations
