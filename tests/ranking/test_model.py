@@ -149,3 +149,36 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path, trained: Trained)
             dst.writestr(item, data)
     with pytest.raises(SubjectError, match="refused"):
         load(edited)
+
+
+def test_batch_scoring_is_the_model_on_each_pair(world: World, trained: Trained) -> None:
+    """takeup from the vectorised seam equals the model on each pair's own feature row."""
+    import datetime as dt
+
+    from zhida.matcher.batch import BatchEvaluator
+    from zhida.matcher.columns import Columns
+    from zhida.profiles.schema import Audience
+    from zhida.ranking.features import Batch, matrix
+    from zhida.ranking.score import SCORED_CHANNEL, takeup_and_score
+    from zhida.rules.vectors import date_to_days
+
+    as_of = dt.date(2026, 4, 1)
+    df = world.pop.frames[Audience.ENTERPRISE].head(3000)
+    schema = world.pop.schemas[Audience.ENTERPRISE]
+    policies = [p for p in world.pop.policies if p.audience is Audience.ENTERPRISE]
+    columns = Columns(df, schema)
+    result = next(
+        r
+        for r in BatchEvaluator(policies, as_of, chunk_size=1000).evaluate(df, schema)
+        if r.start == 1000
+    )
+    takeup, score = takeup_and_score(policies, result, as_of, columns, trained.model)
+    pol, local = np.nonzero(result.outcome > 0)
+    assert len(pol) > 50
+    for j, i in list(zip(pol, local, strict=True))[::7]:
+        one = Batch(
+            columns, np.array([i + result.start]), policies, np.array([j]),
+            np.array([result.benefit[j][i]]), date_to_days(as_of), SCORED_CHANNEL,
+        )  # fmt: skip
+        assert takeup[j, i] == trained.model.predict(matrix(one, trained.model.vocab))[0]
+    assert (takeup[result.outcome == 0] == 0).all() and (score <= takeup).all()
