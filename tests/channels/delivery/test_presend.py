@@ -185,4 +185,4 @@ def test_the_check_is_one_query_per_batch(db_url: str) -> None:
                 event.remove(engine, "before_cursor_execute", seen)
         assert len(ready) == n
         counts.append(len(selects))
-    assert counts[0] == counts[1] <= 2
+    assert counts[1] <= counts[0] <= 2  # 25 rows: no more than 1

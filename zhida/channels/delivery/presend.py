@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import Integer, Table, and_, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from zhida.channels.delivery.steps import Claimed, N, Outcome, SendAction
@@ -37,7 +39,7 @@ from zhida.channels.links import new_link, new_tokens
 from zhida.channels.plan import context, display_name
 from zhida.channels.templates import sms_text
 from zhida.clock import shanghai_date
-from zhida.publishing.catalogue import compiled_by_id
+from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
 from zhida.publishing.versions import VersionStatus
 from zhida.settings import Settings
 from zhida.store.models import ApplicationToken, Decision, PolicyVersion, Profile
@@ -81,14 +83,17 @@ def body_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _truth(session: Session, ids: list[int]) -> dict[int, Any]:
-    """Per row: its version, the policy's current published version (and number), the
-    profile's name (None: no such profile) and its stored decision. One query."""
+def _truth_stmt(postgresql: bool) -> Any:
     current = select(PolicyVersion.id, PolicyVersion.policy_id, PolicyVersion.version).where(
         PolicyVersion.status == VersionStatus.PUBLISHED
     )
     cur = current.subquery("cur")
-    stmt = (
+    ids = (
+        N.c.id == any_(bindparam("p_ids", type_=ARRAY(Integer)))
+        if postgresql  # one statement text whatever the batch size: prepared once
+        else N.c.id.in_(bindparam("p_ids", expanding=True))
+    )
+    return (
         select(
             N.c.id,
             N.c.policy_version_id,
@@ -107,10 +112,75 @@ def _truth(session: Session, ids: list[int]) -> dict[int, Any]:
             Decision,
             and_(Decision.profile_id == N.c.profile_id, Decision.policy_id == N.c.policy_id),
         )
-        .where(N.c.id.in_(ids))
+        .where(ids)
         .order_by(N.c.id, cur.c.id)
     )
-    return {r.id: r for r in session.connection().execute(stmt)}  # the newest published last
+
+
+_TRUTH = {True: _truth_stmt(True), False: _truth_stmt(False)}
+#: PostgreSQL: the links and the rows' hashes in one statement (one round trip)
+_COMPOSED_PG = text(
+    "WITH links AS (INSERT INTO application_tokens (token_hash, profile_id, policy_id, "
+    "policy_version_id, expires_at, created_at) SELECT * FROM unnest(CAST(:th AS text[]), "
+    "CAST(:pr AS text[]), CAST(:po AS text[]), CAST(:pv AS int[]), "
+    "CAST(:ex AS timestamptz[]), CAST(:cr AS timestamptz[]))) "
+    "UPDATE notifications AS n SET body_hash = v.h, segments = v.s "
+    "FROM unnest(CAST(:ids AS int[]), CAST(:hs AS text[]), CAST(:ss AS int[])) AS v(id, h, s) "
+    "WHERE n.id = v.id AND n.status = 'sending'"
+)
+
+
+#: compiled versions the sender asked for lately: (database, version id) -> (when,
+#: compiled); a published version's text does not change, and this spares a query of
+#: the catalogue (which reads and hashes the text) per batch
+_RECENT: dict[tuple[str, int], tuple[float, CompiledVersion]] = {}
+RECENT_SECONDS = 30.0
+
+
+def _compiled(session: Session, version_ids: set[int]) -> dict[int, CompiledVersion]:
+    now, db = time.monotonic(), str(session.connection().engine.url)
+    out: dict[int, CompiledVersion] = {}
+    for v in version_ids:
+        found = _RECENT.get((db, v))
+        if found is not None and now - found[0] < RECENT_SECONDS:
+            out[v] = found[1]
+    missing = version_ids - out.keys()
+    if missing:
+        fresh = compiled_by_id(session, missing)
+        _RECENT.update({(db, v): (now, c) for v, c in fresh.items()})
+        out.update(fresh)
+    return out
+
+
+def _truth(session: Session, ids: list[int]) -> dict[int, Any]:
+    """Per row: its version, the policy's current published version (and number), the
+    profile's name (None: no such profile) and its stored decision. One query."""
+    conn = session.connection()
+    stmt = _TRUTH[conn.dialect.name == "postgresql"]
+    return {r.id: r for r in conn.execute(stmt, {"p_ids": ids})}  # newest published last
+
+
+def _write_composed(
+    session: Session, links: list[dict[str, Any]], composed: list[dict[str, Any]]
+) -> None:
+    if session.connection().dialect.name != "postgresql":
+        session.execute(insert(_TOKENS), links)
+        session.execute(_COMPOSED, composed)
+        return
+    session.execute(
+        _COMPOSED_PG,
+        {
+            "th": [r["token_hash"] for r in links],
+            "pr": [r["profile_id"] for r in links],
+            "po": [r["policy_id"] for r in links],
+            "pv": [r["policy_version_id"] for r in links],
+            "ex": [r["expires_at"] for r in links],
+            "cr": [r["created_at"] for r in links],
+            "ids": [r["p_id"] for r in composed],
+            "hs": [r["p_hash"] for r in composed],
+            "ss": [r["p_segments"] for r in composed],
+        },
+    )
 
 
 def check_and_compose(
@@ -121,7 +191,7 @@ def check_and_compose(
     if not claimed:
         return [], {}
     truth = _truth(session, [c.id for c in claimed])
-    versions = compiled_by_id(
+    versions = _compiled(
         session, {t.current_id for t in truth.values() if t.current_id is not None}
     )
     today = shanghai_date(now)
@@ -171,8 +241,7 @@ def check_and_compose(
     if waits:
         session.execute(_RELEASE, waits)
     if links:
-        session.execute(insert(_TOKENS), links)
-        session.execute(_COMPOSED, composed)
+        _write_composed(session, links, composed)
     return ready, outcomes
 
 
