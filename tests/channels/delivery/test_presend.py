@@ -186,3 +186,32 @@ def test_the_check_is_one_query_per_batch(db_url: str) -> None:
         assert len(ready) == n
         counts.append(len(selects))
     assert counts[1] <= counts[0] <= 2  # 25 rows: no more than 1
+
+
+def test_a_retry_gets_a_fresh_link_and_knows_the_last_texts_hash(db_url: str) -> None:
+    """Each attempt composes its text anew (a fresh token); the claim hands the sender
+    the hash of the text of the attempt before, for a lookup at the provider."""
+    from zhida.channels.delivery.steps import claim_many
+    from zhida.channels.sms.base import ProviderError
+
+    class FailsOnce(RecordingProvider):
+        def send_sms(self, to: str, body: str, reference: str, *, meta: Any = None) -> Any:
+            self.bodies = [*getattr(self, "bodies", []), body]
+            if len(self.bodies) == 1:
+                raise ProviderError("busy", "429", True)
+            return super().send_sms(to, body, reference, meta=meta)
+
+    [nid] = add(db_url)
+    provider = FailsOnce()
+    assert send(db_url, [nid], provider)[0].action == "retry"
+    first = hashlib.sha256(provider.bodies[0].encode()).hexdigest()
+    assert row(db_url, nid).body_hash == first
+    with session_scope(db_url) as s:
+        s.get(Notification, nid).due_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+    with session_scope(db_url) as s:
+        [claimed] = claim_many(s, [nid], dt.datetime.now(dt.UTC))
+        assert claimed.sent_hash == first
+        s.rollback()
+    assert send(db_url, [nid], provider)[0].action == "sent"
+    assert provider.bodies[0] != provider.bodies[1]  # a fresh link
+    assert row(db_url, nid).body_hash == hashlib.sha256(provider.bodies[1].encode()).hexdigest()

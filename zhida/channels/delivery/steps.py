@@ -85,6 +85,10 @@ class Claimed(NamedTuple):
     attempts: int  # provider calls made before this one
     opted_out: bool = False
     link: str | None = None
+    #: the SHA-256 of the text handed to the provider at the last attempt (None: none
+    #: yet); each attempt's text has a fresh link, so this, not the text, is what a
+    #: lookup at the provider can match a message whose outcome is unknown against
+    sent_hash: str | None = None
 
 
 class SendAction(enum.StrEnum):
@@ -148,6 +152,7 @@ _CLAIM = (
         N.c.policy_id,
         N.c.attempts,
         _OPTED_OUT.label("opted_out"),
+        N.c.body_hash,
     )
 )
 _MARK_SENT = (
@@ -241,6 +246,7 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
                 policy_id=r.policy_id,
                 attempts=r.attempts or 0,
                 opted_out=bool(r.opted_out),
+                sent_hash=r.body_hash,
             )
             for r in rows
         ),
