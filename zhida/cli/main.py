@@ -15,7 +15,19 @@ import sys
 
 import typer
 
-from zhida.cli import check, db, demo, evaluate, events, importing, policy_admin, runs, synth, web
+from zhida.cli import (
+    check,
+    db,
+    demo,
+    evaluate,
+    events,
+    importing,
+    policy_admin,
+    rank,
+    runs,
+    synth,
+    web,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -26,7 +38,7 @@ app = typer.Typer(
 app.command("check")(check.check)
 app.command("evaluate")(evaluate.evaluate)
 app.command("explain")(evaluate.explain)
-app.command("synth")(synth.synth)
+app.add_typer(synth.synth_app, name="synth")
 app.command("demo")(demo.demo)
 app.command("preview")(policy_admin.preview)
 app.command("publish")(policy_admin.publish)
@@ -38,6 +50,8 @@ app.add_typer(events.events_app, name="events")
 app.add_typer(db.db_app, name="db")
 app.add_typer(importing.import_app, name="import")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(rank.feedback_app, name="feedback")
+app.add_typer(rank.rank_app, name="rank")
 app.command("worker")(runs.worker)
 app.command("beat")(runs.beat)
 app.command("login-link")(web.login_link)

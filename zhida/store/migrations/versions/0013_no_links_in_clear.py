@@ -11,13 +11,13 @@ clears the stored bodies of SMS rows (an in-app body names no link and stays).
 so a message whose outcome is unknown can be matched against the provider's list.
 
 Revision ID: 0013
-Revises: 0016
+Revises: 0018
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
