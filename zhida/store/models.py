@@ -206,6 +206,7 @@ class NotificationStatus(enum.StrEnum):
     DELIVERED = "delivered"  # final: the provider says it arrived
     FAILED = "failed"  # final
     SKIPPED = "skipped"  # final: no SMS (cap, opt-out, no phone)
+    CANCELLED = "cancelled"  # final: no longer true when due (reason in last_error)
 
 
 class Channel(enum.StrEnum):
@@ -240,10 +241,15 @@ class Notification(Base):
 
     Life: queued (initial; a task may send it) | deferred (quiet hours or rate: due_at) ->
     sending (claimed by one task) -> sent (provider accepted) -> delivered | failed (final).
-    skipped (cap, opt-out, no phone) is final too. Final states never change back, except
-    on the provider's own word (a receipt for a row given up on). unsure: a provider call
-    whose outcome is unknown (a timeout after the request left, a sender killed after its
-    claim); the next claim asks the provider whether the message exists before sending.
+    skipped (cap, opt-out, no phone) is final too; so is cancelled (no longer true when
+    it came to be sent: the policy's version superseded and the profile not eligible
+    under the current one, or its decision gone; the reason in `last_error`). Final
+    states never change back, except on the provider's own word (a receipt for a row
+    given up on). An SMS row keeps no body: its text, with a freshly minted link, is
+    composed when it is sent (`body_hash`: the SHA-256 of the text last sent).
+    unsure: a provider call whose outcome is unknown (a timeout after the request left,
+    a sender killed after its claim); the next claim asks the provider whether the
+    message exists before sending.
 
     claims counts the claims (each write of a sender is conditional on its own claim's
     number, a fence against a sender that outlived the sweeper); claimed_at is the last
@@ -289,9 +295,9 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(12), default=NotificationStatus.QUEUED)
     due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     to: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # in-app only: names no link
     segments: Mapped[int] = mapped_column(Integer, default=0)
-    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider: Mapped[str | None] = mapped_column(String(16), nullable=True)
     claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -314,8 +320,7 @@ class InboxMessage(Base):
     notification_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="eligible")  # eligible | maybe
     title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str] = mapped_column(Text)  # no link: the inbox mints one for its owner
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -12,6 +12,8 @@ State machine of an SMS `Notification` (see the model's docstring):
     sending --timeout after the request left (outcome unknown)--> unsure (due after
             unsure_check_seconds)
     queued --number opted out / no number--> skipped (final)
+    sending --no longer true (presend: version superseded and not eligible under the
+              current one, decision gone, window closed)--> cancelled (final)
     queued --claimed in quiet hours--> deferred (due at the end of quiet hours)
     sending --rate wait too long | rate limiter down--> queued (no attempt counted)
     sending --stuck longer than sweep_after_seconds (sender died)--> unsure (by the sweeper)
@@ -76,13 +78,13 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 class Claimed(NamedTuple):
-    """A row this sender has claimed (`sending`), as the claim returned it."""
+    """A row this sender has claimed (`sending`), as the claim returned it; `body` and
+    `link` are empty until `zhida.channels.delivery.presend` composes them."""
 
     id: int
     to: str | None
     body: str
     segments: int
-    link: str | None
     profile_id: str
     policy_id: str
     attempts: int  # provider calls made before this one
@@ -91,6 +93,11 @@ class Claimed(NamedTuple):
     unsure_since: dt.datetime | None = None  # set: ask the provider before sending
     provider: str | None = None  # the provider an unsure call went to
     claimed_at: dt.datetime | None = None
+    link: str | None = None
+    #: the SHA-256 of the text handed to the provider at the last attempt (None: none
+    #: yet); each attempt's text has a fresh link, so this, not the text, is what a
+    #: lookup at the provider can match a message whose outcome is unknown against
+    sent_hash: str | None = None
 
 
 class SendAction(enum.StrEnum):
@@ -101,6 +108,7 @@ class SendAction(enum.StrEnum):
     RETRY = "retry"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"  # no longer true (see presend)
     DEFERRED = "deferred"
     RELEASED = "released"  # given back unsent
     NOT_CLAIMED = "not_claimed"
@@ -156,7 +164,6 @@ _CLAIM = (
         N.c.to,
         N.c.body,
         N.c.segments,
-        N.c.link,
         N.c.profile_id,
         N.c.policy_id,
         N.c.attempts,
@@ -164,6 +171,7 @@ _CLAIM = (
         N.c.claims,
         N.c.unsure_since,
         N.c.provider,
+        N.c.body_hash,
     )
 )
 _MARK_SENT = (
@@ -286,7 +294,6 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
                 to=r.to,
                 body=r.body or "",
                 segments=r.segments or 0,
-                link=r.link,
                 profile_id=r.profile_id,
                 policy_id=r.policy_id,
                 attempts=r.attempts or 0,
@@ -295,6 +302,7 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
                 unsure_since=r.unsure_since,
                 provider=r.provider,
                 claimed_at=now,
+                sent_hash=r.body_hash,
             )
             for r in rows
         ),
