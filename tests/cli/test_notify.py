@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.cli import run_cli
-from tests.support.factories import make_frame, notification, store_profiles
+from tests.support.factories import make_frame, store_profiles
 from tests.support.runs import reset_env
 from zhida.profiles.schema import builtin_schema
 from zhida.store.db import session_scope
@@ -106,24 +106,26 @@ def test_notify_plans_and_sends_what_is_pending(sqlite_url: str, embedded: dict[
     env = {**embedded, "ZHIDA_PLAN_AFTER_RUN": "0"}
     publish_and_approve(env)
     assert sms_by_status(sqlite_url) == {} and outbox(env) == []  # the run alone
-    with session_scope(sqlite_url) as s:  # a row whose sender died: unsure, due
-        s.add(
-            notification(
-                profile_id="X1",
-                policy_id="other",
-                status="unsure",
-                to="+8613800009999",
-                unsure_since=dt.datetime.now(dt.UTC),
-                due_at=dt.datetime.now(dt.UTC),
-            )
-        )
     result = run_cli("notify", env=env)
     assert result.returncode == 0, result.stderr
     assert "planned from" in result.stdout and "SMS due:" in result.stdout
     sent = outbox(env)
-    counts = sms_by_status(sqlite_url)
-    assert counts == {"delivered": len(sent)}  # the unsure one too: asked, none, sent
-    assert sum(x["to"] == "+8613800009999" for x in sent) == 1
+    assert len(sent) == 10 and sms_by_status(sqlite_url) == {"delivered": 10}
+    with session_scope(sqlite_url) as s:  # as if its sender had died before recording it
+        row = s.scalars(select(Notification).where(Notification.channel == "sms")).first()
+        assert row is not None
+        row.status, row.provider_ref = "unsure", None
+        row.unsure_since = row.due_at = dt.datetime.now(dt.UTC)
+        unsure_id = row.id
+    result = run_cli(
+        "notify",
+        env=env,
+    )
+    assert result.returncode == 0 and "found 1" in result.stdout, result.stdout
+    assert len(outbox(env)) == 10 and sms_by_status(sqlite_url) == {"delivered": 10}
+    with session_scope(sqlite_url) as s:  # the outbox held it: recorded, not sent again
+        found = s.get(Notification, unsure_id)
+        assert found is not None and "holds" in (found.last_error or "")
     result = run_cli("notify", env=env)
     assert result.returncode == 0 and "no SMS due" in result.stdout
-    assert len(outbox(env)) == len(sent)
+    assert len(outbox(env)) == 10
