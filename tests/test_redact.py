@@ -15,6 +15,10 @@ from zhida.redact import mask_phone, redact
     ("text", "expected"),
     [
         ("GET /a/AbCdEf_12-x?x=1 HTTP/1.1", "GET /a/…?x=1 HTTP/1.1"),
+        (
+            "POST /webhooks/aliyun/report/s3cr3t-X HTTP/1.1",
+            "POST /webhooks/aliyun/report/… HTTP/1.1",
+        ),
         ("/login/eyJ.abc-Z_9", "/login/…"),
         (
             "The 'To' number +8613812345678 is not valid",

@@ -9,8 +9,8 @@ import re
 
 #: an E.164 number, or a mainland mobile written without +86
 _PHONE = re.compile(r"(?<![\w+])(\+\d{8,15}|1[3-9]\d{9})(?!\w)")
-#: the secret part of an application link or a sign-in link
-_TOKEN_PATH = re.compile(r"(/(?:a|login)/)[A-Za-z0-9_\-.~%]+")
+#: the secret part of an application link, a sign-in link or the Aliyun receipt URL
+_TOKEN_PATH = re.compile(r"(/(?:a|login|report)/)[A-Za-z0-9_\-.~%]+")
 
 
 def mask_phone(value: str) -> str:
@@ -23,8 +23,8 @@ def mask_phone(value: str) -> str:
 
 
 def redact(text: str) -> str:
-    """The text with every phone number masked and every /a/TOKEN and /login/TOKEN
-    path shown as /a/… (for log lines and error texts from providers)."""
+    """The text with every phone number masked and every /a/TOKEN, /login/TOKEN and
+    /report/SECRET path shown as /a/… (for log lines and error texts from providers)."""
     text = _TOKEN_PATH.sub(r"\1…", text)
     return _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
 

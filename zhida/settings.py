@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zhida.errors import ConfigError
 
-SmsProviderName = Literal["file", "twilio"]
+SmsProviderName = Literal["file", "twilio", "aliyun"]
 
 
 class Settings(BaseSettings):
@@ -57,12 +57,35 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_from: str = ""
     twilio_base_url: str = ""  # empty: api.twilio.com; tests: a local Twilio-compatible server
+    # Alibaba Cloud SMS: one approved template whose variable carries the text
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = ""
+    aliyun_sign_name: str = "浙里办"
+    aliyun_template_code: str = ""
+    aliyun_template_param: str = "content"
+    aliyun_endpoint: str = ""  # empty: dysmsapi.aliyuncs.com; tests: http://127.0.0.1:PORT
+    # the secret in the receipt push URL configured at Aliyun (/webhooks/aliyun/report/SECRET)
+    aliyun_report_token: str = ""
+    # a second provider (empty: none): takes traffic while the first keeps failing
+    sms_fallback_provider: SmsProviderName | Literal[""] = ""
+    # failover: the first provider's error rate over this window (seconds) ...
+    failover_window_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # ... above this rate, with at least failover_min_calls calls, moves traffic away ...
+    failover_error_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    failover_min_calls: Annotated[int, Field(ge=1)] = 10
+    # ... failover_step of it per failover_step_seconds; it drifts back as fast when healthy
+    failover_step: Annotated[float, Field(gt=0, le=1)] = 0.25
+    failover_step_seconds: Annotated[float, Field(gt=0)] = 10.0
     # across all workers (Redis token bucket)
     sms_rate_per_second: Annotated[float, Field(gt=0)] = 50.0
     send_max_retries: Annotated[int, Field(ge=0)] = 5
     send_backoff_seconds: Annotated[float, Field(ge=0)] = 2.0  # exponential, with jitter
-    # re-queue rows stuck before sending this long
+    # re-queue rows stuck before sending this long; rows stuck in sending become unsure
     sweep_after_seconds: Annotated[int, Field(ge=0)] = 300
+    # a provider request unanswered this long is given up on (and the row is unsure)
+    sms_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # an unsure row (outcome unknown) is looked up at the provider after this long
+    unsure_check_seconds: Annotated[float, Field(ge=0)] = 60.0
     # the sender's PostgreSQL pool (a threaded worker's concurrency)
     sms_db_pool: Annotated[int, Field(ge=1)] = 16
     # web: signs sessions and CSRF tokens. Unset: the file var_dir/secret_key if there is

@@ -95,6 +95,7 @@ class TaskNames:
     SEND_BATCH = "zhida.sms.send_batch"
     DISPATCH = "zhida.sms.dispatch_due"
     SWEEP = "zhida.sms.sweep"
+    PULL_RECEIPTS = "zhida.sms.pull_receipts"
 
 
 #: task name pattern -> queue
@@ -111,6 +112,7 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "notifications-plan": {"task": TaskNames.PLAN, "schedule": 300.0},
     "sms-dispatch-due": {"task": TaskNames.DISPATCH, "schedule": 30.0},
     "sms-sweep": {"task": TaskNames.SWEEP, "schedule": 60.0},
+    "sms-pull-receipts": {"task": TaskNames.PULL_RECEIPTS, "schedule": 300.0},
 }
 
 
@@ -229,8 +231,8 @@ def _plan_soon() -> None:
     per run, not per chunk: planning reads every transition not yet notified, so one
     task catches them all and concurrent planners are avoided. Best effort: its beat
     entry plans whatever a lost message missed. In eager mode (the embedded default)
-    nothing is queued; the caller plans after the run. ZHIDA_PLAN_AFTER_RUN=0 turns
-    this off (benchmarks and tests of runs alone)."""
+    nothing is queued; `start_run` plans after the run (`plan_after_eager_run`).
+    ZHIDA_PLAN_AFTER_RUN=0 turns this off (benchmarks and tests of runs alone)."""
     try:
         app.send_task(TaskNames.PLAN)
     except Exception:  # the broker is down: the beat entry catches up
@@ -283,11 +285,25 @@ def start_run(run_id: int) -> int:
     if app.conf.task_always_eager:
         for seq in seqs:
             evaluate_chunk.delay(run_id, seq)
+        plan_after_eager_run(run_id)
         return len(seqs)
     with app.producer_or_acquire() as producer:
         for seq in seqs:
             evaluate_chunk.apply_async((run_id, seq), producer=producer)
     return len(seqs)
+
+
+def plan_after_eager_run(run_id: int) -> PlanSummary | None:
+    """On the embedded default (eager), what a queued run's last chunk asks the planner
+    for: plan the notifications of a run that ended with transitions, and send their
+    SMS now (ZHIDA_PLAN_AFTER_RUN=0 turns it off, as with a broker). None: nothing
+    to plan."""
+    if not get_settings().plan_after_run:
+        return None
+    with session_scope() as session:
+        run = runs.get_run(session, run_id)
+        done = run.status == "done" and bool((run.counts or {}).get("transitions"))
+    return plan_and_queue() if done else None
 
 
 resume_run = start_run
@@ -393,10 +409,25 @@ def dispatch_due() -> int:
 
 @app.task(name=TaskNames.SWEEP, ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Beat, every 60 s: re-queue rows whose task was lost; fail rows stuck sending."""
+    """Beat, every 60 s: re-queue rows whose task was lost; rows stuck sending become
+    unsure and are re-queued (their sender asks the provider before any resend)."""
     with session_scope() as session:
         result = sms_sweep.sweep(session, get_settings())
-    enqueue_sms(result.requeued)
+    enqueue_sms(result.to_queue)
     if result.requeued:
         log.warning("sms sweep: re-queued %d rows whose task was lost", len(result.requeued))
-    return {"requeued": len(result.requeued), "failed": len(result.failed)}
+    if result.unsure:
+        log.warning("sms sweep: %d rows stuck in sending are unsure", len(result.unsure))
+    return {"requeued": len(result.requeued), "unsure": len(result.unsure)}
+
+
+@app.task(name=TaskNames.PULL_RECEIPTS, ignore_result=True)
+def pull_receipts() -> dict[str, int]:
+    """Beat, every 5 minutes: pull the receipts Aliyun's push has not brought for rows
+    it accepted over 10 minutes ago (QuerySendDetails; nothing when Aliyun is not
+    configured)."""
+    from zhida.channels.delivery.receipts import pull_receipts as pull
+
+    rt = sender.runtime()
+    source = sender.receipt_source(rt.provider, "aliyun")
+    return pull(rt.sessions, source) if source is not None else {}

@@ -64,9 +64,12 @@ BENCHMARKS: dict[str, list[str]] = {
         "--concurrency",
         "2",
     ],
+    # its exit status says every phase was reconciled; tests/channels/delivery/test_drill.py
+    # runs the SIGKILL and provider-fault phases
+    "drill": ["--n", "60", "--phases", "failover", "--sweep-after", "5", "--timeout", "120"],
 }
-NEEDS_POSTGRESQL = {"preview", "import_bench", "planning", "reeval", "delivery"}
-NEEDS_REDIS_SERVER = {"reeval", "delivery"}
+NEEDS_POSTGRESQL = {"preview", "import_bench", "planning", "reeval", "delivery", "drill"}
+NEEDS_REDIS_SERVER = {"reeval", "delivery", "drill"}
 
 
 def test_every_benchmark_is_listed() -> None:
@@ -89,7 +92,7 @@ def test_benchmark_runs_at_a_tiny_size(
         args += ["--admin-url", admin_url] if name == "planning" else []
     if name in NEEDS_REDIS_SERVER and shutil.which("redis-server") is None:
         unavailable("redis-server", "not on PATH")
-    args += ["--out", str(tmp_path / "out")] if name == "delivery" else []
+    args += ["--out", str(tmp_path / "out")] if name in ("delivery", "drill") else []
     env |= {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
         [sys.executable, "-m", f"bench.{name}", *args],

@@ -83,7 +83,7 @@ def test_a_stricter_version_before_the_morning_sends_only_what_is_true(
     outbox = tmp_path / "outbox" / "sms.jsonl"
     frame = population(1500, seed=7)
     with migrated_database(pg_admin_url, "zhida_e2e") as url, PrivateRedis() as redis_server:
-        use_env(monkeypatch, url, redis_server.url, chunk_size=400)
+        use_env(monkeypatch, url, redis_server.url, chunk_size=400, plan_after_run=True)
         seed_profiles(url, frame)
         env = {
             "ZHIDA_DATABASE_URL": url,

@@ -129,7 +129,7 @@ def test_in_production_the_import_queues_its_run_on_the_workers(
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        use_env(monkeypatch, pg_url, redis_server.url)
+        use_env(monkeypatch, pg_url, redis_server.url, plan_after_run=True)
         with CeleryWorker(env, log_path=tmp_path / "worker.log"):
             result = run_cli("import", path, "--as-of", AS_OF.isoformat())
             assert result.returncode == 0, result.stderr

@@ -494,8 +494,7 @@ def test_the_end_of_a_run_asks_for_notification_planning(
 
     seed_profiles(pg_url, population(600))
     versions = publish(pg_url, ["zj-tech-sme", "sme-procurement-preference"])
-    use_env(monkeypatch, pg_url, "redis://127.0.0.1:1/0")  # never contacted
-    monkeypatch.delenv("ZHIDA_PLAN_AFTER_RUN", raising=False)
+    use_env(monkeypatch, pg_url, "redis://127.0.0.1:1/0", plan_after_run=True)  # never contacted
     sent: list[str] = []
     monkeypatch.setattr(worker.app, "send_task", lambda name, *a, **k: sent.append(name))
     run_id = new_run(pg_url, versions, chunk_size=250)

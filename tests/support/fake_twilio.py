@@ -1,10 +1,15 @@
 """A local Twilio-compatible server for tests and benchmarks.
 
-`FakeTwilio` speaks the part of the Messages API that `twilio.rest.Client` uses to send:
+`FakeTwilio` speaks the part of the Messages API that `twilio.rest.Client` uses to send
+and to list:
 
     POST /2010-04-01/Accounts/{AccountSid}/Messages.json
          form: To, From, Body, StatusCallback; HTTP Basic auth (AccountSid:AuthToken)
     -> 201 Twilio-shaped JSON, sid "SM" + 32 hex, status "queued"
+    GET  /2010-04-01/Accounts/{AccountSid}/Messages.json?To=&From=&DateSent>=&PageSize=&Page=
+    -> 200 a page as Twilio pages it: {"messages": [...], "page", "page_size", "start",
+       "end", "uri", "first_page_uri", "next_page_uri", "previous_page_uri"}, newest
+       first; next_page_uri carries Page and PageToken, which the SDK follows
 
 Errors are Twilio-shaped too (`{"code", "message", "more_info", "status"}`), which the
 SDK turns into `TwilioRestException`. Behaviour is scripted by recipient:
@@ -12,7 +17,12 @@ SDK turns into `TwilioRestException`. Behaviour is scripted by recipient:
 - `fail(to, http_status, code, times=None)`: the next `times` requests (all when None)
   fail, e.g. 429/20429 three times then success, 500/20500, 400/21211;
 - `outcome(to, final, duplicate=..., out_of_order=...)`: the status callbacks sent;
-- `slow(to, seconds)`: answer late (client timeouts).
+- `slow(to, seconds, times=None)`: answer late (client timeouts). The message is still
+  created after the wait, whether or not the client is still there: a hang, then an
+  acceptance the client never hears of (the "hang-then-accept" of a real provider);
+- `fail_lookups(http_status, times)`: the next `times` list calls fail;
+- `outage(http_status)`: every create fails with that status until `outage(None)`;
+  `latency`: seconds every create takes (a busy provider).
 
 Built in: +15005550001 is always 21211 (invalid number) and +15005550004 always
 21610 (unsubscribed), like Twilio's magic test numbers.
@@ -31,6 +41,7 @@ It runs in daemon threads on a free 127.0.0.1 port and stops by itself after
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import email.utils
 import heapq
 import json
@@ -74,6 +85,7 @@ class Message:
     body: str
     status_callback: str
     at: float
+    status: str = "queued"
 
 
 @dataclass
@@ -129,7 +141,11 @@ class FakeTwilio:
             ),
         }
         self._outcomes: dict[str, Outcome] = {}
-        self._slow: dict[str, float] = {}
+        self._slow: dict[str, tuple[float, int | None]] = {}
+        self._lookup_failures: list[int] = []  # http statuses of the next list calls
+        self._outage: int | None = None
+        self.latency = 0.0
+        self.lookups: list[dict[str, str]] = []  # the query of every list call
         self._lock = threading.Lock()
         self._due: list[_Due] = []
         self._due_cv = threading.Condition()
@@ -166,9 +182,17 @@ class FakeTwilio:
         with self._lock:
             self._outcomes[to] = Outcome(final, error_code, duplicate, out_of_order)
 
-    def slow(self, to: str, seconds: float) -> None:
+    def slow(self, to: str, seconds: float, times: int | None = None) -> None:
         with self._lock:
-            self._slow[to] = seconds
+            self._slow[to] = (seconds, times)
+
+    def outage(self, http_status: int | None) -> None:
+        with self._lock:
+            self._outage = http_status
+
+    def fail_lookups(self, http_status: int, times: int = 1) -> None:
+        with self._lock:
+            self._lookup_failures.extend([http_status] * times)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -236,18 +260,9 @@ class FakeTwilio:
     def handle_create(
         self, account: str, auth: str, form: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
-        expected = (
-            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        )
-        if auth != expected:
-            return 401, _error(401, 20003, "Authenticate")
-        if account != self.account_sid:
-            return 404, _error(
-                404,
-                20404,
-                f"The requested resource /2010-04-01/Accounts/"
-                f"{account}/Messages.json was not found",
-            )
+        refused = self._check(account, auth)
+        if refused is not None:
+            return refused
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
         if not to:
             return 400, _error(400, 21604, "A 'To' phone number is required.")
@@ -256,12 +271,16 @@ class FakeTwilio:
         if not body:
             return 400, _error(400, 21602, "Message body is required.")
         with self._lock:
-            delay = self._slow.get(to, 0.0)
-        if delay:
-            time.sleep(delay)
+            delay, times = self._slow.get(to, (0.0, None))
+            if delay and times is not None:
+                self._slow[to] = (delay, times - 1) if times > 1 else (0.0, None)
+        if delay or self.latency:
+            time.sleep(delay + self.latency)
         now = time.time()
         with self._lock:
             failure = self._failures.get(to)
+            if self._outage is not None:
+                failure = Failure(self._outage, 20000 + self._outage, "outage", 1)
             if failure is not None and (failure.times is None or failure.times > 0):
                 if failure.times is not None:
                     failure.times -= 1
@@ -276,30 +295,89 @@ class FakeTwilio:
             outcome = self._outcomes.get(to, Outcome())
         if callback and self.callbacks_enabled and outcome.final:
             self._schedule_callbacks(sid, to, from_, callback, outcome)
-        stamp = email.utils.formatdate(now, usegmt=True)
-        return 201, {
+        return 201, self._resource(Message(sid, to, from_, body, callback, now), sent=False)
+
+    def _check(self, account: str, auth: str) -> tuple[int, dict[str, Any]] | None:
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
+        if auth != expected:
+            return 401, _error(401, 20003, "Authenticate")
+        if account != self.account_sid:
+            return 404, _error(404, 20404, f"Account {account} was not found")
+        return None
+
+    def _resource(self, m: Message, *, sent: bool = True) -> dict[str, Any]:
+        stamp = email.utils.formatdate(m.at, usegmt=True)
+        return {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
-            "body": body,
+            "body": m.body,
             "date_created": stamp,
-            "date_sent": None,
+            "date_sent": stamp if sent else None,
             "date_updated": stamp,
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            "from": from_,
+            "from": m.from_,
             "messaging_service_sid": None,
             "num_media": "0",
             "num_segments": "1",
             "price": None,
             "price_unit": "USD",
-            "sid": sid,
-            "status": "queued",
-            "to": to,
+            "sid": m.sid,
+            "status": m.status if sent else "queued",
+            "to": m.to,
             "subresource_uris": {
-                "media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"
+                "media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{m.sid}/Media.json"
             },
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{m.sid}.json",
+        }
+
+    def handle_list(
+        self, account: str, auth: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """The Messages list as Twilio pages it: filters To, From, DateSent (a day),
+        DateSent> / DateSent< (ISO 8601 or a day; on or after / before), newest first."""
+        refused = self._check(account, auth)
+        if refused is not None:
+            return refused
+        with self._lock:
+            self._record(self.lookups, dict(query))
+            if self._lookup_failures:
+                status = self._lookup_failures.pop(0)
+                return status, _error(status, {429: 20429}.get(status, 20500), "scripted")
+            chosen = [
+                m
+                for m in self.messages
+                if (not query.get("To") or m.to == query["To"])
+                and (not query.get("From") or m.from_ == query["From"])
+                and _date_matches(m.at, query)
+            ]
+        chosen.sort(key=lambda m: m.at, reverse=True)
+        size = max(1, min(1000, int(query.get("PageSize") or 50)))
+        page = max(0, int(query.get("Page") or 0))
+        items = chosen[page * size : (page + 1) * size]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        keep = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
+
+        def uri(n: int, token: str = "") -> str:
+            params = {**keep, "PageSize": str(size), "Page": str(n)}
+            if token:
+                params["PageToken"] = token
+            return base + "?" + urllib.parse.urlencode(params)
+
+        more = (page + 1) * size < len(chosen)
+        return 200, {
+            "messages": [self._resource(m) for m in items],
+            "end": page * size + max(0, len(items) - 1),
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1, "PA" + items[-1].sid) if more else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": uri(page - 1, "PB" + items[0].sid) if page and items else None,
+            "start": page * size,
+            "uri": uri(page, query.get("PageToken", "")),
         }
 
     def _record(self, records: list[Any], item: Any) -> None:
@@ -352,6 +430,11 @@ class FakeTwilio:
             self._post(due.url, due.params)
 
     def _post(self, url: str, params: dict[str, str]) -> None:
+        with self._lock:
+            for m in self.messages[::-1]:
+                if m.sid == params["MessageSid"]:
+                    m.status = params["MessageStatus"]
+                    break
         data = urllib.parse.urlencode(params).encode()
         request = urllib.request.Request(
             url,
@@ -375,6 +458,24 @@ class FakeTwilio:
             self._record(self.callbacks, Callback(url, params, status, time.time()))
 
 
+def _when(text: str) -> float:
+    """A DateSent filter's value (ISO 8601 with Z, or a day) as a timestamp."""
+    if len(text) == 10:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp()
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _date_matches(at: float, query: dict[str, str]) -> bool:
+    if query.get("DateSent>") and at < _when(query["DateSent>"]):
+        return False
+    if query.get("DateSent<") and at >= _when(query["DateSent<"]) + (
+        86_400 if len(query["DateSent<"]) == 10 else 0
+    ):
+        return False
+    day = query.get("DateSent")
+    return not day or dt.datetime.fromtimestamp(at, dt.UTC).date().isoformat() == day[:10]
+
+
 def _error(status: int, code: int, message: str) -> dict[str, Any]:
     return {
         "code": code,
@@ -393,13 +494,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # a client that went away
+            self.close_connection = True
+
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a hang)
+            self.close_connection = True
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -423,6 +533,20 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def do_GET(self) -> None:
+        path, _, raw = self.path.partition("?")
+        parts = path.strip("/").split("/")
+        if (
+            len(parts) == 4
+            and parts[0] == "2010-04-01"
+            and parts[1] == "Accounts"
+            and parts[3] == "Messages.json"
+        ):
+            query = dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))
+            status, payload = self.fake.handle_list(
+                parts[2], self.headers.get("Authorization", ""), query
+            )
+            self._send_json(status, payload)
+            return
         self._send_json(
             404, _error(404, 20404, f"The requested resource {self.path} was not found")
         )

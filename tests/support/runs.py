@@ -26,15 +26,22 @@ AS_OF_LATER = dt.date(2027, 4, 1)  # a year on: years_since criteria move
 
 
 def use_env(
-    monkeypatch: pytest.MonkeyPatch, db_url: str, redis_url: str = "", chunk_size: int = 500
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    redis_url: str = "",
+    chunk_size: int = 500,
+    *,
+    plan_after_run: bool = False,
 ) -> None:
-    """Point settings (and the Celery app) at this database and broker."""
+    """Point settings (and the Celery app) at this database and broker. Runs alone:
+    a finished run plans no notifications unless `plan_after_run`."""
     from zhida.settings import get_settings
     from zhida.worker import configure
 
     monkeypatch.setenv("ZHIDA_DATABASE_URL", db_url)
     monkeypatch.setenv("ZHIDA_REDIS_URL", redis_url)
     monkeypatch.setenv("ZHIDA_CHUNK_SIZE", str(chunk_size))
+    monkeypatch.setenv("ZHIDA_PLAN_AFTER_RUN", "1" if plan_after_run else "0")
     get_settings.cache_clear()
     configure()
 

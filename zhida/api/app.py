@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zhida.api.errors import register_error_handlers
-from zhida.api.routes import applications, inbox, webhooks
+from zhida.api.routes import aliyun_webhooks, applications, inbox, webhooks
 from zhida.api.security import STATIC_DIR
 
 
@@ -45,6 +45,7 @@ def create_app() -> FastAPI:
     )
     app.add_middleware(TrailingSlashRedirect)
     app.include_router(webhooks.router)
+    app.include_router(aliyun_webhooks.router)
     app.include_router(inbox.router)
     app.include_router(applications.router)
     register_error_handlers(app)

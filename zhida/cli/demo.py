@@ -64,6 +64,9 @@ def embedded_default(workdir: Path) -> None:
             "ZHIDA_QUIET_END_HOUR": "0",
             "ZHIDA_SMS_ECHO": "false",
             "ZHIDA_VAR_DIR": str(workdir),
+            # the demo plans once after all its runs (step 4), so one recipient's SMS
+            # about several policies go out as one digest
+            "ZHIDA_PLAN_AFTER_RUN": "false",
         }
     )
     from zhida.settings import get_settings, write_demo_secret

@@ -22,6 +22,7 @@ from zhida.cli import (
     evaluate,
     events,
     importing,
+    notify,
     policy_admin,
     rank,
     runs,
@@ -44,6 +45,7 @@ app.command("preview")(policy_admin.preview)
 app.command("publish")(policy_admin.publish)
 app.command("approve")(policy_admin.approve)
 app.command("policies")(policy_admin.policies)
+app.command("notify")(notify.notify)
 app.add_typer(policy_admin.officers_app, name="officers")
 app.command("serve")(web.serve)
 app.add_typer(events.events_app, name="events")

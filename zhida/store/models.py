@@ -201,6 +201,7 @@ class NotificationStatus(enum.StrEnum):
     QUEUED = "queued"  # initial: a task may send it once due
     DEFERRED = "deferred"  # quiet hours: due in the morning
     SENDING = "sending"  # claimed by one task
+    UNSURE = "unsure"  # a provider call whose outcome is unknown: asked about before any resend
     SENT = "sent"  # the provider accepted it
     DELIVERED = "delivered"  # final: the provider says it arrived
     FAILED = "failed"  # final
@@ -231,7 +232,7 @@ _SMS_ONLY = f"channel = '{Channel.SMS}'"
 #: rows a task may still send
 _WAITING = (
     f"status IN ('{NotificationStatus.QUEUED}', '{NotificationStatus.DEFERRED}', "
-    f"'{NotificationStatus.SENDING}')"
+    f"'{NotificationStatus.SENDING}', '{NotificationStatus.UNSURE}')"
 )
 
 
@@ -243,8 +244,17 @@ class Notification(Base):
     skipped (cap, opt-out, no phone) is final too; so is cancelled (no longer true when
     it came to be sent: the policy's version superseded and the profile not eligible
     under the current one, or its decision gone; the reason in `last_error`). Final
-    states never change back. An SMS row keeps no body: its text, with a freshly minted
-    link, is composed when it is sent (`body_hash`: the SHA-256 of the text last sent).
+    states never change back, except on the provider's own word (a receipt for a row
+    given up on). An SMS row keeps no body: its text, with a freshly minted link, is
+    composed when it is sent (`body_hash`: the SHA-256 of the text last sent).
+    unsure: a provider call whose outcome is unknown (a timeout after the request left,
+    a sender killed after its claim); the next claim asks the provider whether the
+    message exists before sending.
+
+    claims counts the claims (each write of a sender is conditional on its own claim's
+    number, a fence against a sender that outlived the sweeper); claimed_at is the last
+    claim's time, unsure_since the claim time of the first call whose outcome is unknown
+    (the provider is asked about messages since then); provider names the provider called.
     """
 
     __tablename__ = "notifications"
@@ -289,6 +299,10 @@ class Notification(Base):
     segments: Mapped[int] = mapped_column(Integer, default=0)
     body_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    unsure_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

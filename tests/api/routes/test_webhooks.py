@@ -493,3 +493,31 @@ def test_serve_says_when_the_webhooks_cannot_verify(
         assert "ZHIDA_TWILIO_AUTH_TOKEN" not in result.stderr
     else:
         assert "ZHIDA_TWILIO_AUTH_TOKEN is not set" in result.stderr and said in result.stderr
+
+
+def test_a_receipt_naming_a_row_left_unsure_corrects_it(url: str, client: TestClient) -> None:
+    """The sender died after Twilio accepted (no reference recorded; the sweeper made the
+    row unsure, or gave up on it): the receipt names its row in the signed callback URL
+    (`?n=ID`), and the row takes the provider's word."""
+    with session_scope(url) as s:
+        rows = [
+            notification(profile_id=f"E-u{k}", status=status, to=PHONE, unsure_since=None)
+            for k, status in enumerate(("unsure", "failed"))
+        ]
+        s.add_all(rows)
+        s.flush()
+        unsure, failed = (r.id for r in rows)
+    forged = f"{STATUS}?n={unsure}"
+    params = receipt("SMu1", "delivered")
+    response = client.post(forged, data=params, headers=signed(STATUS, params))
+    assert response.status_code == 403 and status_of(url, unsure) == "unsure"  # n is signed
+    for nid, sid in ((unsure, "SMu1"), (failed, "SMf1")):
+        path = f"{STATUS}?n={nid}"
+        assert post(client, path, receipt(sid, "sent")).status_code == 200
+        assert status_of(url, nid) == "sent"
+        assert post(client, path, receipt(sid, "delivered")).status_code == 200
+        assert status_of(url, nid) == "delivered"
+    with session_scope(url) as s:
+        row = s.get(Notification, failed)
+        assert row is not None and row.provider_ref == "SMf1" and row.provider == "twilio"
+    assert kinds(url) == ["sent", "delivered", "sent", "delivered"]

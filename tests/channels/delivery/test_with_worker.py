@@ -83,6 +83,8 @@ def stack(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 "ZHIDA_SEND_MAX_RETRIES": "4",
                 "ZHIDA_SMS_RATE_PER_SECOND": "500",
                 "ZHIDA_SWEEP_AFTER_SECONDS": "300",
+                "ZHIDA_SMS_TIMEOUT_SECONDS": "2",
+                "ZHIDA_UNSURE_CHECK_SECONDS": "2",
             }
             settings_box.append(
                 Settings(
@@ -153,7 +155,7 @@ def test_twilio_end_to_end_created_sent_delivered(s: Stack) -> None:
     [message] = s.fake.messages_to(to)
     assert row.provider_ref == message.sid and row.attempts == 1
     assert message.from_ == FROM and message.body.startswith("【浙里办】")
-    assert message.status_callback == s.web.url + "/webhooks/twilio/status"
+    assert message.status_callback == f"{s.web.url}/webhooks/twilio/status?n={nid}"
     callbacks = s.fake.callbacks_for(message.sid)
     assert [c.params["MessageStatus"] for c in callbacks] == ["sent", "delivered"]
     assert all(c.http_status == 200 for c in callbacks)
@@ -243,9 +245,9 @@ def test_dispatch_due_and_sweep_through_the_worker(s: Stack) -> None:
     assert row_of(s.url, lost).status == "queued"  # the dispatcher leaves lost rows alone
     s.broker.send_task(SWEEP)
     wait_status(s.url, lost, "delivered")
-    row = wait_status(s.url, stuck, "failed")
-    assert "not resent" in (row.last_error or "")
-    assert s.fake.requests_to(stuck_to) == []
+    row = wait_status(s.url, stuck, "delivered")  # unsure, asked, Twilio held none: sent
+    assert "held none" in (row.last_error or "") and len(s.fake.requests_to(stuck_to)) == 1
+    assert len([q for q in s.fake.lookups if q["To"] == stuck_to]) == 1
 
 
 def test_batches_overlapping_with_singles_send_each_row_once(s: Stack) -> None:
@@ -258,3 +260,27 @@ def test_batches_overlapping_with_singles_send_each_row_once(s: Stack) -> None:
     for nid in ids:
         wait_status(s.url, nid, "delivered")
     assert [len(s.fake.requests_to(to)) for to in numbers] == [1] * 12
+
+
+@pytest.mark.parametrize("receipts", [False, True])
+def test_a_hang_then_accept_is_found_not_sent_twice(s: Stack, receipts: bool) -> None:
+    """Twilio hangs past the client's timeout (2 s), then accepts: the row is unsure.
+    Without receipts its next claim finds the message through the SDK's list call;
+    with them, the receipt (its callback URL names the row) corrects it first."""
+    to = number()
+    s.fake.slow(to, 3.0, times=1)
+    if not receipts:
+        s.fake.outcome(to, None)
+    nid = add_sms(s.url, to)
+    s.send(nid)
+    wait_status(s.url, nid, "unsure")
+    row = wait_status(s.url, nid, "delivered" if receipts else "sent", timeout=30)
+    [message] = s.fake.messages_to(to)
+    assert row.provider_ref == message.sid and row.attempts == 1
+    lookups = [q for q in s.fake.lookups if q["To"] == to]
+    if receipts:
+        assert "receipt" in (row.last_error or "") and lookups == []
+        assert kinds(s.url, row.profile_id) == ["sent", "delivered"]
+    else:
+        assert "holds" in (row.last_error or "") and len(lookups) == 1
+        assert kinds(s.url, row.profile_id) == ["sent"]

@@ -3,6 +3,7 @@ pointed at the local fake Twilio server (success, error mapping, transport failu
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import threading
@@ -15,6 +16,7 @@ from twilio.http.http_client import TwilioHttpClient
 
 from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 from zhida.channels.sms import OUTBOX_KEYS, FileSink, ProviderError, RecordingProvider
 from zhida.channels.sms.registry import get_provider
 from zhida.channels.sms.twilio_provider import BaseUrlHttpClient, TwilioProvider, map_error
@@ -155,7 +157,7 @@ def test_twilio_sends_through_the_sdk_with_status_callback(fake: FakeTwilio) -> 
         FROM,
         "【浙里办】你好 回TD退订",
     )
-    assert message.status_callback == "https://zhida.example.gov.cn/webhooks/twilio/status"
+    assert message.status_callback == "https://zhida.example.gov.cn/webhooks/twilio/status?n=42"
 
 
 def test_twilio_http_client_is_the_sdks_with_the_base_url_rewritten(fake: FakeTwilio) -> None:
@@ -218,17 +220,66 @@ def test_wrong_credentials_are_permanent(fake: FakeTwilio) -> None:
 
 
 def test_timeouts_and_connection_errors_are_retryable(fake: FakeTwilio) -> None:
-    fake.slow(TO, 1.0)
+    fake.slow(TO, 1.0, times=1)
     slow = TwilioProvider(twilio_settings(fake), timeout=0.2)
     with pytest.raises(ProviderError) as caught:
         slow.send_sms(TO, "hi", "1")
     assert caught.value.code == "timeout" and caught.value.retryable
+    assert caught.value.unsure  # the request left: Twilio may have accepted it
     nobody = TwilioProvider(
         twilio_settings(fake, twilio_base_url=f"http://127.0.0.1:{free_port()}")
     )
     with pytest.raises(ProviderError) as caught:
         nobody.send_sms(TO, "hi", "1")
     assert caught.value.code == "connection" and caught.value.retryable
+    assert not caught.value.unsure  # refused: nothing was sent
+
+
+def test_a_hang_then_accept_is_found_by_the_list_call(fake: FakeTwilio) -> None:
+    """The fake hangs past the client's timeout, then accepts; the SDK's Messages list,
+    filtered by To and DateSent since the claim, finds it by its text."""
+    since = dt.datetime.now(dt.UTC)
+    fake.slow(TO, 0.6, times=1)
+    provider = TwilioProvider(twilio_settings(fake), timeout=0.2)
+    body = "【浙里办】贵企业符合条件，详见 https://x/a/TOKEN1 回TD退订"
+    with pytest.raises(ProviderError) as caught:
+        provider.send_sms(TO, body, "7")
+    assert caught.value.unsure
+    wait_until(lambda: fake.messages_to(TO))
+    [accepted] = fake.messages_to(TO)
+    provider.send_sms(TO, "【浙里办】另一条 回TD退订", "8")
+    found = provider.find_sent(TO, body.replace("TOKEN1", "TOKEN2"), "7", since)
+    assert found is not None and found.provider_ref == accepted.sid
+    assert found.provider == "twilio"
+    [query] = fake.lookups
+    assert query["To"] == TO and query["DateSent>"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    assert provider.find_sent(TO, body, "7", later) is None  # DateSent> filters
+    assert provider.find_sent("+8613800000002", body, "7", since) is None  # To filters
+
+
+def test_the_list_call_follows_twilio_pages(fake: FakeTwilio) -> None:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    provider = TwilioProvider(twilio_settings(fake))
+    provider.send_sms(TO, "【浙里办】最早的一条 回TD退订", "1")
+    for k in range(120):
+        provider.send_sms(TO, f"【浙里办】第{k}条 回TD退订", str(k + 2))
+    found = provider.find_sent(TO, "【浙里办】最早的一条 回TD退订", "1", since)
+    assert found is not None and found.provider_ref == fake.messages[0].sid
+    pages = [q.get("Page", "0") for q in fake.lookups]
+    assert pages == ["0", "1", "2"] and all(q["PageSize"] == "50" for q in fake.lookups)
+    assert all(q["To"] == TO for q in fake.lookups) and "PageToken" in fake.lookups[1]
+
+
+def test_a_failing_list_call_is_a_provider_error(fake: FakeTwilio) -> None:
+    fake.fail_lookups(500, times=1)
+    provider = TwilioProvider(twilio_settings(fake))
+    with pytest.raises(ProviderError) as caught:
+        provider.find_sent(TO, "x", "1", dt.datetime.now(dt.UTC))
+    assert (
+        caught.value.retryable and "500" in caught.value.message
+    )  # the SDK: "Unable to fetch page"
+    assert provider.find_sent(TO, "x", "1", dt.datetime.now(dt.UTC)) is None
 
 
 def test_map_error_of_unexpected_exceptions() -> None:

@@ -11,7 +11,8 @@ read in pieces and given up on at the limit, whatever Content-Length says.
   failed/undelivered -> failed (both final), sent -> sent unless final. Duplicate,
   out-of-order and unknown receipts are accepted (200) and change nothing; a receipt
   that arrives before the sender recorded the MessageSid is kept and applied by the
-  sender right after it records it.
+  sender right after it records it. The callback URL names the row (`?n=ID`, signed
+  with the rest), so a receipt for a row left unsure or given up on corrects it.
 - `POST /webhooks/twilio/inbound`: From + Body. TD, T, N, 退订, 取消, STOP... opt the
   number out; START, 订阅, 恢复... opt it back in (read as `zhida.channels.optout`
   reads them: punctuation, spaces and courtesy words around the keyword do not
@@ -129,10 +130,24 @@ def _session_factory(session: Session) -> SessionFactory:
     return sessions
 
 
-def _receipt(session: Session, settings: Settings, sid: str, state: str, code: str) -> str:
+def _receipt(
+    session: Session, settings: Settings, sid: str, state: str, code: str, nid: int | None
+) -> str:
     return receive_receipt(
-        _session_factory(session), stash_for(settings.redis_url), sid, state, code
+        _session_factory(session),
+        stash_for(settings.redis_url),
+        sid,
+        state,
+        code,
+        notification_id=nid,
+        provider="twilio",
     )
+
+
+def notification_param(request: Request) -> int | None:
+    """The notification id the sender put in the (signed) callback URL, `?n=ID`."""
+    value = request.query_params.get("n", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _inbound(session: Session, sid: str, phone: str, opted_out: bool, keyword: str) -> bool:
@@ -152,7 +167,13 @@ async def status(request: Request, session: SessionDep, settings: SettingsDep) -
     state = _text(form, "MessageStatus") or _text(form, "SmsStatus")
     if sid and state:
         result = await run_in_threadpool(
-            _receipt, session, settings, sid, state, _text(form, "ErrorCode")
+            _receipt,
+            session,
+            settings,
+            sid,
+            state,
+            _text(form, "ErrorCode"),
+            notification_param(request),
         )
         log.info("receipt %s %s: %s", sid, state, result)
     return Response(status_code=200)

@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -29,7 +30,13 @@ from zhida.channels.delivery.steps import (
     skip,
 )
 from zhida.channels.ratelimit import Bucket, RateLimited
-from zhida.channels.sms.base import DELIVERED_STATUSES, ProviderError, SendResult, SmsProvider
+from zhida.channels.sms.base import (
+    DELIVERED_STATUSES,
+    FAILED_STATUSES,
+    ProviderError,
+    SendResult,
+    SmsProvider,
+)
 from zhida.clock import utcnow
 from zhida.settings import Settings
 
@@ -39,6 +46,8 @@ log = logging.getLogger("zhida.sms")
 RECORD_TRIES = 5
 #: a batch records what the provider said at least this often (seconds)
 FLUSH_EVERY = 0.5
+#: an unsure row's lookup starts this long before its claim (clocks differ)
+LOOKUP_MARGIN = 120.0
 
 
 def _with_db_retries(what: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -132,7 +141,7 @@ def send_sms_batch(
         if nid not in outcomes and nid not in claimed_ids:
             outcomes[nid] = Outcome(nid, SendAction.NOT_CLAIMED)
 
-    results: list[tuple[Claimed, SendResult | ProviderError]] = []
+    results: list[tuple[Claimed, Result]] = []
     last_flush = started = time.monotonic()
     budget = max_rate_wait(settings)
     for k, claimed in enumerate(ready):
@@ -158,12 +167,50 @@ def send_sms_batch(
             break
         if wait > 0:
             time.sleep(wait)
-        results.append((claimed, _call(provider, claimed)))
+        results.append((claimed, _attempt(provider, claimed)))
         if time.monotonic() - last_flush >= flush_every:
             outcomes.update(_flush(sessions, results, settings, rng, stash))
             results, last_flush = [], time.monotonic()
     outcomes.update(_flush(sessions, results, settings, rng, stash))
     return [outcomes[nid] for nid in ids]
+
+
+@dataclass(frozen=True)
+class Found:
+    """An unsure row's message, found at the provider: recorded, not sent again."""
+
+    result: SendResult
+
+
+@dataclass(frozen=True)
+class Resent:
+    """An unsure row the provider held no message for, sent again: what it said."""
+
+    result: SendResult | ProviderError
+
+
+Result = SendResult | ProviderError | Found | Resent
+
+
+def _attempt(provider: SmsProvider, claimed: Claimed) -> Result:
+    """Call the provider for a claimed row; an unsure one is looked up first (messages to
+    its number since `unsure_since`, less LOOKUP_MARGIN for clock skew) and sent only if
+    the provider holds none. A failed lookup leaves it unsure."""
+    if claimed.unsure_since is None:
+        return _call(provider, claimed)
+    since = claimed.unsure_since - dt.timedelta(seconds=LOOKUP_MARGIN)
+    try:
+        found = provider.find_sent(claimed.to or "", claimed.body, str(claimed.id), since)
+    except ProviderError as err:
+        return ProviderError(f"lookup failed: {err.message}", err.code, True, unsure=True)
+    except Exception as err:  # a provider that broke its contract: still unknown
+        log.exception("notification %s: lookup raised %s", claimed.id, type(err).__name__)
+        return ProviderError(
+            f"lookup failed: {type(err).__name__}", "unexpected", True, unsure=True
+        )
+    if found is not None:
+        return Found(found)
+    return Resent(_call(provider, claimed))
 
 
 def _call(provider: SmsProvider, claimed: Claimed) -> SendResult | ProviderError:
@@ -198,7 +245,7 @@ def _give_back(
 
 def _flush(
     sessions: SessionFactory,
-    results: list[tuple[Claimed, SendResult | ProviderError]],
+    results: list[tuple[Claimed, Result]],
     settings: Settings,
     rng: random.Random | None,
     stash: ReceiptStash | None,
@@ -213,12 +260,26 @@ def _flush(
         out: dict[int, Outcome] = {}
         events: list[dict[str, Any]] = []
         with sessions() as session:
-            for claimed, result in results:
+            for claimed, answer in results:
+                note: str | None = None
+                attempts: int | None = None
+                result: SendResult | ProviderError
+                if isinstance(answer, Found):
+                    result, attempts = answer.result, claimed.attempts
+                    note = f"unsure: the provider holds {result.provider_ref}, not sent again"
+                elif isinstance(answer, Resent):
+                    result, note = answer.result, "unsure: the provider held none, sent again"
+                else:
+                    result = answer
                 if isinstance(result, ProviderError):
                     out[claimed.id] = record_error(session, claimed, result, settings, now, rng)
-                elif record_sent(session, claimed, result, now, events):
+                elif record_sent(
+                    session, claimed, result, now, events, note=note, attempts=attempts
+                ):
                     action = (
-                        SendAction.DELIVERED
+                        SendAction.FOUND
+                        if isinstance(answer, Found)
+                        else SendAction.DELIVERED
                         if result.status in DELIVERED_STATUSES
                         else SendAction.SENT
                     )
@@ -237,10 +298,21 @@ def _flush(
         return out
 
     out: dict[int, Outcome] = _with_db_retries("record provider answers", write)
-    refs = [o.provider_ref for o in out.values() if o.action == SendAction.SENT and o.provider_ref]
-    if stash is not None and refs:
+    refs = [
+        o.provider_ref
+        for o in out.values()
+        if o.action in (SendAction.SENT, SendAction.FOUND) and o.provider_ref
+    ]
+    found_final = {  # a found message the provider already calls failed
+        a.result.provider_ref: [(a.result.status, "")]
+        for _, a in results
+        if isinstance(a, Found) and a.result.status in FAILED_STATUSES
+    }
+    if (stash is not None and refs) or found_final:
         try:
-            early = stash.pop_many(refs)
+            early = stash.pop_many(refs) if stash is not None and refs else {}
+            for ref, receipts in found_final.items():
+                early.setdefault(ref, []).extend(receipts)
             if early:
                 with sessions() as session:
                     for ref, receipts in early.items():

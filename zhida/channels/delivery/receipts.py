@@ -1,6 +1,10 @@
 """Delivery receipts: applied to their row, or stashed until the sender has recorded the
 provider's reference.
 
+A receipt for a row left unsure or failed without a reference (its sender died or
+timed out) corrects it when the receipt names the row (`receive_receipt`'s
+notification_id).
+
 A receipt moves a row that is `sending` or `sent`: delivered -> delivered, failed or
 undelivered -> failed (final), sent -> sent. A final row, a duplicate and an
 out-of-order receipt change nothing. A receipt can arrive before the sender has
@@ -20,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
-from zhida.channels.delivery.steps import N, SessionFactory, feedback, is_sms
+from zhida.channels.delivery.steps import N, SessionFactory, adopt, feedback, is_sms
 from zhida.channels.sms.base import DELIVERED_STATUSES, FAILED_STATUSES, UNSUBSCRIBED
 from zhida.clock import utcnow
 from zhida.store.models import FeedbackKind
@@ -172,20 +176,101 @@ def apply_receipt(
     return "ignored" if known is not None else "unknown"
 
 
+def _exists(status: str) -> bool:
+    """A receipt status that says the provider holds the message."""
+    status = (status or "").strip().lower()
+    return status in DELIVERED_STATUSES or status in FAILED_STATUSES or status == "sent"
+
+
+def feedback_sent(session: Session, nid: int, provider_ref: str) -> None:
+    """The `sent` FeedbackEvent of a row adopted from a receipt."""
+    row = session.execute(select(N.c.profile_id, N.c.policy_id).where(N.c.id == nid)).first()
+    if row is not None:
+        feedback(
+            session,
+            row[0],
+            row[1],
+            FeedbackKind.SENT,
+            utcnow(),
+            notification_id=nid,
+            provider_ref=provider_ref,
+        )
+
+
 def receive_receipt(
     sessions: SessionFactory,
     stash: ReceiptStash,
     provider_ref: str,
     status: str,
     error_code: str = "",
+    notification_id: int | None = None,
+    provider: str = "",
 ) -> str:
     """A receipt from the webhook: applied at once, or, when its row does not carry the
     reference yet (the sender has not recorded it), stashed for the sender; then
-    looked for once more, so a record committed in between is not missed."""
+    looked for once more, so a record committed in between is not missed.
+
+    `notification_id` (from the signed callback URL, or the provider's OutId): when no
+    row carries the reference and that row was left unsure or failed without one (its
+    sender died or timed out, the sweeper gave up), the receipt is the provider's word
+    that the message exists: the row takes the reference ("corrected"), then the
+    receipt applies to it."""
     with sessions() as session:
         result = apply_receipt(session, provider_ref, status, error_code)
+        if result == "unknown" and notification_id is not None and _exists(status):
+            note = f"receipt {status} for {provider_ref}: the provider holds it"
+            if adopt(session, notification_id, provider_ref, provider, utcnow(), note):
+                feedback_sent(session, notification_id, provider_ref)
+                apply_receipt(session, provider_ref, status, error_code)
+                return "corrected"
     if result != "unknown":
         return result
     stash.put(provider_ref, status, error_code)
     with sessions() as session:
         return apply_receipt(session, provider_ref, status, error_code)
+
+
+class ReceiptSource(Protocol):
+    """A provider whose receipts can be pulled (Aliyun's QuerySendDetails)."""
+
+    name: str
+
+    def pull_receipt(
+        self, to: str, provider_ref: str, sent_at: dt.datetime
+    ) -> tuple[str, str] | None: ...
+
+
+def pull_receipts(
+    sessions: SessionFactory,
+    source: ReceiptSource,
+    now: dt.datetime | None = None,
+    older_than: dt.timedelta = dt.timedelta(minutes=10),
+    limit: int = 500,
+) -> dict[str, int]:
+    """Receipts pulled for rows this provider accepted more than `older_than` ago that
+    no pushed receipt has finished (a lost push, a misconfigured URL): each applied as
+    if pushed. A failed pull leaves the rest for the next pass. Counts by result."""
+    now = now or utcnow()
+    with sessions() as session:
+        rows = session.execute(
+            select(N.c.to, N.c.provider_ref, N.c.sent_at)
+            .where(
+                is_sms(),
+                N.c.status == Status.SENT,
+                N.c.provider == source.name,
+                N.c.provider_ref.is_not(None),
+                N.c.sent_at <= now - older_than,
+            )
+            .order_by(N.c.sent_at)
+            .limit(limit)
+        ).all()
+    counts: dict[str, int] = {}
+    for to, ref, sent_at in rows:
+        receipt = source.pull_receipt(to or "", ref, sent_at)
+        if receipt is None:
+            counts["waiting"] = counts.get("waiting", 0) + 1
+            continue
+        with sessions() as session:
+            result = apply_receipt(session, ref, receipt[0], receipt[1], now)
+        counts[result] = counts.get(result, 0) + 1
+    return counts

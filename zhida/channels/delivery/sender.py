@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery.batch import send_sms_batch
-from zhida.channels.delivery.receipts import ReceiptStash, stash_for
+from zhida.channels.delivery.receipts import ReceiptSource, ReceiptStash, stash_for
 from zhida.channels.delivery.schedule import RETRY_COUNTDOWN_MAX, effective_rate
 from zhida.channels.delivery.steps import SendAction
 from zhida.channels.ratelimit import Bucket, Unlimited, bucket_for
@@ -101,6 +101,17 @@ def runtime(settings: Settings | None = None) -> Runtime:
         return _runtime
 
 
+def receipt_source(provider: SmsProvider, name: str) -> ReceiptSource | None:
+    """The provider of this name, alone or behind the failover, if its receipts can be
+    pulled."""
+    from zhida.channels.sms.failover import FailoverProvider
+
+    found: object = provider.named(name) if isinstance(provider, FailoverProvider) else provider
+    if getattr(found, "name", None) == name and hasattr(found, "pull_receipt"):
+        return found  # type: ignore[return-value]
+    return None
+
+
 def set_runtime(rt: Runtime | None) -> None:
     """Use this runtime (tests: a recording provider), or None to build from settings."""
     global _runtime, _pinned
@@ -130,7 +141,8 @@ class SendReport:
 
 def send(ids: Sequence[int]) -> SendReport:
     """Send these rows (each only if still queued and due) with the process's runtime.
-    Retries due within RETRY_COUNTDOWN_MAX seconds come back in `soon` (one batch, when
+    Retries (and unsure rows' checks) due within RETRY_COUNTDOWN_MAX seconds come back
+    in `soon` (one batch, when
     the last of them is due); later ones are left to `dispatch_due`. Failures are
     logged."""
     rt = runtime()
@@ -145,7 +157,7 @@ def send(ids: Sequence[int]) -> SendReport:
     soon = [
         o
         for o in outcomes
-        if o.action in (SendAction.RETRY, SendAction.RELEASED)
+        if o.action in (SendAction.RETRY, SendAction.RELEASED, SendAction.UNSURE)
         and o.retry_in is not None
         and o.retry_in <= RETRY_COUNTDOWN_MAX
     ]

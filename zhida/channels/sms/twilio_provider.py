@@ -11,11 +11,20 @@ delivery receipts come back to `zhida.api.routes.webhooks`.
 
 Error mapping (SDK exceptions -> `ProviderError`):
 HTTP 429, 5xx, timeouts, connection errors -> retryable; 21211 (invalid number),
-21610 (unsubscribed recipient) and any other 4xx -> permanent.
+21610 (unsubscribed recipient) and any other 4xx -> permanent. A read timeout or a
+connection dropped after the request was sent is also `unsure` (Twilio may have
+accepted it); a refused connection or a connect timeout is not (nothing was sent).
+
+`find_sent` asks whether Twilio holds a message: the Messages list filtered by `To`
+and `DateSent>` (the SDK's `messages.list(to, date_sent_after)`, following its pages),
+matched on the text. The status callback carries the notification id (`?n=ID`, inside
+the signed URL), so a receipt for a row whose reference was never recorded (the
+sender died, or it timed out) still finds its row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,13 +34,21 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from zhida.channels.sms.base import INVALID_NUMBER, UNSUBSCRIBED, ProviderError, SendResult
+from zhida.channels.sms.base import (
+    INVALID_NUMBER,
+    UNSUBSCRIBED,
+    ProviderError,
+    SendResult,
+    same_text,
+)
 from zhida.errors import ConfigError
 from zhida.settings import Settings
 
 TWILIO_API = "https://api.twilio.com"
 STATUS_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/inbound"
+#: messages to one number since an unsure claim that a lookup reads at most
+LOOKUP_LIMIT = 500
 
 
 def status_callback_url(settings: Settings) -> str:
@@ -70,12 +87,15 @@ def map_error(err: BaseException) -> ProviderError:
     """One `ProviderError` for whatever the SDK or the transport raised."""
     if isinstance(err, ProviderError):
         return err
-    if isinstance(err, requests.Timeout):
-        return ProviderError(f"timeout: {err}", "timeout", True)
+    if isinstance(err, requests.ConnectTimeout):  # nothing was sent
+        return ProviderError(f"connect timeout: {err}", "timeout", True)
+    if isinstance(err, requests.Timeout):  # sent, no answer: it may have been accepted
+        return ProviderError(f"timeout: {err}", "timeout", True, unsure=True)
     if isinstance(err, requests.ConnectionError):
-        return ProviderError(f"connection error: {err}", "connection", True)
+        refused = "NewConnectionError" in repr(err) or "Connection refused" in str(err)
+        return ProviderError(f"connection error: {err}", "connection", True, unsure=not refused)
     if isinstance(err, requests.RequestException):
-        return ProviderError(f"transport error: {err}", "transport", True)
+        return ProviderError(f"transport error: {err}", "transport", True, unsure=True)
     status = getattr(err, "status", None)
     if isinstance(err, TwilioException) and isinstance(status, int):
         code = getattr(err, "code", None) or status
@@ -100,14 +120,14 @@ class TwilioProvider:
     name = "twilio"
 
     def __init__(
-        self, settings: Settings, *, timeout: float = 10.0, http_client: Any | None = None
+        self, settings: Settings, *, timeout: float | None = None, http_client: Any | None = None
     ):
         self.account_sid = settings.twilio_account_sid
         self.auth_token = settings.twilio_auth_token
         self.from_ = settings.twilio_from
         self.base_url = settings.twilio_base_url
         self.status_callback = status_callback_url(settings)
-        self.timeout = timeout
+        self.timeout = timeout = timeout or settings.sms_timeout_seconds
         missing = [
             name
             for name, value in (
@@ -130,11 +150,33 @@ class TwilioProvider:
     ) -> SendResult:
         try:
             message = self._messages.create(
-                to=to, from_=self.from_, body=body, status_callback=self.status_callback
+                to=to,
+                from_=self.from_,
+                body=body,
+                status_callback=f"{self.status_callback}?n={reference}",
             )
         except Exception as err:  # every failure becomes one ProviderError
             raise map_error(err) from err
         sid = str(message.sid or "")
         if not sid:
             raise ProviderError("Twilio answered without a message sid", "twilio", False)
-        return SendResult(provider_ref=sid, status=str(message.status or "queued"))
+        return SendResult(
+            provider_ref=sid, status=str(message.status or "queued"), provider=self.name
+        )
+
+    def find_sent(
+        self, to: str, body: str, reference: str, since: dt.datetime
+    ) -> SendResult | None:
+        try:
+            for message in self._messages.stream(
+                to=to, date_sent_after=since.astimezone(dt.UTC), page_size=50, limit=LOOKUP_LIMIT
+            ):
+                if same_text(str(message.body or ""), body):
+                    return SendResult(
+                        provider_ref=str(message.sid),
+                        status=str(message.status or "sent"),
+                        provider=self.name,
+                    )
+        except Exception as err:  # every failure becomes one ProviderError
+            raise map_error(err) from err
+        return None

@@ -8,14 +8,14 @@ prefilled value of every field the applicant changed (`submissions.changes`), fo
 the officer.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
