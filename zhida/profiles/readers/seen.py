@@ -42,6 +42,15 @@ class SeenIds:
 
     def first_lines(self, h1: U64, h2: U64) -> I64:
         """The first line of each id if it was added before, else -1."""
+        if not self._runs:
+            return np.full(len(h1), -1, dtype=np.int64)
+        order = np.argsort(h1)  # sorted needles: searchsorted walks each run in order
+        found = self._sorted_first_lines(h1[order], h2[order])
+        out = np.empty_like(found)
+        out[order] = found
+        return out
+
+    def _sorted_first_lines(self, h1: U64, h2: U64) -> I64:
         out = np.full(len(h1), -1, dtype=np.int64)
         for k1, k2, lines in self._runs:
             pos = np.searchsorted(k1, h1)
