@@ -111,8 +111,9 @@ def run_evaluate(
     err: Console,
 ) -> int:
     """Read, evaluate and write batch by batch (`stream_profiles`): memory is bounded by
-    the batch; each batch's bad rows are reported as it is read."""
-    from zhida.profiles.readers import stream_profiles
+    the batch; each batch's bad rows are reported as it is read, the next batch is read
+    while one is evaluated (`read_ahead`)."""
+    from zhida.profiles.readers import read_ahead, stream_profiles
     from zhida.ranking.evaluate import evaluate_batches_to_jsonl
 
     pack = load_policies(policies)
@@ -136,7 +137,7 @@ def run_evaluate(
 
         evaluate_batches_to_jsonl(
             pack.policies,
-            batches(),
+            read_ahead(batches()),
             pack.schemas,
             as_of,
             out,

@@ -20,7 +20,7 @@ from zhida.profiles.readers.batch import (
     polars_dtype,
 )
 from zhida.profiles.readers.read import read_profiles
-from zhida.profiles.readers.stream import stream_profiles
+from zhida.profiles.readers.stream import read_ahead, stream_profiles
 from zhida.profiles.readers.write import write_profiles
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "PARQUET_EXTENSIONS",
     "ProfileBatch",
     "polars_dtype",
+    "read_ahead",
     "read_profiles",
     "stream_profiles",
     "write_profiles",

@@ -5,8 +5,8 @@ file (`rows.to_batch`), with the ids of the batches before it (`seen.SeenIds`),
 so a duplicate id is found wherever its first line was. The batches together
 give the same rows, errors and warnings as one `read_profiles` of the file.
 
-- Parquet: by the file's row groups (pyarrow's batches of at most `batch_rows`, in
-  polars' dtypes); memory is bounded by the largest row group the writer chose.
+- Parquet: row group by row group (polars' reader), in batches of at most
+  `batch_rows`; memory is bounded by the largest row group the writer chose.
 - CSV: by blocks of about `batch_bytes`, cut after a newline that is not inside
   a quoted field, each read with the header in front. A header with a quote in
   it, or a file under one block, is read whole.
@@ -19,9 +19,11 @@ the first batch, before anything of the file has been used.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import polars as pl
@@ -99,21 +101,17 @@ def _parquet_raws(path: Path, fname: str, batch_rows: int) -> Iterator[Raw]:
     if path.is_dir():
         raise ProfileDataError(f"{fname}: is a directory, not a profile file")
     try:
-        schema = pl.read_parquet_schema(path)  # the dtypes `pl.read_parquet` gives
-        names = header_names(list(schema), fname)
+        names = header_names(list(pl.read_parquet_schema(path)), fname)
+        groups = [g.num_rows for g in _row_groups(path)]
         line = 1
-        # pyarrow reads one row group at a time (polars' streaming reader reads ahead)
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-            if batch.num_rows == 0:
-                continue
-            df = pl.DataFrame(pl.from_arrow(batch))
-            differ = {c: t for c, t in schema.items() if df.schema[c] != t}
-            if differ:
-                df = df.cast(differ)  # type: ignore[arg-type]
-            if names != df.columns:
-                df = df.rename(dict(zip(df.columns, names, strict=True)))
-            yield Raw(df, np.arange(line, line + df.height, dtype=np.int64))
-            line += df.height
+        for rows in groups:  # polars' reader, one row group at a time
+            whole = pl.scan_parquet(path).slice(line - 1, rows).collect()
+            for start in range(0, rows, batch_rows):
+                df = whole.slice(start, batch_rows)
+                if names != df.columns:
+                    df = df.rename(dict(zip(df.columns, names, strict=True)))
+                yield Raw(df, np.arange(line, line + df.height, dtype=np.int64))
+                line += df.height
     except ProfileDataError:
         raise
     except Exception as e:
@@ -121,6 +119,11 @@ def _parquet_raws(path: Path, fname: str, batch_rows: int) -> Iterator[Raw]:
         raise ProfileDataError(f"{fname}: not a readable Parquet file ({first[:120]})") from None
     if line == 1:
         raise ProfileDataError(f"{fname}: empty, no rows")
+
+
+def _row_groups(path: Path) -> Iterator[pq.RowGroupMetaData]:
+    meta = pq.read_metadata(path)
+    return (meta.row_group(i) for i in range(meta.num_row_groups))
 
 
 # --------------------------------------------------------------------------- CSV
@@ -186,3 +189,55 @@ def _record_end(data: bytes) -> int:
         quotes -= data.count(b'"', prev, end)
         end = prev
     return end
+
+
+# --------------------------------------------------------------------------- read ahead
+
+T = TypeVar("T")
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, produced by a thread up to `depth` ahead of the consumer: the next batch
+    is read and checked (polars and numpy release the GIL) while this one is evaluated.
+    An exception in the producer is raised in the consumer, at the item it stopped at."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            put(_Failed(e))
+        else:
+            put(done)
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
