@@ -48,6 +48,8 @@ BENCHMARKS: dict[str, list[str]] = {
         "20",
     ],
     "preview": ["--profiles", "200"],
+    "stream": ["--profiles", "300"],
+    "load_frame": ["--profiles", "300", "--repeat", "1"],
     "import_bench": ["--rows", "300", "--skip-changed"],
     "planning": ["--transitions", "200", "--no-baseline"],
     "reeval": ["--profiles", "300", "--workers", "1", "--chunk-size", "100"],
@@ -64,7 +66,7 @@ BENCHMARKS: dict[str, list[str]] = {
         "2",
     ],
 }
-NEEDS_POSTGRESQL = {"preview", "import_bench", "planning", "reeval", "delivery"}
+NEEDS_POSTGRESQL = {"preview", "import_bench", "planning", "reeval", "delivery", "load_frame"}
 NEEDS_REDIS_SERVER = {"reeval", "delivery"}
 
 
