@@ -14,7 +14,7 @@ from zhida.profiles.readers.convert import clean_strings, convert_column, show_v
 from zhida.profiles.readers.raw import Raw
 from zhida.profiles.readers.seen import SeenIds, id_hashes
 from zhida.profiles.schema import Audience, ProfileSchema, SchemaSet
-from zhida.profiles.validate import bool_np
+from zhida.profiles.validate import bool_np, id_problem, id_valid_mask
 from zhida.suggest import closest
 
 Reasons = dict[int, list[str]]  # row index -> why the row is skipped, in the order found
@@ -126,6 +126,11 @@ def _checked_ids(
     present = bool_np(ids.is_not_null())
     no_id = ~present & ~pre_bad
     _add(reasons, np.flatnonzero(no_id), lambda i: "missing id")
+    bad_id = present & ~id_valid_mask(ids) & ~pre_bad
+    if bad_id.any():
+        bad_rows = np.flatnonzero(bad_id)
+        shown = dict(zip(bad_rows.tolist(), ids.gather(bad_rows).to_list(), strict=True))
+        _add(reasons, bad_rows, lambda i: id_problem(shown[i]) or "bad id")
     first = bool_np(ids.is_first_distinct())
     dup = ~first & present
     earlier = np.full(len(ids), -1, dtype=np.int64)
