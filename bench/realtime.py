@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             VIA_REFERENCE: stats[VIA_REFERENCE],
             "durable_rules_share": round(stats[VIA_DURABLE] / judged, 4) if judged else None,
         },
-        "disagreements_with_reference": stats["disagreements"],
+        "disagreements": stats["disagreements"],  # durable_rules vs the compiled criteria
         "outcomes": {NAMES[k]: int(outcomes[k]) for k in range(3)},
         "final_check_vs_batch": {"evaluations": len(rows) * len(policies), "agree": agree},
         "batch": {

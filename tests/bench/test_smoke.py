@@ -49,6 +49,8 @@ BENCHMARKS: dict[str, list[str]] = {
     ],
     "preview": ["--profiles", "200"],
     "ranking": ["--profiles", "2000", "--train-profiles", "20000", "--repeats", "1"],
+    "stream": ["--profiles", "300"],
+    "load_frame": ["--profiles", "300", "--repeat", "1"],
     "import_bench": ["--rows", "300", "--skip-changed"],
     "planning": ["--transitions", "200", "--no-baseline"],
     "reeval": ["--profiles", "300", "--workers", "1", "--chunk-size", "100"],
@@ -68,7 +70,15 @@ BENCHMARKS: dict[str, list[str]] = {
     # runs the SIGKILL and provider-fault phases
     "drill": ["--n", "60", "--phases", "failover", "--sweep-after", "5", "--timeout", "120"],
 }
-NEEDS_POSTGRESQL = {"preview", "import_bench", "planning", "reeval", "delivery", "drill"}
+NEEDS_POSTGRESQL = {
+    "preview",
+    "import_bench",
+    "planning",
+    "reeval",
+    "delivery",
+    "drill",
+    "load_frame",
+}
 NEEDS_REDIS_SERVER = {"reeval", "delivery", "drill"}
 
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.support.strategies import examples
 from zhida.rules import semantics as s
 from zhida.rules.functions import dates, text, values
 from zhida.rules.parser import number_value, parse_expression
+from zhida.rules.vectors import date_to_days
 
 VALUES = [True, False, None]
 
@@ -111,3 +116,23 @@ def test_parser_keeps_positions() -> None:
     assert (node.loc.line, node.loc.col) == (1, 1)
     right = node.args[1]  # type: ignore[attr-defined]
     assert right.loc.col == 29  # the '>' of the second comparison
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.dates(dt.date(2024, 1, 25), dt.date(2024, 3, 5))), max_size=300
+    ),
+    st.sampled_from([dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 1, 31)]),
+    st.integers(0, 3),
+)
+def test_months_since_vector_agrees_with_the_scalar(
+    born: list[dt.date | None], as_of: dt.date, spread: int
+) -> None:
+    """Narrow spans take the per-day table, wide ones the per-row arithmetic."""
+    if spread and born:
+        born = [*born, dt.date(1900 + spread, 1, 1)]  # a span wider than the rows
+    days = np.array([np.nan if d is None else date_to_days(d) for d in born], dtype=np.float64)
+    got = dates.months_since_days(days, as_of)
+    want = [np.nan if d is None else float(dates.months_between(as_of, d)) for d in born]
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.float64))

@@ -26,7 +26,12 @@ from zhida.cli.support import (
 from zhida.errors import ErrorList, ZhidaError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import polars as pl
+
     from zhida.profiles.readers import ProfileBatch
+    from zhida.profiles.schema import Audience
     from zhida.ranking.model import TakeupModel
     from zhida.rules.loader import Pack
 
@@ -86,16 +91,21 @@ def read_checked(path: Path, pack: Pack, kind: str | None, err: Console) -> Prof
     from zhida.profiles.readers import read_profiles
 
     batch = read_profiles(path, pack.schemas, kind)
+    report_batch(path, batch, err)
+    report_skipped(path, len(batch.errors), batch.rows_read, err)
+    return batch
+
+
+def report_batch(path: Path, batch: ProfileBatch, err: Console) -> None:
+    """A batch's warnings, then its bad rows, on stderr."""
     for warning in batch.warnings:
         err.print(f"{path}: warning: {warning}", markup=False)
     print_errors(list(batch.errors), err)
-    if batch.errors:
-        err.print(
-            f"{path}: {len(batch.errors)} bad rows skipped, "
-            f"{batch.rows_read - len(batch.errors)} read",
-            markup=False,
-        )
-    return batch
+
+
+def report_skipped(path: Path, bad: int, read: int, err: Console) -> None:
+    if bad:
+        err.print(f"{path}: {bad} bad rows skipped, {read - bad} read", markup=False)
 
 
 def run_evaluate(
@@ -108,23 +118,35 @@ def run_evaluate(
     err: Console,
     model_path: Path | None = None,
 ) -> int:
-    from zhida.ranking.evaluate import evaluate_to_jsonl
+    """Read, evaluate and write batch by batch (`stream_profiles`): memory is bounded by
+    the batch; each batch's bad rows are reported as it is read, the next batch is read
+    while one is evaluated (`read_ahead`)."""
+    from zhida.profiles.readers import read_ahead, stream_profiles
+    from zhida.ranking.evaluate import evaluate_batches_to_jsonl
 
     model = takeup_model(model_path)
     pack = load_policies(policies)
-    batch = read_checked(profiles, pack, kind, err)
-    total = sum(df.height for df in batch.frames.values())
+    seen = {"bad": 0, "read": 0, "warned": 0}
+
+    def batches() -> Iterator[dict[Audience, pl.DataFrame]]:
+        for batch in stream_profiles(profiles, pack.schemas, kind):
+            report_batch(profiles, batch, err)
+            seen["bad"] += len(batch.errors)
+            seen["read"] += batch.rows_read
+            seen["warned"] += len(batch.warnings)
+            yield batch.frames
+
     out = sys.stdout.buffer
-    with progress_bar(err, total, "评估中") as bar:
-        task = bar.add_task("evaluate", total=total) if bar else None
+    with progress_bar(err, 0, "评估中") as bar:
+        task = bar.add_task("evaluate", total=None) if bar else None
 
         def advance(rows: int) -> None:
             if bar is not None and task is not None:
                 bar.advance(task, rows)
 
-        evaluate_to_jsonl(
+        evaluate_batches_to_jsonl(
             pack.policies,
-            batch.frames,
+            read_ahead(batches()),
             pack.schemas,
             as_of,
             out,
@@ -134,7 +156,8 @@ def run_evaluate(
             model=model,
         )
     out.flush()
-    return EXIT_BAD_ROWS if batch.errors or batch.warnings else 0
+    report_skipped(profiles, seen["bad"], seen["read"], err)
+    return EXIT_BAD_ROWS if seen["bad"] or seen["warned"] else 0
 
 
 def takeup_model(path: Path | None) -> TakeupModel | None:

@@ -21,7 +21,7 @@ from zhida.matcher.vector import ChunkEvaluator, KeyMap
 from zhida.profiles.schema import ProfileSchema
 from zhida.rules.policy import Criterion, Policy
 
-DEFAULT_CHUNK = 1 << 17
+DEFAULT_CHUNK = 1 << 17  # rows per chunk, at most
 
 
 @dataclass
@@ -60,9 +60,10 @@ class BatchEvaluator:
             raise ValueError("a BatchEvaluator takes policies of one audience")
         self.policies = policies
         self.as_of = as_of
-        self.chunk_size = max(1, chunk_size)
+        self.chunk_size = max(1, min(chunk_size, DEFAULT_CHUNK))  # chunks fit in the caches
         self.threads = threads or 1  # more threads contend for the GIL; scale out with processes
         self.keys = KeyMap()
+        self._columns: Columns | None = None  # of the last frame evaluated
 
     def evaluate_chunk(self, chunk: Chunk) -> ChunkResult:
         ev = ChunkEvaluator(chunk, self.as_of, self.keys)
@@ -103,8 +104,11 @@ class BatchEvaluator:
             yield Chunk(columns, start, min(columns.n, start + self.chunk_size))
 
     def evaluate(self, df: pl.DataFrame, schema: ProfileSchema) -> Iterator[ChunkResult]:
-        """Yield results chunk by chunk, in row order."""
-        columns = Columns(df, schema)
+        """Yield results chunk by chunk, in row order. The frame's columns are converted
+        once: evaluating the same frame again reuses them."""
+        columns = self._columns
+        if columns is None or columns.df is not df or columns.schema is not schema:
+            columns = self._columns = Columns(df, schema)
         if self.threads <= 1:
             for chunk in self.chunks(columns):
                 yield self.evaluate_chunk(chunk)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 import polars as pl
 
 from zhida.matcher.batch import ChunkResult
+from zhida.matcher.masks import code_groups
 from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome, Policy
 
 #: by the batch evaluator's outcome code: 0 ineligible, 1 unknown, 2 eligible
 OUTCOME_NAMES: list[Outcome] = [INELIGIBLE, UNKNOWN, ELIGIBLE]
+OUTCOME_SERIES = pl.Series("outcome", OUTCOME_NAMES, dtype=pl.String)
 COLUMNS = [
     "profile",
     "policy",
@@ -26,20 +28,6 @@ COLUMNS = [
 ]
 
 
-def _id_list(codes: np.ndarray, ids: list[str], want: int) -> pl.Series:
-    """codes: (C, m) criterion codes; the ids whose code is `want`, per column."""
-    if not ids:
-        return pl.Series("x", [[] for _ in range(codes.shape[1])], dtype=pl.List(pl.String))
-    frame = pl.DataFrame({f"c{i}": codes[i] for i in range(len(ids))})
-    expr = pl.concat_list(
-        [
-            pl.when(pl.col(f"c{i}") == want).then(pl.lit(cid)).otherwise(pl.lit(None, pl.String))
-            for i, cid in enumerate(ids)
-        ]
-    ).list.drop_nulls()
-    return frame.select(expr.alias("x")).to_series()
-
-
 def result_frame(
     ids: list[str] | pl.Series,
     policies: list[Policy],
@@ -49,43 +37,61 @@ def result_frame(
     include_all: bool,
     takeup: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """One row per (profile, policy) to print, ordered by profile, then rank."""
+    """One row per (profile, policy) to print, ordered by profile, then rank (ineligible
+    results, rank null, last in policy order).
+
+    Built from numpy columns: each result's failed/unknown ids are the entry of its
+    criteria's group (`masks.code_groups`) in a small table of id lists."""
     profile_ids = pl.Series("profile", ids, dtype=pl.String)
-    n = len(profile_ids)
-    parts = []
+    n, npol = len(profile_ids), len(policies)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in COLUMNS}
+    table: list[list[str]] = []
     for j, policy in enumerate(policies):
-        keep = np.ones(n, dtype=bool) if include_all else result.outcome[j] > 0
-        if not keep.any():
+        keep = np.arange(n, dtype=np.intp) if include_all else np.flatnonzero(result.outcome[j] > 0)
+        if not len(keep):
             continue
-        codes = result.criteria[j][:, keep]
+        codes = result.criteria[j] if include_all else np.take(result.criteria[j], keep, axis=1)
         crit_ids = policy.criterion_ids()
-        parts.append(
-            pl.DataFrame(
-                {
-                    "_row": np.nonzero(keep)[0],
-                    "_pol": np.full(int(keep.sum()), j),
-                    "profile": profile_ids.filter(pl.Series(keep)),
-                    "policy": [policy.id] * int(keep.sum()),
-                    "outcome": pl.Series(result.outcome[j, keep]).replace_strict(
-                        {0: OUTCOME_NAMES[0], 1: OUTCOME_NAMES[1], 2: OUTCOME_NAMES[2]},
-                        return_dtype=pl.String,
-                    ),
-                    "benefit": pl.Series(result.benefit[j][keep]).fill_nan(None),
-                    "takeup": np.round((scores if takeup is None else takeup)[j, keep], 4),
-                    "score": np.round(scores[j, keep], 4),
-                    "rank": pl.Series(rank[j, keep]).replace(0, None),
-                    "failed": _id_list(codes, crit_ids, 0),
-                    "unknown": _id_list(codes, crit_ids, 1),
-                }
-            )
-        )
-    if not parts:
+        for want, name in ((0, "failed"), (1, "unknown")):
+            group, groups = code_groups(codes, want)
+            cols[name].append(group + len(table))
+            table.extend([crit_ids[i] for i in g] for g in groups)
+        cols["profile"].append(keep)
+        cols["policy"].append(np.full(len(keep), j, dtype=np.intp))
+        cols["outcome"].append(np.take(result.outcome[j], keep))
+        cols["benefit"].append(np.broadcast_to(result.benefit[j], (n,))[keep])
+        cols["takeup"].append(np.take(scores[j] if takeup is None else takeup[j], keep))
+        cols["score"].append(np.take(scores[j], keep))
+        cols["rank"].append(np.take(rank[j], keep))
+    if not table:
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
-    frame = pl.concat(parts, how="vertical_relaxed")
-    return frame.sort(["_row", "rank", "_pol"], nulls_last=True).select(COLUMNS)
+    row, pol, rk = (np.concatenate(cols[k]) for k in ("profile", "policy", "rank"))
+    # by row, then rank (unique within a row), then the ineligible (rank 0) by policy
+    key = row.astype(np.int64) * (2 * npol + 1) + np.where(rk > 0, rk, npol + 1 + pol)
+    order = np.argsort(key, kind="stable")
+    lists = pl.Series(table, dtype=pl.List(pl.String))
+
+    def ordered(name: str) -> np.ndarray:
+        return np.take(np.concatenate(cols[name]), order)
+
+    return pl.DataFrame(
+        {
+            "profile": profile_ids.gather(np.take(row, order)),
+            "policy": pl.Series([p.id for p in policies], dtype=pl.String).gather(
+                np.take(pol, order)
+            ),
+            "outcome": OUTCOME_SERIES.gather(ordered("outcome")),
+            "benefit": pl.Series(ordered("benefit"), dtype=pl.Float64).fill_nan(None),
+            "takeup": np.round(ordered("takeup"), 4),
+            "score": np.round(ordered("score"), 4),
+            "rank": pl.Series(np.take(rk, order), dtype=pl.Int32).replace(0, None),
+            "failed": lists.gather(ordered("failed")),
+            "unknown": lists.gather(ordered("unknown")),
+        }
+    )
 
 
-def write_jsonl(frame: pl.DataFrame, out: BinaryIO) -> None:
+def write_jsonl(frame: pl.DataFrame, out: IO[bytes]) -> None:
     if frame.height == 0:
         return
     buf = io.BytesIO()

@@ -16,10 +16,13 @@ Judging. If a value to post is unknown (a missing field, a division by zero,
 ...) or not finite, durable_rules cannot judge that (profile, policy): it has
 no three-valued logic. The reference interpreter decides instead
 (`via="reference"`). Otherwise durable_rules decides the outcome: eligible when
-the policy's rule fired, ineligible when it did not. The failed/unknown
-criterion ids and the benefit of such a result come from the reference
-interpreter (about 20 µs per policy); its outcome is compared with
-durable_rules' and a disagreement is counted in `stats` and logged.
+the policy's rule fired, ineligible when it did not. The failed criterion ids
+and the benefit of such a result come from closures compiled beside the
+condition (`realtime_compile.compile_judges`: the reference's scalar semantics
+over the same memoised values the event posted, no tree walk); the outcome they
+imply is compared with durable_rules' and a disagreement is counted in `stats`
+and logged. A criterion that needs a value the condition did not (so it may be
+unknown) sends that result to the reference.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zhida.errors import ZhidaError
-from zhida.matcher.realtime_compile import compile_condition
+from zhida.matcher.realtime_compile import Judges, compile_condition, compile_judges
 from zhida.matcher.realtime_facts import Compute, Ctx, Value
 from zhida.matcher.realtime_rulesets import (
     CompiledPolicy,
@@ -84,6 +87,7 @@ class RealtimeMatcher:
         self._lock = threading.Lock()
         self._shared: dict[str, Compute] = {}
         self._by_audience: dict[Audience, list[CompiledPolicy]] = {a: [] for a in Audience}
+        self._judges: dict[str, Judges] = {}
         self._closed = False
         self.stats: dict[str, int] = {VIA_DURABLE: 0, VIA_REFERENCE: 0, "disagreements": 0}
         # frees the rulesets when the matcher is closed, collected, or at exit
@@ -99,6 +103,7 @@ class RealtimeMatcher:
     # -- compiling
     def _compile(self, policy: Policy) -> CompiledPolicy:
         condition, posted = compile_condition(policy, self._shared)
+        self._judges[policy.id] = compile_judges(policy, self._shared)
         return new_ruleset(policy, self.name_prefix, condition, posted)
 
     @property
@@ -139,20 +144,26 @@ class RealtimeMatcher:
             return self._by_reference(compiled.policy, profile, ctx.as_of)
         eligible = post_event(compiled, text)
         outcome: Outcome = ELIGIBLE if eligible else INELIGIBLE
-        ref = evaluate_policy(compiled.policy, profile, ctx.as_of)
-        if ref.outcome != outcome:
+        judges = self._judges[compiled.policy.id]
+        truths = [judge(ctx) for judge in judges.criteria]
+        if any(t is None for t in truths):  # a value the condition did not need is unknown
+            return self._by_reference(compiled.policy, profile, ctx.as_of)
+        if all(truths) != eligible:
             self.stats["disagreements"] += 1
             log.warning(
-                "durable_rules says %s, the reference %s: policy %s, profile %s",
+                "durable_rules says %s, the criteria %s: policy %s, profile %s",
                 outcome,
-                ref.outcome,
+                ELIGIBLE if all(truths) else INELIGIBLE,
                 compiled.policy.id,
                 profile.get("id"),
             )
+        failed = [c.id for c, t in zip(compiled.policy.criteria, truths, strict=True) if not t]
+        benefit = None
+        if judges.benefit is not None:
+            raw = judges.benefit(ctx)
+            benefit = None if raw is None else float(raw)
         self.stats[VIA_DURABLE] += 1
-        return RealtimeResult(
-            compiled.policy.id, outcome, ref.failed, ref.unknown, ref.benefit, VIA_DURABLE
-        )
+        return RealtimeResult(compiled.policy.id, outcome, failed, [], benefit, VIA_DURABLE)
 
     def _by_reference(
         self, policy: Policy, profile: dict[str, Value], as_of: dt.date

@@ -366,3 +366,21 @@ def compile_condition(
         cond = compiler.collapse(cond)
         posted = _posted_in(cond)
     return _definition(cond), posted
+
+
+@dataclass(frozen=True)
+class Judges:
+    """A policy's top-level criteria and benefit as closures over the same (memoised)
+    values its events post: what durable_rules' yes/no leaves out."""
+
+    criteria: list[Compute]  # each: True / False, or None when a value is unknown
+    benefit: Compute | None  # the benefit amount (None: the policy has none)
+
+
+def compile_judges(policy: Policy, shared: dict[str, Compute]) -> Judges:
+    """Per-criterion truth and the benefit, with the scalar semantics the reference
+    applies; values shared with the policy's condition are computed once per profile."""
+    compiler = _PolicyCompiler(policy, shared)
+    criteria = [_cond_closure(_simplify(compiler.criterion(c))) for c in policy.criteria]
+    amount = policy.benefit_amount
+    return Judges(criteria, None if amount is None else compiler.closure(amount))

@@ -255,7 +255,7 @@ class ChunkEvaluator:
             if not col.uid.startswith("<")
             else compute(col.uniques)
         )
-        return table[col.codes]  # code -1 picks the last entry: the unknown value
+        return np.take(table, col.codes)  # code -1 picks the last entry: the unknown value
 
     def per_unique_bool(
         self, tag: tuple[Any, ...], col: Coded, fn: Callable[[Any], bool | None]

@@ -1,12 +1,25 @@
-"""The `zhida evaluate` pipeline: profiles in, one JSON line per (profile, policy) out."""
+"""The `zhida evaluate` pipeline: profiles in, one JSON line per (profile, policy) out.
+
+Batches of profiles (`zhida.profiles.readers.stream_profiles`) are evaluated, scored,
+ranked and written one after the other, so memory is bounded by the batch. The lines
+come out grouped by audience, in the order of the frames (enterprises first), each
+audience in file order: the first audience's lines go straight to `out`, the others'
+to a temporary file copied to `out` at the end.
+
+`zhida.ranking.score.takeup_and_score` is the one place a result gets its takeup and
+ranking score (from the take-up model given, else the heuristic).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 import polars as pl
@@ -22,6 +35,8 @@ from zhida.ranking.model import TakeupModel
 from zhida.ranking.score import takeup_and_score
 from zhida.rules.policy import Policy
 
+SPOOL_BYTES = 16 << 20  # an audience's lines kept in memory up to this, then on disk
+
 
 @dataclass
 class EvaluateStats:
@@ -34,7 +49,7 @@ class EvaluateStats:
 
 def evaluate_to_jsonl(
     policies: list[Policy],
-    frames: dict[Audience, pl.DataFrame],
+    frames: Mapping[Audience, pl.DataFrame],
     schemas: SchemaSet,
     as_of: dt.date,
     out: BinaryIO,
@@ -46,51 +61,96 @@ def evaluate_to_jsonl(
 ) -> EvaluateStats:
     """Evaluate every profile against every policy of its audience; write JSON Lines.
     `model`: the take-up model that gives `takeup` (else the heuristic)."""
+    return evaluate_batches_to_jsonl(
+        policies, [frames], schemas, as_of, out, include_all, explain, chunk_size, progress,
+        model,
+    )  # fmt: skip
+
+
+def evaluate_batches_to_jsonl(
+    policies: list[Policy],
+    batches: Iterable[Mapping[Audience, pl.DataFrame]],
+    schemas: SchemaSet,
+    as_of: dt.date,
+    out: BinaryIO,
+    include_all: bool = False,
+    explain: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Callable[[int], None] | None = None,
+    model: TakeupModel | None = None,
+) -> EvaluateStats:
+    """The same over batches of frames (the consecutive parts of one population), written
+    as one evaluation of them all would write them."""
     stats = EvaluateStats()
-    for audience, df in frames.items():
-        mine = [p for p in policies if p.audience is audience]
-        if df.height == 0:
-            continue
-        stats.profiles += df.height
-        if not mine:
-            if progress:
-                progress(df.height)
-            continue
-        evaluator = BatchEvaluator(mine, as_of, chunk_size=chunk_size)
-        ids = df.get_column("id")
-        schema = schemas[audience]
-        columns = Columns(df, schema) if model is not None else None
-        for result in evaluator.evaluate(df, schema):
-            keep = None if not include_all else np.ones(result.outcome.shape, dtype=bool)
-            takeup, scores = takeup_and_score(mine, result, as_of, columns, model, keep)
-            rank = ranks(scores, result.outcome)
-            frame = result_frame(
-                ids.slice(result.start, result.stop - result.start),
-                mine,
-                result,
-                scores,
-                rank,
-                include_all,
-                takeup,
-            )
-            for name, code in (("eligible", 2), ("unknown", 1), ("ineligible", 0)):
-                stats.outcomes[name] += int((result.outcome == code).sum())
-            stats.lines += frame.height
-            if explain:
-                _write_explained(
-                    frame,
-                    df.slice(result.start, result.stop - result.start),
-                    {p.id: p for p in mine},
-                    schemas,
-                    audience,
-                    as_of,
-                    out,
-                )
-            else:
-                write_jsonl(frame, out)
-            if progress:
-                progress(result.stop - result.start)
+    sinks: dict[Audience, IO[bytes]] = {}
+    order: list[Audience] = []
+    evaluators: dict[Audience, BatchEvaluator] = {}
+    with contextlib.ExitStack() as spools:
+        for frames in batches:
+            for audience, df in frames.items():
+                if audience not in sinks:
+                    sinks[audience] = (
+                        spools.enter_context(tempfile.SpooledTemporaryFile(SPOOL_BYTES))
+                        if order
+                        else out
+                    )
+                    order.append(audience)
+                if df.height == 0:
+                    continue
+                stats.profiles += df.height
+                mine = [p for p in policies if p.audience is audience]
+                if not mine:
+                    if progress:
+                        progress(df.height)
+                    continue
+                if audience not in evaluators:
+                    evaluators[audience] = BatchEvaluator(mine, as_of, chunk_size=chunk_size)
+                _evaluate_frame(
+                    evaluators[audience], df, schemas, audience, sinks[audience], stats,
+                    include_all, explain, progress, model,
+                )  # fmt: skip
+        for audience in order[1:]:
+            spool = sinks[audience]
+            spool.seek(0)
+            shutil.copyfileobj(spool, out)
     return stats
+
+
+def _evaluate_frame(
+    evaluator: BatchEvaluator,
+    df: pl.DataFrame,
+    schemas: SchemaSet,
+    audience: Audience,
+    out: IO[bytes],
+    stats: EvaluateStats,
+    include_all: bool,
+    explain: bool,
+    progress: Callable[[int], None] | None,
+    model: TakeupModel | None,
+) -> None:
+    mine = evaluator.policies
+    as_of = evaluator.as_of
+    ids = df.get_column("id")
+    schema = schemas[audience]
+    columns = Columns(df, schema) if model is not None else None
+    for result in evaluator.evaluate(df, schema):
+        n = result.stop - result.start
+        rows = df.slice(result.start, n)
+        keep = np.ones(result.outcome.shape, dtype=bool) if include_all else None
+        takeup, scores = takeup_and_score(mine, result, as_of, columns, model, keep)
+        rank = ranks(scores, result.outcome)
+        frame = result_frame(
+            ids.slice(result.start, n), mine, result, scores, rank, include_all, takeup
+        )
+        for name, code in (("eligible", 2), ("unknown", 1), ("ineligible", 0)):
+            stats.outcomes[name] += int(np.count_nonzero(result.outcome == code))
+        stats.lines += frame.height
+        if explain:
+            _write_explained(frame, rows, {p.id: p for p in mine}, schemas, audience, as_of, out)
+        else:
+            write_jsonl(frame, out)
+        if progress:
+            progress(n)
 
 
 def _write_explained(
@@ -100,7 +160,7 @@ def _write_explained(
     schemas: SchemaSet,
     audience: Audience,
     as_of: dt.date,
-    out: BinaryIO,
+    out: IO[bytes],
 ) -> None:
     """--explain: the reference interpreter's trace for each printed line (slow, opt-in)."""
     profiles = {r["id"]: r for r in rows.to_dicts()}

@@ -46,7 +46,10 @@ def value_weight(policies: list[Policy], benefit: list[np.ndarray], as_of: dt.da
     n = len(benefit[0]) if benefit else 0
     out = np.empty((len(policies), n), dtype=np.float64)
     for j, policy in enumerate(policies):
-        out[j] = 0.5 + 0.3 * benefit_weight(benefit[j]) + 0.2 * urgency(policy.window, as_of)
+        amount = benefit[j]
+        if amount.ndim == 0 or amount.strides[0] == 0:  # one amount for all: weighed once
+            amount = amount.reshape(-1)[:1]
+        out[j] = 0.5 + 0.3 * benefit_weight(amount) + 0.2 * urgency(policy.window, as_of)
     return out
 
 
@@ -89,10 +92,18 @@ def heuristic_takeup(
 
 def ranks(scores: np.ndarray, outcome: np.ndarray) -> np.ndarray:
     """(P, n) 1-based rank of each result within its profile, over eligible and unknown results
-    by descending score (ties: policy order); 0 for ineligible."""
-    npol, n = scores.shape
-    key = np.where(outcome > 0, -scores, np.inf)
-    order = np.argsort(key, axis=0, kind="stable")
-    rank = np.empty((npol, n), dtype=np.int32)
-    np.put_along_axis(rank, order, np.arange(1, npol + 1, dtype=np.int32)[:, np.newaxis], axis=0)
-    return np.where(outcome > 0, rank, 0)
+    by descending score (ties: policy order); 0 for ineligible.
+
+    Only profiles with two or more results are sorted; a single result ranks 1."""
+    npol = scores.shape[0]
+    kept = outcome > 0
+    rank = kept.astype(np.int32)
+    multi = np.flatnonzero(np.count_nonzero(kept, axis=0) >= 2)
+    if len(multi):
+        sub_kept = np.take(kept, multi, axis=1)
+        key = np.where(sub_kept, -np.take(scores, multi, axis=1), np.inf)
+        order = np.argsort(key, axis=0, kind="stable")
+        sub = np.empty(key.shape, dtype=np.int32)
+        np.put_along_axis(sub, order, np.arange(1, npol + 1, dtype=np.int32)[:, np.newaxis], axis=0)
+        rank[:, multi] = np.where(sub_kept, sub, 0)
+    return rank

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from zhida.matcher.masks import code_groups
+
 SCORE_DIGITS = 6
 
 # one (profile, policy) result, as given to / compared by this module
@@ -80,23 +82,10 @@ def results_frame(
         if m == 0:
             continue
         codes = criteria[j][:, keep]
-        if len(crit_ids):
-            # unknown criteria as a bit mask per row; few distinct masks -> their JSON text
-            bits = (codes == 1).astype(np.int64) << np.arange(len(crit_ids), dtype=np.int64)[
-                :, None
-            ]
-            masks = bits.sum(axis=0)
-            uniq, inverse = np.unique(masks, return_inverse=True)
-            texts = np.array(
-                [
-                    canonical_ids([c for i, c in enumerate(crit_ids) if (u >> i) & 1])
-                    for u in uniq.tolist()
-                ],
-                dtype=object,
-            )
-            unknown = pl.Series("unknown", texts[inverse], dtype=pl.String)
-        else:
-            unknown = pl.Series("unknown", ["[]"] * m, dtype=pl.String)
+        # few distinct sets of unknown criteria: their JSON text once each (masks.code_groups)
+        group, groups = code_groups(codes, 1)
+        texts = np.array([canonical_ids([crit_ids[i] for i in g]) for g in groups], dtype=object)
+        unknown = pl.Series("unknown", texts[group], dtype=pl.String)
         bene = np.broadcast_to(benefit[j], (n,))[keep]
         parts.append(
             pl.DataFrame(

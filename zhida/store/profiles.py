@@ -53,7 +53,7 @@ def frame_from_json(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.Dat
 
 
 def _json_lines_frame(payload: bytes, schema: ProfileSchema) -> pl.DataFrame:
-    if not payload.strip():
+    if not payload or payload.isspace():
         return frame_from_json([], schema)
     read_as = {
         name: pl.String if f.type is FieldType.DATE else polars_dtype(f.type)
@@ -87,19 +87,19 @@ def load_frame(
         if hi is not None:
             where.append("id < %s")
             params.append(hi)
+        # CSV format with a quote and a delimiter JSON text never holds raw (control
+        # characters are escaped in it): each row is its JSON text as stored, unescaped,
+        # so the blocks are joined once and parsed as they are
         sql = (
             f"COPY (SELECT data::text FROM profiles WHERE {' AND '.join(where)} ORDER BY id) "
-            "TO STDOUT"
+            "TO STDOUT (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
         )
         raw_conn = conn.connection.driver_connection
         assert raw_conn is not None
         cursor = raw_conn.cursor()
-        buf = bytearray()
         with cursor.copy(sql, params) as copy:
-            for block in copy:
-                buf += block
-        # COPY text format escapes backslashes; JSON never contains raw tabs or newlines
-        return _json_lines_frame(bytes(buf).replace(b"\\\\", b"\\"), schema)
+            payload = b"".join(copy)
+        return _json_lines_frame(payload, schema)
     stmt = _selected(select(Profile.data), kind, lo, hi, ids).order_by(Profile.id)
     rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
     return frame_from_json(rows, schema)

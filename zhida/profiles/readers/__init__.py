@@ -6,7 +6,8 @@ audience, the skipped rows with their lines and reasons, warnings),
 the extensions of each file type.
 
 Modules, one job each: `read` (by extension), `csv_input`, `jsonl_input`,
-`parquet_input` (a file's raw rows, `raw`), `convert` (a column to its field's
+`parquet_input` (a file's raw rows, `raw`), `stream` (a file batch by batch, with
+`seen`: the ids of earlier batches), `convert` (a column to its field's
 type, vectorised, with the field formats of `zhida.profiles.validate`), `rows`
 (kind, id and fields of every row; the batch), `write`, `batch` (the types).
 """
@@ -19,6 +20,7 @@ from zhida.profiles.readers.batch import (
     polars_dtype,
 )
 from zhida.profiles.readers.read import read_profiles
+from zhida.profiles.readers.stream import read_ahead, stream_profiles
 from zhida.profiles.readers.write import write_profiles
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "PARQUET_EXTENSIONS",
     "ProfileBatch",
     "polars_dtype",
+    "read_ahead",
     "read_profiles",
+    "stream_profiles",
     "write_profiles",
 ]

@@ -14,7 +14,11 @@ from zhida.profiles.readers.raw import BOM, Raw, decode, header_names, read_byte
 
 
 def read_csv(path: Path, fname: str) -> Raw:
-    data = read_bytes(path, fname)
+    return read_csv_bytes(read_bytes(path, fname), fname)
+
+
+def read_csv_bytes(data: bytes, fname: str) -> Raw:
+    """A CSV file's bytes (or its header and a block of whole records) as raw rows."""
     if data.startswith(BOM):
         data = data[len(BOM) :]
     if b"\x00" in data:

@@ -12,6 +12,7 @@ from zhida.errors import ProfileDataError, RowError
 from zhida.profiles.readers.batch import ProfileBatch, polars_dtype
 from zhida.profiles.readers.convert import clean_strings, convert_column, show_value
 from zhida.profiles.readers.raw import Raw
+from zhida.profiles.readers.seen import SeenIds, id_hashes
 from zhida.profiles.schema import Audience, ProfileSchema, SchemaSet
 from zhida.profiles.validate import bool_np, id_problem, id_valid_mask
 from zhida.suggest import closest
@@ -116,17 +117,29 @@ def _checked_ids(
     pre_bad: npt.NDArray[np.bool_],
     reasons: Reasons,
     fname: str,
+    seen: SeenIds | None = None,
 ) -> pl.Series:
-    """The id column; a missing id or one seen on an earlier line makes the row bad."""
+    """The id column; a missing id or one seen on an earlier line makes the row bad.
+
+    `seen` holds the ids of earlier batches of the same file (and gets this batch's)."""
     ids = _text_column(df, "id", fname).alias("id")
-    no_id = bool_np(ids.is_null()) & ~pre_bad
+    present = bool_np(ids.is_not_null())
+    no_id = ~present & ~pre_bad
     _add(reasons, np.flatnonzero(no_id), lambda i: "missing id")
-    bad_id = bool_np(ids.is_not_null()) & ~id_valid_mask(ids) & ~pre_bad
+    bad_id = present & ~id_valid_mask(ids) & ~pre_bad
     if bad_id.any():
         bad_rows = np.flatnonzero(bad_id)
         shown = dict(zip(bad_rows.tolist(), ids.gather(bad_rows).to_list(), strict=True))
         _add(reasons, bad_rows, lambda i: id_problem(shown[i]) or "bad id")
-    dup = ~bool_np(ids.is_first_distinct()) & bool_np(ids.is_not_null())
+    first = bool_np(ids.is_first_distinct())
+    dup = ~first & present
+    earlier = np.full(len(ids), -1, dtype=np.int64)
+    if seen is not None:
+        h1, h2 = id_hashes(ids)
+        earlier = np.where(present, seen.first_lines(h1, h2), -1)
+        new = first & present & (earlier < 0)
+        seen.add(h1[new], h2[new], lines[new])
+        dup |= earlier >= 0
     if dup.any():
         dup_rows = np.flatnonzero(dup)
         dup_ids = ids.gather(dup_rows).unique().to_list()
@@ -138,6 +151,8 @@ def _checked_ids(
         )
         first_line = dict(zip(firsts["id"].to_list(), firsts["line"].to_list(), strict=True))
         id_list = ids.to_list()
+        for i in np.flatnonzero(earlier >= 0).tolist():
+            first_line[id_list[i]] = int(earlier[i])
 
         def duplicate(i: int) -> str:
             return f"duplicate id {show_value(id_list[i])} (first on line {first_line[id_list[i]]})"
@@ -174,8 +189,16 @@ def _audience_columns(
     return cols
 
 
-def to_batch(raw: Raw, schemas: SchemaSet, forced: Audience | None, fname: str) -> ProfileBatch:
-    """Validate and convert a file's rows; rows with any reason are skipped and reported."""
+def to_batch(
+    raw: Raw,
+    schemas: SchemaSet,
+    forced: Audience | None,
+    fname: str,
+    seen: SeenIds | None = None,
+) -> ProfileBatch:
+    """Validate and convert a file's rows; rows with any reason are skipped and reported.
+
+    For one batch of a streamed file, `seen` carries the ids of the batches before it."""
     df = raw.df
     n = df.height
     audiences = [forced] if forced is not None else list(Audience)
@@ -186,7 +209,7 @@ def to_batch(raw: Raw, schemas: SchemaSet, forced: Audience | None, fname: str) 
     if raw.row_errors:
         pre_bad[np.fromiter(raw.row_errors, dtype=np.int64)] = True
     code = _kind_codes(df, audiences, forced, pre_bad, reasons, fname)
-    ids = _checked_ids(df, raw.lines, pre_bad, reasons, fname)
+    ids = _checked_ids(df, raw.lines, pre_bad, reasons, fname, seen)
     converted: dict[Audience, tuple[IntArray, dict[str, pl.Series]]] = {}
     for ai, a in enumerate(audiences):
         rows = np.flatnonzero(code == ai)

@@ -73,19 +73,34 @@ def _days_in_month(year: int, month: int) -> int:
 
 
 def months_since_days(days: Any, as_of: dt.date) -> Any:
-    """Whole months from each date to `as_of`, counted as dateutil's relativedelta does."""
+    """Whole months from each date to `as_of`, counted as dateutil's relativedelta does.
+
+    When the dates span fewer days than there are rows, the months are computed once
+    for each day of the span and gathered (dates cluster: a column of a million
+    founding dates spans a few tens of thousands of days)."""
     if np.ndim(days) == 0:
         if np.isnan(days):
             return NAN
         return np.float64(months_between(as_of, days_to_date(float(days))))
     missing = np.isnan(days)
-    ints = np.where(missing, 0, days).astype(np.int64)
+    if missing.all():
+        return np.full(np.shape(days), np.nan)
+    lo, hi = np.nanmin(days), np.nanmax(days)
+    if hi - lo + 1 <= len(days):
+        table = _months_of_days(np.arange(int(lo), int(hi) + 1, dtype=np.int64), as_of)
+        at = np.where(missing, 0, days - lo).astype(np.intp)
+        return np.where(missing, np.nan, np.take(table, at))
+    months = _months_of_days(np.where(missing, 0, days).astype(np.int64), as_of)
+    return np.where(missing, np.nan, months)
+
+
+def _months_of_days(ints: np.ndarray, as_of: dt.date) -> np.ndarray:
     year, month, day = civil_from_days(ints)
     months = (as_of.year - year) * 12 + (as_of.month - month)
     clamp = np.minimum(day, _days_in_month(as_of.year, as_of.month))
     forward = ints <= date_to_days(as_of)
     months = months - (forward & (as_of.day < clamp)) + (~forward & (as_of.day > clamp))
-    return np.where(missing, np.nan, months.astype(np.float64))
+    return months.astype(np.float64)
 
 
 def _months_vector(v: Vectors, node: Call) -> Any:

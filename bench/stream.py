@@ -1,0 +1,195 @@
+"""`zhida evaluate` end to end: time and peak memory, old code beside new, with the polars
+baseline, in one run.
+
+    python -m bench.stream --profiles 1000000 [--old /path/to/older/checkout] [--repeat 2]
+
+Writes N synthetic enterprises to Parquet (in pieces of at most 1M, so a 10M file
+does not need 10M in memory; polars' default row groups), a 20-policy pack
+(`bench.policies`), then runs in fresh processes, each measured by its own wall time
+and peak resident memory (VmHWM):
+
+- `new`: `zhida evaluate` of this checkout, JSON Lines to a file;
+- `old`: the same command from `--old` (a checkout of an older commit), when given;
+  its output must be byte-identical to new's;
+- `polars`: `pl.read_parquet` of the same file plus `write_ndjson` of the same lines
+  (the lines are loaded before the clock starts): the I/O floor the target is
+  relative to (`zhida evaluate` within 2.5x of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.policies import make_policies
+
+OUT = Path(__file__).parent / "out"
+AS_OF = dt.date(2026, 4, 1)
+ROOT = Path(__file__).resolve().parent.parent
+PIECE = 1_000_000
+
+
+def _hwm_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_population(n: int, seed: int) -> Path:
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from zhida.profiles.synth import synthesize_enterprises
+
+    path = OUT / f"stream-enterprises-{n}-{seed}.parquet"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp")
+    writer = None
+    try:
+        for k, start in enumerate(range(0, n, PIECE)):
+            m = min(PIECE, n - start)
+            df = synthesize_enterprises(m, seed=seed + k).with_columns(
+                pl.lit("enterprise").alias("kind"),
+                pl.format(
+                    "E{}", (pl.int_range(start + 1, start + m + 1)).cast(pl.String).str.zfill(9)
+                ).alias("id"),
+            )
+            table = df.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            for off in range(0, m, 1 << 18):  # polars' default row group size
+                writer.write_table(table.slice(off, 1 << 18))
+    finally:
+        if writer is not None:
+            writer.close()
+    tmp.rename(path)
+    return path
+
+
+def write_pack() -> Path:
+    pack = OUT / "pack20"
+    pack.mkdir(parents=True, exist_ok=True)
+    for p in make_policies(20):
+        (pack / f"{p.id}.yaml").write_text(p.yaml, encoding="utf-8")
+    return pack
+
+
+def stage_evaluate(pack: Path, profiles: Path, out: Path) -> dict:
+    """In a fresh process: the CLI's evaluate, in-process, to a file."""
+    from rich.console import Console
+
+    import zhida
+    from zhida.cli.evaluate import run_evaluate
+
+    print(f"zhida from {Path(zhida.__file__).parent}", file=sys.stderr)
+    t0 = time.perf_counter()
+    with out.open("wb") as f:
+        saved = sys.stdout
+        sys.stdout = os.fdopen(os.dup(f.fileno()), "w")
+        try:
+            code = run_evaluate([pack], profiles, AS_OF, False, False, None, Console(stderr=True))
+        finally:
+            sys.stdout.flush()
+            sys.stdout.close()
+            sys.stdout = saved
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _hwm_mb(), "exit": code}
+
+
+def stage_polars(profiles: Path, lines: Path, out: Path) -> dict:
+    import polars as pl
+
+    frame = pl.read_ndjson(lines)
+    base = _hwm_mb()
+    t0 = time.perf_counter()
+    df = pl.read_parquet(profiles)
+    t_read = time.perf_counter() - t0
+    frame.write_ndjson(out)
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "read": t_read,
+        "rows": df.height,
+        "lines": frame.height,
+        "rss_mb": _hwm_mb(),
+        "rss_before_mb": base,
+    }
+
+
+def _stage(args: list[str], pythonpath: Path) -> dict:
+    # the tree's zhida first; bench from this checkout; not the working directory's
+    env = dict(os.environ, PYTHONPATH=f"{pythonpath}{os.pathsep}{ROOT}")
+    cmd = [sys.executable, "-m", "bench.stream", *args]
+    done = subprocess.run(cmd, env=env, cwd=OUT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profiles", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--old", type=Path, help="a checkout of the older code to compare")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--no-polars", action="store_true")
+    ap.add_argument("--stage", help=argparse.SUPPRESS)
+    ap.add_argument("--pack", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--lines", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.stage == "evaluate":
+        print(json.dumps(stage_evaluate(args.pack, args.file, args.out)))
+        return
+    if args.stage == "polars":
+        print(json.dumps(stage_polars(args.file, args.lines, args.out)))
+        return
+
+    OUT.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    path = write_population(args.profiles, args.seed)
+    pack = write_pack()
+    result: dict = {
+        "profiles": args.profiles,
+        "policies": 20,
+        "population_seconds": round(time.perf_counter() - t0, 2),
+        "load_before": os.getloadavg(),
+        "runs": [],
+    }
+    codes = [("new", ROOT)] + ([("old", args.old.resolve())] if args.old else [])
+    outs = {name: OUT / f"stream-{name}.jsonl" for name, _ in codes}
+    for _ in range(args.repeat):
+        for name, tree in codes:
+            ev = ["--stage", "evaluate", "--pack", str(pack), "--file", str(path)]
+            r = _stage([*ev, "--out", str(outs[name])], tree)
+            result["runs"].append({"code": name, **r})
+            print(json.dumps(result["runs"][-1]), file=sys.stderr)
+        if not args.no_polars:
+            pol = ["--stage", "polars", "--file", str(path), "--lines", str(outs["new"])]
+            r = _stage([*pol, "--out", str(OUT / "stream-polars.jsonl")], ROOT)
+            result["runs"].append({"code": "polars", **r})
+            print(json.dumps(result["runs"][-1]), file=sys.stderr)
+    result["lines"] = sum(1 for _ in outs["new"].open("rb"))
+    if args.old:
+        result["old_equals_new"] = filecmp.cmp(outs["old"], outs["new"], shallow=False)
+    result["load_after"] = os.getloadavg()
+    best = {}
+    for r in result["runs"]:
+        best[r["code"]] = min(best.get(r["code"], float("inf")), r["seconds"])
+    if "polars" in best:
+        result["new_over_polars"] = round(best["new"] / best["polars"], 2)
+        if "old" in best:
+            result["old_over_polars"] = round(best["old"] / best["polars"], 2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

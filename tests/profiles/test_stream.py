@@ -1,0 +1,76 @@
+"""stream_profiles pieces not covered by tests/ranking/test_evaluate.py: read_ahead, and
+the whole-file errors of a streamed file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from zhida.errors import ProfileDataError
+from zhida.profiles.readers import read_ahead, read_profiles, stream_profiles
+from zhida.profiles.schema import SchemaSet
+
+SCHEMAS = SchemaSet.builtin()
+
+
+def test_read_ahead_keeps_order_and_raises_where_the_producer_failed() -> None:
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("broken at 5")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="broken at 5"):
+        for i in read_ahead(items(), depth=2):
+            got.append(i)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_stops_its_producer_when_the_consumer_stops() -> None:
+    produced: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    for i in read_ahead(items()):
+        if i == 3:
+            break
+    assert len(produced) < 10
+
+
+def test_a_streamed_csv_without_rows_or_an_id_column_is_refused(tmp_path: Path) -> None:
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("id,kind" + " " * 100 + "\n" + "\n" * 50, encoding="utf-8")
+    with pytest.raises(ProfileDataError, match="empty"):
+        list(stream_profiles(header_only, SCHEMAS, batch_bytes=10))
+    no_id = tmp_path / "n.csv"
+    no_id.write_text("name,kind\n" + "甲,enterprise\n" * 40, encoding="utf-8")
+    with pytest.raises(ProfileDataError, match="no 'id' column"):
+        next(stream_profiles(no_id, SCHEMAS, batch_bytes=30))
+
+
+def test_a_quoted_field_across_a_block_boundary_stays_one_record(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    rows = [f'E{i},enterprise,"第{i}行\n续行, 带逗号"\n' for i in range(30)]
+    path.write_text("id,kind,name\n" + "".join(rows), encoding="utf-8")
+    whole = read_profiles(path, SCHEMAS)
+    batches = list(stream_profiles(path, SCHEMAS, batch_bytes=50))
+    assert len(batches) > 5
+    frames = [b.frames[a] for b in batches for a in b.frames if b.frames[a].height]
+    assert pl.concat(frames).equals(pl.concat([f for f in whole.frames.values() if f.height]))
+    assert [e for b in batches for e in b.errors] == whole.errors == []
+
+
+def test_an_empty_or_unreadable_parquet_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "e.parquet"
+    pl.DataFrame(schema={"kind": pl.String, "id": pl.String}).write_parquet(empty)
+    with pytest.raises(ProfileDataError, match="empty"):
+        list(stream_profiles(empty, SCHEMAS))
+    bad = tmp_path / "b.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(ProfileDataError, match="not a readable Parquet file"):
+        list(stream_profiles(bad, SCHEMAS))

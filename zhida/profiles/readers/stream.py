@@ -1,0 +1,243 @@
+"""`stream_profiles`: a profile file batch by batch, memory bounded by the batch.
+
+Each batch is checked and converted exactly as `read_profiles` does the whole
+file (`rows.to_batch`), with the ids of the batches before it (`seen.SeenIds`),
+so a duplicate id is found wherever its first line was. The batches together
+give the same rows, errors and warnings as one `read_profiles` of the file.
+
+- Parquet: row group by row group (polars' reader), in batches of at most
+  `batch_rows`; memory is bounded by the largest row group the writer chose.
+- CSV: by blocks of about `batch_bytes`, cut after a newline that is not inside
+  a quoted field, each read with the header in front. A header with a quote in
+  it, or a file under one block, is read whole.
+- JSON Lines: read whole (its column types are inferred from the whole file),
+  then handed out in slices of `batch_rows`.
+
+Whole-file problems (not that format, no `id` column, no rows) are raised by
+the first batch, before anything of the file has been used.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from zhida.errors import ProfileDataError
+from zhida.profiles.readers.batch import (
+    CSV_EXTENSIONS,
+    PARQUET_EXTENSIONS,
+    ProfileBatch,
+    audience_arg,
+)
+from zhida.profiles.readers.csv_input import read_csv, read_csv_bytes
+from zhida.profiles.readers.raw import BOM, Raw, header_names
+from zhida.profiles.readers.read import read_profiles
+from zhida.profiles.readers.rows import to_batch
+from zhida.profiles.readers.seen import SeenIds
+from zhida.profiles.schema import Audience, SchemaSet
+
+BATCH_ROWS = 1 << 17
+BATCH_BYTES = 32 << 20
+
+
+def stream_profiles(
+    path: str | Path,
+    schemas: SchemaSet,
+    kind: Audience | str | None = None,
+    batch_rows: int = BATCH_ROWS,
+    batch_bytes: int = BATCH_BYTES,
+) -> Iterator[ProfileBatch]:
+    """Read and check a profile file batch by batch (see the module docstring).
+
+    Each ProfileBatch has the frames, errors and row count of its batch; the
+    warnings about the file's columns come with the first one."""
+    p = Path(path)
+    fname = str(path)
+    forced = audience_arg(kind)
+    ext = p.suffix.lower()
+    if ext in PARQUET_EXTENSIONS:
+        raws = _parquet_raws(p, fname, max(1, batch_rows))
+    elif ext in CSV_EXTENSIONS and p.is_file() and p.stat().st_size > batch_bytes:
+        raws = _csv_raws(p, fname, max(1, batch_bytes))
+    else:
+        yield from _slices(read_profiles(p, schemas, forced), max(1, batch_rows))
+        return
+    seen = SeenIds()
+    first = True
+    for raw in raws:
+        batch = to_batch(raw, schemas, forced, fname, seen)
+        if not first:
+            batch.warnings = []
+        first = False
+        yield batch
+
+
+def _slices(batch: ProfileBatch, rows: int) -> Iterator[ProfileBatch]:
+    """A whole-file batch handed out in slices (all errors and warnings with the first)."""
+    longest = max((f.height for f in batch.frames.values()), default=0)
+    yield ProfileBatch(
+        {a: f.slice(0, rows) for a, f in batch.frames.items()},
+        batch.errors,
+        batch.warnings,
+        batch.rows_read,
+    )
+    for start in range(rows, longest, rows):
+        yield ProfileBatch({a: f.slice(start, rows) for a, f in batch.frames.items()})
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _parquet_raws(path: Path, fname: str, batch_rows: int) -> Iterator[Raw]:
+    if not path.exists():
+        raise ProfileDataError(f"{fname}: no such file")
+    if path.is_dir():
+        raise ProfileDataError(f"{fname}: is a directory, not a profile file")
+    try:
+        names = header_names(list(pl.read_parquet_schema(path)), fname)
+        groups = [g.num_rows for g in _row_groups(path)]
+        line = 1
+        for rows in groups:  # polars' reader, one row group at a time
+            whole = pl.scan_parquet(path).slice(line - 1, rows).collect()
+            for start in range(0, rows, batch_rows):
+                df = whole.slice(start, batch_rows)
+                if names != df.columns:
+                    df = df.rename(dict(zip(df.columns, names, strict=True)))
+                yield Raw(df, np.arange(line, line + df.height, dtype=np.int64))
+                line += df.height
+    except ProfileDataError:
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ProfileDataError(f"{fname}: not a readable Parquet file ({first[:120]})") from None
+    if line == 1:
+        raise ProfileDataError(f"{fname}: empty, no rows")
+
+
+def _row_groups(path: Path) -> Iterator[pq.RowGroupMetaData]:
+    meta = pq.read_metadata(path)
+    return (meta.row_group(i) for i in range(meta.num_row_groups))
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _csv_raws(path: Path, fname: str, batch_bytes: int) -> Iterator[Raw]:
+    with path.open("rb") as f:
+        head = f.read(len(BOM))
+        if head != BOM:
+            f.seek(0)
+        header = f.readline()
+        if b'"' in header or not header.endswith(b"\n"):
+            f.close()
+            yield read_csv(path, fname)
+            return
+        next_line = 2  # the file line of the block's first line
+        first = True
+        for block in _csv_blocks(f, batch_bytes):
+            raw = read_csv_bytes(header + block, fname)
+            if raw.df.height == 0 and not raw.row_errors:
+                next_line += block.count(b"\n")
+                continue
+            raw.lines += next_line - 2
+            if not first:
+                raw.warnings = []
+            first = False
+            next_line += block.count(b"\n")
+            yield raw
+    if first:
+        raise ProfileDataError(f"{fname}: empty, no rows after the header")
+
+
+def _csv_blocks(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """Blocks of whole records: each ends after a newline outside quotes (or at the end)."""
+    carry = b""
+    while True:
+        chunk = f.read(size)
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        data = carry + chunk
+        cut = _record_end(data)
+        if cut <= 0:
+            carry = data
+            continue
+        yield data[:cut]
+        carry = data[cut:]
+
+
+def _record_end(data: bytes) -> int:
+    """The position just after the last newline of `data` outside a quoted field, or 0.
+
+    Outside quotes the count of quote characters before a position is even (a quote
+    inside a quoted field is doubled). A stray quote inside an unquoted field (not
+    valid CSV, read literally) flips that count: a file with one and, after it, a
+    quoted field spanning lines could be cut inside that field. Such a file is read
+    whole when it is under one block."""
+    end = data.rfind(b"\n") + 1
+    quotes = data.count(b'"', 0, end)
+    while end > 0 and quotes % 2:
+        prev = data.rfind(b"\n", 0, end - 1) + 1
+        quotes -= data.count(b'"', prev, end)
+        end = prev
+    return end
+
+
+# --------------------------------------------------------------------------- read ahead
+
+T = TypeVar("T")
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, produced by a thread up to `depth` ahead of the consumer: the next batch
+    is read and checked (polars and numpy release the GIL) while this one is evaluated.
+    An exception in the producer is raised in the consumer, at the item it stopped at."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            put(_Failed(e))
+        else:
+            put(done)
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
