@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.store.models import AuditLog, Officer
@@ -20,3 +21,30 @@ def audit(
             detail=detail,
         )
     )
+
+
+def audit_entries(
+    session: Session,
+    *,
+    limit: int = 100,
+    before: int | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    officer_id: int | None = None,
+) -> list[tuple[AuditLog, str | None]]:
+    """The newest entries first (ids below `before`), each with its officer's name."""
+    stmt = (
+        select(AuditLog, Officer.name)
+        .outerjoin(Officer, Officer.id == AuditLog.officer_id)
+        .order_by(AuditLog.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(AuditLog.id < before)
+    if action:
+        stmt = stmt.where(AuditLog.action.startswith(action, autoescape=True))
+    if subject:
+        stmt = stmt.where(AuditLog.subject.startswith(subject, autoescape=True))
+    if officer_id is not None:
+        stmt = stmt.where(AuditLog.officer_id == officer_id)
+    return [(entry, name) for entry, name in session.execute(stmt)]
