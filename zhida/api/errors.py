@@ -23,7 +23,15 @@ from zhida.api.security import (
 )
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
-from zhida.errors import ZhidaError
+from zhida.errors import PolicyError, ZhidaError
+from zhida.publishing.errors import (
+    OfficerForbidden,
+    OfficerUnauthenticated,
+    PublishError,
+    VersionConflict,
+    VersionNotFound,
+)
+from zhida.runs.reevaluate import RunError
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class ErrorView:
     code: str
     title: str
     text: str
+    detail: bool = False  # JSON also carries the error's own message (officer-facing)
 
 
 ERRORS: dict[type[ZhidaError], ErrorView] = {
@@ -71,6 +80,16 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "当前登录的账号无权办理此事项。请从发给您的消息中重新打开申报链接。",
     ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
+    # the officer console and its API: the message says what was refused and why
+    OfficerUnauthenticated: ErrorView(
+        401, "officer_unauthenticated", "请先登录", "请使用工作人员账号登录。", True
+    ),
+    OfficerForbidden: ErrorView(403, "forbidden", "无权操作", "当前账号无权进行此操作。", True),
+    VersionNotFound: ErrorView(404, "not_found", "未找到", "未找到所请求的对象。", True),
+    VersionConflict: ErrorView(409, "conflict", "状态不符", "该版本当前的状态不允许此操作。", True),
+    RunError: ErrorView(404, "not_found", "未找到", "未找到该评估任务。", True),
+    PolicyError: ErrorView(422, "policy_invalid", "政策未通过检查", "政策文本未通过检查。", True),
+    PublishError: ErrorView(400, "refused", "操作未执行", "操作未执行。", True),
 }
 FALLBACK = ErrorView(400, "bad_request", "请求无法处理", "请求无法处理，请稍后重试。")
 
@@ -91,11 +110,13 @@ async def handle_domain_error(request: Request, err: Exception) -> Response:
     view = view_of(err)
     if wants_json(request):
         message = view.text if view is not FALLBACK else str(err)
-        return JSONResponse(
-            {"error": view.code, "message": message},
-            status_code=view.status,
-            headers={"Cache-Control": "no-store"},
-        )
+        body = {"error": view.code, "message": message}
+        if view.detail:
+            body["detail"] = str(err).removeprefix(ZhidaError.prefix)
+        headers = {"Cache-Control": "no-store"}
+        if view.status == 401 and view.detail:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(body, status_code=view.status, headers=headers)
     return page(
         request,
         "error.html",
