@@ -161,7 +161,10 @@ class Web:
         """Sign the client in as a profile; the CSRF token of its session."""
         from zhida.api.security import mint_login_token
 
-        r = client.get(f"/login/{mint_login_token(self.settings, profile_id)}")
+        path = f"/login/{mint_login_token(self.settings, profile_id)}"
+        confirm = client.get(path)
+        assert confirm.status_code == 200 and "确认登录" in confirm.text
+        r = client.post(path, data={"csrf_token": csrf_of(confirm.text)})
         assert r.status_code == 303 and r.headers["location"] == "/inbox"
         page = client.get("/inbox")
         assert page.status_code == 200

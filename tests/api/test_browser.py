@@ -1,6 +1,6 @@
 """The whole citizen-facing flow in a real browser (Debian's Chromium driven by Playwright).
 
-Sign in with a login link, receive a pushed notification without reloading (the
+Sign in with a login link (confirmed by a same-site form post), receive a pushed notification without reloading (the
 planner turns a transition into eligibility into an in-app message), follow its
 link, see the form prefilled, submit, see the reference; a tampered link is refused.
 """
@@ -138,6 +138,8 @@ def test_inbox_push_form_submit_and_refusal(server: Settings, tmp_path: Path) ->
             page.on("pageerror", lambda e: problems.append(str(e)))
 
             page.goto(login_url(server, "E1"))
+            expect(page.locator("h1")).to_have_text("确认登录")  # a GET signs no one in
+            page.get_by_role("button", name="确认登录").click()
             expect(page).to_have_url(f"{server.base_url}/inbox")
             expect(page.locator("h1")).to_have_text("我的消息")
             expect(page.locator("#unread-count")).to_have_text("0")

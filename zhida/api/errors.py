@@ -65,7 +65,10 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "请通过“浙里办”登录，或打开短信、消息中的申报链接后再访问本页面。",
     ),
     LoginLinkInvalid: ErrorView(
-        403, "login_link_invalid", "登录链接无效", "登录链接无效或已过期，请重新通过“浙里办”登录。"
+        403,
+        "login_link_invalid",
+        "登录链接无效",
+        "登录链接无效、已使用或已过期，请重新通过“浙里办”登录。",
     ),
     CsrfRejected: ErrorView(
         403,

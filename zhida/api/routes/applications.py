@@ -14,16 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from zhida.api.deps import SessionDep, SettingsDep
+from zhida.api.deps import NowDep, SessionDep, SettingsDep
 from zhida.api.security import (
     CsrfSession,
     CurrentProfile,
@@ -60,9 +60,6 @@ router = APIRouter()
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 MAX_VALUE_CHARS = 500
 REASON_STATE = {True: "ok", False: "no", None: "unknown"}  # a criterion's CSS class
-
-
-NowDep = Annotated[dt.datetime, Depends(utcnow)]
 
 
 def format_day(day: dt.date, today: dt.date) -> str:
@@ -223,7 +220,7 @@ def application_form(
     row = resolve_token(session, token, now)
     today = shanghai_date(now)
     case = load_case(session, row, today)
-    web, is_new = session_for(request, settings, row.profile_id)
+    web, is_new = session_for(session, request, settings, row.profile_id, now)
     earlier = existing_submission(session, row.profile_id, row.policy_id)
     context = policy_context(case, today)
     if earlier is not None:
