@@ -21,7 +21,11 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zhida.api.deps import SessionDep, SettingsDep
-from zhida.api.officer_sessions import read_officer_session, require_officer_csrf
+from zhida.api.officer_sessions import (
+    OfficerSession,
+    read_officer_session,
+    require_officer_csrf,
+)
 from zhida.publishing.errors import OfficerUnauthenticated
 from zhida.publishing.officers import officer_by_token, require_admin
 from zhida.store.models import Officer
@@ -35,6 +39,7 @@ class OfficerAuth:
     officer: Officer
     via: str  # token | session
     csrf_token: str | None = None  # the session's, for the pages
+    session: OfficerSession | None = None  # when signed in with a console session
 
 
 def officer_auth(
@@ -50,8 +55,7 @@ def officer_auth(
     found = read_officer_session(request, session, settings)
     if found is None:
         raise OfficerUnauthenticated("sign in, or send a bearer officer token")
-    officer, csrf = found
-    return OfficerAuth(officer, "session", csrf)
+    return OfficerAuth(found.officer, "session", found.csrf_token, found)
 
 
 CurrentAuth = Annotated[OfficerAuth, Depends(officer_auth)]

@@ -1,27 +1,78 @@
-"""Console sessions for officers (filled in with the server-side sessions of
-zhida/api/sessions.py when they land; until then only bearer tokens sign in)."""
+"""Console sessions for officers: the server-side, revocable sessions of
+zhida/api/sessions.py (kind "officer", cookie `zhida_officer`) and the CSRF tokens of
+zhida/api/csrf.py bound to them. No second mechanism: only the kind is declared here.
+
+- `sign_in` checks name and password (argon2, `publishing.officers.authenticate`),
+  starts a session whose subject is the officer's id, and audits it; a refused sign-in
+  is audited too.
+- `read_officer_session` gives the request's officer, or None when the cookie is
+  absent, tampered, expired, revoked, or the officer is disabled.
+- `sign_out` revokes the session (a copied cookie stops working at once);
+  `end_officer_sessions` revokes all of an officer's (disabled, new password).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from zhida.api import csrf, sessions
+from zhida.clock import utcnow
+from zhida.publishing.audit import audit
+from zhida.publishing.errors import OfficerUnauthenticated
+from zhida.publishing.officers import authenticate
 from zhida.settings import Settings
 from zhida.store.models import Officer
 
+OFFICER = sessions.SessionKind("officer", "zhida_officer", 8 * 3600, "zhida.officer")
+
+
+@dataclass(frozen=True)
+class OfficerSession:
+    officer: Officer
+    active: sessions.Active
+    csrf_token: str
+
 
 def read_officer_session(
-    request: Request, session: Session, settings: Settings
-) -> tuple[Officer, str] | None:
-    """The signed-in officer of the request and the session's CSRF token, or None."""
-    return None
+    request: Request, db: Session, settings: Settings
+) -> OfficerSession | None:
+    active = sessions.read(db, settings, request, OFFICER, utcnow())
+    if active is None or not active.subject.isdigit():
+        return None
+    officer = db.get(Officer, int(active.subject))
+    if officer is None or not officer.active:
+        return None
+    return OfficerSession(officer, active, csrf.token_for(settings, active.id))
 
 
 async def require_officer_csrf(request: Request, expected: str | None) -> None:
-    """Raise unless the request carries the session's CSRF token."""
-    raise NotImplementedError("officer sessions are not built yet")
+    """Raise CsrfRejected unless the request carries the session's CSRF token."""
+    await csrf.verify(request, expected or "")
 
 
-def end_officer_sessions(session: Session, officer: Officer) -> int:
-    """End every console session of the officer (disabled, or a new password)."""
-    return 0
+def sign_in(db: Session, settings: Settings, name: str, password: str) -> OfficerSession:
+    """Start a console session (flushed; the caller commits and sets the cookie). A
+    refused attempt is audited and committed before the error propagates."""
+    try:
+        officer = authenticate(db, name, password)
+    except OfficerUnauthenticated:
+        db.rollback()
+        audit(db, None, "officer.sign_in_refused", name[:200], {})
+        db.commit()
+        raise
+    active = sessions.start(db, settings, OFFICER, str(officer.id), utcnow())
+    audit(db, officer, "officer.sign_in", officer.name, {})
+    return OfficerSession(officer, active, csrf.token_for(settings, active.id))
+
+
+def sign_out(db: Session, current: OfficerSession) -> None:
+    sessions.revoke(db, current.active, utcnow())
+    audit(db, current.officer, "officer.sign_out", current.officer.name, {})
+
+
+def end_officer_sessions(db: Session, officer: Officer) -> int:
+    """End every console session of the officer; how many."""
+    return sessions.revoke_subject(db, OFFICER, str(officer.id), utcnow())

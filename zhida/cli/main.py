@@ -15,7 +15,19 @@ import sys
 
 import typer
 
-from zhida.cli import check, db, demo, evaluate, events, importing, policy_admin, runs, synth, web
+from zhida.cli import (
+    check,
+    db,
+    demo,
+    evaluate,
+    events,
+    importing,
+    officers,
+    policy_admin,
+    runs,
+    synth,
+    web,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -32,7 +44,7 @@ app.command("preview")(policy_admin.preview)
 app.command("publish")(policy_admin.publish)
 app.command("approve")(policy_admin.approve)
 app.command("policies")(policy_admin.policies)
-app.add_typer(policy_admin.officers_app, name="officers")
+app.add_typer(officers.officers_app, name="officers")
 app.command("serve")(web.serve)
 app.add_typer(events.events_app, name="events")
 app.add_typer(db.db_app, name="db")

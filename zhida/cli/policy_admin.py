@@ -1,4 +1,4 @@
-"""`zhida preview`, `zhida publish`, `zhida approve`, `zhida officers`, `zhida policies`."""
+"""`zhida preview`, `zhida publish`, `zhida approve`, `zhida policies`."""
 
 from __future__ import annotations
 
@@ -62,19 +62,6 @@ def approve(
 def policies() -> None:
     """Stored policy versions and their status."""
     raise typer.Exit(run_policies(out_console))
-
-
-officers_app = typer.Typer(no_args_is_help=True, help="Officers and their API tokens.")
-
-
-@officers_app.command("add")
-@user_errors
-def officers_add(
-    name: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option("--role", help="author, approver or admin")] = "author",
-) -> None:
-    """Create an officer; prints the token once (stored hashed)."""
-    raise typer.Exit(run_officer_add(name, role, out_console))
 
 
 def read_policy_file(path: Path) -> tuple[str, str]:
@@ -181,19 +168,6 @@ def _cjk_font(font_manager: Any) -> str | None:
             font_manager.fontManager.addfont(path)
             return str(font_manager.FontProperties(fname=path).get_name())
     return None
-
-
-def run_officer_add(name: str, role: str, out: Console) -> int:
-    from zhida.publishing.officers import add_officer
-    from zhida.store.db import session_scope
-
-    with session_scope() as session:
-        officer, token = add_officer(session, name, role)
-        out.print(
-            f"officer {officer.name} ({officer.role}) created; token (shown once):", markup=False
-        )
-        print(token)
-    return 0
 
 
 def run_submit(path: Path, token: str | None, as_of: dt.date, out: Console) -> int:
