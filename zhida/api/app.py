@@ -12,6 +12,7 @@ from zhida.api.routes import (
     applications,
     inbox,
     officer_admin,
+    officer_pages,
     officer_policies,
     officer_runs,
     webhooks,
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     app.include_router(officer_policies.router)
     app.include_router(officer_runs.router)
     app.include_router(officer_admin.router)
+    app.include_router(officer_pages.router)
     register_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

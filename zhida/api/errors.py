@@ -10,9 +10,10 @@ is a 400 with its own message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from zhida.api.security import (
     CsrfRejected,
@@ -111,6 +112,13 @@ def wants_json(request: Request) -> bool:
 async def handle_domain_error(request: Request, err: Exception) -> Response:
     assert isinstance(err, ZhidaError)
     view = view_of(err)
+    if isinstance(err, OfficerUnauthenticated) and request.url.path.startswith("/officer"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(
+            f"/officer/login?next={quote(target, safe='')}",
+            status_code=303,
+            headers={"Cache-Control": "no-store"},
+        )
     if wants_json(request):
         message = view.text if view is not FALLBACK else str(err)
         body = {"error": view.code, "message": message}

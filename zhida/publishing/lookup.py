@@ -60,23 +60,25 @@ def find_profiles(session: Session, query: str, limit: int = 20) -> list[Found]:
 
 
 def _by_name(session: Session, query: str, limit: int) -> list[Found]:
-    target = normalize_name(query) or query
+    """Each name scored as typed and in its comparable form (places and legal form
+    dropped, `normalize_name`), the better of the two; names read in batches."""
+    target = normalize_name(query)
     name = Profile.data["name"].as_string()
-    best: list[tuple[float, str]] = []
+    best: dict[str, float] = {}
     stmt = select(Profile.id, name).where(name.is_not(None)).execution_options(yield_per=SCAN_BATCH)
     for part in session.execute(stmt).partitions():
         ids = [r[0] for r in part]
-        names = [normalize_name(r[1]) for r in part]
-        for _, score, idx in process.extract(
-            target, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=NAME_CUTOFF
-        ):
-            best.append((float(score), ids[idx]))
-    best.sort(key=lambda t: (-t[0], t[1]))
-    top = best[:limit]
-    rows = {
-        r.id: r for r in session.scalars(select(Profile).where(Profile.id.in_([i for _, i in top])))
-    }
-    return [_found(rows[i], "name", round(s, 1)) for s, i in top if i in rows]
+        raw = [r[1] for r in part]
+        choices = [(query, raw)] + ([(target, [normalize_name(n) for n in raw])] if target else [])
+        for q, names in choices:
+            for _, score, idx in process.extract(
+                q, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=NAME_CUTOFF
+            ):
+                best[ids[idx]] = max(best.get(ids[idx], 0.0), float(score))
+    top = sorted(best.items(), key=lambda t: (-t[1], t[0]))[:limit]
+    wanted = [i for i, _ in top]
+    rows = {r.id: r for r in session.scalars(select(Profile).where(Profile.id.in_(wanted)))}
+    return [_found(rows[i], "name", round(s, 1)) for i, s in top if i in rows]
 
 
 def _profile_or_404(session: Session, profile_id: str) -> tuple[str, dict[str, Any]]:
