@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, list[str]] = {
         "20",
     ],
     "preview": ["--profiles", "200"],
+    "officer_check": ["--lines", "40", "--repeat", "2"],
     "import_bench": ["--rows", "300", "--skip-changed"],
     "planning": ["--transitions", "200", "--no-baseline"],
     "reeval": ["--profiles", "300", "--workers", "1", "--chunk-size", "100"],
