@@ -177,6 +177,29 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+_INPUT = re.compile(r"<input\b([^>]*)>")
+_SELECT = re.compile(r"<select\b([^>]*)>(.*?)</select>", re.S)
+_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+def form_data(html: str) -> dict[str, str]:
+    """What the page's form would post as it is: every named input (hidden ones, the
+    CSRF token and the form's version included) and each select's chosen option."""
+    import html as html_lib
+
+    out: dict[str, str] = {}
+    for attrs in _INPUT.findall(html):
+        a = dict(_ATTR.findall(attrs))
+        if "name" in a:
+            out[a["name"]] = html_lib.unescape(a.get("value", ""))
+    for attrs, options in _SELECT.findall(html):
+        a = dict(_ATTR.findall(attrs))
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        if "name" in a:
+            out[a["name"]] = html_lib.unescape(chosen.group(1)) if chosen else ""
+    return out
+
+
 def session_for(url: str) -> Session:
     return session_factory(url)()
 

@@ -75,8 +75,11 @@ def test_revoke_subject_ends_every_session_of_one_officer(db_url: str) -> None:
             sessions.set_cookie(response, settings, kind, active)
             found = sessions.read(db, settings, request_with(cookie_of(response, kind)), kind, NOW)
             assert (found is not None) is alive
-        later = NOW + dt.timedelta(days=40)
+        later = NOW + dt.timedelta(days=2)
         assert sessions.purge(db, later) == 4
+        sessions.start(db, settings, OFFICER, "carol", NOW)
+        sessions.start(db, settings, OFFICER, "dave", later)  # drops carol's, over a day
+        assert [r.subject for r in db.scalars(select(AuthSession))] == ["dave"]
 
 
 def test_a_token_is_spent_once_even_when_two_requests_race(db_url: str) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from zhida.api.routes.applications import PolicyWithdrawn
 from zhida.api.security import (
     CsrfRejected,
     LoginLinkInvalid,
@@ -82,6 +83,12 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "forbidden",
         "无权办理",
         "当前登录的账号无权办理此事项。请从发给您的消息中重新打开申报链接。",
+    ),
+    PolicyWithdrawn: ErrorView(
+        410,
+        "policy_withdrawn",
+        "政策已更新",
+        "该申报链接对应的政策已调整或停止受理，链接不再有效。请登录“浙里办”查看最新政策。",
     ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
     # the officer console and its API: the message says what was refused and why

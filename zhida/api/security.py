@@ -3,9 +3,11 @@
 Session: a server-side session of kind "profile" (zhida/api/sessions.py: a random
 id in the signed cookie `zhida_session`, a row in `auth_sessions`), exactly one
 profile per session, for `SESSION_MAX_AGE`. A session starts in two ways only:
-opening a valid application link (the link's profile), or signing in with a login
-link: `GET /login/{signed}` shows a confirmation page, and its form (`POST`, with
-a double-submit CSRF token, see zhida/api/csrf.py) spends the link and starts the
+opening a valid application link (the link's profile; when another site opens the
+link of another profile than the signed-in one, a confirmation page with a
+double-submit CSRF token comes first), or signing in with a login link:
+`GET /login/{signed}` shows a confirmation page, and its form (`POST`, with a
+double-submit CSRF token, see zhida/api/csrf.py) spends the link and starts the
 session. A login token (it stands in for the platform's single sign-on; `zhida
 login-link` mints one) is signed with salt "zhida.login", works for
 `LOGIN_MAX_AGE` and once only. A cross-site `GET /login/X` therefore changes

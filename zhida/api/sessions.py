@@ -14,7 +14,8 @@ zhida/api/csrf.py.
   kind, revoked or expired. A copied cookie therefore stops working the moment
   its session is revoked.
 - `revoke` ends one session (logout); `revoke_subject` every session of a subject
-  (an officer disabled, a profile deleted); `purge` drops rows long over.
+  (an officer disabled, a profile deleted); `purge` drops the rows of sessions
+  over for a day (`start` calls it).
 - `spend_once` makes a signed token single use (a login link): the first call for a
   token wins, every later one (a replay, a second tab, a race) gets False.
 
@@ -74,7 +75,10 @@ def _serializer(settings: Settings, kind: SessionKind) -> URLSafeTimedSerializer
 def start(
     db: Session, settings: Settings, kind: SessionKind, subject: str, now: dt.datetime
 ) -> Active:
-    """A new session row for `subject` (flushed; the caller commits and sets the cookie)."""
+    """A new session row for `subject` (flushed; the caller commits and sets the cookie).
+    Rows of sessions over for a day go on the way, so the table holds about one
+    session length of rows."""
+    purge(db, now)
     session_id = secrets.token_urlsafe(ID_BYTES)
     expires = as_utc(now) + dt.timedelta(seconds=kind.max_age)
     db.add(
@@ -159,7 +163,7 @@ def revoke_subject(db: Session, kind: SessionKind, subject: str, now: dt.datetim
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def purge(db: Session, now: dt.datetime, keep: dt.timedelta = dt.timedelta(days=30)) -> int:
+def purge(db: Session, now: dt.datetime, keep: dt.timedelta = dt.timedelta(days=1)) -> int:
     """Drop the rows of sessions that ended more than `keep` ago; how many."""
     cutoff = as_utc(now) - keep
     result = db.execute(delete(AuthSession).where(AuthSession.expires_at < cutoff))

@@ -190,6 +190,8 @@ def test_a_login_link_works_once(web: Web) -> None:
     client = web.client()
     path, token = confirm_login(client, web, "E1")
     assert client.post(path, data={"csrf_token": token}).status_code == 303
+    twice = client.post(path, data={"csrf_token": token})  # a double click: still signed in
+    assert twice.status_code == 303 and twice.headers["location"] == "/inbox"
     client.cookies.delete(SESSION_COOKIE)
     replay = client.post(path, data={"csrf_token": token})
     assert replay.status_code == 403 and "登录链接无效" in replay.text

@@ -100,6 +100,12 @@ def message_json(message: InboxMessage) -> dict[str, Any]:
 # --- sign-in ------------------------------------------------------------------------------
 
 
+def to_inbox() -> Response:
+    response = RedirectResponse("/inbox", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
 @router.get("/login/{signed}", response_class=HTMLResponse, include_in_schema=False)
 def login_page(
     signed: str,
@@ -117,9 +123,7 @@ def login_page(
         raise LoginLinkInvalid("no such profile")
     current = read_session(session, request, settings, now)
     if current is not None and current.profile_id == profile_id:
-        response: Response = RedirectResponse("/inbox", status_code=303)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+        return to_inbox()
     token = csrf.form_token(request, settings)
     shown = page(
         request,
@@ -155,15 +159,16 @@ def _sign_in(
     profile_id = verify_login_token(settings, signed)
     if get_profile(session, profile_id) is None:
         raise LoginLinkInvalid("no such profile")
-    spend_login_token(session, settings, signed, now)
     earlier = read_session(session, request, settings, now)
+    if earlier is not None and earlier.profile_id == profile_id:
+        return to_inbox()  # signed in already (a second click on the confirmation)
+    spend_login_token(session, settings, signed, now)
     if earlier is not None:
         end_session(session, earlier, now)
     web = new_session(session, settings, profile_id, now)
     session.commit()
-    response = RedirectResponse("/inbox", status_code=303)
+    response = to_inbox()
     set_session_cookie(response, settings, web)
-    response.headers.update(SECURITY_HEADERS)
     return response
 
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id_hash"),
     )
     op.create_index("ix_auth_sessions_subject", "auth_sessions", ["kind", "subject"])
+    op.create_index(op.f("ix_auth_sessions_expires_at"), "auth_sessions", ["expires_at"])
     op.create_table(
         "used_tokens",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -53,5 +54,6 @@ def downgrade() -> None:
         batch_op.drop_column("changes")
     op.drop_index(op.f("ix_used_tokens_expires_at"), table_name="used_tokens")
     op.drop_table("used_tokens")
+    op.drop_index(op.f("ix_auth_sessions_expires_at"), table_name="auth_sessions")
     op.drop_index("ix_auth_sessions_subject", table_name="auth_sessions")
     op.drop_table("auth_sessions")
