@@ -21,7 +21,8 @@ from zhida.store.models import Officer, PolicyVersion
 _SHOWN = {VersionStatus.PUBLISHED: 0, VersionStatus.DRAFT: 1}
 
 
-def _iso(t: dt.datetime | None) -> str | None:
+def iso(t: dt.datetime | None) -> str | None:
+    """An instant as ISO 8601 with its offset (SQLite gives naive UTC back)."""
     if t is None:
         return None
     return (t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)).isoformat()
@@ -53,8 +54,8 @@ def version_json(version: PolicyVersion, names: dict[int, str]) -> dict[str, Any
         "audience": version.audience,
         "author": names.get(version.author_id),
         "approver": names.get(version.approver_id) if version.approver_id else None,
-        "created_at": _iso(version.created_at),
-        "published_at": _iso(version.published_at),
+        "created_at": iso(version.created_at),
+        "published_at": iso(version.published_at),
         "review_comment": version.review_comment,
     }
 

@@ -6,7 +6,6 @@ Only admins manage officers.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -45,17 +44,11 @@ from zhida.publishing.officers import (
     set_role,
 )
 from zhida.publishing.results import policy_results
-from zhida.publishing.review import versions_of
+from zhida.publishing.review import iso, versions_of
 from zhida.publishing.versions import find_version
 from zhida.store.models import Officer
 
 router = APIRouter(prefix="/api/officer", tags=["officer"])
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    if t is None:
-        return None
-    return (t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)).isoformat()
 
 
 def officer_out(o: Officer) -> OfficerOut:
@@ -64,7 +57,7 @@ def officer_out(o: Officer) -> OfficerOut:
         role=o.role,
         active=o.active,
         has_password=o.password_hash is not None,
-        token_expires_at=_iso(o.token_expires_at),
+        token_expires_at=iso(o.token_expires_at),
     )
 
 
@@ -142,7 +135,7 @@ def audit_log(
     return [
         AuditOut(
             id=e.id,
-            at=_iso(e.at) or "",
+            at=iso(e.at) or "",
             officer=name,
             action=e.action,
             subject=e.subject,
@@ -201,6 +194,6 @@ def new_token(name: str, body: TokenIn, admin: AdminOfficer, session: SessionDep
     """A new bearer token for the officer; the old one stops working."""
     target = find_officer(session, name)
     token = rotate_token(session, target, body.days, admin)
-    out = TokenOut(token=token, expires_at=_iso(target.token_expires_at))
+    out = TokenOut(token=token, expires_at=iso(target.token_expires_at))
     session.commit()
     return out
