@@ -270,3 +270,31 @@ def test_every_page_renders_for_a_signed_in_officer(web: Web) -> None:
         "console.css",
     ):
         assert bob.get(f"/static/officer/{asset}").status_code == 200, asset
+
+
+def test_a_disabled_officer_session_stops_at_once(web: Web) -> None:
+    """Even a session nobody revoked: the officer's flag is read on every request."""
+    client = web.client()
+    sign_in(client)
+    with session_scope(web.url) as s:
+        officer = s.scalar(select(Officer).where(Officer.name == "alice"))
+        assert officer is not None
+        officer.active = False
+    assert client.get(f"{API}/me").status_code == 401
+    assert client.get("/officer").status_code == 303
+
+
+def test_audit_page_pages_back_with_its_filter(web: Web) -> None:
+    from zhida.publishing.audit import audit
+
+    with session_scope(web.url) as s:
+        for i in range(105):
+            audit(s, None, "policy.submit", f"p&{i}", {})
+    client = web.client()
+    sign_in(client)
+    page = client.get("/officer/audit", params={"action": "policy.", "subject": "p&"})
+    assert page.text.count("<tr><td") == 100
+    more = re.search(r'href="(/officer/audit\?before=[^"]+)"', page.text)
+    assert more and "&amp;subject=p%26" in more.group(1)
+    older = client.get(more.group(1).replace("&amp;", "&"))
+    assert older.text.count("<tr><td") == 5 and "p&amp;4<" in older.text
