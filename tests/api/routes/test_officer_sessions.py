@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.api.conftest import POLICY_ID, Web, add_profiles, make_app, make_settings, publish
-from tests.api.conftest import policy_text as test_policy
+from tests.api.conftest import policy_text as draft_text
 from tests.support.cli import run_cli
 from zhida.api.officer_sessions import OFFICER
 from zhida.publishing.officers import add_officer
@@ -156,7 +156,7 @@ def test_session_changes_need_the_csrf_token(web: Web) -> None:
             return s.scalar(select(func.count()).select_from(PolicyVersion)) or 0
 
     before = versions()
-    body = {"yaml": test_policy("2亿")}
+    body = {"yaml": draft_text("2亿")}
     assert client.post(f"{API}/check", json=body).status_code == 200  # a read: no token
     missing = client.post(f"{API}/policies", json=body)
     assert missing.status_code == 403 and missing.json()["error"] == "csrf_rejected"
@@ -234,7 +234,7 @@ def test_every_page_renders_for_a_signed_in_officer(web: Web) -> None:
     alice = web.client()
     alice_csrf = sign_in(alice)
     r = alice.post(
-        f"{API}/policies", json={"yaml": test_policy("2亿")}, headers={"X-CSRF-Token": alice_csrf}
+        f"{API}/policies", json={"yaml": draft_text("2亿")}, headers={"X-CSRF-Token": alice_csrf}
     )
     assert r.status_code == 201
     pages = {
