@@ -30,6 +30,7 @@ from zhida.publishing.errors import (
     OfficerForbidden,
     OfficerUnauthenticated,
     PublishError,
+    SignInThrottled,
     VersionConflict,
     VersionNotFound,
 )
@@ -98,6 +99,9 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     OfficerForbidden: ErrorView(403, "forbidden", "无权操作", "当前账号无权进行此操作。", True),
     VersionNotFound: ErrorView(404, "not_found", "未找到", "未找到所请求的对象。", True),
     VersionConflict: ErrorView(409, "conflict", "状态不符", "该版本当前的状态不允许此操作。", True),
+    SignInThrottled: ErrorView(
+        429, "too_many", "请稍后再试", "登录失败次数过多，请稍后再试。", True
+    ),
     RunError: ErrorView(404, "not_found", "未找到", "未找到该评估任务。", True),
     PolicyError: ErrorView(422, "policy_invalid", "政策未通过检查", "政策文本未通过检查。", True),
     PublishError: ErrorView(400, "refused", "操作未执行", "操作未执行。", True),

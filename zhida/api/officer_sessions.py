@@ -5,6 +5,8 @@ zhida/api/csrf.py bound to them. No second mechanism: only the kind is declared 
 - `sign_in` checks name and password (argon2, `publishing.officers.authenticate`),
   starts a session whose subject is the officer's id, and audits it; a refused sign-in
   is audited too.
+  After `MAX_REFUSALS` refused attempts for one name within `REFUSAL_WINDOW`, even
+  the right password is refused until the window has passed (SignInThrottled, 429).
 - `read_officer_session` gives the request's officer, or None when the cookie is
   absent, tampered, expired, revoked, or the officer is disabled.
 - `sign_out` revokes the session (a copied cookie stops working at once);
@@ -13,6 +15,7 @@ zhida/api/csrf.py bound to them. No second mechanism: only the kind is declared 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -20,13 +23,16 @@ from sqlalchemy.orm import Session
 
 from zhida.api import csrf, sessions
 from zhida.clock import utcnow
-from zhida.publishing.audit import audit
-from zhida.publishing.errors import OfficerUnauthenticated
+from zhida.publishing.audit import audit, count_since
+from zhida.publishing.errors import OfficerUnauthenticated, SignInThrottled
 from zhida.publishing.officers import authenticate
 from zhida.settings import Settings
 from zhida.store.models import Officer
 
 OFFICER = sessions.SessionKind("officer", "zhida_officer", 8 * 3600, "zhida.officer")
+MAX_REFUSALS = 10
+REFUSAL_WINDOW = dt.timedelta(minutes=15)
+REFUSED = "officer.sign_in_refused"
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,16 @@ async def require_officer_csrf(request: Request, expected: str | None) -> None:
 def sign_in(db: Session, settings: Settings, name: str, password: str) -> OfficerSession:
     """Start a console session (flushed; the caller commits and sets the cookie). A
     refused attempt is audited and committed before the error propagates."""
+    subject = name[:200]
+    if count_since(db, REFUSED, subject, utcnow() - REFUSAL_WINDOW) >= MAX_REFUSALS:
+        audit(db, None, "officer.sign_in_throttled", subject, {})
+        db.commit()
+        raise SignInThrottled(f"too many refused sign-ins for '{subject}'; wait and retry")
     try:
         officer = authenticate(db, name, password)
     except OfficerUnauthenticated:
         db.rollback()
-        audit(db, None, "officer.sign_in_refused", name[:200], {})
+        audit(db, None, REFUSED, subject, {})
         db.commit()
         raise
     active = sessions.start(db, settings, OFFICER, str(officer.id), utcnow())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhida.store.models import AuditLog, Officer
@@ -48,3 +49,15 @@ def audit_entries(
     if officer_id is not None:
         stmt = stmt.where(AuditLog.officer_id == officer_id)
     return [(entry, name) for entry, name in session.execute(stmt)]
+
+
+def count_since(session: Session, action: str, subject: str, since: dt.datetime) -> int:
+    """How many entries of this action on this subject since an instant."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.action == action, AuditLog.subject == subject, AuditLog.at >= since)
+        )
+        or 0
+    )

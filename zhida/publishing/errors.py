@@ -24,3 +24,7 @@ class VersionNotFound(PublishError):
 
 class VersionConflict(PublishError):
     """The step does not fit the version's state (already published, same text twice)."""
+
+
+class SignInThrottled(PublishError):
+    """Too many refused sign-ins for one officer name in a short time."""

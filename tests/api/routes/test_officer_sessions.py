@@ -298,3 +298,23 @@ def test_audit_page_pages_back_with_its_filter(web: Web) -> None:
     assert more and "&amp;subject=p%26" in more.group(1)
     older = client.get(more.group(1).replace("&amp;", "&"))
     assert older.text.count("<tr><td") == 5 and "p&amp;4<" in older.text
+
+
+def test_sign_in_is_throttled_after_repeated_refusals(web: Web) -> None:
+    from zhida.api.officer_sessions import MAX_REFUSALS
+
+    client = web.client()
+    token = form_token(client.get("/officer/login").text)
+
+    def attempt(password: str) -> int:
+        data = {"name": "alice", "password": password, "csrf_token": token}
+        return client.post("/officer/login", data=data).status_code
+
+    assert [attempt("wrong-password-1") for _ in range(MAX_REFUSALS)] == [401] * MAX_REFUSALS
+    r = client.post(
+        "/officer/login", data={"name": "alice", "password": PASSWORD, "csrf_token": token}
+    )
+    assert r.status_code == 429 and "登录失败次数过多" in r.text
+    assert OFFICER.cookie not in client.cookies
+    assert audit_actions(web.url)[-1] == "officer.sign_in_throttled"
+    sign_in(web.client(), "bob", PASSWORD + "-bob")  # another officer is not held up

@@ -36,6 +36,7 @@ ACTION_NAMES = {
     "officer.sign_in": "登录",
     "officer.sign_out": "退出",
     "officer.sign_in_refused": "登录失败",
+    "officer.sign_in_throttled": "登录受限",
     "profile.search": "查询主体",
     "profile.view": "查看主体",
     "profile.explain": "查看判定解释",

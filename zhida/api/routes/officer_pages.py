@@ -26,7 +26,7 @@ from zhida.api.routes import officer_admin, officer_policies, officer_runs
 from zhida.api.routes.officer_labels import LABELS, money, pct, spent_hours
 from zhida.api.security import SECURITY_HEADERS, page
 from zhida.clock import SHANGHAI
-from zhida.publishing.errors import OfficerUnauthenticated
+from zhida.publishing.errors import OfficerUnauthenticated, SignInThrottled
 from zhida.publishing.officers import MAY_APPROVE
 from zhida.publishing.review import versions_of
 from zhida.publishing.versions import find_version
@@ -148,6 +148,8 @@ async def login(
         sessions.revoke(session, previous, dt.datetime.now(dt.UTC))
     try:
         current = sign_in(session, settings, name, password)
+    except SignInThrottled:
+        return login_form(request, settings, next, name, "登录失败次数过多，请15分钟后再试。", 429)
     except OfficerUnauthenticated:
         return login_form(request, settings, next, name, "账号或密码不正确。", 401)
     session.commit()
