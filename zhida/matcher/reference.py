@@ -47,6 +47,7 @@ class PolicyResult:
     benefit: float | None
     criteria: list[CriterionTrace]
     as_of: dt.date
+    profile: dict[str, Value] = field(default_factory=dict)  # as evaluated (normalised)
 
     @property
     def top_codes(self) -> list[bool | None]:
@@ -140,6 +141,7 @@ def evaluate_policy(policy: Policy, profile: dict[str, Value], as_of: dt.date) -
         benefit=benefit,
         criteria=traces,
         as_of=as_of,
+        profile=env.profile,
     )
 
 
@@ -157,3 +159,17 @@ def evaluate_form(policy: Policy, profile: dict[str, Value], as_of: dt.date) -> 
     """The application form prefilled from the profile: label -> value (None if unknown)."""
     env = _Env(policy, normalize_profile(profile), as_of)
     return {label: env.eval(node) for label, node in policy.form.items()}
+
+
+def evaluate_node(
+    policy: Policy,
+    node: Node,
+    fields: dict[str, Value],
+    defines: dict[str, Value],
+    as_of: dt.date,
+) -> Value:
+    """One expression of the policy from values already read (an explanation's: the
+    fields and `define:` values a criterion read), e.g. the side of a comparison."""
+    env = _Env(policy, normalize_profile(fields), as_of)
+    env.memo.update(defines)
+    return env.eval(node)
