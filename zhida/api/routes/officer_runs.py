@@ -24,7 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from zhida.api.deps import SessionDep
 from zhida.api.officer_auth import CurrentOfficer
 from zhida.api.routes.officer_models import RunOut
-from zhida.runs.reevaluate import get_run, list_runs, partial_counts, summary_line
+from zhida.runs.listing import list_runs, summary_line
+from zhida.runs.reevaluate import get_run, partial_counts
 
 router = APIRouter(prefix="/api/officer", tags=["officer"])
 FINAL = ("done", "failed")
