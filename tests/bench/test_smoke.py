@@ -49,6 +49,7 @@ BENCHMARKS: dict[str, list[str]] = {
     ],
     "preview": ["--profiles", "200"],
     "officer_check": ["--lines", "40", "--repeat", "2"],
+    "ranking": ["--profiles", "2000", "--train-profiles", "20000", "--repeats", "1"],
     "import_bench": ["--rows", "300", "--skip-changed"],
     "planning": ["--transitions", "200", "--no-baseline"],
     "reeval": ["--profiles", "300", "--workers", "1", "--chunk-size", "100"],

@@ -138,11 +138,13 @@ def test_evaluate_outputs_contract_lines_and_skips_bad_rows(tmp_path: Path, pack
         "policy",
         "outcome",
         "benefit",
+        "takeup",
         "score",
         "rank",
         "failed",
         "unknown",
     ]
+    assert 0 <= first["takeup"] <= 1
     assert first["benefit"] == 500000 and first["rank"] == 1 and first["failed"] == []
     assert lines[1]["unknown"] == ["age"]
     assert lines[0]["score"] > lines[1]["score"]
@@ -168,6 +170,7 @@ def test_evaluate_all_includes_ineligible_with_null_rank(tmp_path: Path, pack: P
             "policy": "lg",
             "outcome": "ineligible",
             "benefit": 500000.0,
+            "takeup": 0.8025,  # the heuristic's, had it been told: 0.5 + 0.3 x 0.675 + 0.2 x 0.5
             "score": 0.0,
             "rank": None,
             "failed": ["revenue"],

@@ -23,6 +23,7 @@ from sqlalchemy import Row, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery.schedule import quiet_until
+from zhida.channels.delivery.steps import insert_feedback
 from zhida.channels.links import new_link, new_tokens
 from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (
@@ -36,11 +37,13 @@ from zhida.clock import shanghai_date
 from zhida.matcher.explanation import missing_labels
 from zhida.matcher.reference import evaluate_policy
 from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
+from zhida.ranking.holdout import held_out
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.models import (
     Channel,
     Decision,
+    FeedbackKind,
     Notification,
     NotificationStatus,
     OptOut,
@@ -61,6 +64,7 @@ class PlanSummary:
     sms_deferred: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> count (no SMS)
     waiting: int = 0  # window opens later than the lead time: planned on a later day
+    held_out: int = 0  # the policy's holdout share: not notified, a held_out event instead
     queued_ids: list[int] = field(default_factory=list)
     bad_profiles: list[str] = field(default_factory=list)  # stored data that cannot be read
 
@@ -285,6 +289,8 @@ def _plan_notifications(
         writer.wait()
     finally:
         writer.close()
+    if plan.held:
+        insert_feedback(session, plan.held)
     return summary
 
 
@@ -306,6 +312,7 @@ class _Plan:
         self.unseen: deque[tuple[set[tuple[str, str, int, str]], Counter[str]]] = deque(maxlen=2)
         self.tokens: Iterator[str] = iter(())
         self.out = PlannedBatch()
+        self.held: list[dict[str, Any]] = []  # held_out FeedbackEvent rows
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
         self.unseen.append((set(), Counter()))
@@ -340,6 +347,11 @@ class _Plan:
         if window.opens is not None and window.opens > self.lead:
             self.summary.waiting += 1  # planned by a later run of the planner
             return False
+        if t.to_outcome == 2 and held_out(
+            self.settings.secret_key, t.profile_id, t.policy_id, policy.holdout
+        ):
+            self.hold(t)
+            return True
         key = (t.profile_id, t.policy_id, t.policy_version_id)
         stored = t.channels or 0  # 1 in-app, 2 SMS, 3 both already planned
         need_inapp = not stored & 1 and not self.planned((*key, Channel.INAPP))
@@ -367,6 +379,19 @@ class _Plan:
                 err,
             )
         return True
+
+    def hold(self, t: Row[Any]) -> None:
+        """Held out (ranking/holdout.py): recorded, not notified."""
+        self.summary.held_out += 1
+        self.held.append(
+            {
+                "profile_id": t.profile_id,
+                "policy_id": t.policy_id,
+                "kind": FeedbackKind.HELD_OUT,
+                "at": self.now,
+                "detail": {"policy_version_id": t.policy_version_id, "transition_id": t.id},
+            }
+        )
 
     def plan_maybe(self, t: Row[Any], version: CompiledVersion, policy: Policy) -> None:
         """Unknown outcome: at most an in-app message listing the missing data; never SMS."""

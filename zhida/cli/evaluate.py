@@ -27,6 +27,7 @@ from zhida.errors import ErrorList, ZhidaError
 
 if TYPE_CHECKING:
     from zhida.profiles.readers import ProfileBatch
+    from zhida.ranking.model import TakeupModel
     from zhida.rules.loader import Pack
 
 
@@ -40,9 +41,15 @@ def evaluate(
         bool, typer.Option("--explain", help="Add the Chinese explanation to each line.")
     ] = False,
     kind: KindOpt = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="A take-up model file (default: the active one, if any)."),
+    ] = None,
 ) -> None:
     """Evaluate profiles against policies; JSON Lines on stdout."""
-    code = run_evaluate(policies, profiles, parse_date(as_of), all_, explain, kind, err_console)
+    code = run_evaluate(
+        policies, profiles, parse_date(as_of), all_, explain, kind, err_console, model
+    )
     raise typer.Exit(code)
 
 
@@ -99,9 +106,11 @@ def run_evaluate(
     explain: bool,
     kind: str | None,
     err: Console,
+    model_path: Path | None = None,
 ) -> int:
     from zhida.ranking.evaluate import evaluate_to_jsonl
 
+    model = takeup_model(model_path)
     pack = load_policies(policies)
     batch = read_checked(profiles, pack, kind, err)
     total = sum(df.height for df in batch.frames.values())
@@ -122,9 +131,22 @@ def run_evaluate(
             include_all=include_all,
             explain=explain,
             progress=advance,
+            model=model,
         )
     out.flush()
     return EXIT_BAD_ROWS if batch.errors or batch.warnings else 0
+
+
+def takeup_model(path: Path | None) -> TakeupModel | None:
+    """The model named, else the active one (`zhida rank train`), else none (heuristic)."""
+    from zhida.ranking.model import active_model_path, load
+    from zhida.settings import get_settings
+
+    if path is None:
+        path = active_model_path(get_settings().var_dir)
+        if not path.is_file():
+            return None
+    return load(path)
 
 
 def run_explain(

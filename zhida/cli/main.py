@@ -24,6 +24,7 @@ from zhida.cli import (
     importing,
     officers,
     policy_admin,
+    rank,
     runs,
     synth,
     web,
@@ -38,7 +39,7 @@ app = typer.Typer(
 app.command("check")(check.check)
 app.command("evaluate")(evaluate.evaluate)
 app.command("explain")(evaluate.explain)
-app.command("synth")(synth.synth)
+app.add_typer(synth.synth_app, name="synth")
 app.command("demo")(demo.demo)
 app.command("preview")(policy_admin.preview)
 app.command("publish")(policy_admin.publish)
@@ -50,6 +51,8 @@ app.add_typer(events.events_app, name="events")
 app.add_typer(db.db_app, name="db")
 app.add_typer(importing.import_app, name="import")
 app.add_typer(runs.runs_app, name="runs")
+app.add_typer(rank.feedback_app, name="feedback")
+app.add_typer(rank.rank_app, name="rank")
 app.command("worker")(runs.worker)
 app.command("beat")(runs.beat)
 app.command("login-link")(web.login_link)

@@ -13,7 +13,17 @@ from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome, Policy
 
 #: by the batch evaluator's outcome code: 0 ineligible, 1 unknown, 2 eligible
 OUTCOME_NAMES: list[Outcome] = [INELIGIBLE, UNKNOWN, ELIGIBLE]
-COLUMNS = ["profile", "policy", "outcome", "benefit", "score", "rank", "failed", "unknown"]
+COLUMNS = [
+    "profile",
+    "policy",
+    "outcome",
+    "benefit",
+    "takeup",
+    "score",
+    "rank",
+    "failed",
+    "unknown",
+]
 
 
 def _id_list(codes: np.ndarray, ids: list[str], want: int) -> pl.Series:
@@ -37,6 +47,7 @@ def result_frame(
     scores: np.ndarray,
     rank: np.ndarray,
     include_all: bool,
+    takeup: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """One row per (profile, policy) to print, ordered by profile, then rank."""
     profile_ids = pl.Series("profile", ids, dtype=pl.String)
@@ -60,6 +71,7 @@ def result_frame(
                         return_dtype=pl.String,
                     ),
                     "benefit": pl.Series(result.benefit[j][keep]).fill_nan(None),
+                    "takeup": np.round((scores if takeup is None else takeup)[j, keep], 4),
                     "score": np.round(scores[j, keep], 4),
                     "rank": pl.Series(rank[j, keep]).replace(0, None),
                     "failed": _id_list(codes, crit_ids, 0),

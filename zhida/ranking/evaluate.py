@@ -8,14 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 
 from zhida.matcher.batch import DEFAULT_CHUNK, BatchEvaluator
+from zhida.matcher.columns import Columns
 from zhida.matcher.explain import explain_text
 from zhida.matcher.output import result_frame, write_jsonl
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.schema import Audience, SchemaSet
-from zhida.ranking.heuristic import heuristic_scores, ranks
+from zhida.ranking.heuristic import ranks
+from zhida.ranking.model import TakeupModel
+from zhida.ranking.score import takeup_and_score
 from zhida.rules.policy import Policy
 
 
@@ -38,8 +42,10 @@ def evaluate_to_jsonl(
     explain: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
+    model: TakeupModel | None = None,
 ) -> EvaluateStats:
-    """Evaluate every profile against every policy of its audience; write JSON Lines."""
+    """Evaluate every profile against every policy of its audience; write JSON Lines.
+    `model`: the take-up model that gives `takeup` (else the heuristic)."""
     stats = EvaluateStats()
     for audience, df in frames.items():
         mine = [p for p in policies if p.audience is audience]
@@ -53,8 +59,10 @@ def evaluate_to_jsonl(
         evaluator = BatchEvaluator(mine, as_of, chunk_size=chunk_size)
         ids = df.get_column("id")
         schema = schemas[audience]
+        columns = Columns(df, schema) if model is not None else None
         for result in evaluator.evaluate(df, schema):
-            scores = heuristic_scores(mine, result.outcome, result.criteria, result.benefit, as_of)
+            keep = None if not include_all else np.ones(result.outcome.shape, dtype=bool)
+            takeup, scores = takeup_and_score(mine, result, as_of, columns, model, keep)
             rank = ranks(scores, result.outcome)
             frame = result_frame(
                 ids.slice(result.start, result.stop - result.start),
@@ -63,6 +71,7 @@ def evaluate_to_jsonl(
                 scores,
                 rank,
                 include_all,
+                takeup,
             )
             for name, code in (("eligible", 2), ("unknown", 1), ("ineligible", 0)):
                 stats.outcomes[name] += int((result.outcome == code).sum())

@@ -41,6 +41,26 @@ def benefit_weight(benefit: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(w), 0.3, np.clip(w, 0.0, 1.0))
 
 
+def value_weight(policies: list[Policy], benefit: list[np.ndarray], as_of: dt.date) -> np.ndarray:
+    """(P, n) 0.5 + 0.3 x benefit weight + 0.2 x urgency: the heuristic's `takeup`."""
+    n = len(benefit[0]) if benefit else 0
+    out = np.empty((len(policies), n), dtype=np.float64)
+    for j, policy in enumerate(policies):
+        out[j] = 0.5 + 0.3 * benefit_weight(benefit[j]) + 0.2 * urgency(policy.window, as_of)
+    return out
+
+
+def outcome_factor(outcome: np.ndarray, criteria: list[np.ndarray]) -> np.ndarray:
+    """(P, n) eligible 1, unknown 0.25 + 0.25 x share of criteria known to hold, else 0."""
+    out = np.zeros(outcome.shape, dtype=np.float64)
+    for j, codes in enumerate(criteria):
+        known_true = (codes == 2).mean(axis=0) if len(codes) else 1.0
+        out[j] = np.where(
+            outcome[j] == 2, 1.0, np.where(outcome[j] == 1, 0.25 + 0.25 * known_true, 0.0)
+        )
+    return out
+
+
 def heuristic_scores(
     policies: list[Policy],
     outcome: np.ndarray,
@@ -49,16 +69,22 @@ def heuristic_scores(
     as_of: dt.date,
 ) -> np.ndarray:
     """(P, n) scores in [0, 1]; 0 for ineligible. Inputs policy-major as ChunkResult's."""
-    scores = np.zeros(outcome.shape, dtype=np.float64)
-    for j, policy in enumerate(policies):
-        base = 0.5 + 0.3 * benefit_weight(benefit[j]) + 0.2 * urgency(policy.window, as_of)
-        codes = criteria[j]
-        known_true = (codes == 2).mean(axis=0) if len(codes) else 1.0
-        scores[j] = (
-            np.where(outcome[j] == 2, 1.0, np.where(outcome[j] == 1, 0.25 + 0.25 * known_true, 0.0))
-            * base
-        )
-    return scores
+    return outcome_factor(outcome, criteria) * value_weight(policies, benefit, as_of)
+
+
+def heuristic_takeup(
+    policies: list[Policy], pol: np.ndarray, benefit: np.ndarray, days: np.ndarray
+) -> np.ndarray:
+    """The heuristic's takeup for feedback rows: policy positions, benefits and dates
+    (days since 1970-01-01), as `value_weight` gives it on those dates."""
+    out = 0.5 + 0.3 * benefit_weight(np.asarray(benefit, dtype=np.float64))
+    pairs = np.stack([pol.astype(np.int64), np.asarray(days, dtype=np.int64)])
+    uniq, inverse = np.unique(pairs, axis=1, return_inverse=True)
+    epoch = dt.date(1970, 1, 1)
+    urg = np.array(
+        [urgency(policies[int(j)].window, epoch + dt.timedelta(days=int(d))) for j, d in uniq.T]
+    )
+    return out + 0.2 * urg[inverse.ravel()]
 
 
 def ranks(scores: np.ndarray, outcome: np.ndarray) -> np.ndarray:

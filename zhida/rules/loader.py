@@ -42,12 +42,14 @@ POLICY_KEYS = [
     "tests",
     "source",
     "sms",
+    "holdout",
 ]
 CRITERION_KEYS = ["id", "label", *CRITERION_KINDS]
 TEST_KEYS = ["name", "as_of", "profile", "expect"]
 EXPECT_KEYS = ["outcome", "failed", "unknown", "benefit"]
 POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CRITERION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+HOLDOUT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)\s*(%)?$")
 DEFINE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SCHEMA_FILE = "schema.yaml"
 
@@ -133,6 +135,8 @@ class _PolicyReader:
         if "sms" in top:
             policy.sms_template = doc.scalar(top["sms"][1], "sms")
             policy.sms_loc = doc.loc(top["sms"][1])
+        if "holdout" in top:
+            self._collect(self._holdout, policy, top["holdout"][1])
         schema = self.schemas[policy.audience]
         if "window" in top:
             self._collect(self._window, policy, top["window"][1])
@@ -171,6 +175,19 @@ class _PolicyReader:
         if opens and closes and closes < opens:
             raise self.doc.fail("window closes before it opens", keys["closes"][1])
         policy.window = Window(opens, closes)
+
+    def _holdout(self, policy: Policy, node: yaml.Node) -> None:
+        """`holdout: 5%` (or 0.05): a share in [0, 1) of the newly eligible not notified."""
+        text = self.doc.scalar(node, "holdout").strip()
+        match = HOLDOUT.match(text)
+        share = None
+        if match:
+            share = float(match.group(1)) / (100.0 if match.group(2) else 1.0)
+        if share is None or not 0.0 <= share < 1.0:
+            raise self.doc.fail(
+                f"holdout must be a share in [0, 1) such as 5% or 0.05, got '{text}'", node
+            )
+        policy.holdout = share
 
     def _defines(self, node: yaml.Node) -> dict[str, Node]:
         out: dict[str, Node] = {}

@@ -83,6 +83,7 @@ class Policy:
     tests: list[PolicyTest] = field(default_factory=list)
     sms_template: str | None = None  # Jinja2 text overriding the default SMS (channels/)
     sms_loc: Location | None = None
+    holdout: float = 0.0  # share of the newly eligible not notified (ranking/holdout.py)
     text: str = ""
     sha256: str = ""
 

@@ -226,6 +226,9 @@ class FeedbackKind(enum.StrEnum):
     DELIVERED = "delivered"
     OPENED = "opened"  # the application link was opened
     APPLIED = "applied"  # an application was submitted
+    GRANTED = "granted"  # the benefit was granted (imported history, or the department)
+    DECLINED = "declined"  # the profile said no, or the application was refused
+    HELD_OUT = "held_out"  # eligible, planned, and not notified: the policy's holdout share
 
 
 _SMS_ONLY = f"channel = '{Channel.SMS}'"
@@ -362,10 +365,14 @@ class Submission(Base):
 
 
 class FeedbackEvent(Base):
-    """sent, delivered, opened, applied (FeedbackKind): what the ranking model will learn
-    from."""
+    """What happened after a notice (FeedbackKind): what the take-up model learns from.
+
+    `key` is set on imported history (`zhida feedback import`), a digest of the line's
+    (profile, policy, event, at, channel), so a re-import adds nothing; the system's own
+    events leave it null."""
 
     __tablename__ = "feedback_events"
+    __table_args__ = (UniqueConstraint("key", name="uq_feedback_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     profile_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -373,6 +380,7 @@ class FeedbackEvent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuthSession(Base):
