@@ -347,3 +347,20 @@ def test_openapi_documents_every_officer_route(console: Console) -> None:
                 ok = op["responses"].get("200") or op["responses"].get("201")
                 assert ok and "$ref" in str(ok), f"{method} {path} has no response model"
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_results_report_the_holdout_lift(console: Console) -> None:
+    from zhida.store.models import FeedbackEvent
+
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    with session_scope(console.web.url) as s:
+        for profile, kind in (("E1", "sent"), ("E2", "sent"), ("E3", "held_out")):
+            s.add(FeedbackEvent(profile_id=profile, policy_id=POLICY_ID, kind=kind, at=at))
+        later = at + dt.timedelta(days=1)
+        s.add(FeedbackEvent(profile_id="E1", policy_id=POLICY_ID, kind="applied", at=later))
+    holdout = console.client("bob").get(f"{API}/policies/{POLICY_ID}/results").json()["holdout"]
+    assert holdout["notified"] == 2 and holdout["notified_took"] == 1
+    assert holdout["held_out"] == 1 and holdout["held_out_took"] == 0
+    assert holdout["lift"] == 0.5 and holdout["low"] < 0.5 < holdout["high"]
+    page = console.web.client()
+    assert page.get(f"/officer/results/{POLICY_ID}").status_code == 303  # pages need a session
