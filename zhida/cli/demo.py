@@ -232,6 +232,8 @@ def _notification_table(
         Status.FAILED: "失败",
         Status.SKIPPED: "未发短信",
     }
+    if any(s == Status.CANCELLED for _, s in by_status):  # no longer true when due
+        labels[Status.CANCELLED] = "已取消"
     table = Table("渠道", *labels.values())
     for channel, name in ((Channel.INAPP, "站内信"), (Channel.SMS, "短信")):
         table.add_row(name, *[f"{by_status.get((channel, s), 0):,}" for s in labels])

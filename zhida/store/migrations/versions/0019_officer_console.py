@@ -5,13 +5,13 @@ hash); their bearer tokens may expire; an admin can disable an officer without
 deleting who did what. A rejected version keeps the reviewer's comment.
 
 Revision ID: 0019
-Revises: 0018
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0018"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
