@@ -27,8 +27,8 @@ def main() -> None:
     from sqlalchemy import func, select
 
     from tests.support.scratch import scratch_database
-    from zhida.cli.policy_admin import impact_of
     from zhida.publishing.versions import check_policy
+    from zhida.runs.preview import impact_of
     from zhida.store.db import session_scope
     from zhida.store.models import Base
 

@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, list[str]] = {
         "20",
     ],
     "preview": ["--profiles", "200"],
+    "officer_check": ["--lines", "40", "--repeat", "2"],
     "ranking": ["--profiles", "2000", "--train-profiles", "20000", "--repeats", "1"],
     "stream": ["--profiles", "300"],
     "load_frame": ["--profiles", "300", "--repeat", "1"],

@@ -102,7 +102,7 @@ def test_a_policy_failing_check_cannot_be_submitted(db_url: str) -> None:
 
 
 def test_preview_counts_match_direct_evaluation_and_write_nothing(pg_url: str) -> None:
-    from zhida.cli.policy_admin import impact_of
+    from zhida.runs.preview import impact_of
 
     frame = synthesize_enterprises(3000, seed=5)
     with session_scope(pg_url) as s:

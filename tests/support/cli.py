@@ -23,10 +23,13 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> CliResult:
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, input: str | None = None
+) -> CliResult:
     """`zhida ARGS` in this process, from the repository root, with `env` (ZHIDA_*) set
-    for the call and the settings cache cleared around it. An exception the command
-    does not turn into an exit code propagates (where a subprocess prints a traceback)."""
+    for the call and the settings cache cleared around it; `input` is its standard input.
+    An exception the command does not turn into an exit code propagates (where a
+    subprocess prints a traceback)."""
     from zhida.cli import app
     from zhida.settings import get_settings
 
@@ -36,7 +39,9 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> CliResult:
             mp.setenv(name, value)
         get_settings.cache_clear()
         try:
-            result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+            result = CliRunner().invoke(
+                app, [str(a) for a in args], input=input, catch_exceptions=False
+            )
         finally:
             get_settings.cache_clear()
     return CliResult(result.exit_code, result.stdout, result.stderr)

@@ -8,7 +8,16 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zhida.api.errors import register_error_handlers
-from zhida.api.routes import aliyun_webhooks, applications, inbox, webhooks
+from zhida.api.routes import (
+    aliyun_webhooks,
+    applications,
+    inbox,
+    officer_admin,
+    officer_pages,
+    officer_policies,
+    officer_runs,
+    webhooks,
+)
 from zhida.api.security import STATIC_DIR
 
 
@@ -48,6 +57,10 @@ def create_app() -> FastAPI:
     app.include_router(aliyun_webhooks.router)
     app.include_router(inbox.router)
     app.include_router(applications.router)
+    app.include_router(officer_policies.router)
+    app.include_router(officer_runs.router)
+    app.include_router(officer_admin.router)
+    app.include_router(officer_pages.router)
     register_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

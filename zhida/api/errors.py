@@ -10,9 +10,10 @@ is a 400 with its own message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from zhida.api.routes.applications import PolicyWithdrawn
 from zhida.api.security import (
@@ -24,7 +25,16 @@ from zhida.api.security import (
 )
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
-from zhida.errors import ZhidaError
+from zhida.errors import PolicyError, ZhidaError
+from zhida.publishing.errors import (
+    OfficerForbidden,
+    OfficerUnauthenticated,
+    PublishError,
+    SignInThrottled,
+    VersionConflict,
+    VersionNotFound,
+)
+from zhida.runs.reevaluate import RunError
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class ErrorView:
     code: str
     title: str
     text: str
+    detail: bool = False  # JSON also carries the error's own message (officer-facing)
 
 
 ERRORS: dict[type[ZhidaError], ErrorView] = {
@@ -81,6 +92,19 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "该申报链接对应的政策已调整或停止受理，链接不再有效。请登录“浙里办”查看最新政策。",
     ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
+    # the officer console and its API: the message says what was refused and why
+    OfficerUnauthenticated: ErrorView(
+        401, "officer_unauthenticated", "请先登录", "请使用工作人员账号登录。", True
+    ),
+    OfficerForbidden: ErrorView(403, "forbidden", "无权操作", "当前账号无权进行此操作。", True),
+    VersionNotFound: ErrorView(404, "not_found", "未找到", "未找到所请求的对象。", True),
+    VersionConflict: ErrorView(409, "conflict", "状态不符", "该版本当前的状态不允许此操作。", True),
+    SignInThrottled: ErrorView(
+        429, "too_many", "请稍后再试", "登录失败次数过多，请稍后再试。", True
+    ),
+    RunError: ErrorView(404, "not_found", "未找到", "未找到该评估任务。", True),
+    PolicyError: ErrorView(422, "policy_invalid", "政策未通过检查", "政策文本未通过检查。", True),
+    PublishError: ErrorView(400, "refused", "操作未执行", "操作未执行。", True),
 }
 FALLBACK = ErrorView(400, "bad_request", "请求无法处理", "请求无法处理，请稍后重试。")
 
@@ -99,13 +123,22 @@ def wants_json(request: Request) -> bool:
 async def handle_domain_error(request: Request, err: Exception) -> Response:
     assert isinstance(err, ZhidaError)
     view = view_of(err)
-    if wants_json(request):
-        message = view.text if view is not FALLBACK else str(err)
-        return JSONResponse(
-            {"error": view.code, "message": message},
-            status_code=view.status,
+    if isinstance(err, OfficerUnauthenticated) and request.url.path.startswith("/officer"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(
+            f"/officer/login?next={quote(target, safe='')}",
+            status_code=303,
             headers={"Cache-Control": "no-store"},
         )
+    if wants_json(request):
+        message = view.text if view is not FALLBACK else str(err)
+        body = {"error": view.code, "message": message}
+        if view.detail:
+            body["detail"] = str(err).removeprefix(ZhidaError.prefix)
+        headers = {"Cache-Control": "no-store"}
+        if view.status == 401 and view.detail:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(body, status_code=view.status, headers=headers)
     return page(
         request,
         "error.html",

@@ -23,6 +23,7 @@ from zhida.cli import (
     events,
     importing,
     notify,
+    officers,
     policy_admin,
     rank,
     runs,
@@ -46,7 +47,7 @@ app.command("publish")(policy_admin.publish)
 app.command("approve")(policy_admin.approve)
 app.command("policies")(policy_admin.policies)
 app.command("notify")(notify.notify)
-app.add_typer(policy_admin.officers_app, name="officers")
+app.add_typer(officers.officers_app, name="officers")
 app.command("serve")(web.serve)
 app.add_typer(events.events_app, name="events")
 app.add_typer(db.db_app, name="db")

@@ -1,10 +1,9 @@
-"""`zhida preview`, `zhida publish`, `zhida approve`, `zhida officers`, `zhida policies`."""
+"""`zhida preview`, `zhida publish`, `zhida approve`, `zhida policies`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,9 +13,6 @@ from rich.console import Console
 from zhida.cli.support import AsOfOpt, out_console, parse_date, user_errors
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from zhida.rules.policy import Policy
     from zhida.runs.preview import Impact
 
 TokenOpt = Annotated[
@@ -68,19 +64,6 @@ def policies() -> None:
     raise typer.Exit(run_policies(out_console))
 
 
-officers_app = typer.Typer(no_args_is_help=True, help="Officers and their API tokens.")
-
-
-@officers_app.command("add")
-@user_errors
-def officers_add(
-    name: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option("--role", help="author, approver or admin")] = "author",
-) -> None:
-    """Create an officer; prints the token once (stored hashed)."""
-    raise typer.Exit(run_officer_add(name, role, out_console))
-
-
 def read_policy_file(path: Path) -> tuple[str, str]:
     """(policy text, its pack's schema.yaml text or '')."""
     from zhida.publishing.errors import PublishError
@@ -93,31 +76,9 @@ def read_policy_file(path: Path) -> tuple[str, str]:
     return path.read_text(encoding="utf-8"), schema
 
 
-def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date) -> Impact:
-    """Evaluate a policy over the stored population; compare with stored decisions. No writes."""
-    from sqlalchemy import select
-
-    from zhida.publishing.catalogue import schemas_from
-    from zhida.runs.preview import compute_impact
-    from zhida.store.models import Decision
-    from zhida.store.profiles import load_frame
-
-    start = time.perf_counter()
-    schema = schemas_from(schema_yaml)[policy.audience]
-    frame = load_frame(session, policy.audience.value, schema)
-    old = {
-        profile_id: outcome
-        for profile_id, outcome in session.execute(
-            select(Decision.profile_id, Decision.outcome).where(Decision.policy_id == policy.id)
-        )
-    }
-    impact = compute_impact(policy, frame, schema, old, as_of)
-    impact.seconds = round(time.perf_counter() - start, 3)
-    return impact
-
-
 def run_preview(path: Path, as_of: dt.date, as_json: bool, chart: Path | None, out: Console) -> int:
     from zhida.publishing.versions import check_policy
+    from zhida.runs.preview import impact_of
     from zhida.store.db import session_scope
 
     text, schema_yaml = read_policy_file(path)
@@ -209,19 +170,6 @@ def _cjk_font(font_manager: Any) -> str | None:
     return None
 
 
-def run_officer_add(name: str, role: str, out: Console) -> int:
-    from zhida.publishing.officers import add_officer
-    from zhida.store.db import session_scope
-
-    with session_scope() as session:
-        officer, token = add_officer(session, name, role)
-        out.print(
-            f"officer {officer.name} ({officer.role}) created; token (shown once):", markup=False
-        )
-        print(token)
-    return 0
-
-
 def run_submit(path: Path, token: str | None, as_of: dt.date, out: Console) -> int:
     from zhida.publishing.officers import officer_by_token
     from zhida.publishing.versions import submit
@@ -247,10 +195,9 @@ def run_approve(
     start_run: bool,
     out: Console,
 ) -> int:
-    from zhida.publishing.catalogue import compiled
     from zhida.publishing.officers import officer_by_token
-    from zhida.publishing.versions import approve as approve_version
     from zhida.publishing.versions import find_version
+    from zhida.runs.preview import approve_with_impact
     from zhida.settings import get_settings
     from zhida.store.db import session_scope
 
@@ -258,9 +205,7 @@ def run_approve(
     with session_scope() as session:
         officer = officer_by_token(session, token)
         version = find_version(session, policy_id, version_no)
-        policy = compiled(version).policy
-        impact = impact_of(session, policy, version.schema_yaml, as_of)
-        approve_version(session, officer, version, impact.to_json(), settings.allow_self_approval)
+        impact = approve_with_impact(session, officer, version, as_of, settings.allow_self_approval)
         version_id, audience = version.id, version.audience
     out.print(
         f"published {policy_id} version {version.version}: "

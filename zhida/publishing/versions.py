@@ -19,7 +19,12 @@ from zhida.clock import utcnow
 from zhida.matcher.policy_tests import run_policy_tests
 from zhida.publishing.audit import audit
 from zhida.publishing.catalogue import content_sha256, schemas_from
-from zhida.publishing.errors import PublishError
+from zhida.publishing.errors import (
+    OfficerForbidden,
+    PublishError,
+    VersionConflict,
+    VersionNotFound,
+)
 from zhida.publishing.officers import MAY_APPROVE, MAY_SUBMIT
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
@@ -32,6 +37,7 @@ class VersionStatus(StrEnum):
     DRAFT = "draft"  # submitted, waiting for an approver
     PUBLISHED = "published"  # the one in force for its policy
     RETIRED = "retired"  # replaced by a later published version
+    REJECTED = "rejected"  # a reviewer sent it back, with a comment
 
 
 def check_policy(text: str, path: str, schema_yaml: str) -> Policy:
@@ -48,7 +54,7 @@ def submit(
     session: Session, officer: Officer, text: str, path: str, schema_yaml: str = ""
 ) -> PolicyVersion:
     if officer.role not in MAY_SUBMIT:
-        raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot submit policies")
+        raise OfficerForbidden(f"officer '{officer.name}' ({officer.role}) cannot submit policies")
     policy = check_policy(text, path, schema_yaml)
     sha = content_sha256(text, schema_yaml)
     same = session.scalar(
@@ -57,7 +63,7 @@ def submit(
         )
     )
     if same is not None:
-        raise PublishError(
+        raise VersionConflict(
             f"this text of '{policy.id}' is already version {same.version} "
             f"({same.status}); nothing to do"
         )
@@ -95,8 +101,19 @@ def find_version(session: Session, policy_id: str, version: int | None) -> Polic
     found = session.scalars(stmt).first()
     if found is None:
         what = f"version {version}" if version is not None else "a draft"
-        raise PublishError(f"no {what} of policy '{policy_id}'")
+        raise VersionNotFound(f"no {what} of policy '{policy_id}'")
     return found
+
+
+def check_may_approve(
+    officer: Officer, version: PolicyVersion, allow_self_approval: bool = False
+) -> None:
+    """Refuse unless this officer may publish this version now (before any work is done)."""
+    if officer.role not in MAY_APPROVE:
+        raise OfficerForbidden(f"officer '{officer.name}' ({officer.role}) cannot approve policies")
+    if version.author_id == officer.id and not allow_self_approval:
+        raise OfficerForbidden("an author cannot approve their own policy; another approver must")
+    _require_draft(version)
 
 
 def lock_policies(session: Session, policy_ids: Iterable[str], *, shared: bool) -> None:
@@ -142,16 +159,10 @@ def approve(
     version: PolicyVersion,
     preview: dict[str, Any] | None,
     allow_self_approval: bool = False,
+    comment: str | None = None,
 ) -> PolicyVersion:
     """Publish a draft: the previous published version of the policy is retired."""
-    if officer.role not in MAY_APPROVE:
-        raise PublishError(f"officer '{officer.name}' ({officer.role}) cannot approve policies")
-    if version.status != VersionStatus.DRAFT:
-        raise PublishError(
-            f"'{version.policy_id}' version {version.version} is already {version.status}"
-        )
-    if version.author_id == officer.id and not allow_self_approval:
-        raise PublishError("an author cannot approve their own policy; another approver must")
+    check_may_approve(officer, version, allow_self_approval)
     lock_policies(session, [version.policy_id], shared=False)  # chunks in flight finish first
     now = utcnow()
     for old in session.scalars(
@@ -167,15 +178,45 @@ def approve(
         now,
     )
     version.preview = preview
+    version.review_comment = (comment or "").strip() or None
     audit(
         session,
         officer,
         "policy.publish",
         f"{version.policy_id}@v{version.version}",
-        {"version_id": version.id, "preview": preview},
+        {"version_id": version.id, "preview": preview, "comment": version.review_comment},
     )
     session.flush()
     return version
+
+
+def _require_draft(version: PolicyVersion) -> None:
+    if version.status != VersionStatus.DRAFT:
+        raise VersionConflict(
+            f"'{version.policy_id}' version {version.version} is already {version.status}"
+        )
+
+
+def reject(session: Session, officer: Officer, version: PolicyVersion, comment: str) -> None:
+    """Send a draft back to its author with a comment (it is never published)."""
+    if officer.role not in MAY_APPROVE:
+        raise OfficerForbidden(f"officer '{officer.name}' ({officer.role}) cannot review policies")
+    if not comment.strip():
+        raise PublishError("a rejection needs a comment for the author")
+    _require_draft(version)
+    version.status, version.approver_id, version.review_comment = (
+        VersionStatus.REJECTED,
+        officer.id,
+        comment.strip(),
+    )
+    audit(
+        session,
+        officer,
+        "policy.reject",
+        f"{version.policy_id}@v{version.version}",
+        {"version_id": version.id, "comment": comment.strip()},
+    )
+    session.flush()
 
 
 def published_versions(session: Session, audience: str | None = None) -> list[PolicyVersion]:

@@ -7,19 +7,26 @@ audience) with the stored decisions of the same policy id. Writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from zhida.matcher.batch import BatchEvaluator
 from zhida.matcher.explain import explain_text
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.regions import city_of, section_of
 from zhida.profiles.schema import ProfileSchema
+from zhida.publishing.catalogue import compiled, schemas_from
+from zhida.publishing.versions import approve, check_may_approve
 from zhida.rules.policy import Policy
+from zhida.store.models import Decision, Officer, PolicyVersion
+from zhida.store.profiles import load_frame
 
 CHANGES = ("newly_eligible", "no_longer_eligible", "newly_unknown", "unchanged")
 CHANGE_LABELS = {
@@ -133,3 +140,35 @@ def _samples(
                 }
             )
     return out
+
+
+def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date) -> Impact:
+    """Evaluate a policy over the stored population; compare with stored decisions. No writes."""
+    start = time.perf_counter()
+    schema = schemas_from(schema_yaml)[policy.audience]
+    frame = load_frame(session, policy.audience.value, schema)
+    old = {
+        profile_id: outcome
+        for profile_id, outcome in session.execute(
+            select(Decision.profile_id, Decision.outcome).where(Decision.policy_id == policy.id)
+        )
+    }
+    impact = compute_impact(policy, frame, schema, old, as_of)
+    impact.seconds = round(time.perf_counter() - start, 3)
+    return impact
+
+
+def approve_with_impact(
+    session: Session,
+    officer: Officer,
+    version: PolicyVersion,
+    as_of: dt.date,
+    allow_self_approval: bool = False,
+    comment: str | None = None,
+) -> Impact:
+    """Publish a draft with its impact on the stored population recorded beside it (the
+    preview the approver saw is in the audit log). The caller starts the run."""
+    check_may_approve(officer, version, allow_self_approval)
+    impact = impact_of(session, compiled(version).policy, version.schema_yaml, as_of)
+    approve(session, officer, version, impact.to_json(), allow_self_approval, comment)
+    return impact

@@ -61,6 +61,10 @@ class Officer(Base):
     role: Mapped[str] = mapped_column(String(16))  # author | approver | admin
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # console sign-in: an argon2 hash (None: no password set, token only)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
 
 
 class PolicyVersion(Base):
@@ -85,6 +89,7 @@ class PolicyVersion(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     preview: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    review_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Decision(Base):
