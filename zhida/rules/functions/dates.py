@@ -88,6 +88,23 @@ def months_since_days(days: Any, as_of: dt.date) -> Any:
     return np.where(missing, np.nan, months.astype(np.float64))
 
 
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def months_between_days(as_of_days: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Whole months from each date to each evaluation date (int64 day numbers, row by row),
+    counted as `months_since_days` counts them for one evaluation date."""
+    year, month, day = civil_from_days(np.asarray(days, dtype=np.int64))
+    ty, tm, td = civil_from_days(np.asarray(as_of_days, dtype=np.int64))
+    leap = (ty % 4 == 0) & ((ty % 100 != 0) | (ty % 400 == 0))
+    month_days = _MONTH_DAYS[tm - 1] + (leap & (tm == 2))
+    months = (ty - year) * 12 + (tm - month)
+    clamp = np.minimum(day, month_days)
+    forward = days <= as_of_days
+    result: np.ndarray = months - (forward & (td < clamp)) + (~forward & (td > clamp))
+    return result
+
+
 def _months_vector(v: Vectors, node: Call) -> Any:
     arg = node.args[0]
     days = v.value(arg)  # shared by years_since and months_since of the same date
