@@ -14,7 +14,7 @@ MAX_LINES = 500
 
 #: lowest first; a package may import its own modules and those of lower layers only
 LAYERS: list[set[str]] = [
-    {"errors", "clock", "suggest", "redact"},
+    {"errors", "clock", "suggest", "redact", "csvsafe"},
     {"settings"},
     {"profiles"},
     {"rules"},

@@ -161,7 +161,10 @@ class Web:
         """Sign the client in as a profile; the CSRF token of its session."""
         from zhida.api.security import mint_login_token
 
-        r = client.get(f"/login/{mint_login_token(self.settings, profile_id)}")
+        path = f"/login/{mint_login_token(self.settings, profile_id)}"
+        confirm = client.get(path)
+        assert confirm.status_code == 200 and "确认登录" in confirm.text
+        r = client.post(path, data={"csrf_token": csrf_of(confirm.text)})
         assert r.status_code == 303 and r.headers["location"] == "/inbox"
         page = client.get("/inbox")
         assert page.status_code == 200
@@ -172,6 +175,29 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf[-_]token" (?:value|content)="([^"]+)"', html)
     assert found, "no CSRF token in the page"
     return found.group(1)
+
+
+_INPUT = re.compile(r"<input\b([^>]*)>")
+_SELECT = re.compile(r"<select\b([^>]*)>(.*?)</select>", re.S)
+_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+def form_data(html: str) -> dict[str, str]:
+    """What the page's form would post as it is: every named input (hidden ones, the
+    CSRF token and the form's version included) and each select's chosen option."""
+    import html as html_lib
+
+    out: dict[str, str] = {}
+    for attrs in _INPUT.findall(html):
+        a = dict(_ATTR.findall(attrs))
+        if "name" in a:
+            out[a["name"]] = html_lib.unescape(a.get("value", ""))
+    for attrs, options in _SELECT.findall(html):
+        a = dict(_ATTR.findall(attrs))
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        if "name" in a:
+            out[a["name"]] = html_lib.unescape(chosen.group(1)) if chosen else ""
+    return out
 
 
 def session_for(url: str) -> Session:

@@ -92,6 +92,18 @@ def test_round_trip_with_extension_fields(tmp_path: Path, ext: str) -> None:
     assert batch.frames[C].equals(cit)
 
 
+def test_written_csv_escapes_formula_cells(tmp_path: Path) -> None:
+    """A name like `=HYPERLINK(...)` opens in a spreadsheet as text, not a formula;
+    numbers and phone numbers are written as they are."""
+    ent = synthesize_enterprises(3, seed=1).with_columns(
+        pl.Series("name", ['=HYPERLINK("http://x")', "@SUM(A1)", "-2+3"])
+    )
+    write_profiles(ent, tmp_path / "x.csv", kind="enterprise")
+    written = pl.read_csv(tmp_path / "x.csv", infer_schema=False)
+    assert written["name"].to_list() == ['\'=HYPERLINK("http://x")', "'@SUM(A1)", "'-2+3"]
+    assert written["phone"].to_list() == ent["phone"].to_list()
+
+
 def test_single_frame_needs_kind(tmp_path: Path) -> None:
     ent = synthesize_enterprises(10)
     with pytest.raises(ValueError, match="kind"):

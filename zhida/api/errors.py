@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from zhida.api.routes.applications import PolicyWithdrawn
 from zhida.api.security import (
     CsrfRejected,
     LoginLinkInvalid,
@@ -56,7 +57,10 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "请通过“浙里办”登录，或打开短信、消息中的申报链接后再访问本页面。",
     ),
     LoginLinkInvalid: ErrorView(
-        403, "login_link_invalid", "登录链接无效", "登录链接无效或已过期，请重新通过“浙里办”登录。"
+        403,
+        "login_link_invalid",
+        "登录链接无效",
+        "登录链接无效、已使用或已过期，请重新通过“浙里办”登录。",
     ),
     CsrfRejected: ErrorView(
         403,
@@ -69,6 +73,12 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "forbidden",
         "无权办理",
         "当前登录的账号无权办理此事项。请从发给您的消息中重新打开申报链接。",
+    ),
+    PolicyWithdrawn: ErrorView(
+        410,
+        "policy_withdrawn",
+        "政策已更新",
+        "该申报链接对应的政策已调整或停止受理，链接不再有效。请登录“浙里办”查看最新政策。",
     ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
 }

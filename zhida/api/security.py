@@ -1,18 +1,22 @@
-"""Sessions, CSRF and page headers for the citizen- and business-facing pages.
+"""Sign-in for the citizen- and business-facing pages, and their page headers.
 
-Session: a cookie `zhida_session` signed with `secret_key` (itsdangerous, timed,
-salt "zhida.session") holding exactly one profile id and a random per-session
-nonce: `{"p": PROFILE_ID, "n": NONCE}`. It is HttpOnly, SameSite=Lax, Secure when
-`base_url` is https, and expires after `SESSION_MAX_AGE`. A session starts in two
-ways only: opening a valid application link (the link's profile) or
-`GET /login/{signed}` with a short-lived login token signed with salt
-"zhida.login" (it stands in for the platform's single sign-on; `zhida login-link`
-mints one). Either replaces any earlier session with a new nonce.
+Session: a server-side session of kind "profile" (zhida/api/sessions.py: a random
+id in the signed cookie `zhida_session`, a row in `auth_sessions`), exactly one
+profile per session, for `SESSION_MAX_AGE`. A session starts in two ways only:
+opening a valid application link (the link's profile; when another site opens the
+link of another profile than the signed-in one, a confirmation page with a
+double-submit CSRF token comes first), or signing in with a login link:
+`GET /login/{signed}` shows a confirmation page, and its form (`POST`, with a
+double-submit CSRF token, see zhida/api/csrf.py) spends the link and starts the
+session. A login token (it stands in for the platform's single sign-on; `zhida
+login-link` mints one) is signed with salt "zhida.login", works for
+`LOGIN_MAX_AGE` and once only. A cross-site `GET /login/X` therefore changes
+nothing. Logout revokes the session's row, so its cookie stops working.
 
-CSRF: the token is HMAC-SHA256(secret_key, "csrf|PROFILE|NONCE"), so it is bound to
-the session and changes with it. Forms carry it in the hidden field `csrf_token`,
-fetch calls in the header `X-CSRF-Token`; every state-changing route depends on
-`CsrfSession`, which refuses (403) a request without the matching token.
+CSRF: the session's token is `csrf.token_for(settings, session id)`. Forms carry
+it in the hidden field `csrf_token`, fetch calls in the header `X-CSRF-Token`;
+every state-changing route depends on `CsrfSession`, which refuses (403) a request
+without the matching token.
 
 Pages: every HTML response carries a strict Content-Security-Policy (scripts,
 styles and connections from this origin only; no inline script), no-referrer (the
@@ -21,8 +25,7 @@ application token in the URL never leaks), no framing and no caching.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +35,21 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
-from zhida.api.deps import SettingsDep
+from zhida.api import csrf, sessions
+from zhida.api.csrf import CsrfRejected
+from zhida.api.deps import NowDep, SessionDep, SettingsDep
 from zhida.errors import ZhidaError
 from zhida.settings import Settings
 
-SESSION_COOKIE = "zhida_session"
-SESSION_MAX_AGE = 8 * 3600  # seconds
-LOGIN_MAX_AGE = 10 * 60  # a login link works for ten minutes
-CSRF_HEADER = "X-CSRF-Token"
-CSRF_FIELD = "csrf_token"
+__all__ = ["CsrfRejected"]  # re-exported for the error table
+
+SESSION_COOKIE = sessions.PROFILE.cookie
+SESSION_MAX_AGE = sessions.PROFILE.max_age  # seconds
+LOGIN_MAX_AGE = 10 * 60  # a login link works for ten minutes, once
+CSRF_HEADER = csrf.HEADER
+CSRF_FIELD = csrf.FIELD
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -64,16 +72,12 @@ class NotAuthenticated(ZhidaError):
     """No valid session cookie."""
 
 
-class CsrfRejected(ZhidaError):
-    """A state-changing request without the session's CSRF token."""
-
-
 class WrongProfile(ZhidaError):
     """The session belongs to another profile than the thing asked for."""
 
 
 class LoginLinkInvalid(ZhidaError):
-    """A login token that is tampered, expired or for no known profile."""
+    """A login token that is tampered, expired, already used or for no known profile."""
 
 
 @dataclass(frozen=True)
@@ -81,70 +85,60 @@ class WebSession:
     """One signed-in profile: exactly one profile id per session."""
 
     profile_id: str
-    nonce: str
+    active: sessions.Active
     csrf_token: str
+
+
+def _web(settings: Settings, active: sessions.Active) -> WebSession:
+    return WebSession(active.subject, active, csrf.token_for(settings, active.id))
+
+
+def new_session(db: Session, settings: Settings, profile_id: str, now: dt.datetime) -> WebSession:
+    """A new session row for the profile (flushed; commit, then set the cookie)."""
+    return _web(settings, sessions.start(db, settings, sessions.PROFILE, profile_id, now))
+
+
+def set_session_cookie(response: Response, settings: Settings, web: WebSession) -> None:
+    sessions.set_cookie(response, settings, sessions.PROFILE, web.active)
+
+
+def clear_session_cookie(response: Response) -> None:
+    sessions.clear_cookie(response, sessions.PROFILE)
+
+
+def read_session(
+    db: Session, request: Request, settings: Settings, now: dt.datetime
+) -> WebSession | None:
+    """The request's live session, or None (absent, tampered, revoked or expired)."""
+    active = sessions.read(db, settings, request, sessions.PROFILE, now)
+    return _web(settings, active) if active is not None else None
+
+
+def end_session(db: Session, web: WebSession, now: dt.datetime) -> None:
+    sessions.revoke(db, web.active, now)
+
+
+def session_for(
+    db: Session, request: Request, settings: Settings, profile_id: str, now: dt.datetime
+) -> tuple[WebSession, bool]:
+    """The current session if it is this profile's, else a new one; (session, is_new)."""
+    current = read_session(db, request, settings, now)
+    if current is not None and current.profile_id == profile_id:
+        return current, False
+    return new_session(db, settings, profile_id, now), True
+
+
+# --- login tokens (single sign-on stand-in) -----------------------------------------------
 
 
 def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key, salt=salt)
 
 
-def _csrf_for(settings: Settings, profile_id: str, nonce: str) -> str:
-    msg = f"csrf|{profile_id}|{nonce}".encode()
-    return hmac.new(settings.secret_key.encode(), msg, hashlib.sha256).hexdigest()
-
-
-def new_session(settings: Settings, profile_id: str) -> WebSession:
-    nonce = secrets.token_urlsafe(16)
-    return WebSession(profile_id, nonce, _csrf_for(settings, profile_id, nonce))
-
-
-def set_session_cookie(response: Response, settings: Settings, web: WebSession) -> None:
-    value = _serializer(settings, "zhida.session").dumps({"p": web.profile_id, "n": web.nonce})
-    response.set_cookie(
-        SESSION_COOKIE,
-        value,
-        max_age=SESSION_MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=settings.base_url.startswith("https://"),
-        path="/",
-    )
-
-
-def clear_session_cookie(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
-
-
-def read_session(request: Request, settings: Settings) -> WebSession | None:
-    """The session in the request's cookie, or None when absent, tampered or expired."""
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    try:
-        data = _serializer(settings, "zhida.session").loads(raw, max_age=SESSION_MAX_AGE)
-    except BadSignature:  # SignatureExpired is a BadSignature
-        return None
-    if not (
-        isinstance(data, dict) and isinstance(data.get("p"), str) and isinstance(data.get("n"), str)
-    ):
-        return None
-    return WebSession(data["p"], data["n"], _csrf_for(settings, data["p"], data["n"]))
-
-
-def session_for(request: Request, settings: Settings, profile_id: str) -> tuple[WebSession, bool]:
-    """The current session if it is this profile's, else a new one; (session, is_new)."""
-    current = read_session(request, settings)
-    if current is not None and current.profile_id == profile_id:
-        return current, False
-    return new_session(settings, profile_id), True
-
-
-# --- login tokens (single sign-on stand-in) -----------------------------------------------
-
-
 def mint_login_token(settings: Settings, profile_id: str) -> str:
-    return str(_serializer(settings, "zhida.login").dumps(profile_id))
+    """A signed login token; a random nonce makes each one distinct (each is single use)."""
+    payload = {"p": profile_id, "n": secrets.token_urlsafe(8)}
+    return str(_serializer(settings, "zhida.login").dumps(payload))
 
 
 def login_url(settings: Settings, profile_id: str) -> str:
@@ -152,22 +146,43 @@ def login_url(settings: Settings, profile_id: str) -> str:
 
 
 def verify_login_token(settings: Settings, token: str, max_age: int = LOGIN_MAX_AGE) -> str:
+    """The profile id of a genuine, unexpired login token (not checked for reuse)."""
     try:
-        profile_id = _serializer(settings, "zhida.login").loads(token, max_age=max_age)
+        data = _serializer(settings, "zhida.login").loads(token, max_age=max_age)
     except SignatureExpired:
         raise LoginLinkInvalid("login link expired") from None
     except BadSignature:
         raise LoginLinkInvalid("login link invalid") from None
+    profile_id = data.get("p") if isinstance(data, dict) else None
     if not isinstance(profile_id, str):
         raise LoginLinkInvalid("login link invalid")
+    return profile_id
+
+
+def check_login_token(db: Session, settings: Settings, token: str) -> str:
+    """The profile id of a login token that is genuine, unexpired and not yet spent."""
+    profile_id = verify_login_token(settings, token)
+    if sessions.spent(db, token):
+        raise LoginLinkInvalid("login link already used")
+    return profile_id
+
+
+def spend_login_token(db: Session, settings: Settings, token: str, now: dt.datetime) -> str:
+    """Verify a login token and spend it: its profile id, once; LoginLinkInvalid after."""
+    profile_id = verify_login_token(settings, token)
+    expires = now + dt.timedelta(seconds=LOGIN_MAX_AGE + 60)
+    if not sessions.spend_once(db, token, "login", expires, now):
+        raise LoginLinkInvalid("login link already used")
     return profile_id
 
 
 # --- dependencies -------------------------------------------------------------------------
 
 
-def current_session(request: Request, settings: SettingsDep) -> WebSession:
-    web = read_session(request, settings)
+def current_session(
+    request: Request, settings: SettingsDep, db: SessionDep, now: NowDep
+) -> WebSession:
+    web = read_session(db, request, settings, now)
     if web is None:
         raise NotAuthenticated("not signed in")
     return web
@@ -185,14 +200,7 @@ CurrentProfile = Annotated[str, Depends(current_profile)]
 
 async def require_csrf(request: Request, web: CurrentSession) -> WebSession:
     """The session, if the request carries its CSRF token (header, or form field)."""
-    sent = request.headers.get(CSRF_HEADER)
-    if sent is None:
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            value = (await request.form()).get(CSRF_FIELD)
-            sent = value if isinstance(value, str) else None
-    if not sent or not hmac.compare_digest(sent.encode(), web.csrf_token.encode()):
-        raise CsrfRejected("missing or wrong CSRF token")
+    await csrf.verify(request, web.csrf_token)
     return web
 
 

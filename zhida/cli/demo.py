@@ -188,7 +188,8 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
             f"申请链接（{first['profile']} / {first['policy']}）：{first['link']}", markup=False
         )
         out.print(
-            f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效）", markup=False
+            f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效，仅可使用一次）",
+            markup=False,
         )
     return 0
 

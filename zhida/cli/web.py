@@ -39,4 +39,4 @@ def login_link(profile_id: Annotated[str, typer.Argument(help="Profile id.")]) -
         if get_profile(session, profile_id) is None:
             raise ZhidaError(f"no profile '{profile_id}'")
     out_console.print(login_url(settings, profile_id), markup=False)
-    err_console.print(f"valid for {LOGIN_MAX_AGE // 60} minutes", markup=False)
+    err_console.print(f"valid for {LOGIN_MAX_AGE // 60} minutes, once", markup=False)

@@ -39,6 +39,7 @@ __all__ = [
     "DATE_RE",
     "FALSE_WORDS",
     "NUMBER_UNITS",
+    "PEOPLE_TYPE_REASONS",
     "REGION_RE",
     "TRUE_WORDS",
     "TYPE_REASONS",
@@ -190,13 +191,15 @@ class FieldFormat:
     A value is stripped and then put in `case` before it is checked. A bad value is
     reported as ``<value as shown> <reason>``; profile files and events show the value
     their own way (`shown_in_file`, `shown_in_event`), and a file may give a more
-    precise reason (`file_reason`).
+    precise reason (`file_reason`). People filling in a form read `people_reason`,
+    in Chinese.
     """
 
     reason: str
     is_valid: Callable[[str], bool]
     valid_mask: Callable[[pl.Series], BoolArray]
     case: Case = ""
+    people_reason: str = "格式不正确"
     shown_in_file: Callable[[str], str] = show_text
     shown_in_event: Callable[[str], str] = show_text
     file_reason: Callable[[str], str] | None = None
@@ -226,6 +229,7 @@ class FieldFormat:
 def _regex_format(
     pattern: str,
     reason: str,
+    people_reason: str,
     case: Case = "",
     shown_in_file: Callable[[str], str] = show_text,
     shown_in_event: Callable[[str], str] = show_text,
@@ -236,6 +240,7 @@ def _regex_format(
         is_valid=lambda v: compiled.match(v) is not None,
         valid_mask=lambda s: bool_np(s.str.contains(pattern)),
         case=case,
+        people_reason=people_reason,
         shown_in_file=shown_in_file,
         shown_in_event=shown_in_event,
     )
@@ -248,6 +253,7 @@ def _one_of(allowed: tuple[str, ...], shown: str) -> FieldFormat:
         is_valid=frozenset(allowed).__contains__,
         valid_mask=lambda s: bool_np(s.is_in(values.implode())),
         case="upper",
+        people_reason=f"须为 {'、'.join(allowed)} 之一",
     )
 
 
@@ -271,6 +277,7 @@ USCC = FieldFormat(
     valid_mask=uscc_valid_mask,
     case="upper",
     file_reason=_uscc_problem,
+    people_reason="不是有效的统一社会信用代码（18位，含校验位）",
 )
 PHONE = FieldFormat(
     reason="is not a valid phone number (E.164, like +8613800000000)",
@@ -278,14 +285,24 @@ PHONE = FieldFormat(
     valid_mask=phone_valid_mask,
     shown_in_file=mask_phone,
     shown_in_event=lambda _: "a phone number",
+    people_reason="不是有效的电话号码（如 +8613800000000）",
 )
 REGION = FieldFormat(
-    reason="is not a 6-digit region code", is_valid=is_valid_region, valid_mask=region_valid_mask
+    reason="is not a 6-digit region code",
+    is_valid=is_valid_region,
+    valid_mask=region_valid_mask,
+    people_reason="须为6位行政区划代码（如 330106）",
 )
-INDUSTRY = _regex_format(INDUSTRY_RE, "is not a GB/T 4754 industry code (like C39)", "upper")
+INDUSTRY = _regex_format(
+    INDUSTRY_RE,
+    "is not a GB/T 4754 industry code (like C39)",
+    "须为国民经济行业代码（如 C39）",
+    "upper",
+)
 ID_HASH = _regex_format(
     ID_HASH_RE,
     "is not a hex digest (store a hash, never the ID number itself)",
+    "格式不正确",
     "lower",
     shown_in_file=_mask_secret,
     shown_in_event=_mask_secret,  # it may be a raw ID number: never quote it whole
@@ -330,4 +347,11 @@ TYPE_REASONS: dict[FieldType, str] = {
     FieldType.NUMBER: "is not a number",
     FieldType.BOOL: "is not a yes/no value (true/false, 1/0, 是/否)",
     FieldType.DATE: "is not a valid date (YYYY-MM-DD)",
+}
+#: the same, for people filling in a form (Chinese, no value quoted)
+PEOPLE_TYPE_REASONS: dict[FieldType, str] = {
+    FieldType.INT: "须为整数",
+    FieldType.NUMBER: "须为数字（可带“万”“亿”）",
+    FieldType.BOOL: "请选择“是”或“否”",
+    FieldType.DATE: f"须为有效日期，格式如 2020-01-31（{DATE_MIN.year}年至{DATE_MAX.year}年）",
 }

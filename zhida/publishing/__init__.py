@@ -8,7 +8,8 @@ Public API, by module:
   cache (`CATALOGUE`, a `Catalogue`); `schemas_from(schema_yaml)` for text not yet
   stored; `content_sha256(yaml_text, schema_yaml)`, the hash `submit` stores.
 - `versions`: `check_policy` (load and run a policy's tests), `submit`,
-  `find_version`, `approve`, `published_versions`; `VersionStatus`
+  `find_version`, `approve`, `published_versions`, `published_version` (the one
+  in force for a policy); `VersionStatus`
   (draft, published, retired).
 - `officers`: `Role` (author, approver, admin; `ROLES`, `MAY_SUBMIT`,
   `MAY_APPROVE`), `add_officer`, `officer_by_token` (tokens stored as `zhida.redact.hash_token`).

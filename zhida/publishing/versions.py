@@ -144,3 +144,16 @@ def published_versions(session: Session, audience: str | None = None) -> list[Po
     if audience:
         stmt = stmt.where(PolicyVersion.audience == audience)
     return list(session.scalars(stmt.order_by(PolicyVersion.policy_id)))
+
+
+def published_version(session: Session, policy_id: str) -> PolicyVersion | None:
+    """The version of a policy in force now (None when none is published)."""
+    return session.scalar(
+        select(PolicyVersion)
+        .where(
+            PolicyVersion.policy_id == policy_id,
+            PolicyVersion.status == VersionStatus.PUBLISHED,
+        )
+        .order_by(PolicyVersion.version.desc())
+        .limit(1)
+    )

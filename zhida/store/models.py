@@ -351,6 +351,8 @@ class Submission(Base):
     values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     outcome: Mapped[str] = mapped_column(String(16))
     trace: Mapped[str] = mapped_column(Text, default="")
+    #: the prefilled (government) value of each field the applicant changed, by label
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -371,3 +373,30 @@ class FeedbackEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuthSession(Base):
+    """A signed-in browser (zhida/api/sessions.py): the hash of the random id its cookie
+    holds, who it signs in (kind "profile" or "officer", and the subject), and when it
+    ends; a revoked or expired row signs nobody in."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_subject", "kind", "subject"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsedToken(Base):
+    """A single-use token already spent (a login link): its hash, kept until it would have
+    expired anyway."""
+
+    __tablename__ = "used_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -8,6 +8,7 @@ import types
 
 import itsdangerous.timed
 import pytest
+from fastapi.testclient import TestClient
 from itsdangerous import URLSafeTimedSerializer
 from typer.testing import CliRunner
 
@@ -122,11 +123,11 @@ def test_without_a_valid_session_nothing_is_shown(web_sqlite: Web) -> None:
     web.login(client, "E1")
     cookie = client.cookies[SESSION_COOKIE]
     _, _, signature = cookie.partition(".")
-    other_payload = base64.urlsafe_b64encode(b'{"p":"E2","n":"x"}').rstrip(b"=").decode()
+    other_payload = base64.urlsafe_b64encode(b'{"s":"x"}').rstrip(b"=").decode()
     foreign_key = URLSafeTimedSerializer("another-key", salt="zhida.session")
     for forged in (
         other_payload + "." + signature,  # payload swapped, signature kept
-        foreign_key.dumps({"p": "E2", "n": "x"}),  # signed with another key
+        foreign_key.dumps({"s": "x"}),  # signed with another key
         cookie + "x",
     ):
         client.cookies.clear()
@@ -165,6 +166,85 @@ def test_logout_needs_csrf_and_ends_the_session(web_sqlite: Web) -> None:
     assert client.get("/api/inbox").status_code == 401
 
 
+def test_logout_revokes_the_session_on_the_server(web: Web) -> None:
+    """A copy of the cookie (another tab, a stolen copy) stops working at logout."""
+    client = web.client()
+    csrf = web.login(client, "E1")
+    copy = web.client()
+    copy.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE])
+    assert copy.get("/api/inbox").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 200
+    assert copy.get("/api/inbox").status_code == 401
+    assert copy.post("/logout", data={"csrf_token": csrf}).status_code == 401
+
+
+def confirm_login(client: TestClient, web: Web, profile_id: str) -> tuple[str, str]:
+    """GET a fresh login link: (its path, the confirmation form's CSRF token)."""
+    path = f"/login/{mint_login_token(web.settings, profile_id)}"
+    page = client.get(path)
+    assert page.status_code == 200 and "确认登录" in page.text
+    return path, csrf_of(page.text)
+
+
+def test_a_login_link_works_once(web: Web) -> None:
+    client = web.client()
+    path, token = confirm_login(client, web, "E1")
+    assert client.post(path, data={"csrf_token": token}).status_code == 303
+    twice = client.post(path, data={"csrf_token": token})  # a double click: still signed in
+    assert twice.status_code == 303 and twice.headers["location"] == "/inbox"
+    client.cookies.delete(SESSION_COOKIE)
+    replay = client.post(path, data={"csrf_token": token})
+    assert replay.status_code == 403 and "登录链接无效" in replay.text
+    assert SESSION_COOKIE not in client.cookies
+    again = web.client().get(path)  # another browser, the same (spent) link
+    assert again.status_code == 403 and "已使用" in again.text
+
+
+def test_a_cross_site_login_does_not_replace_the_session(web: Web) -> None:
+    """Login CSRF: a page elsewhere makes the victim's browser open the attacker's
+    login link (GET) or post to it; the victim stays signed in as themselves."""
+    victim = web.client()
+    web.login(victim, "E1")
+    mine = victim.cookies[SESSION_COOKIE]
+    attacker_link = f"/login/{mint_login_token(web.settings, 'E2')}"
+    page = victim.get(attacker_link, headers={"Sec-Fetch-Site": "cross-site"})
+    assert page.status_code == 200 and "切换" in page.text and "宁波示例制造有限公司" in page.text
+    assert victim.cookies[SESSION_COOKIE] == mine
+    for headers, data in (
+        ({"Sec-Fetch-Site": "cross-site"}, {}),  # a cross-site form post: no token
+        ({}, {"csrf_token": "0" * 64}),  # a guessed token
+        ({"Sec-Fetch-Site": "cross-site"}, {"csrf_token": csrf_of(page.text)}),
+    ):
+        r = victim.post(attacker_link, data=data, headers=headers)
+        assert r.status_code == 403 and victim.cookies[SESSION_COOKIE] == mine
+    other = web.client()  # the double-submit cookie of one browser does not fit another
+    other.get(attacker_link)
+    r = other.post(attacker_link, data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 403 and SESSION_COOKIE not in other.cookies
+    assert victim.get("/inbox").status_code == 200
+    assert "杭州测试科技有限公司" in victim.get("/inbox").text
+
+
+def test_signing_in_as_another_profile_revokes_the_earlier_session(web: Web) -> None:
+    client = web.client()
+    web.login(client, "E1")
+    earlier = client.cookies[SESSION_COOKIE]
+    path, token = confirm_login(client, web, "E2")
+    assert client.post(path, data={"csrf_token": token}).status_code == 303
+    assert "宁波示例制造有限公司" in client.get("/inbox").text
+    copy = web.client()
+    copy.cookies.set(SESSION_COOKIE, earlier)
+    assert copy.get("/api/inbox").status_code == 401
+
+
+def test_a_login_link_for_the_signed_in_profile_goes_to_the_inbox(web_sqlite: Web) -> None:
+    web = web_sqlite
+    client = web.client()
+    web.login(client, "E1")
+    r = client.get(f"/login/{mint_login_token(web.settings, 'E1')}")
+    assert r.status_code == 303 and r.headers["location"] == "/inbox"
+
+
 def test_cli_login_link(web_sqlite: Web, monkeypatch: pytest.MonkeyPatch) -> None:
     web = web_sqlite
     from zhida.cli.main import app
@@ -183,7 +263,10 @@ def test_cli_login_link(web_sqlite: Web, monkeypatch: pytest.MonkeyPatch) -> Non
     url = result.stdout.strip().splitlines()[0]
     assert url.startswith("http://testserver/login/")
     client = web.client()
-    r = client.get(url.removeprefix("http://testserver"))
+    path = url.removeprefix("http://testserver")
+    confirm = client.get(path)
+    assert confirm.status_code == 200 and "宁波示例制造有限公司" in confirm.text
+    r = client.post(path, data={"csrf_token": csrf_of(confirm.text)})
     assert r.status_code == 303
     assert "宁波示例制造有限公司" in client.get("/inbox").text
     assert missing.exit_code == 1 and "no profile 'NOBODY'" in missing.output

@@ -1,12 +1,25 @@
 """Routes: the application form behind `BASE/a/TOKEN`, and the profile's own submissions.
 
 `GET /a/{token}` resolves the link (unknown or tampered: 404, expired: 410, both a
-refusal page that names nothing), starts a session for the link's profile, and
+refusal page that names nothing), starts a session for the link's profile (when
+another site opened it in a browser signed in as another profile, only after a
+confirmation: `POST /a/{token}/switch`, login CSRF), and
 shows the policy, the benefit, the deadline, why the profile qualifies and the
-`apply.form` fields prefilled from the stored profile (editable). `POST /a/{token}`
-needs that session and its CSRF token, re-checks eligibility as of today
-(Asia/Shanghai) with the policy version bound to the link, and stores the
-submission once per (profile, policy) with a reference like `ZD-20261129-7F3K9Q`.
+`apply.form` fields prefilled from the stored profile (zhida/api/forms.py: data
+fields editable and checked, computed ones read-only). `POST /a/{token}` needs
+that session and its CSRF token, re-checks eligibility as of today
+(Asia/Shanghai), checks every field (errors in Chinese next to the field, the
+form keeps what was typed) and stores the submission once per (profile, policy)
+with a reference like `ZD-20261129-7F3K9Q`, the fields the applicant changed and
+the trace.
+
+Both always judge by the version of the policy in force now (the catalogue of
+zhida/publishing), not the one the link was sent under: a link of a retired
+version shows the current criteria and form under a "政策已更新" notice, or a
+"政策已更新" page when the profile does not qualify under them; a submission is
+stored under the current version. A form opened before a new version was
+published is shown again, updated, instead of being stored; a policy with no
+version in force, or whose current window has closed, refuses the link.
 """
 
 from __future__ import annotations
@@ -14,25 +27,32 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from zhida.api.deps import SessionDep, SettingsDep
+from zhida.api import csrf
+from zhida.api.deps import NowDep, SessionDep, SettingsDep
+from zhida.api.forms import FormField, check_form, form_fields
 from zhida.api.security import (
+    SECURITY_HEADERS,
     CsrfSession,
     CurrentProfile,
+    WebSession,
     WrongProfile,
+    end_session,
+    new_session,
     page,
+    read_session,
     session_for,
     set_session_cookie,
 )
-from zhida.channels.links import LinkNotFound, resolve_token
+from zhida.channels.links import LinkError, LinkExpired, LinkNotFound, resolve_token
 from zhida.clock import SHANGHAI, shanghai_date, utcnow
 from zhida.matcher.explain import criterion_text, explain_text, format_amount, mark_of, missing_text
 from zhida.matcher.explanation import build_explanation
@@ -46,7 +66,9 @@ from zhida.matcher.reference import (
 )
 from zhida.profiles.schema import ProfileSchema
 from zhida.publishing.catalogue import compiled
+from zhida.publishing.versions import published_version
 from zhida.rules.policy import Policy
+from zhida.settings import Settings
 from zhida.store.models import (
     ApplicationToken,
     FeedbackEvent,
@@ -58,34 +80,18 @@ from zhida.store.profiles import frame_from_json, get_profile
 
 router = APIRouter()
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-MAX_VALUE_CHARS = 500
 REASON_STATE = {True: "ok", False: "no", None: "unknown"}  # a criterion's CSS class
+VERSION_FIELD = "form_version"  # the version a form was shown under
 
 
-NowDep = Annotated[dt.datetime, Depends(utcnow)]
+class PolicyWithdrawn(LinkError):
+    """The link's policy has no version in force any more."""
 
 
 def format_day(day: dt.date, today: dt.date) -> str:
     """6月30日 (this year) or 2027年6月30日."""
     text = f"{day.month}月{day.day}日"
     return text if day.year == today.year else f"{day.year}年{text}"
-
-
-def form_text(value: Any) -> str:
-    """A prefilled value as the text of an input."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.4f}".rstrip("0").rstrip(".")
-    if isinstance(value, list | tuple):
-        return "、".join(str(v) for v in value)
-    return str(value)
 
 
 def new_reference(day: dt.date) -> str:
@@ -95,10 +101,10 @@ def new_reference(day: dt.date) -> str:
 
 @dataclass
 class Case:
-    """One link's profile against the policy version bound to the link, on one day."""
+    """One link's profile against the version of its policy in force, on one day."""
 
     token: ApplicationToken
-    version: PolicyVersion
+    version: PolicyVersion  # the version in force now
     policy: Policy
     schema: ProfileSchema
     profile: dict[str, Any]
@@ -127,17 +133,33 @@ class Case:
     def trace(self) -> str:
         return explain_text(self.result, self.schema, self.token.profile_id, self.defines)
 
+    @property
+    def updated(self) -> bool:
+        """The link was sent under an earlier version than the one in force."""
+        return self.version.id != self.token.policy_version_id
+
+    def fields(self, today: dt.date) -> list[FormField]:
+        return form_fields(
+            self.policy, self.schema, evaluate_form(self.policy, self.profile, today)
+        )
+
 
 def load_case(session: Session, token: ApplicationToken, today: dt.date) -> Case:
-    version = session.get(PolicyVersion, token.policy_version_id)
+    """The link's profile against the version of its policy in force today (whatever
+    version the link was sent under)."""
+    version = published_version(session, token.policy_id)
+    if version is None:
+        raise PolicyWithdrawn(f"no version of {token.policy_id} is in force")
     found = get_profile(session, token.profile_id)
-    if version is None or found is None or version.policy_id != token.policy_id:
-        raise LinkNotFound("the link's policy version or profile is gone")
+    if found is None:
+        raise LinkNotFound("the link's profile is gone")
     catalogued = compiled(version)
     policy, schema = catalogued.policy, catalogued.schema
     kind, data = found
     if kind != policy.audience.value:
         raise LinkNotFound("profile kind does not match the policy")
+    if not policy.window.is_open(today):
+        raise LinkExpired("the window of the version in force is not open")
     profile = frame_from_json([data], schema).to_dicts()[0]
     profile["id"] = token.profile_id
     return Case(
@@ -200,6 +222,7 @@ def policy_context(case: Case, today: dt.date) -> dict[str, Any]:
         "deadline": format_day(closes, today) if closes else None,
         "outcome": case.result.outcome,
         "reasons": case.reasons(),
+        "updated": case.updated,
     }
 
 
@@ -216,6 +239,19 @@ def submission_context(sub: Submission) -> dict[str, Any]:
 # --- the form -----------------------------------------------------------------------------
 
 
+def form_context(
+    case: Case, context: dict[str, Any], fields: list[FormField], csrf_token: str, token: str
+) -> dict[str, Any]:
+    return {
+        **context,
+        "fields": fields,
+        "csrf_token": csrf_token,
+        "action": f"/a/{token}",
+        "version_field": VERSION_FIELD,
+        "version_id": case.version.id,
+    }
+
+
 @router.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
 def application_form(
     token: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
@@ -223,7 +259,10 @@ def application_form(
     row = resolve_token(session, token, now)
     today = shanghai_date(now)
     case = load_case(session, row, today)
-    web, is_new = session_for(request, settings, row.profile_id)
+    current = read_session(session, request, settings, now)
+    if current is not None and current.profile_id != row.profile_id and csrf.cross_site(request):
+        return switch_page(request, settings, token)
+    web, is_new = session_for(session, request, settings, row.profile_id, now)
     earlier = existing_submission(session, row.profile_id, row.policy_id)
     context = policy_context(case, today)
     if earlier is not None:
@@ -233,27 +272,68 @@ def application_form(
     elif case.result.outcome == INELIGIBLE:
         response = page(request, "apply_ineligible.html", context)
     else:
-        form = evaluate_form(case.policy, case.profile, today)
-        fields = [
-            {"name": f"f{i}", "label": label, "value": form_text(value)}
-            for i, (label, value) in enumerate(form.items())
-        ]
         response = page(
             request,
             "apply_form.html",
-            {**context, "fields": fields, "csrf_token": web.csrf_token, "action": f"/a/{token}"},
+            form_context(case, context, case.fields(today), web.csrf_token, token),
         )
     record_feedback(
         session,
         row.profile_id,
         row.policy_id,
         FeedbackKind.OPENED,
-        {"policy_version_id": row.policy_version_id},
+        {"policy_version_id": row.policy_version_id, "current_version_id": case.version.id},
         once=True,
     )
     session.commit()
     if is_new:
         set_session_cookie(response, settings, web)
+    return response
+
+
+def switch_page(request: Request, settings: Settings, token: str) -> HTMLResponse:
+    """Another site opened a link of another profile than the signed-in one: ask before
+    switching (login CSRF), with a double-submit token."""
+    form = csrf.form_token(request, settings)
+    shown = page(
+        request,
+        "login_confirm.html",
+        {
+            "heading": "切换账号",
+            "text": "您打开的申报链接属于另一个账号。当前浏览器已登录其他账号，"
+            "确认后将退出当前账号，并以该链接的账号继续办理。",
+            "button": "切换账号并继续",
+            "csrf_token": form.value,
+            "action": f"/a/{token}/switch",
+        },
+    )
+    form.set_on(shown, settings)
+    return shown
+
+
+@router.post("/a/{token}/switch", include_in_schema=False)
+async def application_switch(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """The switch page's form: end the current session, start the link's, -> the form."""
+    await csrf.verify_form(request, settings)
+    return await run_in_threadpool(_switch, token, request, session, settings, now)
+
+
+def _switch(
+    token: str, request: Request, session: Session, settings: Settings, now: dt.datetime
+) -> Response:
+    row = resolve_token(session, token, now)
+    response = RedirectResponse(f"/a/{token}", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    earlier = read_session(session, request, settings, now)
+    if earlier is not None and earlier.profile_id == row.profile_id:
+        return response  # switched already (a second click)
+    if earlier is not None:
+        end_session(session, earlier, now)
+    web = new_session(session, settings, row.profile_id, now)
+    session.commit()
+    set_session_cookie(response, settings, web)
     return response
 
 
@@ -265,15 +345,21 @@ class Outcome:
 
 
 def submit_application(
-    session: Session, profile_id: str, token: str, raw: dict[str, str], now: dt.datetime
+    session: Session,
+    web: WebSession,
+    token: str,
+    raw: dict[str, str],
+    now: dt.datetime,
 ) -> Outcome:
     """Re-check and store one submission (the page to show, whatever happened)."""
+    profile_id = web.profile_id
     row = resolve_token(session, token, now)
     if row.profile_id != profile_id:
         raise WrongProfile("the link belongs to another profile")
-    policy_id, version_id = row.policy_id, row.policy_version_id
+    policy_id = row.policy_id
     today = shanghai_date(now)
     case = load_case(session, row, today)
+    version_id = case.version.id
     context = policy_context(case, today)
     earlier = existing_submission(session, profile_id, policy_id)
     if earlier is not None:
@@ -282,10 +368,14 @@ def submit_application(
         )
     if case.result.outcome != ELIGIBLE:
         return Outcome("apply_ineligible.html", {**context, "at_submit": True})
-    values = {
-        label: raw.get(f"f{i}", "").strip()[:MAX_VALUE_CHARS]
-        for i, label in enumerate(case.policy.form)
-    }
+    fields = case.fields(today)
+    if raw.get(VERSION_FIELD) != str(version_id):  # shown under another version
+        shown = form_context(case, context, fields, web.csrf_token, token)
+        return Outcome("apply_form.html", {**shown, "updated": True, "resubmit": True}, 409)
+    checked = check_form(fields, raw)
+    if checked.errors:
+        shown = form_context(case, context, checked.fields, web.csrf_token, token)
+        return Outcome("apply_form.html", {**shown, "errors": checked.errors}, 422)
     trace = case.trace()
     for _ in range(5):
         sub = Submission(
@@ -293,7 +383,8 @@ def submit_application(
             profile_id=profile_id,
             policy_id=policy_id,
             policy_version_id=version_id,
-            values=values,
+            values=checked.values,
+            changes=checked.changes,
             outcome=ELIGIBLE,
             trace=trace,
             created_at=utcnow(),
@@ -316,7 +407,12 @@ def submit_application(
             profile_id,
             policy_id,
             FeedbackKind.APPLIED,
-            {"policy_version_id": version_id, "reference": sub.reference},
+            {
+                "policy_version_id": version_id,
+                "link_version_id": row.policy_version_id,
+                "reference": sub.reference,
+                "changed": sorted(checked.changes),
+            },
         )
         session.commit()
         return Outcome("apply_done.html", {**context, **submission_context(sub), "already": False})
@@ -329,7 +425,7 @@ async def application_submit(
 ) -> HTMLResponse:
     form = await request.form()
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
-    outcome = await run_in_threadpool(submit_application, session, web.profile_id, token, raw, now)
+    outcome = await run_in_threadpool(submit_application, session, web, token, raw, now)
     return page(request, outcome.page, outcome.context, status_code=outcome.status)
 
 
@@ -348,6 +444,7 @@ def api_applications(profile: CurrentProfile, session: SessionDep) -> dict[str, 
                 "policy_id": s.policy_id,
                 "policy_version_id": s.policy_version_id,
                 "values": s.values,
+                "changed": sorted(s.changes or {}),
                 "outcome": s.outcome,
                 "submitted_at": submission_context(s)["submitted_at"],
             }

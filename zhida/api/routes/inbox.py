@@ -32,21 +32,27 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from zhida.api.deps import SessionDep, SettingsDep
+from zhida.api import csrf
+from zhida.api.deps import NowDep, SessionDep, SettingsDep
 from zhida.api.security import (
     SECURITY_HEADERS,
     CsrfSession,
     CurrentProfile,
     CurrentSession,
     LoginLinkInvalid,
+    check_login_token,
     clear_session_cookie,
+    end_session,
     new_session,
     page,
+    read_session,
     set_session_cookie,
+    spend_login_token,
     verify_login_token,
 )
 from zhida.channels import inbox
 from zhida.clock import SHANGHAI
+from zhida.settings import Settings
 from zhida.store.models import InboxMessage
 from zhida.store.profiles import get_profile
 
@@ -94,20 +100,83 @@ def message_json(message: InboxMessage) -> dict[str, Any]:
 # --- sign-in ------------------------------------------------------------------------------
 
 
-@router.get("/login/{signed}", include_in_schema=False)
-def login(signed: str, session: SessionDep, settings: SettingsDep) -> Response:
-    """A short-lived signed login token (single sign-on stand-in) -> a session -> /inbox."""
-    profile_id = verify_login_token(settings, signed)
-    if get_profile(session, profile_id) is None:
-        raise LoginLinkInvalid("no such profile")
+def to_inbox() -> Response:
     response = RedirectResponse("/inbox", status_code=303)
-    set_session_cookie(response, settings, new_session(settings, profile_id))
     response.headers.update(SECURITY_HEADERS)
     return response
 
 
+@router.get("/login/{signed}", response_class=HTMLResponse, include_in_schema=False)
+def login_page(
+    signed: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """A login link (single sign-on stand-in) shows a confirmation and changes nothing:
+    a cross-site GET cannot replace the browser's session, and a link previewer cannot
+    spend the link. Already signed in as that profile: straight to /inbox."""
+    profile_id = check_login_token(session, settings, signed)
+    found = get_profile(session, profile_id)
+    if found is None:
+        raise LoginLinkInvalid("no such profile")
+    current = read_session(session, request, settings, now)
+    if current is not None and current.profile_id == profile_id:
+        return to_inbox()
+    token = csrf.form_token(request, settings)
+    shown = page(
+        request,
+        "login_confirm.html",
+        {
+            "name": str(found[1].get("name") or ""),
+            "switching": current is not None,
+            "csrf_token": token.value,
+            "action": f"/login/{signed}",
+        },
+    )
+    token.set_on(shown, settings)
+    return shown
+
+
+@router.post("/login/{signed}", include_in_schema=False)
+async def login(
+    signed: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """The confirmation's form (same site, its CSRF token): spend the link, replace any
+    earlier session with a new one, -> /inbox."""
+    await csrf.verify_form(request, settings)
+    return await run_in_threadpool(_sign_in, signed, request, session, settings, now)
+
+
+def _sign_in(
+    signed: str, request: Request, session: Session, settings: Settings, now: dt.datetime
+) -> Response:
+    profile_id = verify_login_token(settings, signed)
+    if get_profile(session, profile_id) is None:
+        raise LoginLinkInvalid("no such profile")
+    earlier = read_session(session, request, settings, now)
+    if earlier is not None and earlier.profile_id == profile_id:
+        return to_inbox()  # signed in already (a second click on the confirmation)
+    spend_login_token(session, settings, signed, now)
+    if earlier is not None:
+        end_session(session, earlier, now)
+    web = new_session(session, settings, profile_id, now)
+    session.commit()
+    response = to_inbox()
+    set_session_cookie(response, settings, web)
+    return response
+
+
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, web: CsrfSession) -> HTMLResponse:
+def logout(request: Request, web: CsrfSession, session: SessionDep, now: NowDep) -> HTMLResponse:
+    """Revoke the session (its cookie, wherever copied, stops working) and clear it."""
+    end_session(session, web, now)
+    session.commit()
     response = page(
         request, "error.html", {"title": "已退出", "status": 200, "text": "您已安全退出。"}
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from zhida.csvsafe import escape_frame
 from zhida.errors import ProfileDataError
 from zhida.profiles.readers.batch import (
     ALL_EXTENSIONS,
@@ -31,7 +32,8 @@ def write_profiles(
     """Write profiles to CSV, JSON Lines or Parquet (by extension), with a `kind` column first.
 
     `data` is a frame (with a `kind` column, or `kind` given), a mapping of
-    audience -> frame, or a ProfileBatch. Lists are `;`-joined in CSV. Returns the
+    audience -> frame, or a ProfileBatch. Lists are `;`-joined in CSV, and text cells
+    a spreadsheet would run as a formula are escaped (zhida/csvsafe.py). Returns the
     number of rows written.
     """
     p = Path(path)
@@ -58,7 +60,7 @@ def write_profiles(
         lists = [c for c, t in out.schema.items() if isinstance(t, pl.List)]
         if lists:
             out = out.with_columns(pl.col(c).list.join(LIST_SEPARATOR) for c in lists)
-        out.write_csv(p)
+        escape_frame(out).write_csv(p)
     elif ext in JSONL_EXTENSIONS:
         out.write_ndjson(p)
     elif ext in PARQUET_EXTENSIONS:
