@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from zhida.rules.ast import Call, Literal, Name, Node, Op, walk
 from zhida.rules.functions.dates import months_between_days
@@ -326,6 +327,31 @@ def near_miss_at(policy: Policy, crit: np.ndarray, holds: np.ndarray, row: int) 
         return None
     day = holds[row]
     return NearMiss(policy.criteria[i].id, None if np.isnan(day) else days_to_date(float(day)))
+
+
+NEAR_MISS_TYPE = pl.Struct({"criterion": pl.String, "holds_on": pl.Date})
+
+
+def near_miss_column(
+    criterion: np.ndarray | None, holds: np.ndarray | None, policy: Policy, rows: np.ndarray
+) -> pl.Series:
+    """The `near_miss` values of `zhida evaluate` for rows (indices into one chunk) of one
+    policy, from a ChunkResult's near_criterion[j] and near_holds[j] (None: not asked,
+    all null). A struct {criterion, holds_on} or null, as JSON Lines print it."""
+    if criterion is None or holds is None or len(policy.criteria) == 0:
+        return pl.Series("near_miss", [None] * len(rows), dtype=NEAR_MISS_TYPE)
+    which = np.take(criterion, rows).astype(np.int64)
+    ids = pl.Series([c.id for c in policy.criteria], dtype=pl.String)
+    hit = which >= 0
+    crit = ids.gather(np.where(hit, which, 0))
+    days = pl.Series(np.take(holds, rows)).fill_nan(None).cast(pl.Int32).cast(pl.Date)
+    frame = pl.DataFrame({"criterion": crit, "holds_on": days, "hit": hit})
+    return frame.select(
+        pl.when(pl.col("hit"))
+        .then(pl.struct("criterion", "holds_on"))
+        .otherwise(None)
+        .alias("near_miss")
+    ).to_series()
 
 
 # -- scalar reference ---------------------------------------------------------------

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from zhida.matcher.batch import ChunkResult
+from zhida.matcher.nearmiss import near_miss_column
 from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome, Policy
 
 #: by the batch evaluator's outcome code: 0 ineligible, 1 unknown, 2 eligible
@@ -23,6 +24,7 @@ COLUMNS = [
     "rank",
     "failed",
     "unknown",
+    "near_miss",
 ]
 
 
@@ -76,6 +78,12 @@ def result_frame(
                     "rank": pl.Series(rank[j, keep]).replace(0, None),
                     "failed": _id_list(codes, crit_ids, 0),
                     "unknown": _id_list(codes, crit_ids, 1),
+                    "near_miss": near_miss_column(
+                        result.near_criterion[j] if result.near_criterion else None,
+                        result.near_holds[j] if result.near_holds else None,
+                        policy,
+                        np.flatnonzero(keep),
+                    ),
                 }
             )
         )

@@ -157,3 +157,8 @@ def evaluate_form(policy: Policy, profile: dict[str, Value], as_of: dt.date) -> 
     """The application form prefilled from the profile: label -> value (None if unknown)."""
     env = _Env(policy, normalize_profile(profile), as_of)
     return {label: env.eval(node) for label, node in policy.form.items()}
+
+
+def evaluate_node(policy: Policy, profile: dict[str, Value], as_of: dt.date, node: Node) -> Value:
+    """One expression of the policy (a criterion's side, a define) for one profile."""
+    return _Env(policy, normalize_profile(profile), as_of).eval(node)

@@ -56,7 +56,8 @@ def evaluate_to_jsonl(
             if progress:
                 progress(df.height)
             continue
-        evaluator = BatchEvaluator(mine, as_of, chunk_size=chunk_size)
+        # near misses are ineligible results, printed with --all only
+        evaluator = BatchEvaluator(mine, as_of, chunk_size=chunk_size, near_miss=include_all)
         ids = df.get_column("id")
         schema = schemas[audience]
         columns = Columns(df, schema) if model is not None else None
