@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zhida.api.errors import register_error_handlers
-from zhida.api.routes import applications, inbox, webhooks
+from zhida.api.routes import applications, inbox, me, webhooks
 from zhida.api.security import STATIC_DIR
 
 
@@ -47,6 +47,7 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(inbox.router)
     app.include_router(applications.router)
+    app.include_router(me.router)
     register_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -24,6 +24,7 @@ from zhida.api.security import (
 )
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
+from zhida.channels.portal import ProfileNotFound
 from zhida.errors import ZhidaError
 
 
@@ -81,6 +82,7 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "该申报链接对应的政策已调整或停止受理，链接不再有效。请登录“浙里办”查看最新政策。",
     ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
+    ProfileNotFound: ErrorView(404, "not_found", "未找到您的信息", "未找到您的企业或个人信息。"),
 }
 FALLBACK = ErrorView(400, "bad_request", "请求无法处理", "请求无法处理，请稍后重试。")
 

@@ -1,0 +1,66 @@
+"""Routes: `/me` (the 法人专区 / 个人专区 page) and `GET /api/me/policies`.
+
+Everything is for the session's profile only; no route takes a profile id. The page
+and the JSON come from the same service, `zhida.channels.portal.my_policies`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from zhida.api.deps import SessionDep
+from zhida.api.security import CurrentProfile, CurrentSession, page
+from zhida.channels.portal import MyPolicy, deadline_text, my_policies
+from zhida.clock import today
+from zhida.matcher.explain import format_amount
+
+router = APIRouter()
+
+OUTCOME_TAG = {"eligible": "符合条件", "unknown": "可能符合，需补充信息", "ineligible": "差一步"}
+
+
+@router.get("/api/me/policies")
+def api_my_policies(profile: CurrentProfile, session: SessionDep) -> list[dict[str, Any]]:
+    """Every eligible and unknown policy of the signed-in profile by rank, then its near
+    misses (rank null)."""
+    return [p.as_json() for p in my_policies(session, profile, today()).policies]
+
+
+def _view(item: MyPolicy) -> dict[str, Any]:
+    return {
+        **item.as_json(),
+        "tag": OUTCOME_TAG[item.outcome],
+        "amount_text": format_amount(item.benefit) if item.benefit else None,
+        "summary": item.summary,
+        "department": item.department,
+        "deadline_text": deadline_text(item.deadline),
+        "missing_labels": [m.label for m in item.missing],
+        "in_window": item.near_miss_in_window,
+    }
+
+
+@router.get("/me", response_class=HTMLResponse, include_in_schema=False)
+def me_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLResponse:
+    mine = my_policies(session, web.profile_id, today())
+    listed = [_view(p) for p in mine.policies if p.outcome != "ineligible"]
+    near = [_view(p) for p in mine.policies if p.outcome == "ineligible"]
+    total = sum(p.benefit or 0 for p in mine.policies if p.outcome == "eligible")
+    return page(
+        request,
+        "me.html",
+        {
+            "name": mine.name or "",
+            "kind": mine.kind,
+            "listed": listed,
+            "near": near,
+            "total_text": format_amount(total) if total else None,
+            "questions": [
+                {"label": q.label, "amount_text": format_amount(q.amount) if q.amount else None}
+                for q in mine.questions
+            ],
+            "csrf_token": web.csrf_token,
+        },
+    )
