@@ -75,6 +75,7 @@ class MyPolicy:
     near_miss_text: str | None = None
     near_miss_in_window: bool = False  # the day it holds falls inside the window
     exclusion: str | None = None  # 与X不可同时享受…
+    excluded_by: str | None = None  # the better policy this one cannot be held with
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -241,6 +242,7 @@ def _exclusions(items: list[MyPolicy], policies: dict[str, Policy]) -> None:
             gain = (better.benefit or 0) - (worse.benefit or 0)
             more = f"，选择{better.title}可多得{format_amount(gain)}" if gain > 0 else ""
             worse.exclusion = f"与{better.title}不可同时享受{more}"
+            worse.excluded_by = better.policy
             better.exclusion = f"与{worse.title}不可同时享受，本项对您更有利" + (
                 f"（多{format_amount(gain)}）" if gain > 0 else ""
             )
@@ -263,4 +265,11 @@ def _questions(items: list[MyPolicy]) -> list[Question]:
 
 
 def deadline_text(day: dt.date | None) -> str:
-    return f"{chinese_date(day)}截止" if day else "常年受理"
+    return chinese_date(day) if day else "常年受理"
+
+
+def total_amount(page: MyPage) -> float:
+    """What the eligible results add up to, the worse of two excluding ones left out."""
+    return sum(
+        p.benefit or 0.0 for p in page.policies if p.outcome == "eligible" and p.excluded_by is None
+    )

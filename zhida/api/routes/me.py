@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from zhida.api.deps import SessionDep
 from zhida.api.security import CurrentProfile, CurrentSession, page
-from zhida.channels.portal import MyPolicy, deadline_text, my_policies
+from zhida.channels.portal import MyPolicy, deadline_text, my_policies, total_amount
 from zhida.clock import today
 from zhida.matcher.explain import format_amount
 
@@ -47,7 +47,7 @@ def me_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLR
     mine = my_policies(session, web.profile_id, today())
     listed = [_view(p) for p in mine.policies if p.outcome != "ineligible"]
     near = [_view(p) for p in mine.policies if p.outcome == "ineligible"]
-    total = sum(p.benefit or 0 for p in mine.policies if p.outcome == "eligible")
+    total = total_amount(mine)
     return page(
         request,
         "me.html",
