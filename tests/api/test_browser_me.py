@@ -1,7 +1,7 @@
 """/me in a real browser (Chromium driven by Playwright): a business signs in and sees
 the policies it can enjoy ranked, the unknown one with what is missing, the near miss
 with its day, the automatic one marked 免申即享, and the better of two excluding ones
-first."""
+first; it confirms the automatic one in one tap."""
 
 from __future__ import annotations
 
@@ -65,10 +65,18 @@ def test_me_page_shows_ranked_policies(server: Settings, tmp_path: Path) -> None
             expect(page.locator(".ask-first")).to_have_text("研发费用")
             # 30万 + 25万 + 3万: of the two excluding ones only the better counts
             expect(page.locator(".page-head .benefit")).to_have_text("58万元")
-            shot = tmp_path / "me.png"
-            page.screenshot(path=str(shot), full_page=True)
+            shots = [tmp_path / "me.png", tmp_path / "me-confirmed.png"]
+            page.screenshot(path=str(shots[0]), full_page=True)
+            # 免申即享: one tap, and the page says it is done
+            auto.get_by_role("button", name="一键确认领取").click()
+            expect(page).to_have_url(f"{server.base_url}/me#p-t-auto")
+            done = page.locator('li[data-policy="t-auto"] .grant-done')
+            expect(done).to_have_text("已确认领取，资金将由主管部门直接发放")
+            expect(page.locator('li[data-policy="t-auto"] .state')).to_have_text("已申报")
+            page.screenshot(path=str(shots[1]), full_page=True)
             if SHOTS:
-                shutil.copy(shot, Path(SHOTS) / "me.png")
+                for shot in shots:
+                    shutil.copy(shot, Path(SHOTS) / shot.name)
         finally:
             browser.close()
     assert problems == [], problems

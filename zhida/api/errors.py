@@ -22,6 +22,7 @@ from zhida.api.security import (
     WrongProfile,
     page,
 )
+from zhida.channels.grants import GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
 from zhida.channels.portal import ProfileNotFound
@@ -82,6 +83,9 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
         "该申报链接对应的政策已调整或停止受理，链接不再有效。请登录“浙里办”查看最新政策。",
     ),
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
+    GrantRefused: ErrorView(
+        409, "grant_refused", "无法确认", "该政策目前无法一键确认领取，请刷新页面后查看最新情况。"
+    ),
     ProfileNotFound: ErrorView(404, "not_found", "未找到您的信息", "未找到您的企业或个人信息。"),
 }
 FALLBACK = ErrorView(400, "bad_request", "请求无法处理", "请求无法处理，请稍后重试。")

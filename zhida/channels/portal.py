@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhida.channels.grants import CONFIRMED, decisions_of
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
 from zhida.matcher.explain import format_amount
@@ -76,6 +77,7 @@ class MyPolicy:
     near_miss_in_window: bool = False  # the day it holds falls inside the window
     exclusion: str | None = None  # 与X不可同时享受…
     excluded_by: str | None = None  # the better policy this one cannot be held with
+    grant_decision: str | None = None  # 免申即享: confirmed | declined (channels/grants.py)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class MyPolicy:
             "near_miss_text": self.near_miss_text,
             "exclusion": self.exclusion,
             "grant": self.grant,
+            "grant_decision": self.grant_decision,
             "reference": self.reference,
             "tags": self.tags,
         }
@@ -123,9 +126,14 @@ def my_policies(session: Session, profile_id: str, as_of: dt.date) -> MyPage:
     kind, data = stored
     versions = [compiled(v) for v in published_versions(session, kind)]
     states = _states(session, profile_id)
+    decided = decisions_of(session, profile_id)
     items: list[MyPolicy] = []
     for group in _by_schema(versions):
         items.extend(_evaluate(group, profile_id, data, as_of, states))
+    for item in items:
+        item.grant_decision = decided.get(item.policy) if item.grant == "automatic" else None
+        if item.grant_decision == CONFIRMED and item.state == STATE_NONE:
+            item.state = STATE_APPLIED  # confirmed: on the department's list to be paid
     listed = [i for i in items if i.outcome != "ineligible"]
     _rerank(listed)
     _exclusions(listed, {c.policy.id: c.policy for c in versions})

@@ -114,3 +114,35 @@ def test_me_page_lists_them_in_chinese(me_web: Web) -> None:
     assert "需补充：研发费用" in text
     assert "免申即享" in text
     assert text.index("测试市高企奖励（乙）") < text.index("测试市高企奖励（甲）")
+
+
+def test_one_tap_grant_needs_the_csrf_token_and_is_stored_once(me_web: Web) -> None:
+    from tests.api.conftest import csrf_of
+
+    client = me_web.client()
+    me_web.login(client, "E1")
+    page = client.get("/me")
+    assert "一键确认领取" in page.text
+    token = csrf_of(page.text)
+    refused = client.post("/me/grants/t-auto", data={"decision": "confirm"})
+    assert refused.status_code == 403
+    wrong = client.post("/api/me/grants/t-auto", json={"decision": "confirm"})
+    assert wrong.status_code == 403
+    r = client.post("/me/grants/t-auto", data={"decision": "confirm", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/me#p-t-auto"
+    again = client.post(
+        "/api/me/grants/t-auto", json={"decision": "decline"}, headers={"X-CSRF-Token": token}
+    )
+    assert again.status_code == 200 and again.json()["decision"] == "confirmed"
+    not_auto = client.post(
+        "/api/me/grants/t-big", json={"decision": "confirm"}, headers={"X-CSRF-Token": token}
+    )
+    assert not_auto.status_code == 409
+    items = {p["policy"]: p for p in client.get("/api/me/policies").json()}
+    assert items["t-auto"]["grant_decision"] == "confirmed"
+    assert items["t-auto"]["state"] == "已申报"
+    assert "已确认领取" in client.get("/me").text
+    with session_scope(me_web.url) as s:
+        from zhida.store.models import Grant
+
+        assert [(g.profile_id, g.decision) for g in s.query(Grant)] == [("E1", "confirmed")]

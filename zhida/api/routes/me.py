@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhida.api.deps import SessionDep
-from zhida.api.security import CurrentProfile, CurrentSession, page
+from zhida.api.deps import NowDep, SessionDep
+from zhida.api.security import CsrfSession, CurrentProfile, CurrentSession, page
+from zhida.channels.grants import DECISIONS, GrantRefused, decide
 from zhida.channels.portal import MyPolicy, deadline_text, my_policies, total_amount
 from zhida.clock import today
 from zhida.matcher.explain import format_amount
@@ -64,3 +65,33 @@ def me_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLR
             "csrf_token": web.csrf_token,
         },
     )
+
+
+def _decide(session: SessionDep, profile_id: str, policy_id: str, decision: str, now: Any) -> Any:
+    if decision not in DECISIONS:
+        raise GrantRefused(f"unknown decision '{decision}'")
+    grant = decide(session, profile_id, policy_id, DECISIONS[decision], now)
+    session.commit()
+    return grant
+
+
+@router.post("/api/me/grants/{policy_id}")
+def api_decide_grant(
+    policy_id: str, body: dict[str, str], web: CsrfSession, session: SessionDep, now: NowDep
+) -> dict[str, Any]:
+    """免申即享: {"decision": "confirm"|"decline"}; the stored decision (the first one)."""
+    grant = _decide(session, web.profile_id, policy_id, body.get("decision", ""), now)
+    return {"policy": policy_id, "decision": grant.decision, "benefit": grant.benefit}
+
+
+@router.post("/me/grants/{policy_id}", include_in_schema=False)
+def decide_grant(
+    policy_id: str,
+    web: CsrfSession,
+    session: SessionDep,
+    now: NowDep,
+    decision: str = Form(""),
+) -> RedirectResponse:
+    """The page's one-tap form: decide, then back to /me."""
+    _decide(session, web.profile_id, policy_id, decision, now)
+    return RedirectResponse(f"/me#p-{policy_id}", status_code=303)
