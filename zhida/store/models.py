@@ -423,3 +423,37 @@ class Grant(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     exported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Declaration(Base):
+    """A value a profile supplied itself on /me (self-declared, marked so): applied to the
+    profile at once; an officer verifies it (`verified_at`) before money moves."""
+
+    __tablename__ = "declarations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]] = mapped_column(JSONType)  # {"value": JSON value}
+    declared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Dispute(Base):
+    """「数据有误」: a profile says a stored value is wrong; an officer corrects it (which
+    re-evaluates the profile and tells them) or rejects it."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    policy_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    field: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|corrected|rejected
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")
