@@ -26,6 +26,7 @@ from zhida.channels.grants import GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
 from zhida.channels.portal import ProfileNotFound
+from zhida.channels.selfservice import SelfServiceError
 from zhida.errors import ZhidaError
 
 
@@ -85,6 +86,9 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     MessageNotFound: ErrorView(404, "not_found", "消息不存在", "未找到这条消息。"),
     GrantRefused: ErrorView(
         409, "grant_refused", "无法确认", "该政策目前无法一键确认领取，请刷新页面后查看最新情况。"
+    ),
+    SelfServiceError: ErrorView(
+        422, "invalid_value", "填写有误", "您填写的内容格式不正确，请返回修改后重新提交。"
     ),
     ProfileNotFound: ErrorView(404, "not_found", "未找到您的信息", "未找到您的企业或个人信息。"),
 }

@@ -24,10 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.channels.grants import CONFIRMED, decisions_of
+from zhida.channels.selfservice import declared_fields
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
 from zhida.matcher.explain import format_amount
-from zhida.matcher.explanation import build_explanation
+from zhida.matcher.explanation import ValueRead, build_explanation
 from zhida.matcher.nearmiss import NearMiss
 from zhida.matcher.nearmiss_text import chinese_date, near_miss_text
 from zhida.matcher.reference import evaluate_policy
@@ -78,6 +79,7 @@ class MyPolicy:
     exclusion: str | None = None  # 与X不可同时享受…
     excluded_by: str | None = None  # the better policy this one cannot be held with
     grant_decision: str | None = None  # 免申即享: confirmed | declined (channels/grants.py)
+    values: list[ValueRead] = field(default_factory=list)  # a near miss's values, to contest
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +119,7 @@ class MyPage:
     as_of: dt.date
     policies: list[MyPolicy]
     questions: list[Question]
+    declared: set[str] = field(default_factory=set)  # self-declared, not yet verified
 
 
 def my_policies(session: Session, profile_id: str, as_of: dt.date) -> MyPage:
@@ -142,7 +145,9 @@ def my_policies(session: Session, profile_id: str, as_of: dt.date) -> MyPage:
         (i for i in items if i.outcome == "ineligible"),
         key=lambda i: (i.near_miss is None or i.near_miss.holds_on is None, -(i.benefit or 0)),
     )
-    return MyPage(profile_id, kind, data.get("name"), as_of, listed + near, _questions(listed))
+    page = MyPage(profile_id, kind, data.get("name"), as_of, listed + near, _questions(listed))
+    page.declared = declared_fields(session, profile_id)
+    return page
 
 
 def _by_schema(versions: list[CompiledVersion]) -> list[list[CompiledVersion]]:
@@ -194,6 +199,7 @@ def _evaluate(
         if code == 1:
             item.missing = _missing(policy, profile, as_of, schema)
         if near is not None:
+            item.values = _reads(policy, profile, as_of, schema, near.criterion)
             item.near_miss = near
             item.near_miss_text = near_miss_text(policy, near, profile, as_of, schema)
             day = near.holds_on
@@ -207,6 +213,20 @@ def _missing(
 ) -> list[Missing]:
     explanation = build_explanation(evaluate_policy(policy, profile, as_of), schema)
     return [Missing(m.name, m.label) for m in explanation.missing]
+
+
+def _reads(
+    policy: Policy, profile: dict[str, Any], as_of: dt.date, schema: ProfileSchema, cid: str
+) -> list[ValueRead]:
+    """The profile fields the criterion read (for 「数据有误」 on one of them)."""
+    explanation = build_explanation(evaluate_policy(policy, profile, as_of), schema)
+    line = next(line for line in explanation.criteria if line.id == cid)
+    seen: dict[str, ValueRead] = {}
+    for _, sub in line.walk():
+        for read in sub.reads:
+            if not read.is_define:
+                seen.setdefault(read.name, read)
+    return list(seen.values())
 
 
 def _states(session: Session, profile_id: str) -> dict[str, str]:

@@ -15,8 +15,10 @@ from zhida.api.deps import NowDep, SessionDep
 from zhida.api.security import CsrfSession, CurrentProfile, CurrentSession, page
 from zhida.channels.grants import DECISIONS, GrantRefused, decide
 from zhida.channels.portal import MyPolicy, deadline_text, my_policies, total_amount
+from zhida.channels.selfservice import declare, open_dispute
 from zhida.clock import today
-from zhida.matcher.explain import format_amount
+from zhida.matcher.explain import format_amount, format_value
+from zhida.profiles.schema import Audience, SchemaSet
 
 router = APIRouter()
 
@@ -40,7 +42,16 @@ def _view(item: MyPolicy) -> dict[str, Any]:
         "deadline_text": deadline_text(item.deadline),
         "missing_labels": [m.label for m in item.missing],
         "in_window": item.near_miss_in_window,
+        "values": [
+            {"name": v.name, "label": v.label, "text": format_value(v.value, v.unit)}
+            for v in item.values
+        ],
     }
+
+
+def _label(kind: str, name: str) -> str:
+    field = SchemaSet.builtin()[Audience(kind)].get(name)
+    return field.label if field is not None else name
 
 
 @router.get("/me", response_class=HTMLResponse, include_in_schema=False)
@@ -59,9 +70,15 @@ def me_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLR
             "near": near,
             "total_text": format_amount(total) if total else None,
             "questions": [
-                {"label": q.label, "amount_text": format_amount(q.amount) if q.amount else None}
+                {
+                    "name": q.name,
+                    "label": q.label,
+                    "amount_text": format_amount(q.amount) if q.amount else None,
+                }
                 for q in mine.questions
             ],
+            "declared": [_label(mine.kind, f) for f in sorted(mine.declared)],
+            "disputed": request.query_params.get("disputed") == "1",
             "csrf_token": web.csrf_token,
         },
     )
@@ -95,3 +112,33 @@ def decide_grant(
     """The page's one-tap form: decide, then back to /me."""
     _decide(session, web.profile_id, policy_id, decision, now)
     return RedirectResponse(f"/me#p-{policy_id}", status_code=303)
+
+
+@router.post("/me/declare", include_in_schema=False)
+def declare_value(
+    web: CsrfSession,
+    session: SessionDep,
+    now: NowDep,
+    field: str = Form(""),
+    value: str = Form(""),
+) -> RedirectResponse:
+    """A missing value the profile supplies itself: applied and re-evaluated at once
+    (the real-time path), marked self-declared."""
+    declare(session, web.profile_id, field, value, now, today())
+    session.commit()
+    return RedirectResponse("/me", status_code=303)
+
+
+@router.post("/me/disputes", include_in_schema=False)
+def dispute_value(
+    web: CsrfSession,
+    session: SessionDep,
+    now: NowDep,
+    field: str = Form(""),
+    comment: str = Form(""),
+    policy: str = Form(""),
+) -> RedirectResponse:
+    """「数据有误」: stored for an officer (zhida.channels.selfservice.resolve_dispute)."""
+    open_dispute(session, web.profile_id, field, comment, now, policy or None)
+    session.commit()
+    return RedirectResponse("/me?disputed=1", status_code=303)
