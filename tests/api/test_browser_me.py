@@ -1,7 +1,8 @@
 """/me in a real browser (Chromium driven by Playwright): a business signs in and sees
 the policies it can enjoy ranked, the unknown one with what is missing, the near miss
 with its day, the automatic one marked 免申即享, and the better of two excluding ones
-first; it confirms the automatic one in one tap."""
+first; it confirms the automatic one in one tap, supplies the missing value and sees
+that policy become eligible, and flags a value as wrong."""
 
 from __future__ import annotations
 
@@ -74,6 +75,18 @@ def test_me_page_shows_ranked_policies(server: Settings, tmp_path: Path) -> None
             expect(done).to_have_text("已确认领取，资金将由主管部门直接发放")
             expect(page.locator('li[data-policy="t-auto"] .state')).to_have_text("已申报")
             page.screenshot(path=str(shots[1]), full_page=True)
+            # supply the missing value: the unknown policy becomes eligible at once
+            page.get_by_label("研发费用", exact=True).fill("2000000")
+            page.get_by_role("button", name="提交（自行申报）").click()
+            rd = page.locator('li[data-policy="t-rd"]')
+            expect(rd.locator(".tag").first).to_have_text("符合条件")
+            expect(rd.locator(".benefit")).to_contain_text("20万元")
+            expect(page.locator(".declared")).to_contain_text("研发费用")
+            # 数据有误 on the near miss's value
+            page.locator("li.near-miss").get_by_role("button", name="数据有误").click()
+            expect(page.locator(".disputed")).to_contain_text("已收到您的反馈")
+            shots.append(tmp_path / "me-declared.png")
+            page.screenshot(path=str(shots[2]), full_page=True)
             if SHOTS:
                 for shot in shots:
                     shutil.copy(shot, Path(SHOTS) / shot.name)
