@@ -49,7 +49,8 @@ from tests.support.runs import (
     transitions,
     use_env,
 )
-from zhida.runs.reevaluate import create_run, pending_chunks, stalled_runs
+from zhida.runs.listing import stalled_runs
+from zhida.runs.reevaluate import create_run, pending_chunks
 from zhida.store.db import session_scope
 from zhida.store.models import Run
 from zhida.worker import QueueNames

@@ -47,6 +47,8 @@ from zhida.channels.delivery.batch import iter_chunks
 from zhida.channels.plan import PlanSummary, plan_notifications
 from zhida.clock import today, utcnow
 from zhida.runs import reevaluate as runs
+from zhida.runs.daily import create_daily_runs
+from zhida.runs.listing import stalled_runs
 from zhida.settings import Settings, get_settings
 from zhida.store import db
 from zhida.store.db import session_scope
@@ -245,11 +247,11 @@ def finalize_run(run_id: int) -> bool:
 @app.task(name=TaskNames.DAILY_RUN, **RETRY_OPTS)
 def daily_run(as_of: str | None = None) -> list[int]:
     """Re-evaluate, as of today (Asia/Shanghai), the published policies that time alone
-    can change (see `zhida.runs.reevaluate.daily_selection`); one run per kind, at most one
+    can change (see `zhida.runs.daily.daily_selection`); one run per kind, at most one
     per kind and day."""
     day = dt.date.fromisoformat(as_of) if as_of else today()
     with session_scope() as session:
-        ids = [r.id for r in runs.create_daily_runs(session, day)]
+        ids = [r.id for r in create_daily_runs(session, day)]
     for run_id in ids:
         start_run(run_id)
     return ids
@@ -261,7 +263,7 @@ def sweep_stalled_runs() -> list[int]:
     their messages were lost (e.g. Redis restarted without persistence)."""
     idle = dt.timedelta(minutes=get_settings().stall_minutes)
     with session_scope() as session:
-        ids = runs.stalled_runs(session, idle)
+        ids = stalled_runs(session, idle)
     for run_id in ids:
         log.warning("run %s made no progress for %s: re-queueing its chunks", run_id, idle)
         start_run(run_id)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
+import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +23,7 @@ from tests.support.runs import (
     seed_profiles,
     use_env,
 )
+from tests.support.waiting import wait_until
 from zhida.cli.main import app
 
 
@@ -84,3 +89,77 @@ def test_user_errors(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["worker"])
     assert result.exit_code == 1 and "ZHIDA_REDIS_URL is not set" in result.output
     assert "Traceback" not in result.output
+
+
+def test_runs_alone_lists_the_runs(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_env(monkeypatch, sqlite_url, chunk_size=300)
+    seed_profiles(sqlite_url, population(400))
+    publish(sqlite_url, ["zj-tech-sme"])
+    runner = CliRunner()
+    started = runner.invoke(app, ["runs", "start", "--kind", "enterprise"])
+    assert started.exit_code == 0, started.output
+    result = runner.invoke(app, ["runs"])
+    assert result.exit_code == 0, result.output
+    assert "manual" in result.output and "2/2" in result.output
+    assert "Usage" not in result.output
+
+
+def test_watch_hints_at_a_stalled_run(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed worker left chunks undone: the watch names them and the way out."""
+    from rich.console import Console
+    from sqlalchemy import update
+
+    from zhida.cli.runs import run_watch
+    from zhida.runs.reevaluate import create_run, mark_running, process_chunk
+    from zhida.store.db import session_scope
+    from zhida.store.models import Run, RunChunk
+    from zhida.worker import resume_run
+
+    use_env(monkeypatch, sqlite_url, chunk_size=300)
+    seed_profiles(sqlite_url, population(1000))
+    versions = publish(sqlite_url, ["zj-tech-sme"])
+    with session_scope() as session:
+        run_id = create_run(session, "manual", "enterprise", list(versions.values()), AS_OF).id
+    with session_scope() as session:
+        mark_running(session, run_id)
+        process_chunk(session, run_id, 0)
+        process_chunk(session, run_id, 1)
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with session_scope() as session:
+        session.execute(update(RunChunk).values(finished_at=an_hour_ago))
+        session.execute(update(Run).values(created_at=an_hour_ago, started_at=an_hour_ago))
+    err, out = io.StringIO(), io.StringIO()
+    codes: list[int] = []
+    watch = threading.Thread(
+        target=lambda: codes.append(
+            run_watch(run_id, Console(file=out), Console(file=err, width=200), 0.1, stall_after=60)
+        )
+    )
+    watch.start()
+    try:  # the operator follows the hint; the watch then ends
+        wait_until(lambda: "zhida runs resume" in err.getvalue(), timeout=30)
+    finally:
+        resume_run(run_id)
+        watch.join(timeout=30)
+    assert codes == [0] and json.loads(out.getvalue())["status"] == "done"
+    hint = err.getvalue()
+    assert f"run {run_id} looks stalled: no chunk finished for 1h00m" in hint
+    assert "2 chunks not done (2, 3)" in hint
+    assert hint.count("looks stalled") == 1
+
+
+def test_worker_node_names_differ_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `zhida worker` on one machine: celery@HOST twice unless each gets its own name
+    (the worker itself is not started: its argv is what is checked)."""
+    from zhida.settings import get_settings
+    from zhida.worker import app as celery_app
+
+    monkeypatch.setenv("ZHIDA_REDIS_URL", "redis://127.0.0.1:6379/15")
+    get_settings.cache_clear()
+    seen: list[list[str]] = []
+    monkeypatch.setattr(celery_app, "worker_main", lambda argv: seen.append(list(argv)))
+    runner = CliRunner()
+    assert runner.invoke(app, ["worker"]).exit_code == 0
+    assert runner.invoke(app, ["worker", "--hostname", "sms1@%h", "-Q", "sms"]).exit_code == 0
+    assert f"--hostname=zhida-{os.getpid()}@%h" in seen[0]
+    assert "--hostname=sms1@%h" in seen[1] and "--queues=sms" in seen[1]

@@ -388,3 +388,49 @@ def test_cli_usage(db_url: str, tmp_path: Path) -> None:
     assert "新建 1" in result.stdout
     both = zhida(db_url, "import", "review", "--accept", "1", "--reject", "2")
     assert both.returncode == 1 and "not both" in both.stderr
+
+
+def test_hostile_rows_are_reported_and_the_rest_stored(db_url: str, tmp_path: Path) -> None:
+    """Issue 9.9: an integer of 5,000 digits, a 200-character id and a NUL in a string are
+    each a bad row with its line and reason, on both databases; the other rows are stored."""
+    path = tmp_path / "p.jsonl"
+    good = json.dumps(ent(id="E1", name="甲", employees=3), ensure_ascii=False)
+    path.write_text(
+        "\n".join(
+            [
+                good,
+                '{"id": "E2", "kind": "enterprise", "employees": ' + "9" * 5000 + "}",
+                json.dumps(ent(id="E" * 200, name="乙")),
+                json.dumps(ent(id="E4", name="丙\u0000丁")),
+                json.dumps(ent(id="E5\u0000", name="戊")),
+                json.dumps(ent(id="E6", business_scope="软件\u0000")),
+                json.dumps(ent(id="E7", name="己")),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    report = run_import(db_url, path)
+    got = {e.line: e.reason for e in report.errors}
+    assert sorted(got) == [2, 3, 4, 5, 6]
+    assert "4300 digits" in got[2]
+    assert "longer than 64 characters" in got[3]
+    assert "name:" in got[4] and "NUL" in got[4]
+    assert "id" in got[5] and "control character" in got[5]
+    assert "business_scope:" in got[6] and "NUL" in got[6]
+    assert sorted(profiles(db_url)) == ["E1", "E7"]
+
+
+def test_the_report_names_the_profiles_that_changed(db_url: str, tmp_path: Path) -> None:
+    """What an import re-evaluates (issue 14.5): the ids it inserted or whose data it
+    changed, not the rows it only read."""
+    rows = [ent(id=f"E{i}", name=f"企业{i}", employees=i) for i in range(1, 5)]
+    first = run_import(db_url, write_jsonl(tmp_path / "a.jsonl", rows))
+    assert first.changed == {"enterprise": ["E1", "E2", "E3", "E4"]}
+    again = run_import(db_url, write_jsonl(tmp_path / "b.jsonl", rows))
+    assert again.changed == {}
+    rows[1] = {**rows[1], "employees": 20}
+    rows[3] = {**rows[3], "tax_credit": "A"}
+    rows.append(ent(id="E9", name="新企业"))
+    third = run_import(db_url, write_jsonl(tmp_path / "c.jsonl", rows))
+    assert third.changed == {"enterprise": ["E2", "E4", "E9"]}

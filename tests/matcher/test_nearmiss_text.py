@@ -36,7 +36,7 @@ def text(**changes: object) -> str:
 
 
 def test_a_ratio_gap_reads_as_percentages() -> None:
-    assert text(rd_expense=3.2e6) == "研发费用占上年度营业收入比例 3.2%，需达到 4%"
+    assert text(rd_expense=3.2e6) == "研发费用 / 上年度营业收入 3.2%，需达到 4%"
 
 
 def test_an_amount_gap_reads_as_money_with_the_constant_on_the_left() -> None:

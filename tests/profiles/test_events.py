@@ -374,6 +374,27 @@ def test_values_are_typed_as_the_readers_type_them() -> None:
             },
             "'at' must be a timestamp string",
         ),
+        # issue 9.9: what PostgreSQL cannot store is a bad line, not a lost file
+        (
+            '{"type": "patent.granted", "profile": "E1", "invention": true, "count": '
+            + "9" * 5000
+            + "}",
+            "an integer longer than Python's 4300 digits",
+        ),
+        ({"type": "patent.granted", "profile": "E" * 200, "invention": True}, "longer than 64"),
+        (
+            {"type": "company.registered", "profile": {"id": "E\u0000"}},
+            "contains a control character",
+        ),
+        (
+            {
+                "type": "profile.updated",
+                "profile": "E1",
+                "kind": "enterprise",
+                "fields": {"name": "甲\u0000"},
+            },
+            "name: contains a NUL character",
+        ),
     ],
 )
 def test_bad_events_are_explained(line: str | dict[str, object], reason: str) -> None:

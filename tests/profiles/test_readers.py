@@ -498,3 +498,29 @@ def test_dates_outside_the_range_are_bad_rows_in_typed_parquet(tmp_path: Path) -
     batch = read_profiles(path, SCHEMAS)
     assert _dates_of(batch) == {"E2": dt.date(2019, 5, 1)}
     assert sorted(e.profile_id or "" for e in batch.errors) == ["E1", "E3"]
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_nul_characters_and_bad_ids_are_bad_rows(tmp_path: Path, ext: str) -> None:
+    """Issue 9.9: the id rule and the NUL rule of validate.py, in the readers whose files
+    can hold a NUL in a value (a CSV file with a NUL byte is refused as binary)."""
+    schemas = SCHEMAS.extended({C: {"skills": Field("skills", FieldType.LIST, "技能")}})
+    frame = pl.DataFrame(
+        {
+            "kind": ["citizen"] * 5,
+            "id": ["P1", "P" * 65, "P3", "P4", "P5"],
+            "name": ["甲", "乙", "丙\x00", "丁", "戊"],
+            "skills": [["焊接"], None, None, ["电\x00工"], ["电工"]],
+        }
+    )
+    path = tmp_path / f"p.{ext}"
+    if ext == "jsonl":
+        frame.write_ndjson(path)
+    else:
+        frame.write_parquet(path)
+    batch = read_profiles(path, schemas, kind="citizen")
+    assert _lines(batch) == [2, 3, 4]
+    assert "longer than 64" in _reason(batch, 2)
+    assert _reason(batch, 3).startswith("name: contains a NUL")
+    assert _reason(batch, 4).startswith("skills: contains a NUL")
+    assert batch.frames[C]["id"].to_list() == ["P1", "P5"]

@@ -38,6 +38,9 @@ def test_every_entry_is_complete() -> None:
         assert lo >= 0 and (hi is None or hi >= lo), name
         assert all(i >= 0 and (hi is None or i < hi) for i in fn.constant_args), name
         assert callable(fn.type_rule) and callable(fn.scalar) and callable(fn.vector), name
+        # explanations say it in Chinese, never by its name
+        assert fn.words and fn.name not in fn.words, name
+        fn.words.format(*"abcdefgh", args="a、b", places="浙江省")  # a valid template
 
 
 def test_no_other_module_names_a_function() -> None:

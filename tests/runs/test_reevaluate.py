@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import polars as pl
 import pytest
 from sqlalchemy import func, select, text
 
@@ -19,6 +20,7 @@ from tests.support.runs import (
     assert_matches_direct,
     decision_stamps,
     decisions,
+    direct,
     expected_transitions,
     get_run,
     pack,
@@ -30,18 +32,15 @@ from tests.support.runs import (
     update_profiles,
     use_env,
 )
+from zhida.runs.daily import create_daily_runs, daily_selection, uses_time, window_changes
 from zhida.runs.decisions import apply_profile_results
+from zhida.runs.listing import stalled_runs
 from zhida.runs.reevaluate import (
     COUNT_KEYS,
     RunError,
-    create_daily_runs,
     create_run,
-    daily_selection,
     finalize_run,
     process_chunk,
-    stalled_runs,
-    uses_time,
-    window_changes,
 )
 from zhida.settings import get_settings
 from zhida.store.db import session_scope
@@ -513,3 +512,80 @@ def test_the_end_of_a_run_asks_for_notification_planning(
     worker.evaluate_chunk(run_id, 0)
     assert sent == [worker.TaskNames.PLAN]
     get_settings.cache_clear()
+
+
+def test_a_stored_profile_without_its_id_is_reported_and_skipped(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row written without `id` in its data (by `events post` before issue 14.4) is
+    skipped with a warning and its decisions stay; the other profiles are judged."""
+    use_env(monkeypatch, db_url)
+    frame = population(N)
+    seed_profiles(db_url, frame)
+    versions = publish(db_url)
+    start_run(new_run(db_url, versions))
+    before = decisions(db_url)
+    bad = next(k[0] for k, v in before.items() if v[1] == 2)
+    changes = {bad: {"id": None, "revenue": 1}}  # would end its eligibility if judged
+    others = [i for i in frame.get_column("id").to_list() if i != bad][:40]
+    changes.update({pid: {"tax_credit": "D"} for pid in others})
+    update_profiles(db_url, changes)
+    run_id = new_run(db_url, versions)
+    with caplog.at_level("WARNING", logger="zhida.runs.reevaluate"):
+        start_run(run_id)
+    run = get_run(db_url, run_id)
+    assert run.status == "done" and run.counts["skipped"] == 1
+    assert run.counts["profiles"] == N - 1
+    assert bad in caplog.text
+    after = decisions(db_url)
+    assert {k: v for k, v in after.items() if k[0] == bad} == {
+        k: v for k, v in before.items() if k[0] == bad
+    }
+    assert any(after.get(k) != v for k, v in before.items() if k[0] in others)
+
+
+def test_a_run_over_chosen_profiles_judges_just_them(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's run (issue 14.5): chunks list their profile ids; only those profiles'
+    decisions move, however the others' data changed meanwhile."""
+    use_env(monkeypatch, db_url)
+    monkeypatch.setattr("zhida.runs.reevaluate.ID_CHUNK", 25)
+    frame = population(N)
+    seed_profiles(db_url, frame)
+    versions = publish(db_url)
+    start_run(new_run(db_url, versions))
+    before = decisions(db_url)
+    eligible = sorted({p for (p, _), v in before.items() if v[1] == 2})[:60]
+    update_profiles(db_url, {pid: {"revenue": 0, "tax_credit": "D"} for pid in eligible})
+    chosen = eligible[:40]
+    with session_scope(db_url) as session:
+        run = create_run(
+            session, "import", "enterprise", list(versions.values()), AS_OF, None, [*chosen, "E?"]
+        )
+        run_id = run.id
+        chunk_ids = [
+            c.ids for c in session.scalars(select(RunChunk).where(RunChunk.run_id == run_id))
+        ]
+    assert [len(c or []) for c in chunk_ids] == [25, 16]
+    start_run(run_id)
+    run = get_run(db_url, run_id)
+    assert (run.status, run.counts["profiles"]) == ("done", 40)
+    after = decisions(db_url)
+    changed = frame.with_columns(
+        pl.when(pl.col("id").is_in(eligible))
+        .then(0.0)
+        .otherwise(pl.col("revenue"))
+        .alias("revenue"),
+        pl.when(pl.col("id").is_in(eligible))
+        .then(pl.lit("D"))
+        .otherwise(pl.col("tax_credit"))
+        .alias("tax_credit"),
+    )
+    want = {k: v[0] for k, v in direct(changed, list(versions), AS_OF).items() if k[0] in chosen}
+    assert {k: v[1] for k, v in after.items() if k[0] in chosen} == want
+    assert {k: v for k, v in after.items() if k[0] not in chosen} == {
+        k: v for k, v in before.items() if k[0] not in chosen
+    }
+    moved = {t[0] for t in transitions(db_url, run_id)}
+    assert moved and moved <= set(chosen)

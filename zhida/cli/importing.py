@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,9 +12,11 @@ from rich.console import Console
 
 from zhida.cli.support import (
     EXIT_BAD_ROWS,
+    AsOfOpt,
     KindOpt,
     err_console,
     out_console,
+    parse_date,
     print_errors,
     progress_bar,
     user_errors,
@@ -60,9 +63,30 @@ def import_file(
         list[Path] | None,
         typer.Option("--policies", "-p", help="A pack whose schema.yaml adds fields."),
     ] = None,
+    rerun: Annotated[
+        bool,
+        typer.Option(
+            "--run/--no-run",
+            help="Re-evaluate the profiles the import changed against the published "
+            "policies (a run), and notify the newly eligible.",
+        ),
+    ] = True,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """Load profiles into the store (upsert by id, entity resolution, one transaction)."""
-    raise typer.Exit(run_import(file, source, kind, policies or [], out_console, err_console))
+    """Load profiles into the store (upsert by id, entity resolution, one transaction);
+    then re-evaluate the changed ones (a run, queued on the workers or done in-process)."""
+    raise typer.Exit(
+        run_import(
+            file,
+            source,
+            kind,
+            policies or [],
+            out_console,
+            err_console,
+            rerun=rerun,
+            as_of=parse_date(as_of),
+        )
+    )
 
 
 @import_app.command("review")
@@ -121,11 +145,14 @@ def run_import(
     policies: list[Path],
     out: Console,
     err: Console,
+    rerun: bool = True,
+    as_of: dt.date | None = None,
 ) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from zhida.ingest.importer import import_batch
     from zhida.profiles.readers import read_profiles
+    from zhida.runs.reevaluate import create_import_runs
     from zhida.store.db import session_scope
 
     start = time.perf_counter()
@@ -147,6 +174,10 @@ def run_import(
             report = import_batch(
                 session, batch, source or path.name, file=str(path), progress=advance
             )
+            # the runs commit with the import: a crash between them loses no re-evaluation
+            day = as_of or parse_date(None)
+            runs = create_import_runs(session, report.changed, day) if rerun else []
+            started = [(r.id, r.kind, len(report.changed[r.kind])) for r in runs]
     except SQLAlchemyError as e:
         raise _db_error(e) from None
     for line in report.conflicts:
@@ -162,7 +193,43 @@ def run_import(
     )
     if c["review"]:
         out.print(f"{c['review']} 行待人工审核：zhida import review", markup=False)
+    _start_import_runs(started, out)
     return EXIT_BAD_ROWS if report.bad_rows or report.warnings else 0
+
+
+def _start_import_runs(started: list[tuple[int, str, int]], out: Console) -> None:
+    """Queue the import's runs (committed with it) and say which run does what; in-process
+    (no broker) they are done here, and their newly eligible are notified here too (a
+    worker plans after a queued run's last chunk)."""
+    if not started:
+        return
+    from zhida.runs.reevaluate import get_run
+    from zhida.store.db import session_scope
+    from zhida.worker import app, plan_and_queue, start_run
+
+    transitions = 0
+    for run_id, kind, n in started:
+        start_run(run_id)
+        with session_scope() as session:
+            run = get_run(session, run_id)
+            status, counts = run.status, dict(run.counts or {})
+        what = f"run {run_id}: {n} changed {kind} profiles re-evaluated"
+        if status == "done":
+            transitions += counts.get("transitions", 0)
+            out.print(
+                f"{what}: +{counts.get('newly_eligible', 0)} eligible, "
+                f"-{counts.get('no_longer_eligible', 0)} eligible (done)",
+                markup=False,
+            )
+        else:
+            out.print(f"{what} on the workers; follow it: zhida runs watch {run_id}", markup=False)
+    if transitions and app.conf.task_always_eager:
+        summary = plan_and_queue()
+        out.print(
+            f"notifications: {summary.inapp} in-app, {summary.sms_queued} SMS queued, "
+            f"{summary.sms_deferred} deferred",
+            markup=False,
+        )
 
 
 def _short(value: Any, width: int = 40) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Annotated
@@ -21,7 +22,15 @@ from zhida.cli.support import (
 )
 from zhida.errors import ZhidaError
 
-runs_app = typer.Typer(no_args_is_help=True, help="Re-evaluation runs (Celery).")
+runs_app = typer.Typer(help="Re-evaluation runs (Celery). Without a command: the list.")
+
+
+@runs_app.callback(invoke_without_command=True)
+@user_errors
+def runs_default(ctx: typer.Context) -> None:
+    """Re-evaluation runs; `zhida runs` alone lists them, as `zhida runs list` does."""
+    if ctx.invoked_subcommand is None:
+        raise typer.Exit(run_list(out_console, 20, False))
 
 
 @runs_app.command("list")
@@ -39,9 +48,18 @@ def runs_list(
 def runs_watch(
     run: Annotated[int, typer.Argument(help="Run id.")],
     interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0,
+    stall_after: Annotated[
+        float,
+        typer.Option(
+            "--stall-after",
+            min=1.0,
+            help="Seconds without a finished chunk before hinting that the run stalled.",
+        ),
+    ] = 120.0,
 ) -> None:
-    """A live progress bar (stderr) until the run is done; its summary as JSON."""
-    raise typer.Exit(run_watch(run, out_console, err_console, interval))
+    """A live progress bar (stderr) until the run is done; its summary as JSON. When no
+    chunk finishes for a while, says which chunks are stuck and how to resume them."""
+    raise typer.Exit(run_watch(run, out_console, err_console, interval, stall_after))
 
 
 @runs_app.command("resume")
@@ -73,9 +91,18 @@ def worker(
     ] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
     queues: Annotated[str | None, typer.Option("--queues", "-Q")] = None,
+    hostname: Annotated[
+        str | None,
+        typer.Option(
+            "--hostname",
+            "-n",
+            help="Node name, as Celery takes it (%h: this machine). Default: "
+            "zhida-PID@%h, so two workers on one machine never share a name.",
+        ),
+    ] = None,
 ) -> None:
     """Start a Celery worker (broker: ZHIDA_REDIS_URL)."""
-    raise typer.Exit(run_worker(concurrency, loglevel, queues))
+    raise typer.Exit(run_worker(concurrency, loglevel, queues, hostname))
 
 
 @user_errors
@@ -105,7 +132,7 @@ def _counts_text(counts: dict[str, int]) -> str:
 def run_list(out: Console, limit: int, as_json: bool) -> int:
     from rich.table import Table
 
-    from zhida.runs.reevaluate import list_runs, summary_line
+    from zhida.runs.listing import list_runs, summary_line
     from zhida.store.db import session_scope
 
     with session_scope() as session:
@@ -136,12 +163,16 @@ def run_list(out: Console, limit: int, as_json: bool) -> int:
     return 0
 
 
-def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) -> int:
+def run_watch(
+    run_id: int, out: Console, err: Console, interval: float = 1.0, stall_after: float = 120.0
+) -> int:
     """Poll the run until it is done or failed, with a progress bar on stderr; print its
-    summary as JSON on stdout. Exit 0 when done, 1 when failed."""
+    summary as JSON on stdout. Exit 0 when done, 1 when failed. A run that stops moving
+    gets one hint on stderr (again after it moved and stopped again)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from zhida.runs.reevaluate import get_run, summary_line
+    from zhida.runs.listing import stall_hint, summary_line
+    from zhida.runs.reevaluate import get_run
     from zhida.store.db import session_scope
 
     with Progress(
@@ -154,10 +185,15 @@ def run_watch(run_id: int, out: Console, err: Console, interval: float = 1.0) ->
         transient=False,
     ) as bar:
         task = None
+        hinted_at: int | None = None  # chunks_done when the last hint was given
         while True:
             with session_scope() as session:
                 run = get_run(session, run_id)
                 line = summary_line(run)
+                hint = stall_hint(session, run_id, dt.timedelta(seconds=stall_after))
+            if hint is not None and hinted_at != line["chunks_done"]:
+                hinted_at = line["chunks_done"]
+                bar.console.print(f"hint: {hint}", markup=False, highlight=False)
             if task is None:
                 task = bar.add_task(
                     "chunks", total=max(1, line["chunks_total"]), status=line["status"]
@@ -204,13 +240,13 @@ def run_start(
 ) -> int:
     """Create a run over the published versions of the given policies (all published
     policies of the kind when none are given) and queue it; prints the run id."""
+    from zhida.runs.listing import summary_line
     from zhida.runs.reevaluate import (
         RunError,
         create_run,
         get_run,
         latest_published,
         partial_counts,
-        summary_line,
     )
     from zhida.store.db import session_scope
     from zhida.worker import start_run
@@ -247,11 +283,20 @@ def _need_broker() -> None:
         )
 
 
-def run_worker(concurrency: int | None, loglevel: str, queues: str | None) -> int:
+def default_hostname() -> str:
+    """A node name unique to this process: Celery's default (celery@HOST) is the same for
+    every worker of a machine, and two nodes of one name confuse inspect, control and
+    the logs."""
+    return f"zhida-{os.getpid()}@%h"
+
+
+def run_worker(
+    concurrency: int | None, loglevel: str, queues: str | None, hostname: str | None = None
+) -> int:
     from zhida.worker import app
 
     _need_broker()
-    argv = ["worker", f"--loglevel={loglevel}"]
+    argv = ["worker", f"--loglevel={loglevel}", f"--hostname={hostname or default_hostname()}"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     if queues:

@@ -20,9 +20,13 @@ def serve(
 
     from zhida.api.app import create_app
     from zhida.api.logs import log_config
+    from zhida.api.routes.webhooks import startup_note
     from zhida.settings import get_settings, require_real_secret
 
     require_real_secret(get_settings())
+    note = startup_note(get_settings())
+    if note:
+        err_console.print(note, markup=False)
     uvicorn.run(create_app(), host=host, port=port, log_level="info", log_config=log_config())
 
 

@@ -61,6 +61,9 @@ class ImportReport:
     conflicts: list[str] = field(default_factory=list)  # rows skipped for an id of another kind
     counts: dict[str, int] = field(default_factory=lambda: {a.value: 0 for a in Action})
     timings: dict[str, float] = field(default_factory=dict)  # read, resolve, write (seconds)
+    # kind -> ids of the stored profiles the import inserted or changed (sorted): what a
+    # run re-evaluates; an id whose data the import left as it was is not here
+    changed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def written(self) -> int:
@@ -191,6 +194,7 @@ def import_batch(
             reviews.append(({"kind": aud.value}, review_rows))
 
     for w in writes:
+        ids: list[str] = []
         rounds = w.get_column("_round").max()
         for rnd in range(int(rounds) + 1 if isinstance(rounds, int) else 0):
             part = w.filter(pl.col("_round") == rnd)
@@ -201,9 +205,13 @@ def import_batch(
                     source,
                     progress,
                     chunk_rows,
+                    ids,
                 )
                 part = part.filter(~pl.col("_new"))
-            upsert_profiles(session, part.drop("_new", "_round"), source, progress, chunk_rows)
+            upsert_profiles(session, part.drop("_new", "_round"), source, progress, chunk_rows, ids)
+        if ids and w.height:
+            kind = str(w.get_column("kind")[0])
+            report.changed[kind] = sorted({*report.changed.get(kind, []), *ids})
     save_reviews(session, reviews, source)
     _insert_links(session, pl.concat(links) if links else pl.DataFrame())
     session.add(

@@ -17,7 +17,7 @@ from zhida.ingest.store_view import LINK_ACTION
 from zhida.ingest.upsert import upsert_profiles
 from zhida.profiles.schema import Audience
 from zhida.store.models import AuditLog, Profile, ReviewItem
-from zhida.store.profiles import profile_json
+from zhida.store.profiles import profile_json, stored_profile
 
 
 def save_reviews(
@@ -78,8 +78,7 @@ def _open_item(session: Session, item_id: int) -> ReviewItem:
 def _write_one(
     session: Session, profile_id: str, kind: str, data: dict[str, Any], source: str
 ) -> None:
-    body = {**data, "id": profile_id}
-    body.pop("kind", None)
+    body = stored_profile(profile_id, data)
     upsert_profiles(
         session,
         pl.DataFrame(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import polars as pl
 from psycopg.copy import QueuedLibpqWriter
@@ -109,6 +110,7 @@ def insert_new_profiles(
     source: str,
     progress: Progress | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    changed: list[str] | None = None,
 ) -> int:
     """Insert profiles whose ids are not stored yet (rows as for `upsert_profiles`).
 
@@ -120,7 +122,7 @@ def insert_new_profiles(
         return 0
     conn = session.connection()
     if conn.dialect.name != "postgresql":
-        return upsert_profiles(session, rows, source, progress, chunk_rows)
+        return upsert_profiles(session, rows, source, progress, chunk_rows, changed)
     cur = driver(conn).cursor()
     with cur.copy(
         "COPY profiles (id, kind, data, source) FROM STDIN WITH (FORMAT csv)",
@@ -130,6 +132,8 @@ def insert_new_profiles(
             copy.write(data)
             if progress is not None:
                 progress(n)
+    if changed is not None:
+        changed.extend(rows.get_column("id").to_list())
     return rows.height
 
 
@@ -139,9 +143,11 @@ def upsert_profiles(
     source: str,
     progress: Progress | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    changed: list[str] | None = None,
 ) -> int:
     """Insert or update profiles from a frame with columns id, kind and either data
     (JSON text) or the typed profile fields (as `read_profiles` makes them).
+    `changed`, when given, receives the ids of the rows inserted or changed.
 
     Ids must be unique within `rows`. Null fields in `data` are dropped; on an
     existing id the incoming fields update the stored ones and the others stay
@@ -175,11 +181,19 @@ def upsert_profiles(
         scalars_only = "data" not in rows.columns and not any(
             isinstance(t, pl.List) for t in rows.schema.values()
         )
-        changed = _CHANGED_SCALARS if scalars_only else _CHANGED_ANY
-        cur.execute(_PG_UPDATE.format(changed=changed), {"source": source})
-        cur.execute(_PG_INSERT, {"source": source})
+        test = _CHANGED_SCALARS if scalars_only else _CHANGED_ANY
+        update_sql, params = _PG_UPDATE.format(changed=test), {"source": source}
+        if changed is None:
+            cur.execute(update_sql, params)
+            cur.execute(_PG_INSERT, params)
+        else:
+            for sql in (update_sql + "RETURNING p.id", _PG_INSERT + "RETURNING profiles.id"):
+                cur.execute(sql, params)
+                changed.extend(r[0] for r in cur.fetchall())
         conn.execute(text(f"TRUNCATE {_PG_STAGE}"))
     else:
+        if changed is not None:
+            _sqlite_watch(cur)
         stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
         for start in range(0, rows.height, chunk_rows):
             chunk = rows.slice(start, chunk_rows)
@@ -202,4 +216,29 @@ def upsert_profiles(
             )
             if progress is not None:
                 progress(chunk.height)
+        if changed is not None:
+            changed.extend(_sqlite_changed(cur))
     return rows.height
+
+
+# SQLite has no RETURNING for executemany: temporary triggers note the ids that an
+# INSERT or the upsert's UPDATE wrote (an upsert whose WHERE is false fires neither)
+_SQLITE_CHANGED = "zhida_changed_ids"
+_SQLITE_TRIGGERS = ("zhida_changed_insert", "zhida_changed_update")
+
+
+def _sqlite_watch(cur: Any) -> None:
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_SQLITE_CHANGED} (id TEXT)")
+    for name, event in zip(_SQLITE_TRIGGERS, ("INSERT", "UPDATE"), strict=True):
+        cur.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {name} AFTER {event} ON main.profiles "
+            f"BEGIN INSERT INTO {_SQLITE_CHANGED} VALUES (new.id); END"
+        )
+
+
+def _sqlite_changed(cur: Any) -> list[str]:
+    ids = [r[0] for r in cur.execute(f"SELECT DISTINCT id FROM {_SQLITE_CHANGED}").fetchall()]
+    for name in _SQLITE_TRIGGERS:
+        cur.execute(f"DROP TRIGGER IF EXISTS {name}")
+    cur.execute(f"DROP TABLE {_SQLITE_CHANGED}")
+    return ids

@@ -4,6 +4,7 @@ written as plain Chinese text, and the Chinese ways of reading values and money.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from zhida.matcher.explanation import CriterionLine, Explanation, ValueRead, build_explanation
@@ -31,12 +32,48 @@ def format_amount(value: float, unit: str = "元") -> str:
     return f"{sign}{_trim(v, grouped=True)}{unit}"
 
 
-def _trim(x: float, grouped: bool = False) -> str:
-    text = f"{x:,.2f}" if grouped else f"{x:.2f}"
-    return text.rstrip("0").rstrip(".")
+def _trim(x: float, grouped: bool = False, decimals: int = 2) -> str:
+    text = f"{x:,.{decimals}f}" if grouped else f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def format_value(value: Any, unit: str | None = None) -> str:
+#: fixed decimals up to this step; one step more shows the number exactly (repr)
+_FINEST = 19
+
+
+def _number_text(x: float, unit: str | None, k: int) -> str:
+    """A number at precision step k (2: the usual; each step one digit more)."""
+    if k > _FINEST:
+        return f"{x!r}{unit or ''}"
+    if unit == "元":
+        return format_amount(x) if k <= 2 else f"{_trim(x, True, k - 3)}元"
+    text = _trim(x, grouped=True, decimals=k) if x != 0 else "0"
+    if unit:
+        return f"{text}{unit}"
+    if 0 < abs(x) < 1:
+        return f"{text}（{_trim(x * 100, decimals=k - 1)}%）"
+    return text
+
+
+def _parts(text: str) -> set[str]:
+    """The numbers a rendering shows (0.02（1.5%） shows two: each may not look equal)."""
+    return {p for p in text.replace("）", "").split("（") if p}
+
+
+def _precision(x: float, unit: str | None, against: Sequence[float]) -> int:
+    """The fewest digits with which `x` never looks equal to a number it is compared
+    with and differs from (3,000,000.01 is not shown as 300万 beside 不超过300万元)."""
+    others = [t for t in against if t != x]
+    for k in range(2, _FINEST + 2):
+        mine = _parts(_number_text(x, unit, k))
+        if all(not (_parts(_number_text(t, unit, k)) & mine) for t in others):
+            return k
+    return _FINEST + 1
+
+
+def format_value(value: Any, unit: str | None = None, against: Sequence[float] = ()) -> str:
+    """A value as people read it; a number with enough digits that it never looks equal
+    to any of `against` (the numbers it is compared with) unless it is equal."""
     if value is None:
         return "未知（缺少数据）"
     if isinstance(value, bool):
@@ -46,22 +83,24 @@ def format_value(value: Any, unit: str | None = None) -> str:
     if isinstance(value, list | tuple):
         return "、".join(str(v) for v in value) if value else "（空）"
     if isinstance(value, float | int):
-        if unit == "元":
-            return format_amount(float(value))
-        text = _trim(float(value), grouped=True) if float(value) != 0 else "0"
-        if unit:
-            return f"{text}{unit}"
-        if 0 < abs(value) < 1:
-            return f"{text}（{_trim(value * 100)}%）"
-        return text
+        x = float(value)
+        return _number_text(x, unit, _precision(x, unit, against) if against else 2)
     return str(value)
 
 
-def describe_read(read: ValueRead) -> str:
-    """One value read: `标签 值` for a profile field, `name = 值` for a define."""
-    if read.is_define:
-        return f"{read.name} = {format_value(read.value)}"
-    return f"{read.label} {format_value(read.value, read.unit)}"
+def describe_read(read: ValueRead, against: Sequence[float] = ()) -> str:
+    """One value read: `标签 值` for a profile field, `计算式 = 值` for a define or a
+    computed side of a comparison; a place name for a region code; a value that could
+    not be computed because something divides by zero says so."""
+    if read.value is None and read.zero_divisor:
+        value = f"无法计算（{read.zero_divisor}为0）"
+    elif read.shown is not None:
+        value = read.shown
+    else:
+        value = format_value(read.value, read.unit, against)
+    if read.is_define or not read.name:
+        return f"{read.label} = {value}"
+    return f"{read.label} {value}"
 
 
 def mark_of(line: CriterionLine) -> str:
@@ -72,10 +111,14 @@ def mark_of(line: CriterionLine) -> str:
 def criterion_text(line: CriterionLine) -> str:
     """A criterion line without its mark and indent: `符合：标签（依据：...）`."""
     word = _MARK[line.holds][1]
+    if line.holds is None and line.zero_divisors:
+        word = "无法计算"
     detail = ""
-    if line.reads:
+    if line.reads or line.computed:
         what = "实际" if line.holds is not True else "依据"
-        detail = f"（{what}：" + "；".join(describe_read(r) for r in line.reads) + "）"
+        parts = [describe_read(r, line.thresholds) for r in (*line.reads, *line.computed)]
+        parts += [f"{d}为0，无法相除" for d in line.zero_divisors]
+        detail = f"（{what}：" + "；".join(parts) + "）"
     if line.kind != "when":
         detail = "（满足全部）" if line.kind == "all" else "（满足其一）"
         if line.label.endswith(("其一）", "全部）")):
@@ -96,7 +139,14 @@ def verdict_text(explanation: Explanation) -> str:
     if explanation.outcome == INELIGIBLE:
         verdict += f"（{len(explanation.failed)} 项条件不满足）"
     elif explanation.outcome == UNKNOWN:
-        verdict += f"（{len(explanation.unknown)} 项条件缺少数据）"
+        undecided = [c for c in explanation.criteria if c.id in explanation.unknown]
+        zero = sum(1 for c in undecided if any(ln.zero_divisors for _, ln in c.walk()))
+        parts = []
+        if len(undecided) - zero:
+            parts.append(f"{len(undecided) - zero} 项条件缺少数据")
+        if zero:
+            parts.append(f"{zero} 项条件无法计算（除数为0）")
+        verdict += f"（{'，'.join(parts)}）"
     return verdict
 
 

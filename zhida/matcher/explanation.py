@@ -10,24 +10,33 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from zhida.matcher.reference import CriterionTrace, PolicyResult, Read
+from zhida.matcher.describe import MAX_DEPTH, describe
+from zhida.matcher.reference import CriterionTrace, PolicyResult, Read, evaluate_node
+from zhida.profiles.regions import place_name
 from zhida.profiles.schema import ProfileSchema
-from zhida.rules.policy import CriterionKind, Outcome
+from zhida.profiles.validate import REGION, format_of
+from zhida.rules.ast import ARITH_OPS, CMP_OPS, Literal, Name, Node, Op, walk
+from zhida.rules.policy import CriterionKind, Outcome, Policy
 
 
 @dataclass(frozen=True)
 class ValueRead:
-    """One value a criterion read: a profile field (with its schema label and unit) or a
-    `define:` name (labelled by its name)."""
+    """One value a criterion read: a profile field (with its schema label and unit), a
+    `define:` name or a computed side of a comparison (both labelled by what they compute,
+    `zhida.matcher.describe`). `shown`: the value's words when they are not the value
+    itself (a region code's place name). `zero_divisor`: why a value that could not be
+    computed could not (what divides by zero), None when it is simply missing."""
 
     name: str
     label: str
     value: Any
     unit: str | None = None
     is_define: bool = False
+    shown: str | None = None
+    zero_divisor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class CriterionLine:
     holds: bool | None
     reads: tuple[ValueRead, ...] = ()
     children: tuple[CriterionLine, ...] = ()
+    computed: tuple[ValueRead, ...] = ()  # sides of its comparisons that are arithmetic
+    thresholds: tuple[float, ...] = ()  # the numbers its values are compared with
+    zero_divisors: tuple[str, ...] = ()  # what divides by zero, when that undecides it
 
     def walk(self, depth: int = 0) -> Iterator[tuple[int, CriterionLine]]:
         """This line and its descendants, depth first, with their nesting depth."""
@@ -93,7 +105,8 @@ def build_explanation(
     """The structure of one reference result (`define_values`: the `define:` names'
     values, shown as computed values when given)."""
     policy = result.policy
-    criteria = tuple(_criterion_line(t, schema) for t in result.criteria)
+    define_values = define_values or {}
+    criteria = tuple(_criterion_line(t, schema, policy, result.as_of) for t in result.criteria)
     return Explanation(
         policy_id=policy.id,
         policy_title=policy.title,
@@ -104,7 +117,10 @@ def build_explanation(
         failed=tuple(result.failed),
         unknown=tuple(result.unknown),
         benefit=result.benefit,
-        defines=tuple(ValueRead(k, k, v, is_define=True) for k, v in (define_values or {}).items()),
+        defines=tuple(
+            _define_read(k, v, policy, schema, _fields(result), define_values, result.as_of)
+            for k, v in define_values.items()
+        ),
         criteria=criteria,
         missing=_missing(criteria),
     )
@@ -115,24 +131,125 @@ def missing_labels(result: PolicyResult, schema: ProfileSchema) -> list[str]:
     return [m.label for m in build_explanation(result, schema).missing]
 
 
-def value_read(read: Read, schema: ProfileSchema) -> ValueRead:
+def value_read(read: Read, schema: ProfileSchema, policy: Policy | None = None) -> ValueRead:
     if read.is_define:
-        return ValueRead(read.name, read.name, read.value, is_define=True)
+        label = read.name
+        if policy is not None and read.name in policy.defines:
+            label = describe(Name(policy.defines[read.name].loc, read.name, True), policy, schema)
+        return ValueRead(read.name, label, read.value, is_define=True)
     field = schema.get(read.name)
     if field is None:
         return ValueRead(read.name, read.name, read.value)
+    if format_of(read.name) is REGION and isinstance(read.value, str):  # a place, not a code
+        label = field.label.removesuffix("代码")
+        return ValueRead(read.name, label, read.value, field.unit, shown=place_name(read.value))
     return ValueRead(read.name, field.label, read.value, field.unit)
 
 
-def _criterion_line(trace: CriterionTrace, schema: ProfileSchema) -> CriterionLine:
+def _define_read(
+    name: str,
+    value: Any,
+    policy: Policy,
+    schema: ProfileSchema,
+    fields: dict[str, Any],
+    defines: dict[str, Any],
+    as_of: dt.date,
+) -> ValueRead:
+    read = value_read(Read(name, value, is_define=True), schema, policy)
+    node = policy.defines.get(name)
+    if value is not None or node is None:
+        return read
+    zero = _zero_divisors(node, policy, schema, fields, defines, as_of)
+    return replace(read, zero_divisor=zero[0] if zero else None)
+
+
+def _zero_divisors(
+    node: Node,
+    policy: Policy,
+    schema: ProfileSchema,
+    fields: dict[str, Any],
+    defines: dict[str, Any],
+    as_of: dt.date,
+    depth: int = 0,
+) -> list[str]:
+    """What divides by zero in `node` (defines it reads included), described."""
+    found: list[str] = []
+    for n in walk(node):
+        if isinstance(n, Op) and n.op == "/":
+            if evaluate_node(policy, n.args[1], fields, defines, as_of) == 0:
+                found.append(describe(n.args[1], policy, schema))
+        elif (
+            isinstance(n, Name)
+            and n.is_define
+            and depth < MAX_DEPTH
+            and n.name in policy.defines
+            and defines.get(n.name) is None
+        ):
+            inner = policy.defines[n.name]
+            found += _zero_divisors(inner, policy, schema, fields, defines, as_of, depth + 1)
+    return list(dict.fromkeys(found))
+
+
+def _fields(result: PolicyResult) -> dict[str, Any]:
+    """The profile as evaluated, and every field any criterion read."""
+    out: dict[str, Any] = dict(result.profile)
+    stack = list(result.criteria)
+    while stack:
+        trace = stack.pop()
+        out.update((r.name, r.value) for r in trace.reads if not r.is_define)
+        stack.extend(trace.children)
+    return out
+
+
+def _comparisons(node: Node) -> list[Op]:
+    return [n for n in walk(node) if isinstance(n, Op) and (n.op in CMP_OPS or n.op == "between")]
+
+
+def _criterion_line(
+    trace: CriterionTrace, schema: ProfileSchema, policy: Policy, as_of: dt.date
+) -> CriterionLine:
     crit = trace.criterion
+    fields = {r.name: r.value for r in trace.reads if not r.is_define}
+    defines = {r.name: r.value for r in trace.reads if r.is_define}
+    reads = tuple(
+        _define_read(r.name, r.value, policy, schema, fields, defines, as_of)
+        if r.is_define
+        else value_read(r, schema, policy)
+        for r in trace.reads
+    )
+    computed: list[ValueRead] = []
+    thresholds: list[float] = []
+    zero: list[str] = []
+    if crit.when is not None:
+        for cmp in _comparisons(crit.when):
+            for side in cmp.args:
+                if isinstance(side, Literal):
+                    if isinstance(side.value, int | float) and not isinstance(side.value, bool):
+                        thresholds.append(float(side.value))
+                elif isinstance(side, Op) and side.op in ARITH_OPS:  # 研发人员数 / 职工人数
+                    label = describe(side, policy, schema)
+                    if all(c.label != label for c in computed):
+                        value = evaluate_node(policy, side, fields, defines, as_of)
+                        zero = (
+                            _zero_divisors(side, policy, schema, fields, defines, as_of)
+                            if value is None
+                            else []
+                        )
+                        computed.append(
+                            ValueRead("", label, value, zero_divisor=zero[0] if zero else None)
+                        )
+        if trace.value is None:
+            zero = _zero_divisors(crit.when, policy, schema, fields, defines, as_of)
     return CriterionLine(
         id=crit.id,
         label=crit.label,
         kind=crit.kind,
         holds=trace.value,
-        reads=tuple(value_read(r, schema) for r in trace.reads),
-        children=tuple(_criterion_line(c, schema) for c in trace.children),
+        reads=reads,
+        children=tuple(_criterion_line(c, schema, policy, as_of) for c in trace.children),
+        computed=tuple(computed),
+        thresholds=tuple(thresholds),
+        zero_divisors=tuple(zero),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from zhida.matcher.describe import describe
 from zhida.matcher.explain import format_amount, format_value
 from zhida.matcher.nearmiss import NearMiss
 from zhida.matcher.reference import evaluate_node
@@ -61,23 +62,12 @@ def _gap(
     const = _resolve(right, policy)
     if not isinstance(const, Literal) or not isinstance(const.value, int | float):
         return None
-    label = _quantity_label(left, policy, schema)
-    value = evaluate_node(policy, profile, as_of, left)
+    label = describe(left, policy, schema)
+    value = evaluate_node(policy, left, profile, {}, as_of)
     if label is None or value is None:
         return None
     text = const.text or format_value(const.value)
     return f"{label} {_like(value, text, left, schema)}，{_NEED[op]} {text}"
-
-
-def _quantity_label(node: Node, policy: Policy, schema: ProfileSchema) -> str | None:
-    node = _resolve(node, policy)
-    if isinstance(node, Name):
-        field = schema.get(node.name)
-        return field.label if field is not None else None
-    if isinstance(node, Op) and node.op == "/":
-        a, b = (_quantity_label(x, policy, schema) for x in node.args)
-        return f"{a}占{b}比例" if a and b else None
-    return None
 
 
 def _like(value: Any, const_text: str, node: Node, schema: ProfileSchema) -> str:

@@ -47,6 +47,7 @@ class PolicyResult:
     benefit: float | None
     criteria: list[CriterionTrace]
     as_of: dt.date
+    profile: dict[str, Value] = field(default_factory=dict)  # as evaluated (normalised)
 
     @property
     def top_codes(self) -> list[bool | None]:
@@ -140,6 +141,7 @@ def evaluate_policy(policy: Policy, profile: dict[str, Value], as_of: dt.date) -
         benefit=benefit,
         criteria=traces,
         as_of=as_of,
+        profile=env.profile,
     )
 
 
@@ -159,6 +161,15 @@ def evaluate_form(policy: Policy, profile: dict[str, Value], as_of: dt.date) -> 
     return {label: env.eval(node) for label, node in policy.form.items()}
 
 
-def evaluate_node(policy: Policy, profile: dict[str, Value], as_of: dt.date, node: Node) -> Value:
-    """One expression of the policy (a criterion's side, a define) for one profile."""
-    return _Env(policy, normalize_profile(profile), as_of).eval(node)
+def evaluate_node(
+    policy: Policy,
+    node: Node,
+    fields: dict[str, Value],
+    defines: dict[str, Value],
+    as_of: dt.date,
+) -> Value:
+    """One expression of the policy from values already read (an explanation's: the
+    fields and `define:` values a criterion read), e.g. the side of a comparison."""
+    env = _Env(policy, normalize_profile(fields), as_of)
+    env.memo.update(defines)
+    return env.eval(node)

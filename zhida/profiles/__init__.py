@@ -15,5 +15,5 @@ Modules and packages, and the public API callers import from each:
 - `resolve/`: entity resolution (`resolve`, `StoreView`, `FrameStore`, `normalize_name`).
 - `synth/`: synthetic populations (`synthesize_enterprises`, `synthesize_citizens`,
   `synth_to_file`).
-- `regions`: names for grouping (`city_of`, `section_of`).
+- `regions`: names of places and industries (`place_name`, `city_of`, `section_of`).
 """

@@ -35,15 +35,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from zhida.errors import RowError, SubjectError, ZhidaError
-from zhida.profiles.readers.jsonl_input import json_type
+from zhida.profiles.readers.jsonl_input import json_error, json_type
 from zhida.profiles.schema import Audience, Field, FieldType, SchemaSet
 from zhida.profiles.validate import (
     FALSE_WORDS,
+    NUL_REASON,
     NUMBER_UNITS,
     TRUE_WORDS,
     TYPE_REASONS,
     date_reason,
     format_of,
+    id_problem,
     is_valid_date,
     show_text,
 )
@@ -173,6 +175,8 @@ def convert_value(f: Field, value: object) -> Any:
         s = value.strip()
         if not s:
             return None
+        if "\x00" in s:
+            raise EventError(f"{f.name}: {NUL_REASON}")
         fmt = format_of(f.name)
         if fmt is not None:
             s = fmt.normalise(s)
@@ -251,6 +255,8 @@ def convert_value(f: Field, value: object) -> Any:
         parts = [p for p in value if p is not None]
     else:
         raise EventError(f"{f.name}: expected an array of strings, got a JSON {json_type(value)}")
+    if any("\x00" in p for p in parts):
+        raise EventError(f"{f.name}: {NUL_REASON}")
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -288,6 +294,9 @@ def _profile_ref(obj: dict[str, Any]) -> str:
         ref = str(ref)
     if not isinstance(ref, str) or not ref.strip():
         raise EventError("'profile' must be the profile's id (a non-empty string)")
+    problem = id_problem(ref.strip())
+    if problem is not None:
+        raise EventError(problem)
     return ref.strip()
 
 
@@ -299,9 +308,8 @@ def parse_event(
     if isinstance(data, str):
         try:
             obj = json.loads(data)
-        except (json.JSONDecodeError, RecursionError) as e:
-            msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
-            raise EventError(f"not valid JSON ({msg})") from None
+        except (ValueError, RecursionError) as e:
+            raise EventError(json_error(e)) from None
     else:
         obj = data
     if not isinstance(obj, dict):
@@ -389,6 +397,9 @@ def _registered(
         values["id"] = pid = str(pid)
     if not isinstance(pid, str) or not pid.strip():
         raise EventError("the profile has no id")
+    problem = id_problem(pid.strip())
+    if problem is not None:
+        raise EventError(problem)
     converted = _fields(Audience.ENTERPRISE, values, schemas, True)
     full = {name: converted.get(name) for name in schemas[Audience.ENTERPRISE].names()}
     return CompanyRegistered(full, line, at)

@@ -1,6 +1,10 @@
-"""Names for grouping: Zhejiang's prefecture-level cities and GB/T 4754 industry sections."""
+"""Names of places and industries: Zhejiang's prefecture-level cities and districts, the
+provinces, GB/T 4754 industry sections; `place_name` is how a region code is shown to
+people (a code never is)."""
 
 from __future__ import annotations
+
+from zhida.profiles.synth.places import DISTRICT_NAMES
 
 ZHEJIANG_CITIES = {
     "3301": "杭州市",
@@ -14,6 +18,43 @@ ZHEJIANG_CITIES = {
     "3309": "舟山市",
     "3310": "台州市",
     "3311": "丽水市",
+}
+
+PROVINCES = {
+    "11": "北京市",
+    "12": "天津市",
+    "13": "河北省",
+    "14": "山西省",
+    "15": "内蒙古自治区",
+    "21": "辽宁省",
+    "22": "吉林省",
+    "23": "黑龙江省",
+    "31": "上海市",
+    "32": "江苏省",
+    "33": "浙江省",
+    "34": "安徽省",
+    "35": "福建省",
+    "36": "江西省",
+    "37": "山东省",
+    "41": "河南省",
+    "42": "湖北省",
+    "43": "湖南省",
+    "44": "广东省",
+    "45": "广西壮族自治区",
+    "46": "海南省",
+    "50": "重庆市",
+    "51": "四川省",
+    "52": "贵州省",
+    "53": "云南省",
+    "54": "西藏自治区",
+    "61": "陕西省",
+    "62": "甘肃省",
+    "63": "青海省",
+    "64": "宁夏回族自治区",
+    "65": "新疆维吾尔自治区",
+    "71": "台湾省",
+    "81": "香港特别行政区",
+    "82": "澳门特别行政区",
 }
 
 INDUSTRY_SECTIONS = {
@@ -45,6 +86,18 @@ def city_of(region: str | None) -> str:
     if not region:
         return "未知"
     return ZHEJIANG_CITIES.get(region[:4], "省外" if not region.startswith("33") else "浙江其他")
+
+
+def place_name(region: str | None) -> str:
+    """A region code as people read it: 浙江省杭州市西湖区 for 330106, as far down as the
+    tables know it (浙江省杭州市 for a district they do not name, 安徽省 for 340102),
+    未知地区 for a code they cannot place; never the code itself."""
+    code = (region or "").strip()
+    province = PROVINCES.get(code[:2])
+    if province is None:
+        return "未知地区"
+    city = ZHEJIANG_CITIES.get(code[:4], "")
+    return province + city + (DISTRICT_NAMES.get(code, "") if city else "")
 
 
 def section_of(industry: str | None) -> str:

@@ -11,6 +11,11 @@ Every ``*_valid_mask`` function takes a polars String series and returns a numpy
 boolean array that is True where the value is present *and* valid; nulls give
 False (the caller decides that a null is "missing", not "invalid").
 
+The id rule (at most 64 characters, no control character) and the NUL rule (no
+string value holds U+0000, which PostgreSQL cannot store) are here too, so a row
+the database would refuse is a bad row at the edge, the same on SQLite and
+PostgreSQL, and never a failed import.
+
 The words of typed values (yes/no, 万/亿, the reason a value is not of its
 field's type) live here too, so the readers and the event parser say the same.
 """
@@ -38,6 +43,9 @@ __all__ = [
     "DATE_MIN",
     "DATE_RE",
     "FALSE_WORDS",
+    "ID_MAX_LENGTH",
+    "ID_RE",
+    "NUL_REASON",
     "NUMBER_UNITS",
     "PEOPLE_TYPE_REASONS",
     "REGION_RE",
@@ -47,6 +55,9 @@ __all__ = [
     "bool_np",
     "date_reason",
     "format_of",
+    "has_nul_mask",
+    "id_problem",
+    "id_valid_mask",
     "in_date_range",
     "is_valid_date",
     "is_valid_phone",
@@ -333,6 +344,38 @@ def format_of(name: str) -> FieldFormat | None:
     if found is not None:
         return found
     return next((fmt for suffix, fmt in _BY_SUFFIX if name.endswith(suffix)), None)
+
+
+# --------------------------------------------------------------------------- ids and text
+
+#: a profile id: 1 to 64 characters (the store's column), none of them a control character
+ID_MAX_LENGTH = 64
+_CONTROL = r"\x00-\x1f\x7f"
+ID_RE = rf"^[^{_CONTROL}]{{1,{ID_MAX_LENGTH}}}$"
+_ID = re.compile(ID_RE)
+#: a NUL cannot be stored (PostgreSQL's jsonb and text refuse U+0000); SQLite would keep it
+NUL_REASON = "contains a NUL character (\\u0000), which cannot be stored"
+
+
+def id_problem(value: str) -> str | None:
+    """Why a (stripped) profile id breaks the id rule, or None when it keeps it."""
+    if _ID.match(value):
+        return None
+    if len(value) > ID_MAX_LENGTH:
+        return f"id {show_text(value)} is longer than {ID_MAX_LENGTH} characters"
+    return f"id {show_text(value)} contains a control character"
+
+
+def id_valid_mask(s: pl.Series) -> BoolArray:
+    """Present ids that keep the id rule."""
+    return bool_np(s.str.contains(ID_RE))
+
+
+def has_nul_mask(s: pl.Series) -> BoolArray:
+    """Strings (or lists of strings) holding a NUL character."""
+    if isinstance(s.dtype, pl.List):
+        return bool_np(s.list.eval(pl.element().str.contains("\x00", literal=True)).list.any())
+    return bool_np(s.str.contains("\x00", literal=True))
 
 
 # --------------------------------------------------------------------------- typed values

@@ -45,6 +45,7 @@ import polars as pl
 from sqlalchemy import Table, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from zhida.clock import utcnow
 from zhida.runs.results import (
@@ -73,9 +74,10 @@ def load_stored(
     lo: str | None = None,
     hi: str | None = None,
     profile_id: str | None = None,
+    profile_ids: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Stored decisions (RESULT_SCHEMA) for these policies and profiles lo <= id < hi
-    (or one profile)."""
+    (or one profile; `profile_ids`: only these)."""
     if not policy_ids:
         return empty_results()
     conn = session.connection()
@@ -91,11 +93,16 @@ def load_stored(
         where.append("profile_id < :hi")
         params["hi"] = hi
     if conn.dialect.name == "postgresql" and profile_id is None:
-        return _load_stored_copy(session, policy_ids, lo, hi)
+        return _load_stored_copy(session, policy_ids, lo, hi, profile_ids)
+    binds: list[BindParameter[Any]] = [bindparam("pids", expanding=True)]
+    if profile_ids is not None:
+        where.append("profile_id IN :ids")
+        params["ids"] = list(profile_ids)
+        binds.append(bindparam("ids", expanding=True))
     sql = text(
         "SELECT profile_id, policy_id, policy_version_id, outcome, failed, unknown, "
         f"benefit, score FROM decisions WHERE {' AND '.join(where)}"
-    ).bindparams(bindparam("pids", expanding=True))
+    ).bindparams(*binds)
     rows = [
         {
             "profile_id": r[0],
@@ -133,10 +140,17 @@ def _raw_cursor(session: Session) -> Any:
 
 
 def _load_stored_copy(
-    session: Session, policy_ids: Sequence[str], lo: str | None, hi: str | None
+    session: Session,
+    policy_ids: Sequence[str],
+    lo: str | None,
+    hi: str | None,
+    profile_ids: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     where = ["policy_id = ANY(%s)"]
     params: list[Any] = [list(policy_ids)]
+    if profile_ids is not None:
+        where.append("profile_id = ANY(%s)")
+        params.append(list(profile_ids))
     if lo is not None:
         where.append("profile_id >= %s")
         params.append(lo)
@@ -380,11 +394,13 @@ def apply_chunk_results(
     profiles: int,
     lo: str | None,
     hi: str | None,
+    profile_ids: Sequence[str] | None = None,
 ) -> dict[str, int]:
-    """Bring the stored decisions of profiles lo <= id < hi for the run's policies in line
-    with `new` (their eligible/unknown results); record the run's transitions. Returns
-    the chunk's counts (see `diff_results`) plus `profiles` and `pairs`."""
-    stored = load_stored(session, list(versions), lo, hi)
+    """Bring the stored decisions of profiles lo <= id < hi (of `profile_ids` among them,
+    when given: the others' stay as they are) for the run's policies in line with `new`
+    (their eligible/unknown results); record the run's transitions. Returns the chunk's
+    counts (see `diff_results`) plus `profiles` and `pairs`."""
+    stored = load_stored(session, list(versions), lo, hi, profile_ids=profile_ids)
     pairs = profiles * len(versions)
     diff = diff_results(new, stored, versions, pairs)
     write_diff(session, diff, run_id)

@@ -27,7 +27,7 @@ from zhida.ranking.heuristic import heuristic_scores
 from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_profile_results
 from zhida.store.models import OUTCOME_CODES, Profile, Transition
-from zhida.store.profiles import frame_from_json, profile_json
+from zhida.store.profiles import frame_from_json, stored_profile
 
 
 @dataclass
@@ -95,8 +95,7 @@ def process_event(
     kind = event.kind.value
     before = _typed(matcher, kind, dict(row.data), event.profile_id) if row else None
     after = apply_event(before, event)
-    data = profile_json(after)
-    data.pop("id", None)
+    data = stored_profile(event.profile_id, after)
     if row is None:
         session.add(Profile(id=event.profile_id, kind=kind, data=data, source="event"))
     else:

@@ -37,10 +37,10 @@ from the chunks and may be called any number of times.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 from sqlalchemy import func, select, text, update
@@ -52,15 +52,13 @@ from zhida.matcher.batch import BatchEvaluator
 from zhida.profiles.schema import Audience, Field, ProfileSchema, SchemaSet
 from zhida.publishing.catalogue import compiled
 from zhida.publishing.versions import VersionStatus
-from zhida.ranking.heuristic import heuristic_scores, urgency
-from zhida.rules.ast import Node, walk
-from zhida.rules.functions import is_dated_call
+from zhida.ranking.heuristic import heuristic_scores
 from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_chunk_results
 from zhida.runs.results import empty_results, results_frame
 from zhida.settings import get_settings
 from zhida.store.models import PolicyVersion, Run, RunChunk
-from zhida.store.profiles import load_frame
+from zhida.store.profiles import load_frame, stored_ids
 
 TRIGGERS = ("publish", "import", "daily", "manual")
 COUNT_KEYS = (
@@ -74,7 +72,13 @@ COUNT_KEYS = (
     "decisions_written",
     "decisions_deleted",
     "transitions",
+    "skipped",  # stored profiles that could not be evaluated (no id in their data)
 )
+
+
+log = logging.getLogger(__name__)
+#: at most this many ids in a chunk of chosen profiles (each is a bound parameter)
+ID_CHUNK = 5000
 
 
 class RunError(ZhidaError):
@@ -103,8 +107,11 @@ def create_run(
     policy_version_ids: Sequence[int],
     as_of: dt.date,
     chunk_size: int | None = None,
+    profile_ids: Sequence[str] | None = None,
 ) -> Run:
-    """A pending run with its chunks, flushed (the caller commits before queueing)."""
+    """A pending run with its chunks, flushed (the caller commits before queueing).
+    `profile_ids`: a run over these profiles only (an import's changed ones), cut into
+    chunks of at most ID_CHUNK ids that list them; otherwise every profile of the kind."""
     if kind not in {a.value for a in Audience}:
         raise RunError(f"kind must be enterprise or citizen, got '{kind}'")
     if trigger not in TRIGGERS:
@@ -125,7 +132,14 @@ def create_run(
             raise RunError(f"two versions of policy '{v.policy_id}' in one run")
         per_policy[v.policy_id] = v.id
     size = chunk_size or get_settings().chunk_size
-    bounds = chunk_bounds(session, kind, size) if ids else []
+    chosen = sorted(set(profile_ids)) if profile_ids is not None else None
+    if chosen is not None:
+        step = max(1, min(size, ID_CHUNK))
+        parts = [chosen[i : i + step] for i in range(0, len(chosen), step)] if ids else []
+        bounds = [p[0] for p in parts]
+    else:
+        parts = None
+        bounds = chunk_bounds(session, kind, size) if ids else []
     run = Run(
         trigger=trigger,
         status="pending",
@@ -142,8 +156,9 @@ def create_run(
         RunChunk(
             run_id=run.id,
             seq=i,
-            lo="" if i == 0 else lo,
-            hi=bounds[i + 1] if i + 1 < len(bounds) else None,
+            lo=lo if parts is not None else ("" if i == 0 else lo),
+            hi=None if parts is not None else (bounds[i + 1] if i + 1 < len(bounds) else None),
+            ids=None if parts is None else parts[i],
             status="pending",
             counts={},
         )
@@ -247,6 +262,22 @@ def _lock_chunk(session: Session, run_id: int, seq: int) -> RunChunk | None:
     ).first()
 
 
+def _without_id(
+    session: Session,
+    kind: str,
+    frame: pl.DataFrame,
+    lo: str | None,
+    hi: str | None,
+    only: Sequence[str] | None,
+) -> list[str]:
+    """Ids of the stored profiles of the range that the frame read without an id (a row
+    whose data lacks it: written by an older `events post`); [] when there are none."""
+    if not frame.get_column("id").null_count():
+        return []
+    found = set(frame.get_column("id").drop_nulls().to_list())
+    return sorted(i for i in stored_ids(session, kind, lo, hi, only) if i not in found)
+
+
 @dataclass
 class ChunkDone:
     counts: dict[str, int]  # this chunk's (see `zhida.runs.decisions.diff_results`)
@@ -267,7 +298,22 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
     run = get_run(session, run_id)
     as_of = dt.date.fromisoformat(run.as_of)
     rp = load_run_policies(session, run.kind, run.policy_version_ids)
-    frame = load_frame(session, run.kind, rp.schema, chunk.lo or None, chunk.hi)
+    only = chunk.ids  # a chunk of chosen profiles, or (None) an id range
+    lo, hi = (None, None) if only is not None else (chunk.lo or None, chunk.hi)
+    frame = load_frame(session, run.kind, rp.schema, lo, hi, only)
+    judged = None if only is None else list(only)  # None: every profile of the range
+    skipped = _without_id(session, run.kind, frame, lo, hi, only)
+    if skipped:
+        frame = frame.filter(pl.col("id").is_not_null())
+        judged = frame.get_column("id").to_list()
+        log.warning(
+            "run %s chunk %s: %s stored profiles have no id in their data and were skipped "
+            "(their decisions stay as they were): %s",
+            run_id,
+            seq,
+            len(skipped),
+            ", ".join(skipped[:20]),
+        )
     ids = frame.get_column("id")
     parts = []
     if frame.height and rp.policies:
@@ -285,9 +331,8 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
                 )
             )
     new = pl.concat(parts, how="vertical") if parts else empty_results()
-    counts = apply_chunk_results(
-        session, run_id, new, rp.by_policy(), frame.height, chunk.lo or None, chunk.hi
-    )
+    counts = apply_chunk_results(session, run_id, new, rp.by_policy(), frame.height, lo, hi, judged)
+    counts["skipped"] = len(skipped)
     if delay > 0:
         session.flush()
         time.sleep(delay)
@@ -353,64 +398,6 @@ def partial_counts(session: Session, run_id: int) -> dict[str, int]:
     return _sum_counts(session, run_id)[1]
 
 
-# --------------------------------------------------------------------------- listing
-
-
-def list_runs(session: Session, limit: int = 50) -> list[Run]:
-    return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive datetimes (stored as UTC)."""
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
-
-
-def stalled_runs(session: Session, idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
-    """Runs with chunks left and no chunk finished for `idle` (nor created or started
-    within it): running ones whose messages were probably lost (a broker restarted
-    without persistence), and pending ones whose creator died before queueing them."""
-    now = now or utcnow()
-    cutoff = now - idle
-    out = []
-    for run in session.scalars(
-        select(Run).where(Run.status.in_(("running", "pending"))).order_by(Run.id)
-    ):
-        last = session.scalar(
-            select(func.max(RunChunk.finished_at)).where(RunChunk.run_id == run.id)
-        )
-        latest = max(_aware(t) for t in (last, run.started_at, run.created_at) if t is not None)
-        if latest <= cutoff and pending_chunks(session, run.id):
-            out.append(run.id)
-    return out
-
-
-# --------------------------------------------------------------------------- daily
-
-
-def _nodes(policy: Policy) -> list[Node]:
-    roots: list[Node] = [c.when for c in policy.all_criteria() if c.when is not None]
-    roots += list(policy.defines.values())
-    if policy.benefit_amount is not None:
-        roots.append(policy.benefit_amount)
-    out: list[Node] = []
-    for root in roots:
-        out.extend(walk(root))
-    return out
-
-
-def uses_time(policy: Policy) -> bool:
-    """Whether the policy's outcome, failed/unknown criteria or benefit can change with
-    the evaluation date alone: a criterion, define or benefit calls years_since,
-    months_since, days_since or days_until."""
-    return any(is_dated_call(n) for n in _nodes(policy))
-
-
-def window_changes(policy: Policy, since: dt.date, as_of: dt.date) -> bool:
-    """Whether the window's effect on the score (its urgency band: not yet open, open
-    with more than 90 / 90 / 30 days left, closed) differs between the two dates."""
-    return urgency(policy.window, since) != urgency(policy.window, as_of)
-
-
 def latest_published(
     session: Session, kind: str | None = None, policy_ids: Sequence[str] | None = None
 ) -> list[PolicyVersion]:
@@ -426,71 +413,23 @@ def latest_published(
     return list(newest.values())
 
 
-def daily_selection(session: Session, as_of: dt.date) -> dict[str, list[int]]:
-    """kind -> the published policy versions the daily run re-evaluates as of `as_of`.
-
-    A policy is selected when time alone can change its results: (1) it uses
-    years_since / months_since / days_since / days_until anywhere its outcome or benefit
-    is computed (every day: a firm turns 3 on its own date), or (2) its window's urgency
-    band changed since the previous daily run of that kind (or since yesterday): the
-    window opened, came within 90 or 30 days of closing, or closed. The window never
-    changes an outcome (DESIGN), so (2) only refreshes scores; it makes no transitions.
-    """
-    out: dict[str, list[int]] = {}
-    for v in latest_published(session):
-        since = _previous_daily(session, v.audience, as_of)
-        policy = compiled(v).policy
-        if uses_time(policy) or window_changes(policy, since, as_of):
-            out.setdefault(v.audience, []).append(v.id)
-    return out
-
-
-def _previous_daily(session: Session, kind: str, as_of: dt.date) -> dt.date:
-    last = session.scalar(
-        select(func.max(Run.as_of)).where(
-            Run.trigger == "daily", Run.kind == kind, Run.as_of < as_of.isoformat()
-        )
-    )
-    return dt.date.fromisoformat(last) if last else as_of - dt.timedelta(days=1)
-
-
-def daily_exists(session: Session, kind: str, as_of: dt.date) -> bool:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Run)
-            .where(Run.trigger == "daily", Run.kind == kind, Run.as_of == as_of.isoformat())
-        )
-        != 0
-    )
-
-
-def create_daily_runs(session: Session, as_of: dt.date, chunk_size: int | None = None) -> list[Run]:
-    """One run per kind for today's selection; none for a kind that already has today's
-    daily run (so a re-delivered daily task does not start a second one)."""
-    if session.connection().dialect.name == "postgresql":  # one daily creator at a time
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('zhida.daily', 0))"))
+def create_import_runs(
+    session: Session,
+    changed: dict[str, list[str]],
+    as_of: dt.date,
+    chunk_size: int | None = None,
+) -> list[Run]:
+    """After an import (DESIGN: "Re-evaluation after a change"): per kind, a run of the
+    published policies of that audience over the profiles the import inserted or
+    changed (`ImportReport.changed`). None for a kind with no changed profile or no
+    published policy: an import that changes nothing starts nothing."""
     runs = []
-    for kind, ids in sorted(daily_selection(session, as_of).items()):
-        if ids and not daily_exists(session, kind, as_of):
-            runs.append(create_run(session, "daily", kind, ids, as_of, chunk_size))
+    for kind, ids in sorted(changed.items()):
+        versions = latest_published(session, kind) if ids else []
+        if versions:
+            runs.append(
+                create_run(
+                    session, "import", kind, [v.id for v in versions], as_of, chunk_size, ids
+                )
+            )
     return runs
-
-
-def summary_line(run: Run) -> dict[str, Any]:
-    """A run as a plain dict (for the CLI and, later, the API)."""
-    return {
-        "id": run.id,
-        "trigger": run.trigger,
-        "status": run.status,
-        "kind": run.kind,
-        "policy_version_ids": list(run.policy_version_ids),
-        "as_of": run.as_of,
-        "chunks_done": run.chunks_done,
-        "chunks_total": run.chunks_total,
-        "counts": dict(run.counts or {}),
-        "error": run.error,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }

@@ -130,6 +130,9 @@ class RunChunk(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     lo: Mapped[str] = mapped_column(String(64))  # first profile id (inclusive)
     hi: Mapped[str | None] = mapped_column(String(64), nullable=True)  # next chunk's lo
+    # the profile ids of a chunk of chosen profiles (an import's changed ones), sorted;
+    # None: every profile with lo <= id < hi
+    ids: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
     counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

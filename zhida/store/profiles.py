@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from zhida.profiles.readers import polars_dtype
@@ -24,6 +25,12 @@ def to_json_value(value: Any) -> Any:
 def profile_json(row: dict[str, Any]) -> dict[str, Any]:
     """A typed profile row as stored JSON: dates as YYYY-MM-DD, missing values left out."""
     return {k: to_json_value(v) for k, v in row.items() if v is not None and k != "kind"}
+
+
+def stored_profile(profile_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of one profile (the one home of it): `profile_json` of its fields
+    with its id inside, since a run reads the id from the data (`load_frame`)."""
+    return {**profile_json(row), "id": profile_id}
 
 
 def frame_from_json(rows: list[dict[str, Any]], schema: ProfileSchema) -> pl.DataFrame:
@@ -58,13 +65,22 @@ def _json_lines_frame(payload: bytes, schema: ProfileSchema) -> pl.DataFrame:
 
 
 def load_frame(
-    session: Session, kind: str, schema: ProfileSchema, lo: str | None = None, hi: str | None = None
+    session: Session,
+    kind: str,
+    schema: ProfileSchema,
+    lo: str | None = None,
+    hi: str | None = None,
+    ids: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """Profiles of one kind with lo <= id < hi (either bound optional), ordered by id."""
+    """Profiles of one kind with lo <= id < hi (either bound optional; `ids`: only these),
+    ordered by id."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         where = ["kind = %s"]
         params: list[Any] = [kind]
+        if ids is not None:
+            where.append("id = ANY(%s)")
+            params.append(list(ids))
         if lo is not None:
             where.append("id >= %s")
             params.append(lo)
@@ -84,13 +100,34 @@ def load_frame(
                 buf += block
         # COPY text format escapes backslashes; JSON never contains raw tabs or newlines
         return _json_lines_frame(bytes(buf).replace(b"\\\\", b"\\"), schema)
-    stmt = select(Profile.data).where(Profile.kind == kind).order_by(Profile.id)
+    stmt = _selected(select(Profile.data), kind, lo, hi, ids).order_by(Profile.id)
+    rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
+    return frame_from_json(rows, schema)
+
+
+def _selected(
+    stmt: Select[Any], kind: str, lo: str | None, hi: str | None, ids: Sequence[str] | None
+) -> Select[Any]:
+    stmt = stmt.where(Profile.kind == kind)
     if lo is not None:
         stmt = stmt.where(Profile.id >= lo)
     if hi is not None:
         stmt = stmt.where(Profile.id < hi)
-    rows = [r if isinstance(r, dict) else json.loads(r) for r in session.scalars(stmt)]
-    return frame_from_json(rows, schema)
+    if ids is not None:
+        stmt = stmt.where(Profile.id.in_(list(ids)))
+    return stmt
+
+
+def stored_ids(
+    session: Session,
+    kind: str,
+    lo: str | None = None,
+    hi: str | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[str]:
+    """The ids of the profiles `load_frame` selects with the same arguments, by the
+    profiles' own id column (not their data)."""
+    return list(session.scalars(_selected(select(Profile.id), kind, lo, hi, ids)))
 
 
 def get_profile(session: Session, profile_id: str) -> tuple[str, dict[str, Any]] | None:

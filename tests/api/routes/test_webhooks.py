@@ -4,7 +4,9 @@ receipts (duplicates, out of order, final states), inbound opt-out and opt-in.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,8 +56,22 @@ def make_app(url: str, **kw: Any) -> FastAPI:
 
 
 @pytest.fixture()
-def client(url: str) -> TestClient:
-    return TestClient(make_app(url), base_url="http://internal:8000")
+def outbox(tmp_path: Path) -> Path:
+    """Where the file provider writes the confirmations of opt-outs and opt-ins."""
+    return tmp_path / "outbox" / "sms.jsonl"
+
+
+@pytest.fixture()
+def client(url: str, outbox: Path) -> TestClient:
+    return TestClient(
+        make_app(url, sms_outbox=outbox, sms_echo=False), base_url="http://internal:8000"
+    )
+
+
+def replies(outbox: Path) -> list[dict[str, Any]]:
+    if not outbox.exists():
+        return []
+    return [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
 
 
 def signed(
@@ -305,28 +321,47 @@ def test_receipts_for_skipped_rows_and_unknown_sids_change_nothing(
 
 # --- inbound --------------------------------------------------------------------------------------
 
+# (message, the keyword it is read as)
 OPT_OUT = [
-    "TD",
-    "td",
-    " T ",
-    "n",
-    "退订",
-    " 退订\n",
-    "ＴＤ",
-    "ｔｄ",
-    "ＳＴＯＰ",
-    "stop",
-    "StopAll",
-    "UNSUBSCRIBE",
-    "cancel",
-    "End",
-    "quit",
+    ("TD", "TD"),
+    ("td", "TD"),
+    (" T ", "T"),
+    ("n", "N"),
+    ("退订", "退订"),
+    (" 退订\n", "退订"),
+    ("ＴＤ", "TD"),
+    ("ｔｄ", "TD"),
+    ("ＳＴＯＰ", "STOP"),
+    ("stop", "STOP"),
+    ("StopAll", "STOPALL"),
+    ("UNSUBSCRIBE", "UNSUBSCRIBE"),
+    ("cancel", "CANCEL"),
+    ("End", "END"),
+    ("quit", "QUIT"),
+    # issue 14.7: punctuation, spaces and courtesy words around the keyword
+    ("退订。", "退订"),
+    ("退订 谢谢", "退订"),
+    ("退订，谢谢！", "退订"),
+    ("谢谢，退订", "退订"),
+    ("请退订", "退订"),
+    ("我要退订了", "退订"),
+    ("取消", "取消"),
+    ("取消。", "取消"),
+    ("TD.", "TD"),
+    ("ＴＤ！", "TD"),
+    ("TD please", "TD"),
+    ("“退订”", "退订"),
+    ("【退订】", "退订"),
+    ("STOP!!!", "STOP"),
+    ("\u3000退订\u3000谢谢您", "退订"),
 ]
-OPT_IN = ["START", "start", "UNSTOP", "yes", "订阅", "ＳＴＡＲＴ"]
+OPT_IN = ["START", "start", "UNSTOP", "yes", "订阅", "ＳＴＡＲＴ", "恢复", "订阅。"]
 
 
-@pytest.mark.parametrize("word", OPT_OUT)
-def test_opt_out_keywords(url: str, client: TestClient, word: str) -> None:
+@pytest.mark.parametrize(("word", "keyword"), OPT_OUT)
+def test_opt_out_keywords(
+    url: str, client: TestClient, outbox: Path, word: str, keyword: str
+) -> None:
     response = post(
         client, INBOUND, {"From": PHONE, "To": "+15005550006", "Body": word, "MessageSid": "SMin"}
     )
@@ -336,7 +371,11 @@ def test_opt_out_keywords(url: str, client: TestClient, word: str) -> None:
     with session_scope(url) as s:
         assert optout.is_opted_out(s, PHONE)
         row = s.get(OptOut, PHONE)
-        assert row is not None and row.keyword == optout.normalise_keyword(word)
+        assert row is not None and row.keyword == keyword
+    # the confirmation, through the configured provider (here the file outbox)
+    (reply,) = replies(outbox)
+    assert reply["to"] == PHONE
+    assert reply["body"].startswith("【浙里办】您已退订") and "回复“订阅”" in reply["body"]
 
 
 @pytest.mark.parametrize("word", OPT_IN)
@@ -349,12 +388,28 @@ def test_opt_in_keywords_undo_an_opt_out(url: str, client: TestClient, word: str
         assert row is not None and row.opted_out is False
 
 
-@pytest.mark.parametrize("body", ["hello", "TD please", "请问怎么申请", "", "TDTD", "S TOP"])
-def test_other_messages_change_nothing(url: str, client: TestClient, body: str) -> None:
+@pytest.mark.parametrize(
+    "body", ["hello", "请问怎么申请", "", "TDTD", "S TOP", "TD TD", "不退订", "谢谢", "。"]
+)
+def test_other_messages_change_nothing(
+    url: str, client: TestClient, outbox: Path, body: str
+) -> None:
     before = snapshot(url)
     response = post(client, INBOUND, {"From": PHONE, "Body": body})
     assert response.status_code == 200 and "<Response" in response.text
     assert snapshot(url) == before
+    assert replies(outbox) == []
+
+
+def test_an_opt_in_is_confirmed_and_a_replay_is_not(
+    url: str, client: TestClient, outbox: Path
+) -> None:
+    assert post(client, INBOUND, {"From": PHONE, "Body": "退订", "MessageSid": "SMa"}).is_success
+    assert post(client, INBOUND, {"From": PHONE, "Body": "订阅", "MessageSid": "SMb"}).is_success
+    assert post(client, INBOUND, {"From": PHONE, "Body": "订阅", "MessageSid": "SMb"}).is_success
+    bodies = [r["body"] for r in replies(outbox)]
+    assert len(bodies) == 2 and bodies[0].startswith("【浙里办】您已退订")
+    assert bodies[1] == "【浙里办】您已恢复接收政策直达短信。回TD退订"
 
 
 def test_opt_out_then_the_sender_skips_the_number(url: str, client: TestClient) -> None:
@@ -408,4 +463,33 @@ def test_keyword_normalisation() -> None:
     assert optout.keyword_action("ＴＤ") == (True, "TD")
     assert optout.keyword_action("\u3000退订\u3000") == (True, "退订")  # ideographic spaces
     assert optout.keyword_action("Ｓｔａｒｔ") == (False, "START")
-    assert optout.keyword_action("TD!") is None
+    assert optout.keyword_action("TD!") == (True, "TD")
+    assert optout.keyword_action("TD TD") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"ZHIDA_TWILIO_AUTH_TOKEN": ""}, "nothing calls them here"),
+        ({"ZHIDA_TWILIO_AUTH_TOKEN": "", "ZHIDA_SMS_PROVIDER": "twilio"}, "will be lost"),
+        ({"ZHIDA_TWILIO_AUTH_TOKEN": TOKEN}, None),
+    ],
+)
+def test_serve_says_when_the_webhooks_cannot_verify(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], said: str | None
+) -> None:
+    """Issue 14.7: the webhooks need the auth token even with the file outbox (an
+    unsigned opt-out could be forged), and `zhida serve` says so when it starts."""
+    import uvicorn
+
+    from tests.support.cli import run_cli
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
+    result = run_cli(
+        "serve", env={"ZHIDA_VAR_DIR": str(tmp_path), "ZHIDA_TWILIO_ACCOUNT_SID": "AC1", **env}
+    )
+    assert result.returncode == 0, result.stderr
+    if said is None:
+        assert "ZHIDA_TWILIO_AUTH_TOKEN" not in result.stderr
+    else:
+        assert "ZHIDA_TWILIO_AUTH_TOKEN is not set" in result.stderr and said in result.stderr

@@ -12,10 +12,18 @@ read in pieces and given up on at the limit, whatever Content-Length says.
   out-of-order and unknown receipts are accepted (200) and change nothing; a receipt
   that arrives before the sender recorded the MessageSid is kept and applied by the
   sender right after it records it.
-- `POST /webhooks/twilio/inbound`: From + Body. TD, T, N, 退订, STOP, STOPALL,
-  UNSUBSCRIBE, CANCEL, END, QUIT (after NFKC, strip, upper) opt the number out;
-  START, UNSTOP, YES, 订阅 opt it back in. The reply is empty TwiML. A message is
-  acted on once by its MessageSid: a replayed signed request changes nothing.
+- `POST /webhooks/twilio/inbound`: From + Body. TD, T, N, 退订, 取消, STOP... opt the
+  number out; START, 订阅, 恢复... opt it back in (read as `zhida.channels.optout`
+  reads them: punctuation, spaces and courtesy words around the keyword do not
+  matter). The change is confirmed by an SMS through the configured provider
+  (「您已退订…请回复“订阅”」); the HTTP reply is empty TwiML. A message is acted on
+  once by its MessageSid: a replayed signed request changes nothing and sends nothing.
+
+Both always need ZHIDA_TWILIO_AUTH_TOKEN, whatever the SMS provider: without it
+every request is refused (403), since an unsigned opt-out or receipt could be
+forged by anyone. The file outbox (the embedded default) sends no receipts and
+receives no SMS, so nothing calls them there; `zhida serve` says so when it starts
+(`startup_note`).
 """
 
 from __future__ import annotations
@@ -87,6 +95,22 @@ async def verified_form(request: Request, settings: Settings) -> FormData:
     return form
 
 
+def startup_note(settings: Settings) -> str | None:
+    """What `zhida serve` says about the webhooks when they cannot work as configured."""
+    if settings.twilio_auth_token:
+        return None
+    why = (
+        "the file outbox sends no receipts and receives no SMS, so nothing calls them here"
+        if settings.sms_provider == "file"
+        else "Twilio's receipts and replies (opt-outs) will be lost"
+    )
+    return (
+        "note: ZHIDA_TWILIO_AUTH_TOKEN is not set: /webhooks/twilio/status and "
+        "/webhooks/twilio/inbound refuse every request (403), since they verify "
+        f"X-Twilio-Signature with it; {why}"
+    )
+
+
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
@@ -146,4 +170,7 @@ async def inbound(request: Request, session: SessionDep, settings: SettingsDep) 
             log.info("inbound %s seen before: ignored", sid)
             return Response(content=EMPTY_TWIML, media_type="application/xml")
         log.info("%s %s (%s)", "opt-out" if opted_out else "opt-in", mask_phone(phone), keyword)
+        await run_in_threadpool(
+            optout.send_confirmation, settings, phone, opted_out, sid or keyword
+        )
     return Response(content=EMPTY_TWIML, media_type="application/xml")

@@ -19,12 +19,14 @@ from zhida.profiles.schema import Field, FieldType
 from zhida.profiles.validate import (
     DATE_RANGE_REASON,
     FALSE_WORDS,
+    NUL_REASON,
     NUMBER_UNITS,
     TRUE_WORDS,
     TYPE_REASONS,
     bool_np,
     date_reason,
     format_of,
+    has_nul_mask,
     in_date_range,
     parse_dates,
     show_text,
@@ -78,6 +80,28 @@ def _not_of_type(t: FieldType) -> Callable[[object], str]:
 
 def convert_column(raw: pl.Series, f: Field) -> Converted:
     """Convert one column of a file to the field's dtype, and find invalid values."""
+    conv = _convert(raw, f)
+    if f.type not in (FieldType.STRING, FieldType.LIST):
+        return conv
+    nul = has_nul_mask(conv.values)
+    if not nul.any():
+        return conv
+    bad = nul if conv.bad is None else conv.bad | nul
+    explain = conv.explain
+    return Converted(
+        _where(pl.Series(~nul), conv.values).alias(f.name),
+        bad,
+        lambda v: NUL_REASON if _holds_nul(v) else explain(v),
+    )
+
+
+def _holds_nul(v: object) -> bool:
+    if isinstance(v, str):
+        return "\x00" in v
+    return isinstance(v, list | tuple | pl.Series) and any(_holds_nul(e) for e in v)
+
+
+def _convert(raw: pl.Series, f: Field) -> Converted:
     dtype = raw.dtype
     if dtype == pl.Null:
         return Converted(_all_missing(f, len(raw)), None, show_value)

@@ -84,9 +84,8 @@ def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> Raw:
         lines.append(lineno)
         try:
             obj = loads(line)
-        except (json.JSONDecodeError, RecursionError) as e:
-            msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
-            errors[row] = f"not valid JSON ({msg})"
+        except (ValueError, RecursionError) as e:
+            errors[row] = json_error(e)
             row += 1
             continue
         if type(obj) is not dict:
@@ -139,6 +138,16 @@ def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> Raw:
     if not series:
         series["\x00row"] = pl.Series("\x00row", [None] * n, dtype=pl.String)
     return Raw(pl.DataFrame(list(series.values())), np.array(lines, dtype=np.int64), errors)
+
+
+def json_error(e: ValueError | RecursionError) -> str:
+    """Why a line is not JSON that can be read: a syntax error, nesting too deep, or
+    (a ValueError that is not a JSONDecodeError) an integer over Python's 4,300 digits."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON ({e.msg})"
+    if isinstance(e, RecursionError):
+        return "not valid JSON (nested too deeply)"
+    return "not valid JSON (an integer longer than Python's 4300 digits)"
 
 
 def json_type(v: object) -> str:

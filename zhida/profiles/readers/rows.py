@@ -13,7 +13,7 @@ from zhida.profiles.readers.batch import ProfileBatch, polars_dtype
 from zhida.profiles.readers.convert import clean_strings, convert_column, show_value
 from zhida.profiles.readers.raw import Raw
 from zhida.profiles.schema import Audience, ProfileSchema, SchemaSet
-from zhida.profiles.validate import bool_np
+from zhida.profiles.validate import bool_np, id_problem, id_valid_mask
 from zhida.suggest import closest
 
 Reasons = dict[int, list[str]]  # row index -> why the row is skipped, in the order found
@@ -121,6 +121,11 @@ def _checked_ids(
     ids = _text_column(df, "id", fname).alias("id")
     no_id = bool_np(ids.is_null()) & ~pre_bad
     _add(reasons, np.flatnonzero(no_id), lambda i: "missing id")
+    bad_id = bool_np(ids.is_not_null()) & ~id_valid_mask(ids) & ~pre_bad
+    if bad_id.any():
+        bad_rows = np.flatnonzero(bad_id)
+        shown = dict(zip(bad_rows.tolist(), ids.gather(bad_rows).to_list(), strict=True))
+        _add(reasons, bad_rows, lambda i: id_problem(shown[i]) or "bad id")
     dup = ~bool_np(ids.is_first_distinct()) & bool_np(ids.is_not_null())
     if dup.any():
         dup_rows = np.flatnonzero(dup)

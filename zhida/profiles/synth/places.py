@@ -190,3 +190,7 @@ def _region_tables() -> tuple[list[str], list[str], list[str], FloatArray]:
 
 
 REGION_CODES, REGION_PLACES, REGION_CITIES, REGION_P = _region_tables()
+#: district code -> its name (西湖区), for every district above
+DISTRICT_NAMES: dict[str, str] = {
+    code: name for districts in _DISTRICTS.values() for code, name, _ in districts
+}

@@ -126,8 +126,40 @@ def _days_until_vector(v: Vectors, node: Call) -> Any:
 # -- entries ----------------------------------------------------------------------
 
 FUNCTIONS = (
-    Function("years_since", (1, 1), _date_argument, years_since, _years_vector, dated=True),
-    Function("months_since", (1, 1), _date_argument, months_since, _months_vector, dated=True),
-    Function("days_since", (1, 1), _date_argument, days_since, _days_since_vector, dated=True),
-    Function("days_until", (1, 1), _date_argument, days_until, _days_until_vector, dated=True),
+    Function(
+        "years_since",
+        (1, 1),
+        _date_argument,
+        years_since,
+        _years_vector,
+        dated=True,
+        words="自{0}起已满的年数",
+    ),
+    Function(
+        "months_since",
+        (1, 1),
+        _date_argument,
+        months_since,
+        _months_vector,
+        dated=True,
+        words="自{0}起已满的月数",
+    ),
+    Function(
+        "days_since",
+        (1, 1),
+        _date_argument,
+        days_since,
+        _days_since_vector,
+        dated=True,
+        words="自{0}起的天数",
+    ),
+    Function(
+        "days_until",
+        (1, 1),
+        _date_argument,
+        days_until,
+        _days_until_vector,
+        dated=True,
+        words="距{0}的天数",
+    ),
 )

@@ -88,6 +88,9 @@ class Function:
     vector: VectorRule
     constant_args: tuple[int, ...] = ()  # 0-based positions that must be constants
     dated: bool = False  # depends on the evaluation date: never folded at load time
+    # how explanations say it in Chinese: str.format over the arguments described
+    # ({0}, {1}...; {args}: all of them; {places}: argument 1's region codes as places)
+    words: str = ""
 
     def apply(self, args: Sequence[Value], as_of: dt.date) -> Value:
         """The scalar meaning on evaluated arguments, as of an evaluation date."""

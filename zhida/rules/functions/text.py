@@ -149,6 +149,7 @@ FUNCTIONS = (
         in_region,
         _per_distinct(in_region),
         constant_args=(1,),
+        words="{0}位于{places}",
     ),
     Function(
         "starts_with",
@@ -157,9 +158,16 @@ FUNCTIONS = (
         starts_with,
         _per_distinct(starts_with),
         constant_args=(1,),
+        words="{0}以{1}开头",
     ),
     Function(
-        "contains", (2, 2), _contains_type, contains, _per_distinct(contains), constant_args=(1,)
+        "contains",
+        (2, 2),
+        _contains_type,
+        contains,
+        _per_distinct(contains),
+        constant_args=(1,),
+        words="{0}包含{1}",
     ),
     Function(
         "contains_any",
@@ -168,6 +176,15 @@ FUNCTIONS = (
         contains_any,
         _per_distinct(contains_any),
         constant_args=(1,),
+        words="{0}包含{1}之一",
     ),
-    Function("fuzzy", (2, 2), _fuzzy_type, fuzzy, _fuzzy_vector, constant_args=(1,)),
+    Function(
+        "fuzzy",
+        (2, 2),
+        _fuzzy_type,
+        fuzzy,
+        _fuzzy_vector,
+        constant_args=(1,),
+        words="{0}与{1}的相似度",
+    ),
 )

@@ -222,12 +222,25 @@ def _len_vector(v: Vectors, node: Call) -> Any:
 # -- entries ----------------------------------------------------------------------------
 
 FUNCTIONS = (
-    Function("if", (3, 3), _if_type, if_, _if_vector),
-    Function("band", (3, 3), _band_type, band, _band_vector, constant_args=(1,)),
-    Function("is_known", (1, 1), _bool_type, is_known, _is_known_vector),
-    Function("coalesce", (2, None), _coalesce_type, coalesce, _coalesce_vector),
-    Function("min", (1, None), _ordered_type, min_, _reduce_vector(np.minimum)),
-    Function("max", (1, None), _ordered_type, max_, _reduce_vector(np.maximum)),
-    Function("abs", (1, 1), _abs_type, abs_, _abs_vector),
-    Function("len", (1, 1), _len_type, len_, _len_vector),
+    Function("if", (3, 3), _if_type, if_, _if_vector, words="{0}时为{1}，否则为{2}"),
+    Function(
+        "band", (3, 3), _band_type, band, _band_vector, constant_args=(1,), words="按{0}分档的得分"
+    ),
+    Function("is_known", (1, 1), _bool_type, is_known, _is_known_vector, words="{0}是否已知"),
+    Function(
+        "coalesce",
+        (2, None),
+        _coalesce_type,
+        coalesce,
+        _coalesce_vector,
+        words="{0}（缺失时取{1}）",
+    ),
+    Function(
+        "min", (1, None), _ordered_type, min_, _reduce_vector(np.minimum), words="{args}中的较小者"
+    ),
+    Function(
+        "max", (1, None), _ordered_type, max_, _reduce_vector(np.maximum), words="{args}中的较大者"
+    ),
+    Function("abs", (1, 1), _abs_type, abs_, _abs_vector, words="{0}的绝对值"),
+    Function("len", (1, 1), _len_type, len_, _len_vector, words="{0}的项数"),
 )

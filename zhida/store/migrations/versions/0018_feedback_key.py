@@ -6,13 +6,13 @@ nothing. The system's own events leave it null (NULLs are distinct in the index 
 both databases).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
