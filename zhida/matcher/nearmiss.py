@@ -28,14 +28,14 @@ import numpy as np
 import polars as pl
 
 from zhida.rules.ast import Call, Literal, Name, Node, Op, walk
-from zhida.rules.functions.dates import months_between_days
+from zhida.rules.functions.dates import CALENDAR_UNITS, months_between_days
 from zhida.rules.policy import Criterion, Policy
 from zhida.rules.types import BOOL
 from zhida.rules.vectors import date_to_days, days_to_date
 
 #: a date further than this from the evaluation date is not a near miss's date
 HORIZON_DAYS = 3660
-DATE_FUNCTIONS = frozenset({"years_since", "months_since", "days_since", "days_until"})
+DATE_FUNCTIONS = frozenset(CALENDAR_UNITS)
 NEVER = np.int64(1 << 40)  # a day number no date reaches
 BEFORE = np.int64(-(1 << 40))
 
@@ -179,9 +179,9 @@ def _test(call: Node, op: str, consts: list[Node]) -> Plan:
         unknown.ty = BOOL
         return Static(unknown)  # compared with unknown: never true
     nums = [float(v) for v in values]
-    unit = call.fn.split("_")[0]
-    if call.fn == "days_until":  # days_until(d) = -days_since(d)
-        unit, nums = "days", [-v for v in reversed(nums)]
+    unit, sign = CALENDAR_UNITS[call.fn]
+    if sign < 0:  # days_until(d) = -days_since(d)
+        nums = [-v for v in reversed(nums)]
         op = _FLIP.get(op, op)
     c = nums[0]
     lo: int | None

@@ -125,6 +125,15 @@ def _days_until_vector(v: Vectors, node: Call) -> Any:
 
 # -- entries ----------------------------------------------------------------------
 
+#: each calendar function as whole units since its date (days_until counts them down):
+#: (unit, +1 counting up / -1 counting down), what near misses (matcher/nearmiss.py) read
+CALENDAR_UNITS: dict[str, tuple[str, int]] = {
+    "years_since": ("years", 1),
+    "months_since": ("months", 1),
+    "days_since": ("days", 1),
+    "days_until": ("days", -1),
+}
+
 FUNCTIONS = (
     Function(
         "years_since",
