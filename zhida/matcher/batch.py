@@ -102,8 +102,10 @@ class BatchEvaluator:
             benefit.append(np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)))
         result = ChunkResult(chunk.start, chunk.stop, outcome, criteria, benefit)
         if self.plans is not None:
-            for policy, codes, plans in zip(self.policies, criteria, self.plans, strict=True):
-                which, holds = near_miss_chunk(ev, policy, codes, plans, self.as_of)
+            for j, (policy, codes, plans) in enumerate(
+                zip(self.policies, criteria, self.plans, strict=True)
+            ):
+                which, holds = near_miss_chunk(ev, policy, codes, plans, self.as_of, outcome[j])
                 result.near_criterion.append(which)
                 result.near_holds.append(holds)
         return result

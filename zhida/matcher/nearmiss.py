@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from zhida.rules.ast import Call, Literal, Name, Node, Op, walk
-from zhida.rules.functions.dates import CALENDAR_UNITS, months_between_days
+from zhida.rules.functions.dates import CALENDAR_UNITS, civil_from_days, months_between_days
 from zhida.rules.policy import Criterion, Policy
 from zhida.rules.types import BOOL
 from zhida.rules.vectors import date_to_days, days_to_date
@@ -204,14 +204,52 @@ def _test(call: Node, op: str, consts: list[Node]) -> Plan:
 # -- vectorised -------------------------------------------------------------------
 
 
-def near_miss_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """codes: (C, n) top-level criterion codes. (near-miss mask, index of its criterion)."""
-    if codes.shape[0] == 0:
-        n = codes.shape[1]
+def near_miss_rows(
+    codes: np.ndarray, outcome: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """codes: (C, n) top-level criterion codes (outcome: their minimum, when known).
+    (near-miss mask, index of its criterion): exactly one criterion is not true, and
+    it is false. One pass per criterion over int8 rows, no (C, n) temporaries."""
+    c, n = codes.shape
+    if c == 0:
         return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.intp)
-    false = codes == 0
-    mask = (false.sum(axis=0) == 1) & ~(codes == 1).any(axis=0)
-    return mask, np.argmax(false, axis=0)
+    if outcome is None:
+        outcome = np.minimum.reduce(codes, axis=0)
+    if c == 1:
+        return outcome == 0, np.zeros(n, dtype=np.intp)
+    not_true = np.zeros(n, dtype=np.int8)
+    index = np.zeros(n, dtype=np.int16)
+    for i in range(c):
+        np.add(not_true, codes[i] != 2, out=not_true, casting="unsafe")
+        if i:
+            np.add(index, (codes[i] == 0) * np.int16(i), out=index, casting="unsafe")
+    return (not_true == 1) & (outcome == 0), index.astype(np.intp)
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a civil date (H. Hinnant's algorithm, the inverse of
+    rules/functions/dates.civil_from_days)."""
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = np.where(month > 2, month - 3, month + 9)
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    result: np.ndarray = era * 146097 + doe - 719468
+    return result
+
+
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def add_months(a: np.ndarray, k: int) -> np.ndarray:
+    """a + k months, the day clipped to the month's last (as relativedelta adds)."""
+    year, month, day = civil_from_days(a)
+    total = year * 12 + (month - 1) + k
+    y, m = total // 12, total % 12 + 1
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    last = _MONTH_DAYS[m - 1] + (leap & (m == 2))
+    return _days_from_civil(y, m, np.minimum(day, last))
 
 
 def first_month(a: np.ndarray, k: np.ndarray | int) -> np.ndarray:
@@ -237,9 +275,10 @@ def _first_day(unit: str, a: np.ndarray, k: int | None, unbounded: np.int64) -> 
         return np.full(a.shape, unbounded, dtype=np.int64)
     if unit == "days":
         return a + k
-    if unit == "months":
-        return first_month(a, k)
-    return first_month(a, 12 * k if k >= 1 else 12 * k - 11)  # years: months / 12, truncated
+    months = k if unit == "months" else 12 * k if k >= 1 else 12 * k - 11  # years: truncated
+    if months >= 1:  # counting forward from a: exactly a + k months
+        return add_months(a, months)
+    return first_month(a, months)
 
 
 class _Vector:
@@ -302,20 +341,28 @@ def holds_on_days(
 
 
 def near_miss_chunk(
-    ev: Any, policy: Policy, codes: np.ndarray, plans: list[Plan | None], as_of: dt.date
+    ev: Any,
+    policy: Policy,
+    codes: np.ndarray,
+    plans: list[Plan | None],
+    as_of: dt.date,
+    outcome: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(criterion index or -1, holds_on day or NaN) per row of the chunk.
 
     `ev` is the chunk's evaluator (matcher/vector.ChunkEvaluator), `codes` the policy's
     (C, n) top-level codes, `plans` the `plan_criterion` of each top-level criterion."""
     n = codes.shape[1]
-    mask, index = near_miss_rows(codes)
-    crit = np.where(mask, index, -1).astype(np.int16)
+    mask, index = near_miss_rows(codes, outcome)
+    rows = np.flatnonzero(mask)
+    which = index[rows]
+    crit = np.full(n, -1, dtype=np.int16)
+    crit[rows] = which
     holds = np.full(n, np.nan)
     for i, plan in enumerate(plans):
         if plan is None:
             continue
-        sel = np.flatnonzero(mask & (index == i))
+        sel = rows[which == i]
         if len(sel):
             holds[sel] = holds_on_days(ev, policy, plan, sel, as_of)
     return crit, holds
