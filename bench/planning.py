@@ -5,7 +5,7 @@
 A fresh database gets N synthetic enterprises (COPY), one published policy version,
 N eligible decisions and N transitions into eligible (what a run leaves); then
 `plan_notifications` turns them into rows (in-app message and inbox row, SMS or a
-skipped SMS row, application link), timed end to end with the commit. The baseline,
+skipped SMS row; links are minted when sent), timed end to end with the commit. The baseline,
 in the same run on its own fresh database, is the same planner with each batch
 written before the next is built (`pipeline=False`). Prints JSON.
 """

@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, list[str]] = {
         "20",
     ],
     "preview": ["--profiles", "200"],
+    "ranking": ["--profiles", "2000", "--train-profiles", "20000", "--repeats", "1"],
     "import_bench": ["--rows", "300", "--skip-changed"],
     "planning": ["--transitions", "200", "--no-baseline"],
     "reeval": ["--profiles", "300", "--workers", "1", "--chunk-size", "100"],

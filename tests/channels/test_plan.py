@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.support.factories import make_frame, store_profiles
 from zhida.channels.plan import plan_notifications, sms_due
@@ -13,7 +13,14 @@ from zhida.profiles.schema import builtin_schema
 from zhida.publishing.officers import add_officer
 from zhida.settings import Settings
 from zhida.store.db import session_scope
-from zhida.store.models import InboxMessage, Notification, OptOut, PolicyVersion, Transition
+from zhida.store.models import (
+    ApplicationToken,
+    InboxMessage,
+    Notification,
+    OptOut,
+    PolicyVersion,
+    Transition,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = dt.datetime(2026, 5, 6, 10, 0, tzinfo=SH)  # a Wednesday morning in Shanghai
@@ -111,18 +118,16 @@ def test_eligible_gets_inapp_and_sms_in_the_day(db_url: str) -> None:
         summary = plan_notifications(s, DAY, settings())
     assert (summary.inapp, summary.sms_queued) == (1, 1)
     [inapp] = [n for n in notes(db_url) if n.channel == "inapp"]
-    assert inapp.link and inapp.body.startswith("经评估，贵企业符合“测试政策p1”的申报条件")
+    assert inapp.body.startswith("经评估，贵企业符合“测试政策p1”的申报条件")
     [sms] = [n for n in notes(db_url) if n.channel == "sms"]
     assert sms.status == "queued" and sms.to == "+8613812345678"
-    assert sms.body.startswith(
-        "【浙里办】杭州E1科技有限公司：贵企业符合“测试政策p1”申报条件，最高50万元，"
-        "6月30日截止。办理：http"
-    ) and sms.body.endswith("回TD退订")
-    assert sms.segments == 2 and sms.link and "/a/" in sms.link and sms.link in sms.body
+    # no text and no link at rest: the sender composes them; the segments are known
+    assert sms.body == "" and sms.body_hash is None and sms.segments == 2
     assert summary.queued_ids == [sms.id]
     with session_scope(db_url) as s:
         message = s.scalars(select(InboxMessage)).one()
-        assert message.profile_id == "E1" and message.link == sms.link
+        assert message.profile_id == "E1" and message.body == inapp.body
+        assert s.scalar(select(func.count()).select_from(ApplicationToken)) == 0
 
 
 def test_quiet_hours_defer_sms_to_the_morning_but_inapp_goes_at_once(db_url: str) -> None:

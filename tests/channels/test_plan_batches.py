@@ -90,7 +90,7 @@ def store_scenario(url: str, world: dict[str, Any]) -> None:
 
 
 def planned(url: str) -> list[tuple[Any, ...]]:
-    """What was planned, comparable across runs (links are random: their place is kept)."""
+    """What was planned, comparable across runs."""
     with session_scope(url) as s:
         rows = [
             (
@@ -101,8 +101,7 @@ def planned(url: str) -> list[tuple[Any, ...]]:
                 n.to,
                 n.last_error,
                 n.segments,
-                (n.body or "").replace(n.link or "\x00", "<link>"),
-                bool(n.link),
+                n.body,
             )
             for n in s.scalars(
                 select(Notification)

@@ -108,3 +108,14 @@ def test_evaluate_refuses_a_bad_model_file(tmp_path: Path, history: tuple[Path, 
     result = run_cli("evaluate", "-p", PACK, "--profiles", profiles, "--model", bad)
     assert result.returncode == 1
     assert result.stderr.startswith(f"{bad}: not a zhida take-up model")
+
+
+def test_uplift_report(history: tuple[Path, Path], env: dict[str, str]) -> None:
+    profiles, feedback = history
+    result = run_cli(
+        "rank", "uplift", "-p", PACK, "--profiles", profiles, "--feedback", feedback, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["uplift_model"]) == {"qini", "uplift_at"}
+    assert report["eval_rows"] > 0

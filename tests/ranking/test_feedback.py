@@ -100,3 +100,21 @@ def test_notices_label_within_30_days_of_the_first_notice() -> None:
 def test_empty_events_give_no_notices() -> None:
     assert notices(events_frame([])).height == 0
     assert isinstance(notices(events_frame([])), pl.DataFrame)
+
+
+def test_stored_inapp_messages_count_as_sent_notices(db_url: str) -> None:
+    from tests.support.factories import notification
+
+    at = dt.datetime(2026, 3, 1, 2, tzinfo=dt.UTC)
+    with session_scope(db_url) as s:
+        s.add(notification(profile_id="E9", channel="inapp", status="sent", sent_at=at))
+        s.add(notification(profile_id="E8", channel="sms", status="queued"))
+        import_feedback(s, parse_feedback(GOOD, "fb.jsonl").rows)
+    with session_scope(db_url) as s:
+        from zhida.ranking.feedback import load_feedback
+
+        frame = load_feedback(s)
+    sent = frame.filter(pl.col("event") == "sent")
+    assert sorted(sent.get_column("profile").to_list()) == ["E1", "E2", "E9"]
+    e9 = sent.filter(pl.col("profile") == "E9").row(0, named=True)
+    assert e9["channel"] == "inapp" and e9["at"] == at

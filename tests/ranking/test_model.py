@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from tests.ranking.conftest import UNTIL, World
 from zhida.errors import SubjectError
+from zhida.ranking.additive import compile_stumps
 from zhida.ranking.model import load, save
 from zhida.ranking.train import Trained, prepare, train
 
@@ -80,17 +81,25 @@ def test_model_that_must_lose_is_refused(world: World) -> None:
     assert not result.better
 
 
-def test_stored_model_scores_as_scikit_learn(trained: Trained, tmp_path: Path) -> None:
+def test_stored_model_scores_as_scikit_learn(
+    world: World, trained: Trained, tmp_path: Path
+) -> None:
     path = tmp_path / "m.skops"
     save(trained.model, path)
     loaded = load(path)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(500, trained.model.booster.n_features_in_))
-    x[:, :9] = rng.integers(-1, 5, size=(500, 9)).astype(float)
+    x = rng.normal(size=(2000, trained.model.booster.n_features_in_)) * 20
+    x[:, :9] = rng.integers(-1, 250, size=(2000, 9)).astype(float)  # unseen codes too
     x[x < 0] = np.nan
-    np.testing.assert_array_equal(
-        loaded.booster.predict_proba(x), trained.model.booster.predict_proba(x)
-    )
+    x[:200, 9:] = np.nan
+    real = prepare(world.notices, world.pop, UNTIL).matrix(trained.model.vocab)
+    for probe in (x, real):
+        sk = loaded.booster.predict_proba(probe)[:, 1]
+        np.testing.assert_array_equal(sk, trained.model.booster.predict_proba(probe)[:, 1])
+        # the compiled tables (our code) score as scikit-learn's predictor
+        np.testing.assert_allclose(
+            compile_stumps(loaded.booster).predict(probe), sk, rtol=1e-10, atol=1e-12
+        )
     np.testing.assert_array_equal(loaded.predict(x), trained.model.predict(x))
     assert loaded.vocab == trained.model.vocab and loaded.report == trained.model.report
 
@@ -140,3 +149,36 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path, trained: Trained)
             dst.writestr(item, data)
     with pytest.raises(SubjectError, match="refused"):
         load(edited)
+
+
+def test_batch_scoring_is_the_model_on_each_pair(world: World, trained: Trained) -> None:
+    """takeup from the vectorised seam equals the model on each pair's own feature row."""
+    import datetime as dt
+
+    from zhida.matcher.batch import BatchEvaluator
+    from zhida.matcher.columns import Columns
+    from zhida.profiles.schema import Audience
+    from zhida.ranking.features import Batch, matrix
+    from zhida.ranking.score import SCORED_CHANNEL, takeup_and_score
+    from zhida.rules.vectors import date_to_days
+
+    as_of = dt.date(2026, 4, 1)
+    df = world.pop.frames[Audience.ENTERPRISE].head(3000)
+    schema = world.pop.schemas[Audience.ENTERPRISE]
+    policies = [p for p in world.pop.policies if p.audience is Audience.ENTERPRISE]
+    columns = Columns(df, schema)
+    result = next(
+        r
+        for r in BatchEvaluator(policies, as_of, chunk_size=1000).evaluate(df, schema)
+        if r.start == 1000
+    )
+    takeup, score = takeup_and_score(policies, result, as_of, columns, trained.model)
+    pol, local = np.nonzero(result.outcome > 0)
+    assert len(pol) > 50
+    for j, i in list(zip(pol, local, strict=True))[::7]:
+        one = Batch(
+            columns, np.array([i + result.start]), policies, np.array([j]),
+            np.array([result.benefit[j][i]]), date_to_days(as_of), SCORED_CHANNEL,
+        )  # fmt: skip
+        assert takeup[j, i] == trained.model.predict(matrix(one, trained.model.vocab))[0]
+    assert (takeup[result.outcome == 0] == 0).all() and (score <= takeup).all()

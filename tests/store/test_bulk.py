@@ -36,7 +36,7 @@ def test_ids_come_back_in_order_and_values_round_trip(db_url: str) -> None:
             "to": None,
             "body": body,
             "segments": i,
-            "link": None if i % 2 else f"https://x/{i}",
+            "body_hash": None if i % 2 else f"{i:064d}",
             "provider_ref": None,
             "attempts": 0,
             "last_error": None,
@@ -53,11 +53,11 @@ def test_ids_come_back_in_order_and_values_round_trip(db_url: str) -> None:
         stored = {n.id: n for n in s.scalars(select(Notification))}
         for new_id, row in zip(ids, rows, strict=True):
             n = stored[new_id]
-            assert (n.profile_id, n.body, n.segments, n.link, n.to) == (
+            assert (n.profile_id, n.body, n.segments, n.body_hash, n.to) == (
                 row["profile_id"],
                 row["body"],
                 row["segments"],
-                row["link"],
+                row["body_hash"],
                 None,
             )
             due = n.due_at if n.due_at.tzinfo else n.due_at.replace(tzinfo=dt.UTC)
@@ -75,7 +75,6 @@ def test_any_text_round_trips_through_copy(pg_url: str, texts: list[str]) -> Non
             "policy_id": "p",
             "title": t,
             "body": t,
-            "link": None,
             "kind": "eligible",
             "notification_id": None,
             "created_at": NOW,

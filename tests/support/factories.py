@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, SchemaSet
 from zhida.rules.loader import load_policy_text
 from zhida.rules.policy import Policy
-from zhida.store.models import Base, Notification, Profile
+from zhida.store.models import Base, Decision, Notification, Officer, PolicyVersion, Profile
 from zhida.store.profiles import profile_json
 
 POLARS_TYPES: dict[FieldType, Any] = {
@@ -85,10 +85,64 @@ def notification(**fields: Any) -> Notification:
         "status": "queued",
         "to": "+8613800000001",
         "segments": 1,
-        "body": "【浙里办】贵企业符合专精特新“小巨人”申报条件 回TD退订",
     }
     base.update(fields)
     return Notification(**base)
+
+
+def true_notifications(session: Session, rows: list[Notification]) -> list[Notification]:
+    """Make SMS rows true, as the sender checks before sending (`presend`): each row's
+    policy gets a published version (a small one, made once), its profile a stored
+    profile and an eligible decision under that version. Added to the session."""
+    officer = session.scalar(select(Officer).where(Officer.name == "factory"))
+    if officer is None:
+        officer = Officer(name="factory", role="admin", token_hash="f" * 64)
+        session.add(officer)
+        session.flush()
+    versions: dict[str, int] = {}
+    for row in rows:
+        pid = row.policy_id
+        if pid not in versions:
+            found = session.scalar(
+                select(PolicyVersion.id).where(
+                    PolicyVersion.policy_id == pid, PolicyVersion.status == "published"
+                )
+            )
+            if found is None:
+                text = (
+                    f"id: {pid}\ntitle: 测试政策\naudience: enterprise\ncriteria:\n"
+                    "  - {id: c1, label: 条件一, when: revenue >= 1亿}\n"
+                )
+                version = PolicyVersion(
+                    policy_id=pid,
+                    version=1,
+                    status="published",
+                    audience="enterprise",
+                    title="测试政策",
+                    yaml_text=text,
+                    sha256=f"factory-{pid}",
+                    author_id=officer.id,
+                )
+                session.add(version)
+                session.flush()
+                found = version.id
+            versions[pid] = found
+        row.policy_version_id = versions[pid]
+        if session.get(Profile, row.profile_id) is None:
+            data = {"name": f"测试企业{row.profile_id}", "revenue": 2e8}
+            session.add(Profile(id=row.profile_id, kind="enterprise", data=data, source="test"))
+        if session.get(Decision, (row.profile_id, pid)) is None:
+            session.add(
+                Decision(
+                    profile_id=row.profile_id,
+                    policy_id=pid,
+                    policy_version_id=versions[pid],
+                    outcome=2,
+                )
+            )
+    session.add_all(rows)
+    session.flush()
+    return rows
 
 
 def store_profiles(

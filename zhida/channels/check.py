@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zhida.channels.links import placeholder_link
 from zhida.channels.templates import (
     SEGMENT_BUDGET,
     MessageContext,
@@ -36,7 +37,7 @@ def sample_context(policy: Policy) -> MessageContext:
         benefit=benefit_text(1_000_000.0 if policy.benefit_amount is not None else None),
         summary=policy.benefit_summary or "",
         deadline=chinese_date(closes) if closes else "",
-        link=f"{settings.base_url}/a/{'x' * 22}",
+        link=placeholder_link(settings),
         missing="",
     )
 

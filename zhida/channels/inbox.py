@@ -70,7 +70,6 @@ def push_message(
     policy_id: str,
     title: str,
     body: str,
-    link: str | None,
     kind: str = "eligible",
     notification_id: int | None = None,
     *,
@@ -94,7 +93,6 @@ def push_message(
         policy_id=policy_id,
         title=title,
         body=body,
-        link=link,
         kind=kind,
         notification_id=notification_id,
         created_at=utcnow(),
@@ -118,7 +116,6 @@ class InboxRow(NamedTuple):
     kind: str
     title: str
     body: str
-    link: str | None
     created_at: dt.datetime
 
 
@@ -193,10 +190,8 @@ def unread_count(session: Session, profile_id: str) -> int:
     )
 
 
-def mark_read(
-    session: Session, profile_id: str, message_id: int, now: dt.datetime | None = None
-) -> InboxMessage:
-    """Mark one of the profile's messages read (the first read time is kept)."""
+def own_message(session: Session, profile_id: str, message_id: int) -> InboxMessage:
+    """One of the profile's messages (another profile's is MessageNotFound too)."""
     message = session.scalar(
         select(InboxMessage).where(
             InboxMessage.id == message_id, InboxMessage.profile_id == profile_id
@@ -204,6 +199,14 @@ def mark_read(
     )
     if message is None:
         raise MessageNotFound(f"no message {message_id}")
+    return message
+
+
+def mark_read(
+    session: Session, profile_id: str, message_id: int, now: dt.datetime | None = None
+) -> InboxMessage:
+    """Mark one of the profile's messages read (the first read time is kept)."""
+    message = own_message(session, profile_id, message_id)
     if message.read_at is None:
         message.read_at = now or utcnow()
         session.flush()

@@ -27,6 +27,8 @@ from zhida.settings import Settings, get_settings
 from zhida.store.models import ApplicationToken
 
 TOKEN_BYTES = 16  # 128 bits >= the 96 the design asks for
+#: characters of a token (URL-safe base64 of TOKEN_BYTES, unpadded): always this many
+TOKEN_CHARS = 22
 # what token_urlsafe can produce; anything else is refused before touching the database
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -82,6 +84,12 @@ def new_tokens(n: int) -> list[str]:
         base64.urlsafe_b64encode(raw[i : i + TOKEN_BYTES]).rstrip(b"=").decode("ascii")
         for i in range(0, len(raw), TOKEN_BYTES)
     ]
+
+
+def placeholder_link(settings: Settings) -> str:
+    """A link as long as every real one (tokens have TOKEN_CHARS characters, ASCII), to
+    count an SMS's segments before its link is minted."""
+    return f"{settings.base_url.rstrip('/')}/a/{'0' * TOKEN_CHARS}"
 
 
 def new_link(

@@ -6,6 +6,10 @@ phone, has not opted out, is under the frequency cap, and the policy's window is
 open or opens within the lead time. Every row is unique per (profile, policy,
 policy version, channel) and is saved before any task is queued; quiet hours set
 a due time in the row instead of a broker ETA.
+
+No link is minted here and no SMS text is stored: the sender composes the text, with
+a fresh link, when the row is sent (and checks it is still true then); the planner
+stores the segment count of the text as it will be, the token's length being fixed.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.delivery.steps import insert_feedback
-from zhida.channels.links import new_link, new_tokens
+from zhida.channels.links import placeholder_link
 from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.templates import (
     MessageContext,
@@ -53,6 +57,8 @@ from zhida.store.models import (
 from zhida.store.profiles import frame_from_json
 
 BATCH = 5000
+#: SMS rows that never reached anyone: not counted against the frequency cap
+NOT_SENT = (NotificationStatus.SKIPPED, NotificationStatus.FAILED, NotificationStatus.CANCELLED)
 PLANNER_LOCK = 0x7A68_6964_0001  # pg_advisory_xact_lock key: one planner at a time
 
 
@@ -141,7 +147,7 @@ def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> 
         .where(
             recent.to == phone,
             recent.channel == Channel.SMS,
-            recent.status.not_in((NotificationStatus.SKIPPED, NotificationStatus.FAILED)),
+            recent.status.not_in(NOT_SENT),
             recent.created_at >= since,
         )
         .scalar_subquery()
@@ -306,18 +312,18 @@ class _Plan:
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = sms_due(now, settings)
         self.texts = _Texts(self.today)
+        # an SMS is composed again when it is sent, with a fresh token of this length
+        self.link = placeholder_link(settings)
         # What the last two batches planned, which a batch's query does not see (see
         # plan_notifications): their notification keys (a key planned twice, from two
         # runs' transitions, is planned once) and their SMS per phone (the cap).
         self.unseen: deque[tuple[set[tuple[str, str, int, str]], Counter[str]]] = deque(maxlen=2)
-        self.tokens: Iterator[str] = iter(())
         self.out = PlannedBatch()
         self.held: list[dict[str, Any]] = []  # held_out FeedbackEvent rows
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
         self.unseen.append((set(), Counter()))
         self.resolve_versions({t.policy_version_id for t in rows})
-        self.tokens = iter(new_tokens(len(rows)))  # at most one link per transition
         self.out = PlannedBatch()
         self.out.done = [t.id for t in rows if self.plan_one(t)]
         return self.out
@@ -401,7 +407,7 @@ class _Plan:
         ctx = context(t.name, policy, None, "")
         ctx = replace(ctx, missing="、".join(missing) or "部分信息")
         title, body = inapp_text(ctx, maybe=True)
-        self.add_inapp(t, title, "maybe", body, None)
+        self.add_inapp(t, title, "maybe", body)
 
     def plan_eligible(self, t: Row[Any], policy: Policy, need_inapp: bool, need_sms: bool) -> None:
         if t.decided:
@@ -409,23 +415,13 @@ class _Plan:
         else:  # no stored decision (a transition written by hand): evaluate again
             profile = _full_profile(self.session, self.versions[t.policy_version_id], t.profile_id)
             benefit = evaluate_policy(policy, profile, self.today).benefit
-        link, link_row = new_link(
-            t.profile_id,
-            t.policy_id,
-            t.policy_version_id,
-            policy.window.closes,
-            self.now,
-            self.settings,
-            next(self.tokens),
-        )
-        self.out.links.append(link_row)
         ctx, title, body = self.texts.get(t.policy_version_id, policy, benefit)
         if need_inapp:
-            self.add_inapp(t, title, "eligible", body, link)
+            self.add_inapp(t, title, "eligible", body)
         if need_sms:
-            self.add_sms(t, policy, ctx, link)
+            self.add_sms(t, policy, ctx)
 
-    def add_inapp(self, t: Row[Any], title: str, kind: str, body: str, link: str | None) -> None:
+    def add_inapp(self, t: Row[Any], title: str, kind: str, body: str) -> None:
         self.out.inapp.append(
             note_row(
                 t,
@@ -434,28 +430,28 @@ class _Plan:
                 self.now,
                 self.now,
                 body=body,
-                link=link,
                 sent_at=self.now,
             )
         )
         self.out.inbox.append((title, kind))
         self.summary.inapp += 1
 
-    def add_sms(self, t: Row[Any], policy: Policy, ctx: MessageContext, link: str) -> None:
+    def add_sms(self, t: Row[Any], policy: Policy, ctx: MessageContext) -> None:
+        """The SMS row, without its text: only its segment count, from the text with a
+        link of the length the sender's will have (`placeholder_link`)."""
         phone = t.phone or ""
         sent = int(t.sent_since or 0) + sum(counts[phone] for _, counts in self.unseen)
         reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
-        body, segments, status = "", 0, NotificationStatus.SKIPPED
+        segments, status = 0, NotificationStatus.SKIPPED
         if reason:
             self.summary.skipped[reason] += 1
         else:
-            sms = sms_text(
-                replace(ctx, name=display_name(t.name, policy), link=link),
+            segments = sms_text(
+                replace(ctx, name=display_name(t.name, policy), link=self.link),
                 self.settings.sms_signature,
                 self.settings.sms_opt_out_hint,
                 policy.sms_template,
-            )
-            body, segments = sms.text, sms.segments
+            ).segments
             status = (
                 NotificationStatus.QUEUED if self.due <= self.now else NotificationStatus.DEFERRED
             )
@@ -468,9 +464,7 @@ class _Plan:
                 self.due,
                 self.now,
                 to=phone or None,
-                body=body,
                 segments=segments,
-                link=link,
                 last_error=reason,
             )
         )

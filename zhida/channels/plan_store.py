@@ -1,4 +1,4 @@
-"""Writing planned rows: one batch's links, notifications and inbox messages, and the
+"""Writing planned rows: one batch's notifications and inbox messages, and the
 transitions marked notified.
 
 On PostgreSQL the writes of one batch run on a worker thread while the planner builds
@@ -22,10 +22,8 @@ from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
 from zhida.channels.inbox import INBOX_COLUMNS, InboxRow, announce_messages, check_kinds
-from zhida.channels.links import LINK_COLUMNS, LinkRow
 from zhida.store.bulk import insert_tuples
 from zhida.store.models import (
-    ApplicationToken,
     Channel,
     InboxMessage,
     Notification,
@@ -47,7 +45,6 @@ class NoteRow(NamedTuple):
     to: str | None
     body: str
     segments: int
-    link: str | None
     last_error: str | None
     sent_at: dt.datetime | None
     attempts: int
@@ -68,7 +65,6 @@ def note_row(
     to: str | None = None,
     body: str = "",
     segments: int = 0,
-    link: str | None = None,
     last_error: str | None = None,
     sent_at: dt.datetime | None = None,
 ) -> NoteRow:
@@ -84,7 +80,6 @@ def note_row(
         to,
         body,
         segments,
-        link,
         last_error,
         sent_at,
         0,
@@ -98,7 +93,6 @@ class PlannedBatch:
     """The rows one batch of transitions leads to."""
 
     done: list[int] = field(default_factory=list)  # transitions to mark notified
-    links: list[LinkRow] = field(default_factory=list)
     sms: list[NoteRow] = field(default_factory=list)
     inapp: list[NoteRow] = field(default_factory=list)
     # (title, kind) of each in-app row: its inbox message shows them with the row's body
@@ -115,15 +109,14 @@ Target = Session | psycopg.Connection[Any]
 
 
 def write_batch(target: Target, batch: PlannedBatch) -> Written:
-    """Links, the transitions marked, then notification rows and their inbox messages."""
-    insert_tuples(target, _table(ApplicationToken), LINK_COLUMNS, batch.links)
+    """The transitions marked, then notification rows and their inbox messages (no
+    links: an SMS gets its link when it is sent, an inbox message when its owner opens
+    it)."""
     _mark_notified(target, batch.done)
     ids = insert_tuples(target, _table(Notification), NOTE_COLUMNS, [*batch.sms, *batch.inapp])
     inapp_ids = ids[len(batch.sms) :]
     messages = [
-        InboxRow(
-            note.profile_id, note.policy_id, nid, kind, title, note.body, note.link, note.created_at
-        )
+        InboxRow(note.profile_id, note.policy_id, nid, kind, title, note.body, note.created_at)
         for note, nid, (title, kind) in zip(batch.inapp, inapp_ids, batch.inbox, strict=True)
     ]
     check_kinds(messages)

@@ -191,7 +191,28 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
             f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效，仅可使用一次）",
             markup=False,
         )
+
+    out.rule("6. 从反馈学习 (zhida synth feedback, feedback import, rank train)")
+    learn_from_feedback(workdir, pack_dir, profiles_path, as_of, out, err)
     return 0
+
+
+def learn_from_feedback(
+    workdir: Path, pack_dir: Path, profiles: Path, as_of: dt.date, out: Console, err: Console
+) -> None:
+    """Simulated history (notices over 120 days ending 30 days before as_of, the hidden
+    take-up function of zhida/ranking/simulate.py) imported into the store; the take-up
+    model trained from the store and reported beside the heuristic on later notices."""
+    from zhida.cli.rank import print_report, run_feedback_import, run_synth_feedback, run_train
+
+    start = time.perf_counter()
+    history = workdir / "feedback.jsonl"
+    begin = as_of - dt.timedelta(days=150)
+    run_synth_feedback(history, [pack_dir], profiles, begin, 120, 0, 0.1, None, err)
+    run_feedback_import(history, err)
+    report = run_train(None, None, None, None, None, 0, err)
+    print_report(report, out)
+    out.print(f"（{time.perf_counter() - start:.1f}s）", markup=False)
 
 
 def _notification_table(
@@ -211,6 +232,8 @@ def _notification_table(
         Status.FAILED: "失败",
         Status.SKIPPED: "未发短信",
     }
+    if any(s == Status.CANCELLED for _, s in by_status):  # no longer true when due
+        labels[Status.CANCELLED] = "已取消"
     table = Table("渠道", *labels.values())
     for channel, name in ((Channel.INAPP, "站内信"), (Channel.SMS, "短信")):
         table.add_row(name, *[f"{by_status.get((channel, s), 0):,}" for s in labels])

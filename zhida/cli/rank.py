@@ -209,6 +209,33 @@ def print_report(report: dict[str, Any], out: Console) -> None:
         out.print("not activated: " + "; ".join(report["reasons"]), markup=False)
 
 
+@rank_app.command("uplift")
+@user_errors
+def rank_uplift(
+    until: Annotated[
+        str | None, typer.Option("--until", help="Train before, evaluate from (YYYY-MM-DD).")
+    ] = None,
+    policies: PolicyFilesOpt = None,
+    profiles: ProfileFileOpt = None,
+    feedback: FeedbackFileOpt = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """The SMS's uplift over in-app (two-model learner): Qini and uplift@k, held out."""
+    from zhida.ranking.feedback import notices
+    from zhida.ranking.train import default_until, prepare
+    from zhida.ranking.uplift import train_uplift
+
+    pop = population(policies, profiles, err_console)
+    ev = events(feedback, err_console)
+    if ev.height == 0:
+        raise ZhidaError("no feedback to train on (zhida feedback import FILE)")
+    rows = notices(ev)
+    day = dt.date.fromisoformat(until) if until else default_until(rows)
+    last = ev.get_column("at").max()
+    _, _, result = train_uplift(prepare(rows, pop, day), day, last, seed)  # type: ignore[arg-type]
+    out_console.print_json(json.dumps({"until": day.isoformat(), **result}))
+
+
 @rank_app.command("lift")
 @user_errors
 def rank_lift(

@@ -8,10 +8,11 @@ same text cannot be submitted twice. Every step is in the append-only audit log.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
@@ -98,6 +99,43 @@ def find_version(session: Session, policy_id: str, version: int | None) -> Polic
     return found
 
 
+def lock_policies(session: Session, policy_ids: Iterable[str], *, shared: bool) -> None:
+    """PostgreSQL: hold the policies' advisory locks until the transaction ends, in a
+    fixed order. Publishing takes them exclusive; whatever writes decisions of a
+    version (a run's chunk, the live path) takes them shared, then writes only for
+    versions still published (`still_published`). So a chunk of a superseded version
+    either commits before the new version is published (and the new version's run
+    reads what it wrote) or writes nothing: two versions never both record one
+    profile's change, and nobody is told twice (issue 14)."""
+    if session.connection().dialect.name != "postgresql":
+        return  # SQLite serialises writers
+    keys = sorted({f"zhida.policy:{pid}" for pid in policy_ids})
+    if not keys:
+        return
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    session.execute(  # one round trip, the keys in order
+        text(
+            f"SELECT count({fn}(h)) FROM (SELECT hashtextextended(k, 0) AS h "
+            "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"
+        ),
+        {"keys": keys},
+    )
+
+
+def still_published(session: Session, version_ids: Iterable[int]) -> set[int]:
+    """Those of these version ids that are published now."""
+    ids = sorted({int(v) for v in version_ids})
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(PolicyVersion.id).where(
+                PolicyVersion.id.in_(ids), PolicyVersion.status == VersionStatus.PUBLISHED
+            )
+        )
+    )
+
+
 def approve(
     session: Session,
     officer: Officer,
@@ -114,6 +152,7 @@ def approve(
         )
     if version.author_id == officer.id and not allow_self_approval:
         raise PublishError("an author cannot approve their own policy; another approver must")
+    lock_policies(session, [version.policy_id], shared=False)  # chunks in flight finish first
     now = utcnow()
     for old in session.scalars(
         select(PolicyVersion).where(

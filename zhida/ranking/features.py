@@ -262,7 +262,7 @@ def matrix(batch: Batch, vocab: Vocab, cats: dict[str, Categories] | None = None
     """(m, len(FEATURES)) float64, columns in FEATURES order."""
     cats = cats if cats is not None else categories(batch)
     nums = numeric(batch)
-    out = np.empty((len(batch.rows), len(FEATURES)), dtype=np.float64)
+    out = np.empty((len(batch.rows), len(FEATURES)), dtype=np.float64, order="F")
     for k, name in enumerate(CATEGORICAL):
         out[:, k] = encode(cats[name], vocab.get(name, []))
     for k, name in enumerate(NUMERIC, start=len(CATEGORICAL)):

@@ -30,7 +30,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhida.errors import RowError, SubjectError
-from zhida.store.models import Channel, FeedbackEvent, FeedbackKind
+from zhida.store.models import (
+    Channel,
+    FeedbackEvent,
+    FeedbackKind,
+    Notification,
+    NotificationStatus,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: the events a feedback file may hold (held_out, the planner's own, so an exported or
@@ -160,7 +166,9 @@ def events_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def load_feedback(session: Session) -> pl.DataFrame:
-    """Every stored feedback event: the system's own and the imported."""
+    """Every stored feedback event, the system's own and the imported, and a `sent`
+    event for each in-app message (the planner stores those as sent notifications,
+    not as feedback events; SMS get theirs when the provider accepts them)."""
     stmt = select(
         FeedbackEvent.profile_id,
         FeedbackEvent.policy_id,
@@ -171,6 +179,22 @@ def load_feedback(session: Session) -> pl.DataFrame:
     rows = [
         {"profile_id": p, "policy_id": q, "kind": k, "at": _aware(a), "detail": d}
         for p, q, k, a, d in session.execute(stmt)
+    ]
+    inapp = select(Notification.profile_id, Notification.policy_id, Notification.sent_at).where(
+        Notification.channel == Channel.INAPP,
+        Notification.status == NotificationStatus.SENT,
+        Notification.sent_at.is_not(None),
+    )
+    rows += [
+        {
+            "profile_id": p,
+            "policy_id": q,
+            "kind": FeedbackKind.SENT,
+            "at": _aware(a),
+            "detail": {"channel": Channel.INAPP},
+        }
+        for p, q, a in session.execute(inapp)
+        if a is not None
     ]
     return events_frame(rows)
 

@@ -8,9 +8,10 @@ profile the two notices it ranks highest (the frequency cap's default 2), the sh
 of them taken up, over the profiles with more than two (where the cap binds).
 
 A model is activated only when, on the same evaluation rows, its ROC-AUC is higher
-than the heuristic's with the 2.5% point of a paired bootstrap of the difference
-above zero, its Brier score is lower, and its precision at the cap is not lower than
-the heuristic's by more than 1.96 of the latter's binomial standard errors.
+than the heuristic's with the lower 95% bound of the difference (DeLong's test for
+correlated AUCs) above zero, its Brier score is lower, and its precision at the cap
+is not lower than the heuristic's by more than 1.96 of the latter's binomial
+standard errors.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import numpy as np
 import polars as pl
 
 SMS_CAP = 2
-BOOTSTRAP = 200
-BOOTSTRAP_ROWS = 50_000
 Z95 = 1.959963984540054
 
 
@@ -88,23 +87,28 @@ def _round(x: float | None) -> float | None:
 class Verdict:
     better: bool
     reasons: list[str]
-    auc_gain_low: float | None  # the bootstrap's 2.5% point of model AUC - heuristic AUC
+    auc_gain_low: float | None  # lower 95% bound of model AUC - heuristic AUC
 
 
-def auc_gain_low(y: np.ndarray, model: np.ndarray, heuristic: np.ndarray, seed: int = 0) -> float:
-    """2.5% point of the paired bootstrap of ROC-AUC(model) - ROC-AUC(heuristic)."""
-    from sklearn.metrics import roc_auc_score
+def auc_gain_low(y: np.ndarray, model: np.ndarray, heuristic: np.ndarray) -> float:
+    """Lower 95% bound of ROC-AUC(model) - ROC-AUC(heuristic) on the same rows, by
+    DeLong's variance of correlated AUCs (the fast algorithm of Sun and Xu, 2014)."""
+    from scipy.stats import rankdata
 
-    rng = np.random.default_rng(seed)
-    size = min(len(y), BOOTSTRAP_ROWS)
-    gains = []
-    for _ in range(BOOTSTRAP):
-        idx = rng.integers(0, len(y), size)
-        yb = y[idx]
-        if yb.min() == yb.max():
-            continue
-        gains.append(roc_auc_score(yb, model[idx]) - roc_auc_score(yb, heuristic[idx]))
-    return float(np.quantile(gains, 0.025)) if gains else float("-inf")
+    pos, neg = y.astype(bool), ~y.astype(bool)
+    m, n = int(pos.sum()), int(neg.sum())
+    if m == 0 or n == 0:
+        return float("-inf")
+    aucs, v01, v10 = [], [], []
+    for s in (model, heuristic):
+        tx, ty = rankdata(s[pos]), rankdata(s[neg])
+        tz = rankdata(np.concatenate([s[pos], s[neg]]))
+        aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
+        v01.append((tz[:m] - tx) / n)
+        v10.append(1.0 - (tz[m:] - ty) / m)
+    cov = np.cov(np.array(v01)) / m + np.cov(np.array(v10)) / n
+    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    return float(aucs[0] - aucs[1] - Z95 * math.sqrt(max(var, 0.0)))
 
 
 def verdict(
@@ -117,7 +121,7 @@ def verdict(
     if not low > 0:
         reasons.append(
             f"ROC-AUC {m['roc_auc']} is not surely above the heuristic's {h['roc_auc']} "
-            f"(bootstrap 2.5% point of the gain {low:+.4f})"
+            f"(lower 95% bound of the gain {low:+.4f})"
         )
     if not m["brier"] < h["brier"]:
         reasons.append(f"Brier {m['brier']} is not below the heuristic's {h['brier']}")

@@ -42,16 +42,25 @@ def takeup_and_score(
     if model is None or columns is None:
         return value, factor * value
     keep = result.outcome > 0 if keep is None else keep
-    pol, local = np.nonzero(keep)
+    rows = [np.flatnonzero(k) for k in keep]  # per policy, contiguous: no (P, n) temporaries
+    counts = np.array([len(r) for r in rows])
+    local = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
     batch = Batch(
         columns=columns,
         rows=local + result.start,
         policies=policies,
-        pol=pol,
-        benefit=result.benefit_matrix()[pol, local] if len(pol) else np.empty(0),
+        pol=np.repeat(np.arange(len(policies)), counts),
+        benefit=np.concatenate([b[r] for b, r in zip(result.benefit, rows, strict=True)])
+        if rows
+        else np.empty(0),
         as_of=date_to_days(as_of),
         channel=SCORED_CHANNEL,
     )
+    p = model.predict(matrix(batch, model.vocab))
     takeup = np.zeros(result.outcome.shape, dtype=np.float64)
-    takeup[pol, local] = model.predict(matrix(batch, model.vocab))
-    return takeup, factor * takeup * value
+    ends = np.cumsum(counts)
+    for j, r in enumerate(rows):
+        takeup[j, r] = p[ends[j] - counts[j] : ends[j]]
+    value *= factor
+    value *= takeup
+    return takeup, value

@@ -143,15 +143,14 @@ class Trained:
     eval_heuristic: np.ndarray
 
 
-def train(prep: Prepared, until: dt.date, last_event: dt.datetime, seed: int = 0) -> Trained:
+def split(prep: Prepared, until: dt.date, last_event: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training rows (in time order) and of the evaluation rows."""
     if not prep.parts:
         raise ZhidaError("no notice in the feedback is of a known profile and policy")
-    at = prep.column("at")
     held = prep.column("held_out").astype(bool)
-    label = prep.column("label").astype(np.int8)
     cutoff = np.datetime64(dt.datetime.combine(until, dt.time(), dt.UTC).replace(tzinfo=None))
     window = np.timedelta64(LABEL_DAYS, "D")
-    at64 = at.astype("datetime64[us]")
+    at64 = prep.column("at").astype("datetime64[us]")
     last = np.datetime64(last_event.astimezone(dt.UTC).replace(tzinfo=None))
     train_idx = np.nonzero(~held & (at64 + window <= cutoff))[0]
     eval_idx = np.nonzero(~held & (at64 >= cutoff) & (at64 + window <= last))[0]
@@ -159,13 +158,22 @@ def train(prep: Prepared, until: dt.date, last_event: dt.datetime, seed: int = 0
         raise ZhidaError(
             f"no notices from {until} on whose 30 days have passed: nothing to evaluate on"
         )
-    train_idx = train_idx[np.argsort(at64[train_idx], kind="stable")]
-    vocab = F.learn_vocab(
+    return train_idx[np.argsort(at64[train_idx], kind="stable")], eval_idx
+
+
+def vocab_of(prep: Prepared, rows: np.ndarray) -> F.Vocab:
+    return F.learn_vocab(
         [
             {k: F.Categories(c.codes[m], c.values) for k, c in p.cats.items()}
-            for p, m in _masks(prep, train_idx)
+            for p, m in _masks(prep, rows)
         ]
     )
+
+
+def train(prep: Prepared, until: dt.date, last_event: dt.datetime, seed: int = 0) -> Trained:
+    train_idx, eval_idx = split(prep, until, last_event)
+    label = prep.column("label").astype(np.int8)
+    vocab = vocab_of(prep, train_idx)
     x = prep.matrix(vocab)
     model = fit(x[train_idx], label[train_idx], seed)
     model.vocab = vocab

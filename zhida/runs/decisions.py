@@ -26,11 +26,17 @@ change at most once.
 
 Concurrency: the batch path takes no lock on decision rows; a chunk is serialised
 against re-deliveries of itself by its RunChunk row lock (see `zhida.runs.reevaluate`).
-Two *different* runs over the same policies and profiles at the same time (or the
-real-time path racing a run on the same profile) may each record the same change
-once; notifications are unique per (profile, policy, policy version), so nobody is
-told twice. The real-time path serialises itself per profile with an advisory lock
-on PostgreSQL.
+Both paths write only for versions still published, checked under the policies'
+shared advisory locks, which publishing takes exclusive (`versions_in_force`): a
+chunk or event of a superseded version writes nothing once the next version is
+published, and one in flight commits before it is. (Without that, a run of v1
+racing v2's run recorded one profile's 0 -> eligible twice, once per version, and
+notifications, unique per (profile, policy, policy version), told it twice; or a late
+v1 chunk overwrote v2's decisions with v1's.) Two runs of the *same* version at
+the same time (or the real-time path racing a run on the same profile) may each
+record the same change once; notifications are unique per (profile, policy, policy
+version), so nobody is told twice. The real-time path serialises itself per profile
+with an advisory lock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from zhida.clock import utcnow
+from zhida.publishing.versions import lock_policies, still_published
 from zhida.runs.results import (
     KEYS,
     RESULT_SCHEMA,
@@ -56,13 +63,28 @@ from zhida.runs.results import (
     empty_results,
     profile_results_frame,
 )
-from zhida.store.models import Decision, Transition
+from zhida.store.models import Decision, PolicyVersion, Transition
 
 DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
 TRANSITIONS: Table = Transition.__table__  # type: ignore[assignment]
 
 # above this many rows a PostgreSQL write goes through COPY into a temp table
 COPY_THRESHOLD = 200
+
+
+# --------------------------------------------------------------------------- in force
+
+
+def versions_in_force(session: Session, version_ids: Sequence[int]) -> list[int]:
+    """Those of these versions still published, with their policies' locks held shared
+    until the caller's transaction ends (see the module docstring): the only versions
+    whose results may be written."""
+    ids = sorted({int(v) for v in version_ids})
+    if not ids:
+        return []
+    policies = session.scalars(select(PolicyVersion.policy_id).where(PolicyVersion.id.in_(ids)))
+    lock_policies(session, list(policies), shared=True)
+    return sorted(still_published(session, ids))
 
 
 # --------------------------------------------------------------------------- stored
@@ -412,7 +434,10 @@ def apply_profile_results(
 ) -> list[Transition]:
     """The real-time path: one profile's fresh results, one per policy given (any outcome,
     0 included). Stored decisions for those policies are brought in line; policies not
-    given are left alone. Returns the new Transition rows (run_id None), flushed."""
+    given, or of versions no longer published, are left alone. Returns the new
+    Transition rows (run_id None), flushed."""
+    in_force = set(versions_in_force(session, [int(r[1]) for r in results]))
+    results = [r for r in results if int(r[1]) in in_force]  # a stale matcher's: dropped
     versions = {r[0]: int(r[1]) for r in results}
     if not versions:
         return []

@@ -54,7 +54,7 @@ from zhida.publishing.catalogue import compiled
 from zhida.publishing.versions import VersionStatus
 from zhida.ranking.heuristic import heuristic_scores
 from zhida.rules.policy import Policy
-from zhida.runs.decisions import apply_chunk_results
+from zhida.runs.decisions import apply_chunk_results, versions_in_force
 from zhida.runs.results import empty_results, results_frame
 from zhida.settings import get_settings
 from zhida.store.models import PolicyVersion, Run, RunChunk
@@ -297,7 +297,8 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
         return None
     run = get_run(session, run_id)
     as_of = dt.date.fromisoformat(run.as_of)
-    rp = load_run_policies(session, run.kind, run.policy_version_ids)
+    # only versions still published (a superseded one's chunk writes nothing)
+    rp = load_run_policies(session, run.kind, versions_in_force(session, run.policy_version_ids))
     only = chunk.ids  # a chunk of chosen profiles, or (None) an id range
     lo, hi = (None, None) if only is not None else (chunk.lo or None, chunk.hi)
     frame = load_frame(session, run.kind, rp.schema, lo, hi, only)

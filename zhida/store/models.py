@@ -205,6 +205,7 @@ class NotificationStatus(enum.StrEnum):
     DELIVERED = "delivered"  # final: the provider says it arrived
     FAILED = "failed"  # final
     SKIPPED = "skipped"  # final: no SMS (cap, opt-out, no phone)
+    CANCELLED = "cancelled"  # final: no longer true when due (reason in last_error)
 
 
 class Channel(enum.StrEnum):
@@ -239,7 +240,11 @@ class Notification(Base):
 
     Life: queued (initial; a task may send it) | deferred (quiet hours or rate: due_at) ->
     sending (claimed by one task) -> sent (provider accepted) -> delivered | failed (final).
-    skipped (cap, opt-out, no phone) is final too. Final states never change back.
+    skipped (cap, opt-out, no phone) is final too; so is cancelled (no longer true when
+    it came to be sent: the policy's version superseded and the profile not eligible
+    under the current one, or its decision gone; the reason in `last_error`). Final
+    states never change back. An SMS row keeps no body: its text, with a freshly minted
+    link, is composed when it is sent (`body_hash`: the SHA-256 of the text last sent).
     """
 
     __tablename__ = "notifications"
@@ -280,9 +285,9 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(12), default=NotificationStatus.QUEUED)
     due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     to: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # in-app only: names no link
     segments: Mapped[int] = mapped_column(Integer, default=0)
-    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -301,8 +306,7 @@ class InboxMessage(Base):
     notification_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="eligible")  # eligible | maybe
     title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str] = mapped_column(Text)  # no link: the inbox mints one for its owner
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -320,8 +320,8 @@ def test_opening_a_link_switches_the_session_to_its_profile(web_sqlite: Web) -> 
     with session_scope(web.url) as s:
         from zhida.channels.inbox import push_message
 
-        push_message(s, "E1", POLICY_ID, "甲的消息", "正文", None, redis_url="")
-        push_message(s, "E2", POLICY_ID, "乙的消息", "正文", None, redis_url="")
+        push_message(s, "E1", POLICY_ID, "甲的消息", "正文", redis_url="")
+        push_message(s, "E2", POLICY_ID, "乙的消息", "正文", redis_url="")
     assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["乙的消息"]
     client.get(web.link("E1"))
     assert [m["title"] for m in client.get("/api/inbox").json()["messages"]] == ["甲的消息"]

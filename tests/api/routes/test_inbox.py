@@ -20,10 +20,10 @@ from zhida.channels.links import as_utc
 from zhida.store.db import session_scope
 
 
-def push(url: str, profile_id: str, title: str, link: str | None = "/a/x", **kw: object) -> int:
+def push(url: str, profile_id: str, title: str, **kw: object) -> int:
     with session_scope(url) as s:
         return push_message(
-            s, profile_id, "zd-test-grant", title, f"{title}的正文", link, redis_url="", **kw
+            s, profile_id, "zd-test-grant", title, f"{title}的正文", redis_url="", **kw
         ).id  # type: ignore[arg-type]
 
 
@@ -44,7 +44,7 @@ def test_inbox_functions_are_scoped_to_one_profile(api_db_url: str) -> None:
         assert (inbox.unread_count(s, "E1"), inbox.unread_count(s, "E2")) == (1, 1)
         assert inbox.latest_id(s, "E1") == a2 and inbox.latest_id(s, "E9") == 0
         with pytest.raises(ValueError, match="kind"):
-            push_message(s, "E1", "p", "t", "b", None, kind="spam")
+            push_message(s, "E1", "p", "t", "b", kind="spam")
 
 
 def test_push_is_idempotent_per_notification(api_db_url: str) -> None:
@@ -274,24 +274,23 @@ def test_cli_login_link(web_sqlite: Web, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_message_times_are_shown_in_shanghai(web: Web) -> None:
     with session_scope(web.url) as s:
-        m = push_message(s, "E1", "p", "时间", "正文", None, redis_url="")
+        m = push_message(s, "E1", "p", "时间", "正文", kind="maybe", redis_url="")
         m.created_at = dt.datetime(2026, 6, 30, 16, 30, tzinfo=dt.UTC)
     client = web.client()
     web.login(client, "E1")
     item = client.get("/api/inbox").json()["messages"][0]
-    assert item["created_text"] == "2026-07-01 00:30" and item["link"] is None
+    assert item["created_text"] == "2026-07-01 00:30" and item["link"] is None  # maybe: none
     assert csrf_of(client.get("/inbox").text)
 
 
-def test_message_text_is_escaped_and_only_web_links_are_links(web_sqlite: Web) -> None:
+def test_message_text_is_escaped(web_sqlite: Web) -> None:
     web = web_sqlite
-    push(web.url, "E1", '<script>alert("x")</script>', link="javascript:alert(1)")
+    mid = push(web.url, "E1", '<script>alert("x")</script>')
     client = web.client()
     web.login(client, "E1")
     page = client.get("/inbox").text
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
-    assert "javascript:" not in page
-    assert client.get("/api/inbox").json()["messages"][0]["link"] is None
+    assert client.get("/api/inbox").json()["messages"][0]["link"] == f"/inbox/{mid}/apply"
 
 
 def test_integers_beyond_the_database_range_are_refused_not_500(web_sqlite: Web) -> None:
@@ -315,3 +314,42 @@ def test_a_trailing_slash_redirects_within_the_site_whatever_the_host(web_sqlite
     client = web_sqlite.client()
     r = client.get("/inbox/?x=1", headers={"Host": "evil.example.com"})
     assert r.status_code == 307 and r.headers["location"] == "/inbox?x=1"
+
+
+def test_the_inbox_mints_a_fresh_link_for_its_signed_in_owner(web_sqlite: Web) -> None:
+    """No link is stored with a message: 去申报 mints one (kept only as its hash), bound
+    to the policy's current version, for the message's owner alone."""
+    from sqlalchemy import select
+
+    from tests.api.conftest import policy_text, publish
+    from zhida.channels.links import resolve_token
+    from zhida.store.models import PolicyVersion
+
+    web = web_sqlite
+    mid = push(web.url, "E1", "通知")
+    client = web.client()
+    web.login(client, "E1")
+    assert client.get("/api/inbox").json()["messages"][0]["link"] == f"/inbox/{mid}/apply"
+    tokens = []
+    for _ in range(2):
+        r = client.get(f"/inbox/{mid}/apply", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["cache-control"] == "no-store"
+        assert r.headers["location"].startswith(f"{web.settings.base_url}/a/")
+        tokens.append(r.headers["location"].rsplit("/", 1)[1])
+    assert tokens[0] != tokens[1]  # fresh each time
+    with session_scope(web.url) as s:
+        row = resolve_token(s, tokens[0], dt.datetime.now(dt.UTC))
+        assert (row.profile_id, row.policy_version_id) == ("E1", web.version_id)
+    assert client.get(f"/a/{tokens[0]}").status_code == 200  # the form opens
+    other = web.client()
+    web.login(other, "E2")
+    assert other.get(f"/inbox/{mid}/apply", follow_redirects=False).status_code == 404
+    v2 = publish(web.url, policy_text(threshold="2亿"))
+    r = client.get(f"/inbox/{mid}/apply", follow_redirects=False)
+    with session_scope(web.url) as s:
+        token = r.headers["location"].rsplit("/", 1)[1]
+        assert resolve_token(s, token, dt.datetime.now(dt.UTC)).policy_version_id == v2
+        for v in s.scalars(select(PolicyVersion)):
+            v.status = "retired"  # withdrawn
+    r = client.get(f"/inbox/{mid}/apply", follow_redirects=False)
+    assert r.status_code == 410 and "政策已更新" in r.text

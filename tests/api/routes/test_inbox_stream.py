@@ -38,9 +38,7 @@ def push_later(
         time.sleep(delay)
         for profile_id, title in pushes:
             with session_scope(url) as s:
-                push_message(
-                    s, profile_id, "zd-test-grant", title, "正文", "/a/x", redis_url=redis_url
-                )
+                push_message(s, profile_id, "zd-test-grant", title, "正文", redis_url=redis_url)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -62,7 +60,7 @@ def test_stream_delivers_by_polling_without_redis(
     client = web.client()
     web.login(client, "E1")
     with session_scope(web.url) as s:  # already on the page: not sent again
-        old = push_message(s, "E1", "p", "旧消息", "正文", None, redis_url="").id
+        old = push_message(s, "E1", "p", "旧消息", "正文", redis_url="").id
     thread = push_later(web.url, 0.3, "", ("E2", "乙的新消息"), ("E1", "甲的新消息"))
     started = time.monotonic()
     r = client.get("/api/inbox/stream", params={"after": old})
@@ -71,7 +69,11 @@ def test_stream_delivers_by_polling_without_redis(
     assert r.headers["content-type"].startswith("text/event-stream")
     got = events(r.text)
     assert [e["title"] for e in got] == ["甲的新消息"]  # never another profile's
-    assert got[0]["unread"] == 2 and got[0]["link"] == "/a/x" and got[0]["read"] is False
+    assert (
+        got[0]["unread"] == 2
+        and got[0]["link"] == f"/inbox/{got[0]['id']}/apply"
+        and got[0]["read"] is False
+    )
     assert ": heartbeat" in r.text and r.text.startswith("retry: 500")
     assert time.monotonic() - started < 5  # the connection's lifetime is bounded
 
@@ -81,9 +83,7 @@ def test_stream_resumes_after_last_event_id(
 ) -> None:
     fast_stream.lifetime_seconds = 0.3
     with session_scope(web.url) as s:
-        ids = [
-            push_message(s, "E1", "p", f"消息{i}", "正文", None, redis_url="").id for i in range(3)
-        ]
+        ids = [push_message(s, "E1", "p", f"消息{i}", "正文", redis_url="").id for i in range(3)]
     client = web.client()
     web.login(client, "E1")
     r = client.get(
@@ -125,9 +125,9 @@ def test_event_is_published_only_after_commit(api_db_url: str, redis_url: str) -
     listener.subscribe(channel_name("E7"))
     listener.get_message(timeout=1)
     with session_scope(api_db_url) as s:
-        push_message(s, "E7", "p", "回滚的消息", "正文", None, redis_url=redis_url)
+        push_message(s, "E7", "p", "回滚的消息", "正文", redis_url=redis_url)
         s.rollback()
-        message = push_message(s, "E7", "p", "提交的消息", "正文", None, redis_url=redis_url)
+        message = push_message(s, "E7", "p", "提交的消息", "正文", redis_url=redis_url)
         s.flush()
         assert listener.get_message(timeout=0.3) is None  # not yet committed
     got = listener.get_message(timeout=1)
@@ -141,7 +141,7 @@ def test_unreachable_redis_does_not_break_push_or_stream(
 ) -> None:
     dead = "redis://127.0.0.1:1/0"
     with session_scope(web.url) as s:  # the row is committed; the event is lost, logged
-        push_message(s, "E1", "p", "消息", "正文", None, redis_url=dead)
+        push_message(s, "E1", "p", "消息", "正文", redis_url=dead)
     settings = make_settings(web.url, redis_url=dead)
     client = Web(web.url, settings, make_app(settings), web.version_id).client()
     web.login(client, "E1")

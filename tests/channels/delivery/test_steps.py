@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import migrated_database
-from tests.support.factories import notification
+from tests.support.factories import notification, true_notifications
 from tests.support.scratch import clear_sms_tables
 from zhida.channels import optout
 from zhida.channels.delivery import batch, receipts, schedule
@@ -79,15 +79,12 @@ def add_sms(
                 channel=channel,
                 status=status,
                 to=to,
-                body=f"【浙里办】第{i}条 回TD退订",
-                link=f"https://x/a/T{i}",
                 due_at=due or now,
                 **kw,
             )
             for i in range(n)
         ]
-        s.add_all(rows)
-        s.flush()
+        true_notifications(s, rows)
         return [r.id for r in rows]
 
 
@@ -144,13 +141,15 @@ def test_send_records_sent_and_a_second_run_does_nothing(url: str) -> None:
     assert len(provider.calls) == 1
     sent = provider.sent[0]
     assert (sent.to, sent.reference) == (TO, str(nid))
+    link = sent.meta["link"]
     assert sent.meta == {
         "profile": row.profile_id,
         "policy": "zj-little-giant",
-        "segments": 1,
-        "link": "https://x/a/T0",
+        "segments": row.segments,
+        "link": link,
         "notification": nid,
     }
+    assert link.startswith("http://127.0.0.1:8000/a/") and link in sent.body
     [event] = events(url)
     assert (event.kind, event.profile_id, event.policy_id) == (
         "sent",

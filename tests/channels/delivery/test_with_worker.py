@@ -18,7 +18,7 @@ from sqlalchemy import select
 from tests.conftest import migrated_database
 from tests.support.app_factories import app_for
 from tests.support.celery_worker import CeleryWorker
-from tests.support.factories import notification
+from tests.support.factories import notification, true_notifications
 from tests.support.fake_twilio import INVALID_NUMBER, UNSUBSCRIBED_NUMBER, FakeTwilio
 from tests.support.private_redis import PrivateRedis
 from tests.support.scratch import clear_sms_tables
@@ -115,12 +115,10 @@ def add_sms(
             profile_id=f"E{to[-6:]}",
             status=status,
             to=to,
-            link="https://x/a/T",
             due_at=due or dt.datetime.now(dt.UTC),
             **kw,
         )
-        session.add(row)
-        session.flush()
+        true_notifications(session, [row])
         return row.id
 
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import anyio
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from redis.exceptions import RedisError
 from sqlalchemy import Engine
@@ -51,12 +51,16 @@ from zhida.api.security import (
     verify_login_token,
 )
 from zhida.channels import inbox
-from zhida.clock import SHANGHAI
+from zhida.channels.links import issue_link
+from zhida.clock import SHANGHAI, utcnow
+from zhida.publishing.catalogue import compiled
+from zhida.publishing.versions import published_version
 from zhida.settings import Settings
 from zhida.store.models import InboxMessage
 from zhida.store.profiles import get_profile
 
 router = APIRouter()
+GONE_TEXT = "该政策已停止或已更新，暂无可申报的版本。"
 #: ids are BIGINT: larger integers from a client are refused (422), not passed to the database
 MAX_ID = 2**63 - 1
 
@@ -77,9 +81,10 @@ def local_time(value: dt.datetime) -> dt.datetime:
     return aware.astimezone(SHANGHAI)
 
 
-def safe_link(link: str | None) -> str | None:
-    """Only web links are shown as links."""
-    return link if link and link.startswith(("https://", "http://", "/")) else None
+def apply_path(message: InboxMessage) -> str | None:
+    """Where a message's 去申报 goes: a route that mints a fresh application link for the
+    signed-in owner (no link is stored with the message); none for a 'maybe' message."""
+    return f"/inbox/{message.id}/apply" if message.kind == "eligible" else None
 
 
 def message_json(message: InboxMessage) -> dict[str, Any]:
@@ -90,7 +95,7 @@ def message_json(message: InboxMessage) -> dict[str, Any]:
         "kind": message.kind,
         "title": message.title,
         "body": message.body,
-        "link": safe_link(message.link),
+        "link": apply_path(message),
         "created_at": created.isoformat(),
         "created_text": created.strftime("%Y-%m-%d %H:%M"),
         "read": message.read_at is not None,
@@ -203,6 +208,43 @@ def inbox_page(request: Request, web: CurrentSession, session: SessionDep) -> HT
             "csrf_token": web.csrf_token,
         },
     )
+
+
+@router.get("/inbox/{message_id}/apply", include_in_schema=False)
+def apply_from_inbox(
+    message_id: Annotated[int, Path(ge=0, le=MAX_ID)],
+    request: Request,
+    web: CurrentSession,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """A fresh application link for one of the signed-in profile's messages, bound to the
+    policy's current published version (only its hash is stored), and a redirect to it.
+    A message of a policy no longer published gets a clear page instead."""
+    message = inbox.own_message(session, web.profile_id, message_id)
+    version = published_version(session, message.policy_id)
+    if message.kind != "eligible" or version is None:
+        return page(
+            request,
+            "error.html",
+            {"title": "政策已更新", "status": 410, "text": GONE_TEXT},
+            status_code=410,
+        )
+    window = compiled(version).policy.window
+    url = issue_link(
+        session,
+        web.profile_id,
+        message.policy_id,
+        version.id,
+        window.closes,
+        utcnow(),
+        settings=settings,
+    )
+    session.commit()
+    response = RedirectResponse(url, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- JSON ---------------------------------------------------------------------------------

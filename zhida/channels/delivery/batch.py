@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from zhida.channels.delivery.presend import check_and_compose
 from zhida.channels.delivery.receipts import ReceiptStash, apply_receipt
 from zhida.channels.delivery.schedule import max_rate_wait, quiet_until
 from zhida.channels.delivery.steps import (
@@ -98,7 +99,9 @@ def send_sms_batch(
 
     1. In one session: defer due rows in quiet hours; claim the others (queued and due
        -> sending; rows not claimed are `not_claimed`); skip (final) those whose number
-       opted out or is missing; commit and close the session.
+       opted out or is missing; check the others are still true and compose their
+       text and link (`zhida.channels.delivery.presend`: cancelled or given back if
+       not); commit and close the session.
     2. For each claimed row, in turn: wait for a token of the cluster-wide rate, then
        call the provider (no session open). If the wait would exceed
        `max_rate_wait(settings)`, the limiter is unreachable, or the batch has run
@@ -122,6 +125,8 @@ def send_sms_batch(
                 outcomes[claimed.id] = Outcome(claimed.id, SendAction.SKIPPED, detail=reason)
             else:
                 ready.append(claimed)
+        ready, checked = check_and_compose(session, ready, now, settings)
+        outcomes.update(checked)
     claimed_ids = {c.id for c in ready}
     for nid in ids:
         if nid not in outcomes and nid not in claimed_ids:

@@ -9,6 +9,8 @@ State machine of an SMS `Notification` (see the model's docstring):
     sending --retryable error, attempts <= send_max_retries--> queued (due_at = now + backoff)
     sending --retryable error, retries exhausted | permanent error--> failed (final)
     queued --number opted out / no number--> skipped (final)
+    sending --no longer true (presend: version superseded and not eligible under the
+              current one, decision gone, window closed)--> cancelled (final)
     queued --claimed in quiet hours--> deferred (due at the end of quiet hours)
     sending --rate wait too long | rate limiter down--> queued (no attempt counted)
     sending --stuck longer than sweep_after_seconds--> failed (final, by the sweeper)
@@ -71,17 +73,22 @@ SessionFactory = Callable[[], AbstractContextManager[Session]]
 
 
 class Claimed(NamedTuple):
-    """A row this sender has claimed (`sending`), as the claim returned it."""
+    """A row this sender has claimed (`sending`), as the claim returned it; `body` and
+    `link` are empty until `zhida.channels.delivery.presend` composes them."""
 
     id: int
     to: str | None
     body: str
     segments: int
-    link: str | None
     profile_id: str
     policy_id: str
     attempts: int  # provider calls made before this one
     opted_out: bool = False
+    link: str | None = None
+    #: the SHA-256 of the text handed to the provider at the last attempt (None: none
+    #: yet); each attempt's text has a fresh link, so this, not the text, is what a
+    #: lookup at the provider can match a message whose outcome is unknown against
+    sent_hash: str | None = None
 
 
 class SendAction(enum.StrEnum):
@@ -92,6 +99,7 @@ class SendAction(enum.StrEnum):
     RETRY = "retry"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"  # no longer true (see presend)
     DEFERRED = "deferred"
     RELEASED = "released"  # given back unsent
     NOT_CLAIMED = "not_claimed"
@@ -140,11 +148,11 @@ _CLAIM = (
         N.c.to,
         N.c.body,
         N.c.segments,
-        N.c.link,
         N.c.profile_id,
         N.c.policy_id,
         N.c.attempts,
         _OPTED_OUT.label("opted_out"),
+        N.c.body_hash,
     )
 )
 _MARK_SENT = (
@@ -234,11 +242,11 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
                 to=r.to,
                 body=r.body or "",
                 segments=r.segments or 0,
-                link=r.link,
                 profile_id=r.profile_id,
                 policy_id=r.policy_id,
                 attempts=r.attempts or 0,
                 opted_out=bool(r.opted_out),
+                sent_hash=r.body_hash,
             )
             for r in rows
         ),

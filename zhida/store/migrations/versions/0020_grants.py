@@ -5,14 +5,14 @@ declarations: values a profile supplied itself (self-declared, verified later);
 disputes: 「数据有误」 reports for an officer to correct or reject.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
