@@ -132,6 +132,6 @@ def resolve_dispute(
         body = "您反映的数据经核实无误，未作更改。" + (f"说明：{comment}" if comment else "")
     dispute.resolved_at, dispute.resolved_by, dispute.resolution = now, officer_id, comment
     push_message(
-        session, dispute.profile_id, dispute.policy_id or "", "数据核实结果", body, None, "notice"
+        session, dispute.profile_id, dispute.policy_id or "", "数据核实结果", body, kind="notice"
     )
     return made
