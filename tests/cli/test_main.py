@@ -143,7 +143,9 @@ def test_evaluate_outputs_contract_lines_and_skips_bad_rows(tmp_path: Path, pack
         "rank",
         "failed",
         "unknown",
+        "near_miss",
     ]
+    assert first["near_miss"] is None
     assert 0 <= first["takeup"] <= 1
     assert first["benefit"] == 500000 and first["rank"] == 1 and first["failed"] == []
     assert lines[1]["unknown"] == ["age"]
@@ -175,6 +177,7 @@ def test_evaluate_all_includes_ineligible_with_null_rank(tmp_path: Path, pack: P
             "rank": None,
             "failed": ["revenue"],
             "unknown": [],
+            "near_miss": {"criterion": "revenue", "holds_on": None},
         }
     ]
 

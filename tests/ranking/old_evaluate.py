@@ -15,6 +15,7 @@ import polars as pl
 
 from zhida.matcher.batch import BatchEvaluator, ChunkResult
 from zhida.matcher.explain import explain_text
+from zhida.matcher.nearmiss import near_miss_column
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.schema import Audience, SchemaSet
 from zhida.ranking.heuristic import benefit_weight, urgency
@@ -31,6 +32,7 @@ COLUMNS = [
     "rank",
     "failed",
     "unknown",
+    "near_miss",
 ]
 
 
@@ -109,6 +111,14 @@ def result_frame(
                     "rank": pl.Series(rank[j, keep]).replace(0, None),
                     "failed": _id_list(codes, crit_ids, 0),
                     "unknown": _id_list(codes, crit_ids, 1),
+                    # near misses have their own differential test against the scalar
+                    # reference (tests/matcher/test_nearmiss.py); here the same column
+                    "near_miss": near_miss_column(
+                        result.near_criterion[j] if result.near_criterion else None,
+                        result.near_holds[j] if result.near_holds else None,
+                        policy,
+                        np.flatnonzero(keep),
+                    ),
                 }
             )
         )
@@ -132,7 +142,7 @@ def evaluate_to_jsonl(
         mine = [p for p in policies if p.audience is audience]
         if df.height == 0 or not mine:
             continue
-        evaluator = BatchEvaluator(mine, as_of, chunk_size=chunk_size)
+        evaluator = BatchEvaluator(mine, as_of, chunk_size=chunk_size, near_miss=include_all)
         ids = df.get_column("id")
         for result in evaluator.evaluate(df, schemas[audience]):
             takeup = value_weight(mine, result.benefit, as_of)

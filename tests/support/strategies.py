@@ -184,3 +184,62 @@ def profiles(draw: st.DrawFn) -> dict[str, object]:
     for f in BOOL_FIELDS:
         p[f] = maybe(st.booleans())
     return p
+
+
+DATE_FUNCTIONS = ["years_since", "months_since", "days_since", "days_until"]
+#: named values for near-miss policies: a date function's value, and date tests
+NEAR_DEFINES = (
+    "define: {age: 'years_since(established)', cert_days: 'days_until(certified)', "
+    "fresh: 'months_since(certified) between 0 and 11', old: 'age >= 3'}\n"
+)
+#: thresholds worth testing for each unit: around 0 (dates in the future count negative,
+#: truncated towards zero), a few units, and non-integers
+_UNIT_CONSTS = {
+    "years_since": ["-2", "-1", "0", "1", "2", "3", "5", "2.5"],
+    "months_since": ["-13", "-12", "-1", "0", "1", "6", "11", "12", "36", "0.5"],
+    "days_since": ["-400", "-30", "-1", "0", "1", "30", "365", "400"],
+    "days_until": ["-400", "-30", "-1", "0", "1", "30", "365", "400"],
+}
+_DEFINED = {"age": "years_since", "cert_days": "days_until"}
+
+
+@st.composite
+def _date_test(draw: st.DrawFn) -> str:
+    """A date function (directly or through NEAR_DEFINES' names) compared with constants."""
+    name = draw(st.sampled_from([*DATE_FUNCTIONS, *DATE_FUNCTIONS, *_DEFINED]))
+    fn = _DEFINED.get(name, name)
+    call = name if name in _DEFINED else f"{fn}({draw(st.sampled_from(DATE_FIELDS))})"
+    const = st.sampled_from(_UNIT_CONSTS[fn])
+    form = draw(st.integers(0, 3))
+    op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+    if form == 0:
+        return f"({call} {op} {draw(const)})"
+    if form == 1:
+        return f"({draw(const)} {op} {call})"
+    if form == 2:
+        lo, hi = sorted([draw(const), draw(const)], key=float)
+        return f"({call} between {lo} and {hi})"
+    return draw(st.sampled_from(["fresh", "old"]))
+
+
+def _near_conditions() -> st.SearchStrategy[str]:
+    test = _date_test()
+    plain = exprs(0)["bool"] | st.sampled_from(["revenue >= 1亿", "employees < 100"])
+    part = test | plain
+    return st.one_of(
+        test,
+        test,
+        test,
+        st.tuples(part, st.sampled_from(["and", "or"]), part).map(
+            lambda t: f"({t[0]} {t[1]} {t[2]})"
+        ),
+        st.tuples(
+            test, st.sampled_from(["and", "or"]), test, st.sampled_from(["and", "or"]), part
+        ).map(lambda t: f"({t[0]} {t[1]} ({t[2]} {t[3]} {t[4]}))"),
+        test.map(lambda x: f"(not {x})"),
+        st.sampled_from(DATE_FUNCTIONS).map(lambda f: f"({f}(established) * 2 >= 3)"),
+    )
+
+
+#: `when:` conditions for near-miss tests: mostly date tests, some mixed with others
+NEAR_CONDITIONS = _near_conditions()

@@ -12,6 +12,7 @@ from zhida.api.routes import (
     aliyun_webhooks,
     applications,
     inbox,
+    me,
     officer_admin,
     officer_pages,
     officer_policies,
@@ -61,6 +62,7 @@ def create_app() -> FastAPI:
     app.include_router(officer_runs.router)
     app.include_router(officer_admin.router)
     app.include_router(officer_pages.router)
+    app.include_router(me.router)
     register_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

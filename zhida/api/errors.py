@@ -23,8 +23,11 @@ from zhida.api.security import (
     WrongProfile,
     page,
 )
+from zhida.channels.grants import GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
+from zhida.channels.portal import ProfileNotFound
+from zhida.channels.selfservice import SelfServiceError
 from zhida.errors import PolicyError, ZhidaError
 from zhida.publishing.errors import (
     OfficerForbidden,
@@ -105,6 +108,13 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     RunError: ErrorView(404, "not_found", "未找到", "未找到该评估任务。", True),
     PolicyError: ErrorView(422, "policy_invalid", "政策未通过检查", "政策文本未通过检查。", True),
     PublishError: ErrorView(400, "refused", "操作未执行", "操作未执行。", True),
+    GrantRefused: ErrorView(
+        409, "grant_refused", "无法确认", "该政策目前无法一键确认领取，请刷新页面后查看最新情况。"
+    ),
+    SelfServiceError: ErrorView(
+        422, "invalid_value", "填写有误", "您填写的内容格式不正确，请返回修改后重新提交。"
+    ),
+    ProfileNotFound: ErrorView(404, "not_found", "未找到您的信息", "未找到您的企业或个人信息。"),
 }
 FALLBACK = ErrorView(400, "bad_request", "请求无法处理", "请求无法处理，请稍后重试。")
 

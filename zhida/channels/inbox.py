@@ -26,7 +26,7 @@ from zhida.store.models import InboxMessage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("eligible", "maybe")
+KINDS = ("eligible", "maybe", "notice")  # notice: no policy verdict (a dispute's answer)
 _PENDING = "zhida.inbox.pending"  # session.info key: events to publish after commit
 _CLIENTS: dict[str, redis.Redis] = {}
 

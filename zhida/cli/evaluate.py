@@ -183,6 +183,8 @@ def run_explain(
     err: Console,
 ) -> int:
     from zhida.matcher.explain import explain_text
+    from zhida.matcher.nearmiss import near_miss_scalar
+    from zhida.matcher.nearmiss_text import near_miss_text
     from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 
     pack = load_policies(policies)
@@ -215,7 +217,9 @@ def run_explain(
     profile = rows[0]
     result = evaluate_policy(policy, profile, as_of)
     defines = evaluate_define_values(policy, profile, as_of)
-    out.print(
-        explain_text(result, pack.schemas[policy.audience], profile_id, defines), markup=False
-    )
+    schema = pack.schemas[policy.audience]
+    out.print(explain_text(result, schema, profile_id, defines), markup=False)
+    near = near_miss_scalar(policy, profile, as_of)
+    if near is not None:
+        out.print(f"差一步：{near_miss_text(policy, near, profile, as_of, schema)}", markup=False)
     return EXIT_BAD_ROWS if batch.errors else 0

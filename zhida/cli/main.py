@@ -21,6 +21,7 @@ from zhida.cli import (
     demo,
     evaluate,
     events,
+    grants,
     importing,
     notify,
     officers,
@@ -58,6 +59,7 @@ app.add_typer(rank.rank_app, name="rank")
 app.command("worker")(runs.worker)
 app.command("beat")(runs.beat)
 app.command("login-link")(web.login_link)
+app.add_typer(grants.grants_app, name="grants")
 
 
 def main() -> None:

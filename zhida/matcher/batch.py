@@ -11,12 +11,13 @@ import datetime as dt
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from zhida.matcher.columns import Chunk, Columns
+from zhida.matcher.nearmiss import NearMiss, Plan, near_miss_at, near_miss_chunk, plan_criterion
 from zhida.matcher.vector import ChunkEvaluator, KeyMap
 from zhida.profiles.schema import ProfileSchema
 from zhida.rules.policy import Criterion, Policy
@@ -35,6 +36,16 @@ class ChunkResult:
     criteria: list[np.ndarray]  # per policy, (C, n) int8 codes of its top-level criteria
     benefit: list[np.ndarray]  # per policy, (n,) float64 (or a broadcast constant), NaN when
     # unknown or none
+    # with near misses asked for (matcher/nearmiss.py), per policy: (n,) int16 index of the
+    # one false top-level criterion or -1, and (n,) float64 holds_on day number or NaN
+    near_criterion: list[np.ndarray] = field(default_factory=list)
+    near_holds: list[np.ndarray] = field(default_factory=list)
+
+    def near_miss(self, j: int, policy: Policy, row: int) -> NearMiss | None:
+        """Policy j's near miss for row `row` of this chunk (0-based within it)."""
+        if not self.near_criterion:
+            return None
+        return near_miss_at(policy, self.near_criterion[j], self.near_holds[j], row)
 
     def benefit_matrix(self) -> np.ndarray:
         n = self.stop - self.start
@@ -54,6 +65,7 @@ class BatchEvaluator:
         as_of: dt.date,
         chunk_size: int = DEFAULT_CHUNK,
         threads: int | None = None,
+        near_miss: bool = False,
     ):
         audiences = {p.audience for p in policies}
         if len(audiences) > 1:
@@ -64,6 +76,9 @@ class BatchEvaluator:
         self.threads = threads or 1  # more threads contend for the GIL; scale out with processes
         self.keys = KeyMap()
         self._columns: Columns | None = None  # of the last frame evaluated
+        self.plans: list[list[Plan | None]] | None = (
+            [[plan_criterion(c, p) for c in p.criteria] for p in policies] if near_miss else None
+        )
 
     def evaluate_chunk(self, chunk: Chunk) -> ChunkResult:
         ev = ChunkEvaluator(chunk, self.as_of, self.keys)
@@ -86,7 +101,15 @@ class BatchEvaluator:
                 else ev.eval(policy.benefit_amount, policy)
             )
             benefit.append(np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)))
-        return ChunkResult(chunk.start, chunk.stop, outcome, criteria, benefit)
+        result = ChunkResult(chunk.start, chunk.stop, outcome, criteria, benefit)
+        if self.plans is not None:
+            for j, (policy, codes, plans) in enumerate(
+                zip(self.policies, criteria, self.plans, strict=True)
+            ):
+                which, holds = near_miss_chunk(ev, policy, codes, plans, self.as_of, outcome[j])
+                result.near_criterion.append(which)
+                result.near_holds.append(holds)
+        return result
 
     def _criterion(self, ev: ChunkEvaluator, crit: Criterion, policy: Policy) -> np.ndarray:
         if crit.kind == "when":

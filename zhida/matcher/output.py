@@ -10,6 +10,7 @@ import polars as pl
 
 from zhida.matcher.batch import ChunkResult
 from zhida.matcher.masks import code_groups
+from zhida.matcher.nearmiss import near_miss_column
 from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome, Policy
 
 #: by the batch evaluator's outcome code: 0 ineligible, 1 unknown, 2 eligible
@@ -25,6 +26,7 @@ COLUMNS = [
     "rank",
     "failed",
     "unknown",
+    "near_miss",
 ]
 
 
@@ -46,6 +48,7 @@ def result_frame(
     n, npol = len(profile_ids), len(policies)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in COLUMNS}
     table: list[list[str]] = []
+    near: list[pl.Series] = []
     for j, policy in enumerate(policies):
         keep = np.arange(n, dtype=np.intp) if include_all else np.flatnonzero(result.outcome[j] > 0)
         if not len(keep):
@@ -63,6 +66,14 @@ def result_frame(
         cols["takeup"].append(np.take(scores[j] if takeup is None else takeup[j], keep))
         cols["score"].append(np.take(scores[j], keep))
         cols["rank"].append(np.take(rank[j], keep))
+        near.append(
+            near_miss_column(
+                result.near_criterion[j] if result.near_criterion else None,
+                result.near_holds[j] if result.near_holds else None,
+                policy,
+                keep,
+            )
+        )
     if not table:
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
     row, pol, rk = (np.concatenate(cols[k]) for k in ("profile", "policy", "rank"))
@@ -87,6 +98,7 @@ def result_frame(
             "rank": pl.Series(np.take(rk, order), dtype=pl.Int32).replace(0, None),
             "failed": lists.gather(ordered("failed")),
             "unknown": lists.gather(ordered("unknown")),
+            "near_miss": pl.concat(near).gather(order),
         }
     )
 

@@ -104,7 +104,9 @@ def evaluate_batches_to_jsonl(
                         progress(df.height)
                     continue
                 if audience not in evaluators:
-                    evaluators[audience] = BatchEvaluator(mine, as_of, chunk_size=chunk_size)
+                    evaluators[audience] = BatchEvaluator(
+                        mine, as_of, chunk_size=chunk_size, near_miss=include_all
+                    )  # near misses are ineligible results, printed with --all only
                 _evaluate_frame(
                     evaluators[audience], df, schemas, audience, sinks[audience], stats,
                     include_all, explain, progress, model,

@@ -12,6 +12,7 @@ import yaml
 
 from zhida.errors import Location, PolicyError, SchemaError, ZhidaError
 from zhida.profiles.schema import Audience, FieldType, ProfileSchema, SchemaSet
+from zhida.rules import policy_keys as pkeys
 from zhida.rules.ast import Literal, Node, constant_value, is_constant
 from zhida.rules.checker import Checker
 from zhida.rules.parser import parse_expression
@@ -43,11 +44,15 @@ POLICY_KEYS = [
     "source",
     "sms",
     "holdout",
+    "reference",
+    "tags",
+    "grant",
+    "excludes",
+    "budget",
 ]
-CRITERION_KEYS = ["id", "label", *CRITERION_KINDS]
+CRITERION_KEYS = ["id", "label", "reference", *CRITERION_KINDS]
 TEST_KEYS = ["name", "as_of", "profile", "expect"]
 EXPECT_KEYS = ["outcome", "failed", "unknown", "benefit"]
-POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 CRITERION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 HOLDOUT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)\s*(%)?$")
 DEFINE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -113,7 +118,7 @@ class _PolicyReader:
         top = doc.mapping(root, "a policy")
         self._unknown_keys(top, POLICY_KEYS, "the policy")
         pid = doc.scalar(self._required(top, "id", "a policy", root), "id")
-        if not POLICY_ID.match(pid):
+        if not pkeys.POLICY_ID.match(pid):
             raise doc.fail(f"policy id '{pid}' must match [a-z0-9][a-z0-9-]*", top["id"][1])
         title = doc.scalar(self._required(top, "title", "a policy", root), "title")
         aud_node = self._required(top, "audience", "a policy", root)
@@ -137,6 +142,7 @@ class _PolicyReader:
             policy.sms_loc = doc.loc(top["sms"][1])
         if "holdout" in top:
             self._collect(self._holdout, policy, top["holdout"][1])
+        self._collect(self._extra_keys, policy, top)
         schema = self.schemas[policy.audience]
         if "window" in top:
             self._collect(self._window, policy, top["window"][1])
@@ -175,6 +181,30 @@ class _PolicyReader:
         if opens and closes and closes < opens:
             raise self.doc.fail("window closes before it opens", keys["closes"][1])
         policy.window = Window(opens, closes)
+
+    def _extra_keys(self, policy: Policy, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> None:
+        """`reference`, `tags`, `grant`, `excludes`, `budget` (rules/policy_keys.py): each
+        key's error is collected and the others are still read."""
+        doc = self.doc
+        for name in ("reference", "tags", "grant", "excludes", "budget"):
+            if name not in top:
+                continue
+            node = top[name][1]
+            try:
+                if name == "reference":
+                    policy.reference = pkeys.read_reference(doc, node, "reference")
+                elif name == "tags":
+                    policy.tags = pkeys.read_tags(doc, node)
+                elif name == "grant":
+                    policy.grant = pkeys.read_grant(doc, node)
+                elif name == "excludes":
+                    for pid, item in pkeys.read_excludes(doc, node, policy.id):
+                        policy.excludes.append(pid)
+                        policy.excludes_locs.append(doc.loc(item))
+                else:
+                    policy.budget = pkeys.read_budget(doc, node, self.schemas, policy)
+            except PolicyError as err:
+                self.errors.append(err)
 
     def _holdout(self, policy: Policy, node: yaml.Node) -> None:
         """`holdout: 5%` (or 0.05): a share in [0, 1) of the newly eligible not notified."""
@@ -249,6 +279,10 @@ class _PolicyReader:
                 f"criterion '{cid}' needs exactly one of when/all/any, found {found}", node
             )
         crit = Criterion(cid, label, kinds[0], doc.loc(node))
+        if "reference" in keys:
+            crit.reference = pkeys.read_reference(
+                doc, keys["reference"][1], f"reference of '{cid}'"
+            )
         seen[cid] = crit
         body = keys[kinds[0]][1]
         if crit.kind == "when":
@@ -412,7 +446,8 @@ def load_pack(paths: list[str | Path]) -> Pack:
     pack = Pack()
     cache: dict[Path, SchemaSet] = {}
     seen: dict[str, Policy] = {}
-    for path, folder in policy_files(paths):
+    files = policy_files(paths)
+    for path, folder in files:
         if not path.exists():
             pack.errors.append(PolicyError("no such file or folder", Location(str(path), 1, 1)))
             continue
@@ -435,4 +470,15 @@ def load_pack(paths: list[str | Path]) -> Pack:
             continue
         seen[policy.id] = policy
         pack.policies.append(policy)
+    _check_excludes(pack, [p for p, _ in files], cache)
     return pack
+
+
+def _check_excludes(pack: Pack, loaded: list[Path], folders: dict[Path, SchemaSet]) -> None:
+    """Excluded ids name policies of the pack: those loaded, and the other policy files
+    of the folders they come from (checking one file of a pack still knows its pack)."""
+    if not any(p.excludes for p in pack.policies):
+        return
+    others = [f for folder in folders for f, _ in policy_files([folder]) if f not in loaded]
+    known = {p.id for p in pack.policies} | pkeys.sibling_ids(others)
+    pack.errors.extend(pkeys.check_excludes(pack.policies, known))

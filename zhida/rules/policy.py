@@ -21,6 +21,10 @@ UNKNOWN: Final = "unknown"
 INELIGIBLE: Final = "ineligible"
 OUTCOMES: Final[tuple[Outcome, ...]] = (ELIGIBLE, INELIGIBLE, UNKNOWN)
 
+#: how the benefit is obtained: an application form, or 免申即享 (confirm in one tap)
+Grant = Literal["apply", "automatic"]
+GRANTS: Final[tuple[Grant, ...]] = ("apply", "automatic")
+
 
 @dataclass(eq=False)
 class Criterion:
@@ -30,6 +34,7 @@ class Criterion:
     loc: Location
     when: Node | None = None
     children: list[Criterion] = field(default_factory=list)
+    reference: str | None = None  # the article it comes from, e.g. 第五条第（二）项
 
     def walk(self) -> list[Criterion]:
         out = [self]
@@ -84,6 +89,12 @@ class Policy:
     sms_template: str | None = None  # Jinja2 text overriding the default SMS (channels/)
     sms_loc: Location | None = None
     holdout: float = 0.0  # share of the newly eligible not notified (ranking/holdout.py)
+    reference: str | None = None  # the public document, e.g. 工信部企业〔2022〕63号
+    tags: list[str] = field(default_factory=list)
+    grant: Grant = "apply"
+    excludes: list[str] = field(default_factory=list)  # 不重复享受 (ids of the pack)
+    excludes_locs: list[Location] = field(default_factory=list)
+    budget: float | None = None  # total money in CNY, for forecasts
     text: str = ""
     sha256: str = ""
 

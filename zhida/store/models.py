@@ -426,3 +426,60 @@ class UsedToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Grant(Base):
+    """A 免申即享 decision (`grant: automatic`): the profile confirmed or declined, in one tap,
+    the benefit of one policy version, with the decision record (inputs, trace, version) of
+    the eligibility it confirmed; `exported_at` once `zhida grants export` has listed it for
+    the paying department, which it does once."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        UniqueConstraint("profile_id", "policy_id", "policy_version_id", name="uq_grant_once"),
+        Index("ix_grants_export", "policy_id", "decision", "exported_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version_id: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | declined
+    benefit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    exported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Declaration(Base):
+    """A value a profile supplied itself on /me (self-declared, marked so): applied to the
+    profile at once; an officer verifies it (`verified_at`) before money moves."""
+
+    __tablename__ = "declarations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]] = mapped_column(JSONType)  # {"value": JSON value}
+    declared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Dispute(Base):
+    """「数据有误」: a profile says a stored value is wrong; an officer corrects it (which
+    re-evaluates the profile and tells them) or rejects it."""
+
+    __tablename__ = "disputes"
+    __table_args__ = (Index("ix_disputes_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(64), index=True)
+    policy_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    field: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|corrected|rejected
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")

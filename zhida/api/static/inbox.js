@@ -31,7 +31,7 @@
     var head = el("div", "msg-head");
     if (!m.read) { var dot = el("span", "dot", "未读"); dot.title = "未读"; head.appendChild(dot); }
     head.appendChild(el("span", "tag tag-" + (m.kind === "maybe" ? "maybe" : "eligible"),
-      m.kind === "maybe" ? "可能符合" : "符合条件"));
+      m.kind === "maybe" ? "可能符合" : m.kind === "notice" ? "通知" : "符合条件"));
     head.appendChild(el("h2", "msg-title", m.title));
     var time = el("time", "", m.created_text);
     time.setAttribute("datetime", m.created_at);

@@ -103,6 +103,23 @@ def _months_of_days(ints: np.ndarray, as_of: dt.date) -> np.ndarray:
     return months.astype(np.float64)
 
 
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def months_between_days(as_of_days: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Whole months from each date to each evaluation date (int64 day numbers, row by row),
+    counted as `months_since_days` counts them for one evaluation date."""
+    year, month, day = civil_from_days(np.asarray(days, dtype=np.int64))
+    ty, tm, td = civil_from_days(np.asarray(as_of_days, dtype=np.int64))
+    leap = (ty % 4 == 0) & ((ty % 100 != 0) | (ty % 400 == 0))
+    month_days = _MONTH_DAYS[tm - 1] + (leap & (tm == 2))
+    months = (ty - year) * 12 + (tm - month)
+    clamp = np.minimum(day, month_days)
+    forward = days <= as_of_days
+    result: np.ndarray = months - (forward & (td < clamp)) + (~forward & (td > clamp))
+    return result
+
+
 def _months_vector(v: Vectors, node: Call) -> Any:
     arg = node.args[0]
     days = v.value(arg)  # shared by years_since and months_since of the same date
@@ -122,6 +139,15 @@ def _days_until_vector(v: Vectors, node: Call) -> Any:
 
 
 # -- entries ----------------------------------------------------------------------
+
+#: each calendar function as whole units since its date (days_until counts them down):
+#: (unit, +1 counting up / -1 counting down), what near misses (matcher/nearmiss.py) read
+CALENDAR_UNITS: dict[str, tuple[str, int]] = {
+    "years_since": ("years", 1),
+    "months_since": ("months", 1),
+    "days_since": ("days", 1),
+    "days_until": ("days", -1),
+}
 
 FUNCTIONS = (
     Function(

@@ -1,0 +1,148 @@
+"""`GET /api/me/policies` and `/me`: the signed-in profile's policies, ranked, and only its."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import Web
+from tests.api.routes.me_policies import publish_all
+from zhida.store.db import session_scope
+from zhida.store.models import Submission
+
+
+@pytest.fixture()
+def me_web(web: Web) -> Web:
+    publish_all(web.url)
+    return web
+
+
+def test_policies_ranked_with_amounts_states_missing_and_near_misses(me_web: Web) -> None:
+    with session_scope(me_web.url) as s:
+        s.add(
+            Submission(
+                reference="R1",
+                profile_id="E1",
+                policy_id="t-big",
+                policy_version_id=1,
+                outcome="eligible",
+            )
+        )
+    client = me_web.client()
+    me_web.login(client, "E1")
+    r = client.get("/api/me/policies")
+    assert r.status_code == 200
+    items = {p["policy"]: p for p in r.json()}
+    listed = [p for p in r.json() if p["rank"] is not None]
+    assert [p["rank"] for p in listed] == list(range(1, len(listed) + 1))
+    assert {p["policy"] for p in listed} == {
+        "zd-test-grant",
+        "t-big",
+        "t-one",
+        "t-two",
+        "t-rd",
+        "t-auto",
+    }
+    assert all(p["outcome"] != "ineligible" for p in listed)
+    assert items["t-big"]["benefit"] == 300000 and items["t-big"]["state"] == "已申报"
+    assert items["t-big"]["reference"] == "测试〔2026〕1号"
+    assert items["t-auto"]["state"] == "未申报" and items["t-auto"]["grant"] == "automatic"
+    assert items["t-rd"]["outcome"] == "unknown" and items["t-rd"]["missing"] == ["rd_expense"]
+    assert items["t-big"]["deadline"] is not None
+    # unknown ranks below the eligible
+    assert items["t-rd"]["rank"] == len(listed)
+    # the near miss: ineligible, rank null, with the day it holds
+    old = items["t-old"]
+    assert old["outcome"] == "ineligible" and old["rank"] is None
+    assert old["near_miss"] == {"criterion": "age", "holds_on": "2029-05-01"}
+    assert old["near_miss_text"] == "2029年5月1日起成立满10年"
+    assert "t-far" not in items  # two criteria short: not a near miss, not shown
+    assert set(old) >= {
+        "policy",
+        "title",
+        "outcome",
+        "benefit",
+        "rank",
+        "deadline",
+        "state",
+        "missing",
+        "near_miss",
+    }
+
+
+def test_of_two_excluding_policies_the_better_ranks_first_and_says_why(me_web: Web) -> None:
+    client = me_web.client()
+    me_web.login(client, "E1")
+    items = {p["policy"]: p for p in client.get("/api/me/policies").json()}
+    one, two = items["t-one"], items["t-two"]
+    assert two["rank"] < one["rank"]
+    assert (
+        one["exclusion"]
+        == "与测试市高企奖励（乙）不可同时享受，选择测试市高企奖励（乙）可多得15万元"
+    )
+    assert two["exclusion"].startswith("与测试市高企奖励（甲）不可同时享受，本项对您更有利")
+
+
+def test_a_profile_sees_only_its_own_policies(me_web: Web) -> None:
+    e1, e3 = me_web.client(), me_web.client()
+    me_web.login(e1, "E1")
+    me_web.login(e3, "E3")
+    mine = {p["policy"] for p in e1.get("/api/me/policies").json()}
+    theirs = e3.get("/api/me/policies").json()
+    # E3 (founded 2024, revenue 200万, 8 staff): nothing of E1's eligible list
+    assert {p["policy"] for p in theirs if p["rank"]} & {"t-big", "t-auto"} == set()
+    assert "t-big" in mine
+    assert e3.get("/api/me/policies?profile=E1").json() == theirs  # no way to ask for another
+    page = e3.get("/me")
+    assert "温州初创电子有限公司" in page.text and "杭州测试科技有限公司" not in page.text
+
+
+def test_not_signed_in_is_refused(me_web: Web) -> None:
+    client = me_web.client()
+    assert client.get("/api/me/policies").status_code == 401
+    assert client.get("/me").status_code == 401
+
+
+def test_me_page_lists_them_in_chinese(me_web: Web) -> None:
+    client = me_web.client()
+    me_web.login(client, "E1")
+    r = client.get("/me")
+    assert r.status_code == 200
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    text = r.text
+    assert "法人专区" in text and "杭州测试科技有限公司" in text
+    assert "差一步就能享受" in text and "2029年5月1日起成立满10年" in text
+    assert "需补充：研发费用" in text
+    assert "免申即享" in text
+    assert text.index("测试市高企奖励（乙）") < text.index("测试市高企奖励（甲）")
+
+
+def test_one_tap_grant_needs_the_csrf_token_and_is_stored_once(me_web: Web) -> None:
+    from tests.api.conftest import csrf_of
+
+    client = me_web.client()
+    me_web.login(client, "E1")
+    page = client.get("/me")
+    assert "一键确认领取" in page.text
+    token = csrf_of(page.text)
+    refused = client.post("/me/grants/t-auto", data={"decision": "confirm"})
+    assert refused.status_code == 403
+    wrong = client.post("/api/me/grants/t-auto", json={"decision": "confirm"})
+    assert wrong.status_code == 403
+    r = client.post("/me/grants/t-auto", data={"decision": "confirm", "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/me#p-t-auto"
+    again = client.post(
+        "/api/me/grants/t-auto", json={"decision": "decline"}, headers={"X-CSRF-Token": token}
+    )
+    assert again.status_code == 200 and again.json()["decision"] == "confirmed"
+    not_auto = client.post(
+        "/api/me/grants/t-big", json={"decision": "confirm"}, headers={"X-CSRF-Token": token}
+    )
+    assert not_auto.status_code == 409
+    items = {p["policy"]: p for p in client.get("/api/me/policies").json()}
+    assert items["t-auto"]["grant_decision"] == "confirmed"
+    assert items["t-auto"]["state"] == "已申报"
+    assert "已确认领取" in client.get("/me").text
+    with session_scope(me_web.url) as s:
+        from zhida.store.models import Grant
+
+        assert [(g.profile_id, g.decision) for g in s.query(Grant)] == [("E1", "confirmed")]
