@@ -31,7 +31,8 @@ from typing import Any, Protocol
 DEFAULT_KEY = "zhida:sms:bucket"
 
 # KEYS[1] bucket key; ARGV: rate (per second), burst (tokens), n, max_wait (seconds, <0: none)
-# returns {reserved (1|0), wait in microseconds as a string}
+# returns {reserved (1|0), wait in microseconds, the reserved start in microseconds of
+# the Redis clock}, numbers as strings
 _GCRA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -46,11 +47,11 @@ local new_tat = tat + n * interval
 local wait = new_tat - burst * interval - now
 if wait < 0 then wait = 0 end
 if max_wait >= 0 and wait > max_wait * 1000000 then
-  return {0, string.format('%.0f', wait)}
+  return {0, string.format('%.0f', wait), string.format('%.0f', now + wait)}
 end
 local ttl = math.ceil((new_tat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
-return {1, string.format('%.0f', wait)}
+return {1, string.format('%.0f', wait), string.format('%.0f', now + wait)}
 """
 
 
@@ -110,15 +111,21 @@ class RedisTokenBucket(_Sleeps):
     def acquire(self, n: int = 1, *, max_wait: float | None = None) -> float:
         """Reserve `n` tokens; return the seconds to wait before using them (0: now).
         With `max_wait`, raise `RateLimited` (reserving nothing) if the wait is longer."""
+        return self.reserve(n, max_wait=max_wait)[0]
+
+    def reserve(self, n: int = 1, *, max_wait: float | None = None) -> tuple[float, float]:
+        """As `acquire`, and also the reserved start in seconds of the Redis clock: the
+        bucket's own account of when the tokens may be used (what its guarantee is about,
+        free of the caller's scheduling delays)."""
         _check(self.rate, self.burst, n)
         limit = -1.0 if max_wait is None else max(0.0, max_wait)
-        reserved, wait_us = self._script(
+        reserved, wait_us, start_us = self._script(
             keys=[self.key], args=[repr(self.rate), repr(self.burst), n, repr(limit)]
         )
         wait = float(wait_us) / 1e6
         if not int(reserved):
             raise RateLimited(wait)
-        return wait
+        return wait, float(start_us) / 1e6
 
     def reset(self) -> None:
         self.client.delete(self.key)
