@@ -300,3 +300,29 @@ class MeOut(BaseModel):
     may_approve: bool
     may_manage: bool
     csrf_token: str | None = None
+
+
+class DisputeOut(BaseModel):
+    id: int
+    profile: str
+    policy: str | None
+    field: str
+    comment: str
+    status: str  # open | corrected | rejected
+    created_at: str
+    resolved_at: str | None
+    resolved_by: str | None
+    resolution: str
+
+
+class DisputeResolveIn(BaseModel):
+    corrected: str | float | bool | None = Field(
+        None,
+        description="The corrected value (applied, the profile re-evaluated); absent: reject.",
+    )
+    comment: str = Field("", max_length=1000, description="Why; required for a rejection.")
+
+
+class DisputeResolvedOut(BaseModel):
+    dispute: DisputeOut
+    transitions: int = Field(description="Decisions the correction changed.")
