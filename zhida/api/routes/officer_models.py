@@ -98,6 +98,7 @@ class VersionDetailOut(VersionOut):
 
 class PolicyRowOut(VersionOut):
     window: WindowOut
+    tags: list[str] = Field(default_factory=list, description="The policy's `tags:`.")
     published_version: int | None
     latest_version: int
     drafts: int
