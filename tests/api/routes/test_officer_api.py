@@ -376,3 +376,27 @@ def test_policy_list_shows_the_tags(console: Console) -> None:
     sign_in(client, "alice", "alice-password-1")
     page = client.get("/officer")
     assert '<span class="policy-tag">科技创新</span>' in page.text and "<th>标签</th>" in page.text
+
+
+def test_preview_forecasts_spend_against_the_budget(console: Console) -> None:
+    alice = console.client("alice")
+    text = policy_text().replace(POLICY_ID, "zd-budget-grant")  # no stored decisions yet
+    plain = alice.post(f"{API}/preview", json={"yaml": text}).json()
+    assert plain["newly_eligible"] == 2 and plain["forecast"] is None
+    budgeted = text.replace("department:", "budget: 30万\ndepartment:", 1)
+    r = alice.post(f"{API}/preview", json={"yaml": budgeted})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert {k: out[k] for k in plain if k not in ("seconds", "forecast")} == {
+        k: plain[k] for k in plain if k not in ("seconds", "forecast")
+    }  # the contract's fields are unchanged
+    forecast = out["forecast"]
+    assert (forecast["budget"], forecast["spend"], forecast["eligible_spend"]) == (
+        300_000,
+        400_000,  # E1 and E2, 20万 each
+        400_000,
+    )
+    assert forecast["share"] == pytest.approx(4 / 3) and forecast["over_budget"] is True
+    assert forecast["unpriced"] == 0 and forecast["spend_text"] == "40万元"
+    spec = alice.get("/api/openapi.json").json()
+    assert "ForecastOut" in spec["components"]["schemas"]

@@ -132,6 +132,19 @@ class SampleOut(BaseModel):
     explanation: str
 
 
+class ForecastOut(BaseModel):
+    budget: float = Field(description="The policy's `budget:`, CNY.")
+    spend: float = Field(description="Sum of the benefits of the newly eligible, CNY.")
+    eligible_spend: float = Field(description="Sum of the benefits of every eligible, CNY.")
+    share: float = Field(description="spend / budget.")
+    eligible_share: float = Field(description="eligible_spend / budget.")
+    over_budget: bool = Field(description="eligible_spend exceeds the budget.")
+    unpriced: int = Field(description="Newly eligible whose amount is unknown (counted 0).")
+    budget_text: str
+    spend_text: str
+    eligible_spend_text: str
+
+
 class ImpactOut(BaseModel):
     policy: str
     as_of: str
@@ -145,6 +158,9 @@ class ImpactOut(BaseModel):
     by_industry: dict[str, dict[str, int]]
     samples: list[SampleOut]
     seconds: float
+    forecast: ForecastOut | None = Field(
+        None, description="With the policy's `budget:`: the forecast spend against it."
+    )
 
 
 class PreviewIn(CheckIn):
