@@ -11,6 +11,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from tests.api.conftest import policy_text, publish
 from tests.api.routes.test_officer_api import API, Console
 from tests.api.routes.test_officer_api import console as console  # the fixture
 from tests.api.routes.test_officer_sessions import form_token, sign_in
@@ -150,3 +151,24 @@ def test_openapi_documents_the_disputes_routes(console: Console) -> None:
     resolve = spec["paths"]["/api/officer/disputes/{dispute_id}/resolve"]["post"]
     assert "DisputeResolveIn" in str(resolve["requestBody"])
     assert "DisputeResolvedOut" in str(resolve["responses"]["200"])
+
+
+def test_a_correction_plans_the_newly_eligible(console: Console) -> None:
+    """E3 (200万, founded 2024) fails both criteria; a policy on revenue alone makes a
+    correction of its revenue newly eligible, planned in-app at once."""
+    url = console.web.url
+    text = policy_text().replace(
+        "  - {id: age, label: 成立满3年, when: years_since(established) >= 3}\n", ""
+    )
+    publish(url, text)
+    dispute = open_one(url, "E3")
+
+    def eligible_messages() -> int:
+        with session_scope(url) as s:
+            where = (InboxMessage.profile_id == "E3", InboxMessage.kind == "eligible")
+            return s.scalar(select(func.count()).select_from(InboxMessage).where(*where)) or 0
+
+    assert eligible_messages() == 0
+    r = console.client("bob").post(f"{API}/disputes/{dispute}/resolve", json={"corrected": "3亿"})
+    assert r.status_code == 200 and r.json()["transitions"] >= 1
+    assert eligible_messages() == 1

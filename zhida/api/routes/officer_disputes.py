@@ -2,9 +2,10 @@
 
 Any officer reads the queue (open first); approvers and admins resolve it, as they are
 the ones who sign off what reaches the public. A correction applies the value through
-the real-time path (the profile is re-evaluated) and tells the profile in its inbox; a
-rejection needs a comment and tells them too (zhida.channels.selfservice). Both are in
-the audit log.
+the real-time path (the profile is re-evaluated, its newly eligible planned as after
+any live event, as `zhida.worker.resolve_dispute_and_plan` does) and tells the profile
+in its inbox; a rejection needs a comment and tells them too
+(zhida.channels.selfservice). Both are in the audit log.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import case, select
 
-from zhida.api.deps import SessionDep
+from zhida.api.deps import SessionDep, SettingsDep
 from zhida.api.officer_auth import ChangingOfficer, CurrentOfficer
 from zhida.api.routes.officer_models import DisputeOut, DisputeResolvedOut, DisputeResolveIn
 from zhida.channels.selfservice import OPEN, resolve_dispute
@@ -25,6 +26,7 @@ from zhida.publishing.errors import OfficerForbidden, PublishError, VersionNotFo
 from zhida.publishing.officers import MAY_APPROVE
 from zhida.publishing.review import iso, officer_names
 from zhida.store.models import Dispute, Officer
+from zhida.worker import plan_and_queue
 
 router = APIRouter(prefix="/api/officer", tags=["officer"])
 
@@ -75,10 +77,15 @@ def require_resolver(officer: Officer) -> None:
 
 @router.post("/disputes/{dispute_id}/resolve", response_model=DisputeResolvedOut)
 def resolve(
-    dispute_id: int, body: DisputeResolveIn, officer: ChangingOfficer, session: SessionDep
+    dispute_id: int,
+    body: DisputeResolveIn,
+    officer: ChangingOfficer,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> DisputeResolvedOut:
     """Correct (`corrected`: applied and the profile re-evaluated at once) or reject
-    (`comment` required); the profile is told in its inbox. Approvers and admins only."""
+    (`comment` required); the profile is told in its inbox, and a correction's newly
+    eligible are planned and queued as after any live event. Approvers and admins only."""
     require_resolver(officer)
     if session.get(Dispute, dispute_id) is None:
         raise VersionNotFound(f"no dispute {dispute_id}")
@@ -107,4 +114,6 @@ def resolve(
         dispute=dispute_out(dispute, officer_names(session)), transitions=len(made)
     )
     session.commit()
+    if made:
+        plan_and_queue(settings=settings)
     return out

@@ -340,6 +340,7 @@ async def resolve_dispute_form(
     dispute_id: int,
     who: PageOfficer,
     session: SessionDep,
+    settings: SettingsDep,
     action: Annotated[str, Form(max_length=16)] = "",
     corrected: Annotated[str, Form(max_length=200)] = "",
     comment: Annotated[str, Form(max_length=1000)] = "",
@@ -350,7 +351,7 @@ async def resolve_dispute_form(
     if action == "correct" and not value:
         raise PublishError("type the corrected value")
     body = DisputeResolveIn(corrected=value, comment=comment)
-    officer_disputes.resolve(dispute_id, body, who.officer, session)
+    officer_disputes.resolve(dispute_id, body, who.officer, session, settings)
     response = RedirectResponse("/officer/disputes", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response
