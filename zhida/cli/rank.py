@@ -256,8 +256,11 @@ def store_uplift(sms: Any, inapp: Any, result: dict[str, Any]) -> dict[str, Any]
     better, reason = beats_takeup(result)
     if better:
         active = var_dir / ACTIVE_UPLIFT
+        new = active.with_name(active.name + ".new")  # complete before it replaces the old
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.copytree(out, new)
         shutil.rmtree(active, ignore_errors=True)
-        shutil.copytree(out, active)
+        new.rename(active)
     return {"path": str(out), "activated": better, "reason": reason}
 
 
