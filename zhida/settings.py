@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # notify when the window opens within this many days
     window_lead_days: Annotated[int, Field(ge=0)] = 7
     inapp_for_unknown: bool = True  # "可能符合，需补充信息" in-app message for unknown outcomes
+    # /me asks 已申请/不感兴趣/… about a policy this many days after its first notice
+    followup_days: Annotated[int, Field(ge=0)] = 3
     # application links expire when the window closes, or after this
     link_ttl_days: Annotated[int, Field(ge=1)] = 30
     # SMS delivery

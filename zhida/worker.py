@@ -45,6 +45,7 @@ from zhida.channels.delivery import steps as delivery
 from zhida.channels.delivery import sweep as sms_sweep
 from zhida.channels.delivery.batch import iter_chunks
 from zhida.channels.plan import PlanSummary, plan_notifications
+from zhida.channels.selfservice import resolve_dispute
 from zhida.clock import today, utcnow
 from zhida.runs import reevaluate as runs
 from zhida.runs.daily import create_daily_runs
@@ -323,14 +324,35 @@ def start_new_run(
 # --- notifications: planning -------------------------------------------------------
 
 
-def plan_and_queue(now: dt.datetime | None = None) -> PlanSummary:
+def plan_and_queue(now: dt.datetime | None = None, settings: Settings | None = None) -> PlanSummary:
     """Plan notifications from pending transitions (rows committed), then queue their
-    SMS (GOV.UK Notify's rule: a row exists before its task)."""
-    settings = get_settings()
-    with session_scope() as session:
+    SMS (GOV.UK Notify's rule: a row exists before its task). `settings`: the caller's
+    (the API's), else the process's."""
+    settings = settings or get_settings()
+    with session_scope(settings.database_url) as session:
         summary = plan_notifications(session, now or utcnow(), settings)
     enqueue_sms(summary.queued_ids)
     return summary
+
+
+def resolve_dispute_and_plan(
+    dispute_id: int,
+    officer_id: int,
+    corrected: Any = None,
+    comment: str = "",
+    settings: Settings | None = None,
+) -> int:
+    """An officer's decision on a dispute (`zhida.channels.selfservice.resolve_dispute`),
+    committed; a correction's newly eligible are then planned and queued, as after any
+    live event. How many transitions the correction made."""
+    settings = settings or get_settings()
+    with session_scope(settings.database_url) as session:
+        made = resolve_dispute(
+            session, dispute_id, officer_id, utcnow(), today(), corrected, comment
+        )
+    if made:
+        plan_and_queue(settings=settings)
+    return len(made)
 
 
 @app.task(name=TaskNames.PLAN, ignore_result=True)

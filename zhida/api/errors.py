@@ -23,6 +23,7 @@ from zhida.api.security import (
     WrongProfile,
     page,
 )
+from zhida.channels.followup import FollowupRefused
 from zhida.channels.grants import GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
@@ -110,6 +111,9 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     PublishError: ErrorView(400, "refused", "操作未执行", "操作未执行。", True),
     GrantRefused: ErrorView(
         409, "grant_refused", "无法确认", "该政策目前无法一键确认领取，请刷新页面后查看最新情况。"
+    ),
+    FollowupRefused: ErrorView(
+        409, "followup_refused", "无法提交", "该政策暂无需要您回答的问题，请刷新页面后查看。"
     ),
     SelfServiceError: ErrorView(
         422, "invalid_value", "填写有误", "您填写的内容格式不正确，请返回修改后重新提交。"

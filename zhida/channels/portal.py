@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from zhida.channels.followup import due
 from zhida.channels.grants import CONFIRMED, decisions_of
 from zhida.channels.selfservice import declared_fields
 from zhida.errors import ZhidaError
@@ -80,6 +81,7 @@ class MyPolicy:
     excluded_by: str | None = None  # the better policy this one cannot be held with
     grant_decision: str | None = None  # 免申即享: confirmed | declined (channels/grants.py)
     values: list[ValueRead] = field(default_factory=list)  # a near miss's values, to contest
+    question: bool = False  # the follow-up question is due (channels/followup.py)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +100,7 @@ class MyPolicy:
             "grant_decision": self.grant_decision,
             "reference": self.reference,
             "tags": self.tags,
+            "question": self.question,
         }
 
 
@@ -122,7 +125,11 @@ class MyPage:
     declared: set[str] = field(default_factory=set)  # self-declared, not yet verified
 
 
-def my_policies(session: Session, profile_id: str, as_of: dt.date) -> MyPage:
+def my_policies(
+    session: Session, profile_id: str, as_of: dt.date, ask_before: dt.datetime | None = None
+) -> MyPage:
+    """`ask_before`: a policy first notified by then, and not yet answered, carries the
+    follow-up question (None: no questions)."""
     stored = get_profile(session, profile_id)
     if stored is None:
         raise ProfileNotFound(f"no profile '{profile_id}'")
@@ -130,6 +137,7 @@ def my_policies(session: Session, profile_id: str, as_of: dt.date) -> MyPage:
     versions = [compiled(v) for v in published_versions(session, kind)]
     states = _states(session, profile_id)
     decided = decisions_of(session, profile_id)
+    ask = due(session, profile_id, ask_before) if ask_before is not None else set()
     items: list[MyPolicy] = []
     for group in _by_schema(versions):
         items.extend(_evaluate(group, profile_id, data, as_of, states))
@@ -137,6 +145,7 @@ def my_policies(session: Session, profile_id: str, as_of: dt.date) -> MyPage:
         item.grant_decision = decided.get(item.policy) if item.grant == "automatic" else None
         if item.grant_decision == CONFIRMED and item.state == STATE_NONE:
             item.state = STATE_APPLIED  # confirmed: on the department's list to be paid
+        item.question = item.policy in ask
     listed = [i for i in items if i.outcome != "ineligible"]
     _rerank(listed)
     _exclusions(listed, {c.policy.id: c.policy for c in versions})

@@ -7,7 +7,9 @@
 - `open_dispute`: 「数据有误」 on a value, stored for an officer.
 - `list_disputes`, `resolve_dispute`: for the officer console (its API calls these):
   a correction applies the corrected value through the same real-time path and tells
-  the profile in its inbox; a rejection tells them too.
+  the profile in its inbox; a rejection tells them too. `zhida.worker.
+  resolve_dispute_and_plan` commits it and plans the newly eligible (as /me's
+  declare route does after `declare`).
 """
 
 from __future__ import annotations

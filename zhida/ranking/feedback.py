@@ -165,10 +165,11 @@ def events_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
-def load_feedback(session: Session) -> pl.DataFrame:
+def load_feedback(session: Session, profile_id: str | None = None) -> pl.DataFrame:
     """Every stored feedback event, the system's own and the imported, and a `sent`
     event for each in-app message (the planner stores those as sent notifications,
-    not as feedback events; SMS get theirs when the provider accepts them)."""
+    not as feedback events; SMS get theirs when the provider accepts them); with
+    `profile_id`, that profile's only."""
     stmt = select(
         FeedbackEvent.profile_id,
         FeedbackEvent.policy_id,
@@ -176,6 +177,8 @@ def load_feedback(session: Session) -> pl.DataFrame:
         FeedbackEvent.at,
         FeedbackEvent.detail,
     )
+    if profile_id is not None:
+        stmt = stmt.where(FeedbackEvent.profile_id == profile_id)
     rows = [
         {"profile_id": p, "policy_id": q, "kind": k, "at": _aware(a), "detail": d}
         for p, q, k, a, d in session.execute(stmt)
@@ -185,6 +188,8 @@ def load_feedback(session: Session) -> pl.DataFrame:
         Notification.status == NotificationStatus.SENT,
         Notification.sent_at.is_not(None),
     )
+    if profile_id is not None:
+        inapp = inapp.where(Notification.profile_id == profile_id)
     rows += [
         {
             "profile_id": p,

@@ -4,20 +4,38 @@ officer corrects (re-evaluated, and the profile told) or rejects."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import Web, csrf_of
 from tests.api.routes.me_policies import publish_all
 from zhida.channels.selfservice import list_disputes, resolve_dispute
+from zhida.settings import get_settings
 from zhida.store.db import session_scope
-from zhida.store.models import Decision, Declaration, Dispute, InboxMessage, Profile
+from zhida.store.models import (
+    Decision,
+    Declaration,
+    Dispute,
+    InboxMessage,
+    Notification,
+    Profile,
+)
+from zhida.worker import resolve_dispute_and_plan
 
 
 @pytest.fixture()
-def me_web(web: Web) -> Web:
+def me_web(web: Web, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Web]:
+    """The /me pack published; SMS that planning queues are sent in-process (eager) on
+    the same database, into a file outbox."""
     publish_all(web.url)
-    return web
+    monkeypatch.setenv("ZHIDA_DATABASE_URL", web.url)
+    monkeypatch.setenv("ZHIDA_REDIS_URL", "")
+    monkeypatch.setenv("ZHIDA_SMS_OUTBOX", str(tmp_path / "sms.jsonl"))
+    get_settings.cache_clear()
+    yield web
+    get_settings.cache_clear()
 
 
 def test_a_declared_value_decides_the_unknown_policy_at_once(me_web: Web) -> None:
@@ -39,6 +57,19 @@ def test_a_declared_value_decides_the_unknown_policy_at_once(me_web: Web) -> Non
         assert s.get(Profile, "E1").data["rd_expense"] == 2000000  # type: ignore[union-attr]
         decision = s.get(Decision, ("E1", "t-rd"))
         assert decision is not None and decision.outcome == 2  # the live path wrote it
+
+
+def test_a_declared_value_plans_the_newly_eligible_policy(me_web: Web) -> None:
+    client = me_web.client()
+    token = me_web.login(client, "E1")
+    with session_scope(me_web.url) as s:
+        assert s.query(Notification).filter_by(policy_id="t-rd").count() == 0
+    client.post(
+        "/me/declare", data={"field": "rd_expense", "value": "2000000", "csrf_token": token}
+    )
+    with session_scope(me_web.url) as s:
+        rows = s.query(Notification).filter_by(profile_id="E1", policy_id="t-rd").all()
+        assert {r.channel for r in rows} >= {"inapp"}  # planned as after a live event
 
 
 def test_a_bad_value_is_refused_and_changes_nothing(me_web: Web) -> None:
@@ -79,6 +110,17 @@ def test_a_dispute_corrected_by_an_officer_re_evaluates_and_tells(me_web: Web) -
         assert list_disputes(s) == []
     items = {p["policy"]: p for p in client.get("/api/me/policies").json()}
     assert items["t-old"]["outcome"] == "eligible"
+
+
+def test_a_corrected_dispute_plans_the_newly_eligible_policy(me_web: Web) -> None:
+    client = me_web.client()
+    token = me_web.login(client, "E1")
+    client.post("/me/disputes", data={"field": "established", "csrf_token": token})
+    with session_scope(me_web.url) as s:
+        (d,) = list_disputes(s)
+    assert resolve_dispute_and_plan(d.id, 1, corrected="2010-05-01", settings=me_web.settings)
+    with session_scope(me_web.url) as s:
+        assert s.query(Notification).filter_by(profile_id="E1", policy_id="t-old").count() >= 1
 
 
 def test_a_rejected_dispute_changes_nothing_but_tells(me_web: Web) -> None:

@@ -6,19 +6,23 @@ and the JSON come from the same service, `zhida.channels.portal.my_policies`.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from zhida.api.deps import NowDep, SessionDep
+from zhida.api.deps import NowDep, SessionDep, SettingsDep
 from zhida.api.security import CsrfSession, CurrentProfile, CurrentSession, page
+from zhida.channels.followup import ANSWERS, answer
 from zhida.channels.grants import DECISIONS, GrantRefused, decide
 from zhida.channels.portal import MyPolicy, deadline_text, my_policies, total_amount
 from zhida.channels.selfservice import declare, open_dispute
 from zhida.clock import today
 from zhida.matcher.explain import format_amount, format_value
 from zhida.profiles.schema import Audience, SchemaSet
+from zhida.settings import Settings
+from zhida.worker import plan_and_queue
 
 router = APIRouter()
 
@@ -26,10 +30,17 @@ OUTCOME_TAG = {"eligible": "符合条件", "unknown": "可能符合，需补充�
 
 
 @router.get("/api/me/policies")
-def api_my_policies(profile: CurrentProfile, session: SessionDep) -> list[dict[str, Any]]:
+def api_my_policies(
+    profile: CurrentProfile, session: SessionDep, now: NowDep, settings: SettingsDep
+) -> list[dict[str, Any]]:
     """Every eligible and unknown policy of the signed-in profile by rank, then its near
     misses (rank null)."""
-    return [p.as_json() for p in my_policies(session, profile, today()).policies]
+    mine = my_policies(session, profile, today(), _ask_before(now, settings))
+    return [p.as_json() for p in mine.policies]
+
+
+def _ask_before(now: dt.datetime, settings: Settings) -> dt.datetime:
+    return now - dt.timedelta(days=settings.followup_days)
 
 
 def _view(item: MyPolicy) -> dict[str, Any]:
@@ -55,8 +66,10 @@ def _label(kind: str, name: str) -> str:
 
 
 @router.get("/me", response_class=HTMLResponse, include_in_schema=False)
-def me_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLResponse:
-    mine = my_policies(session, web.profile_id, today())
+def me_page(
+    request: Request, web: CurrentSession, session: SessionDep, now: NowDep, settings: SettingsDep
+) -> HTMLResponse:
+    mine = my_policies(session, web.profile_id, today(), _ask_before(now, settings))
     listed = [_view(p) for p in mine.policies if p.outcome != "ineligible"]
     near = [_view(p) for p in mine.policies if p.outcome == "ineligible"]
     total = total_amount(mine)
@@ -80,6 +93,7 @@ def me_page(request: Request, web: CurrentSession, session: SessionDep) -> HTMLR
             "declared": [_label(mine.kind, f) for f in sorted(mine.declared)],
             "disputed": request.query_params.get("disputed") == "1",
             "csrf_token": web.csrf_token,
+            "answers": [(code, label) for code, (label, _, _) in ANSWERS.items()],
         },
     )
 
@@ -114,18 +128,43 @@ def decide_grant(
     return RedirectResponse(f"/me#p-{policy_id}", status_code=303)
 
 
+@router.post("/api/me/followup/{policy_id}")
+def api_answer_followup(
+    policy_id: str, body: dict[str, str], web: CsrfSession, session: SessionDep, now: NowDep
+) -> dict[str, Any]:
+    """The follow-up question: {"answer": applied|not_interested|not_eligible|too_hard|
+    already_enjoyed}; the stored answer (the first one)."""
+    stored = answer(session, web.profile_id, policy_id, body.get("answer", ""), now)
+    session.commit()
+    return {"policy": policy_id, "answer": stored}
+
+
+@router.post("/me/followup/{policy_id}", include_in_schema=False)
+def answer_followup(
+    policy_id: str, web: CsrfSession, session: SessionDep, now: NowDep, code: str = Form("")
+) -> RedirectResponse:
+    """The page's one tap on the follow-up question, then back to /me."""
+    answer(session, web.profile_id, policy_id, code, now)
+    session.commit()
+    return RedirectResponse(f"/me#p-{policy_id}", status_code=303)
+
+
 @router.post("/me/declare", include_in_schema=False)
 def declare_value(
     web: CsrfSession,
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     field: str = Form(""),
     value: str = Form(""),
 ) -> RedirectResponse:
     """A missing value the profile supplies itself: applied and re-evaluated at once
-    (the real-time path), marked self-declared."""
-    declare(session, web.profile_id, field, value, now, today())
+    (the real-time path), marked self-declared; the newly eligible are then planned
+    as after any live event (`zhida events post`)."""
+    made = declare(session, web.profile_id, field, value, now, today())
     session.commit()
+    if made:
+        plan_and_queue(now, settings)
     return RedirectResponse("/me", status_code=303)
 
 
