@@ -119,3 +119,38 @@ def test_uplift_report(history: tuple[Path, Path], env: dict[str, str]) -> None:
     report = json.loads(result.stdout)
     assert set(report["uplift_model"]) == {"qini", "uplift_at"}
     assert report["eval_rows"] > 0
+
+
+def test_uplift_store_activates_only_when_it_beats_takeup(
+    history: tuple[Path, Path], env: dict[str, str]
+) -> None:
+    from zhida.ranking.uplift import ACTIVE_UPLIFT, active_uplift, beats_takeup
+
+    profiles, feedback = history
+    args = ("rank", "uplift", "-p", PACK, "--profiles", profiles, "--feedback", feedback)
+    result = run_cli(*args, "--store", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["activated"], report["reason"]) == beats_takeup(report)
+    stored = Path(report["path"])
+    assert (stored / "sms.skops").is_file() and (stored / "inapp.skops").is_file()
+    var = Path(env["ZHIDA_VAR_DIR"])
+    assert (var / ACTIVE_UPLIFT).is_dir() == report["activated"]
+    if report["activated"]:
+        model = active_uplift(var)
+        assert model is not None and model.vocab
+    assert active_uplift(var / "none") is None
+
+
+def test_beats_takeup_rule() -> None:
+    from zhida.ranking.uplift import beats_takeup
+
+    def result(mine: float | None, theirs: float | None) -> dict:
+        return {
+            "uplift_model": {"uplift_at": {"20%": mine}},
+            "by_takeup": {"uplift_at": {"20%": theirs}},
+        }
+
+    assert beats_takeup(result(0.05, 0.02))[0] is True
+    assert beats_takeup(result(0.02, 0.02))[0] is False
+    assert beats_takeup(result(None, 0.02))[0] is False

@@ -30,6 +30,7 @@ from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.delivery.steps import insert_feedback
 from zhida.channels.links import placeholder_link
 from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
+from zhida.channels.plan_uplift import order_by_uplift
 from zhida.channels.templates import (
     MessageContext,
     benefit_text,
@@ -42,6 +43,7 @@ from zhida.matcher.explanation import missing_labels
 from zhida.matcher.reference import evaluate_policy
 from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
 from zhida.ranking.holdout import held_out
+from zhida.ranking.uplift import active_uplift
 from zhida.rules.policy import Policy
 from zhida.settings import Settings
 from zhida.store.models import (
@@ -307,6 +309,7 @@ class _Plan:
         self, session: Session, now: dt.datetime, settings: Settings, summary: PlanSummary
     ):
         self.session, self.now, self.settings, self.summary = session, now, settings, summary
+        self.uplift = active_uplift(settings.var_dir)  # orders capped SMS (plan_uplift)
         self.versions: dict[int, CompiledVersion] = {}  # see resolve_versions
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
@@ -325,8 +328,16 @@ class _Plan:
         self.unseen.append((set(), Counter()))
         self.resolve_versions({t.policy_version_id for t in rows})
         self.out = PlannedBatch()
-        self.out.done = [t.id for t in rows if self.plan_one(t)]
+        self.out.done = [t.id for t in self.sms_order(rows) if self.plan_one(t)]
         return self.out
+
+    def sms_order(self, rows: list[Row[Any]]) -> list[Row[Any]]:
+        """The order SMS are given in: id order, or by uplift where the cap binds."""
+        return rows if self.uplift is None else order_by_uplift(self, self.uplift, rows)
+
+    def sms_sent(self, phone: str, sent_since: int | None) -> int:
+        """SMS counted against the cap: stored, and planned by this call but unseen."""
+        return int(sent_since or 0) + sum(counts[phone] for _, counts in self.unseen)
 
     def resolve_versions(self, version_ids: set[int]) -> None:
         """The compiled policy versions of a batch's transitions, from the catalogue, asked
@@ -440,7 +451,7 @@ class _Plan:
         """The SMS row, without its text: only its segment count, from the text with a
         link of the length the sender's will have (`placeholder_link`)."""
         phone = t.phone or ""
-        sent = int(t.sent_since or 0) + sum(counts[phone] for _, counts in self.unseen)
+        sent = self.sms_sent(phone, t.sent_since)
         reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
         segments, status = 0, NotificationStatus.SKIPPED
         if reason:

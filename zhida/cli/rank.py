@@ -219,6 +219,12 @@ def rank_uplift(
     profiles: ProfileFileOpt = None,
     feedback: FeedbackFileOpt = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store", help="Store the model; activate it if its uplift@20% beats take-up's."
+        ),
+    ] = False,
 ) -> None:
     """The SMS's uplift over in-app (two-model learner): Qini and uplift@k, held out."""
     from zhida.ranking.feedback import notices
@@ -232,8 +238,30 @@ def rank_uplift(
     rows = notices(ev)
     day = dt.date.fromisoformat(until) if until else default_until(rows)
     last = ev.get_column("at").max()
-    _, _, result = train_uplift(prepare(rows, pop, day), day, last, seed)  # type: ignore[arg-type]
-    out_console.print_json(json.dumps({"until": day.isoformat(), **result}))
+    sms, inapp, result = train_uplift(prepare(rows, pop, day), day, last, seed)  # type: ignore[arg-type]
+    if store:
+        result.update(store_uplift(sms, inapp, result))
+    out_console.print_json(json.dumps({"until": day.isoformat(), **result}, ensure_ascii=False))
+
+
+def store_uplift(sms: Any, inapp: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """Stored under var_dir/models/uplift-TIME/, copied to the active directory (what
+    the planner reads where the SMS cap binds) only if it `beats_takeup`."""
+    from zhida.ranking.uplift import ACTIVE_UPLIFT, UpliftModel, beats_takeup, save_uplift
+    from zhida.settings import get_settings
+
+    var_dir = get_settings().var_dir
+    out = var_dir / "models" / f"uplift-{time.strftime('%Y%m%dT%H%M%S')}"
+    save_uplift(UpliftModel(sms, inapp), out)
+    better, reason = beats_takeup(result)
+    if better:
+        active = var_dir / ACTIVE_UPLIFT
+        new = active.with_name(active.name + ".new")  # complete before it replaces the old
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.copytree(out, new)
+        shutil.rmtree(active, ignore_errors=True)
+        new.rename(active)
+    return {"path": str(out), "activated": better, "reason": reason}
 
 
 @rank_app.command("lift")

@@ -6,19 +6,23 @@ by SMS, one on those sent in-app only, both on the same training rows of
 held-out notices whose channel was assigned at random (the simulator's, or a
 randomised send), it is reported as the Qini coefficient and uplift@k: among the k
 share of rows with the highest predicted uplift, SMS take-up minus in-app take-up.
-Choosing who gets the SMS by it is the planner's to do; this reports whether it would
-help.
+`zhida rank uplift --store` stores the two models and activates them when
+`beats_takeup`; where the SMS cap binds, the planner then gives the SMS to the
+candidates of highest predicted uplift (`zhida.channels.plan_uplift`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zhida.errors import ZhidaError
-from zhida.ranking.model import TakeupModel, fit
+from zhida.ranking.features import Vocab
+from zhida.ranking.model import TakeupModel, fit, load, save
 from zhida.ranking.train import Prepared, split, vocab_of
 
 SHARES = (0.1, 0.2, 0.3, 0.5)
@@ -90,3 +94,53 @@ def train_uplift(
         "random": report(y, treated, np.random.default_rng(seed).random(len(ev))),
     }
     return sms, inapp, result
+
+
+#: the stored uplift model's two take-up models, under var_dir (each a `model.save` file)
+ACTIVE_UPLIFT = Path("models") / "uplift-active"
+#: the share of rows whose uplift@k decides activation (the planner gives the SMS to the
+#: few candidates the cap allows, so a small share: the top fifth)
+ACTIVATE_AT = "20%"
+
+
+@dataclass
+class UpliftModel:
+    """The two-model learner: predicted take-up by SMS minus in-app alone."""
+
+    sms: TakeupModel
+    inapp: TakeupModel
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.sms.vocab
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.sms.predict(x) - self.inapp.predict(x)
+
+
+def beats_takeup(result: dict[str, Any], at: str = ACTIVATE_AT) -> tuple[bool, str]:
+    """Whether the held-out uplift@`at` of ranking by predicted uplift is strictly above
+    that of ranking by predicted (in-app) take-up; and why."""
+    mine = result["uplift_model"]["uplift_at"].get(at)
+    theirs = result["by_takeup"]["uplift_at"].get(at)
+    if mine is None or theirs is None:
+        return False, f"uplift@{at} undefined (no SMS or no in-app rows among the top)"
+    if mine > theirs:
+        return True, f"uplift@{at} {mine} > {theirs} by take-up"
+    return False, f"uplift@{at} {mine} <= {theirs} by take-up"
+
+
+def save_uplift(model: UpliftModel, directory: Path) -> None:
+    """Two take-up model files (`model.save`): the same safe format and loader."""
+    save(model.sms, directory / "sms.skops")
+    save(model.inapp, directory / "inapp.skops")
+
+
+def load_uplift(directory: Path) -> UpliftModel:
+    return UpliftModel(load(directory / "sms.skops"), load(directory / "inapp.skops"))
+
+
+def active_uplift(var_dir: Path) -> UpliftModel | None:
+    """The active uplift model, or None when none was activated."""
+    directory = var_dir / ACTIVE_UPLIFT
+    return load_uplift(directory) if directory.is_dir() else None
