@@ -9,6 +9,7 @@ open; a profile is looked up and its explanation read.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,51 @@ def queue_run(settings: Settings) -> int:
     with session_scope(settings.database_url) as s:
         [version] = published_versions(s, "enterprise")
         return create_run(s, "manual", "enterprise", [version.id], today(), 1).id
+
+
+def test_budget_forecast_in_the_editor_and_a_dispute_corrected(console: Settings) -> None:
+    """The editor's preview of a policy with `budget:` shows the forecast spend; an
+    approver corrects a dispute from the queue page (the form posts with its CSRF token)."""
+    from playwright.sync_api import expect, sync_playwright
+    from sqlalchemy import select
+
+    from tests.api.conftest import policy_text
+    from zhida.channels.selfservice import open_dispute
+    from zhida.publishing.versions import submit
+    from zhida.store.models import Officer
+
+    url, base = console.database_url, console.base_url
+    text = policy_text().replace(POLICY_ID, "zd-budget-grant")
+    text = text.replace("department:", "budget: 30万\ndepartment:", 1)
+    with session_scope(url) as s:
+        alice = s.scalars(select(Officer).where(Officer.name == "alice")).one()
+        submit(s, alice, text, "zd-budget-grant.yaml")
+        open_dispute(s, "E1", "revenue", "营业收入有误", dt.datetime.now(dt.UTC))
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(locale="zh-CN").new_page()
+            watch(page, problems)
+            sign_in(page, base, "alice")
+            page.goto(f"{base}/officer/editor?policy=zd-budget-grant")
+            status = page.locator("#check-status")
+            expect(status).to_have_class("check-status ok", timeout=10_000)
+            page.get_by_role("button", name="影响预览").click()
+            spend = page.locator('#preview-forecast [data-key="spend"]')
+            expect(spend).to_contain_text("40万元，占预算 133.3%", timeout=20_000)
+            expect(page.locator("#preview-forecast")).to_contain_text("超出预算")
+
+            page = browser.new_context(locale="zh-CN").new_page()
+            watch(page, problems)
+            sign_in(page, base, "bob")
+            page.get_by_role("link", name="数据异议").click()
+            row = page.locator("#disputes-table tr[data-dispute]")
+            expect(row).to_contain_text("营业收入有误")
+            row.get_by_label("更正后的值").fill("100万")
+            row.get_by_role("button", name="更正并重新匹配").click()
+            expect(page).to_have_url(f"{base}/officer/disputes")
+            expect(row.locator(".status")).to_have_text("已更正")
+        finally:
+            browser.close()
+    assert problems == []

@@ -14,6 +14,7 @@ from zhida.api.routes import (
     inbox,
     me,
     officer_admin,
+    officer_disputes,
     officer_pages,
     officer_policies,
     officer_runs,
@@ -61,6 +62,7 @@ def create_app() -> FastAPI:
     app.include_router(officer_policies.router)
     app.include_router(officer_runs.router)
     app.include_router(officer_admin.router)
+    app.include_router(officer_disputes.router)
     app.include_router(officer_pages.router)
     app.include_router(me.router)
     register_error_handlers(app)

@@ -44,6 +44,14 @@ def window_of(version: PolicyVersion) -> dict[str, str | None]:
     }
 
 
+def tags_of(version: PolicyVersion) -> list[str]:
+    """The policy's `tags:` (none when the text no longer compiles)."""
+    try:
+        return list(compiled(version).policy.tags)
+    except ZhidaError:
+        return []
+
+
 def version_json(version: PolicyVersion, names: dict[int, str]) -> dict[str, Any]:
     return {
         "policy": version.policy_id,
@@ -82,6 +90,7 @@ def list_policies(session: Session) -> list[dict[str, Any]]:
             {
                 **version_json(shown, names),
                 "window": window_of(shown),
+                "tags": tags_of(shown),
                 "published_version": published.version if published else None,
                 "latest_version": vs[-1].version,
                 "drafts": sum(v.status == VersionStatus.DRAFT for v in vs),

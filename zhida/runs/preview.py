@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.matcher.batch import BatchEvaluator
-from zhida.matcher.explain import explain_text
+from zhida.matcher.explain import explain_text, format_amount
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.regions import city_of, section_of
 from zhida.profiles.schema import ProfileSchema
@@ -48,6 +48,7 @@ class Impact:
     by_industry: dict[str, dict[str, int]] = field(default_factory=dict)
     samples: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    forecast: dict[str, Any] | None = None  # with `budget:` (see `forecast_of`)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,10 +82,12 @@ def compute_impact(
 ) -> Impact:
     """`old_outcomes`: stored outcome code per profile id for this policy id (missing = 0)."""
     evaluator = BatchEvaluator([policy], as_of)
-    new = (
-        np.concatenate([r.outcome[0] for r in evaluator.evaluate(frame, schema)])
-        if frame.height
-        else np.zeros(0, dtype=np.int8)
+    chunks = list(evaluator.evaluate(frame, schema)) if frame.height else []
+    new = np.concatenate([r.outcome[0] for r in chunks]) if chunks else np.zeros(0, dtype=np.int8)
+    benefit = (
+        np.concatenate([np.broadcast_to(r.benefit[0], (r.stop - r.start,)) for r in chunks])
+        if chunks
+        else np.zeros(0)
     )
     ids = frame.get_column("id").to_list()
     old = np.array([old_outcomes.get(i, 0) for i in ids], dtype=np.int8)
@@ -113,7 +116,33 @@ def compute_impact(
         sections = [section_of(x) for x in changed_rows.get_column("industry").to_list()]
         impact.by_industry = _grouped(sections, change[interesting])
     impact.samples = _samples(policy, frame, schema, change, as_of, samples)
+    if policy.budget is not None:
+        impact.forecast = forecast_of(policy.budget, benefit, new, change)
     return impact
+
+
+def forecast_of(
+    budget: float, benefit: np.ndarray, new: np.ndarray, change: np.ndarray
+) -> dict[str, Any]:
+    """The money the preview forecasts against `budget:` (CNY): `spend`, the benefits of
+    the newly eligible; `eligible_spend`, of every eligible profile under this text;
+    `unpriced`, newly eligible whose amount is not known (counted as 0)."""
+    newly = change == 0
+    known = ~np.isnan(benefit)
+    spend = float(benefit[newly & known].sum())
+    eligible_spend = float(benefit[(new == 2) & known].sum())
+    return {
+        "budget": budget,
+        "spend": spend,
+        "eligible_spend": eligible_spend,
+        "share": spend / budget,
+        "eligible_share": eligible_spend / budget,
+        "over_budget": eligible_spend > budget,
+        "unpriced": int((newly & ~known).sum()),
+        "budget_text": format_amount(budget),
+        "spend_text": format_amount(spend),
+        "eligible_spend_text": format_amount(eligible_spend),
+    }
 
 
 def _samples(

@@ -21,6 +21,7 @@ from tests.api.conftest import (
     policy_text,
     publish,
 )
+from tests.api.routes.test_officer_sessions import sign_in
 from zhida.clock import today
 from zhida.publishing.officers import add_officer
 from zhida.settings import get_settings
@@ -364,3 +365,38 @@ def test_results_report_the_holdout_lift(console: Console) -> None:
     assert holdout["lift"] == 0.5 and holdout["low"] < 0.5 < holdout["high"]
     page = console.web.client()
     assert page.get(f"/officer/results/{POLICY_ID}").status_code == 303  # pages need a session
+
+
+def test_policy_list_shows_the_tags(console: Console) -> None:
+    text = policy_text().replace("department:", "tags: [科技创新, 资质认定]\ndepartment:", 1)
+    publish(console.web.url, text)
+    [row] = console.client("alice").get(f"{API}/policies").json()
+    assert row["version"] == 2 and row["tags"] == ["科技创新", "资质认定"]
+    client = console.web.client()
+    sign_in(client, "alice", "alice-password-1")
+    page = client.get("/officer")
+    assert '<span class="policy-tag">科技创新</span>' in page.text and "<th>标签</th>" in page.text
+
+
+def test_preview_forecasts_spend_against_the_budget(console: Console) -> None:
+    alice = console.client("alice")
+    text = policy_text().replace(POLICY_ID, "zd-budget-grant")  # no stored decisions yet
+    plain = alice.post(f"{API}/preview", json={"yaml": text}).json()
+    assert plain["newly_eligible"] == 2 and plain["forecast"] is None
+    budgeted = text.replace("department:", "budget: 30万\ndepartment:", 1)
+    r = alice.post(f"{API}/preview", json={"yaml": budgeted})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert {k: out[k] for k in plain if k not in ("seconds", "forecast")} == {
+        k: plain[k] for k in plain if k not in ("seconds", "forecast")
+    }  # the contract's fields are unchanged
+    forecast = out["forecast"]
+    assert (forecast["budget"], forecast["spend"], forecast["eligible_spend"]) == (
+        300_000,
+        400_000,  # E1 and E2, 20万 each
+        400_000,
+    )
+    assert forecast["share"] == pytest.approx(4 / 3) and forecast["over_budget"] is True
+    assert forecast["unpriced"] == 0 and forecast["spend_text"] == "40万元"
+    spec = alice.get("/api/openapi.json").json()
+    assert "ForecastOut" in spec["components"]["schemas"]

@@ -40,6 +40,8 @@ ACTION_NAMES = {
     "profile.search": "查询主体",
     "profile.view": "查看主体",
     "profile.explain": "查看判定解释",
+    "dispute.corrected": "更正数据",
+    "dispute.rejected": "驳回异议",
 }
 
 LABELS: dict[str, Any] = {
@@ -52,6 +54,7 @@ LABELS: dict[str, Any] = {
     "outcome_names": OUTCOME_NAMES,
     "match_names": MATCH_NAMES,
     "action_names": ACTION_NAMES,
+    "dispute_status_names": {"open": "待处理", "corrected": "已更正", "rejected": "已驳回"},
 }
 
 

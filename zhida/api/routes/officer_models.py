@@ -98,6 +98,7 @@ class VersionDetailOut(VersionOut):
 
 class PolicyRowOut(VersionOut):
     window: WindowOut
+    tags: list[str] = Field(default_factory=list, description="The policy's `tags:`.")
     published_version: int | None
     latest_version: int
     drafts: int
@@ -131,6 +132,19 @@ class SampleOut(BaseModel):
     explanation: str
 
 
+class ForecastOut(BaseModel):
+    budget: float = Field(description="The policy's `budget:`, CNY.")
+    spend: float = Field(description="Sum of the benefits of the newly eligible, CNY.")
+    eligible_spend: float = Field(description="Sum of the benefits of every eligible, CNY.")
+    share: float = Field(description="spend / budget.")
+    eligible_share: float = Field(description="eligible_spend / budget.")
+    over_budget: bool = Field(description="eligible_spend exceeds the budget.")
+    unpriced: int = Field(description="Newly eligible whose amount is unknown (counted 0).")
+    budget_text: str
+    spend_text: str
+    eligible_spend_text: str
+
+
 class ImpactOut(BaseModel):
     policy: str
     as_of: str
@@ -144,6 +158,9 @@ class ImpactOut(BaseModel):
     by_industry: dict[str, dict[str, int]]
     samples: list[SampleOut]
     seconds: float
+    forecast: ForecastOut | None = Field(
+        None, description="With the policy's `budget:`: the forecast spend against it."
+    )
 
 
 class PreviewIn(CheckIn):
@@ -300,3 +317,29 @@ class MeOut(BaseModel):
     may_approve: bool
     may_manage: bool
     csrf_token: str | None = None
+
+
+class DisputeOut(BaseModel):
+    id: int
+    profile: str
+    policy: str | None
+    field: str
+    comment: str
+    status: str  # open | corrected | rejected
+    created_at: str
+    resolved_at: str | None
+    resolved_by: str | None
+    resolution: str
+
+
+class DisputeResolveIn(BaseModel):
+    corrected: str | float | bool | None = Field(
+        None,
+        description="The corrected value (applied, the profile re-evaluated); absent: reject.",
+    )
+    comment: str = Field("", max_length=1000, description="Why; required for a rejection.")
+
+
+class DisputeResolvedOut(BaseModel):
+    dispute: DisputeOut
+    transitions: int = Field(description="Decisions the correction changed.")

@@ -22,11 +22,12 @@ from zhida.api import csrf, sessions
 from zhida.api.deps import SessionDep, SettingsDep
 from zhida.api.officer_sessions import OFFICER, OfficerSession, read_officer_session, sign_in
 from zhida.api.officer_sessions import sign_out as end_session
-from zhida.api.routes import officer_admin, officer_policies, officer_runs
+from zhida.api.routes import officer_admin, officer_disputes, officer_policies, officer_runs
 from zhida.api.routes.officer_labels import LABELS, money, pct, spent_hours
+from zhida.api.routes.officer_models import DisputeResolveIn
 from zhida.api.security import SECURITY_HEADERS, page
 from zhida.clock import SHANGHAI
-from zhida.publishing.errors import OfficerUnauthenticated, SignInThrottled
+from zhida.publishing.errors import OfficerUnauthenticated, PublishError, SignInThrottled
 from zhida.publishing.officers import MAY_APPROVE
 from zhida.publishing.review import versions_of
 from zhida.publishing.versions import find_version
@@ -314,3 +315,43 @@ def audit_page(
         "section": "audit",
     }
     return render(request, "audit.html", who, context)
+
+
+@router.get("/officer/disputes")
+def disputes_page(
+    request: Request,
+    who: PageOfficer,
+    session: SessionDep,
+    status: Annotated[officer_disputes.Status | None, Query()] = None,
+) -> HTMLResponse:
+    rows = officer_disputes.disputes(who.officer, session, status, 200)
+    context = {
+        "disputes": [r.model_dump() for r in rows],
+        "status": status,
+        "may_resolve": who.officer.role in MAY_APPROVE,
+        "section": "disputes",
+    }
+    return render(request, "disputes.html", who, context)
+
+
+@router.post("/officer/disputes/{dispute_id}/resolve")
+async def resolve_dispute_form(
+    request: Request,
+    dispute_id: int,
+    who: PageOfficer,
+    session: SessionDep,
+    settings: SettingsDep,
+    action: Annotated[str, Form(max_length=16)] = "",
+    corrected: Annotated[str, Form(max_length=200)] = "",
+    comment: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """The page's form: correct with the value typed, or reject with the comment."""
+    await csrf.verify(request, who.csrf_token)
+    value = corrected.strip() if action == "correct" else None
+    if action == "correct" and not value:
+        raise PublishError("type the corrected value")
+    body = DisputeResolveIn(corrected=value, comment=comment)
+    officer_disputes.resolve(dispute_id, body, who.officer, session, settings)
+    response = RedirectResponse("/officer/disputes", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response

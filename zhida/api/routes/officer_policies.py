@@ -21,6 +21,7 @@ from zhida.api.routes.officer_models import (
     DiagnosticOut,
     DiffOut,
     DiffRowOut,
+    ForecastOut,
     ImpactOut,
     PolicyRowOut,
     PreviewIn,
@@ -94,6 +95,7 @@ def impact_out(impact: Impact) -> ImpactOut:
         by_industry=impact.by_industry,
         samples=[SampleOut(**s) for s in impact.samples],
         seconds=impact.seconds,
+        forecast=ForecastOut(**impact.forecast) if impact.forecast else None,
     )
 
 

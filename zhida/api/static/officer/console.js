@@ -87,6 +87,40 @@
     container.appendChild(legend);
   }
 
+  // With `budget:`: the forecast spend against the budget, as text and one bar each.
+  function showForecast(box, forecast) {
+    if (!box) return;
+    box.replaceChildren();
+    box.hidden = !forecast;
+    if (!forecast) return;
+    const pct = (share) => `${(share * 100).toFixed(1)}%`;
+    box.appendChild(el("h3", { class: "small" }, `预算测算（预算 ${forecast.budget_text}）`));
+    const rows = [
+      ["spend", "新增符合主体的扶持金额合计", forecast.spend_text, forecast.share],
+      ["eligible", "全部符合主体的扶持金额合计", forecast.eligible_spend_text,
+        forecast.eligible_share],
+    ];
+    const width = 360, barHeight = 14;
+    for (const [key, label, amount, share] of rows) {
+      const line = el("div", { class: "forecast-row", "data-key": key });
+      line.appendChild(el("span", { class: "small" }, `${label}：${amount}，占预算 ${pct(share)}`));
+      const bar = svg("svg", { viewBox: `0 0 ${width} ${barHeight}`, width, height: barHeight,
+        role: "img", "aria-label": `${label}占预算 ${pct(share)}` });
+      bar.appendChild(svg("rect", { x: 0, y: 0, width, height: barHeight, class: "budget" }));
+      bar.appendChild(svg("rect", { x: 0, y: 0, height: barHeight,
+        width: Math.min(1, share) * width, class: share > 1 ? "spend over" : "spend" }));
+      line.appendChild(bar);
+      box.appendChild(line);
+    }
+    if (forecast.over_budget) {
+      box.appendChild(el("p", { class: "error-text small" }, "全部符合主体的扶持金额合计超出预算。"));
+    }
+    if (forecast.unpriced) {
+      box.appendChild(el("p", { class: "muted small" },
+        `另有 ${forecast.unpriced.toLocaleString()} 个新增符合主体的扶持金额无法确定，未计入。`));
+    }
+  }
+
   function showPreview(root, impact) {
     root.hidden = false;
     root.querySelector("#preview-meta").textContent =
@@ -99,6 +133,7 @@
       kpi.appendChild(el("strong", {}, (impact[key] || 0).toLocaleString()));
       summary.appendChild(kpi);
     }
+    showForecast(root.querySelector("#preview-forecast"), impact.forecast);
     barChart(root.querySelector("#chart-city"), impact.by_city);
     barChart(root.querySelector("#chart-industry"), impact.by_industry);
     const samples = root.querySelector("#samples");
