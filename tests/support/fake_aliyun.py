@@ -41,9 +41,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
+
+from tests.support.fake_http import JsonHandler
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 INVALID_PHONE = "10000000000"
@@ -346,29 +348,9 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"Code": code, "Message": message, "RequestId": _request_id()}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeAliyun
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (ConnectionResetError, BrokenPipeError):  # a client that went away
-            self.close_connection = True
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        try:
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a hang)
-            self.close_connection = True
+    content_type = "application/json;charset=utf-8"
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

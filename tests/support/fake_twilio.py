@@ -44,7 +44,6 @@ import base64
 import datetime as dt
 import email.utils
 import heapq
-import json
 import secrets
 import threading
 import time
@@ -52,10 +51,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from twilio.request_validator import RequestValidator
+
+from tests.support.fake_http import JsonHandler
 
 INVALID_NUMBER = "+15005550001"
 UNSUBSCRIBED_NUMBER = "+15005550004"
@@ -485,31 +486,10 @@ def _error(status: int, code: int, message: str) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeTwilio
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's pooled session expects
     disable_nagle_algorithm = True
     wbufsize = 65536  # headers and body leave in one segment (flushed after each request)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (ConnectionResetError, BrokenPipeError):  # a client that went away
-            self.close_connection = True
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        try:
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a hang)
-            self.close_connection = True
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
