@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from zhida.channels.inbox import push_message
@@ -103,7 +103,16 @@ def open_dispute(
 
 
 def list_disputes(session: Session, status: str | None = OPEN, limit: int = 100) -> list[Dispute]:
-    stmt = select(Dispute).order_by(Dispute.created_at, Dispute.id).limit(limit)
+    """Disputes (`status` None: all): open ones first (oldest first), then the resolved
+    (newest first)."""
+    stmt = (
+        select(Dispute)
+        .order_by(
+            case((Dispute.status == OPEN, 0), else_=1),
+            case((Dispute.status == OPEN, Dispute.id), else_=-Dispute.id),
+        )
+        .limit(limit)
+    )
     if status is not None:
         stmt = stmt.where(Dispute.status == status)
     return list(session.scalars(stmt))

@@ -14,12 +14,11 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import case, select
 
 from zhida.api.deps import SessionDep, SettingsDep
 from zhida.api.officer_auth import ChangingOfficer, CurrentOfficer
 from zhida.api.routes.officer_models import DisputeOut, DisputeResolvedOut, DisputeResolveIn
-from zhida.channels.selfservice import OPEN, resolve_dispute
+from zhida.channels.selfservice import list_disputes, resolve_dispute
 from zhida.clock import today
 from zhida.publishing.audit import audit
 from zhida.publishing.errors import OfficerForbidden, PublishError, VersionNotFound
@@ -56,18 +55,8 @@ def disputes(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DisputeOut]:
     """Disputes: open ones first (oldest first), then the resolved (newest first)."""
-    stmt = (
-        select(Dispute)
-        .order_by(
-            case((Dispute.status == OPEN, 0), else_=1),
-            case((Dispute.status == OPEN, Dispute.id), else_=-Dispute.id),
-        )
-        .limit(limit)
-    )
-    if status is not None:
-        stmt = stmt.where(Dispute.status == status)
     names = officer_names(session)
-    return [dispute_out(d, names) for d in session.scalars(stmt)]
+    return [dispute_out(d, names) for d in list_disputes(session, status, limit)]
 
 
 def require_resolver(officer: Officer) -> None:
