@@ -257,6 +257,40 @@ def _states(session: Session, profile_id: str) -> dict[str, str]:
     return states
 
 
+@dataclass
+class Held:
+    """A policy the profile already holds (applied for, granted or confirmed) that
+    excludes another: what a refusal names."""
+
+    policy: str
+    title: str
+    state: str  # 已申报 | 已领取
+
+
+def held_exclusion(session: Session, profile_id: str, policy: Policy) -> Held | None:
+    """The policy excluding `policy` (either side's `excludes:`) that the profile
+    already holds, if any: a second one of the pair is not to be submitted."""
+    published = {
+        c.policy.id: c.policy
+        for c in map(compiled, published_versions(session, policy.audience.value))
+    }
+    excluding = set(policy.excludes) | {
+        pid for pid, other in published.items() if policy.id in other.excludes
+    }
+    excluding.discard(policy.id)
+    if not excluding:
+        return None
+    states = _states(session, profile_id)
+    for pid, decision in decisions_of(session, profile_id).items():
+        if decision == CONFIRMED:
+            states.setdefault(pid, STATE_APPLIED)
+    held = sorted(excluding & set(states))
+    if not held:
+        return None
+    other = published.get(held[0])
+    return Held(held[0], other.title if other is not None else held[0], states[held[0]])
+
+
 def _rerank(items: list[MyPolicy]) -> None:
     """One rank over all groups, by descending score (ties: policy id), as ranks() does."""
     for n, item in enumerate(sorted(items, key=lambda i: (-i.score, i.rank or 0)), start=1):

@@ -11,7 +11,9 @@ that session and its CSRF token, re-checks eligibility as of today
 (Asia/Shanghai), checks every field (errors in Chinese next to the field, the
 form keeps what was typed) and stores the submission once per (profile, policy)
 with a reference like `ZD-20261129-7F3K9Q`, the fields the applicant changed and
-the trace.
+the trace. A policy that excludes one the profile already holds (applied for, granted
+or confirmed; either side's `excludes:`) is refused, the form and the submission
+alike, with a page naming the other (409 on submit).
 
 Both always judge by the version of the policy in force now (the catalogue of
 zhida/publishing), not the one the link was sent under: a link of a retired
@@ -53,6 +55,7 @@ from zhida.api.security import (
     set_session_cookie,
 )
 from zhida.channels.links import LinkError, LinkExpired, LinkNotFound, resolve_token
+from zhida.channels.portal import held_exclusion
 from zhida.clock import SHANGHAI, shanghai_date, utcnow
 from zhida.matcher.explain import criterion_text, explain_text, format_amount, mark_of, missing_text
 from zhida.matcher.explanation import build_explanation
@@ -269,6 +272,8 @@ def application_form(
         response = page(
             request, "apply_done.html", {**context, **submission_context(earlier), "already": True}
         )
+    elif (held := held_exclusion(session, row.profile_id, case.policy)) is not None:
+        response = page(request, "apply_excluded.html", {**context, "held": held})
     elif case.result.outcome == INELIGIBLE:
         response = page(request, "apply_ineligible.html", context)
     else:
@@ -366,6 +371,9 @@ def submit_application(
         return Outcome(
             "apply_done.html", {**context, **submission_context(earlier), "already": True}, 409
         )
+    held = held_exclusion(session, profile_id, case.policy)
+    if held is not None:  # the other of an excluding pair is held already
+        return Outcome("apply_excluded.html", {**context, "held": held, "at_submit": True}, 409)
     if case.result.outcome != ELIGIBLE:
         return Outcome("apply_ineligible.html", {**context, "at_submit": True})
     fields = case.fields(today)
