@@ -33,6 +33,10 @@ class SelfServiceError(ZhidaError):
     """A value that does not fit its field, an unknown field, or a dispute not open."""
 
 
+class DisputeNotOpen(SelfServiceError):
+    """The dispute is unknown or resolved already (an officer's conflict, not a typo)."""
+
+
 def _apply(
     session: Session, profile_id: str, field: str, value: Any, as_of: dt.date
 ) -> list[Transition]:
@@ -132,7 +136,7 @@ def resolve_dispute(
     returned for the caller to plan after committing."""
     dispute = session.get(Dispute, dispute_id, with_for_update=True)
     if dispute is None or dispute.status != OPEN:
-        raise SelfServiceError(f"dispute {dispute_id} is not open")
+        raise DisputeNotOpen(f"dispute {dispute_id} is not open")
     made: list[Transition] = []
     if corrected is not None:
         made = _apply(session, dispute.profile_id, dispute.field, corrected, as_of)

@@ -78,7 +78,10 @@ def test_correction_re_evaluates_and_tells_the_profile(console: Console) -> None
         ).one()
         assert notice.kind == "notice" and "更正" in notice.body
     again = console.client("root").post(f"{API}/disputes/{dispute}/resolve", json={"comment": "x"})
-    assert again.status_code == 422  # not open any more
+    assert again.status_code == 409  # not open any more: a conflict, in officer wording
+    assert again.json()["error"] == "conflict"
+    assert again.json()["message"] == "该数据异议已处理或不存在，无需再次处理。"
+    assert again.json()["detail"] == f"dispute {dispute} is not open"
     assert state(url)[:3] == (statuses, inbox, logged)
 
 
