@@ -204,7 +204,8 @@ def learn_from_feedback(
     workdir: Path, pack_dir: Path, profiles: Path, as_of: dt.date, out: Console, err: Console
 ) -> None:
     """Simulated history (notices over 120 days ending 30 days before as_of, the hidden
-    take-up function of zhida/ranking/simulate.py) imported into the store; the take-up
+    take-up function of zhida/ranking/simulate.py) imported into the store, marked
+    simulated (the console's results leave it out); the take-up
     model trained from the store and reported beside the heuristic on later notices."""
     from zhida.cli.rank import print_report, run_feedback_import, run_synth_feedback, run_train
 
@@ -212,7 +213,7 @@ def learn_from_feedback(
     history = workdir / "feedback.jsonl"
     begin = as_of - dt.timedelta(days=150)
     run_synth_feedback(history, [pack_dir], profiles, begin, 120, 0, 0.1, None, err)
-    run_feedback_import(history, err)
+    run_feedback_import(history, err, simulated=True)  # trains the model, no result of any policy
     report = run_train(None, None, None, None, None, 0, err)
     print_report(report, out)
     out.print(f"（{time.perf_counter() - start:.1f}s）", markup=False)
