@@ -30,14 +30,9 @@ from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.delivery.steps import insert_feedback
 from zhida.channels.links import placeholder_link
 from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
+from zhida.channels.plan_texts import Texts, context, display_name
 from zhida.channels.plan_uplift import order_by_uplift
-from zhida.channels.templates import (
-    MessageContext,
-    benefit_text,
-    chinese_date,
-    inapp_text,
-    sms_text,
-)
+from zhida.channels.templates import MessageContext, inapp_text, sms_text
 from zhida.clock import shanghai_date
 from zhida.matcher.explanation import missing_labels
 from zhida.matcher.reference import evaluate_policy
@@ -196,45 +191,6 @@ def _full_profile(session: Session, version: CompiledVersion, profile_id: str) -
     return frame_from_json([{**data, "id": profile_id}], schema).row(0, named=True)
 
 
-def display_name(name: str | None, policy: Policy) -> str:
-    """How a message addresses its recipient: the profile's name, else a polite default."""
-    return name or ("贵企业" if policy.audience.value == "enterprise" else "您好")
-
-
-def context(
-    name: str | None, policy: Policy, benefit: float | None, link: str, today: dt.date | None = None
-) -> MessageContext:
-    enterprise = policy.audience.value == "enterprise"
-    closes = policy.window.closes
-    return MessageContext(
-        name=display_name(name, policy),
-        who="贵企业" if enterprise else "您",
-        title=policy.title,
-        benefit=benefit_text(benefit),
-        summary=policy.benefit_summary or "",
-        deadline=chinese_date(closes, today) if closes else "",
-        link=link,
-    )
-
-
-class _Texts:
-    """What a message says apart from the name and link, once per (policy version, benefit):
-    the context without name and link, and the in-app title and body."""
-
-    def __init__(self, today: dt.date):
-        self.today = today
-        self.cache: dict[tuple[int, float | None], tuple[MessageContext, str, str]] = {}
-
-    def get(
-        self, version_id: int, policy: Policy, benefit: float | None
-    ) -> tuple[MessageContext, str, str]:
-        key = (version_id, benefit)
-        if key not in self.cache:
-            ctx = context(None, policy, benefit, "", self.today)
-            self.cache[key] = (ctx, *inapp_text(ctx))
-        return self.cache[key]
-
-
 def plan_notifications(
     session: Session,
     now: dt.datetime,
@@ -314,7 +270,7 @@ class _Plan:
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = sms_due(now, settings)
-        self.texts = _Texts(self.today)
+        self.texts = Texts(self.today)
         # an SMS is composed again when it is sent, with a fresh token of this length
         self.link = placeholder_link(settings)
         # What the last two batches planned, which a batch's query does not see (see

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from zhida.channels.delivery.steps import Claimed, N, Outcome, SendAction
 from zhida.channels.links import new_link, new_tokens
-from zhida.channels.plan import context, display_name
+from zhida.channels.plan_texts import context, display_name
 from zhida.channels.templates import sms_text
 from zhida.clock import shanghai_date
 from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
