@@ -4,8 +4,9 @@ One in-app message always (and, configurably, an in-app "可能符合，需补�
 message for an unknown outcome, never an SMS); one SMS when the profile has a
 phone, has not opted out, is under the frequency cap, and the policy's window is
 open or opens within the lead time. Every row is unique per (profile, policy,
-policy version, channel) and is saved before any task is queued; quiet hours set
-a due time in the row instead of a broker ETA.
+policy version, channel) and is saved before any task is queued; quiet hours and
+the digest window set a due time in the row instead of a broker ETA; an SMS planned
+while an earlier one to the same phone waits goes out with it (`plan_sms`: digests).
 
 No link is minted here and no SMS text is stored: the sender composes the text, with
 a fresh link, when the row is sent (and checks it is still true then); the planner
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.delivery.steps import insert_feedback
 from zhida.channels.links import placeholder_link
+from zhida.channels.plan_sms import Leads, lead_due, no_sms_reason, waiting_lead
 from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
 from zhida.channels.plan_texts import Texts, context, display_name
 from zhida.channels.plan_uplift import order_by_uplift
@@ -64,7 +66,8 @@ class PlanSummary:
     transitions: int = 0
     inapp: int = 0
     sms_queued: int = 0
-    sms_deferred: int = 0
+    sms_deferred: int = 0  # due later: quiet hours, or the digest window
+    sms_digested: int = 0  # members of a digest: sent in another SMS's message
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> count (no SMS)
     waiting: int = 0  # window opens later than the lead time: planned on a later day
     held_out: int = 0  # the policy's holdout share: not notified, a held_out event instead
@@ -78,6 +81,7 @@ class PlanSummary:
                 self.queued_ids.append(nid)
             elif note.status == NotificationStatus.DEFERRED:
                 self.sms_deferred += 1
+        self.sms_digested += len(batch.members)
 
 
 log = logging.getLogger("zhida.plan")
@@ -105,10 +109,13 @@ def _pending(session: Session, limit: int | None) -> list[int]:
     return list(session.scalars(stmt.limit(limit) if limit else stmt))
 
 
-def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> list[Row[Any]]:
+def _candidates(
+    session: Session, first: int, last: int, since: dt.datetime, now: dt.datetime
+) -> list[Row[Any]]:
     """The pending transitions with ids first..last, each with all the planner needs,
     from one query: the profile's name and phone, the stored decision's benefit, which
-    channels are already planned, opt-out, and SMS counted against the cap.
+    channels are already planned, opt-out, SMS counted against the cap (a digest once:
+    its members are not), and a waiting SMS a new one would join (`plan_sms`).
 
     Written so that the plan stays cheap when the statistics are stale (as right after
     a run): transitions by a primary-key range, the decision joined on its primary key
@@ -146,6 +153,7 @@ def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> 
             recent.channel == Channel.SMS,
             recent.status.not_in(NOT_SENT),
             recent.created_at >= since,
+            recent.digest_id.is_(None),
         )
         .scalar_subquery()
     )
@@ -167,6 +175,7 @@ def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> 
             channels.label("channels"),
             opted_out.label("opted_out"),
             sent_since.label("sent_since"),
+            waiting_lead(phone, now).label("lead"),
         )
         .select_from(batch)
         .outerjoin(Profile, Profile.id == batch.c.profile_id)
@@ -239,7 +248,7 @@ def _plan_notifications(
     batches = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
 
     def fetch(ids: list[int]) -> list[Row[Any]]:
-        return _candidates(session, ids[0], ids[-1], since)
+        return _candidates(session, ids[0], ids[-1], since, now)
 
     writer = BatchWriter(session, summary.count_written, settings.redis_url, pipeline=pipeline)
     try:
@@ -269,7 +278,8 @@ class _Plan:
         self.versions: dict[int, CompiledVersion] = {}  # see resolve_versions
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
-        self.due = sms_due(now, settings)
+        self.due = lead_due(now, settings)
+        self.leads = Leads()  # SMS this call planned to lead a digest, by phone
         self.texts = Texts(self.today)
         # an SMS is composed again when it is sent, with a fresh token of this length
         self.link = placeholder_link(settings)
@@ -405,24 +415,38 @@ class _Plan:
 
     def add_sms(self, t: Row[Any], policy: Policy, ctx: MessageContext) -> None:
         """The SMS row, without its text: only its segment count, from the text with a
-        link of the length the sender's will have (`placeholder_link`)."""
+        link of the length the sender's will have (`placeholder_link`). A member of a
+        waiting SMS's digest when there is one (`plan_sms`), else a lead."""
         phone = t.phone or ""
+        lead = self.leads.find(phone, t.lead) if phone and not t.opted_out else None
+        if lead is not None:  # in the lead's message: not counted against the cap again
+            self.out.members.append(
+                (
+                    note_row(
+                        t,
+                        Channel.SMS,
+                        NotificationStatus.DIGEST,
+                        self.due,
+                        self.now,
+                        to=phone,
+                        segments=self.segments(t, policy, ctx),
+                    ),
+                    lead,
+                )
+            )
+            return
         sent = self.sms_sent(phone, t.sent_since)
-        reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
+        reason = no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
         segments, status = 0, NotificationStatus.SKIPPED
         if reason:
             self.summary.skipped[reason] += 1
         else:
-            segments = sms_text(
-                replace(ctx, name=display_name(t.name, policy), link=self.link),
-                self.settings.sms_signature,
-                self.settings.sms_opt_out_hint,
-                policy.sms_template,
-            ).segments
+            segments = self.segments(t, policy, ctx)
             status = (
                 NotificationStatus.QUEUED if self.due <= self.now else NotificationStatus.DEFERRED
             )
             self.unseen[-1][1][phone] += 1
+            self.leads.opened(phone, self.out, len(self.out.sms))
         self.out.sms.append(
             note_row(
                 t,
@@ -436,12 +460,10 @@ class _Plan:
             )
         )
 
-
-def _no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:
-    if not phone:
-        return "no_phone"
-    if opted_out:
-        return "opted_out"
-    if recent >= settings.sms_cap:
-        return "frequency_cap"
-    return None
+    def segments(self, t: Row[Any], policy: Policy, ctx: MessageContext) -> int:
+        return sms_text(
+            replace(ctx, name=display_name(t.name, policy), link=self.link),
+            self.settings.sms_signature,
+            self.settings.sms_opt_out_hint,
+            policy.sms_template,
+        ).segments

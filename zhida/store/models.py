@@ -212,6 +212,7 @@ class NotificationStatus(enum.StrEnum):
     FAILED = "failed"  # final
     SKIPPED = "skipped"  # final: no SMS (cap, opt-out, no phone)
     CANCELLED = "cancelled"  # final: no longer true when due (reason in last_error)
+    DIGEST = "digest"  # initial: a member of a digest, sent with its lead (digest_id)
 
 
 class Channel(enum.StrEnum):
@@ -256,6 +257,12 @@ class Notification(Base):
     a sender killed after its claim); the next claim asks the provider whether the
     message exists before sending.
 
+    Digests: the SMS planned for one recipient while an earlier one still waits are its
+    members (`digest_id`: the lead's id, status `digest`, never claimed themselves); the
+    lead is claimed and sent as one message for all still true, and its members then
+    follow its state (sent, delivered, failed, skipped; the same provider_ref, so a
+    receipt moves them all). A member no longer true is cancelled on its own.
+
     claims counts the claims (each write of a sender is conditional on its own claim's
     number, a fence against a sender that outlived the sweeper); claimed_at is the last
     claim's time, unsure_since the claim time of the first call whose outcome is unknown
@@ -288,6 +295,12 @@ class Notification(Base):
             postgresql_where=text("provider_ref IS NOT NULL"),
             sqlite_where=text("provider_ref IS NOT NULL"),
         ),
+        Index(
+            "ix_notifications_digest",
+            "digest_id",
+            postgresql_where=text("digest_id IS NOT NULL"),
+            sqlite_where=text("digest_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -314,6 +327,8 @@ class Notification(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: a digest member: the id of the row it is sent with (None: sent on its own)
+    digest_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class InboxMessage(Base):

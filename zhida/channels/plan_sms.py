@@ -1,0 +1,84 @@
+"""The SMS side of planning: digests, and the reasons an SMS is not planned.
+
+Digests. An SMS planned for a phone while an earlier SMS to it still waits (planned by
+the same call, or stored: queued or deferred, never attempted, not itself a member,
+and due more than JOIN_MARGIN seconds from now) joins that one: a member row (status
+`digest`, `digest_id` the lead's id), not counted against the cap again, since it goes
+out in the lead's message. Otherwise the SMS leads: it is due `digest_minutes` after
+it was planned (or at the end of quiet hours, if later), and whatever is planned for
+the same recipient until then joins it. So the first SMS waits at most the window
+(quiet hours aside), and every later one less. What the message says (one policy's
+own text, or the digest of those still true) is decided when the lead is sent
+(`zhida.channels.delivery.digest`).
+
+A stored lead about to fall due is not joined (JOIN_MARGIN): its sender could claim
+it before this call commits. A member whose lead was sent without it all the same (a
+sender faster than the margin) is sent on its own by the sweeper
+(`zhida.channels.delivery.sweep`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import aliased
+
+from zhida.channels.delivery.schedule import quiet_until
+from zhida.channels.plan_store import PlannedBatch
+from zhida.settings import Settings
+from zhida.store.models import Channel, Notification, NotificationStatus
+
+#: seconds: a stored lead due sooner than this is not joined
+JOIN_MARGIN = 60.0
+#: an SMS lead planned by this call: its batch and place there (its id once written)
+Opened = tuple[PlannedBatch, int]
+
+
+def lead_due(now: dt.datetime, settings: Settings) -> dt.datetime:
+    """When a leading SMS planned now is due: the digest window later, or at the end of
+    quiet hours when that is later."""
+    due = now + dt.timedelta(minutes=settings.digest_minutes)
+    return quiet_until(due, settings) or due
+
+
+def waiting_lead(phone: ColumnElement[Any], now: dt.datetime) -> Any:
+    """The id of a stored SMS to `phone` that a new one may join (see the module), as a
+    correlated scalar subquery over the recipient index; NULL when there is none."""
+    lead = aliased(Notification)
+    return (
+        select(func.min(lead.id))
+        .where(
+            lead.to == phone,
+            lead.channel == Channel.SMS,
+            lead.status.in_((NotificationStatus.QUEUED, NotificationStatus.DEFERRED)),
+            lead.digest_id.is_(None),
+            lead.attempts == 0,
+            lead.due_at > now + dt.timedelta(seconds=JOIN_MARGIN),
+        )
+        .scalar_subquery()
+    )
+
+
+class Leads:
+    """The SMS leads this call has planned, by phone (a later one joins them)."""
+
+    def __init__(self) -> None:
+        self.by_phone: dict[str, Opened] = {}
+
+    def find(self, phone: str, stored: int | None) -> int | Opened | None:
+        return self.by_phone.get(phone) or stored
+
+    def opened(self, phone: str, batch: PlannedBatch, index: int) -> None:
+        self.by_phone.setdefault(phone, (batch, index))
+
+
+def no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:
+    if not phone:
+        return "no_phone"
+    if opted_out:
+        return "opted_out"
+    if recent >= settings.sms_cap:
+        return "frequency_cap"
+    return None

@@ -1,0 +1,31 @@
+"""SMS digests: a notification row may be a member of another row's digest
+
+The SMS planned for one recipient while an earlier one is still waiting are sent
+with it as one message: their `digest_id` names that lead row, their status is
+`digest` until they follow the lead's. The partial index finds a lead's members.
+
+Revision ID: 0021
+Revises: 0020
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+MEMBERS = "digest_id IS NOT NULL"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("digest_id", sa.Integer(), nullable=True))
+        batch_op.create_index("ix_notifications_digest", ["digest_id"], unique=False,
+                              postgresql_where=sa.text(MEMBERS), sqlite_where=sa.text(MEMBERS))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_digest")
+        batch_op.drop_column("digest_id")
