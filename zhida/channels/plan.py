@@ -175,7 +175,7 @@ def _candidates(
             channels.label("channels"),
             opted_out.label("opted_out"),
             sent_since.label("sent_since"),
-            waiting_lead(phone, now).label("lead"),
+            waiting_lead(phone, batch.c.profile_id, now).label("lead"),
         )
         .select_from(batch)
         .outerjoin(Profile, Profile.id == batch.c.profile_id)
@@ -279,7 +279,7 @@ class _Plan:
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = lead_due(now, settings)
-        self.leads = Leads()  # SMS this call planned to lead a digest, by phone
+        self.leads = Leads(settings.sms_digests)  # SMS this call planned to lead a digest, by phone
         self.texts = Texts(self.today)
         # an SMS is composed again when it is sent, with a fresh token of this length
         self.link = placeholder_link(settings)
@@ -418,7 +418,7 @@ class _Plan:
         link of the length the sender's will have (`placeholder_link`). A member of a
         waiting SMS's digest when there is one (`plan_sms`), else a lead."""
         phone = t.phone or ""
-        lead = self.leads.find(phone, t.lead) if phone and not t.opted_out else None
+        lead = self.leads.find(phone, t.profile_id, t.lead) if phone and not t.opted_out else None
         if lead is not None:  # in the lead's message: not counted against the cap again
             self.out.members.append(
                 (
@@ -446,7 +446,7 @@ class _Plan:
                 NotificationStatus.QUEUED if self.due <= self.now else NotificationStatus.DEFERRED
             )
             self.unseen[-1][1][phone] += 1
-            self.leads.opened(phone, self.out, len(self.out.sms))
+            self.leads.opened(phone, t.profile_id, self.out, len(self.out.sms))
         self.out.sms.append(
             note_row(
                 t,

@@ -1,8 +1,9 @@
 """The SMS side of planning: digests, and the reasons an SMS is not planned.
 
-Digests. An SMS planned for a phone while an earlier SMS to it still waits (planned by
-the same call, or stored: queued or deferred, never attempted, not itself a member,
-and due more than JOIN_MARGIN seconds from now) joins that one: a member row (status
+Digests. An SMS planned for a recipient (a phone and a profile) while an earlier SMS
+to it still waits (planned by the same call, or stored: queued or deferred, never
+attempted, not itself a member, and due more than JOIN_MARGIN seconds from now)
+joins that one: a member row (status
 `digest`, `digest_id` the lead's id), not counted against the cap again, since it goes
 out in the lead's message. Otherwise the SMS leads: it is due `digest_minutes` after
 it was planned (or at the end of quiet hours, if later), and whatever is planned for
@@ -39,18 +40,20 @@ Opened = tuple[PlannedBatch, int]
 def lead_due(now: dt.datetime, settings: Settings) -> dt.datetime:
     """When a leading SMS planned now is due: the digest window later, or at the end of
     quiet hours when that is later."""
-    due = now + dt.timedelta(minutes=settings.digest_minutes)
+    due = now + dt.timedelta(minutes=settings.digest_minutes if settings.sms_digests else 0)
     return quiet_until(due, settings) or due
 
 
-def waiting_lead(phone: ColumnElement[Any], now: dt.datetime) -> Any:
-    """The id of a stored SMS to `phone` that a new one may join (see the module), as a
-    correlated scalar subquery over the recipient index; NULL when there is none."""
+def waiting_lead(phone: ColumnElement[Any], profile_id: Any, now: dt.datetime) -> Any:
+    """The id of a stored SMS to `phone` and `profile_id` that a new one may join (see
+    the module), as a correlated scalar subquery over the recipient index; NULL when
+    there is none."""
     lead = aliased(Notification)
     return (
         select(func.min(lead.id))
         .where(
             lead.to == phone,
+            lead.profile_id == profile_id,
             lead.channel == Channel.SMS,
             lead.status.in_((NotificationStatus.QUEUED, NotificationStatus.DEFERRED)),
             lead.digest_id.is_(None),
@@ -62,16 +65,22 @@ def waiting_lead(phone: ColumnElement[Any], now: dt.datetime) -> Any:
 
 
 class Leads:
-    """The SMS leads this call has planned, by phone (a later one joins them)."""
+    """The SMS leads this call has planned, by recipient (phone and profile: the
+    digest's link opens one profile's page); a later SMS joins them. `on` False
+    (settings.sms_digests): nothing joins."""
 
-    def __init__(self) -> None:
-        self.by_phone: dict[str, Opened] = {}
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.by_recipient: dict[tuple[str, str], Opened] = {}
 
-    def find(self, phone: str, stored: int | None) -> int | Opened | None:
-        return self.by_phone.get(phone) or stored
+    def find(self, phone: str, profile_id: str, stored: int | None) -> int | Opened | None:
+        if not self.on:
+            return None
+        return self.by_recipient.get((phone, profile_id)) or stored
 
-    def opened(self, phone: str, batch: PlannedBatch, index: int) -> None:
-        self.by_phone.setdefault(phone, (batch, index))
+    def opened(self, phone: str, profile_id: str, batch: PlannedBatch, index: int) -> None:
+        if self.on:
+            self.by_recipient.setdefault((phone, profile_id), (batch, index))
 
 
 def no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:

@@ -235,10 +235,11 @@ class FeedbackKind(enum.StrEnum):
 
 
 _SMS_ONLY = f"channel = '{Channel.SMS}'"
-#: rows a task may still send
+#: rows a task may still send (a digest member: with its lead)
 _WAITING = (
     f"status IN ('{NotificationStatus.QUEUED}', '{NotificationStatus.DEFERRED}', "
-    f"'{NotificationStatus.SENDING}', '{NotificationStatus.UNSURE}')"
+    f"'{NotificationStatus.SENDING}', '{NotificationStatus.UNSURE}', "
+    f"'{NotificationStatus.DIGEST}')"
 )
 
 

@@ -55,7 +55,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
@@ -98,6 +98,9 @@ class Claimed(NamedTuple):
     #: yet); each attempt's text has a fresh link, so this, not the text, is what a
     #: lookup at the provider can match a message whose outcome is unknown against
     sent_hash: str | None = None
+    lead: bool = False  # a digest's lead: members wait to go out with it (delivery.digest)
+    #: the members (id, policy) its composed text names besides its own policy
+    members: tuple[tuple[int, str], ...] = ()
 
 
 class SendAction(enum.StrEnum):
@@ -140,6 +143,8 @@ def is_sms() -> Any:
 
 # the hot path's statements, built once (bound parameters carry the values)
 _OPTED_OUT = select(OptOut.opted_out).where(OptOut.phone == N.c.to).limit(1).scalar_subquery()
+_M = N.alias("m")
+_LEADS = exists().where(_M.c.digest_id == N.c.id, _M.c.status == Status.DIGEST)
 _CLAIMABLE = (
     select(N.c.id)
     .where(
@@ -172,6 +177,7 @@ _CLAIM = (
         N.c.unsure_since,
         N.c.provider,
         N.c.body_hash,
+        _LEADS.label("lead"),
     )
 )
 _MARK_SENT = (
@@ -303,6 +309,7 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
                 provider=r.provider,
                 claimed_at=now,
                 sent_hash=r.body_hash,
+                lead=bool(r.lead),
             )
             for r in rows
         ),
