@@ -58,7 +58,7 @@ def waiting_lead(phone: ColumnElement[Any], profile_id: Any, now: dt.datetime) -
             lead.status.in_((NotificationStatus.QUEUED, NotificationStatus.DEFERRED)),
             lead.digest_id.is_(None),
             lead.attempts == 0,
-            lead.due_at > now + dt.timedelta(seconds=JOIN_MARGIN),
+            lead.due_at > now.astimezone(dt.UTC) + dt.timedelta(seconds=JOIN_MARGIN),
         )
         .scalar_subquery()
     )

@@ -55,7 +55,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
@@ -143,8 +143,11 @@ def is_sms() -> Any:
 
 # the hot path's statements, built once (bound parameters carry the values)
 _OPTED_OUT = select(OptOut.opted_out).where(OptOut.phone == N.c.to).limit(1).scalar_subquery()
-_M = N.alias("m")
-_LEADS = exists().where(_M.c.digest_id == N.c.id, _M.c.status == Status.DIGEST)
+#: a digest's lead (in SQL: RETURNING leaves columns unqualified, the subquery's own)
+_LEADS = literal_column(
+    "EXISTS (SELECT 1 FROM notifications AS m WHERE m.digest_id = notifications.id "
+    f"AND m.status = '{Status.DIGEST}')"
+)
 _CLAIMABLE = (
     select(N.c.id)
     .where(
