@@ -211,6 +211,7 @@ def test_a_retried_planning_pass_and_a_redelivered_task_send_nothing_twice(db_ur
     assert (again.inapp, again.sms_deferred, again.sms_digested) == (0, 0, 0)
     assert len(sms_rows(db_url)) == 3
     provider = RecordingProvider()
+    [lead] = [r.id for r in sms_rows(db_url) if r.digest_id is None]
     assert [o.action for o in send_due(db_url, provider)] == ["sent"]
     for _ in range(2):  # the task re-delivered
         assert [o.action for o in send(db_url, [lead], provider)] == ["not_claimed"]

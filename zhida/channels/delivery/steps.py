@@ -55,7 +55,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, literal_column, select, update
+from sqlalchemy import Boolean, Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
@@ -146,7 +146,8 @@ _OPTED_OUT = select(OptOut.opted_out).where(OptOut.phone == N.c.to).limit(1).sca
 #: a digest's lead (in SQL: RETURNING leaves columns unqualified, the subquery's own)
 _LEADS = literal_column(
     "EXISTS (SELECT 1 FROM notifications AS m WHERE m.digest_id = notifications.id "
-    f"AND m.status = '{Status.DIGEST}')"
+    f"AND m.status = '{Status.DIGEST}')",
+    Boolean,
 )
 _CLAIMABLE = (
     select(N.c.id)
