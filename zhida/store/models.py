@@ -258,11 +258,9 @@ class Notification(Base):
     a sender killed after its claim); the next claim asks the provider whether the
     message exists before sending.
 
-    Digests: the SMS planned for one recipient while an earlier one still waits are its
-    members (`digest_id`: the lead's id, status `digest`, never claimed themselves); the
-    lead is claimed and sent as one message for all still true, and its members then
-    follow its state (sent, delivered, failed, skipped; the same provider_ref, so a
-    receipt moves them all). A member no longer true is cancelled on its own.
+    Digests: SMS planned while an earlier one to the recipient waits are its members
+    (`digest_id` the lead's, status `digest`, never claimed): sent in the lead's message,
+    they follow its state and provider_ref (channels/delivery/digest.py).
 
     claims counts the claims (each write of a sender is conditional on its own claim's
     number, a fence against a sender that outlived the sweeper); claimed_at is the last

@@ -99,8 +99,7 @@ class Claimed(NamedTuple):
     #: lookup at the provider can match a message whose outcome is unknown against
     sent_hash: str | None = None
     lead: bool = False  # a digest's lead: members wait to go out with it (delivery.digest)
-    #: the members (id, policy) its composed text names besides its own policy
-    members: tuple[tuple[int, str], ...] = ()
+    members: tuple[tuple[int, str], ...] = ()  # (id, policy) its text names besides its own
 
 
 class SendAction(enum.StrEnum):
