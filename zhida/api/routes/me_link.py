@@ -19,19 +19,17 @@ from starlette.concurrency import run_in_threadpool
 
 from zhida.api import csrf
 from zhida.api.deps import NowDep, SessionDep, SettingsDep
-from zhida.api.security import (
-    SECURITY_HEADERS,
-    end_session,
-    new_session,
-    page,
-    read_session,
-    session_for,
-    set_session_cookie,
-)
+from zhida.api.routes.applications import switch_page, switch_to
+from zhida.api.security import SECURITY_HEADERS, read_session, session_for, set_session_cookie
 from zhida.channels.links import resolve_token
 from zhida.settings import Settings
 
 router = APIRouter()
+
+SWITCH_TEXT = (
+    "您打开的链接属于另一个账号。当前浏览器已登录其他账号，"
+    "确认后将退出当前账号，并以该链接的账号查看可申报的政策。"
+)
 
 
 def _to_me() -> RedirectResponse:
@@ -47,21 +45,7 @@ def open_my_policies(
     row = resolve_token(session, token, now, me=True)
     current = read_session(session, request, settings, now)
     if current is not None and current.profile_id != row.profile_id and csrf.cross_site(request):
-        form = csrf.form_token(request, settings)
-        shown = page(
-            request,
-            "login_confirm.html",
-            {
-                "heading": "切换账号",
-                "text": "您打开的链接属于另一个账号。当前浏览器已登录其他账号，"
-                "确认后将退出当前账号，并以该链接的账号查看可申报的政策。",
-                "button": "切换账号并继续",
-                "csrf_token": form.value,
-                "action": f"/m/{token}/switch",
-            },
-        )
-        form.set_on(shown, settings)
-        return shown
+        return switch_page(request, settings, f"/m/{token}/switch", SWITCH_TEXT)
     web, is_new = session_for(session, request, settings, row.profile_id, now)
     session.commit()
     response = _to_me()
@@ -83,13 +67,4 @@ def _switch(
     token: str, request: Request, session: Session, settings: Settings, now: dt.datetime
 ) -> Response:
     row = resolve_token(session, token, now, me=True)
-    response = _to_me()
-    earlier = read_session(session, request, settings, now)
-    if earlier is not None and earlier.profile_id == row.profile_id:
-        return response
-    if earlier is not None:
-        end_session(session, earlier, now)
-    web = new_session(session, settings, row.profile_id, now)
-    session.commit()
-    set_session_cookie(response, settings, web)
-    return response
+    return switch_to(session, request, settings, row.profile_id, now, _to_me())
