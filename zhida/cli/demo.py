@@ -187,13 +187,20 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
 
     out.rule("5. 打开预填的申请表")
     if sent:
-        first = sent[0]
+        first = next((s for s in sent if not isinstance(s["policy"], list)), sent[0])
+        digest = next((s for s in sent if isinstance(s["policy"], list)), None)
         from zhida.api.security import login_url
 
         out.print("先运行：zhida serve   （另一个终端）", markup=False)
         out.print(
             f"申请链接（{first['profile']} / {first['policy']}）：{first['link']}", markup=False
         )
+        if digest is not None:
+            out.print(
+                f"汇总短信的政策页链接（{digest['profile']}，{len(digest['policy'])} 项）："
+                f"{digest['link']}",
+                markup=False,
+            )
         out.print(
             f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效，仅可使用一次）",
             markup=False,

@@ -70,7 +70,7 @@ def run_post(path: Path, as_of: dt.date, plan: bool, out: Console, err: Console)
         summary = plan_and_queue()
         out.print(
             f"notifications: {summary.inapp} in-app, {summary.sms_queued} SMS queued, "
-            f"{summary.sms_deferred} deferred",
+            f"{summary.sms_deferred} deferred, {summary.sms_digested} in a digest",
             markup=False,
         )
     return EXIT_BAD_ROWS if errors else 0
