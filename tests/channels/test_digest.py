@@ -358,3 +358,19 @@ def test_an_orphaned_member_is_sent_on_its_own_by_the_sweeper(db_url: str) -> No
     assert len(provider.sent) == 2 and "测试政策p2" in provider.sent[1].body
     with session_scope(db_url) as s:
         assert s.scalar(select(func.count()).where(Notification.status == "digest")) == 0
+
+
+def test_one_pass_groups_a_recipients_sms_across_many_batches(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One transition per batch, no window (the demo): the first two batches are
+    remembered, the others are found by the query (rows of this very call)."""
+    monkeypatch.setattr("zhida.channels.plan.BATCH", 1)
+    profiles(db_url, company("E1"), company("E2", phone="+8613900000002"))
+    pids = {f"p{i}": in_days(30) for i in range(5)}
+    versions = add_policies(db_url, pids)
+    eligible(db_url, versions, [(e, p, 10_000.0) for p in pids for e in ("E1", "E2")])
+    summary = plan(db_url, utcnow(), digest_minutes=0)
+    assert (summary.sms_queued, summary.sms_digested) == (2, 8)
+    provider = RecordingProvider()
+    send_due(db_url, provider)
+    assert sorted(m.to for m in provider.sent) == [PHONE, "+8613900000002"]
+    assert all("您有5项政策可申报，合计最高5万元" in m.body for m in provider.sent)

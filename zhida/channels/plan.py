@@ -279,7 +279,7 @@ class _Plan:
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
         self.due = lead_due(now, settings)
-        self.leads = Leads(settings.sms_digests)  # SMS this call planned to lead a digest, by phone
+        self.leads = Leads(settings.sms_digests)  # SMS leads of the batches queries miss
         self.texts = Texts(self.today)
         # an SMS is composed again when it is sent, with a fresh token of this length
         self.link = placeholder_link(settings)
@@ -292,6 +292,7 @@ class _Plan:
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
         self.unseen.append((set(), Counter()))
+        self.leads.next_batch()
         self.resolve_versions({t.policy_version_id for t in rows})
         self.out = PlannedBatch()
         self.out.done = [t.id for t in self.sms_order(rows) if self.plan_one(t)]

@@ -13,17 +13,18 @@ own text, or the digest of those still true) is decided when the lead is sent
 (`zhida.channels.delivery.digest`).
 
 A stored lead about to fall due is not joined (JOIN_MARGIN): its sender could claim
-it before this call commits. A member whose lead was sent without it all the same (a
-sender faster than the margin) is sent on its own by the sweeper
-(`zhida.channels.delivery.sweep`).
+it before this call commits; one this call planned (not yet committed) always is. A
+member whose lead was sent without it all the same (a sender faster than the margin)
+is sent on its own by the sweeper (`zhida.channels.delivery.sweep`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import aliased
 
 from zhida.channels.delivery.schedule import quiet_until
@@ -41,7 +42,7 @@ def lead_due(now: dt.datetime, settings: Settings) -> dt.datetime:
     """When a leading SMS planned now is due: the digest window later, or at the end of
     quiet hours when that is later."""
     due = now + dt.timedelta(minutes=settings.digest_minutes if settings.sms_digests else 0)
-    return quiet_until(due, settings) or due
+    return (quiet_until(due, settings) or due).astimezone(dt.UTC)
 
 
 def waiting_lead(phone: ColumnElement[Any], profile_id: Any, now: dt.datetime) -> Any:
@@ -58,29 +59,40 @@ def waiting_lead(phone: ColumnElement[Any], profile_id: Any, now: dt.datetime) -
             lead.status.in_((NotificationStatus.QUEUED, NotificationStatus.DEFERRED)),
             lead.digest_id.is_(None),
             lead.attempts == 0,
-            lead.due_at > now.astimezone(dt.UTC) + dt.timedelta(seconds=JOIN_MARGIN),
+            or_(
+                lead.due_at > now.astimezone(dt.UTC) + dt.timedelta(seconds=JOIN_MARGIN),
+                lead.created_at == now,  # planned by this call (due now when no window)
+            ),
         )
         .scalar_subquery()
     )
 
 
 class Leads:
-    """The SMS leads this call has planned, by recipient (phone and profile: the
-    digest's link opens one profile's page); a later SMS joins them. `on` False
-    (settings.sms_digests): nothing joins."""
+    """The SMS leads planned by the last two batches of this call, by recipient (phone
+    and profile: the digest's link opens one profile's page), which a batch's query
+    does not see yet (see `plan_notifications`); older ones it finds (`waiting_lead`).
+    `on` False (settings.sms_digests): nothing joins."""
 
     def __init__(self, on: bool) -> None:
         self.on = on
-        self.by_recipient: dict[tuple[str, str], Opened] = {}
+        self.recent: deque[dict[tuple[str, str], Opened]] = deque(maxlen=2)
+
+    def next_batch(self) -> None:
+        self.recent.append({})
 
     def find(self, phone: str, profile_id: str, stored: int | None) -> int | Opened | None:
         if not self.on:
             return None
-        return self.by_recipient.get((phone, profile_id)) or stored
+        for opened in self.recent:
+            found = opened.get((phone, profile_id))
+            if found is not None:
+                return found
+        return stored
 
     def opened(self, phone: str, profile_id: str, batch: PlannedBatch, index: int) -> None:
         if self.on:
-            self.by_recipient.setdefault((phone, profile_id), (batch, index))
+            self.recent[-1].setdefault((phone, profile_id), (batch, index))
 
 
 def no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:
