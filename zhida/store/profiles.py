@@ -10,11 +10,13 @@ from typing import Any
 
 import polars as pl
 import psycopg
-from sqlalchemy import Select, select, text
+from psycopg.sql import SQL
+from sqlalchemy import Select, String, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from zhida.profiles.readers import polars_dtype
 from zhida.profiles.schema import FieldType, ProfileSchema
+from zhida.store.bulk import copy_out
 from zhida.store.models import Profile
 from zhida.store.typed import TYPED_FIELDS, column_name
 
@@ -123,31 +125,26 @@ def _pg_frame(
     hi: str | None,
     ids: Sequence[str] | None,
 ) -> pl.DataFrame:
-    where = ["kind = %s"]
-    params: list[Any] = [kind]
-    for clause, value in (("id = ANY(%s)", ids), ("id >= %s", lo), ("id < %s", hi)):
+    where = [SQL("kind = {}").format(kind)]
+    for clause, value in (("id = ANY({})", ids), ("id >= {}", lo), ("id < {}", hi)):
         if value is not None:
-            where.append(clause)
-            params.append(list(value) if clause.startswith("id = ANY") else value)
+            where.append(
+                SQL(clause).format(list(value) if clause.startswith("id = ANY") else value)
+            )
     selects = [_pg_select(n, t) for n, t in typed.items()]
     read_as = {n: pl.Int32 if t is FieldType.DATE else polars_dtype(t) for n, t in typed.items()}
     if extensions.fields:
         selects.append(_extension_json(typed, "postgresql"))
         read_as[_EXTRA] = pl.String
-    sql = (
-        f"COPY (SELECT {', '.join(selects)} FROM profiles WHERE {' AND '.join(where)} "
-        "ORDER BY id) TO STDOUT (FORMAT csv)"
-    )
-    cursor = raw_conn.cursor()
-    cursor.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
-    with cursor.copy(sql, params) as copy:
-        payload = b"".join(copy)
+    statement = SQL(
+        "COPY (SELECT {} FROM profiles WHERE {} ORDER BY id) TO STDOUT (FORMAT csv)"
+    ).format(SQL(", ".join(selects)), SQL(" AND ").join(where))
+    raw_conn.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
+    payload = copy_out(raw_conn, statement)
     if not payload:
         frame = pl.DataFrame(schema=read_as)
     else:
-        frame = pl.read_csv(
-            payload, has_header=False, new_columns=list(read_as), schema=read_as
-        )
+        frame = pl.read_csv(payload, has_header=False, new_columns=list(read_as), schema=read_as)
     frame = frame.with_columns(
         pl.col(n).cast(pl.Date) for n, t in typed.items() if t is FieldType.DATE
     )
@@ -155,9 +152,7 @@ def _pg_frame(
         return frame
     docs = frame.get_column(_EXTRA)
     lines = docs.str.join("\n").item().encode() if docs.len() else b""
-    return pl.concat(
-        [frame.drop(_EXTRA), _json_lines_frame(lines, extensions)], how="horizontal"
-    )
+    return pl.concat([frame.drop(_EXTRA), _json_lines_frame(lines, extensions)], how="horizontal")
 
 
 _EXTRA = "\x00extensions"  # the column of the extension JSON (no field has this name)
@@ -173,13 +168,16 @@ def _sqlite_frame(
     ids: Sequence[str] | None,
 ) -> pl.DataFrame:
     table = Profile.__table__
-    columns: list[Any] = [table.c[column_name(n)] for n in typed]  # type: ignore[attr-defined]
+    columns: list[Any] = [  # dates as the text they are (parsed as the JSON reader did)
+        type_coerce(table.c[column_name(n)], String)
+        if t is FieldType.DATE
+        else table.c[column_name(n)]  # type: ignore[attr-defined]
+        for n, t in typed.items()
+    ]
     if extensions.fields:
         columns.append(text(_extension_json(typed, "sqlite")))
     stmt = _selected(select(*columns), kind, lo, hi, ids).order_by(Profile.id)
-    values = list(zip(*session.execute(stmt), strict=True)) or [
-        () for _ in columns
-    ]
+    values = list(zip(*session.execute(stmt), strict=True)) or [() for _ in columns]
     series = []
     for (name, type_), got in zip(typed.items(), values, strict=False):
         if type_ is FieldType.DATE:
