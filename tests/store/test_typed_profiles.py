@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, text
@@ -22,6 +23,7 @@ from sqlalchemy import delete, text
 from tests.support.json_load import json_frame
 from zhida.ingest.upsert import upsert_profiles
 from zhida.profiles.schema import Audience, Field, FieldType, ProfileSchema, SchemaSet
+from zhida.store import profiles
 from zhida.store.db import session_scope
 from zhida.store.models import Profile
 from zhida.store.profiles import load_frame, profile_json
@@ -169,3 +171,20 @@ def test_raw_sql_writes_are_typed_too(pg_url: str) -> None:
     with session_scope(pg_url) as s:
         got = s.execute(text("SELECT birth_date, household_size FROM profiles")).one()
     assert tuple(got) == (dt.date(1990, 7, 1), 4)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_loads_by_pages_as_at_once(pg_url: str, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """PostgreSQL reads the rows a page of `PAGE_ROWS` at a time (here 2; the last page
+    full or not): the same frame."""
+    docs = [{"name": f"第{i}家", "employees": i, "tags": [str(i)]} for i in range(n)]
+    stored(pg_url, {"enterprise": docs})
+    schema = SCHEMAS[Audience.ENTERPRISE]
+    with session_scope(pg_url) as s:
+        whole = load_frame(s, "enterprise", schema)
+        monkeypatch.setattr(profiles, "PAGE_ROWS", 2)
+        paged = load_frame(s, "enterprise", schema)
+        part = load_frame(s, "enterprise", schema, lo="E001", hi="E006")
+        want = json_frame(s, "enterprise", schema)
+    assert whole.equals(want) and paged.equals(want) and whole.height == n
+    assert part.equals(want.slice(1, 5))
