@@ -11,7 +11,7 @@ analysed: `holds_on` is null, as it is when time does not enter the criterion at
 or when the date lies beyond HORIZON_DAYS.
 
 `plan_criterion` reads the criterion once per policy (the same for both engines);
-`near_miss_codes` + `holds_on_days` are the vectorised form (a truth interval
+`near_miss_chunk` (`near_miss_mask` + `holds_on_days`) is the vectorised form (a truth interval
 [lo, hi) of days per row and test, intersected for `and`, first dates minimised for
 `or`); `near_miss_scalar` is the reference: it asks the reference interpreter about
 each following day in turn.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,26 +205,22 @@ def _test(call: Node, op: str, consts: list[Node]) -> Plan:
 # -- vectorised -------------------------------------------------------------------
 
 
-def near_miss_rows(
-    codes: np.ndarray, outcome: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """codes: (C, n) top-level criterion codes (outcome: their minimum, when known).
-    (near-miss mask, index of its criterion): exactly one criterion is not true, and
-    it is false. One pass per criterion over int8 rows, no (C, n) temporaries."""
-    c, n = codes.shape
-    if c == 0:
-        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.intp)
-    if outcome is None:
-        outcome = np.minimum.reduce(codes, axis=0)
-    if c == 1:
-        return outcome == 0, np.zeros(n, dtype=np.intp)
-    not_true = np.zeros(n, dtype=np.int8)
-    index = np.zeros(n, dtype=np.int16)
-    for i in range(c):
-        np.add(not_true, codes[i] != 2, out=not_true, casting="unsafe")
-        if i:
-            np.add(index, (codes[i] == 0) * np.int16(i), out=index, casting="unsafe")
-    return (not_true == 1) & (outcome == 0), index.astype(np.intp)
+def near_miss_mask(
+    codes: Sequence[np.ndarray], outcome: np.ndarray, out: np.ndarray, scratch: np.ndarray
+) -> np.ndarray:
+    """out (n,) bool := exactly one of the policy's top-level criteria (rows of int8
+    codes; their minimum `outcome`) is not true, and it is false. The C codes sum to
+    2C - 2 when one is false and the rest true, or when two are unknown and the rest true:
+    the outcome (0, not 1) tells them apart. One int8 add per criterion into `scratch`
+    ((n,) int8, or int16 from 64 criteria), nothing allocated."""
+    c = len(codes)
+    if c <= 1:
+        return np.equal(outcome, 0, out=out) if c else np.logical_and(False, out, out=out)
+    np.add(codes[0], codes[1], out=scratch)
+    for row in codes[2:]:
+        np.add(scratch, row, out=scratch)
+    np.equal(scratch, 2 * c - 2, out=out)
+    return np.logical_and(out, np.equal(outcome, 0), out=out)
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -340,40 +337,67 @@ def holds_on_days(
     return np.where(ok, first.astype(np.float64), np.nan)
 
 
+@dataclass(frozen=True)
+class NearRows:
+    """One policy's near misses in a chunk: a mask of the rows, the policy's top-level
+    criterion rows (the false one is the one with code 0), and the holds_on day numbers
+    of the near-miss rows that have one."""
+
+    mask: np.ndarray  # (n,) bool
+    codes: Sequence[np.ndarray]
+    holds_rows: np.ndarray  # ascending
+    holds_days: np.ndarray  # float64
+
+    def at(self, policy: Policy, row: int) -> NearMiss | None:
+        if not self.mask[row]:
+            return None
+        which = next(i for i, r in enumerate(self.codes) if r[row] == 0)
+        k = int(np.searchsorted(self.holds_rows, row))
+        found = k < len(self.holds_rows) and self.holds_rows[k] == row
+        day = days_to_date(float(self.holds_days[k])) if found else None
+        return NearMiss(policy.criteria[which].id, day)
+
+    def dense(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """((n,) int16 criterion index or -1, (n,) float64 holds_on day or NaN)."""
+        crit = np.full(n, -1, dtype=np.int16)
+        for i, r in enumerate(self.codes):
+            crit[self.mask & np.equal(r, 0)] = i
+        holds = np.full(n, np.nan)
+        holds[self.holds_rows] = self.holds_days
+        return crit, holds
+
+
 def near_miss_chunk(
     ev: Any,
     policy: Policy,
-    codes: np.ndarray,
+    codes: Sequence[np.ndarray],
+    outcome: np.ndarray,
     plans: list[Plan | None],
     as_of: dt.date,
-    outcome: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(criterion index or -1, holds_on day or NaN) per row of the chunk.
+    mask: np.ndarray,
+) -> NearRows:
+    """The near misses of one policy in a chunk, their mask written into `mask` ((n,) bool).
 
     `ev` is the chunk's evaluator (matcher/vector.ChunkEvaluator), `codes` the policy's
-    (C, n) top-level codes, `plans` the `plan_criterion` of each top-level criterion."""
-    n = codes.shape[1]
-    mask, index = near_miss_rows(codes, outcome)
-    rows = np.flatnonzero(mask)
-    which = index[rows]
-    crit = np.full(n, -1, dtype=np.int16)
-    crit[rows] = which
-    holds = np.full(n, np.nan)
-    for i, plan in enumerate(plans):
+    top-level criterion rows and `outcome` their minimum, `plans` the
+    `plan_criterion` of each top-level criterion: holds_on is computed only at the
+    near-miss rows whose false criterion has a plan."""
+    scratch = np.empty(len(outcome), dtype=np.int8 if len(codes) < 64 else np.int16)
+    near_miss_mask(codes, outcome, mask, scratch)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for plan, row in zip(plans, codes, strict=True):
         if plan is None:
             continue
-        sel = rows[which == i]
+        sel = np.flatnonzero(np.logical_and(mask, np.equal(row, 0)))
         if len(sel):
-            holds[sel] = holds_on_days(ev, policy, plan, sel, as_of)
-    return crit, holds
-
-
-def near_miss_at(policy: Policy, crit: np.ndarray, holds: np.ndarray, row: int) -> NearMiss | None:
-    i = int(crit[row])
-    if i < 0:
-        return None
-    day = holds[row]
-    return NearMiss(policy.criteria[i].id, None if np.isnan(day) else days_to_date(float(day)))
+            found.append((sel, holds_on_days(ev, policy, plan, sel, as_of)))
+    if not found:
+        return NearRows(mask, codes, np.empty(0, dtype=np.intp), np.empty(0))
+    sel_all = np.concatenate([f[0] for f in found])
+    days = np.concatenate([f[1] for f in found])
+    keep = ~np.isnan(days)
+    order = np.argsort(sel_all[keep], kind="stable")
+    return NearRows(mask, codes, sel_all[keep][order], days[keep][order])
 
 
 NEAR_MISS_TYPE = pl.Struct({"criterion": pl.String, "holds_on": pl.Date})
