@@ -31,6 +31,7 @@ from zhida.matcher.nearmiss import (
 )
 from zhida.matcher.vector import ChunkEvaluator, KeyMap
 from zhida.profiles.schema import ProfileSchema
+from zhida.rules.ast import Node, names_in
 from zhida.rules.policy import Criterion, Policy
 
 DEFAULT_CHUNK = 1 << 17  # rows per chunk, at most
@@ -135,6 +136,7 @@ class BatchEvaluator:
             [[plan_criterion(c, p) for c in p.criteria] for p in policies] if near_miss else None
         )
         self._crit_keys: dict[int, tuple[Any, ...]] = {}
+        self.fields = fields_read(policies)
 
     def evaluate_chunk(self, chunk: Chunk) -> ChunkResult:
         ev = ChunkEvaluator(chunk, self.as_of, self.keys)
@@ -159,9 +161,12 @@ class BatchEvaluator:
         result = ChunkResult(chunk.start, chunk.stop, outcome, rows.rows, index, benefit)
         if self.plans is not None:
             mask = np.empty((npol, n), dtype=bool)
+            widest = max((len(p.criteria) for p in self.policies), default=0)
+            scratch = np.empty(n, dtype=np.int8 if widest < 32 else np.int32)  # 4C fits
             for j, (policy, plans) in enumerate(zip(self.policies, self.plans, strict=True)):
+                codes = result.codes(j)
                 near = near_miss_chunk(
-                    ev, policy, result.codes(j), outcome[j], plans, self.as_of, mask[j]
+                    ev, policy, codes, outcome[j], plans, self.as_of, mask[j], scratch
                 )
                 result.near.append(near)
         return result
@@ -198,6 +203,7 @@ class BatchEvaluator:
         columns = self._columns
         if columns is None or columns.df is not df or columns.schema is not schema:
             columns = self._columns = Columns(df, schema)
+            columns.prepare(self.fields)
         if self.threads <= 1:
             for chunk in self.chunks(columns):
                 yield self.evaluate_chunk(chunk)
@@ -210,6 +216,18 @@ class BatchEvaluator:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+
+def fields_read(policies: list[Policy]) -> list[str]:
+    """The profile fields the policies' expressions name, in first-seen order."""
+    nodes: list[Node] = []
+    for p in policies:
+        nodes += [c.when for c in p.all_criteria() if c.when is not None]
+        nodes += list(p.defines.values())
+        if p.benefit_amount is not None:
+            nodes.append(p.benefit_amount)
+    names = (n.name for node in nodes for n in names_in(node) if not n.is_define)
+    return list(dict.fromkeys(names))
 
 
 def _all_of(rows: list[np.ndarray], out: np.ndarray) -> None:

@@ -15,7 +15,7 @@ for the whole frame, then gathered by code.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,34 @@ class Columns:
         self._arrays: dict[str, Any] = {}
         self._per_unique: dict[tuple[Any, ...], np.ndarray] = {}
         self._lock = threading.Lock()
+
+    def prepare(self, names: Iterable[str]) -> None:
+        """Convert the number and date columns among `names` in one polars pass (nulls
+        filled with NaN, so each comes out without a copy); the others stay lazy."""
+        numeric = (FieldType.INT, FieldType.NUMBER, FieldType.DATE)
+        with self._lock:
+            todo = [
+                n
+                for n in dict.fromkeys(names)
+                if n not in self._arrays
+                and n in self.df.columns
+                and n in self.schema.fields
+                and self.schema.fields[n].type in numeric
+            ]
+            if not todo:
+                return
+            exprs = [
+                (
+                    pl.col(n).cast(pl.Date).to_physical()
+                    if self.schema.fields[n].type is FieldType.DATE
+                    else pl.col(n)
+                )
+                .cast(pl.Float64)
+                .fill_null(np.nan)
+                for n in todo
+            ]
+            for name, series in zip(todo, self.df.select(exprs).get_columns(), strict=True):
+                self._arrays[name] = series.to_numpy()
 
     def column(self, name: str) -> Any:
         with self._lock:

@@ -20,6 +20,7 @@ each following day in turn.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -209,18 +210,19 @@ def near_miss_mask(
     codes: Sequence[np.ndarray], outcome: np.ndarray, out: np.ndarray, scratch: np.ndarray
 ) -> np.ndarray:
     """out (n,) bool := exactly one of the policy's top-level criteria (rows of int8
-    codes; their minimum `outcome`) is not true, and it is false. The C codes sum to
-    2C - 2 when one is false and the rest true, or when two are unknown and the rest true:
-    the outcome (0, not 1) tells them apart. One int8 add per criterion into `scratch`
-    ((n,) int8, or int16 from 64 criteria), nothing allocated."""
+    codes; their minimum `outcome`) is not true, and it is false.
+
+    With C criteria, sum + C x outcome == 2C - 2 says it: an outcome 0 (one false) with
+    the codes summing to 2C - 2 (the others true); an outcome 1 would need the codes to
+    sum to C - 2, less than C unknowns give. One int8 add per criterion into `scratch`
+    ((n,) int8; int32 from 32 criteria, where 4C passes 127), nothing allocated."""
     c = len(codes)
     if c <= 1:
         return np.equal(outcome, 0, out=out) if c else np.logical_and(False, out, out=out)
-    np.add(codes[0], codes[1], out=scratch)
-    for row in codes[2:]:
+    np.multiply(outcome, c, out=scratch)
+    for row in codes:
         np.add(scratch, row, out=scratch)
-    np.equal(scratch, 2 * c - 2, out=out)
-    return np.logical_and(out, np.equal(outcome, 0), out=out)
+    return np.equal(scratch, 2 * c - 2, out=out)
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -272,10 +274,33 @@ def _first_day(unit: str, a: np.ndarray, k: int | None, unbounded: np.int64) -> 
         return np.full(a.shape, unbounded, dtype=np.int64)
     if unit == "days":
         return a + k
+    if len(a) < TABLE_FROM:
+        return _first_month_day(unit, a, k)
+    if a.min() < TABLE_START or a.max() >= TABLE_START + TABLE_DAYS:
+        return _first_month_day(unit, a, k)
+    return np.take(_first_day_table(unit, k), a - TABLE_START)
+
+
+def _first_month_day(unit: str, a: np.ndarray, k: int) -> np.ndarray:
     months = k if unit == "months" else 12 * k if k >= 1 else 12 * k - 11  # years: truncated
     if months >= 1:  # counting forward from a: exactly a + k months
         return add_months(a, months)
     return first_month(a, months)
+
+
+#: the first days of a month or year count depend on the date alone, not on the evaluation
+#: date: for many rows they are looked up in a table of every day from TABLE_START on
+TABLE_START = int(date_to_days(dt.date(1900, 1, 1)))
+TABLE_DAYS = int(date_to_days(dt.date(2100, 1, 1))) - TABLE_START
+TABLE_FROM = 64  # rows, from which a table pays for itself
+
+
+@functools.lru_cache(maxsize=32)
+def _first_day_table(unit: str, k: int) -> np.ndarray:
+    days = np.arange(TABLE_START, TABLE_START + TABLE_DAYS, dtype=np.int64)
+    table = _first_month_day(unit, days, k)
+    table.flags.writeable = False
+    return table
 
 
 class _Vector:
@@ -375,20 +400,22 @@ def near_miss_chunk(
     plans: list[Plan | None],
     as_of: dt.date,
     mask: np.ndarray,
+    scratch: np.ndarray,
 ) -> NearRows:
-    """The near misses of one policy in a chunk, their mask written into `mask` ((n,) bool).
+    """The near misses of one policy in a chunk, their mask written into `mask` ((n,) bool;
+    `scratch` as `near_miss_mask` wants it).
 
     `ev` is the chunk's evaluator (matcher/vector.ChunkEvaluator), `codes` the policy's
     top-level criterion rows and `outcome` their minimum, `plans` the
     `plan_criterion` of each top-level criterion: holds_on is computed only at the
     near-miss rows whose false criterion has a plan."""
-    scratch = np.empty(len(outcome), dtype=np.int8 if len(codes) < 64 else np.int16)
     near_miss_mask(codes, outcome, mask, scratch)
     found: list[tuple[np.ndarray, np.ndarray]] = []
     for plan, row in zip(plans, codes, strict=True):
         if plan is None:
             continue
-        sel = np.flatnonzero(np.logical_and(mask, np.equal(row, 0)))
+        hit = np.equal(row, 0, out=scratch.view(bool)[: len(mask)])
+        sel = np.flatnonzero(np.logical_and(hit, mask, out=hit))
         if len(sel):
             found.append((sel, holds_on_days(ev, policy, plan, sel, as_of)))
     if not found:
