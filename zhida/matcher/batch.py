@@ -27,6 +27,7 @@ from zhida.matcher.nearmiss import (
     NearRows,
     Plan,
     near_miss_chunk,
+    near_miss_mask,
     plan_criterion,
 )
 from zhida.matcher.vector import ChunkEvaluator, KeyMap
@@ -145,13 +146,22 @@ class BatchEvaluator:
         benefit: list[np.ndarray] = []
         rows = _Rows(n)
         index: list[list[int]] = []
+        near = self.plans is not None
+        mask = np.empty((npol, n) if near else (0, n), dtype=bool)
+        widest = max((len(p.criteria) for p in self.policies), default=0)
+        total = np.empty(n if near else 0, dtype=np.int8 if widest < 64 else np.int16)
         for j, policy in enumerate(self.policies):
             idx = [
                 rows.add(self._crit_key(c, policy), lambda c=c, p=policy: self._criterion(ev, c, p))
                 for c in policy.criteria
             ]
             index.append(idx)
-            _all_of([rows.rows[i] for i in idx], outcome[j])
+            codes = [rows.rows[i] for i in idx]
+            if near:  # near misses: the codes summed in the same pass as their minimum
+                _all_of(codes, outcome[j], total)
+                near_miss_mask(len(codes), total, outcome[j], mask[j])
+            else:
+                _all_of(codes, outcome[j])
             amount = (
                 np.float64(np.nan)
                 if policy.benefit_amount is None
@@ -160,15 +170,10 @@ class BatchEvaluator:
             benefit.append(np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)))
         result = ChunkResult(chunk.start, chunk.stop, outcome, rows.rows, index, benefit)
         if self.plans is not None:
-            mask = np.empty((npol, n), dtype=bool)
-            widest = max((len(p.criteria) for p in self.policies), default=0)
-            scratch = np.empty(n, dtype=np.int8 if widest < 32 else np.int32)  # 4C fits
             for j, (policy, plans) in enumerate(zip(self.policies, self.plans, strict=True)):
-                codes = result.codes(j)
-                near = near_miss_chunk(
-                    ev, policy, codes, outcome[j], plans, self.as_of, mask[j], scratch
+                result.near.append(
+                    near_miss_chunk(ev, policy, result.codes(j), plans, self.as_of, mask[j], total)
                 )
-                result.near.append(near)
         return result
 
     def _crit_key(self, crit: Criterion, policy: Policy) -> tuple[Any, ...]:
@@ -230,13 +235,18 @@ def fields_read(policies: list[Policy]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _all_of(rows: list[np.ndarray], out: np.ndarray) -> None:
-    """out = the minimum of the rows (Kleene `and`), eligible when there are none."""
+def _all_of(rows: list[np.ndarray], out: np.ndarray, total: np.ndarray | None = None) -> None:
+    """out = the minimum of the rows (Kleene `and`), eligible when there are none; with
+    `total`, their sum there too, in the same pass (for near misses)."""
     if not rows:
         out[...] = 2
     elif len(rows) == 1:
         out[...] = rows[0]
     else:
         np.minimum(rows[0], rows[1], out=out)
+        if total is not None:
+            np.add(rows[0], rows[1], out=total)
         for r in rows[2:]:
             np.minimum(out, r, out=out)
+            if total is not None:
+                np.add(total, r, out=total)

@@ -206,23 +206,17 @@ def _test(call: Node, op: str, consts: list[Node]) -> Plan:
 # -- vectorised -------------------------------------------------------------------
 
 
-def near_miss_mask(
-    codes: Sequence[np.ndarray], outcome: np.ndarray, out: np.ndarray, scratch: np.ndarray
-) -> np.ndarray:
-    """out (n,) bool := exactly one of the policy's top-level criteria (rows of int8
-    codes; their minimum `outcome`) is not true, and it is false.
-
-    With C criteria, sum + C x outcome == 2C - 2 says it: an outcome 0 (one false) with
-    the codes summing to 2C - 2 (the others true); an outcome 1 would need the codes to
-    sum to C - 2, less than C unknowns give. One int8 add per criterion into `scratch`
-    ((n,) int8; int32 from 32 criteria, where 4C passes 127), nothing allocated."""
-    c = len(codes)
+def near_miss_mask(c: int, total: np.ndarray, outcome: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out (n,) bool := exactly one of a policy's c top-level criteria is not true, and it
+    is false, from `total`, the sum of their int8 codes ((n,) int8 from fewer than 64
+    criteria; overwritten), and `outcome`, their minimum. The codes sum to 2C - 2 when
+    one is false and the rest true, or when two are unknown and the rest true: the
+    outcome (0, not 1) tells them apart. Nothing allocated."""
     if c <= 1:
         return np.equal(outcome, 0, out=out) if c else np.logical_and(False, out, out=out)
-    np.multiply(outcome, c, out=scratch)
-    for row in codes:
-        np.add(scratch, row, out=scratch)
-    return np.equal(scratch, 2 * c - 2, out=out)
+    np.equal(total, 2 * c - 2, out=out)
+    ineligible = np.equal(outcome, 0, out=total.view(bool)[: len(out)])
+    return np.logical_and(out, ineligible, out=out)
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -396,23 +390,20 @@ def near_miss_chunk(
     ev: Any,
     policy: Policy,
     codes: Sequence[np.ndarray],
-    outcome: np.ndarray,
     plans: list[Plan | None],
     as_of: dt.date,
     mask: np.ndarray,
     scratch: np.ndarray,
 ) -> NearRows:
-    """The near misses of one policy in a chunk, their mask written into `mask` ((n,) bool;
-    `scratch` as `near_miss_mask` wants it).
+    """The near misses of one policy in a chunk: `mask`, (n,) bool, as `near_miss_mask`
+    wrote it; `scratch` an (n,) int8 row to use.
 
     `ev` is the chunk's evaluator (matcher/vector.ChunkEvaluator), `codes` the policy's
-    top-level criterion rows and `outcome` their minimum, `plans` the
-    `plan_criterion` of each top-level criterion: holds_on is computed only at the
-    near-miss rows whose false criterion has a plan."""
-    near_miss_mask(codes, outcome, mask, scratch)
+    top-level criterion rows, `plans` the `plan_criterion` of each top-level criterion:
+    holds_on is computed only at the near-miss rows whose false criterion has a plan."""
     found: list[tuple[np.ndarray, np.ndarray]] = []
     for plan, row in zip(plans, codes, strict=True):
-        if plan is None:
+        if plan is None or (not found and not mask.any()):
             continue
         hit = np.equal(row, 0, out=scratch.view(bool)[: len(mask)])
         sel = np.flatnonzero(np.logical_and(hit, mask, out=hit))
