@@ -92,6 +92,16 @@ class ChunkResult:
         )
 
 
+def _rows(value: np.ndarray, n: int) -> np.ndarray:
+    """A value as (n,) rows, read only (it may be a column of the frame, or shared by
+    policies): a view, no copy; a constant broadcast."""
+    if value.shape != (n,):
+        return np.broadcast_to(value, (n,))
+    view = value.view()
+    view.flags.writeable = False
+    return view
+
+
 def _stack(rows: list[np.ndarray], n: int) -> np.ndarray:
     return np.stack(rows) if rows else np.empty((0, n), dtype=np.int8)
 
@@ -108,7 +118,7 @@ class _Rows:
         i = self.slot.get(key)
         if i is None:
             value = np.asarray(compute(), dtype=np.int8)
-            self.rows.append(np.broadcast_to(value, (self.n,)))
+            self.rows.append(_rows(value, self.n))
             i = self.slot[key] = len(self.rows) - 1
         return i
 
@@ -167,7 +177,8 @@ class BatchEvaluator:
                 if policy.benefit_amount is None
                 else ev.eval(policy.benefit_amount, policy)
             )
-            benefit.append(np.broadcast_to(np.asarray(amount, dtype=np.float64), (n,)))
+            amount = np.asarray(amount, dtype=np.float64)
+            benefit.append(_rows(amount, n))
         result = ChunkResult(chunk.start, chunk.stop, outcome, rows.rows, index, benefit)
         if self.plans is not None:
             for j, (policy, plans) in enumerate(zip(self.policies, self.plans, strict=True)):
