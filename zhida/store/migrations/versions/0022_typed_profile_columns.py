@@ -8,7 +8,7 @@ field's type. SQLite: VIRTUAL generated columns (SQLite cannot add stored ones),
 computed when read.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 """
 
 import sqlalchemy as sa
