@@ -326,8 +326,6 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
                 check=True,
             )
             full = json.loads(done.stdout)
-            rss = full["rss_mb"]
-            rss.pop("samples", None)
             keep = {k: full[k] for k in _SUMMARY}
             keep["outcomes"], keep["disagreements"] = full["outcomes"], full["disagreements"]
             keep["final_check_vs_batch"] = full["final_check_vs_batch"]
