@@ -117,3 +117,21 @@ def test_fast_mode_posts_only_what_could_fire() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ZhidaError, match="post must be"):
         RealtimeMatcher([_one(REV_EMP)], post="some")
+
+
+def test_every_truth_table_of_the_connectives() -> None:
+    # each connective over true / false / unknown operands, in both modes and the reference
+    rev, emp = "revenue >= 1亿", "employees >= 10"
+    whens = [f"{rev} or {emp}", f"{rev} and {emp}", f"not ({rev} or {emp})", f"({rev}) != ({emp})"]
+    groups = [
+        "  - id: g\n    label: 组\n    any:\n"
+        f"      - {{id: a, label: 甲, when: {rev}}}\n      - {{id: b, label: 乙, when: {emp}}}\n",
+        "  - id: g\n    label: 组\n    all:\n"
+        f"      - {{id: a, label: 甲, when: {rev}}}\n      - {{id: b, label: 乙, when: {emp}}}\n",
+    ]
+    criteria = [f"  - {{id: w, label: 式, when: '{w}'}}\n" for w in whens] + groups
+    policies = [_one(c, pid=f"t{k}") for k, c in enumerate(criteria)]
+    rows: list[dict[str, object]] = [
+        {"revenue": r, "employees": e} for r in (2e8, 1e7, None) for e in (20, 5, None)
+    ]
+    _modes_agree(policies, rows, AS_OF)
