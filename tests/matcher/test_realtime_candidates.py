@@ -14,20 +14,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from tests.matcher.test_realtime import (
-    AS_OF_ST,
-    EXAMPLES,
-    KNOWN_NUM,
+    KNOWN_CASES,
+    KNOWN_SETTINGS,
+    MISSING_CASES,
+    MISSING_SETTINGS,
     REV_EMP,
     _one,
     _policies,
-    known_criteria,
-    known_profiles,
 )
-from tests.support.strategies import criteria_yaml, profiles
 from zhida.errors import ZhidaError
 from zhida.matcher.realtime import (
     POST_ALL,
@@ -75,28 +72,16 @@ def _modes_agree(policies: list[Policy], rows: list[dict[str, object]], as_of: d
         assert audit.stats["disagreements"] == fast.stats["disagreements"] == 0
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    criteria=st.lists(known_criteria(), min_size=1, max_size=3),
-    benefit=KNOWN_NUM,
-    rows=st.lists(known_profiles(), min_size=1, max_size=8),
-    as_of=AS_OF_ST,
-)
+@KNOWN_SETTINGS
+@given(**KNOWN_CASES)
 def test_fast_mode_agrees_with_durable_rules_on_known_profiles(
     criteria: list[str], benefit: str, rows: list[dict[str, object]], as_of: dt.date
 ) -> None:
     _modes_agree(_policies(criteria, benefit), rows, as_of)
 
 
-@settings(
-    max_examples=max(20, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck)
-)
-@given(
-    criteria=st.lists(criteria_yaml(), min_size=1, max_size=2),
-    benefit=KNOWN_NUM,
-    rows=st.lists(profiles(), min_size=1, max_size=8),
-    as_of=AS_OF_ST,
-)
+@MISSING_SETTINGS
+@given(**MISSING_CASES)
 def test_fast_mode_agrees_with_the_reference_on_missing_values(
     criteria: list[str], benefit: str, rows: list[dict[str, object]], as_of: dt.date
 ) -> None:

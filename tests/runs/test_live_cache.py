@@ -82,24 +82,25 @@ def test_a_newly_published_version_decides_the_next_declaration(url: str) -> Non
         assert now is not first and now.version_ids == {"rev": v2}
 
 
-def test_a_retired_version_is_no_longer_judged(url: str) -> None:
+def _edit_published(url: str, **values: str) -> None:
+    """Publish a policy, see it used, then change its row in place."""
     v1 = _publish(url, _policy("rev", "1000万"), "rev")
     assert _declare(url, "1500万") is not None
     with session_scope(url) as s:
         version = s.get(PolicyVersion, v1)
         assert version is not None
-        version.status = "retired"
+        for name, value in values.items():
+            setattr(version, name, value)
+
+
+def test_a_retired_version_is_no_longer_judged(url: str) -> None:
+    _edit_published(url, status="retired")
     with session_scope(url) as s:
         assert live_matcher(s).policies == {}
 
 
 def test_a_version_edited_in_place_is_not_served_stale(url: str) -> None:
-    v1 = _publish(url, _policy("rev", "1000万"), "rev")
-    assert _declare(url, "1500万") is not None
-    with session_scope(url) as s:
-        version = s.get(PolicyVersion, v1)
-        assert version is not None
-        version.yaml_text = _policy("rev", "3000万")  # same id, new text
+    _edit_published(url, yaml_text=_policy("rev", "3000万"))  # same id, new text
     assert _declare(url, "1600万") is None
 
 
