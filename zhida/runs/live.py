@@ -10,8 +10,8 @@ The API and `zhida events post` both call `process_event`.
 The matcher judges with `post="candidates"`: durable_rules gets the events of the
 rules that could fire, the compiled criteria decide the rest (see
 `zhida.matcher.realtime`). `live_matcher` keeps the matchers built for the API's
-requests (a self-declaration on /me, an officer's correction): one per set of
-published versions (their ids and content hashes, read at each call, so a version
+requests (a self-declaration on /me, an officer's correction): one per database and
+set of published versions (their ids and content hashes, read at each call, so a version
 published or retired a moment ago is used at once), at most `CACHE_SIZE`, built once
 whatever the threads; one dropped from the cache is freed when its last user is done
 (its rulesets are freed when it is collected).
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
@@ -76,7 +77,7 @@ def _build(versions: list[tuple[PolicyVersion, CompiledVersion]]) -> LiveMatcher
     )
 
 
-_CacheKey = tuple[tuple[int, str], ...]
+_CacheKey = tuple[object, ...]  # the database, then (version id, content hash) each
 _cache: OrderedDict[_CacheKey, LiveMatcher] = OrderedDict()
 _cache_lock = threading.Lock()  # guards _cache and _building
 _building: dict[_CacheKey, threading.Lock] = {}  # one lock per set being built
@@ -86,7 +87,12 @@ def live_matcher(session: Session) -> LiveMatcher:
     """The shared matcher of the versions published now, built once per set of versions
     (see the module docstring). Not to be closed by the caller."""
     versions = published_versions(session)
-    key = tuple(sorted((v.id, content_sha256(v.yaml_text, v.schema_yaml)) for v in versions))
+    bind = session.get_bind()
+    database = (bind if isinstance(bind, Engine) else bind.engine).url.render_as_string()
+    key = (
+        database,
+        *sorted((v.id, content_sha256(v.yaml_text, v.schema_yaml)) for v in versions),
+    )
     with _cache_lock:
         found = _cache.get(key)
         if found is not None:
