@@ -40,12 +40,12 @@ class DisputeNotOpen(SelfServiceError):
 def _apply(
     session: Session, profile_id: str, field: str, value: Any, as_of: dt.date
 ) -> list[Transition]:
-    from zhida.runs.live import load_live_matcher, process_event
+    from zhida.runs.live import live_matcher, process_event
 
     stored = get_profile(session, profile_id)
     if stored is None:
         raise SelfServiceError(f"no profile '{profile_id}'")
-    matcher = load_live_matcher(session)
+    matcher = live_matcher(session)  # shared, built once per set of published versions
     try:
         event = parse_event(
             {
@@ -59,8 +59,6 @@ def _apply(
         return process_event(session, matcher, event, as_of)
     except EventError as err:
         raise SelfServiceError(err.reason) from None
-    finally:
-        matcher.close()
 
 
 def declare(

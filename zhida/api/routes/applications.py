@@ -264,7 +264,7 @@ def application_form(
     case = load_case(session, row, today)
     current = read_session(session, request, settings, now)
     if current is not None and current.profile_id != row.profile_id and csrf.cross_site(request):
-        return switch_page(request, settings, token)
+        return switch_page(request, settings, f"/a/{token}/switch")
     web, is_new = session_for(session, request, settings, row.profile_id, now)
     earlier = existing_submission(session, row.profile_id, row.policy_id)
     context = policy_context(case, today)
@@ -296,20 +296,27 @@ def application_form(
     return response
 
 
-def switch_page(request: Request, settings: Settings, token: str) -> HTMLResponse:
+SWITCH_TEXT = (
+    "您打开的申报链接属于另一个账号。当前浏览器已登录其他账号，"
+    "确认后将退出当前账号，并以该链接的账号继续办理。"
+)
+
+
+def switch_page(
+    request: Request, settings: Settings, action: str, text: str = SWITCH_TEXT
+) -> HTMLResponse:
     """Another site opened a link of another profile than the signed-in one: ask before
-    switching (login CSRF), with a double-submit token."""
+    switching (login CSRF), with a double-submit token; the form posts to `action`."""
     form = csrf.form_token(request, settings)
     shown = page(
         request,
         "login_confirm.html",
         {
             "heading": "切换账号",
-            "text": "您打开的申报链接属于另一个账号。当前浏览器已登录其他账号，"
-            "确认后将退出当前账号，并以该链接的账号继续办理。",
+            "text": text,
             "button": "切换账号并继续",
             "csrf_token": form.value,
-            "action": f"/a/{token}/switch",
+            "action": action,
         },
     )
     form.set_on(shown, settings)
@@ -330,13 +337,26 @@ def _switch(
 ) -> Response:
     row = resolve_token(session, token, now)
     response = RedirectResponse(f"/a/{token}", status_code=303)
+    return switch_to(session, request, settings, row.profile_id, now, response)
+
+
+def switch_to(
+    session: Session,
+    request: Request,
+    settings: Settings,
+    profile_id: str,
+    now: dt.datetime,
+    response: Response,
+) -> Response:
+    """The switch confirmed: end the current session, start `profile_id`'s, set its
+    cookie on `response` (a redirect)."""
     response.headers.update(SECURITY_HEADERS)
     earlier = read_session(session, request, settings, now)
-    if earlier is not None and earlier.profile_id == row.profile_id:
+    if earlier is not None and earlier.profile_id == profile_id:
         return response  # switched already (a second click)
     if earlier is not None:
         end_session(session, earlier, now)
-    web = new_session(session, settings, row.profile_id, now)
+    web = new_session(session, settings, profile_id, now)
     session.commit()
     set_session_cookie(response, settings, web)
     return response
