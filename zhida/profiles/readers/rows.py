@@ -10,7 +10,13 @@ import polars as pl
 
 from zhida.errors import ProfileDataError, RowError
 from zhida.profiles.readers.batch import ProfileBatch, polars_dtype
-from zhida.profiles.readers.convert import clean_strings, convert_column, show_value
+from zhida.profiles.readers.convert import (
+    bad_column,
+    clean_strings,
+    convert_frame,
+    plan_column,
+    show_value,
+)
 from zhida.profiles.readers.raw import Raw
 from zhida.profiles.readers.seen import SeenIds, id_hashes
 from zhida.profiles.schema import Audience, ProfileSchema, SchemaSet
@@ -164,28 +170,44 @@ def _checked_ids(
 def _audience_columns(
     df: pl.DataFrame, schema: ProfileSchema, rows: IntArray, ids: pl.Series, reasons: Reasons
 ) -> dict[str, pl.Series]:
-    """The schema's columns for the rows of one audience, converted; bad values noted."""
+    """The schema's columns for the rows of one audience, converted by one query
+    (`convert_frame`); the bad values noted, in field order within a row."""
     whole = rows.size == df.height
     sub = df if whole else df[rows]
+    planned = {
+        fl.name: plan_column(sub[fl.name], fl)
+        for fl in schema.fields.values()
+        if fl.name != "id" and fl.name in sub.columns
+    }
+    out = convert_frame(planned, schema.fields)
     cols: dict[str, pl.Series] = {}
     for fl in schema.fields.values():
         if fl.name == "id":
             cols["id"] = ids if whole else ids.gather(rows)
-            continue
-        if fl.name not in sub.columns:
+        elif fl.name in planned:
+            cols[fl.name] = out[fl.name]
+        else:
             cols[fl.name] = pl.Series(fl.name, [None] * rows.size, dtype=polars_dtype(fl.type))
+    flags = [c for c in out.columns if c not in cols]
+    if not flags:
+        return cols
+    any_bad = out.select(pl.any_horizontal(flags)).to_series()
+    local = np.flatnonzero(bool_np(any_bad))
+    if local.size == 0:
+        return cols
+    bad_rows = out.select(flags)[local]
+    for fl in schema.fields.values():
+        flag = bad_column(fl.name)
+        if flag not in bad_rows.columns:
             continue
-        raw_col = sub[fl.name]
-        conv = convert_column(raw_col, fl)
-        values = conv.values
-        if values.dtype != polars_dtype(fl.type):
-            values = values.cast(polars_dtype(fl.type))
-        cols[fl.name] = values.alias(fl.name)
-        if conv.bad is not None and conv.bad.any():
-            local = np.flatnonzero(conv.bad)
-            shown = raw_col.gather(local).to_list()
-            for j, v in zip(local.tolist(), shown, strict=True):
-                reasons.setdefault(int(rows[j]), []).append(f"{fl.name}: {conv.explain(v)}")
+        hit = bool_np(bad_rows[flag])
+        if not hit.any():
+            continue
+        where = local[hit]
+        explain = planned[fl.name][1].explain
+        shown = sub[fl.name].gather(where).to_list()
+        for j, v in zip(where.tolist(), shown, strict=True):
+            reasons.setdefault(int(rows[j]), []).append(f"{fl.name}: {explain(v)}")
     return cols
 
 
