@@ -39,9 +39,14 @@ def _suggest(name: str, candidates: dict[str, str]) -> str | None:
 
 
 def _check_columns(
-    columns: list[str], schemas: SchemaSet, forced: Audience | None, fname: str
+    columns: list[str],
+    schemas: SchemaSet,
+    forced: Audience | None,
+    fname: str,
+    warned: set[str] | None = None,
 ) -> list[str]:
-    """Warnings for the columns that are ignored; a file without an `id` column is refused."""
+    """Warnings for the columns that are ignored (but not those in `warned`, the columns
+    of earlier batches; it gets this batch's); a file without an `id` column is refused."""
     audiences = [forced] if forced is not None else list(Audience)
     known = {name for a in audiences for name in schemas[a].fields}
     other = {name for a in Audience for name in schemas[a].fields} - known
@@ -54,6 +59,10 @@ def _check_columns(
     for col in columns:
         if col == "kind" or col in known or col.startswith("\x00"):
             continue
+        if warned is not None:
+            if col in warned:
+                continue
+            warned.add(col)
         if col in other and forced is not None:
             article = "an" if forced.value[0] in "aeiou" else "a"
             warnings.append(f"column '{col}' is not {article} {forced.value} field; ignored")
@@ -217,14 +226,16 @@ def to_batch(
     forced: Audience | None,
     fname: str,
     seen: SeenIds | None = None,
+    warned: set[str] | None = None,
 ) -> ProfileBatch:
     """Validate and convert a file's rows; rows with any reason are skipped and reported.
 
-    For one batch of a streamed file, `seen` carries the ids of the batches before it."""
+    For one batch of a streamed file, `seen` carries the ids of the batches before it
+    and `warned` the columns they warned about."""
     df = raw.df
     n = df.height
     audiences = [forced] if forced is not None else list(Audience)
-    warnings = [*raw.warnings, *_check_columns(df.columns, schemas, forced, fname)]
+    warnings = [*raw.warnings, *_check_columns(df.columns, schemas, forced, fname, warned)]
 
     reasons: Reasons = {i: [r] for i, r in raw.row_errors.items()}
     pre_bad = np.zeros(n, dtype=np.bool_)
