@@ -97,6 +97,11 @@ def _kind_codes(
 ) -> npt.NDArray[np.int8]:
     """Which audience (index into `audiences`) each row belongs to; -1 for none."""
     code = np.full(df.height, -1, dtype=np.int8)
+    one = _one_kind(df, audiences)
+    if one is not None:  # every row names the same audience, exactly: nothing to report
+        code[:] = one
+        code[pre_bad] = -1
+        return code
     kind_col = _text_column(df, "kind", fname) if "kind" in df.columns else None
     if kind_col is None:
         if forced is None:
@@ -124,6 +129,21 @@ def _kind_codes(
                 reasons.setdefault(i, []).append(why)
     code[pre_bad] = -1
     return code
+
+
+def _one_kind(df: pl.DataFrame, audiences: list[Audience]) -> int | None:
+    """The index of the audience every row's `kind` names as written (``enterprise``, no
+    spaces or capitals: what the checks would find), or None."""
+    if "kind" not in df.columns or df.height == 0:
+        return None
+    kind = df.get_column("kind")
+    if kind.dtype != pl.String or kind.null_count():
+        return None
+    first = kind[0]
+    for ai, a in enumerate(audiences):
+        if first == a.value and bool((kind == a.value).all()):
+            return ai
+    return None
 
 
 def _checked_ids(
