@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -270,7 +271,10 @@ class _Failed:
 def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """`items`, produced by a thread up to `depth` ahead of the consumer: the next batch
     is read and checked (polars and numpy release the GIL) while this one is evaluated.
-    An exception in the producer is raised in the consumer, at the item it stopped at."""
+    The thread starts at once, so the first batch is read while the caller gets ready
+    (imports, the take-up model); it stops when the consumer stops, or drops the
+    iterator unstarted. An exception in the producer is raised in the consumer, at
+    the item it stopped at."""
     buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
     done = object()
@@ -296,6 +300,14 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
     worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
     worker.start()
+    consumer: Iterator[T] = _consume(buffer, stop, worker, done)
+    weakref.finalize(consumer, stop.set)
+    return consumer
+
+
+def _consume(
+    buffer: queue.Queue[object], stop: threading.Event, worker: threading.Thread, done: object
+) -> Iterator[T]:
     try:
         while True:
             item = buffer.get()
