@@ -234,10 +234,19 @@ def _audience_columns(
             continue
         where = local[hit]
         explain = planned[fl.name][1].explain
-        shown = sub[fl.name].gather(where).to_list()
+        shown = _values(sub[fl.name].gather(where))
         for j, v in zip(where.tolist(), shown, strict=True):
             reasons.setdefault(int(rows[j]), []).append(f"{fl.name}: {explain(v)}")
     return cols
+
+
+def _values(raw: pl.Series) -> list[object]:
+    """A column's values as Python objects, for the reasons; a date Python cannot hold
+    (year 0, which Parquet can) as polars writes it."""
+    try:
+        return raw.to_list()
+    except ValueError:
+        return raw.cast(pl.String).to_list()
 
 
 def to_batch(
