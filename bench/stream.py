@@ -23,6 +23,7 @@ import datetime as dt
 import filecmp
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -34,6 +35,12 @@ OUT = Path(__file__).parent / "out"
 AS_OF = dt.date(2026, 4, 1)
 ROOT = Path(__file__).resolve().parent.parent
 PIECE = 1_000_000
+
+
+def _cpu_seconds() -> float:
+    """User + system time of this process so far (all its threads)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def _hwm_mb() -> float:
@@ -91,8 +98,8 @@ def stage_evaluate(pack: Path, profiles: Path, out: Path) -> dict:
     import zhida
     from zhida.cli.evaluate import run_evaluate
 
-    print(f"zhida from {Path(zhida.__file__).parent}", file=sys.stderr)
     t0 = time.perf_counter()
+    c0 = _cpu_seconds()
     with out.open("wb") as f:
         saved = sys.stdout
         sys.stdout = os.fdopen(os.dup(f.fileno()), "w")
@@ -102,7 +109,13 @@ def stage_evaluate(pack: Path, profiles: Path, out: Path) -> dict:
             sys.stdout.flush()
             sys.stdout.close()
             sys.stdout = saved
-    return {"seconds": time.perf_counter() - t0, "rss_mb": _hwm_mb(), "exit": code}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "cpu": _cpu_seconds() - c0,
+        "rss_mb": _hwm_mb(),
+        "exit": code,
+        "zhida": str(Path(zhida.__file__).parent),
+    }
 
 
 def stage_polars(profiles: Path, lines: Path, out: Path) -> dict:
@@ -111,12 +124,14 @@ def stage_polars(profiles: Path, lines: Path, out: Path) -> dict:
     frame = pl.read_ndjson(lines)
     base = _hwm_mb()
     t0 = time.perf_counter()
+    c0 = _cpu_seconds()
     df = pl.read_parquet(profiles)
     t_read = time.perf_counter() - t0
     frame.write_ndjson(out)
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
+        "cpu": _cpu_seconds() - c0,
         "read": t_read,
         "rows": df.height,
         "lines": frame.height,
@@ -126,9 +141,10 @@ def stage_polars(profiles: Path, lines: Path, out: Path) -> dict:
 
 
 def _stage(args: list[str], pythonpath: Path) -> dict:
-    # the tree's zhida first; bench from this checkout; not the working directory's
+    # the tree's zhida first; this checkout's stage code (run as a script, so an older
+    # tree's bench/stream.py is not the one run); not the working directory's
     env = dict(os.environ, PYTHONPATH=f"{pythonpath}{os.pathsep}{ROOT}")
-    cmd = [sys.executable, "-m", "bench.stream", *args]
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
     done = subprocess.run(cmd, env=env, cwd=OUT, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -169,25 +185,30 @@ def main() -> None:
     for _ in range(args.repeat):
         for name, tree in codes:
             ev = ["--stage", "evaluate", "--pack", str(pack), "--file", str(path)]
+            load = os.getloadavg()[0]
             r = _stage([*ev, "--out", str(outs[name])], tree)
-            result["runs"].append({"code": name, **r})
+            result["runs"].append({"code": name, "load": load, **r})
             print(json.dumps(result["runs"][-1]), file=sys.stderr)
         if not args.no_polars:
             pol = ["--stage", "polars", "--file", str(path), "--lines", str(outs["new"])]
+            load = os.getloadavg()[0]
             r = _stage([*pol, "--out", str(OUT / "stream-polars.jsonl")], ROOT)
-            result["runs"].append({"code": "polars", **r})
+            result["runs"].append({"code": "polars", "load": load, **r})
             print(json.dumps(result["runs"][-1]), file=sys.stderr)
     result["lines"] = sum(1 for _ in outs["new"].open("rb"))
     if args.old:
         result["old_equals_new"] = filecmp.cmp(outs["old"], outs["new"], shallow=False)
     result["load_after"] = os.getloadavg()
-    best = {}
-    for r in result["runs"]:
-        best[r["code"]] = min(best.get(r["code"], float("inf")), r["seconds"])
-    if "polars" in best:
-        result["new_over_polars"] = round(best["new"] / best["polars"], 2)
+    for key, suffix in (("seconds", ""), ("cpu", "_cpu")):
+        best: dict[str, float] = {}
+        for r in result["runs"]:
+            best[r["code"]] = min(best.get(r["code"], float("inf")), r[key])
+        if "polars" in best:
+            result[f"new_over_polars{suffix}"] = round(best["new"] / best["polars"], 2)
+            if "old" in best:
+                result[f"old_over_polars{suffix}"] = round(best["old"] / best["polars"], 2)
         if "old" in best:
-            result["old_over_polars"] = round(best["old"] / best["polars"], 2)
+            result[f"new_over_old{suffix}"] = round(best["new"] / best["old"], 2)
     print(json.dumps(result, indent=2))
 
 

@@ -500,6 +500,19 @@ def test_dates_outside_the_range_are_bad_rows_in_typed_parquet(tmp_path: Path) -
     assert sorted(e.profile_id or "" for e in batch.errors) == ["E1", "E3"]
 
 
+def test_a_parquet_date_of_year_0_is_a_bad_row_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "y0.parquet"
+    days = pl.Series(["0000-06-01", "2019-05-01"]).str.to_date()
+    pl.DataFrame(
+        {"id": ["E1", "E2"], "kind": ["enterprise"] * 2, "established": days}
+    ).write_parquet(path)
+    batch = read_profiles(path, SCHEMAS)
+    assert _dates_of(batch) == {"E2": dt.date(2019, 5, 1)}
+    [error] = batch.errors
+    assert error.profile_id == "E1"
+    assert "established: '0000-06-01' is outside the dates a profile may hold" in error.reason
+
+
 @pytest.mark.parametrize("ext", ["jsonl", "parquet"])
 def test_nul_characters_and_bad_ids_are_bad_rows(tmp_path: Path, ext: str) -> None:
     """Issue 9.9: the id rule and the NUL rule of validate.py, in the readers whose files

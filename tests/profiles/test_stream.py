@@ -3,6 +3,8 @@ the whole-file errors of a streamed file."""
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +41,26 @@ def test_read_ahead_stops_its_producer_when_the_consumer_stops() -> None:
     for i in read_ahead(items()):
         if i == 3:
             break
+    assert len(produced) < 10
+
+
+def test_read_ahead_starts_at_once_and_stops_when_dropped_unstarted() -> None:
+    started = threading.Event()
+    produced: list[int] = []
+
+    def items() -> Iterator[int]:
+        started.set()
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    ahead = read_ahead(items())
+    assert started.wait(timeout=10)  # reading began before the first item was asked for
+    worker = next(t for t in threading.enumerate() if t.name == "read-ahead")
+    del ahead
+    gc.collect()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
     assert len(produced) < 10
 
 

@@ -120,9 +120,9 @@ def run_evaluate(
 ) -> int:
     """Read, evaluate and write batch by batch (`stream_profiles`): memory is bounded by
     the batch; each batch's bad rows are reported as it is read, the next batch is read
-    while one is evaluated (`read_ahead`)."""
+    while one is evaluated (`read_ahead`); the first is read while the evaluator is
+    imported."""
     from zhida.profiles.readers import read_ahead, stream_profiles
-    from zhida.ranking.evaluate import evaluate_batches_to_jsonl
 
     model = takeup_model(model_path)
     pack = load_policies(policies)
@@ -136,6 +136,9 @@ def run_evaluate(
             seen["warned"] += len(batch.warnings)
             yield batch.frames
 
+    ahead = read_ahead(batches())
+    from zhida.ranking.evaluate import evaluate_batches_to_jsonl
+
     out = sys.stdout.buffer
     with progress_bar(err, 0, "评估中") as bar:
         task = bar.add_task("evaluate", total=None) if bar else None
@@ -146,7 +149,7 @@ def run_evaluate(
 
         evaluate_batches_to_jsonl(
             pack.policies,
-            read_ahead(batches()),
+            ahead,
             pack.schemas,
             as_of,
             out,

@@ -3,9 +3,10 @@
 A string field whose name says what it holds (``uscc``, ``*_phone``, ``region``,
 ``industry``...) has a `FieldFormat`: its rule (a regex, a set of values or a
 checksum), the words that say why a value breaks it, a scalar check
-(`FieldFormat.is_valid`, used for events) and a vectorised one
-(`FieldFormat.valid_mask`, used by the file readers), both built from the same
-definition. `format_of(name)` finds the format of a field.
+(`FieldFormat.is_valid`, used for events) and a vectorised one as a polars
+expression (`FieldFormat.valid_expr`, which the file readers put in the one
+``select`` that checks a batch; `FieldFormat.valid_mask` runs it over a series),
+both built from the same definition. `format_of(name)` finds the format of a field.
 
 Every ``*_valid_mask`` function takes a polars String series and returns a numpy
 boolean array that is True where the value is present *and* valid; nulls give
@@ -30,7 +31,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import phonenumbers
 import polars as pl
 
 from zhida.profiles.schema import FieldType
@@ -53,8 +53,10 @@ __all__ = [
     "TYPE_REASONS",
     "FieldFormat",
     "bool_np",
+    "date_range_expr",
     "date_reason",
     "format_of",
+    "has_nul_expr",
     "has_nul_mask",
     "id_problem",
     "id_valid_mask",
@@ -65,7 +67,10 @@ __all__ = [
     "is_valid_uscc",
     "mask_phone",
     "parse_dates",
+    "parse_dates_expr",
+    "phone_valid_expr",
     "phone_valid_mask",
+    "region_valid_expr",
     "region_valid_mask",
     "show_text",
     "uscc_valid_mask",
@@ -102,6 +107,8 @@ def is_valid_phone(value: str | None) -> bool:
     """True for a valid phone number written in E.164 form (``+8613812345678``)."""
     if not isinstance(value, str) or not _E164.match(value):
         return False
+    import phonenumbers  # 70 ms to import: the readers need it only for rare numbers
+
     try:
         num = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
@@ -110,21 +117,32 @@ def is_valid_phone(value: str | None) -> bool:
 
 
 def phone_valid_mask(s: pl.Series) -> BoolArray:
+    """Vectorised :func:`is_valid_phone` over a series (see :func:`phone_valid_expr`)."""
+    return _valid_where(s, phone_valid_expr)
+
+
+def phone_valid_expr(e: pl.Expr) -> pl.Expr:
     """Vectorised :func:`is_valid_phone`.
 
     Chinese mobile numbers (``+861[3-9]`` and 9 digits, nearly all real data) are
     accepted by one regex over the column; only the distinct remaining values go
     through ``phonenumbers``.
     """
-    fast = bool_np(s.str.contains(CN_MOBILE_RE))
-    rest_idx = np.flatnonzero(~fast & bool_np(s.is_not_null()))
-    if rest_idx.size == 0:
+    return e.map_batches(_phones_valid, return_dtype=pl.Boolean)
+
+
+def _phones_valid(s: pl.Series) -> pl.Series:
+    fast = s.str.contains(CN_MOBILE_RE).fill_null(False)
+    rest = s.filter(s.is_not_null() & ~fast).unique()
+    good = [v for v in rest.to_list() if is_valid_phone(v)]
+    if not good:
         return fast
-    rest = s.gather(rest_idx)
-    good = [v for v in rest.unique().to_list() if is_valid_phone(v)]
-    if good:
-        fast[rest_idx] = bool_np(rest.is_in(pl.Series(good, dtype=pl.String).implode()))
-    return fast
+    return fast | s.is_in(pl.Series(good, dtype=pl.String).implode()).fill_null(False)
+
+
+def _valid_where(s: pl.Series, valid: Callable[[pl.Expr], pl.Expr]) -> BoolArray:
+    """A format's expression over a series: True where present and valid."""
+    return bool_np(s.to_frame("v").select(valid(pl.col("v"))).to_series())
 
 
 # --------------------------------------------------------------------------- regions
@@ -136,7 +154,11 @@ def is_valid_region(value: str | None) -> bool:
 
 
 def region_valid_mask(s: pl.Series) -> BoolArray:
-    return bool_np(s.str.contains(REGION_RE))
+    return _valid_where(s, region_valid_expr)
+
+
+def region_valid_expr(e: pl.Expr) -> pl.Expr:
+    return e.str.contains(REGION_RE)
 
 
 # --------------------------------------------------------------------------- dates
@@ -174,19 +196,24 @@ def date_reason(value: object) -> str:
 
 def in_date_range(s: pl.Series) -> pl.Series:
     """A pl.Date series with the dates outside DATE_MIN..DATE_MAX set to null."""
-    return s.set(s.is_not_null() & ~s.is_between(DATE_MIN, DATE_MAX), None)
+    return s.to_frame("v").select(date_range_expr(pl.col("v")).alias(s.name)).to_series()
+
+
+def date_range_expr(e: pl.Expr) -> pl.Expr:
+    """A pl.Date expression with the dates outside DATE_MIN..DATE_MAX set to null."""
+    return pl.when(e.is_between(DATE_MIN, DATE_MAX)).then(e)
 
 
 def parse_dates(s: pl.Series) -> pl.Series:
     """Parse ``YYYY-MM-DD`` strings to ``pl.Date``; anything else, or a date outside
     DATE_MIN..DATE_MAX, becomes null."""
-    frame = pl.DataFrame({"s": s})
-    return in_date_range(
-        frame.select(
-            pl.when(pl.col("s").str.contains(DATE_RE))
-            .then(pl.col("s").str.to_date("%Y-%m-%d", strict=False))
-            .alias(s.name)
-        ).to_series()
+    return s.to_frame("s").select(parse_dates_expr(pl.col("s")).alias(s.name)).to_series()
+
+
+def parse_dates_expr(e: pl.Expr) -> pl.Expr:
+    """:func:`parse_dates` as an expression over a String expression."""
+    return date_range_expr(
+        pl.when(e.str.contains(DATE_RE)).then(e.str.to_date("%Y-%m-%d", strict=False))
     )
 
 
@@ -208,7 +235,7 @@ class FieldFormat:
 
     reason: str
     is_valid: Callable[[str], bool]
-    valid_mask: Callable[[pl.Series], BoolArray]
+    valid_expr: Callable[[pl.Expr], pl.Expr]  # over a String expression: True where valid
     case: Case = ""
     people_reason: str = "格式不正确"
     shown_in_file: Callable[[str], str] = show_text
@@ -220,11 +247,15 @@ class FieldFormat:
         s = value.strip()
         return s.upper() if self.case == "upper" else s.lower() if self.case == "lower" else s
 
-    def normalise_column(self, s: pl.Series) -> pl.Series:
-        """A column of stripped values in this format's case."""
+    def normalise_expr(self, e: pl.Expr) -> pl.Expr:
+        """An expression of stripped values in this format's case."""
         if self.case == "upper":
-            return s.str.to_uppercase()
-        return s.str.to_lowercase() if self.case == "lower" else s
+            return e.str.to_uppercase()
+        return e.str.to_lowercase() if self.case == "lower" else e
+
+    def valid_mask(self, s: pl.Series) -> BoolArray:
+        """`valid_expr` over a series of normalised values: True where present and valid."""
+        return _valid_where(s, self.valid_expr)
 
     def file_error(self, value: str) -> str:
         """Why a normalised value in a profile file is bad."""
@@ -249,7 +280,7 @@ def _regex_format(
     return FieldFormat(
         reason=reason,
         is_valid=lambda v: compiled.match(v) is not None,
-        valid_mask=lambda s: bool_np(s.str.contains(pattern)),
+        valid_expr=lambda e: e.str.contains(pattern),
         case=case,
         people_reason=people_reason,
         shown_in_file=shown_in_file,
@@ -262,7 +293,7 @@ def _one_of(allowed: tuple[str, ...], shown: str) -> FieldFormat:
     return FieldFormat(
         reason=f"is not one of {shown}",
         is_valid=frozenset(allowed).__contains__,
-        valid_mask=lambda s: bool_np(s.is_in(values.implode())),
+        valid_expr=lambda e: e.is_in(values.implode()),
         case="upper",
         people_reason=f"须为 {'、'.join(allowed)} 之一",
     )
@@ -285,7 +316,9 @@ def _mask_secret(value: str) -> str:
 USCC = FieldFormat(
     reason="is not a valid USCC (统一社会信用代码)",
     is_valid=is_valid_uscc,
-    valid_mask=uscc_valid_mask,
+    valid_expr=lambda e: e.map_batches(
+        lambda s: pl.Series(s.name, uscc_valid_mask(s)), return_dtype=pl.Boolean
+    ),
     case="upper",
     file_reason=_uscc_problem,
     people_reason="不是有效的统一社会信用代码（18位，含校验位）",
@@ -293,7 +326,7 @@ USCC = FieldFormat(
 PHONE = FieldFormat(
     reason="is not a valid phone number (E.164, like +8613800000000)",
     is_valid=is_valid_phone,
-    valid_mask=phone_valid_mask,
+    valid_expr=phone_valid_expr,
     shown_in_file=mask_phone,
     shown_in_event=lambda _: "a phone number",
     people_reason="不是有效的电话号码（如 +8613800000000）",
@@ -301,7 +334,7 @@ PHONE = FieldFormat(
 REGION = FieldFormat(
     reason="is not a 6-digit region code",
     is_valid=is_valid_region,
-    valid_mask=region_valid_mask,
+    valid_expr=region_valid_expr,
     people_reason="须为6位行政区划代码（如 330106）",
 )
 INDUSTRY = _regex_format(
@@ -373,9 +406,14 @@ def id_valid_mask(s: pl.Series) -> BoolArray:
 
 def has_nul_mask(s: pl.Series) -> BoolArray:
     """Strings (or lists of strings) holding a NUL character."""
-    if isinstance(s.dtype, pl.List):
-        return bool_np(s.list.eval(pl.element().str.contains("\x00", literal=True)).list.any())
-    return bool_np(s.str.contains("\x00", literal=True))
+    return bool_np(s.to_frame("v").select(has_nul_expr(pl.col("v"), s.dtype)).to_series())
+
+
+def has_nul_expr(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """:func:`has_nul_mask` as an expression over a String or List(String) expression."""
+    if isinstance(dtype, pl.List):
+        return e.list.eval(pl.element().str.contains("\x00", literal=True)).list.any()
+    return e.str.contains("\x00", literal=True)
 
 
 # --------------------------------------------------------------------------- typed values

@@ -27,9 +27,7 @@ import polars as pl
 
 from zhida.matcher.batch import DEFAULT_CHUNK, BatchEvaluator
 from zhida.matcher.columns import Columns
-from zhida.matcher.explain import explain_text
 from zhida.matcher.output import result_frame, write_jsonl
-from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.schema import Audience, SchemaSet
 from zhida.ranking.exclusion import exclusion_pairs, rank_exclusions
 from zhida.ranking.heuristic import ranks
@@ -168,7 +166,11 @@ def _write_explained(
     as_of: dt.date,
     out: IO[bytes],
 ) -> None:
-    """--explain: the reference interpreter's trace for each printed line (slow, opt-in)."""
+    """--explain: the reference interpreter's trace for each printed line (slow, opt-in;
+    its modules are imported here, so that a plain evaluate starts without them)."""
+    from zhida.matcher.explain import explain_text
+    from zhida.matcher.reference import evaluate_define_values, evaluate_policy
+
     profiles = {r["id"]: r for r in rows.to_dicts()}
     schema = schemas[audience]
     for line in frame.to_dicts():

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
@@ -21,7 +24,31 @@ from zhida.rules.ast import Call, ListLit, Literal, Name, Node, Op
 UNITS = {"%": Decimal("0.01"), "万": Decimal(10) ** 4, "亿": Decimal(10) ** 8}
 
 _GRAMMAR = resources.files("zhida.rules").joinpath("grammar.lark").read_text(encoding="utf-8")
-_LARK = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def grammar_cache() -> str | bool:
+    """Where lark keeps the analysed grammar between runs (in the user's cache
+    directory: loading it takes a tenth of building the LALR tables), or False when
+    there is no writable place. lark writes the hash of the grammar, its options and
+    its own version at the top and rebuilds the file when they change."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "zhida"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK):
+        return False
+    return str(folder / "grammar-py{}{}.lark-cache".format(*sys.version_info[:2]))
+
+
+def build_parser(cache: str | bool) -> Lark:
+    return Lark(
+        _GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False, cache=cache
+    )
+
+
+_LARK = build_parser(grammar_cache())
 
 # Characters people type on a Chinese keyboard by mistake, and what they meant.
 _FULL_WIDTH_HINTS = {

@@ -1,4 +1,8 @@
-"""Reading YAML with the place of every node, so errors can say FILE:LINE:COL."""
+"""Reading YAML with the place of every node, so errors can say FILE:LINE:COL.
+
+A document is read with libyaml (`yaml.CSafeLoader`, several times faster) when
+PyYAML has it; a document libyaml refuses is read again with the pure-Python
+loader, whose words the error messages have always used."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from zhida.rules.parser import ExprPlace
 #: deepest nesting of YAML mappings and lists in a policy or schema file
 MAX_YAML_DEPTH = 50
 
+_FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+Loader = type[yaml.SafeLoader]
+
 
 class Doc:
     """One YAML file: its text lines and helpers to read nodes with places."""
@@ -19,8 +26,14 @@ class Doc:
         self.lines = text.splitlines()
 
     def compose(self) -> yaml.Node | None:
+        if _FAST_LOADER is not None:
+            try:
+                self._check_depth(_FAST_LOADER)
+                return _plain_style_is_none(yaml.compose(self.text, Loader=_FAST_LOADER))
+            except Exception:  # the pure loader below says what is wrong, in its words
+                pass
         try:
-            self._check_depth()
+            self._check_depth(yaml.SafeLoader)
             return yaml.compose(self.text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
@@ -30,11 +43,11 @@ class Doc:
         except yaml.YAMLError as err:
             raise self.error(f"malformed YAML: {err}", Location(self.path, 1, 1)) from None
 
-    def _check_depth(self) -> None:
+    def _check_depth(self, loader: Loader) -> None:
         """Refuse collections nested deeper than MAX_YAML_DEPTH, read as a stream of
         events (PyYAML composes nodes recursively: a deeper file is a RecursionError)."""
         depth = 0
-        for event in yaml.parse(self.text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(self.text, Loader=loader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
@@ -98,6 +111,23 @@ class Doc:
         if node.start_mark.line == node.end_mark.line:
             return ExprPlace(self.path, line, col)
         return _FixedPlace(self.path, line, col)
+
+
+def _plain_style_is_none(root: yaml.Node | None) -> yaml.Node | None:
+    """libyaml gives a plain scalar the style '', the pure loader None: make it None."""
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if node.style == "":
+                node.style = None
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return root
 
 
 class _FixedPlace(ExprPlace):

@@ -3,12 +3,17 @@
 A text column is stripped (empty is missing), put in its field's type and checked
 against the field's format (`zhida.profiles.validate`); a typed column (Parquet)
 is cast when its type is compatible. Every bad value gets its reason.
+
+Each column's conversion is a `Plan`: polars expressions in three stages (the
+text or typed source, the converted value, the bad flag), so that all the columns
+of a batch are converted and checked by one lazy query (`convert_frame`), not by a
+few dozen small calls per column.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -23,45 +28,31 @@ from zhida.profiles.validate import (
     NUMBER_UNITS,
     TRUE_WORDS,
     TYPE_REASONS,
-    bool_np,
+    date_range_expr,
     date_reason,
     format_of,
-    has_nul_mask,
-    in_date_range,
-    parse_dates,
+    has_nul_expr,
+    parse_dates_expr,
     show_text,
 )
 
 BoolArray = npt.NDArray[np.bool_]
+Explain = Callable[[object], str]
+_BOOL_WORDS = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
 
 
-def _where(cond: pl.Series, values: pl.Series) -> pl.Series:
-    """`values` where `cond` is true, null elsewhere."""
-    return (
-        pl.DataFrame({"c": cond, "v": values})
-        .select(pl.when(pl.col("c")).then(pl.col("v")).alias(values.name))
-        .to_series()
-    )
+def clean_expr(e: pl.Expr) -> pl.Expr:
+    """Strip whitespace; an empty string is missing."""
+    return _non_empty(e.str.strip_chars())
+
+
+def _non_empty(t: pl.Expr) -> pl.Expr:
+    return pl.when(t.str.len_bytes() > 0).then(t)
 
 
 def clean_strings(s: pl.Series) -> pl.Series:
-    """Strip whitespace; an empty string is missing."""
-    t = s.str.strip_chars()
-    return _where(t.str.len_bytes() > 0, t)
-
-
-def _lost(raw_present: pl.Series, out: pl.Series) -> BoolArray:
-    """Rows where a present input became null: a conversion failure."""
-    return bool_np(raw_present) & bool_np(out.is_null())
-
-
-@dataclass
-class Converted:
-    """A column in its field's dtype, and which of its values were invalid."""
-
-    values: pl.Series
-    bad: BoolArray | None  # rows whose value is invalid
-    explain: Callable[[object], str]  # raw value -> reason, for bad rows only
+    """`clean_expr` over a series."""
+    return s.to_frame("v").select(clean_expr(pl.col("v")).alias(s.name)).to_series()
 
 
 def show_value(v: object) -> str:
@@ -73,40 +64,83 @@ def show_value(v: object) -> str:
     return str(v)
 
 
-def _not_of_type(t: FieldType) -> Callable[[object], str]:
+def _not_of_type(t: FieldType) -> Explain:
     """The reason for a value that does not convert to type `t`."""
     return lambda v: f"{show_value(v)} {TYPE_REASONS[t]}"
 
 
-def convert_column(raw: pl.Series, f: Field) -> Converted:
-    """Convert one column of a file to the field's dtype, and find invalid values."""
-    conv = _convert(raw, f)
+# The stages of a plan read these columns of the query (`T`: the stripped text, `S`: the
+# source, `V`: the value).
+def _txt(name: str) -> pl.Expr:
+    return pl.col(f"\x00\x01t:{name}")
+
+
+def _src(name: str) -> pl.Expr:
+    return pl.col(f"\x00\x01s:{name}")
+
+
+def _val(name: str) -> pl.Expr:
+    return pl.col(f"\x00\x01v:{name}")
+
+
+def bad_column(name: str) -> str:
+    """The name of a field's bad flag in `convert_frame`'s result."""
+    return f"\x00\x01b:{name}"
+
+
+@dataclass
+class Plan:
+    """How one column becomes its field: the text to strip (`T`, for a text column),
+    the source `S` (from `T` or the file's column), the value `V` (from `S`), the bad
+    flag (from `S` and `V`), the final value (from `V` and the flag; `V` itself when
+    None), and the reason for a bad raw value."""
+
+    text: pl.Expr | None
+    source: pl.Expr
+    value: pl.Expr
+    bad: pl.Expr | None
+    explain: Explain
+    final: pl.Expr | None = None
+
+
+def _masked(name: str) -> pl.Expr:
+    """The value, null where its bad flag is set."""
+    return pl.when(~pl.col(bad_column(name))).then(_val(name))
+
+
+def _lost(name: str) -> pl.Expr:
+    """A present source whose value became null: a conversion failure."""
+    return _src(name).is_not_null() & _val(name).is_null()
+
+
+def plan_column(raw: pl.Series, f: Field) -> tuple[pl.Series, Plan]:
+    """The column the plan reads (`raw`, or `raw` as text when only text fits) and the
+    plan that converts it to field `f`.
+
+    A text value holding a NUL is bad; it is reported as such unless the value is bad
+    for another reason (a format, which no NUL passes, or the column's type)."""
+    prepared, plan = _plan(raw, f)
     if f.type not in (FieldType.STRING, FieldType.LIST):
-        return conv
-    nul = has_nul_mask(conv.values)
-    if not nul.any():
-        return conv
-    bad = nul if conv.bad is None else conv.bad | nul
-    explain = conv.explain
-    return Converted(
-        _where(pl.Series(~nul), conv.values).alias(f.name),
-        bad,
-        lambda v: NUL_REASON if _holds_nul(v) else explain(v),
-    )
+        return prepared, plan
+    v = _val(f.name)
+    dtype = pl.List(pl.String) if f.type is FieldType.LIST else pl.String()
+    nul = has_nul_expr(v, dtype).fill_null(False)
+    if plan.bad is not None:
+        return prepared, replace(plan, bad=plan.bad | nul, final=_masked(f.name))
+    return prepared, replace(plan, bad=nul, explain=_nul_reason, final=_masked(f.name))
 
 
-def _holds_nul(v: object) -> bool:
-    if isinstance(v, str):
-        return "\x00" in v
-    return isinstance(v, list | tuple | pl.Series) and any(_holds_nul(e) for e in v)
+def _nul_reason(v: object) -> str:
+    return NUL_REASON
 
 
-def _convert(raw: pl.Series, f: Field) -> Converted:
+def _plan(raw: pl.Series, f: Field) -> tuple[pl.Series, Plan]:
     dtype = raw.dtype
+    c = pl.col(f.name)
     if dtype == pl.Null:
-        return Converted(_all_missing(f, len(raw)), None, show_value)
+        return raw, Plan(None, c, pl.lit(None, dtype=polars_dtype(f.type)), None, show_value)
     if dtype == pl.String:
-        return _from_strings(raw, f)
+        return raw, _from_strings(c, f)
     typed = _from_typed(raw, f)
     if typed is not None:
         return typed
@@ -117,59 +151,64 @@ def _convert(raw: pl.Series, f: Field) -> Converted:
         except Exception:
             as_str = None
     if as_str is None:
-        return Converted(
-            _all_missing(f, len(raw)),
-            bool_np(raw.is_not_null()),
+        return raw, Plan(
+            None,
+            c,
+            pl.lit(None, dtype=polars_dtype(f.type)),
+            _src(f.name).is_not_null(),
             lambda v: f"has the wrong type ({dtype}, expected {f.type.value})",
         )
-    return _from_strings(as_str, f)
+    return as_str, _from_strings(c, f)
 
 
-def _all_missing(f: Field, n: int) -> pl.Series:
-    return pl.Series(f.name, [None] * n, dtype=polars_dtype(f.type))
-
-
-def _int_from_float(x: pl.Series) -> pl.Series:
+def _int_from_float(x: pl.Expr) -> pl.Expr:
     """Integral, finite floats as Int64; anything else becomes null."""
     ok = x.is_finite() & (x.abs() < 9.2e18) & (x == x.floor())
-    return _where(ok, x).cast(pl.Int64, strict=False)
+    return pl.when(ok).then(x).cast(pl.Int64, strict=False)
 
 
-def _from_strings(raw: pl.Series, f: Field) -> Converted:
-    s = clean_strings(raw)
-    present = s.is_not_null()
+def _from_strings(c: pl.Expr, f: Field) -> Plan:
+    """The plan of a text column `c`: stripped (empty is missing), then converted and
+    checked."""
+    return replace(_text_plan(f), text=c, source=_non_empty(_txt(f.name)))
+
+
+def _text_plan(f: Field) -> Plan:
     name = f.name
+    source = _src(name)  # set by _from_strings
+    s = _src(name)
     t = f.type
     if t is FieldType.STRING:
         fmt = format_of(name)
         if fmt is None:
-            return Converted(s.alias(name), None, show_value)
-        s = fmt.normalise_column(s)
-        bad = bool_np(present) & ~fmt.valid_mask(s)
-        values = _where(pl.Series(~bad), s) if bad.any() else s
-        return Converted(values.alias(name), bad, lambda v: fmt.file_error(fmt.normalise(str(v))))
-    if t is FieldType.INT:
-        out = s.cast(pl.Int64, strict=False)
-        missed = bool_np(present) & bool_np(out.is_null())
-        if missed.any():  # "5.0", "1e3": integral numbers written as floats
-            as_int = _int_from_float(s.cast(pl.Float64, strict=False))
-            out = out.fill_null(as_int)
-        return Converted(out.alias(name), _lost(present, out), _not_of_type(FieldType.INT))
-    if t is FieldType.NUMBER:
-        return _number_from_strings(s, present, name)
-    if t is FieldType.BOOL:
-        mapping = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
-        out = s.str.to_lowercase().replace_strict(mapping, default=None, return_dtype=pl.Boolean)
-        return Converted(
-            out.alias(name),
-            _lost(present, out),
-            _not_of_type(FieldType.BOOL),
+            return Plan(None, source, s, None, show_value)
+        bad = s.is_not_null() & ~fmt.valid_expr(_val(name)).fill_null(False)
+        return Plan(
+            None,
+            source,
+            fmt.normalise_expr(s),
+            bad,
+            lambda v: fmt.file_error(fmt.normalise(str(v))),
+            _masked(name),
         )
+    if t is FieldType.INT:
+        # "5.0", "1e3": integral numbers written as floats
+        as_int = _int_from_float(s.cast(pl.Float64, strict=False))
+        value = s.cast(pl.Int64, strict=False).fill_null(as_int)
+        return Plan(None, source, value, _lost(name), _not_of_type(FieldType.INT))
+    if t is FieldType.NUMBER:
+        return _number_from_strings(source, name)
+    if t is FieldType.BOOL:
+        value = s.str.to_lowercase().replace_strict(
+            _BOOL_WORDS, default=None, return_dtype=pl.Boolean
+        )
+        return Plan(None, source, value, _lost(name), _not_of_type(FieldType.BOOL))
     if t is FieldType.DATE:
-        out = parse_dates(s)
-        return Converted(
-            out.alias(name),
-            _lost(present, out),
+        return Plan(
+            None,
+            source,
+            parse_dates_expr(s),
+            _lost(name),
             lambda v: f"{show_value(v)} {date_reason(v)}",
         )
     # LIST: "a;b;c"
@@ -179,84 +218,124 @@ def _from_strings(raw: pl.Series, f: Field) -> Converted:
         .list.eval(pl.element().str.strip_chars())
         .list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
     )
-    return Converted(parts.alias(name), None, show_value)
+    return Plan(None, source, parts, None, show_value)
 
 
-def _number_from_strings(s: pl.Series, present: pl.Series, name: str) -> Converted:
-    # 8000万 / 1.5亿, as in the policy language
-    digits = pl.col("s")
+def _number_from_strings(source: pl.Expr, name: str) -> Plan:
+    """8000万 / 1.5亿, as in the policy language; NaN reads as missing."""
+    s = _src(name)
+    digits = s
     for unit in NUMBER_UNITS:
         digits = digits.str.strip_suffix(unit)
-    frame = pl.DataFrame({"s": s}).select(
-        pl.col("s")
-        .str.slice(-1)
-        .replace_strict(NUMBER_UNITS, default=1.0, return_dtype=pl.Float64)
-        .alias("m"),
-        digits.str.strip_chars().alias("n"),
-    )
-    x = frame["n"].cast(pl.Float64, strict=False) * frame["m"]
-    nan = bool_np(x.is_nan())
-    ok = x.is_finite()
-    out = _where(ok, x).alias(name)
-    bad = _lost(present, out) & ~nan  # NaN reads as missing
-    return Converted(out, bad, _not_of_type(FieldType.NUMBER))
+    scale = s.str.slice(-1).replace_strict(NUMBER_UNITS, default=1.0, return_dtype=pl.Float64)
+    x = digits.str.strip_chars().cast(pl.Float64, strict=False) * scale
+    return _finite_number(source, x, name)
 
 
-def _from_typed(raw: pl.Series, f: Field) -> Converted | None:
+def _finite_number(source: pl.Expr, x: pl.Expr, name: str) -> Plan:
+    """A float value `x`: bad when present and infinite; NaN is missing, not bad. The
+    value stage keeps NaN and infinities for the flag; the mask drops them."""
+    v = _val(name)
+    finite = v.is_finite().fill_null(False)
+    bad = _src(name).is_not_null() & ~finite & ~v.is_nan().fill_null(False)
+    return Plan(None, source, x, bad, _not_of_type(FieldType.NUMBER), pl.when(finite).then(v))
+
+
+def _from_typed(raw: pl.Series, f: Field) -> tuple[pl.Series, Plan] | None:
     """Columns already typed (Parquet): cast when compatible, else None."""
     dtype = raw.dtype
     name = f.name
+    c = pl.col(name)
+    s = _src(name)
     t = f.type
-    present = raw.is_not_null()
     if t is FieldType.INT:
         if dtype.is_integer():
-            out = raw.cast(pl.Int64, strict=False)
-        elif dtype.is_float() or dtype.is_decimal():
-            x = raw.cast(pl.Float64)
-            present = present & ~x.is_nan()
-            out = _int_from_float(x)
-        else:
-            return None
-        return Converted(out.alias(name), _lost(present, out), _not_of_type(FieldType.INT))
+            return raw, Plan(None, c, s.cast(pl.Int64, strict=False), _lost(name), _not_of_type(t))
+        if dtype.is_float() or dtype.is_decimal():
+            x = c.cast(pl.Float64)
+            lost = ~s.is_nan() & _lost(name)  # NaN reads as missing
+            return raw, Plan(None, x, _int_from_float(s), lost, _not_of_type(t))
+        return None
     if t is FieldType.NUMBER:
         if not dtype.is_numeric():
             return None
-        x = raw.cast(pl.Float64)
-        nan = bool_np(x.is_nan())
-        out = _where(x.is_finite(), x).alias(name)
-        return Converted(out, _lost(present, out) & ~nan, _not_of_type(FieldType.NUMBER))
+        return raw, _finite_number(c.cast(pl.Float64), s, name)
     if t is FieldType.BOOL:
         if dtype == pl.Boolean:
-            return Converted(raw.alias(name), None, show_value)
+            return raw, Plan(None, c, s, None, show_value)
         if dtype.is_integer():
-            out = raw.replace_strict({0: False, 1: True}, default=None, return_dtype=pl.Boolean)
-            return Converted(
-                out.alias(name),
-                _lost(present, out),
-                lambda v: f"{show_value(v)} is not 0/1 or a bool",
+            value = s.replace_strict({0: False, 1: True}, default=None, return_dtype=pl.Boolean)
+            return raw, Plan(
+                None, c, value, _lost(name), lambda v: f"{show_value(v)} is not 0/1 or a bool"
             )
         return None
     if t is FieldType.DATE:
         if dtype != pl.Date and not isinstance(dtype, pl.Datetime):
             return None
-        days = raw if dtype == pl.Date else raw.dt.date()
-        out = in_date_range(days)
-        return Converted(
-            out.alias(name),
-            _lost(days.is_not_null(), out),
+        days = c if dtype == pl.Date else c.dt.date()
+        return raw, Plan(
+            None,
+            days,
+            date_range_expr(s),
+            _lost(name),
             lambda v: f"{show_value(v)} {DATE_RANGE_REASON}",
         )
     if t is FieldType.LIST:
-        if isinstance(dtype, pl.List):
-            try:
-                lst = raw.cast(pl.List(pl.String))
-            except Exception:
-                return None
-            out = lst.list.eval(pl.element().str.strip_chars()).list.eval(
-                pl.element().filter(pl.element().is_not_null() & (pl.element().str.len_bytes() > 0))
-            )
-            return Converted(out.alias(name), None, show_value)
-        return None
+        return _typed_list(raw, f)
     if t is FieldType.STRING and isinstance(dtype, pl.Categorical | pl.Enum):
-        return _from_strings(raw.cast(pl.String), f)
+        return raw, _from_strings(c.cast(pl.String), f)
     return None
+
+
+def _typed_list(raw: pl.Series, f: Field) -> tuple[pl.Series, Plan] | None:
+    if not isinstance(raw.dtype, pl.List):
+        return None
+    try:
+        lst = raw.cast(pl.List(pl.String))
+    except Exception:
+        return None
+    items = (
+        _src(f.name)
+        .list.eval(pl.element().str.strip_chars())
+        .list.eval(
+            pl.element().filter(pl.element().is_not_null() & (pl.element().str.len_bytes() > 0))
+        )
+    )
+    return lst, Plan(None, pl.col(f.name), items, None, show_value)
+
+
+def convert_frame(
+    columns: dict[str, tuple[pl.Series, Plan]], fields: dict[str, Field]
+) -> pl.DataFrame:
+    """All the planned columns converted by one lazy query: each field's values (in its
+    dtype, named after it) and, for the fields that can hold bad values, the bad flag
+    (`bad_column`), never null."""
+    plans = {n: p for n, (_, p) in columns.items()}
+    flagged = [n for n, p in plans.items() if p.bad is not None]
+    frame = pl.DataFrame([s.alias(n) for n, (s, _) in columns.items()])
+    texts = [
+        p.text.str.strip_chars().alias(_name(_txt(n)))
+        for n, p in plans.items()
+        if p.text is not None
+    ]
+    return (
+        frame.lazy()
+        .with_columns(texts)
+        .select(p.source.alias(_name(_src(n))) for n, p in plans.items())
+        .with_columns(p.value.alias(_name(_val(n))) for n, p in plans.items())
+        .with_columns(plans[n].bad.fill_null(False).alias(bad_column(n)) for n in flagged)  # type: ignore[union-attr]
+        .select(
+            *(
+                (_val(n) if p.final is None else p.final)
+                .cast(polars_dtype(fields[n].type))
+                .alias(n)
+                for n, p in plans.items()
+            ),
+            *(pl.col(bad_column(n)) for n in flagged),
+        )
+        .collect()
+    )
+
+
+def _name(e: pl.Expr) -> str:
+    return e.meta.output_name()

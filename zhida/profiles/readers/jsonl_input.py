@@ -33,10 +33,23 @@ def read_jsonl(path: Path, fname: str, list_fields: set[str]) -> Raw:
             raise ProfileDataError(
                 f"{fname}: a JSON array, not JSON Lines; write one JSON object per line"
             )
-    fast = _jsonl_fast(data)
-    if fast is not None:
-        return fast
-    return _jsonl_slow(decode(data, fname, "JSON Lines"), fname, list_fields)
+    return read_jsonl_block(data, fname, list_fields)
+
+
+def read_jsonl_block(
+    data: bytes, fname: str, list_fields: set[str], first_line: int = 1, offset: int = 0
+) -> Raw:
+    """Whole lines of a JSON Lines file (all of it, or a block of a streamed one whose
+    first line is `first_line`, `offset` bytes into the file), as raw rows."""
+    if b"\x00" in data:
+        raise ProfileDataError(f"{fname}: binary data, not a JSON Lines file")
+    raw = _jsonl_fast(data)
+    if raw is None:
+        text = decode(data, fname, "JSON Lines", offset)
+        raw = _jsonl_slow(text, fname, list_fields, whole=first_line == 1)
+    if first_line != 1:
+        raw.lines += first_line - 1
+    return raw
 
 
 def _jsonl_fast(data: bytes) -> Raw | None:
@@ -70,8 +83,9 @@ def _jsonl_fast(data: bytes) -> Raw | None:
     return Raw(df, np.arange(1, df.height + 1, dtype=np.int64))
 
 
-def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> Raw:
-    """Line by line with Python's json: a bad line is a bad row, not a failed file."""
+def _jsonl_slow(text: str, fname: str, list_fields: set[str], whole: bool = True) -> Raw:
+    """Line by line with Python's json: a bad line is a bad row, not a failed file
+    (`whole`: a file with no JSON object at all is refused)."""
     cols: dict[str, tuple[list[int], list[Any]]] = {}
     lines: list[int] = []
     errors: dict[int, str] = {}
@@ -122,7 +136,7 @@ def _jsonl_slow(text: str, fname: str, list_fields: set[str]) -> Raw:
         if problems:
             errors[row] = "; ".join(problems)
         row += 1
-    if n_objects == 0:
+    if n_objects == 0 and whole:
         raise ProfileDataError(f"{fname}: no line is a JSON object; not a JSON Lines file")
     n = row
     series: dict[str, pl.Series] = {}

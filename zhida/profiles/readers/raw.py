@@ -35,14 +35,15 @@ def read_bytes(path: Path, fname: str) -> bytes:
         raise ProfileDataError(f"{fname}: cannot read file ({e.strerror})") from None
 
 
-def decode(data: bytes, fname: str, what: str) -> str:
+def decode(data: bytes, fname: str, what: str, offset: int = 0) -> str:
+    """A file's bytes (or a block of them, `offset` bytes into the file) as text."""
     if b"\x00" in data:
         raise ProfileDataError(f"{fname}: binary data, not a {what} file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ProfileDataError(
-            f"{fname}: not UTF-8 text (byte {e.start}); save the {what} file as UTF-8"
+            f"{fname}: not UTF-8 text (byte {offset + e.start}); save the {what} file as UTF-8"
         ) from None
 
 

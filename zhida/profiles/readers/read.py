@@ -28,6 +28,16 @@ from zhida.profiles.readers.rows import to_batch
 from zhida.profiles.schema import Audience, FieldType, SchemaSet
 
 
+def list_fields(schemas: SchemaSet, forced: Audience | None) -> set[str]:
+    """The list fields a JSON Lines file's rows may hold (their values are read as lists)."""
+    return {
+        fl.name
+        for a in ([forced] if forced else list(Audience))
+        for fl in schemas[a].fields.values()
+        if fl.type is FieldType.LIST
+    }
+
+
 def read_profiles(
     path: str | Path, schemas: SchemaSet, kind: Audience | str | None = None
 ) -> ProfileBatch:
@@ -45,13 +55,7 @@ def read_profiles(
     if ext in CSV_EXTENSIONS:
         raw = read_csv(p, fname)
     elif ext in JSONL_EXTENSIONS:
-        list_fields = {
-            fl.name
-            for a in ([forced] if forced else list(Audience))
-            for fl in schemas[a].fields.values()
-            if fl.type is FieldType.LIST
-        }
-        raw = read_jsonl(p, fname, list_fields)
+        raw = read_jsonl(p, fname, list_fields(schemas, forced))
     elif ext in PARQUET_EXTENSIONS:
         raw = read_parquet(p, fname)
     else:

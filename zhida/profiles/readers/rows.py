@@ -10,7 +10,13 @@ import polars as pl
 
 from zhida.errors import ProfileDataError, RowError
 from zhida.profiles.readers.batch import ProfileBatch, polars_dtype
-from zhida.profiles.readers.convert import clean_strings, convert_column, show_value
+from zhida.profiles.readers.convert import (
+    bad_column,
+    clean_strings,
+    convert_frame,
+    plan_column,
+    show_value,
+)
 from zhida.profiles.readers.raw import Raw
 from zhida.profiles.readers.seen import SeenIds, id_hashes
 from zhida.profiles.schema import Audience, ProfileSchema, SchemaSet
@@ -33,9 +39,14 @@ def _suggest(name: str, candidates: dict[str, str]) -> str | None:
 
 
 def _check_columns(
-    columns: list[str], schemas: SchemaSet, forced: Audience | None, fname: str
+    columns: list[str],
+    schemas: SchemaSet,
+    forced: Audience | None,
+    fname: str,
+    warned: set[str] | None = None,
 ) -> list[str]:
-    """Warnings for the columns that are ignored; a file without an `id` column is refused."""
+    """Warnings for the columns that are ignored (but not those in `warned`, the columns
+    of earlier batches; it gets this batch's); a file without an `id` column is refused."""
     audiences = [forced] if forced is not None else list(Audience)
     known = {name for a in audiences for name in schemas[a].fields}
     other = {name for a in Audience for name in schemas[a].fields} - known
@@ -48,6 +59,10 @@ def _check_columns(
     for col in columns:
         if col == "kind" or col in known or col.startswith("\x00"):
             continue
+        if warned is not None:
+            if col in warned:
+                continue
+            warned.add(col)
         if col in other and forced is not None:
             article = "an" if forced.value[0] in "aeiou" else "a"
             warnings.append(f"column '{col}' is not {article} {forced.value} field; ignored")
@@ -82,6 +97,11 @@ def _kind_codes(
 ) -> npt.NDArray[np.int8]:
     """Which audience (index into `audiences`) each row belongs to; -1 for none."""
     code = np.full(df.height, -1, dtype=np.int8)
+    one = _one_kind(df, audiences)
+    if one is not None:  # every row names the same audience, exactly: nothing to report
+        code[:] = one
+        code[pre_bad] = -1
+        return code
     kind_col = _text_column(df, "kind", fname) if "kind" in df.columns else None
     if kind_col is None:
         if forced is None:
@@ -109,6 +129,21 @@ def _kind_codes(
                 reasons.setdefault(i, []).append(why)
     code[pre_bad] = -1
     return code
+
+
+def _one_kind(df: pl.DataFrame, audiences: list[Audience]) -> int | None:
+    """The index of the audience every row's `kind` names as written (``enterprise``, no
+    spaces or capitals: what the checks would find), or None."""
+    if "kind" not in df.columns or df.height == 0:
+        return None
+    kind = df.get_column("kind")
+    if kind.dtype != pl.String or kind.null_count():
+        return None
+    first = kind[0]
+    for ai, a in enumerate(audiences):
+        if first == a.value and bool((kind == a.value).all()):
+            return ai
+    return None
 
 
 def _checked_ids(
@@ -164,29 +199,54 @@ def _checked_ids(
 def _audience_columns(
     df: pl.DataFrame, schema: ProfileSchema, rows: IntArray, ids: pl.Series, reasons: Reasons
 ) -> dict[str, pl.Series]:
-    """The schema's columns for the rows of one audience, converted; bad values noted."""
+    """The schema's columns for the rows of one audience, converted by one query
+    (`convert_frame`); the bad values noted, in field order within a row."""
     whole = rows.size == df.height
     sub = df if whole else df[rows]
+    planned = {
+        fl.name: plan_column(sub[fl.name], fl)
+        for fl in schema.fields.values()
+        if fl.name != "id" and fl.name in sub.columns
+    }
+    out = convert_frame(planned, schema.fields)
     cols: dict[str, pl.Series] = {}
     for fl in schema.fields.values():
         if fl.name == "id":
             cols["id"] = ids if whole else ids.gather(rows)
-            continue
-        if fl.name not in sub.columns:
+        elif fl.name in planned:
+            cols[fl.name] = out[fl.name]
+        else:
             cols[fl.name] = pl.Series(fl.name, [None] * rows.size, dtype=polars_dtype(fl.type))
+    flags = [c for c in out.columns if c not in cols]
+    if not flags:
+        return cols
+    any_bad = out.select(pl.any_horizontal(flags)).to_series()
+    local = np.flatnonzero(bool_np(any_bad))
+    if local.size == 0:
+        return cols
+    bad_rows = out.select(flags)[local]
+    for fl in schema.fields.values():
+        flag = bad_column(fl.name)
+        if flag not in bad_rows.columns:
             continue
-        raw_col = sub[fl.name]
-        conv = convert_column(raw_col, fl)
-        values = conv.values
-        if values.dtype != polars_dtype(fl.type):
-            values = values.cast(polars_dtype(fl.type))
-        cols[fl.name] = values.alias(fl.name)
-        if conv.bad is not None and conv.bad.any():
-            local = np.flatnonzero(conv.bad)
-            shown = raw_col.gather(local).to_list()
-            for j, v in zip(local.tolist(), shown, strict=True):
-                reasons.setdefault(int(rows[j]), []).append(f"{fl.name}: {conv.explain(v)}")
+        hit = bool_np(bad_rows[flag])
+        if not hit.any():
+            continue
+        where = local[hit]
+        explain = planned[fl.name][1].explain
+        shown = _values(sub[fl.name].gather(where))
+        for j, v in zip(where.tolist(), shown, strict=True):
+            reasons.setdefault(int(rows[j]), []).append(f"{fl.name}: {explain(v)}")
     return cols
+
+
+def _values(raw: pl.Series) -> list[object]:
+    """A column's values as Python objects, for the reasons; a date Python cannot hold
+    (year 0, which Parquet can) as polars writes it."""
+    try:
+        return raw.to_list()
+    except ValueError:
+        return raw.cast(pl.String).to_list()
 
 
 def to_batch(
@@ -195,14 +255,16 @@ def to_batch(
     forced: Audience | None,
     fname: str,
     seen: SeenIds | None = None,
+    warned: set[str] | None = None,
 ) -> ProfileBatch:
     """Validate and convert a file's rows; rows with any reason are skipped and reported.
 
-    For one batch of a streamed file, `seen` carries the ids of the batches before it."""
+    For one batch of a streamed file, `seen` carries the ids of the batches before it
+    and `warned` the columns they warned about."""
     df = raw.df
     n = df.height
     audiences = [forced] if forced is not None else list(Audience)
-    warnings = [*raw.warnings, *_check_columns(df.columns, schemas, forced, fname)]
+    warnings = [*raw.warnings, *_check_columns(df.columns, schemas, forced, fname, warned)]
 
     reasons: Reasons = {i: [r] for i, r in raw.row_errors.items()}
     pre_bad = np.zeros(n, dtype=np.bool_)

@@ -87,7 +87,7 @@ class SeenIds:
         """Add ids not added before (the caller checks with `first_lines`)."""
         if len(h1) == 0:
             return
-        order = np.argsort(h1, kind="stable")
+        order = np.argsort(h1)  # ids added are distinct: equal hashes need no order
         small = len(lines) == 0 or int(lines.max()) < 2**31
         run: tuple[Arr, Arr, Arr] = (
             h1[order],

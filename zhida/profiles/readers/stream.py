@@ -10,8 +10,11 @@ give the same rows, errors and warnings as one `read_profiles` of the file.
 - CSV: by blocks of about `batch_bytes`, cut after a newline that is not inside
   a quoted field, each read with the header in front. A header with a quote in
   it, or a file under one block, is read whole.
-- JSON Lines: read whole (its column types are inferred from the whole file),
-  then handed out in slices of `batch_rows`.
+- JSON Lines: by blocks of about `batch_bytes`, cut after a newline, each read as
+  a file of its own (its column types inferred from the block) and its lines
+  numbered from the block's first. A file under one block, or one that opens
+  with `[` (perhaps a JSON array, which is refused), is read whole. A key first
+  met in a later block is warned about with that block.
 
 Whole-file problems (not that format, no `id` column, no rows) are raised by
 the first batch, before anything of the file has been used.
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -32,13 +36,15 @@ import pyarrow.parquet as pq
 from zhida.errors import ProfileDataError
 from zhida.profiles.readers.batch import (
     CSV_EXTENSIONS,
+    JSONL_EXTENSIONS,
     PARQUET_EXTENSIONS,
     ProfileBatch,
     audience_arg,
 )
 from zhida.profiles.readers.csv_input import read_csv, read_csv_bytes
+from zhida.profiles.readers.jsonl_input import read_jsonl, read_jsonl_block
 from zhida.profiles.readers.raw import BOM, Raw, header_names
-from zhida.profiles.readers.read import read_profiles
+from zhida.profiles.readers.read import list_fields, read_profiles
 from zhida.profiles.readers.rows import to_batch
 from zhida.profiles.readers.seen import SeenIds
 from zhida.profiles.schema import Audience, SchemaSet
@@ -64,19 +70,22 @@ def stream_profiles(
     ext = p.suffix.lower()
     if ext in PARQUET_EXTENSIONS:
         raws = _parquet_raws(p, fname, max(1, batch_rows))
-    elif ext in CSV_EXTENSIONS and p.is_file() and p.stat().st_size > batch_bytes:
+    elif ext in CSV_EXTENSIONS and _over(p, batch_bytes):
         raws = _csv_raws(p, fname, max(1, batch_bytes))
+    elif ext in JSONL_EXTENSIONS and _over(p, batch_bytes):
+        raws = _jsonl_raws(p, fname, max(1, batch_bytes), list_fields(schemas, forced))
     else:
         yield from _slices(read_profiles(p, schemas, forced), max(1, batch_rows))
         return
     seen = SeenIds()
-    first = True
+    warned: set[str] = set()
     for raw in raws:
-        batch = to_batch(raw, schemas, forced, fname, seen)
-        if not first:
-            batch.warnings = []
-        first = False
-        yield batch
+        yield to_batch(raw, schemas, forced, fname, seen, warned)
+
+
+def _over(path: Path, size: int) -> bool:
+    """A file bigger than one block."""
+    return path.is_file() and path.stat().st_size > size
 
 
 def _slices(batch: ProfileBatch, rows: int) -> Iterator[ProfileBatch]:
@@ -141,7 +150,7 @@ def _csv_raws(path: Path, fname: str, batch_bytes: int) -> Iterator[Raw]:
             return
         next_line = 2  # the file line of the block's first line
         first = True
-        for block in _csv_blocks(f, batch_bytes):
+        for block in _blocks(f, batch_bytes, _record_end):
             raw = read_csv_bytes(header + block, fname)
             if raw.df.height == 0 and not raw.row_errors:
                 next_line += block.count(b"\n")
@@ -156,8 +165,9 @@ def _csv_raws(path: Path, fname: str, batch_bytes: int) -> Iterator[Raw]:
         raise ProfileDataError(f"{fname}: empty, no rows after the header")
 
 
-def _csv_blocks(f: BinaryIO, size: int) -> Iterator[bytes]:
-    """Blocks of whole records: each ends after a newline outside quotes (or at the end)."""
+def _blocks(f: BinaryIO, size: int, end: Callable[[bytes], int]) -> Iterator[bytes]:
+    """Blocks of whole records: each ends where `end` says the last whole record of the
+    data read ends (or at the end of the file)."""
     carry = b""
     while True:
         chunk = f.read(size)
@@ -166,7 +176,7 @@ def _csv_blocks(f: BinaryIO, size: int) -> Iterator[bytes]:
                 yield carry
             return
         data = carry + chunk
-        cut = _record_end(data)
+        cut = end(data)
         if cut <= 0:
             carry = data
             continue
@@ -191,6 +201,63 @@ def _record_end(data: bytes) -> int:
     return end
 
 
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def _jsonl_raws(path: Path, fname: str, batch_bytes: int, lists: set[str]) -> Iterator[Raw]:
+    with path.open("rb") as f:
+        if f.read(len(BOM)) != BOM:
+            f.seek(0)
+        start = f.tell()
+        if f.read(4096).lstrip().startswith(b"["):
+            f.close()
+            yield read_jsonl(path, fname, lists)  # refused if it is a JSON array
+            return
+        f.seek(start)
+        first_line, offset, rows = 1, 0, False
+        for block in _blocks(f, batch_bytes, _line_end):
+            if not block.strip():
+                first_line += block.count(b"\n")
+                offset += len(block)
+                continue
+            raw = read_jsonl_block(block, fname, lists, first_line, offset)
+            # a block without the key has the column a whole file would have; the first
+            # block lacks it only when no later line has it (then the file is refused)
+            missing = [
+                c
+                for c in ("id", "kind")
+                if c not in raw.df.columns
+                and (rows or _mentions(f, start + offset + len(block), f'"{c}"'.encode()))
+            ]
+            raw.df = raw.df.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+            first_line += block.count(b"\n")
+            offset += len(block)
+            if raw.df.height or raw.row_errors:
+                rows = True
+                yield raw
+    if not rows:
+        raise ProfileDataError(f"{fname}: empty file, no rows")
+
+
+def _mentions(f: BinaryIO, pos: int, needle: bytes, size: int = 1 << 22) -> bool:
+    """Whether the file holds `needle` after `pos` (read ahead, then back where it was)."""
+    at = f.tell()
+    f.seek(pos)
+    tail = b""
+    try:
+        while chunk := f.read(size):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle) :]
+        return False
+    finally:
+        f.seek(at)
+
+
+def _line_end(data: bytes) -> int:
+    return data.rfind(b"\n") + 1
+
+
 # --------------------------------------------------------------------------- read ahead
 
 T = TypeVar("T")
@@ -204,7 +271,10 @@ class _Failed:
 def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """`items`, produced by a thread up to `depth` ahead of the consumer: the next batch
     is read and checked (polars and numpy release the GIL) while this one is evaluated.
-    An exception in the producer is raised in the consumer, at the item it stopped at."""
+    The thread starts at once, so the first batch is read while the caller gets ready
+    (imports, the take-up model); it stops when the consumer stops, or drops the
+    iterator unstarted. An exception in the producer is raised in the consumer, at
+    the item it stopped at."""
     buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
     done = object()
@@ -230,6 +300,14 @@ def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
     worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
     worker.start()
+    consumer: Iterator[T] = _consume(buffer, stop, worker, done)
+    weakref.finalize(consumer, stop.set)
+    return consumer
+
+
+def _consume(
+    buffer: queue.Queue[object], stop: threading.Event, worker: threading.Thread, done: object
+) -> Iterator[T]:
     try:
         while True:
             item = buffer.get()
