@@ -21,6 +21,8 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +51,28 @@ def _load_policies(count: int) -> list:  # type: ignore[type-arg]
     return [load_policy_text(p.yaml, f"{p.id}.yaml", schemas) for p in make_policies(count)]
 
 
+def _each(fn: Callable[[object], object], parts: Iterable[object]) -> list[object]:
+    return [fn(p) for p in parts]
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of this process, result)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
 def stage_batch(
     path: Path, npolicies: int, sample: Path, threads: int, chunk: int, repeats: int
 ) -> dict:
-    """In a fresh process: read Parquet, evaluate everything, keep the sample rows' results."""
+    """In a fresh process: read Parquet, then alternate, `repeats` times, the evaluator
+    (cold: a fresh BatchEvaluator converts the columns; warm: the same one again), the
+    same with near misses, and the hand-written numpy baseline; keep the sample rows'
+    results of the first run."""
+    from bench.numpy_baseline import Baseline, chunks, code_columns
     from zhida.matcher.batch import BatchEvaluator
     from zhida.profiles.readers import read_profiles
-    from zhida.profiles.schema import SchemaSet
+    from zhida.profiles.schema import SchemaSet, builtin_schema
 
     rss_start = _rss_mb()
     policies = _load_policies(npolicies)
@@ -65,29 +82,47 @@ def stage_batch(
     t_read = time.perf_counter() - t0
     rss_loaded = _rss_mb()
     idx = np.load(sample)
-    from zhida.profiles.schema import builtin_schema
+    schema = builtin_schema("enterprise")
+    t_code, _, cols = _timed(lambda: code_columns(df))
+    baseline = Baseline(make_policies(npolicies), AS_OF)
 
-    times = []
-    for _ in range(repeats):  # the first run is cold: column conversion, page faults
+    def run(evaluator: BatchEvaluator, keep: bool = False, near: bool = False) -> np.ndarray:
+        outcomes = []
+        for r in evaluator.evaluate(df, schema):
+            outcomes.append(r.outcome)
+            if near:  # the near misses as a line reads them: criterion index, holds_on
+                for nr in getattr(r, "near", []):  # (older code: dense arrays already)
+                    nr.dense(r.stop - r.start)
+            if keep:
+                sel = idx[(idx >= r.start) & (idx < r.stop)] - r.start
+                keep_outcome.append(r.outcome[:, sel].T)
+                keep_codes.append(np.concatenate([c[:, sel] for c in r.criteria], axis=0).T)
+        return np.concatenate(outcomes, axis=1)
+
+    keep_outcome: list[np.ndarray] = []
+    keep_codes: list[np.ndarray] = []
+    runs: dict[str, list[tuple[float, float]]] = {}
+    counts = np.zeros(3, dtype=np.int64)
+    base_mismatches = -1
+    for k in range(repeats):  # alternated, so that the machine's drift hits all alike
         evaluator = BatchEvaluator(policies, AS_OF, chunk_size=chunk, threads=threads)
-        counts = np.zeros(3, dtype=np.int64)
-        keep_outcome, keep_codes = [], []
-        t0 = time.perf_counter()
-        for r in evaluator.evaluate(df, builtin_schema("enterprise")):
-            counts += [np.count_nonzero(r.outcome == k) for k in range(3)]
-            sel = idx[(idx >= r.start) & (idx < r.stop)] - r.start
-            keep_outcome.append(r.outcome[:, sel].T)
-            keep_codes.append(np.concatenate([c[:, sel] for c in r.criteria], axis=0).T)
-        times.append(time.perf_counter() - t0)
-    near_times = []  # the same batch with near misses (holds_on included), run after
-    for _ in range(repeats):
-        evaluator = BatchEvaluator(
-            policies, AS_OF, chunk_size=chunk, threads=threads, near_miss=True
-        )
-        t0 = time.perf_counter()
-        for _ in evaluator.evaluate(df, builtin_schema("enterprise")):
-            pass
-        near_times.append(time.perf_counter() - t0)
+        near = BatchEvaluator(policies, AS_OF, chunk_size=chunk, threads=threads, near_miss=True)
+        results = {}
+        for kind, fn in (
+            ("cold", partial(run, evaluator, keep=k == 0)),
+            ("warm", partial(run, evaluator)),
+            ("near_cold", partial(run, near)),
+            ("near_warm_read", partial(run, near, near=True)),
+            ("baseline", partial(baseline.evaluate, cols)),
+            ("baseline_chunked", partial(_each, baseline.evaluate, chunks(cols, chunk))),
+        ):
+            w, c, results[kind] = _timed(fn)
+            runs.setdefault(kind, []).append((w, c))
+        outcome, base = results["cold"], results["baseline"]
+        if k == 0:
+            assert isinstance(outcome, np.ndarray) and isinstance(base, np.ndarray)
+            counts = np.array([np.count_nonzero(outcome == v) for v in range(3)])
+            base_mismatches = int(np.count_nonzero(outcome != base))
     np.savez(
         sample.with_suffix(".result.npz"),
         outcome=np.concatenate(keep_outcome),
@@ -96,13 +131,47 @@ def stage_batch(
     return {
         "rows": df.height,
         "read_s": t_read,
-        "eval_s": times[0],
-        "eval_runs_s": times,
-        "eval_near_miss_runs_s": near_times,
+        "baseline_code_columns_s": t_code,
+        "baseline_mismatches": base_mismatches,
+        "runs": runs,
+        "eval_s": runs["cold"][0][0],
+        "eval_runs_s": [w for w, _ in runs["cold"]],
+        "eval_near_miss_runs_s": [w for w, _ in runs["near_cold"]],
         "rss_start_mb": rss_start,
         "rss_loaded_mb": rss_loaded,
         "rss_peak_mb": _rss_mb(),
         "counts": {NAMES[i]: int(counts[i]) for i in range(3)},
+    }
+
+
+def _stage(cmd: list[str]) -> dict:
+    load = os.getloadavg()[0]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    out["load_before"] = round(load, 2)
+    out["load_after"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def summary(stage: dict) -> dict:
+    """Best wall and CPU seconds of each kind of run, and the ratios the targets read:
+    near misses' cost over the evaluator, the evaluator's speed over the baseline's."""
+    best = {
+        k: {"wall_s": round(min(w for w, _ in v), 4), "cpu_s": round(min(c for _, c in v), 4)}
+        for k, v in stage["runs"].items()
+    }
+
+    def ratio(a: str, b: str, m: str) -> float:
+        return round(best[a][m] / best[b][m], 3)
+
+    base = {m: min(best["baseline"][m], best["baseline_chunked"][m]) for m in ("wall_s", "cpu_s")}
+    return {
+        "load": [stage["load_before"], stage["load_after"]],
+        "best": best,
+        "near_miss_cost": {m: round(ratio("near_cold", "cold", m) - 1, 3) for m in base},
+        "speed_vs_baseline_cold": {m: round(base[m] / best["cold"][m], 3) for m in base},
+        "speed_vs_baseline_warm": {m: round(base[m] / best["warm"][m], 3) for m in base},
+        "baseline_code_columns_s": round(stage["baseline_code_columns_s"], 3),
+        "baseline_outcome_mismatches": stage["baseline_mismatches"],
     }
 
 
@@ -125,10 +194,18 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=1 << 17)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--e2e", action="store_true", help="also time `zhida evaluate` (20 policies)")
+    ap.add_argument(
+        "--old",
+        help="a checkout of older code (git archive): its batch stage runs too, alternated",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="batch stage processes per code")
+    ap.add_argument("--code", help=argparse.SUPPRESS)
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     ap.add_argument("--sample-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.code:  # zhida from that checkout (bench itself is already imported from here)
+        sys.path.insert(0, args.code)
     if args.stage == "batch":
         print(
             json.dumps(
@@ -183,7 +260,12 @@ def report(args: argparse.Namespace) -> None:
         "--repeats",
         str(args.repeats),
     ]
-    batch = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    stages: dict[str, list[dict]] = {"new": [], "old": []}
+    for _ in range(args.rounds):  # new and old alternated, each stage a fresh process
+        stages["new"].append(_stage(cmd))
+        if args.old:
+            stages["old"].append(_stage([*cmd, "--code", str(Path(args.old).resolve())]))
+    batch = stages["new"][0]
     with np.load(sample_path.with_suffix(".result.npz")) as kept_file:
         kept = {"outcome": kept_file["outcome"], "codes": kept_file["codes"]}
 
@@ -253,6 +335,7 @@ def report(args: argparse.Namespace) -> None:
                 min(batch["eval_near_miss_runs_s"]) / min(batch["eval_runs_s"]) - 1, 3
             ),
         },
+        "batch_stages": {k: [summary(b) for b in v] for k, v in stages.items() if v},
         "reference": {
             "evaluations": len(rows) * args.policies,
             "seconds": round(t_ref, 2),

@@ -1,10 +1,11 @@
-"""Benchmark: `load_frame` (stored profiles -> typed frame) against the previous code in the
-same run, alternated.
+"""Benchmark: `load_frame` (stored profiles -> typed frame, from the typed columns) against
+the JSON reader it replaced (`tests/support/json_load.py`: a CSV COPY of each profile's
+JSON, parsed by polars), in the same run, alternated.
 
     python -m bench.load_frame --profiles 200000 --repeat 3
 
-The previous code (text COPY, a bytearray grown per row, a copy to bytes and a
-backslash replace) is kept below as the baseline; both must give equal frames.
+Both must give equal frames. Besides wall seconds, the CPU seconds of this process and
+of its PostgreSQL backend (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -15,20 +16,7 @@ import os
 import time
 from typing import Any
 
-from bench.reeval import PG_ADMIN, load_profiles
-
-
-def old_load_frame(session: Any, kind: str, schema: Any) -> Any:
-    from zhida.store.profiles import _json_lines_frame
-
-    raw_conn = session.connection().connection.driver_connection
-    cursor = raw_conn.cursor()
-    buf = bytearray()
-    sql = "COPY (SELECT data::text FROM profiles WHERE kind = %s ORDER BY id) TO STDOUT"
-    with cursor.copy(sql, [kind]) as copy:
-        for block in copy:
-            buf += block
-    return _json_lines_frame(bytes(buf).replace(b"\\\\", b"\\"), schema)
+from bench.reeval import PG_ADMIN, _cpu_seconds, load_profiles
 
 
 def main() -> None:
@@ -36,6 +24,7 @@ def main() -> None:
     ap.add_argument("--profiles", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    from tests.support.json_load import json_frame
     from tests.support.scratch import scratch_database
     from zhida.profiles.schema import SchemaSet
     from zhida.store.db import session_scope
@@ -46,17 +35,22 @@ def main() -> None:
     with scratch_database(PG_ADMIN, "zhida_bench") as url:
         load_profiles(url, args.profiles, 1)
         times: dict[str, list[float]] = {"old": [], "new": []}
+        cpu: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
         frames = {}
         for _ in range(args.repeat):
-            for name in ("old", "new"):
+            for name, load in (("old", json_frame), ("new", load_frame)):
                 with session_scope(url) as s:
-                    t0 = time.perf_counter()
-                    if name == "old":
-                        frames[name] = old_load_frame(s, "enterprise", schema)
-                    else:
-                        frames[name] = load_frame(s, "enterprise", schema)
+                    backend = [
+                        int(s.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+                    ]
+                    c0, b0, t0 = time.process_time(), _cpu_seconds(backend), time.perf_counter()
+                    frames[name] = load(s, "enterprise", schema)
                     times[name].append(round(time.perf_counter() - t0, 3))
+                    cpu[name].append(
+                        (round(time.process_time() - c0, 2), round(_cpu_seconds(backend) - b0, 2))
+                    )
         result["seconds"] = times
+        result["cpu_s_client_backend"] = cpu
         result["equal"] = frames["old"].equals(frames["new"])
         result["speedup_best"] = round(min(times["old"]) / min(times["new"]), 2)
     result["load_after"] = os.getloadavg()

@@ -1,6 +1,7 @@
 """Soak and throughput benchmark of the real-time path (durable_rules), one process.
 
     python -m bench.realtime --events 1000000 --policies 20
+    python -m bench.realtime --events 100000 --old /tmp/old --repeat 2   # old beside new
 
 Synthesises enterprises and benchmark policies (bench/policies.py), compiles
 them into a RealtimeMatcher, then posts profile-update events one at a time:
@@ -13,6 +14,12 @@ judgements made by durable_rules versus the reference interpreter (profiles with
 an unknown value). Then it re-checks a sample of final profiles against the
 batch evaluator and measures the batch evaluator's throughput on the same
 policies, for comparison. Prints one JSON object.
+
+`--post candidates` (the default, as the live path runs) posts to durable_rules only
+the events of rules that could fire; `--post all` posts every judgeable event (the
+audit mode). `--old DIR` runs this benchmark in child processes, alternately from
+DIR (an older checkout, its own bench/realtime.py) and from this tree, `--repeat`
+times each, and prints both series side by side.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +41,7 @@ import polars as pl
 
 from bench.policies import make_policies
 
+ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 4, 1)
 NAMES = ["ineligible", "unknown", "eligible"]
 REPORT_EVERY = 100_000
@@ -139,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     frame = synthesize_enterprises(args.profiles, seed=args.seed)
     store: dict[str, dict[str, Any]] = {r["id"]: r for r in frame.to_dicts()}
     ids = list(store)
-    matcher = RealtimeMatcher(policies, name_prefix="bench-rt-")
+    matcher = RealtimeMatcher(policies, name_prefix="bench-rt-", post=args.post)
     # written now, so its pages are resident before the first RSS reading (np.zeros'
     # pages would join RSS as the loop touches them: 8 MB per million events)
     latency = np.full(args.events, np.nan, dtype=np.float64)
@@ -185,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if i % REPORT_EVERY:
         rss.append({"events": i, "rss_mb": round(rss_end, 1)})
     stats = dict(matcher.stats)
-    judged = stats[VIA_DURABLE] + stats[VIA_REFERENCE]
+    judged = stats[VIA_DURABLE] + stats[VIA_REFERENCE] + stats.get("compiled", 0)
 
     # the final profiles of a sample, judged again, against the batch evaluator
     sample_ids = random.Random(args.seed + 1).sample(ids, min(args.check, len(ids)))
@@ -249,8 +260,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "judged_by": {
             VIA_DURABLE: stats[VIA_DURABLE],
             VIA_REFERENCE: stats[VIA_REFERENCE],
+            "compiled": stats.get("compiled", 0),  # --post candidates: no rule could fire
             "durable_rules_share": round(stats[VIA_DURABLE] / judged, 4) if judged else None,
         },
+        "post": args.post,
         "disagreements": stats["disagreements"],  # durable_rules vs the compiled criteria
         "outcomes": {NAMES[k]: int(outcomes[k]) for k in range(3)},
         "final_check_vs_batch": {"evaluations": len(rows) * len(policies), "agree": agree},
@@ -281,7 +294,44 @@ def main() -> None:
         help="final profiles re-checked against the batch evaluator",
     )
     ap.add_argument("--seed", type=int, default=1)
-    print(json.dumps(run(ap.parse_args()), ensure_ascii=False, indent=2))
+    ap.add_argument("--post", choices=["candidates", "all"], default="candidates")
+    ap.add_argument("--old", type=Path, help="an older checkout to measure beside this one")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each, with --old")
+    args = ap.parse_args()
+    result = side_by_side(args) if args.old else run(args)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+_SUMMARY = ("events_per_s", "events_per_cpu_s", "load_average_1m", "latency_us", "rss_mb")
+
+
+def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
+    """Old and new in child processes, alternating; the figures that compare."""
+    common = [
+        *("--events", str(args.events), "--policies", str(args.policies)),
+        *("--profiles", str(args.profiles), "--batch-profiles", str(args.batch_profiles)),
+        *("--check", str(args.check), "--seed", str(args.seed)),
+    ]
+    trees = {"old": (args.old.resolve(), common), "new": (ROOT, [*common, "--post", args.post])}
+    out: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
+    for _ in range(args.repeat):
+        for name, (tree, argv) in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.realtime", *argv],
+                cwd=tree,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            full = json.loads(done.stdout)
+            keep = {k: full[k] for k in _SUMMARY}
+            keep["outcomes"], keep["disagreements"] = full["outcomes"], full["disagreements"]
+            keep["final_check_vs_batch"] = full["final_check_vs_batch"]
+            out[name].append(keep)
+            print(f"{name}: {keep['events_per_cpu_s']} events per CPU-second", file=sys.stderr)
+    return {"events": args.events, "policies": args.policies, **out}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark a re-evaluation run end to end: PostgreSQL + Celery + a private Redis.
 
     python -m bench.reeval --profiles 1000000 [--workers 1 2] [--chunk-size 50000]
+        [--old DIR] [--repeat 2]
 
 Into a fresh PostgreSQL database (dropped afterwards unless --keep-db): synthetic
 enterprises written with COPY, one published policy version from bench/policies.py.
@@ -10,7 +11,10 @@ queued) to `done` in the database, every decision and transition written. Before
 each measured run the decisions and transitions are emptied, so every run does the
 same work: a first evaluation where every eligible or unknown result is a new
 decision and a transition. A second run with nothing changed (compare only, nothing
-written) is timed too. Prints one JSON object.
+written) is timed too. With `--old DIR` (an older checkout, e.g. an unpacked `git
+archive`), the workers of that code are measured too, against the same database,
+alternating with this checkout's; the report gives old / new per worker count.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -103,7 +107,10 @@ def publish_policy(url: str, index: int) -> int:
         return version.id
 
 
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], concurrency: int, log: Path, checkout: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """A `zhida worker` of `checkout`'s code."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -115,8 +122,8 @@ def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess
             "--loglevel",
             "WARNING",
         ],
-        cwd=ROOT,
-        env=env,
+        cwd=checkout,
+        env={**env, "PYTHONPATH": str(checkout)},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -243,6 +250,36 @@ def truncate_results(url: str) -> None:
         session.connection().exec_driver_sql("CHECKPOINT")
 
 
+def measure(
+    url: str,
+    version_id: int,
+    chunk_size: int,
+    env: dict[str, str],
+    n: int,
+    tmp: Path,
+    checkout: Path,
+) -> dict[str, Any]:
+    """A warm-up run, then a first run (every decision new) and an unchanged re-run, by
+    n worker processes of `checkout`'s code."""
+    truncate_results(url)
+    load_before = os.getloadavg()[0]
+    worker = start_worker(env, n, tmp / f"worker{n}.log", checkout)
+    try:
+        timed_run(url, version_id, chunk_size, worker)  # warm-up
+        truncate_results(url)
+        first = timed_run(url, version_id, chunk_size, worker)
+        steady = timed_run(url, version_id, chunk_size, worker)  # nothing changed: compare only
+    finally:
+        stop_worker(worker)
+    print(
+        f"{checkout.name} {n} worker process(es): {first['seconds']} s, "
+        f"{first['rows_per_s']:,} profiles/s; unchanged re-run "
+        f"{steady['seconds']} s (load average before: {load_before:.2f})",
+        file=sys.stderr,
+    )
+    return {"first": first, "unchanged": steady, "loadavg_1min_before": round(load_before, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profiles", type=int, default=1_000_000)
@@ -257,6 +294,7 @@ def main() -> None:
         help="measure each worker count this many times, alternating; the "
         "fastest counts (this machine may be shared)",
     )
+    ap.add_argument("--old", type=Path, help="an older checkout to measure beside this one")
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
     if shutil.which("redis-server") is None:
@@ -288,41 +326,39 @@ def main() -> None:
 
         configure()
         env = dict(os.environ)
+        checkouts = {"new": ROOT} | ({"old": args.old.resolve()} if args.old else {})
         samples: dict[str, list[dict[str, Any]]] = {}
-        for _ in range(args.repeat):
-            for n in args.workers:
-                truncate_results(url)
-                load_before = os.getloadavg()[0]
-                worker = start_worker(env, n, tmp / f"worker{n}.log")
-                try:
-                    timed_run(url, version_id, args.chunk_size, worker)  # warm-up
-                    truncate_results(url)
-                    first = timed_run(url, version_id, args.chunk_size, worker)
-                    # nothing changed: compare only
-                    steady = timed_run(url, version_id, args.chunk_size, worker)
-                finally:
-                    stop_worker(worker)
-                sample = {
-                    "first": first,
-                    "unchanged": steady,
-                    "loadavg_1min_before": round(load_before, 2),
-                }
-                samples.setdefault(str(n), []).append(sample)
-                print(
-                    f"{n} worker process(es): {first['seconds']} s, "
-                    f"{first['rows_per_s']:,} profiles/s; unchanged re-run "
-                    f"{steady['seconds']} s (load average before: {load_before:.2f})",
-                    file=sys.stderr,
-                )
-        for n, got in samples.items():
+        for k in range(args.repeat):
+            order = list(checkouts) if k % 2 == 0 else list(reversed(checkouts))
+            for code in order:
+                for n in args.workers:
+                    key = str(n) if code == "new" else f"old-{n}"
+                    samples.setdefault(key, []).append(
+                        measure(url, version_id, args.chunk_size, env, n, tmp, checkouts[code])
+                    )
+        for key, got in samples.items():
             best = min(got, key=lambda s: s["first"]["seconds"])
-            report["runs"][n] = {**best, "all_first_seconds": [s["first"]["seconds"] for s in got]}
+            report["runs"][key] = {
+                **best,
+                "all_first_seconds": [s["first"]["seconds"] for s in got],
+                "all_unchanged_seconds": [s["unchanged"]["seconds"] for s in got],
+                "loadavg_1min_before_each": [s["loadavg_1min_before"] for s in got],
+            }
         ones, twos = report["runs"].get("1"), report["runs"].get("2")
         if ones and twos:
             report["scaling_1_to_2"] = round(ones["first"]["seconds"] / twos["first"]["seconds"], 2)
             report["scaling_1_to_2_unchanged"] = round(
                 ones["unchanged"]["seconds"] / twos["unchanged"]["seconds"], 2
             )
+        for n in args.workers if args.old else []:
+            new, old = report["runs"][str(n)], report["runs"][f"old-{n}"]
+            report[f"old_over_new_{n}_workers"] = {
+                "first": round(old["first"]["seconds"] / new["first"]["seconds"], 2),
+                "unchanged": round(old["unchanged"]["seconds"] / new["unchanged"]["seconds"], 2),
+                "same_counts": old["first"]["decisions_written"]
+                == new["first"]["decisions_written"]
+                and old["first"]["transitions"] == new["first"]["transitions"],
+            }
     finally:
         redis.stop()
         shutil.rmtree(tmp, ignore_errors=True)

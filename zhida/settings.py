@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     quiet_end_hour: Annotated[int, Field(ge=0, le=23)] = 8  # ... to 08:00: deferred to the morning
     sms_cap: Annotated[int, Field(ge=0)] = 2  # at most this many policy SMS per recipient ...
     sms_cap_days: Annotated[int, Field(ge=1)] = 7  # ... per this many days; the rest go in-app only
+    # digests: the SMS planned for one recipient within this many minutes of the first go
+    # out as one message, when the first falls due (0: only those of one planning pass;
+    # sms_digests off: one SMS per policy, each at once, as the cap allows)
+    sms_digests: bool = True
+    digest_minutes: Annotated[float, Field(ge=0)] = 60.0
     # notify when the window opens within this many days
     window_lead_days: Annotated[int, Field(ge=0)] = 7
     inapp_for_unknown: bool = True  # "可能符合，需补充信息" in-app message for unknown outcomes

@@ -69,6 +69,8 @@ BENCHMARKS: dict[str, list[str]] = {
     ],
     # its exit status says every phase was reconciled; tests/channels/delivery/test_drill.py
     # runs the SIGKILL and provider-fault phases
+    "declare": ["--policies", "3", "--profiles", "20", "--declarations", "4"],
+    "me_policies": ["--profiles", "50", "--requests", "5", "--rounds", "1"],
     "drill": ["--n", "60", "--phases", "failover", "--sweep-after", "5", "--timeout", "120"],
 }
 NEEDS_POSTGRESQL = {
@@ -79,6 +81,8 @@ NEEDS_POSTGRESQL = {
     "delivery",
     "drill",
     "load_frame",
+    "declare",
+    "me_policies",
 }
 NEEDS_REDIS_SERVER = {"reeval", "delivery", "drill"}
 

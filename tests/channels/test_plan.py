@@ -36,7 +36,9 @@ criteria:
 
 
 def settings(**kw: object) -> Settings:
-    return Settings(**kw)  # type: ignore[arg-type]
+    """No digest window by default: an SMS is due as it is planned (digests:
+    tests/channels/test_digest.py)."""
+    return Settings(**{"digest_minutes": 0, **kw})  # type: ignore[arg-type]
 
 
 def add_version(
@@ -154,8 +156,8 @@ def test_frequency_cap_and_opt_out(db_url: str) -> None:
     setup(db_url, rows, [("E1", p, 2) for p in policies] + [("E2", "p1", 2)], policies)
     with session_scope(db_url) as s:
         s.add(OptOut(phone="+8613900000000", opted_out=True, keyword="TD"))
-    with session_scope(db_url) as s:
-        summary = plan_notifications(s, DAY, settings())
+    with session_scope(db_url) as s:  # one SMS per policy: the cap binds
+        summary = plan_notifications(s, DAY, settings(sms_digests=False))
     assert summary.inapp == 4
     assert summary.sms_queued == 2
     assert summary.skipped == {"frequency_cap": 1, "opted_out": 1}
@@ -181,7 +183,7 @@ def test_windows_closed_or_far_away(db_url: str) -> None:
     }
     setup(db_url, [company("E1")], [("E1", p, 2) for p in policies], policies)
     with session_scope(db_url) as s:
-        summary = plan_notifications(s, DAY, settings())
+        summary = plan_notifications(s, DAY, settings(sms_digests=False))
     assert summary.skipped["window_closed"] == 1
     assert summary.waiting == 1  # 'later' stays unnotified for a later day
     assert summary.sms_queued == 1  # 'soon' opens within the 7-day lead

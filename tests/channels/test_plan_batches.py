@@ -175,8 +175,8 @@ def test_cap_holds_across_batches(db_url: str, monkeypatch: pytest.MonkeyPatch) 
     policies = {f"p{i}": WINDOWS["open"] for i in range(4)}
     setup(db_url, [company("E1")], [("E1", p, 2) for p in policies], policies)
     monkeypatch.setattr("zhida.channels.plan.BATCH", 1)
-    with session_scope(db_url) as s:
-        summary = plan_notifications(s, DAY, plan_settings())
+    with session_scope(db_url) as s:  # one SMS per policy (digests: test_digest.py)
+        summary = plan_notifications(s, DAY, plan_settings(sms_digests=False))
     assert summary.sms_queued == 2 and summary.skipped == {"frequency_cap": 2}
 
 

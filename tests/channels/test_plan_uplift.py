@@ -76,7 +76,9 @@ def test_capped_sms_goes_to_the_highest_uplift(db_url: str, tmp_path: Path) -> N
     setup(db_url, ["a", "b"])
     save_uplift(uplift_preferring("科技厅"), tmp_path / ACTIVE_UPLIFT)
     with session_scope(db_url) as s:
-        summary = plan_notifications(s, DAY, settings(sms_cap=1, var_dir=tmp_path))
+        summary = plan_notifications(
+            s, DAY, settings(sms_cap=1, var_dir=tmp_path, sms_digests=False)
+        )
     assert (summary.inapp, summary.sms_queued, summary.skipped["frequency_cap"]) == (2, 1, 1)
     assert sms_sent_for(db_url) == {"b": "queued", "a": "skipped"}  # a: in-app only
 
@@ -84,7 +86,9 @@ def test_capped_sms_goes_to_the_highest_uplift(db_url: str, tmp_path: Path) -> N
 def test_without_a_model_the_order_is_todays(db_url: str, tmp_path: Path) -> None:
     setup(db_url, ["a", "b"])
     with session_scope(db_url) as s:
-        summary = plan_notifications(s, DAY, settings(sms_cap=1, var_dir=tmp_path))
+        summary = plan_notifications(
+            s, DAY, settings(sms_cap=1, var_dir=tmp_path, sms_digests=False)
+        )
     assert (summary.inapp, summary.sms_queued) == (2, 1)
     assert sms_sent_for(db_url) == {"a": "queued", "b": "skipped"}
 
@@ -93,7 +97,9 @@ def test_where_the_cap_does_not_bind_nothing_moves(db_url: str, tmp_path: Path) 
     setup(db_url, ["a", "b", "c"])
     save_uplift(uplift_preferring("人社厅"), tmp_path / ACTIVE_UPLIFT)
     with session_scope(db_url) as s:
-        summary = plan_notifications(s, DAY, settings(sms_cap=3, var_dir=tmp_path))
+        summary = plan_notifications(
+            s, DAY, settings(sms_cap=3, var_dir=tmp_path, sms_digests=False)
+        )
     assert summary.sms_queued == 3
     with session_scope(db_url) as s:  # c preferred, but all three fit: planned in id order
         order = [n.policy_id for n in notes(db_url) if n.channel == "sms"]

@@ -38,6 +38,7 @@ def embedded(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "ZHIDA_SMS_ECHO": "false",
         "ZHIDA_QUIET_START_HOUR": "0",
         "ZHIDA_QUIET_END_HOUR": "0",
+        "ZHIDA_DIGEST_MINUTES": "0",
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

@@ -50,6 +50,7 @@ def embedded(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
         "ZHIDA_SMS_ECHO": "false",
         "ZHIDA_QUIET_START_HOUR": "0",
         "ZHIDA_QUIET_END_HOUR": "0",
+        "ZHIDA_DIGEST_MINUTES": "0",  # sent as planned (digests: tests/channels/test_digest.py)
         "ZHIDA_PLAN_AFTER_RUN": "1",
     }
     yield env

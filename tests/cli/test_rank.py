@@ -154,3 +154,32 @@ def test_beats_takeup_rule() -> None:
     assert beats_takeup(result(0.05, 0.02))[0] is True
     assert beats_takeup(result(0.02, 0.02))[0] is False
     assert beats_takeup(result(None, 0.02))[0] is False
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_simulated_feedback_trains_but_counts_in_no_results(
+    tmp_path: Path, request: pytest.FixtureRequest, db: str
+) -> None:
+    """`--simulated` (what `zhida demo` imports its made-up history with) stores the
+    events marked so: the console's results and lift leave them out."""
+    from zhida.publishing.results import counts_by_policy, policy_results
+    from zhida.ranking.feedback import load_feedback
+    from zhida.store.db import session_scope
+
+    url = str(request.getfixturevalue("sqlite_url" if db == "sqlite" else "pg_url"))
+    env = {"ZHIDA_DATABASE_URL": url, "ZHIDA_VAR_DIR": str(tmp_path / "var")}
+    made_up, real = tmp_path / "sim.jsonl", tmp_path / "real.jsonl"
+    line = '{{"profile": "{}", "policy": "p1", "event": "{}", "at": "2026-03-0{}"}}\n'
+    made_up.write_text(
+        line.format("E1", "opened", 1) + line.format("E1", "granted", 2), encoding="utf-8"
+    )
+    real.write_text(line.format("E2", "granted", 3), encoding="utf-8")
+    assert run_cli("feedback", "import", made_up, "--simulated", env=env).returncode == 0
+    assert run_cli("feedback", "import", real, env=env).returncode == 0
+    with session_scope(url) as s:
+        results = policy_results(s, "p1")
+        assert (results["granted"], results["opened"]) == (1, 0)
+        assert results["hours_to_first_grant"] is None  # never published: no start
+        assert counts_by_policy(s)["p1"]["granted"] == 1
+        assert load_feedback(s).height == 3  # the model still learns from all of it
+        assert load_feedback(s, simulated=False)["profile"].to_list() == ["E2"]

@@ -275,28 +275,37 @@ AS_OF_ST = st.sampled_from(
 # --------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    criteria=st.lists(known_criteria(), min_size=1, max_size=3),
-    benefit=KNOWN_NUM,
-    rows=st.lists(known_profiles(), min_size=1, max_size=8),
-    as_of=AS_OF_ST,
+# random policies over fully known profiles; over profiles with missing values
+KNOWN_CASES = {
+    "criteria": st.lists(known_criteria(), min_size=1, max_size=3),
+    "benefit": KNOWN_NUM,
+    "rows": st.lists(known_profiles(), min_size=1, max_size=8),
+    "as_of": AS_OF_ST,
+}
+MISSING_CASES = {
+    "criteria": st.lists(criteria_yaml(), min_size=1, max_size=2),
+    "benefit": KNOWN_NUM,
+    "rows": st.lists(profiles(), min_size=1, max_size=8),
+    "as_of": AS_OF_ST,
+}
+KNOWN_SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
 )
+MISSING_SETTINGS = settings(
+    max_examples=max(20, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck)
+)
+
+
+@KNOWN_SETTINGS
+@given(**KNOWN_CASES)
 def test_known_profiles_are_judged_by_durable_rules_as_batch_does(
     criteria: list[str], benefit: str, rows: list[dict[str, object]], as_of: dt.date
 ) -> None:
     _check_against_batch(_policies(criteria, benefit), rows, as_of, all_durable=True)
 
 
-@settings(
-    max_examples=max(20, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck)
-)
-@given(
-    criteria=st.lists(criteria_yaml(), min_size=1, max_size=2),
-    benefit=KNOWN_NUM,
-    rows=st.lists(profiles(), min_size=1, max_size=8),
-    as_of=AS_OF_ST,
-)
+@MISSING_SETTINGS
+@given(**MISSING_CASES)
 def test_missing_values_go_via_the_reference_and_still_agree(
     criteria: list[str], benefit: str, rows: list[dict[str, object]], as_of: dt.date
 ) -> None:

@@ -13,6 +13,7 @@ from zhida.api.routes import (
     applications,
     inbox,
     me,
+    me_link,
     officer_admin,
     officer_disputes,
     officer_pages,
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
     app.include_router(officer_disputes.router)
     app.include_router(officer_pages.router)
     app.include_router(me.router)
+    app.include_router(me_link.router)
     register_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -28,7 +28,7 @@ from zhida.channels.grants import GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
 from zhida.channels.portal import ProfileNotFound
-from zhida.channels.selfservice import SelfServiceError
+from zhida.channels.selfservice import DisputeNotOpen, SelfServiceError
 from zhida.errors import PolicyError, ZhidaError
 from zhida.publishing.errors import (
     OfficerForbidden,
@@ -117,6 +117,9 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     ),
     SelfServiceError: ErrorView(
         422, "invalid_value", "填写有误", "您填写的内容格式不正确，请返回修改后重新提交。"
+    ),
+    DisputeNotOpen: ErrorView(
+        409, "conflict", "状态不符", "该数据异议已处理或不存在，无需再次处理。", True
     ),
     ProfileNotFound: ErrorView(404, "not_found", "未找到您的信息", "未找到您的企业或个人信息。"),
 }

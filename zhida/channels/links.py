@@ -6,6 +6,12 @@ links. The URL carries nothing but the token: no profile id, no policy, no name.
 
 A link expires at the end of the policy window's closing day (Asia/Shanghai), or
 `link_ttl_days` after it was issued, whichever comes first.
+
+A digest SMS links to the recipient's policy page instead: `BASE/m/TOKEN`, a token
+of the same kind in the same table, bound to one profile and to no policy
+(`policy_id` is ME_LINK), expiring when the last of the digest's windows closes (or
+after `link_ttl_days`). `resolve_token` tells the two apart: an application token
+does not open `/m/`, nor a page token `/a/`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ TOKEN_BYTES = 16  # 128 bits >= the 96 the design asks for
 TOKEN_CHARS = 22
 # what token_urlsafe can produce; anything else is refused before touching the database
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+#: `policy_id` of a token that opens the profile's policy page (/me), not a form
+ME_LINK = "*me"
+APPLY_PATH, ME_PATH = "a", "m"
 
 
 class LinkError(ZhidaError):
@@ -86,10 +95,10 @@ def new_tokens(n: int) -> list[str]:
     ]
 
 
-def placeholder_link(settings: Settings) -> str:
+def placeholder_link(settings: Settings, path: str = APPLY_PATH) -> str:
     """A link as long as every real one (tokens have TOKEN_CHARS characters, ASCII), to
     count an SMS's segments before its link is minted."""
-    return f"{settings.base_url.rstrip('/')}/a/{'0' * TOKEN_CHARS}"
+    return f"{settings.base_url.rstrip('/')}/{path}/{'0' * TOKEN_CHARS}"
 
 
 def new_link(
@@ -112,7 +121,20 @@ def new_link(
         link_expiry(window_closes, now, settings.link_ttl_days),
         as_utc(now),
     )
-    return f"{settings.base_url.rstrip('/')}/a/{token}", row
+    path = ME_PATH if policy_id == ME_LINK else APPLY_PATH
+    return f"{settings.base_url.rstrip('/')}/{path}/{token}", row
+
+
+def new_me_link(
+    profile_id: str,
+    closes: dt.date | None,
+    now: dt.datetime,
+    settings: Settings,
+    token: str | None = None,
+) -> tuple[str, LinkRow]:
+    """A link to the profile's policy page (`BASE/m/TOKEN`) and its row; `closes`: the
+    last closing day of what the message names (None: none closes)."""
+    return new_link(profile_id, ME_LINK, 0, closes, now, settings, token)
 
 
 def issue_link(
@@ -134,14 +156,17 @@ def issue_link(
     return url
 
 
-def resolve_token(session: Session, token: str, now: dt.datetime) -> ApplicationToken:
-    """The stored token row; LinkNotFound (unknown, tampered) or LinkExpired."""
+def resolve_token(
+    session: Session, token: str, now: dt.datetime, *, me: bool = False
+) -> ApplicationToken:
+    """The stored token row; LinkNotFound (unknown, tampered, or of the other kind:
+    `me` asks for a policy-page token, else an application token) or LinkExpired."""
     if not _TOKEN_SHAPE.fullmatch(token or ""):
         raise LinkNotFound("unknown application link")
     row = session.scalar(
         select(ApplicationToken).where(ApplicationToken.token_hash == hash_token(token))
     )
-    if row is None:
+    if row is None or (row.policy_id == ME_LINK) != me:
         raise LinkNotFound("unknown application link")
     if as_utc(now) >= as_utc(row.expires_at):
         raise LinkExpired("application link expired")

@@ -4,8 +4,9 @@ One in-app message always (and, configurably, an in-app "可能符合，需补�
 message for an unknown outcome, never an SMS); one SMS when the profile has a
 phone, has not opted out, is under the frequency cap, and the policy's window is
 open or opens within the lead time. Every row is unique per (profile, policy,
-policy version, channel) and is saved before any task is queued; quiet hours set
-a due time in the row instead of a broker ETA.
+policy version, channel) and is saved before any task is queued; quiet hours and
+the digest window set a due time in the row instead of a broker ETA; an SMS planned
+while an earlier one to the same phone waits goes out with it (`plan_sms`: digests).
 
 No link is minted here and no SMS text is stored: the sender composes the text, with
 a fresh link, when the row is sent (and checks it is still true then); the planner
@@ -29,15 +30,11 @@ from sqlalchemy.orm import Session, aliased
 from zhida.channels.delivery.schedule import quiet_until
 from zhida.channels.delivery.steps import insert_feedback
 from zhida.channels.links import placeholder_link
+from zhida.channels.plan_sms import Leads, lead_due, no_sms_reason, waiting_lead
 from zhida.channels.plan_store import BatchWriter, PlannedBatch, Written, note_row
+from zhida.channels.plan_texts import Texts, context, display_name
 from zhida.channels.plan_uplift import order_by_uplift
-from zhida.channels.templates import (
-    MessageContext,
-    benefit_text,
-    chinese_date,
-    inapp_text,
-    sms_text,
-)
+from zhida.channels.templates import MessageContext, inapp_text, sms_text
 from zhida.clock import shanghai_date
 from zhida.matcher.explanation import missing_labels
 from zhida.matcher.reference import evaluate_policy
@@ -69,7 +66,8 @@ class PlanSummary:
     transitions: int = 0
     inapp: int = 0
     sms_queued: int = 0
-    sms_deferred: int = 0
+    sms_deferred: int = 0  # due later: quiet hours, or the digest window
+    sms_digested: int = 0  # members of a digest: sent in another SMS's message
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> count (no SMS)
     waiting: int = 0  # window opens later than the lead time: planned on a later day
     held_out: int = 0  # the policy's holdout share: not notified, a held_out event instead
@@ -83,6 +81,7 @@ class PlanSummary:
                 self.queued_ids.append(nid)
             elif note.status == NotificationStatus.DEFERRED:
                 self.sms_deferred += 1
+        self.sms_digested += len(batch.members)
 
 
 log = logging.getLogger("zhida.plan")
@@ -110,10 +109,13 @@ def _pending(session: Session, limit: int | None) -> list[int]:
     return list(session.scalars(stmt.limit(limit) if limit else stmt))
 
 
-def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> list[Row[Any]]:
+def _candidates(
+    session: Session, first: int, last: int, since: dt.datetime, now: dt.datetime
+) -> list[Row[Any]]:
     """The pending transitions with ids first..last, each with all the planner needs,
     from one query: the profile's name and phone, the stored decision's benefit, which
-    channels are already planned, opt-out, and SMS counted against the cap.
+    channels are already planned, opt-out, SMS counted against the cap (a digest once:
+    its members are not), and a waiting SMS a new one would join (`plan_sms`).
 
     Written so that the plan stays cheap when the statistics are stale (as right after
     a run): transitions by a primary-key range, the decision joined on its primary key
@@ -151,6 +153,7 @@ def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> 
             recent.channel == Channel.SMS,
             recent.status.not_in(NOT_SENT),
             recent.created_at >= since,
+            recent.digest_id.is_(None),
         )
         .scalar_subquery()
     )
@@ -172,6 +175,7 @@ def _candidates(session: Session, first: int, last: int, since: dt.datetime) -> 
             channels.label("channels"),
             opted_out.label("opted_out"),
             sent_since.label("sent_since"),
+            waiting_lead(phone, batch.c.profile_id, now).label("lead"),
         )
         .select_from(batch)
         .outerjoin(Profile, Profile.id == batch.c.profile_id)
@@ -194,45 +198,6 @@ def _full_profile(session: Session, version: CompiledVersion, profile_id: str) -
     ).one()
     schema = version.schemas[kind]
     return frame_from_json([{**data, "id": profile_id}], schema).row(0, named=True)
-
-
-def display_name(name: str | None, policy: Policy) -> str:
-    """How a message addresses its recipient: the profile's name, else a polite default."""
-    return name or ("贵企业" if policy.audience.value == "enterprise" else "您好")
-
-
-def context(
-    name: str | None, policy: Policy, benefit: float | None, link: str, today: dt.date | None = None
-) -> MessageContext:
-    enterprise = policy.audience.value == "enterprise"
-    closes = policy.window.closes
-    return MessageContext(
-        name=display_name(name, policy),
-        who="贵企业" if enterprise else "您",
-        title=policy.title,
-        benefit=benefit_text(benefit),
-        summary=policy.benefit_summary or "",
-        deadline=chinese_date(closes, today) if closes else "",
-        link=link,
-    )
-
-
-class _Texts:
-    """What a message says apart from the name and link, once per (policy version, benefit):
-    the context without name and link, and the in-app title and body."""
-
-    def __init__(self, today: dt.date):
-        self.today = today
-        self.cache: dict[tuple[int, float | None], tuple[MessageContext, str, str]] = {}
-
-    def get(
-        self, version_id: int, policy: Policy, benefit: float | None
-    ) -> tuple[MessageContext, str, str]:
-        key = (version_id, benefit)
-        if key not in self.cache:
-            ctx = context(None, policy, benefit, "", self.today)
-            self.cache[key] = (ctx, *inapp_text(ctx))
-        return self.cache[key]
 
 
 def plan_notifications(
@@ -283,7 +248,7 @@ def _plan_notifications(
     batches = [pending[i : i + BATCH] for i in range(0, len(pending), BATCH)]
 
     def fetch(ids: list[int]) -> list[Row[Any]]:
-        return _candidates(session, ids[0], ids[-1], since)
+        return _candidates(session, ids[0], ids[-1], since, now)
 
     writer = BatchWriter(session, summary.count_written, settings.redis_url, pipeline=pipeline)
     try:
@@ -313,8 +278,9 @@ class _Plan:
         self.versions: dict[int, CompiledVersion] = {}  # see resolve_versions
         self.today = shanghai_date(now)
         self.lead = self.today + dt.timedelta(days=settings.window_lead_days)
-        self.due = sms_due(now, settings)
-        self.texts = _Texts(self.today)
+        self.due = lead_due(now, settings)
+        self.leads = Leads(settings.sms_digests)  # SMS leads of the batches queries miss
+        self.texts = Texts(self.today)
         # an SMS is composed again when it is sent, with a fresh token of this length
         self.link = placeholder_link(settings)
         # What the last two batches planned, which a batch's query does not see (see
@@ -326,6 +292,7 @@ class _Plan:
 
     def batch(self, rows: list[Row[Any]]) -> PlannedBatch:
         self.unseen.append((set(), Counter()))
+        self.leads.next_batch()
         self.resolve_versions({t.policy_version_id for t in rows})
         self.out = PlannedBatch()
         self.out.done = [t.id for t in self.sms_order(rows) if self.plan_one(t)]
@@ -449,24 +416,38 @@ class _Plan:
 
     def add_sms(self, t: Row[Any], policy: Policy, ctx: MessageContext) -> None:
         """The SMS row, without its text: only its segment count, from the text with a
-        link of the length the sender's will have (`placeholder_link`)."""
+        link of the length the sender's will have (`placeholder_link`). A member of a
+        waiting SMS's digest when there is one (`plan_sms`), else a lead."""
         phone = t.phone or ""
+        lead = self.leads.find(phone, t.profile_id, t.lead) if phone and not t.opted_out else None
+        if lead is not None:  # in the lead's message: not counted against the cap again
+            self.out.members.append(
+                (
+                    note_row(
+                        t,
+                        Channel.SMS,
+                        NotificationStatus.DIGEST,
+                        self.due,
+                        self.now,
+                        to=phone,
+                        segments=self.segments(t, policy, ctx),
+                    ),
+                    lead,
+                )
+            )
+            return
         sent = self.sms_sent(phone, t.sent_since)
-        reason = _no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
+        reason = no_sms_reason(phone, bool(t.opted_out), sent, self.settings)
         segments, status = 0, NotificationStatus.SKIPPED
         if reason:
             self.summary.skipped[reason] += 1
         else:
-            segments = sms_text(
-                replace(ctx, name=display_name(t.name, policy), link=self.link),
-                self.settings.sms_signature,
-                self.settings.sms_opt_out_hint,
-                policy.sms_template,
-            ).segments
+            segments = self.segments(t, policy, ctx)
             status = (
                 NotificationStatus.QUEUED if self.due <= self.now else NotificationStatus.DEFERRED
             )
             self.unseen[-1][1][phone] += 1
+            self.leads.opened(phone, t.profile_id, self.out, len(self.out.sms))
         self.out.sms.append(
             note_row(
                 t,
@@ -480,12 +461,10 @@ class _Plan:
             )
         )
 
-
-def _no_sms_reason(phone: str, opted_out: bool, recent: int, settings: Settings) -> str | None:
-    if not phone:
-        return "no_phone"
-    if opted_out:
-        return "opted_out"
-    if recent >= settings.sms_cap:
-        return "frequency_cap"
-    return None
+    def segments(self, t: Row[Any], policy: Policy, ctx: MessageContext) -> int:
+        return sms_text(
+            replace(ctx, name=display_name(t.name, policy), link=self.link),
+            self.settings.sms_signature,
+            self.settings.sms_opt_out_hint,
+            policy.sms_template,
+        ).segments

@@ -50,6 +50,7 @@ class NoteRow(NamedTuple):
     attempts: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    digest_id: int | None = None
 
 
 NOTE_COLUMNS = NoteRow._fields
@@ -97,6 +98,10 @@ class PlannedBatch:
     inapp: list[NoteRow] = field(default_factory=list)
     # (title, kind) of each in-app row: its inbox message shows them with the row's body
     inbox: list[tuple[str, str]] = field(default_factory=list)
+    # digest members (status digest), each with its lead: a stored row's id, or the
+    # place in `sms` of a batch of this call (written before, or first in this batch)
+    members: list[tuple[NoteRow, int | tuple[PlannedBatch, int]]] = field(default_factory=list)
+    sms_ids: list[int] = field(default_factory=list)  # of `sms`, once written
 
 
 @dataclass
@@ -113,7 +118,19 @@ def write_batch(target: Target, batch: PlannedBatch) -> Written:
     links: an SMS gets its link when it is sent, an inbox message when its owner opens
     it)."""
     _mark_notified(target, batch.done)
-    ids = insert_tuples(target, _table(Notification), NOTE_COLUMNS, [*batch.sms, *batch.inapp])
+    table = _table(Notification)
+    ids: list[int] = []
+    if batch.members:  # the leads first: members name their ids
+        batch.sms_ids = ids = insert_tuples(target, table, NOTE_COLUMNS, batch.sms)
+        members = [
+            note._replace(digest_id=lead if isinstance(lead, int) else lead[0].sms_ids[lead[1]])
+            for note, lead in batch.members
+        ]
+        ids += insert_tuples(target, table, NOTE_COLUMNS, [*members, *batch.inapp])
+        ids = [*ids[: len(batch.sms)], *ids[len(batch.sms) + len(members) :]]
+    else:
+        ids = insert_tuples(target, table, NOTE_COLUMNS, [*batch.sms, *batch.inapp])
+        batch.sms_ids = ids[: len(batch.sms)]
     inapp_ids = ids[len(batch.sms) :]
     messages = [
         InboxRow(note.profile_id, note.policy_id, nid, kind, title, note.body, note.created_at)

@@ -7,7 +7,8 @@ heuristic score and 1-based rank over eligible and unknown results), and returns
 results one criterion away, rank null). Each carries the amount, the deadline, the
 state (未申报 / 已申报 / 已领取), for an unknown result the missing fields, and for two
 results that exclude each other (`excludes:`), which is better and by how much; the
-better one is moved above the other when the score had it below.
+better one is moved above the other when the score had it below (the rule of
+`zhida.ranking.exclusion`, which `zhida evaluate` ranks by too).
 
 `questions` orders the missing fields of all unknown results by the money they may
 decide (the sum of those results' amounts), so the page asks for that answer first.
@@ -36,6 +37,7 @@ from zhida.matcher.reference import evaluate_policy
 from zhida.profiles.schema import ProfileSchema
 from zhida.publishing.catalogue import CompiledVersion, compiled
 from zhida.publishing.versions import published_versions
+from zhida.ranking.exclusion import exclusion_pairs, rank_exclusions
 from zhida.ranking.heuristic import ranks
 from zhida.ranking.score import takeup_and_score
 from zhida.rules.policy import Policy
@@ -255,6 +257,40 @@ def _states(session: Session, profile_id: str) -> dict[str, str]:
     return states
 
 
+@dataclass
+class Held:
+    """A policy the profile already holds (applied for, granted or confirmed) that
+    excludes another: what a refusal names."""
+
+    policy: str
+    title: str
+    state: str  # 已申报 | 已领取
+
+
+def held_exclusion(session: Session, profile_id: str, policy: Policy) -> Held | None:
+    """The policy excluding `policy` (either side's `excludes:`) that the profile
+    already holds, if any: a second one of the pair is not to be submitted."""
+    published = {
+        c.policy.id: c.policy
+        for c in map(compiled, published_versions(session, policy.audience.value))
+    }
+    excluding = set(policy.excludes) | {
+        pid for pid, other in published.items() if policy.id in other.excludes
+    }
+    excluding.discard(policy.id)
+    if not excluding:
+        return None
+    states = _states(session, profile_id)
+    for pid, decision in decisions_of(session, profile_id).items():
+        if decision == CONFIRMED:
+            states.setdefault(pid, STATE_APPLIED)
+    held = sorted(excluding & set(states))
+    if not held:
+        return None
+    other = published.get(held[0])
+    return Held(held[0], other.title if other is not None else held[0], states[held[0]])
+
+
 def _rerank(items: list[MyPolicy]) -> None:
     """One rank over all groups, by descending score (ties: policy id), as ranks() does."""
     for n, item in enumerate(sorted(items, key=lambda i: (-i.score, i.rank or 0)), start=1):
@@ -262,31 +298,28 @@ def _rerank(items: list[MyPolicy]) -> None:
 
 
 def _exclusions(items: list[MyPolicy], policies: dict[str, Policy]) -> None:
-    """Of two listed results that exclude each other, the better (the larger amount, else
-    the eligible, else the higher score) ranks first; both say why."""
-    by_id = {i.policy: i for i in items}
-    for item in list(items):
-        policy = policies[item.policy]
-        for other_id in policy.excludes:
-            other = by_id.get(other_id)
-            if other is None or (
-                other.policy < item.policy and item.policy in policies[other_id].excludes
-            ):
-                continue  # not listed, or the pair is handled from the other side
-            better, worse = sorted([item, other], key=_merit, reverse=True)
-            if (better.rank or 0) > (worse.rank or 0):
-                better.rank, worse.rank = worse.rank, better.rank
-            gain = (better.benefit or 0) - (worse.benefit or 0)
-            more = f"，选择{better.title}可多得{format_amount(gain)}" if gain > 0 else ""
-            worse.exclusion = f"与{better.title}不可同时享受{more}"
-            worse.excluded_by = better.policy
-            better.exclusion = f"与{worse.title}不可同时享受，本项对您更有利" + (
-                f"（多{format_amount(gain)}）" if gain > 0 else ""
-            )
-
-
-def _merit(item: MyPolicy) -> tuple[float, int, float]:
-    return (item.benefit or 0.0, item.outcome == "eligible", item.score)
+    """Of two listed results that exclude each other, the better ranks first, as in
+    `zhida evaluate` (`zhida.ranking.exclusion`); both say why."""
+    mine = [policies[i.policy] for i in items]
+    pairs = exclusion_pairs(mine)
+    if not pairs:
+        return
+    rank = np.array([[i.rank or 0] for i in items], dtype=np.int32)
+    outcome = np.array([[OUTCOME_NAMES.index(i.outcome)] for i in items], dtype=np.int8)
+    benefit = [np.array([np.nan if i.benefit is None else i.benefit]) for i in items]
+    score = np.array([[i.score] for i in items])
+    rank_exclusions(rank, outcome, benefit, score, pairs)
+    for item, r in zip(items, rank[:, 0], strict=True):
+        item.rank = int(r) or None
+    for j, k in pairs:
+        better, worse = sorted([items[j], items[k]], key=lambda i: i.rank or 0)
+        gain = (better.benefit or 0) - (worse.benefit or 0)
+        more = f"，选择{better.title}可多得{format_amount(gain)}" if gain > 0 else ""
+        worse.exclusion = f"与{better.title}不可同时享受{more}"
+        worse.excluded_by = better.policy
+        better.exclusion = f"与{worse.title}不可同时享受，本项对您更有利" + (
+            f"（多{format_amount(gain)}）" if gain > 0 else ""
+        )
 
 
 def _questions(items: list[MyPolicy]) -> list[Question]:

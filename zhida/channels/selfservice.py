@@ -33,15 +33,19 @@ class SelfServiceError(ZhidaError):
     """A value that does not fit its field, an unknown field, or a dispute not open."""
 
 
+class DisputeNotOpen(SelfServiceError):
+    """The dispute is unknown or resolved already (an officer's conflict, not a typo)."""
+
+
 def _apply(
     session: Session, profile_id: str, field: str, value: Any, as_of: dt.date
 ) -> list[Transition]:
-    from zhida.runs.live import load_live_matcher, process_event
+    from zhida.runs.live import live_matcher, process_event
 
     stored = get_profile(session, profile_id)
     if stored is None:
         raise SelfServiceError(f"no profile '{profile_id}'")
-    matcher = load_live_matcher(session)
+    matcher = live_matcher(session)  # shared, built once per set of published versions
     try:
         event = parse_event(
             {
@@ -55,8 +59,6 @@ def _apply(
         return process_event(session, matcher, event, as_of)
     except EventError as err:
         raise SelfServiceError(err.reason) from None
-    finally:
-        matcher.close()
 
 
 def declare(
@@ -132,7 +134,7 @@ def resolve_dispute(
     returned for the caller to plan after committing."""
     dispute = session.get(Dispute, dispute_id, with_for_update=True)
     if dispute is None or dispute.status != OPEN:
-        raise SelfServiceError(f"dispute {dispute_id} is not open")
+        raise DisputeNotOpen(f"dispute {dispute_id} is not open")
     made: list[Transition] = []
     if corrected is not None:
         made = _apply(session, dispute.profile_id, dispute.field, corrected, as_of)

@@ -243,6 +243,32 @@ def _body_shape(
     return render(compile_template(source), ctx)
 
 
+#: a digest: one SMS for several policies, linking to the recipient's policy page
+DIGEST_SMS = "{{ name }}：{{ title }}。查看：{{ link }}"
+
+
+def digest_summary(count: int, amounts: list[float], nearest: str) -> str:
+    """「您有3项政策可申报，合计最高62万元，最早6月30日截止」: `amounts` those of the
+    policies that have one (fewer than `count`: 「其中2项合计…」; none: no total),
+    `nearest` the earliest deadline as people read it ('' : none)."""
+    parts = [f"您有{count}项政策可申报"]
+    total = sum(a for a in amounts if a > 0)
+    if total > 0:
+        some = sum(1 for a in amounts if a > 0)
+        share = "" if some == count else f"其中{some}项"
+        parts.append(f"{share}合计最高{format_amount(total)}")
+    if nearest:
+        parts.append(f"最早{nearest}截止")
+    return "，".join(parts)
+
+
+def digest_text(name: str, summary: str, link: str, signature: str, hint: str) -> SmsText:
+    """The digest SMS, within SEGMENT_BUDGET segments (the name shortened as `sms_text`
+    does)."""
+    ctx = MessageContext(name=name, who="您", title=summary, benefit="", deadline="", link=link)
+    return sms_text(ctx, signature, hint, DIGEST_SMS)
+
+
 def inapp_text(ctx: MessageContext, maybe: bool = False) -> tuple[str, str]:
     """(title, body) of an in-app message. They name neither the recipient nor the link,
     so they are rendered once per distinct policy context, not once per profile."""

@@ -65,8 +65,11 @@ def embedded_default(workdir: Path) -> None:
             "ZHIDA_SMS_ECHO": "false",
             "ZHIDA_VAR_DIR": str(workdir),
             # the demo plans once after all its runs (step 4), so one recipient's SMS
-            # about several policies go out as one digest
+            # about several policies go out as one digest, at once: no digest window
+            # to wait (in production the first SMS waits up to ZHIDA_DIGEST_MINUTES so
+            # that what is planned meanwhile joins it)
             "ZHIDA_PLAN_AFTER_RUN": "false",
+            "ZHIDA_DIGEST_MINUTES": "0",
         }
     )
     from zhida.settings import get_settings, write_demo_secret
@@ -180,16 +183,24 @@ def run_demo(workdir: Path, count: int, as_of: dt.date, out: Console, err: Conso
     out.print(f"短信写入 {outbox}：{len(sent)} 条；例如：", markup=False)
     for sms in sent[:3]:
         out.print(f"  {sms['to']} ({sms['segments']} 条计费) {sms['body']}", markup=False)
+    _digest_line(sent, out)
 
     out.rule("5. 打开预填的申请表")
     if sent:
-        first = sent[0]
+        first = next((s for s in sent if not isinstance(s["policy"], list)), sent[0])
+        digest = next((s for s in sent if isinstance(s["policy"], list)), None)
         from zhida.api.security import login_url
 
         out.print("先运行：zhida serve   （另一个终端）", markup=False)
         out.print(
             f"申请链接（{first['profile']} / {first['policy']}）：{first['link']}", markup=False
         )
+        if digest is not None:
+            out.print(
+                f"汇总短信的政策页链接（{digest['profile']}，{len(digest['policy'])} 项）："
+                f"{digest['link']}",
+                markup=False,
+            )
         out.print(
             f"站内信：{login_url(settings, first['profile'])}  （10 分钟内有效，仅可使用一次）",
             markup=False,
@@ -204,7 +215,8 @@ def learn_from_feedback(
     workdir: Path, pack_dir: Path, profiles: Path, as_of: dt.date, out: Console, err: Console
 ) -> None:
     """Simulated history (notices over 120 days ending 30 days before as_of, the hidden
-    take-up function of zhida/ranking/simulate.py) imported into the store; the take-up
+    take-up function of zhida/ranking/simulate.py) imported into the store, marked
+    simulated (the console's results leave it out); the take-up
     model trained from the store and reported beside the heuristic on later notices."""
     from zhida.cli.rank import print_report, run_feedback_import, run_synth_feedback, run_train
 
@@ -212,10 +224,21 @@ def learn_from_feedback(
     history = workdir / "feedback.jsonl"
     begin = as_of - dt.timedelta(days=150)
     run_synth_feedback(history, [pack_dir], profiles, begin, 120, 0, 0.1, None, err)
-    run_feedback_import(history, err)
+    run_feedback_import(history, err, simulated=True)  # trains the model, no result of any policy
     report = run_train(None, None, None, None, None, 0, err)
     print_report(report, out)
     out.print(f"（{time.perf_counter() - start:.1f}s）", markup=False)
+
+
+def _digest_line(sent: list[dict[str, object]], out: Console) -> None:
+    """How many SMS were digests, and how many numbers got more than one."""
+    digests = [s["policy"] for s in sent if isinstance(s["policy"], list)]
+    per_number = Counter(str(s["to"]) for s in sent)
+    out.print(
+        f"其中汇总短信 {len(digests):,} 条（涵盖 {sum(len(d) for d in digests):,} 项政策通知）；"
+        f"收到多于一条短信的号码：{sum(1 for n in per_number.values() if n > 1):,} 个",
+        markup=False,
+    )
 
 
 def _notification_table(

@@ -62,7 +62,8 @@ def run_post(path: Path, as_of: dt.date, plan: bool, out: Console, err: Console)
     out.print(
         f"{len(events)} events applied ({len(errors)} bad lines skipped); "
         f"{transitions} transitions, {eligible} newly eligible; "
-        f"judged by durable_rules {matcher.counts['durable_rules']}, by the reference "
+        f"judged by durable_rules {matcher.counts['durable_rules']}, by the compiled "
+        f"criteria {matcher.counts['compiled']}, by the reference "
         f"{matcher.counts['reference']}; p99 {p99 * 1000:.1f} ms per event",
         markup=False,
     )
@@ -70,7 +71,7 @@ def run_post(path: Path, as_of: dt.date, plan: bool, out: Console, err: Console)
         summary = plan_and_queue()
         out.print(
             f"notifications: {summary.inapp} in-app, {summary.sms_queued} SMS queued, "
-            f"{summary.sms_deferred} deferred",
+            f"{summary.sms_deferred} deferred, {summary.sms_digested} in a digest",
             markup=False,
         )
     return EXIT_BAD_ROWS if errors else 0

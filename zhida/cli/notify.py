@@ -47,7 +47,8 @@ def run_notify(plan: bool, limit: int, out: Console, err: Console) -> int:
         skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.skipped.items()))
         out.print(
             f"planned from {summary.transitions:,} transitions: {summary.inapp:,} in-app, "
-            f"{summary.sms_queued:,} SMS queued, {summary.sms_deferred:,} SMS deferred"
+            f"{summary.sms_queued:,} SMS queued, {summary.sms_deferred:,} SMS deferred, "
+            f"{summary.sms_digested:,} SMS in a digest"
             + (f" (no SMS: {skipped})" if skipped else ""),
             markup=False,
         )

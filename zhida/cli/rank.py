@@ -43,17 +43,31 @@ FeedbackFileOpt = Annotated[
 
 @feedback_app.command("import")
 @user_errors
-def feedback_import(file: Annotated[Path, typer.Argument(help="JSON Lines of events.")]) -> None:
+def feedback_import(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of events.")],
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated",
+            help="Made-up history (zhida synth feedback): trains the model, counts in no "
+            "policy's results.",
+        ),
+    ] = False,
+) -> None:
     """Import history: {"profile", "policy", "event", "at", "channel"} per line."""
-    raise typer.Exit(run_feedback_import(file, err_console))
+    raise typer.Exit(run_feedback_import(file, err_console, simulated))
 
 
-def run_feedback_import(file: Path, err: Console) -> int:
-    from zhida.ranking.feedback import import_feedback, read_feedback_path
+def run_feedback_import(file: Path, err: Console, simulated: bool = False) -> int:
+    """`simulated`: the history was made up (`zhida synth feedback`), and stored marked so."""
+    from zhida.ranking.feedback import SIMULATED, import_feedback, read_feedback_path
     from zhida.store.db import session_scope
 
     parsed = read_feedback_path(file)
     print_errors(parsed.errors, err)
+    if simulated:
+        for row in parsed.rows:
+            row["detail"]["source"] = SIMULATED
     with session_scope() as session:
         added = import_feedback(session, parsed.rows)
     err.print(

@@ -3,7 +3,7 @@
 - int, number: float64, NaN = missing
 - date: float64 days since 1970-01-01, NaN = missing
 - bool: int8 three-valued code (0 false, 1 unknown, 2 true)
-- string, list: `Coded`: int32 codes into the column's distinct values, -1 = missing
+- string, list: `Coded`: intp codes into the column's distinct values, -1 = missing
 
 (the encoding of `zhida.rules.vectors`).
 
@@ -15,7 +15,7 @@ for the whole frame, then gathered by code.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -33,13 +33,14 @@ def encode_strings(series: pl.Series) -> tuple[np.ndarray, list[Any]]:
         arr = arr.combine_chunks()
     arr = arr.cast(pa.large_string())
     enc = arr.dictionary_encode()
-    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    # intp, so that gathering by code (np.take) does not convert them each time
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)
     return codes, enc.dictionary.to_pylist()
 
 
 def encode_lists(series: pl.Series) -> tuple[np.ndarray, list[Any]]:
     index: dict[tuple[str, ...], int] = {}
-    codes = np.empty(len(series), dtype=np.int32)
+    codes = np.empty(len(series), dtype=np.intp)
     for i, value in enumerate(series.to_list()):
         if value is None:
             codes[i] = -1
@@ -59,6 +60,34 @@ class Columns:
         self._arrays: dict[str, Any] = {}
         self._per_unique: dict[tuple[Any, ...], np.ndarray] = {}
         self._lock = threading.Lock()
+
+    def prepare(self, names: Iterable[str]) -> None:
+        """Convert the number and date columns among `names` in one polars pass (nulls
+        filled with NaN, so each comes out without a copy); the others stay lazy."""
+        numeric = (FieldType.INT, FieldType.NUMBER, FieldType.DATE)
+        with self._lock:
+            todo = [
+                n
+                for n in dict.fromkeys(names)
+                if n not in self._arrays
+                and n in self.df.columns
+                and n in self.schema.fields
+                and self.schema.fields[n].type in numeric
+            ]
+            if not todo:
+                return
+            exprs = [
+                (
+                    pl.col(n).cast(pl.Date).to_physical()
+                    if self.schema.fields[n].type is FieldType.DATE
+                    else pl.col(n)
+                )
+                .cast(pl.Float64)
+                .fill_null(np.nan)
+                for n in todo
+            ]
+            for name, series in zip(todo, self.df.select(exprs).get_columns(), strict=True):
+                self._arrays[name] = series.to_numpy()
 
     def column(self, name: str) -> Any:
         with self._lock:
@@ -87,7 +116,7 @@ class Columns:
         if ftype is FieldType.BOOL:
             return np.ones(self.n, dtype=np.int8)
         if ftype in (FieldType.STRING, FieldType.LIST):
-            return Coded(np.full(self.n, -1, dtype=np.int32), [], "<missing>")
+            return Coded(np.full(self.n, -1, dtype=np.intp), [], "<missing>")
         return np.full(self.n, np.nan)
 
     def per_unique(self, key: tuple[Any, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:

@@ -11,7 +11,7 @@ analysed: `holds_on` is null, as it is when time does not enter the criterion at
 or when the date lies beyond HORIZON_DAYS.
 
 `plan_criterion` reads the criterion once per policy (the same for both engines);
-`near_miss_codes` + `holds_on_days` are the vectorised form (a truth interval
+`near_miss_chunk` (`near_miss_mask` + `holds_on_days`) is the vectorised form (a truth interval
 [lo, hi) of days per row and test, intersected for `and`, first dates minimised for
 `or`); `near_miss_scalar` is the reference: it asks the reference interpreter about
 each following day in turn.
@@ -20,7 +20,9 @@ each following day in turn.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,26 +206,17 @@ def _test(call: Node, op: str, consts: list[Node]) -> Plan:
 # -- vectorised -------------------------------------------------------------------
 
 
-def near_miss_rows(
-    codes: np.ndarray, outcome: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """codes: (C, n) top-level criterion codes (outcome: their minimum, when known).
-    (near-miss mask, index of its criterion): exactly one criterion is not true, and
-    it is false. One pass per criterion over int8 rows, no (C, n) temporaries."""
-    c, n = codes.shape
-    if c == 0:
-        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.intp)
-    if outcome is None:
-        outcome = np.minimum.reduce(codes, axis=0)
-    if c == 1:
-        return outcome == 0, np.zeros(n, dtype=np.intp)
-    not_true = np.zeros(n, dtype=np.int8)
-    index = np.zeros(n, dtype=np.int16)
-    for i in range(c):
-        np.add(not_true, codes[i] != 2, out=not_true, casting="unsafe")
-        if i:
-            np.add(index, (codes[i] == 0) * np.int16(i), out=index, casting="unsafe")
-    return (not_true == 1) & (outcome == 0), index.astype(np.intp)
+def near_miss_mask(c: int, total: np.ndarray, outcome: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out (n,) bool := exactly one of a policy's c top-level criteria is not true, and it
+    is false, from `total`, the sum of their int8 codes ((n,) int8 from fewer than 64
+    criteria; overwritten), and `outcome`, their minimum. The codes sum to 2C - 2 when
+    one is false and the rest true, or when two are unknown and the rest true: the
+    outcome (0, not 1) tells them apart. Nothing allocated."""
+    if c <= 1:
+        return np.equal(outcome, 0, out=out) if c else np.logical_and(False, out, out=out)
+    np.equal(total, 2 * c - 2, out=out)
+    ineligible = np.equal(outcome, 0, out=total.view(bool)[: len(out)])
+    return np.logical_and(out, ineligible, out=out)
 
 
 def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -275,10 +268,33 @@ def _first_day(unit: str, a: np.ndarray, k: int | None, unbounded: np.int64) -> 
         return np.full(a.shape, unbounded, dtype=np.int64)
     if unit == "days":
         return a + k
+    if len(a) < TABLE_FROM:
+        return _first_month_day(unit, a, k)
+    if a.min() < TABLE_START or a.max() >= TABLE_START + TABLE_DAYS:
+        return _first_month_day(unit, a, k)
+    return np.take(_first_day_table(unit, k), a - TABLE_START)
+
+
+def _first_month_day(unit: str, a: np.ndarray, k: int) -> np.ndarray:
     months = k if unit == "months" else 12 * k if k >= 1 else 12 * k - 11  # years: truncated
     if months >= 1:  # counting forward from a: exactly a + k months
         return add_months(a, months)
     return first_month(a, months)
+
+
+#: the first days of a month or year count depend on the date alone, not on the evaluation
+#: date: for many rows they are looked up in a table of every day from TABLE_START on
+TABLE_START = int(date_to_days(dt.date(1900, 1, 1)))
+TABLE_DAYS = int(date_to_days(dt.date(2100, 1, 1))) - TABLE_START
+TABLE_FROM = 64  # rows, from which a table pays for itself
+
+
+@functools.lru_cache(maxsize=32)
+def _first_day_table(unit: str, k: int) -> np.ndarray:
+    days = np.arange(TABLE_START, TABLE_START + TABLE_DAYS, dtype=np.int64)
+    table = _first_month_day(unit, days, k)
+    table.flags.writeable = False
+    return table
 
 
 class _Vector:
@@ -340,40 +356,66 @@ def holds_on_days(
     return np.where(ok, first.astype(np.float64), np.nan)
 
 
+@dataclass(frozen=True)
+class NearRows:
+    """One policy's near misses in a chunk: a mask of the rows, the policy's top-level
+    criterion rows (the false one is the one with code 0), and the holds_on day numbers
+    of the near-miss rows that have one."""
+
+    mask: np.ndarray  # (n,) bool
+    codes: Sequence[np.ndarray]
+    holds_rows: np.ndarray  # ascending
+    holds_days: np.ndarray  # float64
+
+    def at(self, policy: Policy, row: int) -> NearMiss | None:
+        if not self.mask[row]:
+            return None
+        which = next(i for i, r in enumerate(self.codes) if r[row] == 0)
+        k = int(np.searchsorted(self.holds_rows, row))
+        found = k < len(self.holds_rows) and self.holds_rows[k] == row
+        day = days_to_date(float(self.holds_days[k])) if found else None
+        return NearMiss(policy.criteria[which].id, day)
+
+    def dense(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """((n,) int16 criterion index or -1, (n,) float64 holds_on day or NaN)."""
+        crit = np.full(n, -1, dtype=np.int16)
+        for i, r in enumerate(self.codes):
+            crit[self.mask & np.equal(r, 0)] = i
+        holds = np.full(n, np.nan)
+        holds[self.holds_rows] = self.holds_days
+        return crit, holds
+
+
 def near_miss_chunk(
     ev: Any,
     policy: Policy,
-    codes: np.ndarray,
+    codes: Sequence[np.ndarray],
     plans: list[Plan | None],
     as_of: dt.date,
-    outcome: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(criterion index or -1, holds_on day or NaN) per row of the chunk.
+    mask: np.ndarray,
+    scratch: np.ndarray,
+) -> NearRows:
+    """The near misses of one policy in a chunk: `mask`, (n,) bool, as `near_miss_mask`
+    wrote it; `scratch` an (n,) int8 row to use.
 
     `ev` is the chunk's evaluator (matcher/vector.ChunkEvaluator), `codes` the policy's
-    (C, n) top-level codes, `plans` the `plan_criterion` of each top-level criterion."""
-    n = codes.shape[1]
-    mask, index = near_miss_rows(codes, outcome)
-    rows = np.flatnonzero(mask)
-    which = index[rows]
-    crit = np.full(n, -1, dtype=np.int16)
-    crit[rows] = which
-    holds = np.full(n, np.nan)
-    for i, plan in enumerate(plans):
-        if plan is None:
+    top-level criterion rows, `plans` the `plan_criterion` of each top-level criterion:
+    holds_on is computed only at the near-miss rows whose false criterion has a plan."""
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for plan, row in zip(plans, codes, strict=True):
+        if plan is None or (not found and not mask.any()):
             continue
-        sel = rows[which == i]
+        hit = np.equal(row, 0, out=scratch.view(bool)[: len(mask)])
+        sel = np.flatnonzero(np.logical_and(hit, mask, out=hit))
         if len(sel):
-            holds[sel] = holds_on_days(ev, policy, plan, sel, as_of)
-    return crit, holds
-
-
-def near_miss_at(policy: Policy, crit: np.ndarray, holds: np.ndarray, row: int) -> NearMiss | None:
-    i = int(crit[row])
-    if i < 0:
-        return None
-    day = holds[row]
-    return NearMiss(policy.criteria[i].id, None if np.isnan(day) else days_to_date(float(day)))
+            found.append((sel, holds_on_days(ev, policy, plan, sel, as_of)))
+    if not found:
+        return NearRows(mask, codes, np.empty(0, dtype=np.intp), np.empty(0))
+    sel_all = np.concatenate([f[0] for f in found])
+    days = np.concatenate([f[1] for f in found])
+    keep = ~np.isnan(days)
+    order = np.argsort(sel_all[keep], kind="stable")
+    return NearRows(mask, codes, sel_all[keep][order], days[keep][order])
 
 
 NEAR_MISS_TYPE = pl.Struct({"criterion": pl.String, "holds_on": pl.Date})

@@ -53,10 +53,10 @@ def result_frame(
         keep = np.arange(n, dtype=np.intp) if include_all else np.flatnonzero(result.outcome[j] > 0)
         if not len(keep):
             continue
-        codes = result.criteria[j] if include_all else np.take(result.criteria[j], keep, axis=1)
+        codes = result.codes(j, None if include_all else keep)
         crit_ids = policy.criterion_ids()
         for want, name in ((0, "failed"), (1, "unknown")):
-            group, groups = code_groups(codes, want)
+            group, groups = code_groups(codes, want, len(keep))
             cols[name].append(group + len(table))
             table.extend([crit_ids[i] for i in g] for g in groups)
         cols["profile"].append(keep)
@@ -66,14 +66,8 @@ def result_frame(
         cols["takeup"].append(np.take(scores[j] if takeup is None else takeup[j], keep))
         cols["score"].append(np.take(scores[j], keep))
         cols["rank"].append(np.take(rank[j], keep))
-        near.append(
-            near_miss_column(
-                result.near_criterion[j] if result.near_criterion else None,
-                result.near_holds[j] if result.near_holds else None,
-                policy,
-                keep,
-            )
-        )
+        crit, holds = result.near[j].dense(n) if result.near else (None, None)
+        near.append(near_miss_column(crit, holds, policy, keep))
     if not table:
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
     row, pol, rk = (np.concatenate(cols[k]) for k in ("profile", "policy", "rank"))

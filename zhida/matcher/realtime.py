@@ -12,17 +12,25 @@ in three modules of one job each:
 - `realtime_rulesets`: durable_rules itself (a private host, the rulesets, their
   one fixed session, posting events, freeing) and its measured pitfalls.
 
-Judging. If a value to post is unknown (a missing field, a division by zero,
-...) or not finite, durable_rules cannot judge that (profile, policy): it has
-no three-valued logic. The reference interpreter decides instead
-(`via="reference"`). Otherwise durable_rules decides the outcome: eligible when
-the policy's rule fired, ineligible when it did not. The failed criterion ids
-and the benefit of such a result come from closures compiled beside the
-condition (`realtime_compile.compile_judges`: the reference's scalar semantics
-over the same memoised values the event posted, no tree walk); the outcome they
-imply is compared with durable_rules' and a disagreement is counted in `stats`
-and logged. A criterion that needs a value the condition did not (so it may be
-unknown) sends that result to the reference.
+Judging. Each policy's top-level criteria and benefit are compiled beside its
+condition into closures (`realtime_compile.compile_judges`): the reference
+interpreter's three-valued semantics over the same memoised values the events
+post, no tree walk. They give every result's failed and unknown criterion ids and
+its benefit; who decides the outcome depends on `post`:
+
+- `post="all"` (the audit mode, the default): every (profile, policy) whose values
+  are all known and readable is posted to durable_rules, which decides (eligible
+  when the policy's rule fired, `via="durable_rules"`); the closures' outcome is
+  compared with it and a disagreement counted in `stats` and logged. durable_rules
+  has no three-valued logic, so a result with an unknown (a missing field, a
+  division by zero, ...) or unreadable (not finite) value is decided by the
+  reference interpreter (`via="reference"`).
+- `post="candidates"` (the live path): only the rulesets that could fire get the
+  event, those whose criteria the closures found all true; durable_rules decides
+  those (`via="durable_rules"`, a disagreement counted as above). Every other
+  result (ineligible, or unknown) is the closures' (`via="compiled"`): no rule of
+  its policy could fire, so posting would only confirm it. A property test keeps
+  the two modes in agreement on random policies and profiles.
 """
 
 from __future__ import annotations
@@ -45,16 +53,27 @@ from zhida.matcher.realtime_rulesets import (
     new_ruleset,
     post_event,
 )
-from zhida.matcher.reference import evaluate_policy, normalize_profile
+from zhida.matcher.reference import evaluate_policy, normalize_profile, outcome_of
 from zhida.profiles.schema import Audience
 from zhida.rules.policy import ELIGIBLE, INELIGIBLE, Outcome, Policy
 
-__all__ = ["VIA_DURABLE", "VIA_REFERENCE", "RealtimeMatcher", "RealtimeResult"]
+__all__ = [
+    "POST_ALL",
+    "POST_CANDIDATES",
+    "VIA_COMPILED",
+    "VIA_DURABLE",
+    "VIA_REFERENCE",
+    "RealtimeMatcher",
+    "RealtimeResult",
+]
 
 log = logging.getLogger(__name__)
 
 VIA_DURABLE = "durable_rules"
 VIA_REFERENCE = "reference"
+VIA_COMPILED = "compiled"
+POST_ALL = "all"  # every judgeable event goes to durable_rules (the audit mode)
+POST_CANDIDATES = "candidates"  # only the events of rules that could fire
 
 
 @dataclass(frozen=True)
@@ -66,19 +85,25 @@ class RealtimeResult:
     failed: list[str]
     unknown: list[str]
     benefit: float | None
-    via: str  # durable_rules | reference
+    via: str  # durable_rules | reference | compiled
 
 
 class RealtimeMatcher:
     """Published policies compiled into durable_rules rulesets, one per policy.
 
-    `match` judges one profile against every policy of its audience. A matcher is
+    `match` judges one profile against every policy of its audience; `post` says
+    which events durable_rules gets (see the module's docstring). A matcher is
     safe to share between threads (calls are serialised); `close()` frees the
     rulesets (it is also a context manager; a matcher that is garbage-collected
     or alive at exit is freed too).
     """
 
-    def __init__(self, policies: Sequence[Policy], name_prefix: str = "zhida-"):
+    def __init__(
+        self, policies: Sequence[Policy], name_prefix: str = "zhida-", post: str = POST_ALL
+    ):
+        if post not in (POST_ALL, POST_CANDIDATES):
+            raise ZhidaError(f"post must be {POST_ALL} or {POST_CANDIDATES}, not {post!r}")
+        self.post = post
         ids = [p.id for p in policies]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -139,31 +164,43 @@ class RealtimeMatcher:
     def _judge(
         self, compiled: CompiledPolicy, profile: dict[str, Value], ctx: Ctx
     ) -> RealtimeResult:
-        text = event_text(compiled, ctx)
-        if text is None:  # unknown: durable_rules has no three-valued logic
-            return self._by_reference(compiled.policy, profile, ctx.as_of)
-        eligible = post_event(compiled, text)
-        outcome: Outcome = ELIGIBLE if eligible else INELIGIBLE
-        judges = self._judges[compiled.policy.id]
+        policy = compiled.policy
+        judges = self._judges[policy.id]
         truths = [judge(ctx) for judge in judges.criteria]
-        if any(t is None for t in truths):  # a value the condition did not need is unknown
-            return self._by_reference(compiled.policy, profile, ctx.as_of)
-        if all(truths) != eligible:
-            self.stats["disagreements"] += 1
-            log.warning(
-                "durable_rules says %s, the criteria %s: policy %s, profile %s",
-                outcome,
-                ELIGIBLE if all(truths) else INELIGIBLE,
-                compiled.policy.id,
-                profile.get("id"),
-            )
-        failed = [c.id for c, t in zip(compiled.policy.criteria, truths, strict=True) if not t]
+        known = None not in truths
+        if self.post == POST_ALL and not known:
+            return self._by_reference(policy, profile, ctx.as_of)  # audit: the interpreter
+        eligible = known and all(truths)
+        outcome: Outcome = outcome_of(truths)
+        via = VIA_COMPILED
+        if eligible or (known and self.post == POST_ALL):  # a rule that could fire
+            text = event_text(compiled, ctx)
+            if text is None:  # a value durable_rules cannot read (not finite...)
+                if self.post == POST_ALL:
+                    return self._by_reference(policy, profile, ctx.as_of)
+            else:
+                via = VIA_DURABLE
+                if post_event(compiled, text) != eligible:
+                    self._disagree(policy, profile, eligible)
+                    outcome = INELIGIBLE if eligible else ELIGIBLE  # durable_rules decides
+        failed = [c.id for c, t in zip(policy.criteria, truths, strict=True) if t is False]
+        unknown = [c.id for c, t in zip(policy.criteria, truths, strict=True) if t is None]
         benefit = None
         if judges.benefit is not None:
             raw = judges.benefit(ctx)
             benefit = None if raw is None else float(raw)
-        self.stats[VIA_DURABLE] += 1
-        return RealtimeResult(compiled.policy.id, outcome, failed, [], benefit, VIA_DURABLE)
+        self.stats[via] = self.stats.get(via, 0) + 1
+        return RealtimeResult(policy.id, outcome, failed, unknown, benefit, via)
+
+    def _disagree(self, policy: Policy, profile: dict[str, Value], eligible: bool) -> None:
+        self.stats["disagreements"] += 1
+        log.warning(
+            "durable_rules says %s, the criteria %s: policy %s, profile %s",
+            INELIGIBLE if eligible else ELIGIBLE,
+            ELIGIBLE if eligible else INELIGIBLE,
+            policy.id,
+            profile.get("id"),
+        )
 
     def _by_reference(
         self, policy: Policy, profile: dict[str, Value], as_of: dt.date

@@ -120,13 +120,15 @@ class _PolicyCompiler:
             args = [self.closure(a) for a in node.args]
             fn = FUNCTIONS[node.fn]
             scalar = fn.scalar
+            call: Compute
             if fn.dated:
-                return lambda ctx: scalar(*[a(ctx) for a in args], ctx.as_of)
-            return lambda ctx: scalar(*[a(ctx) for a in args])
+                call = lambda ctx: scalar(*[a(ctx) for a in args], ctx.as_of)  # noqa: E731
+            else:
+                call = lambda ctx: scalar(*[a(ctx) for a in args])  # noqa: E731
+            # a call (years_since(established), ...) is computed once per profile
+            return self.memoised(hash_name(self.key(node)), call)
         assert isinstance(node, Op)
-        op_args = [self.closure(a) for a in node.args]
-        op = node.op
-        return lambda ctx: semantics.apply_op(op, [a(ctx) for a in op_args])
+        return _op_closure(node.op, [self.closure(a) for a in node.args])
 
     def memoised(self, name: str, compute: Compute) -> Compute:
         existing = self.shared.get(name)
@@ -218,6 +220,24 @@ class _PolicyCompiler:
         name = hash_name(("cond", _cond_key(cond)))
         compute = self.memoised(name, _cond_closure(cond))
         return _Cmp("==", self.post(name, "bool", compute), Lit(True, "bool"))
+
+
+def _op_closure(op: str, args: list[Compute]) -> Compute:
+    """`semantics.apply_op(op, ...)` over closures, its dispatch done once, here."""
+    if op in CMP_OPS:
+        cmp, (a, b) = semantics.compare, args
+        return lambda ctx: cmp(op, a(ctx), b(ctx))
+    if op in ("and", "or"):
+        both, (a, b) = semantics.kleene_and if op == "and" else semantics.kleene_or, args
+        return lambda ctx: both(a(ctx), b(ctx))
+    if op in ("+", "-", "*", "/"):
+        arith, (a, b) = semantics.arith, args
+        return lambda ctx: arith(op, a(ctx), b(ctx))
+    if op == "not":
+        inv, (a,) = semantics.kleene_not, args
+        return lambda ctx: inv(a(ctx))
+    apply = semantics.apply_op
+    return lambda ctx: apply(op, [a(ctx) for a in args])
 
 
 def _cond_key(cond: _Cond) -> tuple[Any, ...]:
@@ -373,14 +393,25 @@ class Judges:
     """A policy's top-level criteria and benefit as closures over the same (memoised)
     values its events post: what durable_rules' yes/no leaves out."""
 
-    criteria: list[Compute]  # each: True / False, or None when a value is unknown
+    criteria: list[Compute]  # each: True / False / None (unknown), as the reference says
     benefit: Compute | None  # the benefit amount (None: the policy has none)
 
 
 def compile_judges(policy: Policy, shared: dict[str, Compute]) -> Judges:
-    """Per-criterion truth and the benefit, with the scalar semantics the reference
-    applies; values shared with the policy's condition are computed once per profile."""
+    """Each top-level criterion's three-valued truth and the benefit, with the scalar
+    semantics the reference interpreter applies (Kleene logic over unknowns; `all:` /
+    `any:` as `semantics.all_of` / `any_of`); values shared with the policy's condition
+    are computed once per profile."""
     compiler = _PolicyCompiler(policy, shared)
-    criteria = [_cond_closure(_simplify(compiler.criterion(c))) for c in policy.criteria]
+    criteria = [_criterion_closure(compiler, c) for c in policy.criteria]
     amount = policy.benefit_amount
     return Judges(criteria, None if amount is None else compiler.closure(amount))
+
+
+def _criterion_closure(compiler: _PolicyCompiler, crit: Criterion) -> Compute:
+    if crit.kind == "when":
+        assert crit.when is not None
+        return compiler.closure(crit.when)
+    children = [_criterion_closure(compiler, c) for c in crit.children]
+    combine = semantics.all_of if crit.kind == "all" else semantics.any_of
+    return lambda ctx: combine([c(ctx) for c in children])

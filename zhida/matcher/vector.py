@@ -37,26 +37,34 @@ _NUM_CMP: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+_MISSING = object()
+
+
 def isnan(x: Any) -> Any:
     return np.isnan(x)
 
 
 class KeyMap:
-    """Structural keys with `define:` names inlined, so policies share work."""
+    """Structural keys with `define:` names inlined, so policies share work.
+
+    A key is a small int naming one structure (interned once per node), so that the
+    chunk caches hash ints, not nested tuples."""
 
     def __init__(self) -> None:
-        self._memo: dict[int, tuple[Any, ...]] = {}
+        self._memo: dict[int, int] = {}
+        self._ids: dict[tuple[Any, ...], int] = {}
 
-    def key(self, node: Node, policy: Policy) -> tuple[Any, ...]:
+    def key(self, node: Node, policy: Policy) -> int:
         k = self._memo.get(id(node))
         if k is None:
-            k = self._build(node, policy)
+            if isinstance(node, Name) and node.is_define:  # the same key as its definition
+                k = self.key(policy.defines[node.name], policy)
+            else:
+                k = self._ids.setdefault(self._build(node, policy), len(self._ids))
             self._memo[id(node)] = k
         return k
 
     def _build(self, node: Node, policy: Policy) -> tuple[Any, ...]:
-        if isinstance(node, Name) and node.is_define:
-            return self.key(policy.defines[node.name], policy)
         if isinstance(node, Literal):
             return (str(node.ty), *node.key())
         if isinstance(node, Call):
@@ -80,7 +88,7 @@ class ChunkEvaluator:
         self.as_of = as_of
         self.as_of_days = date_to_days(as_of)
         self.keys = keys
-        self.cache: dict[tuple[Any, ...], Any] = {}
+        self.cache: dict[Any, Any] = {}
         self.policy: Policy | None = None
 
     # -- entry points -----------------------------------------------------------
@@ -88,16 +96,15 @@ class ChunkEvaluator:
         self.policy = policy
         return self.value(node)
 
-    def key(self, node: Node) -> tuple[Any, ...]:
+    def key(self, node: Node) -> int:
         assert self.policy is not None
         return self.keys.key(node, self.policy)
 
     def value(self, node: Node) -> Any:
         key = self.key(node)
-        if key in self.cache:
-            return self.cache[key]
-        value = self._compute(node)
-        self.cache[key] = value
+        value = self.cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.cache[key] = self._compute(node)
         return value
 
     def is_nan(self, node: Node, value: Any) -> Any:

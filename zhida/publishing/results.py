@@ -9,6 +9,9 @@ Each is a number of distinct profiles, for the policy id (all its versions):
 - applied (申报率 = applied / eligible): an application was submitted;
 - granted (兑现率 = granted / eligible): the benefit was paid (feedback `granted`).
 
+Feedback marked simulated (the demo's made-up history, `ranking.feedback.SIMULATED`)
+counts in none of them, nor in the lift.
+
 And the time from the first publication of the policy to its first application and to
 its first grant. The same by city and by industry section. With held-out profiles
 (the policy's `holdout:`), the lift of take-up notified vs held out with its 95%
@@ -25,7 +28,7 @@ from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
 from zhida.profiles.regions import city_of, section_of
-from zhida.ranking.feedback import load_feedback, notices
+from zhida.ranking.feedback import load_feedback, notices, real_feedback
 from zhida.ranking.holdout import lift
 from zhida.store.models import (
     OUTCOME_CODES,
@@ -64,7 +67,7 @@ def _profiles(policy_id: str, metric: str) -> Select[Any]:
     if metric == "applied":
         return select(Submission.profile_id).where(Submission.policy_id == policy_id)
     return select(FeedbackEvent.profile_id).where(
-        FeedbackEvent.policy_id == policy_id, FeedbackEvent.kind == metric
+        FeedbackEvent.policy_id == policy_id, FeedbackEvent.kind == metric, real_feedback()
     )
 
 
@@ -117,7 +120,7 @@ def policy_results(session: Session, policy_id: str) -> dict[str, Any]:
     )
     first_granted = session.scalar(
         select(func.min(FeedbackEvent.at)).where(
-            FeedbackEvent.policy_id == policy_id, FeedbackEvent.kind == "granted"
+            FeedbackEvent.policy_id == policy_id, FeedbackEvent.kind == "granted", real_feedback()
         )
     )
     published_at = _aware(published)
@@ -142,7 +145,7 @@ def policy_results(session: Session, policy_id: str) -> dict[str, Any]:
 
 
 def holdout_lift(session: Session, policy_id: str) -> dict[str, Any] | None:
-    result = lift(notices(load_feedback(session)), policy_id).as_dict()
+    result = lift(notices(load_feedback(session, simulated=False)), policy_id).as_dict()
     return result if result["held_out"] else None
 
 
@@ -180,7 +183,7 @@ def counts_by_policy(session: Session) -> dict[str, dict[str, int]]:
         put(pid, "applied", n)
     granted = (
         select(FeedbackEvent.policy_id, FeedbackEvent.profile_id)
-        .where(FeedbackEvent.kind == "granted")
+        .where(FeedbackEvent.kind == "granted", real_feedback())
         .distinct()
         .subquery()
     )

@@ -7,7 +7,8 @@ audience in file order: the first audience's lines go straight to `out`, the oth
 to a temporary file copied to `out` at the end.
 
 `zhida.ranking.score.takeup_and_score` is the one place a result gets its takeup and
-ranking score (from the take-up model given, else the heuristic).
+ranking score (from the take-up model given, else the heuristic); ranks are by score,
+the better of two excluding policies first (`zhida.ranking.exclusion`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from zhida.matcher.batch import DEFAULT_CHUNK, BatchEvaluator
 from zhida.matcher.columns import Columns
 from zhida.matcher.output import result_frame, write_jsonl
 from zhida.profiles.schema import Audience, SchemaSet
+from zhida.ranking.exclusion import exclusion_pairs, rank_exclusions
 from zhida.ranking.heuristic import ranks
 from zhida.ranking.model import TakeupModel
 from zhida.ranking.score import takeup_and_score
@@ -133,12 +135,14 @@ def _evaluate_frame(
     ids = df.get_column("id")
     schema = schemas[audience]
     columns = Columns(df, schema) if model is not None else None
+    pairs = exclusion_pairs(mine)
     for result in evaluator.evaluate(df, schema):
         n = result.stop - result.start
         rows = df.slice(result.start, n)
         keep = np.ones(result.outcome.shape, dtype=bool) if include_all else None
         takeup, scores = takeup_and_score(mine, result, as_of, columns, model, keep)
         rank = ranks(scores, result.outcome)
+        rank_exclusions(rank, result.outcome, result.benefit, scores, pairs)
         frame = result_frame(
             ids.slice(result.start, n), mine, result, scores, rank, include_all, takeup
         )

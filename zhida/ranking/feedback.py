@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,11 @@ class ParsedFeedback:
     rows: list[dict[str, Any]] = field(default_factory=list)  # ready for FeedbackEvent
     errors: list[RowError] = field(default_factory=list)
     lines: int = 0
+
+
+#: `detail.source` of imported history, and of history a simulator made up (the demo's:
+#: it trains the model, but is no result of any policy, so the console leaves it out)
+IMPORTED, SIMULATED = "import", "simulated"
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -107,7 +112,7 @@ def parse_line(text: str) -> dict[str, Any]:
         "policy_id": obj["policy"],
         "kind": event,
         "at": at,
-        "detail": {"channel": channel, "source": "import"},
+        "detail": {"channel": channel, "source": IMPORTED},
         "key": line_key(obj["profile"], obj["policy"], event, at, channel),
     }
 
@@ -165,11 +170,18 @@ def events_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
-def load_feedback(session: Session, profile_id: str | None = None) -> pl.DataFrame:
+def real_feedback() -> ColumnElement[bool]:
+    """Feedback events that happened: not marked simulated."""
+    return FeedbackEvent.detail["source"].as_string().is_distinct_from(SIMULATED)
+
+
+def load_feedback(
+    session: Session, profile_id: str | None = None, simulated: bool = True
+) -> pl.DataFrame:
     """Every stored feedback event, the system's own and the imported, and a `sent`
     event for each in-app message (the planner stores those as sent notifications,
     not as feedback events; SMS get theirs when the provider accepts them); with
-    `profile_id`, that profile's only."""
+    `profile_id`, that profile's only; `simulated=False`: without the simulated."""
     stmt = select(
         FeedbackEvent.profile_id,
         FeedbackEvent.policy_id,
@@ -179,6 +191,8 @@ def load_feedback(session: Session, profile_id: str | None = None) -> pl.DataFra
     )
     if profile_id is not None:
         stmt = stmt.where(FeedbackEvent.profile_id == profile_id)
+    if not simulated:
+        stmt = stmt.where(real_feedback())
     rows = [
         {"profile_id": p, "policy_id": q, "kind": k, "at": _aware(a), "detail": d}
         for p, q, k, a, d in session.execute(stmt)

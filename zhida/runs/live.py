@@ -6,55 +6,121 @@ matcher (`zhida.matcher.realtime`), and changed decisions and transitions are
 written through the same code as a run's chunks (`apply_profile_results`), so a
 newly qualifying profile is found in well under a second, not at the next batch.
 The API and `zhida events post` both call `process_event`.
+
+The matcher judges with `post="candidates"`: durable_rules gets the events of the
+rules that could fire, the compiled criteria decide the rest (see
+`zhida.matcher.realtime`). `live_matcher` keeps the matchers built for the API's
+requests (a self-declaration on /me, an officer's correction): one per database and
+set of published versions (their ids and content hashes, read at each call, so a version
+published or retired a moment ago is used at once), at most `CACHE_SIZE`, built once
+whatever the threads; one dropped from the cache is freed when its last user is done
+(its rulesets are freed when it is collected).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
-from zhida.matcher.realtime import RealtimeMatcher, RealtimeResult
+from zhida.matcher.realtime import POST_CANDIDATES, RealtimeMatcher, RealtimeResult
 from zhida.profiles.events import Event, apply_event
 from zhida.profiles.schema import SchemaSet
-from zhida.publishing.catalogue import compiled
+from zhida.publishing.catalogue import CompiledVersion, compiled, content_sha256
 from zhida.publishing.versions import published_versions
 from zhida.ranking.heuristic import heuristic_scores
 from zhida.rules.policy import Policy
 from zhida.runs.decisions import apply_profile_results
-from zhida.store.models import OUTCOME_CODES, Profile, Transition
+from zhida.store.models import OUTCOME_CODES, PolicyVersion, Profile, Transition
 from zhida.store.profiles import frame_from_json, stored_profile
+
+CACHE_SIZE = 4  # sets of published versions; more than one only while a publish lands
 
 
 @dataclass
 class LiveMatcher:
-    """Published policies compiled once; rebuild after a publish."""
+    """Published policies compiled once; rebuild after a publish (or use `live_matcher`)."""
 
     matcher: RealtimeMatcher
     policies: dict[str, Policy]
     version_ids: dict[str, int]
     schemas: SchemaSet
-    counts: dict[str, int] = field(default_factory=lambda: {"durable_rules": 0, "reference": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"durable_rules": 0, "compiled": 0, "reference": 0}
+    )
 
     def close(self) -> None:
         self.matcher.close()
 
 
 def load_live_matcher(session: Session) -> LiveMatcher:
-    versions = [(v, compiled(v)) for v in published_versions(session)]
+    """A new matcher of the versions published now (the caller closes it)."""
+    return _build([(v, compiled(v)) for v in published_versions(session)])
+
+
+def _build(versions: list[tuple[PolicyVersion, CompiledVersion]]) -> LiveMatcher:
     policies = {v.policy_id: c.policy for v, c in versions}
     # the profile fields of the first version that has a pack schema
     schemas = next((c.schemas for v, c in versions if v.schema_yaml), SchemaSet.builtin())
     return LiveMatcher(
-        RealtimeMatcher(list(policies.values()), "zhida-live-"),
+        RealtimeMatcher(list(policies.values()), "zhida-live-", post=POST_CANDIDATES),
         policies,
         {v.policy_id: v.id for v, _ in versions},
         schemas,
     )
+
+
+_CacheKey = tuple[object, ...]  # the database, then (version id, content hash) each
+_cache: OrderedDict[_CacheKey, LiveMatcher] = OrderedDict()
+_cache_lock = threading.Lock()  # guards _cache and _building
+_building: dict[_CacheKey, threading.Lock] = {}  # one lock per set being built
+
+
+def live_matcher(session: Session) -> LiveMatcher:
+    """The shared matcher of the versions published now, built once per set of versions
+    (see the module docstring). Not to be closed by the caller."""
+    versions = published_versions(session)
+    bind = session.get_bind()
+    database = (bind if isinstance(bind, Engine) else bind.engine).url.render_as_string()
+    key = (
+        database,
+        *sorted((v.id, content_sha256(v.yaml_text, v.schema_yaml)) for v in versions),
+    )
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+        building = _building.setdefault(key, threading.Lock())
+    with building:  # a second thread asking for the same set waits here
+        with _cache_lock:
+            found = _cache.get(key)
+        if found is not None:
+            return found
+        try:
+            found = _build([(v, compiled(v)) for v in versions])
+            with _cache_lock:
+                _cache[key] = found
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)  # freed when its last user lets go
+        finally:
+            with _cache_lock:
+                if _building.get(key) is building:
+                    del _building[key]
+    return found
+
+
+def clear_live_matchers() -> None:
+    """Drop every cached matcher (tests; they are freed when no longer used)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def _typed(

@@ -404,3 +404,56 @@ def test_reasons_come_from_the_structure_not_the_wording(
         '<li class="reason depth-1 ok"><span class="mark" aria-hidden="true">✓</span>'
         "符合：成立满3年（依据：成立日期 2019-05-01）</li>"
     ) in now
+
+
+RIVAL = """id: t-rival
+title: 测试市同类奖励
+audience: enterprise
+excludes: [zd-test-grant]
+benefit: {amount: 5万}
+criteria:
+  - {id: revenue, label: 营业收入不低于1亿, when: revenue >= 1亿}
+"""
+
+
+def _hold_rival(url: str, how: str) -> None:
+    """E1 holds t-rival: applied for, granted, or confirmed (免申即享)."""
+    from zhida.store.models import Grant
+
+    with session_scope(url) as s:
+        if how == "applied":
+            s.add(Submission(reference="ZD-RIVAL-1", profile_id="E1", policy_id="t-rival",
+                             policy_version_id=1, outcome="eligible"))  # fmt: skip
+        elif how == "granted":
+            s.add(FeedbackEvent(profile_id="E1", policy_id="t-rival", kind="granted"))
+        else:
+            s.add(Grant(profile_id="E1", policy_id="t-rival", policy_version_id=1,
+                        decision="confirmed"))  # fmt: skip
+
+
+@pytest.mark.parametrize(("how", "state"), [("applied", "已申报"), ("granted", "已领取"),
+                                            ("confirmed", "已申报")])  # fmt: skip
+def test_a_policy_excluding_one_already_held_is_refused_politely(
+    web: Web, how: str, state: str
+) -> None:
+    """t-rival lists zd-test-grant under `excludes:` (this one does not list it back):
+    E1's form is refused once E1 holds t-rival, and the submission too."""
+    from zhida.publishing.officers import add_officer
+    from zhida.publishing.versions import approve, submit
+
+    client = web.client()
+    path = web.link("E1")
+    data = form_data(client.get(path).text)  # the form, shown before E1 held the other
+    with session_scope(web.url) as s:
+        officer = add_officer(s, "rival", "admin")[0]
+        approve(s, officer, submit(s, officer, RIVAL, "t-rival.yaml"), None, True)
+    assert client.get(path).status_code == 200  # not held yet: the form
+    _hold_rival(web.url, how)
+    shown = client.get(path)
+    assert shown.status_code == 200 and 'id="excluded"' in shown.text
+    assert f'您{state}「<span class="held-title">测试市同类奖励</span>」' in shown.text
+    assert "不可同时享受" in shown.text and "f0" not in shown.text
+    r = client.post(path, data=data)
+    assert r.status_code == 409 and "本次申报未提交" in r.text and "测试市同类奖励" in r.text
+    assert [s.policy_id for s in submissions(web.url)] == (["t-rival"] if how == "applied" else [])
+    assert feedback(web.url, "applied") == []

@@ -146,3 +146,52 @@ def test_one_tap_grant_needs_the_csrf_token_and_is_stored_once(me_web: Web) -> N
         from zhida.store.models import Grant
 
         assert [(g.profile_id, g.decision) for g in s.query(Grant)] == [("E1", "confirmed")]
+
+
+def test_ranked_as_zhida_evaluate_ranks_them_exclusions_included(me_web: Web) -> None:
+    """The page's ranks are those of the lines `zhida evaluate` writes for the same
+    profile and published policies, with a pair the score alone ranks the wrong way
+    round (the smaller amount closes sooner)."""
+    import datetime as dt
+    import io
+    import json
+
+    from zhida.clock import today
+    from zhida.profiles.schema import Audience
+    from zhida.publishing.catalogue import compiled
+    from zhida.publishing.officers import add_officer
+    from zhida.publishing.versions import approve, published_versions, submit
+    from zhida.ranking.evaluate import evaluate_to_jsonl
+    from zhida.store.profiles import frame_from_json, get_profile
+
+    day = today()
+    soon, later = day + dt.timedelta(days=10), day + dt.timedelta(days=200)
+    pair = {
+        "t-soon": f"window: {{closes: {soon}}}\nexcludes: [t-late]\nbenefit: {{amount: 10万}}\n",
+        "t-late": f"window: {{closes: {later}}}\nbenefit: {{amount: 12万}}\n",
+    }
+    with session_scope(me_web.url) as s:
+        officer = add_officer(s, "pair-admin", "admin")[0]
+        for pid, keys in pair.items():
+            text = (
+                f"id: {pid}\ntitle: 测试{pid}\naudience: enterprise\n{keys}criteria:\n"
+                "  - {id: staff, label: 职工人数不少于50人, when: employees >= 50}\n"
+            )
+            approve(s, officer, submit(s, officer, text, f"{pid}.yaml"), None, True)
+    for profile_id in ("E1", "E2", "E3"):
+        client = me_web.client()
+        me_web.login(client, profile_id)
+        page = {p["policy"]: p["rank"] for p in client.get("/api/me/policies").json()}
+        with session_scope(me_web.url) as s:
+            versions = [compiled(v) for v in published_versions(s, "enterprise")]
+            _, data = get_profile(s, profile_id) or ("", {})
+        schemas = versions[0].schemas
+        frame = frame_from_json([{**data, "id": profile_id}], schemas[Audience.ENTERPRISE])
+        out = io.BytesIO()
+        evaluate_to_jsonl(
+            [c.policy for c in versions], {Audience.ENTERPRISE: frame}, schemas, day, out
+        )
+        lines = {x["policy"]: x["rank"] for x in map(json.loads, out.getvalue().splitlines())}
+        assert {p: r for p, r in page.items() if r is not None} == lines
+        if profile_id == "E1":
+            assert page["t-late"] < page["t-soon"]

@@ -78,7 +78,10 @@ def test_correction_re_evaluates_and_tells_the_profile(console: Console) -> None
         ).one()
         assert notice.kind == "notice" and "更正" in notice.body
     again = console.client("root").post(f"{API}/disputes/{dispute}/resolve", json={"comment": "x"})
-    assert again.status_code == 422  # not open any more
+    assert again.status_code == 409  # not open any more: a conflict, in officer wording
+    assert again.json()["error"] == "conflict"
+    assert again.json()["message"] == "该数据异议已处理或不存在，无需再次处理。"
+    assert again.json()["detail"] == f"dispute {dispute} is not open"
     assert state(url)[:3] == (statuses, inbox, logged)
 
 
@@ -134,6 +137,39 @@ def test_page_resolves_with_the_session_csrf_token(console: Console) -> None:
     assert state(url)[0] == ["corrected"] and state(url)[3] != "2"
     after = client.get("/officer/disputes").text
     assert re.search(r"已更正", after) and "更正并重新匹配" not in after
+
+
+def test_a_refused_resolution_shows_the_form_again_with_the_reason(console: Console) -> None:
+    """No comment for a rejection, no value or one that does not fit the field for a
+    correction, a dispute resolved meanwhile: the queue again, the message beside the
+    form, what was typed kept, nothing changed."""
+    url = console.web.url
+    dispute = open_one(url)
+    client = console.web.client()
+    sign_in(client, "bob", "bob-password-1")
+    token = form_token(client.get("/officer/disputes").text)
+    path = f"/officer/disputes/{dispute}/resolve"
+    before = state(url)
+    cases = [
+        ({"action": "reject", "comment": "  "}, "驳回异议须填写说明"),
+        ({"action": "correct", "corrected": "", "comment": "已核实"}, "请填写更正后的值"),
+        ({"action": "correct", "corrected": "一百万", "comment": "已核实"}, "不符合该字段的格式"),
+    ]
+    for data, reason in cases:
+        r = client.post(path, data={"csrf_token": token, **data})
+        assert r.status_code == 422, r.text
+        assert reason in r.text and 'id="dispute-error"' not in r.text
+        assert 'class="field-error" role="alert"' in r.text  # beside the dispute's own form
+        assert "更正并重新匹配" in r.text and "请求无法处理" not in r.text
+        assert f'value="{data.get("comment", "")}"' in r.text or not data.get("comment")
+        assert state(url) == before
+    assert 'value="一百万"' in r.text
+    with session_scope(url) as s:
+        s.get_one(Dispute, dispute).status = "rejected"  # resolved in another tab
+    late = client.post(path, data={"csrf_token": token, "action": "reject", "comment": "x"})
+    assert late.status_code == 409 and "该数据异议已由其他人员处理" in late.text
+    assert 'id="dispute-error"' in late.text  # above the queue: the row has no form now
+    assert state(url)[1:] == before[1:]
 
 
 def test_authors_see_the_queue_without_the_form(console: Console) -> None:

@@ -11,7 +11,9 @@ that session and its CSRF token, re-checks eligibility as of today
 (Asia/Shanghai), checks every field (errors in Chinese next to the field, the
 form keeps what was typed) and stores the submission once per (profile, policy)
 with a reference like `ZD-20261129-7F3K9Q`, the fields the applicant changed and
-the trace.
+the trace. A policy that excludes one the profile already holds (applied for, granted
+or confirmed; either side's `excludes:`) is refused, the form and the submission
+alike, with a page naming the other (409 on submit).
 
 Both always judge by the version of the policy in force now (the catalogue of
 zhida/publishing), not the one the link was sent under: a link of a retired
@@ -53,6 +55,7 @@ from zhida.api.security import (
     set_session_cookie,
 )
 from zhida.channels.links import LinkError, LinkExpired, LinkNotFound, resolve_token
+from zhida.channels.portal import held_exclusion
 from zhida.clock import SHANGHAI, shanghai_date, utcnow
 from zhida.matcher.explain import criterion_text, explain_text, format_amount, mark_of, missing_text
 from zhida.matcher.explanation import build_explanation
@@ -261,7 +264,7 @@ def application_form(
     case = load_case(session, row, today)
     current = read_session(session, request, settings, now)
     if current is not None and current.profile_id != row.profile_id and csrf.cross_site(request):
-        return switch_page(request, settings, token)
+        return switch_page(request, settings, f"/a/{token}/switch")
     web, is_new = session_for(session, request, settings, row.profile_id, now)
     earlier = existing_submission(session, row.profile_id, row.policy_id)
     context = policy_context(case, today)
@@ -269,6 +272,8 @@ def application_form(
         response = page(
             request, "apply_done.html", {**context, **submission_context(earlier), "already": True}
         )
+    elif (held := held_exclusion(session, row.profile_id, case.policy)) is not None:
+        response = page(request, "apply_excluded.html", {**context, "held": held})
     elif case.result.outcome == INELIGIBLE:
         response = page(request, "apply_ineligible.html", context)
     else:
@@ -291,20 +296,27 @@ def application_form(
     return response
 
 
-def switch_page(request: Request, settings: Settings, token: str) -> HTMLResponse:
+SWITCH_TEXT = (
+    "您打开的申报链接属于另一个账号。当前浏览器已登录其他账号，"
+    "确认后将退出当前账号，并以该链接的账号继续办理。"
+)
+
+
+def switch_page(
+    request: Request, settings: Settings, action: str, text: str = SWITCH_TEXT
+) -> HTMLResponse:
     """Another site opened a link of another profile than the signed-in one: ask before
-    switching (login CSRF), with a double-submit token."""
+    switching (login CSRF), with a double-submit token; the form posts to `action`."""
     form = csrf.form_token(request, settings)
     shown = page(
         request,
         "login_confirm.html",
         {
             "heading": "切换账号",
-            "text": "您打开的申报链接属于另一个账号。当前浏览器已登录其他账号，"
-            "确认后将退出当前账号，并以该链接的账号继续办理。",
+            "text": text,
             "button": "切换账号并继续",
             "csrf_token": form.value,
-            "action": f"/a/{token}/switch",
+            "action": action,
         },
     )
     form.set_on(shown, settings)
@@ -325,13 +337,26 @@ def _switch(
 ) -> Response:
     row = resolve_token(session, token, now)
     response = RedirectResponse(f"/a/{token}", status_code=303)
+    return switch_to(session, request, settings, row.profile_id, now, response)
+
+
+def switch_to(
+    session: Session,
+    request: Request,
+    settings: Settings,
+    profile_id: str,
+    now: dt.datetime,
+    response: Response,
+) -> Response:
+    """The switch confirmed: end the current session, start `profile_id`'s, set its
+    cookie on `response` (a redirect)."""
     response.headers.update(SECURITY_HEADERS)
     earlier = read_session(session, request, settings, now)
-    if earlier is not None and earlier.profile_id == row.profile_id:
+    if earlier is not None and earlier.profile_id == profile_id:
         return response  # switched already (a second click)
     if earlier is not None:
         end_session(session, earlier, now)
-    web = new_session(session, settings, row.profile_id, now)
+    web = new_session(session, settings, profile_id, now)
     session.commit()
     set_session_cookie(response, settings, web)
     return response
@@ -366,6 +391,9 @@ def submit_application(
         return Outcome(
             "apply_done.html", {**context, **submission_context(earlier), "already": True}, 409
         )
+    held = held_exclusion(session, profile_id, case.policy)
+    if held is not None:  # the other of an excluding pair is held already
+        return Outcome("apply_excluded.html", {**context, "held": held, "at_submit": True}, 409)
     if case.result.outcome != ELIGIBLE:
         return Outcome("apply_ineligible.html", {**context, "at_submit": True})
     fields = case.fields(today)

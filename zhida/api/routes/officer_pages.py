@@ -26,8 +26,9 @@ from zhida.api.routes import officer_admin, officer_disputes, officer_policies, 
 from zhida.api.routes.officer_labels import LABELS, money, pct, spent_hours
 from zhida.api.routes.officer_models import DisputeResolveIn
 from zhida.api.security import SECURITY_HEADERS, page
+from zhida.channels.selfservice import DisputeNotOpen, SelfServiceError
 from zhida.clock import SHANGHAI
-from zhida.publishing.errors import OfficerUnauthenticated, PublishError, SignInThrottled
+from zhida.publishing.errors import OfficerUnauthenticated, SignInThrottled
 from zhida.publishing.officers import MAY_APPROVE
 from zhida.publishing.review import versions_of
 from zhida.publishing.versions import find_version
@@ -324,12 +325,25 @@ def disputes_page(
     session: SessionDep,
     status: Annotated[officer_disputes.Status | None, Query()] = None,
 ) -> HTMLResponse:
+    return _disputes(request, who, session, status)
+
+
+def _disputes(
+    request: Request,
+    who: OfficerSession,
+    session: SessionDep,
+    status: officer_disputes.Status | None,
+    form_error: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The queue; `form_error` (a refused resolution: the dispute, the message and what
+    was typed) shows the form again with the message."""
     rows = officer_disputes.disputes(who.officer, session, status, 200)
     context = {
         "disputes": [r.model_dump() for r in rows],
         "status": status,
         "may_resolve": who.officer.role in MAY_APPROVE,
         "section": "disputes",
+        "form_error": form_error,
     }
     return render(request, "disputes.html", who, context)
 
@@ -345,13 +359,40 @@ async def resolve_dispute_form(
     corrected: Annotated[str, Form(max_length=200)] = "",
     comment: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    """The page's form: correct with the value typed, or reject with the comment."""
+    """The page's form: correct with the value typed, or reject with the comment. A
+    refusal (no value, no comment, a value that does not fit the field, a dispute
+    resolved meanwhile) shows the queue again with the message and what was typed."""
     await csrf.verify(request, who.csrf_token)
     value = corrected.strip() if action == "correct" else None
+    problem: str | None = None
     if action == "correct" and not value:
-        raise PublishError("type the corrected value")
-    body = DisputeResolveIn(corrected=value, comment=comment)
-    officer_disputes.resolve(dispute_id, body, who.officer, session, settings)
+        problem = DISPUTE_FORM_PROBLEMS["no_value"]
+    elif action != "correct" and not comment.strip():
+        problem = DISPUTE_FORM_PROBLEMS["no_comment"]
+    else:
+        body = DisputeResolveIn(corrected=value, comment=comment)
+        try:
+            officer_disputes.resolve(dispute_id, body, who.officer, session, settings)
+        except SelfServiceError as err:
+            session.rollback()
+            problem = (
+                DISPUTE_FORM_PROBLEMS["not_open"]
+                if isinstance(err, DisputeNotOpen)
+                else DISPUTE_FORM_PROBLEMS["bad_value"].format(value=value)
+            )
+    if problem is not None:
+        typed = {"id": dispute_id, "text": problem, "corrected": corrected, "comment": comment}
+        shown = _disputes(request, who, session, None, typed)
+        shown.status_code = 409 if problem == DISPUTE_FORM_PROBLEMS["not_open"] else 422
+        return shown
     response = RedirectResponse("/officer/disputes", status_code=303)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+DISPUTE_FORM_PROBLEMS = {
+    "no_value": "请填写更正后的值，再点击“更正并重新匹配”。",
+    "no_comment": "驳回异议须填写说明，请在“说明”中写明理由后再驳回。",
+    "bad_value": "更正后的值“{value}”不符合该字段的格式，请检查后重新填写。",
+    "not_open": "该数据异议已由其他人员处理，无需再次处理。",
+}

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from zhida.channels.delivery.digest import follow, members_sent
 from zhida.channels.delivery.presend import check_and_compose
 from zhida.channels.delivery.receipts import ReceiptStash, apply_receipt
 from zhida.channels.delivery.schedule import max_rate_wait, quiet_until
@@ -131,6 +132,8 @@ def send_sms_batch(
             reason = "no_phone" if not claimed.to else "opted_out" if claimed.opted_out else None
             if reason:
                 skip(session, claimed, reason, now)
+                if claimed.lead:
+                    follow(session, claimed.id)
                 outcomes[claimed.id] = Outcome(claimed.id, SendAction.SKIPPED, detail=reason)
             else:
                 ready.append(claimed)
@@ -216,7 +219,11 @@ def _attempt(provider: SmsProvider, claimed: Claimed) -> Result:
 def _call(provider: SmsProvider, claimed: Claimed) -> SendResult | ProviderError:
     meta = {
         "profile": claimed.profile_id,
-        "policy": claimed.policy_id,
+        "policy": (
+            [claimed.policy_id, *(p for _, p in claimed.members)]
+            if claimed.members
+            else claimed.policy_id
+        ),
         "segments": claimed.segments,
         "link": claimed.link,
         "notification": claimed.id,
@@ -273,9 +280,13 @@ def _flush(
                     result = answer
                 if isinstance(result, ProviderError):
                     out[claimed.id] = record_error(session, claimed, result, settings, now, rng)
+                    if claimed.members and out[claimed.id].action == SendAction.FAILED:
+                        follow(session, claimed.id, [m for m, _ in claimed.members])
                 elif record_sent(
                     session, claimed, result, now, events, note=note, attempts=attempts
                 ):
+                    if claimed.members:
+                        events.extend(members_sent(session, claimed, result, now))
                     action = (
                         SendAction.FOUND
                         if isinstance(answer, Found)

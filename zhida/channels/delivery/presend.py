@@ -34,10 +34,11 @@ from sqlalchemy import Integer, Table, and_, any_, bindparam, insert, select, te
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from zhida.channels.delivery.digest import CANCEL_MEMBER, compose_digest, hand_over, members_of
 from zhida.channels.delivery.steps import Claimed, N, Outcome, SendAction
 from zhida.channels.links import new_link, new_tokens
-from zhida.channels.plan import context, display_name
-from zhida.channels.templates import sms_text
+from zhida.channels.plan_texts import context, display_name
+from zhida.channels.templates import SmsText, sms_text
 from zhida.clock import shanghai_date
 from zhida.publishing.catalogue import CompiledVersion, compiled_by_id
 from zhida.publishing.versions import VersionStatus
@@ -187,62 +188,135 @@ def check_and_compose(
     session: Session, claimed: Sequence[Claimed], now: dt.datetime, settings: Settings
 ) -> tuple[list[Claimed], dict[int, Outcome]]:
     """The claimed rows still true, with their text and link composed (in order), and
-    an Outcome for each of the others (cancelled, or given back to wait for its run)."""
+    an Outcome for each of the others (cancelled, or given back to wait for its run).
+    A digest's lead is checked with its members (`zhida.channels.delivery.digest`)."""
     if not claimed:
         return [], {}
-    truth = _truth(session, [c.id for c in claimed])
+    members = members_of(session, claimed)
+    ids = [c.id for c in claimed] + [m for group in members.values() for m, _ in group]
+    truth = _truth(session, ids)
     versions = _compiled(
         session, {t.current_id for t in truth.values() if t.current_id is not None}
     )
-    today = shanghai_date(now)
-    tokens = iter(new_tokens(len(claimed)))
-    ready: list[Claimed] = []
-    outcomes: dict[int, Outcome] = {}
-    cancels: list[dict[str, Any]] = []
-    waits: list[dict[str, Any]] = []
-    links: list[dict[str, Any]] = []
-    composed: list[dict[str, Any]] = []
+    step = _Compose(session, truth, versions, now, settings, len(claimed))
     for c in claimed:
-        t = truth.get(c.id)
-        version = versions.get(t.current_id) if t is not None else None
-        reason = _cancel_reason(t, version, today)
+        step.one(c, members.get(c.id, []))
+    return step.finish()
+
+
+True_ = tuple[int, str, Any, CompiledVersion]  # a row still true: id, policy, truth, version
+
+
+class _Compose:
+    """One batch of check_and_compose: the writes gathered, then done in few statements."""
+
+    def __init__(
+        self,
+        session: Session,
+        truth: dict[int, Any],
+        versions: dict[int, CompiledVersion],
+        now: dt.datetime,
+        settings: Settings,
+        n: int,
+    ):
+        self.session, self.truth, self.versions = session, truth, versions
+        self.now, self.settings, self.today = now, settings, shanghai_date(now)
+        self.tokens = iter(new_tokens(n))
+        self.ready: list[Claimed] = []
+        self.outcomes: dict[int, Outcome] = {}
+        self.cancels: list[dict[str, Any]] = []
+        self.member_cancels: list[dict[str, Any]] = []
+        self.waits: list[dict[str, Any]] = []
+        self.links: list[dict[str, Any]] = []
+        self.composed: list[dict[str, Any]] = []
+
+    def verdict(self, nid: int, policy_id: str) -> tuple[str, Any]:
+        """("cancel", reason) | ("wait", reason) | ("ok", (truth row, current version))."""
+        t = self.truth.get(nid)
+        version = self.versions.get(t.current_id) if t is not None else None
+        reason = _cancel_reason(t, version, self.today)
         if reason is not None:
-            cancels.append({"p_id": c.id, "p_reason": reason, "p_now": now})
-            outcomes[c.id] = Outcome(c.id, SendAction.CANCELLED, detail=reason)
-            continue
+            return "cancel", reason
         assert t is not None and version is not None
         if t.decided_id != t.current_id:
-            reason = f"waiting for re-evaluation under {c.policy_id}@v{t.current_version}"
-            due = now + dt.timedelta(seconds=RECHECK_SECONDS)
-            waits.append({"p_id": c.id, "p_due": due, "p_reason": reason, "p_now": now})
-            outcomes[c.id] = Outcome(
-                c.id, SendAction.RELEASED, retry_in=RECHECK_SECONDS, detail=reason
-            )
-            continue
+            return "wait", f"waiting for re-evaluation under {policy_id}@v{t.current_version}"
+        return "ok", (t, version)
+
+    def one(self, c: Claimed, members: list[tuple[int, str]]) -> None:
+        verdicts = [
+            (nid, pid, *self.verdict(nid, pid)) for nid, pid in [(c.id, c.policy_id), *members]
+        ]
+        waiting = [v for v in verdicts if v[2] == "wait"]
+        if waiting:
+            self.wait(c, waiting[0][3])
+            return
+        true: list[True_] = []
+        for nid, pid, kind, value in verdicts:
+            if kind == "cancel":
+                rows = self.cancels if nid == c.id else self.member_cancels
+                rows.append({"p_id": nid, "p_reason": value, "p_now": self.now})
+            else:
+                true.append((nid, pid, *value))
+        if not true or true[0][0] != c.id:
+            self.outcomes[c.id] = Outcome(c.id, SendAction.CANCELLED, detail=verdicts[0][3])
+            if not true:
+                return
+            handed = hand_over(self.session, c, true[0][:2], [t[0] for t in true[1:]], self.now)
+            if handed is None:
+                return
+            c = handed
+        if len(true) == 1:
+            self.compose_one(c, true[0][2], true[0][3])
+            return
+        ready, sms, link = compose_digest(
+            c, true, self.today, self.now, self.settings, next(self.tokens)
+        )
+        self.links.append(link)
+        self.add(ready, sms)
+
+    def wait(self, c: Claimed, reason: str) -> None:
+        due = self.now + dt.timedelta(seconds=RECHECK_SECONDS)
+        self.waits.append({"p_id": c.id, "p_due": due, "p_reason": reason, "p_now": self.now})
+        self.outcomes[c.id] = Outcome(
+            c.id, SendAction.RELEASED, retry_in=RECHECK_SECONDS, detail=reason
+        )
+
+    def compose_one(self, c: Claimed, t: Any, version: CompiledVersion) -> None:
         policy = version.policy
         link, row = new_link(
             c.profile_id,
             c.policy_id,
             version.version_id,
             policy.window.closes,
-            now,
-            settings,
-            next(tokens),
+            self.now,
+            self.settings,
+            next(self.tokens),
         )
-        links.append(row._asdict())
+        self.links.append(row._asdict())
         ctx = replace(
-            context(t.name, policy, t.benefit, link, today), name=display_name(t.name, policy)
+            context(t.name, policy, t.benefit, link, self.today), name=display_name(t.name, policy)
         )
+        settings = self.settings
         sms = sms_text(ctx, settings.sms_signature, settings.sms_opt_out_hint, policy.sms_template)
-        composed.append({"p_id": c.id, "p_hash": body_hash(sms.text), "p_segments": sms.segments})
-        ready.append(c._replace(body=sms.text, segments=sms.segments, link=link))
-    if cancels:
-        session.execute(_CANCEL, cancels)
-    if waits:
-        session.execute(_RELEASE, waits)
-    if links:
-        _write_composed(session, links, composed)
-    return ready, outcomes
+        self.add(c._replace(body=sms.text, segments=sms.segments, link=link), sms)
+
+    def add(self, c: Claimed, sms: SmsText) -> None:
+        self.composed.append(
+            {"p_id": c.id, "p_hash": body_hash(sms.text), "p_segments": sms.segments}
+        )
+        self.ready.append(c)
+
+    def finish(self) -> tuple[list[Claimed], dict[int, Outcome]]:
+        session = self.session
+        if self.cancels:
+            session.execute(_CANCEL, self.cancels)
+        if self.member_cancels:
+            session.execute(CANCEL_MEMBER, self.member_cancels)
+        if self.waits:
+            session.execute(_RELEASE, self.waits)
+        if self.links:
+            _write_composed(session, self.links, self.composed)
+        return self.ready, self.outcomes
 
 
 def _cancel_reason(t: Any, version: Any, today: dt.date) -> str | None:

@@ -7,7 +7,8 @@ notification_id).
 
 A receipt moves a row that is `sending` or `sent`: delivered -> delivered, failed or
 undelivered -> failed (final), sent -> sent. A final row, a duplicate and an
-out-of-order receipt change nothing. A receipt can arrive before the sender has
+out-of-order receipt change nothing. The members of a digest carry their lead's
+reference once it is sent, so its receipt moves them all. A receipt can arrive before the sender has
 recorded the provider's reference (the provider called back between its acceptance
 and our commit): the webhook then stashes it, and the sender applies what was stashed
 for the references it has just recorded.
@@ -24,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
+from zhida.channels.delivery.digest import follow
 from zhida.channels.delivery.steps import N, SessionFactory, adopt, feedback, is_sms
 from zhida.channels.sms.base import DELIVERED_STATUSES, FAILED_STATUSES, UNSUBSCRIBED
 from zhida.clock import utcnow
@@ -134,13 +136,13 @@ def apply_receipt(
     where = (N.c.provider_ref == provider_ref, is_sms())
     row: Any = None
     if status in DELIVERED_STATUSES:
-        row = session.execute(
+        rows = session.execute(
             update(N)
             .where(*where, open_states)
             .values(status=Status.DELIVERED, delivered_at=now, updated_at=now)
             .returning(N.c.id, N.c.profile_id, N.c.policy_id, N.c.to)
-        ).first()
-        if row is not None:
+        ).all()
+        for row in rows:  # a digest: its lead and members
             feedback(
                 session,
                 row[1],
@@ -150,6 +152,7 @@ def apply_receipt(
                 notification_id=row[0],
                 provider_ref=provider_ref,
             )
+        if rows:
             return Status.DELIVERED
     elif status in FAILED_STATUSES:
         reason = f"receipt {status}" + (f" (error {error_code})" if error_code else "")
@@ -158,7 +161,7 @@ def apply_receipt(
             .where(*where, open_states)
             .values(status=Status.FAILED, updated_at=now, last_error=reason)
             .returning(N.c.id, N.c.profile_id, N.c.policy_id, N.c.to)
-        ).first()
+        ).first()  # a digest's rows all fail
         if row is not None:
             if error_code == UNSUBSCRIBED and row[3]:
                 optout.record(session, row[3], True, UNSUBSCRIBED, now)
@@ -169,7 +172,7 @@ def apply_receipt(
             .where(*where, N.c.status == Status.SENDING)
             .values(status=Status.SENT, updated_at=now)
             .returning(N.c.id)
-        ).first()
+        ).first()  # (members are never sending)
         if row is not None:
             return Status.SENT
     known = session.scalar(select(N.c.id).where(*where).limit(1))
@@ -220,7 +223,8 @@ def receive_receipt(
         if result == "unknown" and notification_id is not None and _exists(status):
             note = f"receipt {status} for {provider_ref}: the provider holds it"
             if adopt(session, notification_id, provider_ref, provider, utcnow(), note):
-                feedback_sent(session, notification_id, provider_ref)
+                for nid in [notification_id, *follow(session, notification_id)]:
+                    feedback_sent(session, nid, provider_ref)
                 apply_receipt(session, provider_ref, status, error_code)
                 return "corrected"
     if result != "unknown":
@@ -260,6 +264,7 @@ def pull_receipts(
                 N.c.provider == source.name,
                 N.c.provider_ref.is_not(None),
                 N.c.sent_at <= now - older_than,
+                N.c.digest_id.is_(None),  # a digest's members share its lead's reference
             )
             .order_by(N.c.sent_at)
             .limit(limit)

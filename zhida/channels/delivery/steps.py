@@ -55,7 +55,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Boolean, Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from zhida.channels import optout
@@ -98,6 +98,8 @@ class Claimed(NamedTuple):
     #: yet); each attempt's text has a fresh link, so this, not the text, is what a
     #: lookup at the provider can match a message whose outcome is unknown against
     sent_hash: str | None = None
+    lead: bool = False  # a digest's lead: members wait to go out with it (delivery.digest)
+    members: tuple[tuple[int, str], ...] = ()  # (id, policy) its text names besides its own
 
 
 class SendAction(enum.StrEnum):
@@ -140,6 +142,12 @@ def is_sms() -> Any:
 
 # the hot path's statements, built once (bound parameters carry the values)
 _OPTED_OUT = select(OptOut.opted_out).where(OptOut.phone == N.c.to).limit(1).scalar_subquery()
+#: a digest's lead (in SQL: RETURNING leaves columns unqualified, the subquery's own)
+_LEADS = literal_column(
+    "EXISTS (SELECT 1 FROM notifications AS m WHERE m.digest_id = notifications.id "
+    f"AND m.status = '{Status.DIGEST}')",
+    Boolean,
+)
 _CLAIMABLE = (
     select(N.c.id)
     .where(
@@ -172,6 +180,7 @@ _CLAIM = (
         N.c.unsure_since,
         N.c.provider,
         N.c.body_hash,
+        _LEADS.label("lead"),
     )
 )
 _MARK_SENT = (
@@ -303,6 +312,7 @@ def claim_many(session: Session, ids: Sequence[int], now: dt.datetime) -> list[C
                 provider=r.provider,
                 claimed_at=now,
                 sent_hash=r.body_hash,
+                lead=bool(r.lead),
             )
             for r in rows
         ),

@@ -18,6 +18,8 @@ from zhida.settings import Settings
 from zhida.store.models import NotificationStatus as Status
 
 log = logging.getLogger("zhida.sms")
+#: a lead in these states still takes its members with it
+LEAD_WAITING = (Status.QUEUED, Status.DEFERRED, Status.SENDING, Status.UNSURE)
 
 
 @dataclass
@@ -80,7 +82,9 @@ def sweep(
     - sending that long (their sender died between claim and record): NOT failed and
       not resent blindly, since the provider may have accepted them, but made unsure
       (since their claim) and returned to be queued: their sender asks the provider
-      whether it holds the message before sending."""
+      whether it holds the message before sending;
+    - digest members that long untouched whose lead went out without them (a member
+      planned just as its lead was claimed): queued on their own (`orphans`)."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=settings.sweep_after_seconds)
     result = SweepResult()
@@ -135,7 +139,38 @@ def sweep(
         )
     for nid in result.unsure:
         log.warning("notification %s: %s", nid, reason)
+    result.requeued += orphans(session, cutoff, now, limit)
     return result
+
+
+def orphans(session: Session, cutoff: dt.datetime, now: dt.datetime, limit: int) -> list[int]:
+    """Members (status digest, untouched since `cutoff`) whose lead no longer waits to
+    be sent: each becomes an SMS of its own, queued now; their ids."""
+    lead = N.alias("lead")
+    gone = ~(
+        select(lead.c.id)
+        .where(lead.c.id == N.c.digest_id, lead.c.status.in_(LEAD_WAITING))
+        .exists()
+    )
+    ids = list(
+        session.scalars(
+            select(N.c.id)
+            .where(N.c.status == Status.DIGEST, N.c.updated_at <= cutoff, gone)
+            .order_by(N.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            update(N)
+            .where(N.c.id.in_(ids), N.c.status == Status.DIGEST)
+            .values(status=Status.QUEUED, digest_id=None, due_at=now, updated_at=now)
+            .returning(N.c.id)
+        )
+    )
 
 
 def due_sms(

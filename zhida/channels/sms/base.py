@@ -102,13 +102,17 @@ def _provider_error(message: str, code: str, retryable: bool, unsure: bool) -> P
     return ProviderError(message, code, retryable, unsure=unsure)
 
 
-_LINK_TOKEN = re.compile(r"/a/[A-Za-z0-9_\-]+")
+_LINK_TOKEN = re.compile(r"/[am]/[A-Za-z0-9_\-]+")  # an application or policy-page link
 
 
 def same_text(sent: str, ours: str) -> bool:
     """Whether a message the provider holds is ours: the same text, the application
     link's token aside (a resend composed later may carry a freshly minted one)."""
-    return _LINK_TOKEN.sub("/a/*", sent.strip()) == _LINK_TOKEN.sub("/a/*", ours.strip())
+    return _LINK_TOKEN.sub(_masked, sent.strip()) == _LINK_TOKEN.sub(_masked, ours.strip())
+
+
+def _masked(link: re.Match[str]) -> str:
+    return link.group(0)[:3] + "*"
 
 
 #: Twilio error codes that are permanent whatever the HTTP status says

@@ -43,8 +43,9 @@ class Vectors(Protocol):
     def constant(self, value: Value, ty: Type | None) -> Any:
         """A scalar value in the vector encoding of type `ty`."""
 
-    def key(self, node: Node) -> tuple[Any, ...]:
-        """The structural key of a node, `define:` names inlined."""
+    def key(self, node: Node) -> int:
+        """The structural key of a node, `define:` names inlined (a small int naming the
+        structure: equal for equal structures)."""
 
     def memo(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         """A value computed once per chunk under `key`."""
