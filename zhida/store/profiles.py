@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -75,11 +75,18 @@ def load_frame(
     lo: str | None = None,
     hi: str | None = None,
     ids: Sequence[str] | None = None,
+    fields: Iterable[str] | None = None,
 ) -> pl.DataFrame:
     """Profiles of one kind with lo <= id < hi (either bound optional; `ids`: only these),
     ordered by id: the built-in fields from their typed columns (`zhida.store.typed`), a
-    pack's extensions parsed from the JSON."""
+    pack's extensions parsed from the JSON. `fields`: only these fields of the schema
+    and the id, in the schema's order (names not in it ignored); else every field."""
     conn = session.connection()
+    if fields is not None:
+        wanted = {"id", *fields}
+        schema = ProfileSchema(
+            schema.audience, {n: f for n, f in schema.fields.items() if n in wanted}
+        )
     typed, extensions = _split(schema)
     if conn.dialect.name == "postgresql":
         raw_conn = conn.connection.driver_connection
@@ -98,8 +105,10 @@ def _split(schema: ProfileSchema) -> tuple[dict[str, FieldType], ProfileSchema]:
     return typed, ProfileSchema(schema.audience, rest)
 
 
-def _extension_json(typed: dict[str, FieldType], dialect: str) -> str:
-    """SQL for the JSON text of `data` without the typed fields (what is left to parse)."""
+def _extension_json(extensions: ProfileSchema, dialect: str) -> str:
+    """SQL for the JSON text of `data` without any built-in field read from a typed
+    column (what is left to parse: a pack's fields, loaded or not)."""
+    typed = [n for n in TYPED_FIELDS if n not in extensions.fields]
     if dialect == "postgresql":
         keys = ", ".join(f"'{n}'" for n in typed)
         return f"(data - ARRAY[{keys}]::text[])::text"
@@ -135,7 +144,7 @@ def _pg_frame(
         n: pl.Int32 if t is FieldType.DATE else polars_dtype(t) for n, t in typed.items()
     }
     if extensions.fields:
-        selects.append(_extension_json(typed, "postgresql"))
+        selects.append(_extension_json(extensions, "postgresql"))
         read_as[_EXTRA] = pl.String
     raw_conn.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
     frames = [
@@ -215,7 +224,7 @@ def _sqlite_frame(
         for n, t in typed.items()
     ]
     if extensions.fields:
-        columns.append(text(_extension_json(typed, "sqlite")))
+        columns.append(text(_extension_json(extensions, "sqlite")))
     stmt = _selected(select(*columns), kind, lo, hi, ids).order_by(Profile.id)
     values = list(zip(*session.execute(stmt), strict=True)) or [() for _ in columns]
     series = []
