@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+import queue
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, TypeVar
 
 import polars as pl
 import psycopg
 from psycopg.sql import SQL, Composable
-from sqlalchemy import Select, String, select, text, type_coerce
+from sqlalchemy import Engine, Select, String, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from zhida.profiles.readers import polars_dtype
 from zhida.profiles.schema import FieldType, ProfileSchema
 from zhida.store.models import Profile
 from zhida.store.typed import TYPED_FIELDS, column_name
+
+T = TypeVar("T")
+_Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]  # another backend
 
 
 def to_json_value(value: Any) -> Any:
@@ -76,11 +82,15 @@ def load_frame(
     hi: str | None = None,
     ids: Sequence[str] | None = None,
     fields: Iterable[str] | None = None,
+    backends: int = 1,
 ) -> pl.DataFrame:
     """Profiles of one kind with lo <= id < hi (either bound optional; `ids`: only these),
     ordered by id: the built-in fields from their typed columns (`zhida.store.typed`), a
     pack's extensions parsed from the JSON. `fields`: only these fields of the schema
-    and the id, in the schema's order (names not in it ignored); else every field."""
+    and the id, in the schema's order (names not in it ignored); else every field.
+    PostgreSQL: the next page is produced while one is parsed; `backends=2` reads a load
+    of more than a page as two halves at once, the second on another connection, when
+    that one sees the same rows (`_second_backend`)."""
     conn = session.connection()
     if fields is not None:
         wanted = {"id", *fields}
@@ -91,7 +101,8 @@ def load_frame(
     if conn.dialect.name == "postgresql":
         raw_conn = conn.connection.driver_connection
         assert isinstance(raw_conn, psycopg.Connection)
-        frame = _pg_frame(raw_conn, kind, typed, extensions, lo, hi, ids)
+        other = _second_backend(raw_conn, conn.engine) if backends > 1 else None
+        frame = _pg_frame(raw_conn, kind, typed, extensions, lo, hi, ids, other)
     else:
         frame = _sqlite_frame(session, kind, typed, extensions, lo, hi, ids)
     return frame.select(list(schema.fields))
@@ -132,6 +143,7 @@ def _pg_frame(
     lo: str | None,
     hi: str | None,
     ids: Sequence[str] | None,
+    other: _Connect | None = None,
 ) -> pl.DataFrame:
     where: list[Composable] = [SQL("kind = {}").format(kind)]
     for clause, value in (("id = ANY({})", ids), ("id >= {}", lo), ("id < {}", hi)):
@@ -146,10 +158,9 @@ def _pg_frame(
     if extensions.fields:
         selects.append(_extension_json(extensions, "postgresql"))
         read_as[_EXTRA] = pl.String
-    raw_conn.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
-    frames = [
-        _record_frame(page, read_as) for page in _pages(raw_conn, SQL(", ".join(selects)), where)
-    ]
+    frames = _read_pages(
+        raw_conn, SQL(", ".join(selects)), where, other, lambda page: _record_frame(page, read_as)
+    )
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=read_as)
     frame = frame.with_columns(
         pl.col(n).cast(pl.Date) for n, t in typed.items() if t is FieldType.DATE
@@ -174,11 +185,16 @@ _PAGE = SQL(
 )
 
 
+SPLIT_SAMPLE_PERCENT = 1.0  # of the table's blocks sampled to pick where the halves meet
+
+
 def _pages(
     raw_conn: psycopg.Connection[Any], fields: SQL, where: list[Composable]
 ) -> Iterator[bytes]:
+    """The text of each page of the rows `where` selects, in id order."""
     after: str | None = None
     cursor = raw_conn.cursor(binary=True)
+    raw_conn.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
     while True:
         bounds = where if after is None else [*where, SQL("id > {}").format(after)]
         cursor.execute(
@@ -189,6 +205,91 @@ def _pages(
             yield text_
         if n < PAGE_ROWS:
             return
+
+
+def _read_pages(
+    raw_conn: psycopg.Connection[Any],
+    fields: SQL,
+    where: list[Composable],
+    other: _Connect | None,
+    parse: Callable[[bytes], T],
+) -> list[T]:
+    """`parse` of each page of `_pages`, in id order; the database produces the next
+    page while one is parsed (here, the caller's thread: libpq and polars release the
+    GIL). With `other` and more than a page to read, the rows are read as two halves at
+    once, split at a sampled median id: the first on this connection, the second on
+    `other`'s; a page is parsed as it comes, from either."""
+    halves: list[tuple[list[Composable], _Connect]] = [(where, lambda: nullcontext(raw_conn))]
+    split = _median_id(raw_conn, where) if other is not None else None
+    if split is not None and other is not None:
+        halves = [
+            ([*where, SQL("id < {}").format(split)], halves[0][1]),
+            ([*where, SQL("id >= {}").format(split)], other),
+        ]
+    arrived: queue.Queue[tuple[int, int, bytes | BaseException | None]] = queue.Queue()
+
+    def read(k: int) -> None:
+        bounds, connect = halves[k]
+        try:
+            with connect() as c:
+                for seq, text_ in enumerate(_pages(c, fields, bounds)):
+                    arrived.put((k, seq, text_))
+        except BaseException as err:  # handed to the caller's thread, raised there
+            arrived.put((k, -1, err))
+        arrived.put((k, -1, None))
+
+    parsed: dict[tuple[int, int], T] = {}
+    with ThreadPoolExecutor(len(halves)) as pool:
+        for k in range(len(halves)):
+            pool.submit(read, k)
+        running = len(halves)
+        while running:
+            k, seq, item = arrived.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                running -= 1
+            else:
+                parsed[k, seq] = parse(item)
+    return [parsed[key] for key in sorted(parsed)]
+
+
+def _median_id(raw_conn: psycopg.Connection[Any], where: list[Composable]) -> Any:
+    """An id near the middle of the rows `where` selects, from a sample of the table's
+    blocks; None when the sample holds no more than a page of them."""
+    got = raw_conn.execute(
+        SQL(
+            "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id), count(*) FROM profiles"
+            " TABLESAMPLE SYSTEM ({pct}) REPEATABLE (0) WHERE {where}"
+        ).format(pct=SPLIT_SAMPLE_PERCENT, where=SQL(" AND ").join(where))
+    ).fetchone()
+    if got is None or got[1] * 100 / SPLIT_SAMPLE_PERCENT <= PAGE_ROWS:
+        return None
+    return got[0]
+
+
+def _second_backend(raw_conn: psycopg.Connection[Any], engine: Engine) -> _Connect | None:
+    """Another connection of `engine` (its own backend) for a load, when it sees what
+    this one does: this transaction has written nothing (so holds no row another cannot
+    see) and reads at READ COMMITTED (each page a new snapshot anyway). Else None."""
+    same = raw_conn.execute(
+        "SELECT pg_current_xact_id_if_assigned() IS NULL"
+        " AND current_setting('transaction_isolation') = 'read committed'"
+    ).fetchone()
+    if not (same and same[0]):
+        return None
+
+    @contextmanager
+    def connect() -> Iterator[psycopg.Connection[Any]]:
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                yield driver
+            finally:
+                driver.rollback()
+
+    return connect
 
 
 def _record_frame(page: bytes, read_as: dict[str, Any]) -> pl.DataFrame:
