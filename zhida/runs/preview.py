@@ -17,7 +17,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhida.matcher.batch import BatchEvaluator
+from zhida.matcher.batch import BatchEvaluator, fields_read
 from zhida.matcher.explain import explain_text, format_amount
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.regions import city_of, section_of
@@ -171,11 +171,23 @@ def _samples(
     return out
 
 
+# what the preview groups the changes by, besides the fields the policy reads
+GROUPED_BY = ("region", "residence_region", "industry")
+
+
+def preview_fields(policy: Policy) -> list[str]:
+    """The fields a preview of `policy` loads: those its expressions read (`define:`
+    names' included) and those it groups by. No other field can change its impact."""
+    return [*fields_read([policy]), *GROUPED_BY]
+
+
 def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date) -> Impact:
     """Evaluate a policy over the stored population; compare with stored decisions. No writes."""
     start = time.perf_counter()
     schema = schemas_from(schema_yaml)[policy.audience]
-    frame = load_frame(session, policy.audience.value, schema)
+    frame = load_frame(
+        session, policy.audience.value, schema, fields=preview_fields(policy), backends=2
+    )
     old = {
         profile_id: outcome
         for profile_id, outcome in session.execute(
