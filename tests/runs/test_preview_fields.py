@@ -33,11 +33,12 @@ from tests.support.runs import (
     use_env,
 )
 from zhida.matcher.batch import BatchEvaluator
+from zhida.profiles.regions import city_of, section_of
 from zhida.profiles.schema import Audience, ProfileSchema
 from zhida.profiles.synth import synthesize_citizens
 from zhida.rules.policy import Policy
 from zhida.runs import preview
-from zhida.runs.preview import compute_impact, preview_fields
+from zhida.runs.preview import CHANGES, _grouped, compute_impact, preview_fields
 from zhida.store import profiles
 from zhida.store.db import session_scope
 from zhida.store.models import Decision
@@ -170,3 +171,30 @@ def test_compute_impact_of_the_fields_read_equals_of_every_field(
     narrow = frame.select([n for n in frame.columns if n == "id" or n in keep])
     want = compute_impact(policy, frame, schema, old, as_of).to_json()
     assert compute_impact(policy, narrow, schema, old, as_of).to_json() == want
+
+
+def grouped_per_row(
+    keys: list[str], change: np.ndarray
+) -> dict[str, dict[str, int]]:  # the preview's grouping before it was vectorised
+    table: dict[str, Counter[str]] = {}
+    for key, c in zip(keys, change.tolist(), strict=True):
+        if c == 3:
+            continue
+        table.setdefault(key, Counter())[CHANGES[c]] += 1
+    return {k: {name: v[name] for name in CHANGES[:3]} for k, v in sorted(table.items())}
+
+
+CODES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "3301", "330106", "3311", "3399", "33", "110101", "x", "C3911", "i"]),
+    st.text(max_size=6),
+)
+
+
+@given(st.lists(st.tuples(CODES, st.integers(0, 3))))
+def test_grouping_by_distinct_value_counts_as_per_row(rows: list[tuple[str | None, int]]) -> None:
+    values = pl.Series("v", [v for v, _ in rows], dtype=pl.String)
+    change = np.array([c for _, c in rows], dtype=np.int8)
+    for key_of in (city_of, section_of):
+        want = grouped_per_row([key_of(v) for v, _ in rows], change)
+        assert _grouped(values, change, key_of) == want
