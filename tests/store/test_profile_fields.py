@@ -146,3 +146,20 @@ def test_an_error_on_the_other_connection_is_raised(
     monkeypatch.setattr(profiles, "_pages", failing)
     with session_scope(pg_url) as s, pytest.raises(RuntimeError, match="lost"):
         load_frame(s, "enterprise", ENTERPRISE, backends=2)
+
+
+def test_without_another_connection_the_caller_reads_both_halves(
+    pg_url: str, connections: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No other connection to be had (the pool exhausted, say): the second half is read
+    after the first, on the caller's connection."""
+    stored(pg_url, {"enterprise": [{"employees": i} for i in range(7)]})
+
+    def unavailable() -> Any:
+        raise TimeoutError("QueuePool limit reached")
+
+    monkeypatch.setattr(profiles, "_second_backend", lambda *_: unavailable)
+    with session_scope(pg_url) as s:
+        got = load_frame(s, "enterprise", ENTERPRISE, fields=["employees"], backends=2)
+        assert len(connections) == 2 and len(set(connections)) == 1  # two halves, one
+        assert got.get_column("employees").to_list() == list(range(7))

@@ -8,7 +8,7 @@ import json
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import polars as pl
@@ -231,14 +231,23 @@ def _read_pages(
     def read(k: int) -> None:
         bounds, connect = halves[k]
         try:
-            with connect() as c:
+            with ExitStack() as stack:
+                try:
+                    c = stack.enter_context(connect())
+                except Exception:
+                    if k == 0:
+                        raise
+                    arrived.put((k, _LATER, None))  # no other connection: this one, after
+                    return
                 for seq, text_ in enumerate(_pages(c, fields, bounds)):
                     arrived.put((k, seq, text_))
         except BaseException as err:  # handed to the caller's thread, raised there
             arrived.put((k, -1, err))
-        arrived.put((k, -1, None))
+        finally:
+            arrived.put((k, -1, None))
 
     parsed: dict[tuple[int, int], T] = {}
+    later: list[int] = []
     with ThreadPoolExecutor(len(halves)) as pool:
         for k in range(len(halves)):
             pool.submit(read, k)
@@ -247,11 +256,19 @@ def _read_pages(
             k, seq, item = arrived.get()
             if isinstance(item, BaseException):
                 raise item
-            if item is None:
-                running -= 1
-            else:
+            if item is not None:
                 parsed[k, seq] = parse(item)
+            elif seq == _LATER:
+                later.append(k)
+            else:
+                running -= 1
+    for k in later:
+        for seq, text_ in enumerate(_pages(raw_conn, fields, halves[k][0])):
+            parsed[k, seq] = parse(text_)
     return [parsed[key] for key in sorted(parsed)]
+
+
+_LATER = -2  # a half whose connection could not be had, to read on the caller's
 
 
 def _median_id(raw_conn: psycopg.Connection[Any], where: list[Composable]) -> Any:
