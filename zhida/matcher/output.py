@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import IO
 
 import numpy as np
@@ -95,6 +94,4 @@ def result_frame(
 def write_jsonl(frame: pl.DataFrame, out: IO[bytes]) -> None:
     if frame.height == 0:
         return
-    buf = io.BytesIO()
-    frame.write_ndjson(buf)
-    out.write(buf.getvalue())
+    frame.write_ndjson(out)  # through out's own write(), in order with what it holds
