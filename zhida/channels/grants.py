@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhida.channels.held import CONFIRMED, DECLINED
 from zhida.clock import shanghai_date
 from zhida.csvsafe import escape_row
 from zhida.errors import ZhidaError
@@ -30,7 +31,6 @@ from zhida.publishing.versions import published_version
 from zhida.store.models import FeedbackEvent, FeedbackKind, Grant
 from zhida.store.profiles import frame_from_json, get_profile
 
-CONFIRMED, DECLINED = "confirmed", "declined"
 DECISIONS = {"confirm": CONFIRMED, "decline": DECLINED}
 EXPORT_COLUMNS = [
     "grant_id",
@@ -119,14 +119,6 @@ def _grant(session: Session, profile_id: str, policy_id: str, version_id: int) -
             Grant.policy_version_id == version_id,
         )
     )
-
-
-def decisions_of(session: Session, profile_id: str) -> dict[str, str]:
-    """policy id -> the profile's latest grant decision."""
-    rows = session.scalars(
-        select(Grant).where(Grant.profile_id == profile_id).order_by(Grant.decided_at)
-    )
-    return {g.policy_id: g.decision for g in rows}
 
 
 def export_grants(session: Session, policy_id: str, out: Path, now: dt.datetime) -> int:
