@@ -11,9 +11,16 @@ import polars as pl
 import pytest
 
 from tests.api.conftest import add_profiles
-from tests.api.routes.me_policies import publish_all
+from tests.api.routes.me_policies import publish_all, publish_automatic
 from tests.support.cli import run_cli
-from zhida.channels.grants import CONFIRMED, DECLINED, GrantRefused, decide, export_grants
+from zhida.channels.grants import (
+    CONFIRMED,
+    DECLINED,
+    GrantExcluded,
+    GrantRefused,
+    decide,
+    export_grants,
+)
 from zhida.store.db import session_scope
 from zhida.store.models import FeedbackEvent, Grant
 
@@ -56,6 +63,26 @@ def test_refused_when_not_automatic_or_not_eligible(url: str) -> None:
         decide(s, "E3", "t-auto", CONFIRMED, NOW)  # 8 staff: not eligible
     with session_scope(url) as s:
         assert s.query(Grant).count() == 0
+
+
+def test_a_grant_excluded_by_one_held_is_not_confirmed(url: str) -> None:
+    """Confirming is refused while the profile holds an excluding policy: a confirmed
+    grant (this side's `excludes:`) or a recorded grant (the other side's); declining is
+    not; nothing is stored by a refusal."""
+    publish_automatic(url, "t-auto2", "t-auto")
+    publish_automatic(url, "t-auto3", "t-big")
+    with session_scope(url) as s:
+        decide(s, "E1", "t-auto", CONFIRMED, NOW)
+        s.add(FeedbackEvent(profile_id="E1", policy_id="t-big", kind="granted", at=NOW))
+    for pid in ("t-auto2", "t-auto3"):
+        with session_scope(url) as s, pytest.raises(GrantExcluded, match="excluded by"):
+            decide(s, "E1", pid, CONFIRMED, NOW)
+        with session_scope(url) as s:
+            assert s.query(Grant).filter_by(policy_id=pid).count() == 0
+            assert s.query(FeedbackEvent).filter_by(policy_id=pid).count() == 0
+    with session_scope(url) as s:
+        assert decide(s, "E1", "t-auto2", DECLINED, NOW).decision == DECLINED
+        assert decide(s, "E2", "t-auto3", CONFIRMED, NOW).decision == CONFIRMED  # holds none
 
 
 def test_export_lists_each_confirmed_grant_once(url: str, tmp_path: Path) -> None:

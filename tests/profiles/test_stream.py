@@ -4,16 +4,20 @@ the whole-file errors of a streamed file."""
 from __future__ import annotations
 
 import gc
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.support.strategies import examples
 from zhida.errors import ProfileDataError
 from zhida.profiles.readers import read_ahead, read_profiles, stream_profiles
-from zhida.profiles.schema import SchemaSet
+from zhida.profiles.schema import Audience, SchemaSet
 
 SCHEMAS = SchemaSet.builtin()
 
@@ -96,3 +100,38 @@ def test_an_empty_or_unreadable_parquet_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(b"not parquet at all")
     with pytest.raises(ProfileDataError, match="not a readable Parquet file"):
         list(stream_profiles(bad, SCHEMAS))
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=30),  # id numbers, file order
+    st.booleans(),  # the ids sorted first (the in-order path), or as drawn
+    st.integers(1, 6),  # rows per batch
+    st.lists(st.integers(0, 29), max_size=3),  # rows whose id is removed
+)
+def test_duplicate_ids_of_a_streamed_parquet_are_the_whole_files(
+    numbers: list[int], ordered: bool, batch: int, missing: list[int]
+) -> None:
+    """In id order or not, with ids repeated near or far and some missing, the batches
+    report the duplicates (and their first lines) that one read of the file does."""
+    ids: list[str | None] = [f"E{n:03d}" for n in (sorted(numbers) if ordered else numbers)]
+    for i in missing:
+        if i < len(ids):
+            ids[i] = None
+    frame = pl.DataFrame({"id": ids, "kind": ["enterprise"] * len(ids)})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.parquet"
+        frame.write_parquet(path, row_group_size=batch)
+        whole = read_profiles(path, SCHEMAS)
+        batches = list(stream_profiles(path, SCHEMAS, batch_rows=batch))
+    assert [e for b in batches for e in b.errors] == whole.errors
+    got = pl.concat([b.frames[Audience.ENTERPRISE] for b in batches])
+    assert got.get_column("id").to_list() == whole.frames[Audience.ENTERPRISE]["id"].to_list()
+
+
+def test_a_file_in_id_order_then_out_of_it_finds_the_repeat(tmp_path: Path) -> None:
+    ids = ["A1", "A2", "A3", "A4", "A2", "A5"]  # in order for two batches of two, then not
+    path = tmp_path / "p.parquet"
+    pl.DataFrame({"id": ids, "kind": ["enterprise"] * 6}).write_parquet(path, row_group_size=2)
+    errors = [e for b in stream_profiles(path, SCHEMAS, batch_rows=2) for e in b.errors]
+    assert [(e.line, e.reason) for e in errors] == [(5, "duplicate id 'A2' (first on line 2)")]

@@ -18,6 +18,7 @@ from zhida.matcher.explain import explain_text
 from zhida.matcher.nearmiss import near_miss_column
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.schema import Audience, SchemaSet
+from zhida.ranking.exclusion import exclusion_pairs, rank_exclusions
 from zhida.ranking.heuristic import benefit_weight, urgency
 from zhida.rules.policy import Policy
 
@@ -136,7 +137,10 @@ def evaluate_to_jsonl(
     include_all: bool = False,
     explain: bool = False,
     chunk_size: int = 1 << 17,
+    exclusions: bool = False,
 ) -> bytes:
+    """`exclusions`: ranks then set right by `zhida.ranking.exclusion.rank_exclusions` over
+    the (P, n) arrays (the rule of issue 11, applied here as the evaluate of that stop did)."""
     out = io.BytesIO()
     for audience, df in frames.items():
         mine = [p for p in policies if p.audience is audience]
@@ -148,6 +152,9 @@ def evaluate_to_jsonl(
             takeup = value_weight(mine, result.benefit, as_of)
             scores = outcome_factor(result.outcome, result.criteria) * takeup
             rank = ranks(scores, result.outcome)
+            if exclusions:
+                pairs = exclusion_pairs(mine)
+                rank_exclusions(rank, result.outcome, result.benefit, scores, pairs)
             n = result.stop - result.start
             frame = result_frame(
                 ids.slice(result.start, n), mine, result, scores, rank, include_all, takeup

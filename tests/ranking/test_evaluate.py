@@ -82,6 +82,56 @@ def test_streamed_output_is_byte_identical_on_random_policies(
     assert out.getvalue() == old
 
 
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    policies=st.lists(
+        st.tuples(
+            criteria_yaml(),
+            st.one_of(st.none(), NUM_EXPR, st.sampled_from(["5000", "2万"])),
+            st.sets(st.integers(0, 4), max_size=2),
+        ),
+        min_size=2,
+        max_size=5,
+    ),
+    rows=st.lists(profiles(), min_size=1, max_size=14),
+    chunk=st.integers(1, 6),
+    include_all=st.booleans(),
+)
+def test_ranks_with_exclusions_are_those_of_the_whole_frame_path(
+    policies: list[tuple[str, str | None, set[int]]],
+    rows: list[dict[str, object]],
+    chunk: int,
+    include_all: bool,
+) -> None:
+    """Ranks worked out for the printed pairs only, excluding pairs set right, equal the
+    (P, n) ranks of the whole-frame path with the same exclusion rule."""
+    loaded = [
+        make_policy(
+            criteria=crit,
+            pid=f"p{j}",
+            extra=(f"benefit: {{amount: '{bene}'}}\n" if bene else "")
+            + (
+                f"excludes: [{', '.join(f'p{k}' for k in sorted(others - {j}))}]\n"
+                if others - {j}
+                else ""
+            ),
+            schemas=SCHEMAS,
+        )
+        for j, (crit, bene, others) in enumerate(policies)
+    ]
+    for i, r in enumerate(rows):
+        r["id"] = f"E{i}"
+    frame = make_frame(rows, SCHEMA)
+    as_of = dt.date(2026, 4, 1)
+    frames = {Audience.ENTERPRISE: frame}
+    old = old_evaluate.evaluate_to_jsonl(
+        loaded, frames, SCHEMAS, as_of, include_all, False, chunk, exclusions=True
+    )
+    out = io.BytesIO()
+    evaluate_batches_to_jsonl(loaded, [frames], SCHEMAS, as_of, out, include_all, False, chunk)
+    assert out.getvalue() == old
+
+
 def _population(tmp_path: Path) -> pl.DataFrame:
     """Enterprises and citizens shuffled together, with bad rows and duplicate ids."""
     loaded = pack()

@@ -24,7 +24,7 @@ from zhida.api.security import (
     page,
 )
 from zhida.channels.followup import FollowupRefused
-from zhida.channels.grants import GrantRefused
+from zhida.channels.grants import GrantExcluded, GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
 from zhida.channels.portal import ProfileNotFound
@@ -109,6 +109,12 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     RunError: ErrorView(404, "not_found", "未找到", "未找到该评估任务。", True),
     PolicyError: ErrorView(422, "policy_invalid", "政策未通过检查", "政策文本未通过检查。", True),
     PublishError: ErrorView(400, "refused", "操作未执行", "操作未执行。", True),
+    GrantExcluded: ErrorView(
+        409,
+        "grant_excluded",
+        "无法确认",
+        "您已申报或领取了与该政策不可同时享受的政策，本次确认未提交。",
+    ),
     GrantRefused: ErrorView(
         409, "grant_refused", "无法确认", "该政策目前无法一键确认领取，请刷新页面后查看最新情况。"
     ),

@@ -1,11 +1,12 @@
 """免申即享: a `grant: automatic` policy is confirmed (or declined) in one tap on /me, and
 the confirmed are exported for the paying department.
 
-`decide` re-checks, as of that moment, that the version in force is automatic and the
-profile eligible, and stores one `Grant` per (profile, policy, version) with the
-decision record (the inputs, the explanation, the version): tapping twice, or two tabs
-at once, store one. `export_grants` writes the confirmed grants not yet exported
-(CSV, spreadsheet-safe, or Parquet) and marks them, so each is exported once.
+`decide` re-checks, as of that moment, that the version in force is automatic, the
+profile eligible and (for a confirmation) holding no policy that excludes it, and
+stores one `Grant` per (profile, policy, version) with the decision record (the
+inputs, the explanation, the version): tapping twice, or two tabs at once, store one.
+`export_grants` writes the confirmed grants not yet exported (CSV, spreadsheet-safe,
+or Parquet) and marks them, so each is exported once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhida.channels.held import CONFIRMED, DECLINED, held_exclusion
 from zhida.clock import shanghai_date
 from zhida.csvsafe import escape_row
 from zhida.errors import ZhidaError
@@ -30,7 +32,6 @@ from zhida.publishing.versions import published_version
 from zhida.store.models import FeedbackEvent, FeedbackKind, Grant
 from zhida.store.profiles import frame_from_json, get_profile
 
-CONFIRMED, DECLINED = "confirmed", "declined"
 DECISIONS = {"confirm": CONFIRMED, "decline": DECLINED}
 EXPORT_COLUMNS = [
     "grant_id",
@@ -47,6 +48,10 @@ EXPORT_COLUMNS = [
 
 class GrantRefused(ZhidaError):
     """Not an automatic policy in force, or the profile is not eligible for it now."""
+
+
+class GrantExcluded(GrantRefused):
+    """The profile holds a policy that excludes this one: it cannot be confirmed."""
 
 
 def decide(
@@ -74,6 +79,8 @@ def decide(
     result = evaluate_policy(policy, profile, as_of)
     if result.outcome != "eligible":
         raise GrantRefused(f"profile is {result.outcome} for '{policy_id}' as of {as_of}")
+    if decision == CONFIRMED and (held := held_exclusion(session, profile_id, policy)):
+        raise GrantExcluded(f"'{policy_id}' is excluded by '{held.policy}' ({held.state})")
     grant = Grant(
         profile_id=profile_id,
         policy_id=policy_id,
@@ -119,14 +126,6 @@ def _grant(session: Session, profile_id: str, policy_id: str, version_id: int) -
             Grant.policy_version_id == version_id,
         )
     )
-
-
-def decisions_of(session: Session, profile_id: str) -> dict[str, str]:
-    """policy id -> the profile's latest grant decision."""
-    rows = session.scalars(
-        select(Grant).where(Grant.profile_id == profile_id).order_by(Grant.decided_at)
-    )
-    return {g.policy_id: g.decision for g in rows}
 
 
 def export_grants(session: Session, policy_id: str, out: Path, now: dt.datetime) -> int:

@@ -21,11 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhida.channels.followup import due
-from zhida.channels.grants import CONFIRMED, decisions_of
+from zhida.channels.held import (
+    CONFIRMED,
+    STATE_APPLIED,
+    STATE_NONE,
+    decisions_of,
+    states_of,
+)
 from zhida.channels.selfservice import declared_fields
 from zhida.errors import ZhidaError
 from zhida.matcher.batch import BatchEvaluator
@@ -41,11 +46,9 @@ from zhida.ranking.exclusion import exclusion_pairs, rank_exclusions
 from zhida.ranking.heuristic import ranks
 from zhida.ranking.score import takeup_and_score
 from zhida.rules.policy import Policy
-from zhida.store.models import FeedbackEvent, FeedbackKind, Submission
 from zhida.store.profiles import frame_from_json, get_profile
 
 OUTCOME_NAMES = ["ineligible", "unknown", "eligible"]
-STATE_NONE, STATE_APPLIED, STATE_GRANTED = "未申报", "已申报", "已领取"
 
 
 class ProfileNotFound(ZhidaError):
@@ -137,7 +140,7 @@ def my_policies(
         raise ProfileNotFound(f"no profile '{profile_id}'")
     kind, data = stored
     versions = [compiled(v) for v in published_versions(session, kind)]
-    states = _states(session, profile_id)
+    states = states_of(session, profile_id)
     decided = decisions_of(session, profile_id)
     ask = due(session, profile_id, ask_before) if ask_before is not None else set()
     items: list[MyPolicy] = []
@@ -238,57 +241,6 @@ def _reads(
             if not read.is_define:
                 seen.setdefault(read.name, read)
     return list(seen.values())
-
-
-def _states(session: Session, profile_id: str) -> dict[str, str]:
-    states = {
-        pid: STATE_APPLIED
-        for pid in session.scalars(
-            select(Submission.policy_id).where(Submission.profile_id == profile_id)
-        )
-    }
-    granted = session.scalars(
-        select(FeedbackEvent.policy_id).where(
-            FeedbackEvent.profile_id == profile_id,
-            FeedbackEvent.kind == FeedbackKind.GRANTED.value,
-        )
-    )
-    states.update(dict.fromkeys(granted, STATE_GRANTED))
-    return states
-
-
-@dataclass
-class Held:
-    """A policy the profile already holds (applied for, granted or confirmed) that
-    excludes another: what a refusal names."""
-
-    policy: str
-    title: str
-    state: str  # 已申报 | 已领取
-
-
-def held_exclusion(session: Session, profile_id: str, policy: Policy) -> Held | None:
-    """The policy excluding `policy` (either side's `excludes:`) that the profile
-    already holds, if any: a second one of the pair is not to be submitted."""
-    published = {
-        c.policy.id: c.policy
-        for c in map(compiled, published_versions(session, policy.audience.value))
-    }
-    excluding = set(policy.excludes) | {
-        pid for pid, other in published.items() if policy.id in other.excludes
-    }
-    excluding.discard(policy.id)
-    if not excluding:
-        return None
-    states = _states(session, profile_id)
-    for pid, decision in decisions_of(session, profile_id).items():
-        if decision == CONFIRMED:
-            states.setdefault(pid, STATE_APPLIED)
-    held = sorted(excluding & set(states))
-    if not held:
-        return None
-    other = published.get(held[0])
-    return Held(held[0], other.title if other is not None else held[0], states[held[0]])
 
 
 def _rerank(items: list[MyPolicy]) -> None:

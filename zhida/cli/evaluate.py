@@ -119,24 +119,24 @@ def run_evaluate(
     model_path: Path | None = None,
 ) -> int:
     """Read, evaluate and write batch by batch (`stream_profiles`): memory is bounded by
-    the batch; each batch's bad rows are reported as it is read, the next batch is read
-    while one is evaluated (`read_ahead`); the first is read while the evaluator is
-    imported."""
+    the batch; each batch's bad rows are reported as it comes, the next batch is read
+    while one is evaluated (`read_ahead`); the first is read while the take-up model is
+    loaded and the evaluator imported."""
     from zhida.profiles.readers import read_ahead, stream_profiles
 
-    model = takeup_model(model_path)
     pack = load_policies(policies)
+    ahead = read_ahead(stream_profiles(profiles, pack.schemas, kind))
+    model = takeup_model(model_path)  # while the first batch is read
     seen = {"bad": 0, "read": 0, "warned": 0}
 
     def batches() -> Iterator[dict[Audience, pl.DataFrame]]:
-        for batch in stream_profiles(profiles, pack.schemas, kind):
+        for batch in ahead:  # reported here, in file order, by the consuming thread
             report_batch(profiles, batch, err)
             seen["bad"] += len(batch.errors)
             seen["read"] += batch.rows_read
             seen["warned"] += len(batch.warnings)
             yield batch.frames
 
-    ahead = read_ahead(batches())
     from zhida.ranking.evaluate import evaluate_batches_to_jsonl
 
     out = sys.stdout.buffer
@@ -149,7 +149,7 @@ def run_evaluate(
 
         evaluate_batches_to_jsonl(
             pack.policies,
-            ahead,
+            batches(),
             pack.schemas,
             as_of,
             out,

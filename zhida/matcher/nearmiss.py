@@ -428,7 +428,7 @@ def near_miss_column(
     policy, from a ChunkResult's near_criterion[j] and near_holds[j] (None: not asked,
     all null). A struct {criterion, holds_on} or null, as JSON Lines print it."""
     if criterion is None or holds is None or len(policy.criteria) == 0:
-        return pl.Series("near_miss", [None] * len(rows), dtype=NEAR_MISS_TYPE)
+        return pl.repeat(None, len(rows), dtype=NEAR_MISS_TYPE, eager=True).alias("near_miss")
     which = np.take(criterion, rows).astype(np.int64)
     ids = pl.Series([c.id for c in policy.criteria], dtype=pl.String)
     hit = which >= 0

@@ -28,11 +28,11 @@ import polars as pl
 from zhida.matcher.batch import DEFAULT_CHUNK, BatchEvaluator
 from zhida.matcher.columns import Columns
 from zhida.matcher.output import result_frame, write_jsonl
+from zhida.matcher.pairs import printed_pairs
 from zhida.profiles.schema import Audience, SchemaSet
-from zhida.ranking.exclusion import exclusion_pairs, rank_exclusions
-from zhida.ranking.heuristic import ranks
+from zhida.ranking.exclusion import exclusion_pairs, ranks_at
 from zhida.ranking.model import TakeupModel
-from zhida.ranking.score import takeup_and_score
+from zhida.ranking.score import takeup_and_score_at
 from zhida.rules.policy import Policy
 
 SPOOL_BYTES = 16 << 20  # an audience's lines kept in memory up to this, then on disk
@@ -135,17 +135,14 @@ def _evaluate_frame(
     ids = df.get_column("id")
     schema = schemas[audience]
     columns = Columns(df, schema) if model is not None else None
-    pairs = exclusion_pairs(mine)
+    excluding = exclusion_pairs(mine)
     for result in evaluator.evaluate(df, schema):
         n = result.stop - result.start
         rows = df.slice(result.start, n)
-        keep = np.ones(result.outcome.shape, dtype=bool) if include_all else None
-        takeup, scores = takeup_and_score(mine, result, as_of, columns, model, keep)
-        rank = ranks(scores, result.outcome)
-        rank_exclusions(rank, result.outcome, result.benefit, scores, pairs)
-        frame = result_frame(
-            ids.slice(result.start, n), mine, result, scores, rank, include_all, takeup
-        )
+        pairs = printed_pairs(result, include_all)
+        takeup, scores = takeup_and_score_at(mine, result, pairs, as_of, columns, model)
+        rank = ranks_at(pairs, scores, result, excluding)
+        frame = result_frame(ids.slice(result.start, n), mine, result, pairs, takeup, scores, rank)
         for name, code in (("eligible", 2), ("unknown", 1), ("ineligible", 0)):
             stats.outcomes[name] += int(np.count_nonzero(result.outcome == code))
         stats.lines += frame.height

@@ -21,6 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from zhida.matcher.batch import ChunkResult
+from zhida.matcher.pairs import Pairs
+from zhida.ranking.heuristic import pair_ranks
 from zhida.rules.policy import Policy
 
 ELIGIBLE = 2
@@ -79,4 +82,25 @@ def rank_exclusions(
                 changed = True
         if not changed:
             break
+    return rank
+
+
+def ranks_at(
+    pairs: Pairs, score: np.ndarray, result: ChunkResult, excluding: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """The ranks of a chunk's results at `pairs` (flat, 0 for ineligible): by score
+    (`heuristic.pair_ranks`), then the excluding pairs set right (`rank_exclusions`, over
+    (P, n) arrays built only when some policy excludes another)."""
+    rank = np.zeros(len(pairs), dtype=np.int32)
+    ranked = np.flatnonzero(pairs.outcome > 0)
+    row, pol = pairs.row[ranked], pairs.pol[ranked]
+    rank[ranked] = pair_ranks(row, pol, score[ranked], result.n)
+    if not excluding:
+        return rank
+    dense_rank = np.zeros(result.outcome.shape, dtype=np.int32)
+    dense_score = np.zeros(result.outcome.shape, dtype=np.float64)
+    dense_rank[pol, row] = rank[ranked]
+    dense_score[pol, row] = score[ranked]
+    rank_exclusions(dense_rank, result.outcome, result.benefit, dense_score, excluding)
+    rank[ranked] = dense_rank[pol, row]
     return rank

@@ -19,6 +19,8 @@ import datetime as dt
 
 import numpy as np
 
+from zhida.matcher.batch import ChunkResult
+from zhida.matcher.pairs import Pairs
 from zhida.rules.policy import Policy, Window
 
 
@@ -41,26 +43,72 @@ def benefit_weight(benefit: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(w), 0.3, np.clip(w, 0.0, 1.0))
 
 
+def _value(policy: Policy, amount: np.ndarray, as_of: dt.date) -> np.ndarray:
+    """0.5 + 0.3 x benefit weight + 0.2 x urgency, for amounts of one policy."""
+    return 0.5 + 0.3 * benefit_weight(amount) + 0.2 * urgency(policy.window, as_of)
+
+
+def _constant(amount: np.ndarray) -> bool:
+    return amount.ndim == 0 or amount.strides[0] == 0
+
+
 def value_weight(policies: list[Policy], benefit: list[np.ndarray], as_of: dt.date) -> np.ndarray:
     """(P, n) 0.5 + 0.3 x benefit weight + 0.2 x urgency: the heuristic's `takeup`."""
     n = len(benefit[0]) if benefit else 0
     out = np.empty((len(policies), n), dtype=np.float64)
     for j, policy in enumerate(policies):
         amount = benefit[j]
-        if amount.ndim == 0 or amount.strides[0] == 0:  # one amount for all: weighed once
+        if _constant(amount):  # one amount for all: weighed once
             amount = amount.reshape(-1)[:1]
-        out[j] = 0.5 + 0.3 * benefit_weight(amount) + 0.2 * urgency(policy.window, as_of)
+        out[j] = _value(policy, amount, as_of)
     return out
+
+
+def value_weight_at(
+    policies: list[Policy], benefit: list[np.ndarray], pairs: Pairs, as_of: dt.date
+) -> np.ndarray:
+    """`value_weight` at the pairs only: one flat array."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    for j, policy in enumerate(policies):
+        at = pairs.segment(j)
+        if at.start == at.stop:
+            continue
+        amount = benefit[j]
+        amount = amount.reshape(-1)[:1] if _constant(amount) else np.take(amount, pairs.rows_of(j))
+        out[at] = _value(policy, amount, as_of)
+    return out
+
+
+def _factor(outcome: np.ndarray, known_true: np.ndarray | float) -> np.ndarray:
+    return np.where(outcome == 2, 1.0, np.where(outcome == 1, 0.25 + 0.25 * known_true, 0.0))
+
+
+def _known_true(codes: np.ndarray | list[np.ndarray]) -> np.ndarray | float:
+    """The share of criteria known to hold (codes 2), per result, from (C, m) codes or C
+    rows of m; 1.0 without criteria. As `(codes == 2).mean(axis=0)`, to the bit."""
+    if not len(codes):
+        return 1.0
+    stacked = codes if isinstance(codes, np.ndarray) else np.stack(codes)
+    held = np.add.reduce(stacked == 2, axis=0, dtype=np.float64)
+    return np.true_divide(held, len(codes))
 
 
 def outcome_factor(outcome: np.ndarray, criteria: list[np.ndarray]) -> np.ndarray:
     """(P, n) eligible 1, unknown 0.25 + 0.25 x share of criteria known to hold, else 0."""
     out = np.zeros(outcome.shape, dtype=np.float64)
     for j, codes in enumerate(criteria):
-        known_true = (codes == 2).mean(axis=0) if len(codes) else 1.0
-        out[j] = np.where(
-            outcome[j] == 2, 1.0, np.where(outcome[j] == 1, 0.25 + 0.25 * known_true, 0.0)
-        )
+        out[j] = _factor(outcome[j], _known_true(codes))
+    return out
+
+
+def outcome_factor_at(result: ChunkResult, pairs: Pairs) -> np.ndarray:
+    """`outcome_factor` at the pairs only: one flat array."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    for j in range(len(result.index)):
+        at = pairs.segment(j)
+        if at.start == at.stop:
+            continue
+        out[at] = _factor(pairs.outcome[at], _known_true(result.codes(j, pairs.rows_of(j))))
     return out
 
 
@@ -91,19 +139,29 @@ def heuristic_takeup(
 
 
 def ranks(scores: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """(P, n) 1-based rank of each result within its profile, over eligible and unknown results
-    by descending score (ties: policy order); 0 for ineligible.
+    """(P, n) 1-based rank of each result within its profile, over eligible and unknown
+    results by descending score (ties: policy order); 0 for ineligible (`pair_ranks`)."""
+    pol, row = np.nonzero(outcome > 0)
+    rank = np.zeros(outcome.shape, dtype=np.int32)
+    rank[pol, row] = pair_ranks(row, pol, scores[pol, row], outcome.shape[1])
+    return rank
 
-    Only profiles with two or more results are sorted; a single result ranks 1."""
-    npol = scores.shape[0]
-    kept = outcome > 0
-    rank = kept.astype(np.int32)
-    multi = np.flatnonzero(np.count_nonzero(kept, axis=0) >= 2)
-    if len(multi):
-        sub_kept = np.take(kept, multi, axis=1)
-        key = np.where(sub_kept, -np.take(scores, multi, axis=1), np.inf)
-        order = np.argsort(key, axis=0, kind="stable")
-        sub = np.empty(key.shape, dtype=np.int32)
-        np.put_along_axis(sub, order, np.arange(1, npol + 1, dtype=np.int32)[:, np.newaxis], axis=0)
-        rank[:, multi] = np.where(sub_kept, sub, 0)
+
+def pair_ranks(row: np.ndarray, pol: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+    """The 1-based rank of each ranked result (eligible or unknown; pairs of row and policy
+    position, any order) within its row of n, by descending score, ties by policy order.
+
+    Only rows with two or more results are sorted; a single result ranks 1."""
+    rank = np.ones(len(row), dtype=np.int32)
+    many = np.flatnonzero(np.bincount(row, minlength=n)[row] >= 2)
+    if not len(many):
+        return rank
+    r = row[many]
+    order = np.lexsort((pol[many], -score[many], r))
+    r = r[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = r[1:] != r[:-1]
+    at = np.arange(len(r))
+    start = np.maximum.accumulate(np.where(first, at, 0))
+    rank[many[order]] = (at - start + 1).astype(np.int32)
     return rank

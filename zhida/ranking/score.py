@@ -18,8 +18,14 @@ import numpy as np
 
 from zhida.matcher.batch import ChunkResult
 from zhida.matcher.columns import Columns
+from zhida.matcher.pairs import Pairs, gathered, pairs_where
 from zhida.ranking.features import Batch, matrix
-from zhida.ranking.heuristic import outcome_factor, value_weight
+from zhida.ranking.heuristic import (
+    outcome_factor,
+    outcome_factor_at,
+    value_weight,
+    value_weight_at,
+)
 from zhida.ranking.model import TakeupModel
 from zhida.rules.policy import Policy
 from zhida.rules.vectors import date_to_days
@@ -37,30 +43,41 @@ def takeup_and_score(
     keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(P, n) takeup and score for the chunk's rows, policy-major as ChunkResult's."""
-    factor = outcome_factor(result.outcome, result.criteria)
-    value = value_weight(policies, result.benefit, as_of)
+    if model is None or columns is None:
+        value = value_weight(policies, result.benefit, as_of)
+        return value, outcome_factor(result.outcome, result.criteria) * value
+    pairs = pairs_where(result, result.outcome > 0 if keep is None else keep)
+    flat_takeup, flat_score = takeup_and_score_at(policies, result, pairs, as_of, columns, model)
+    takeup = np.zeros(result.outcome.shape, dtype=np.float64)
+    score = np.zeros(result.outcome.shape, dtype=np.float64)
+    takeup[pairs.pol, pairs.row] = flat_takeup
+    score[pairs.pol, pairs.row] = flat_score
+    return takeup, score
+
+
+def takeup_and_score_at(
+    policies: list[Policy],
+    result: ChunkResult,
+    pairs: Pairs,
+    as_of: dt.date,
+    columns: Columns | None,
+    model: TakeupModel | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Takeup and score of the chunk's results at `pairs` only, flat arrays."""
+    value = value_weight_at(policies, result.benefit, pairs, as_of)
+    factor = outcome_factor_at(result, pairs)
     if model is None or columns is None:
         return value, factor * value
-    keep = result.outcome > 0 if keep is None else keep
-    rows = [np.flatnonzero(k) for k in keep]  # per policy, contiguous: no (P, n) temporaries
-    counts = np.array([len(r) for r in rows])
-    local = np.concatenate(rows) if rows else np.empty(0, dtype=np.intp)
     batch = Batch(
         columns=columns,
-        rows=local + result.start,
+        rows=pairs.row + result.start,
         policies=policies,
-        pol=np.repeat(np.arange(len(policies)), counts),
-        benefit=np.concatenate([b[r] for b, r in zip(result.benefit, rows, strict=True)])
-        if rows
-        else np.empty(0),
+        pol=pairs.pol,
+        benefit=gathered(result.benefit, pairs),
         as_of=date_to_days(as_of),
         channel=SCORED_CHANNEL,
     )
-    p = model.predict(matrix(batch, model.vocab))
-    takeup = np.zeros(result.outcome.shape, dtype=np.float64)
-    ends = np.cumsum(counts)
-    for j, r in enumerate(rows):
-        takeup[j, r] = p[ends[j] - counts[j] : ends[j]]
+    takeup = np.asarray(model.predict(matrix(batch, model.vocab)), dtype=np.float64)
     value *= factor
     value *= takeup
     return takeup, value

@@ -81,4 +81,18 @@ def publish_all(url: str) -> dict[str, int]:
     return out
 
 
+def publish_automatic(url: str, pid: str, excludes: str) -> None:
+    """One more 免申即享 policy for 50 employees or more, excluding `excludes`."""
+    text = policy(
+        pid,
+        "测试市稳岗补贴（另一项）",
+        "  - {id: staff, label: 职工人数不少于50人, when: employees >= 50}\n",
+        f"grant: automatic\nexcludes: [{excludes}]\n",
+        "2万",
+    )
+    with session_scope(url) as s:
+        officer = add_officer(s, f"{pid}-admin", "admin")[0]
+        approve(s, officer, submit(s, officer, text, f"{pid}.yaml"), None, True)
+
+
 AS_OF = dt.date.today()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.conftest import Web
-from tests.api.routes.me_policies import publish_all
+from tests.api.routes.me_policies import publish_all, publish_automatic
 from zhida.store.db import session_scope
 from zhida.store.models import Submission
 
@@ -195,3 +195,22 @@ def test_ranked_as_zhida_evaluate_ranks_them_exclusions_included(me_web: Web) ->
         assert {p: r for p, r in page.items() if r is not None} == lines
         if profile_id == "E1":
             assert page["t-late"] < page["t-soon"]
+
+
+def test_confirming_a_grant_excluded_by_one_held_is_refused_in_chinese(me_web: Web) -> None:
+    from tests.api.conftest import csrf_of
+
+    publish_automatic(me_web.url, "t-auto2", "t-auto")
+    client = me_web.client()
+    me_web.login(client, "E1")
+    token = csrf_of(client.get("/me").text)
+    headers = {"X-CSRF-Token": token}
+    first = client.post("/api/me/grants/t-auto", json={"decision": "confirm"}, headers=headers)
+    assert first.status_code == 200
+    second = client.post("/api/me/grants/t-auto2", json={"decision": "confirm"}, headers=headers)
+    assert second.status_code == 409
+    assert "不可同时享受" in second.text
+    page = client.post("/me/grants/t-auto2", data={"decision": "confirm", "csrf_token": token})
+    assert page.status_code == 409 and "本次确认未提交" in page.text
+    items = {p["policy"]: p for p in client.get("/api/me/policies").json()}
+    assert items["t-auto2"]["grant_decision"] is None

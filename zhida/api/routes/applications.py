@@ -54,8 +54,8 @@ from zhida.api.security import (
     session_for,
     set_session_cookie,
 )
+from zhida.channels.held import held_exclusion
 from zhida.channels.links import LinkError, LinkExpired, LinkNotFound, resolve_token
-from zhida.channels.portal import held_exclusion
 from zhida.clock import SHANGHAI, shanghai_date, utcnow
 from zhida.matcher.explain import criterion_text, explain_text, format_amount, mark_of, missing_text
 from zhida.matcher.explanation import build_explanation

@@ -166,15 +166,19 @@ def _checked_ids(
         bad_rows = np.flatnonzero(bad_id)
         shown = dict(zip(bad_rows.tolist(), ids.gather(bad_rows).to_list(), strict=True))
         _add(reasons, bad_rows, lambda i: id_problem(shown[i]) or "bad id")
-    first = bool_np(ids.is_first_distinct())
+    ordered = seen is not None and seen.in_order(ids)  # then no id repeats an earlier one
+    first = np.ones(len(ids), dtype=np.bool_) if ordered else bool_np(ids.is_first_distinct())
     dup = ~first & present
     earlier = np.full(len(ids), -1, dtype=np.int64)
     if seen is not None:
         h1, h2 = id_hashes(ids)
-        earlier = np.where(present, seen.first_lines(h1, h2), -1)
-        new = first & present & (earlier < 0)
-        seen.add(h1[new], h2[new], lines[new])
-        dup |= earlier >= 0
+        if ordered:
+            seen.add_in_order(h1, h2, lines)
+        else:
+            earlier = np.where(present, seen.first_lines(h1, h2), -1)
+            new = first & present & (earlier < 0)
+            seen.add(h1[new], h2[new], lines[new])
+            dup |= earlier >= 0
     if dup.any():
         dup_rows = np.flatnonzero(dup)
         dup_ids = ids.gather(dup_rows).unique().to_list()

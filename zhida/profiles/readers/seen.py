@@ -44,16 +44,48 @@ def _merge(a: Arr, b: Arr, at_b: npt.NDArray[np.intp]) -> Arr:
 
 
 class SeenIds:
-    """The first line of every id added so far."""
+    """The first line of every id added so far.
+
+    A file in id order (as exports and `zhida synth` write them) needs no look-up: while
+    every batch's ids are strictly increasing and above the batches' before it
+    (`in_order`), none repeats an earlier one, and their hashes are only kept
+    (`add_in_order`), to be sorted into a run if a later batch is out of order."""
 
     def __init__(self) -> None:
         self._runs: list[tuple[U64, Arr, Arr]] = []  # (h1 sorted, h2, line)
+        self._in_order: list[tuple[U64, Arr, Arr]] = []  # batches in id order, unsorted
+        self._last: pl.Series | None = None  # their greatest id
+        self._ordered = True  # every batch so far was in order
 
     def __len__(self) -> int:
-        return sum(len(r[0]) for r in self._runs)
+        return sum(len(r[0]) for r in self._runs) + sum(len(r[0]) for r in self._in_order)
+
+    def in_order(self, ids: pl.Series) -> bool:
+        """Whether this batch's ids (none missing) are strictly increasing and above every
+        id of the batches before it, all of which were so: then no id of it is a
+        duplicate. An empty batch, or one out of order, ends this for the file."""
+        n = len(ids)
+        if self._ordered and n and not ids.null_count():
+            above = self._last is None or bool((ids.head(1) > self._last).all())
+            if above and (n == 1 or bool((ids.slice(1) > ids.slice(0, n - 1)).all())):
+                self._last = ids.tail(1)
+                return True
+        self._ordered = False
+        return False
+
+    def add_in_order(self, h1: U64, h2: Arr, lines: I64) -> None:
+        """Add the ids of a batch `in_order` said was."""
+        small = len(lines) == 0 or int(lines.max()) < 2**31
+        self._in_order.append((h1, h2, lines.astype(np.int32 if small else np.int64)))
+
+    def _sort_in_order(self) -> None:
+        if self._in_order:
+            kept, self._in_order = self._in_order, []
+            self.add(*(np.concatenate([k[i] for k in kept]) for i in range(3)))
 
     def first_lines(self, h1: U64, h2: Arr) -> I64:
         """The first line of each id if it was added before, else -1."""
+        self._sort_in_order()
         if not self._runs:
             return np.full(len(h1), -1, dtype=np.int64)
         order = np.argsort(h1)  # sorted needles: searchsorted walks each run in order
@@ -85,6 +117,7 @@ class SeenIds:
 
     def add(self, h1: U64, h2: Arr, lines: I64) -> None:
         """Add ids not added before (the caller checks with `first_lines`)."""
+        self._sort_in_order()
         if len(h1) == 0:
             return
         order = np.argsort(h1)  # ids added are distinct: equal hashes need no order
