@@ -11,8 +11,8 @@ import re
 
 from sqlalchemy import func, select, update
 
-from tests.channels.test_plan import company, officer
-from tests.support.factories import make_frame, store_profiles
+from tests.channels.test_plan import company
+from tests.support.factories import make_frame, published_row, store_profiles
 from zhida.channels.delivery import batch
 from zhida.channels.delivery.sweep import due_sms, sweep
 from zhida.channels.plan import plan_notifications
@@ -29,7 +29,6 @@ from zhida.store.models import (
     FeedbackEvent,
     Notification,
     OptOut,
-    PolicyVersion,
     Transition,
 )
 
@@ -63,20 +62,7 @@ def add_policies(url: str, policies: dict[str, dt.date | None]) -> dict[str, int
     with session_scope(url) as s:
         for pid, closes in policies.items():
             window = f"window: {{opens: 2026-01-01, closes: {closes}}}\n" if closes else ""
-            version = PolicyVersion(
-                policy_id=pid,
-                version=1,
-                status="published",
-                audience="enterprise",
-                title=f"测试政策{pid}",
-                yaml_text=POLICY.format(pid=pid, window=window),
-                schema_yaml="",
-                sha256=pid,
-                author_id=officer(s),
-            )
-            s.add(version)
-            s.flush()
-            out[pid] = version.id
+            out[pid] = published_row(s, pid, POLICY.format(pid=pid, window=window))
     return out
 
 

@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from tests.support.factories import make_frame, store_profiles
+from tests.support.factories import make_frame, published_row, store_profiles
 from zhida.channels.plan import plan_notifications, sms_due
 from zhida.profiles.schema import builtin_schema
-from zhida.publishing.officers import add_officer
 from zhida.settings import Settings
 from zhida.store.db import session_scope
 from zhida.store.models import (
@@ -18,7 +17,6 @@ from zhida.store.models import (
     InboxMessage,
     Notification,
     OptOut,
-    PolicyVersion,
     Transition,
 )
 
@@ -47,31 +45,7 @@ def add_version(
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
-    text = POLICY.format(pid=pid, opens=opens, closes=closes)
-    version = PolicyVersion(
-        policy_id=pid,
-        version=1,
-        status="published",
-        audience="enterprise",
-        title=f"测试政策{pid}",
-        yaml_text=text,
-        schema_yaml="",
-        sha256=pid,
-        author_id=officer(session),
-    )
-    session.add(version)
-    session.flush()
-    return version.id
-
-
-def officer(session: object) -> int:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    from zhida.store.models import Officer
-
-    found = session.scalar(select(Officer).where(Officer.name == "t"))
-    return found.id if found else add_officer(session, "t", "admin")[0].id
+    return published_row(session, pid, POLICY.format(pid=pid, opens=opens, closes=closes))
 
 
 def company(pid: str, phone: str | None = "+8613812345678", revenue: float | None = 2e8) -> dict:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.channels.test_plan import DAY, POLICY, company, officer, settings
-from tests.support.factories import make_frame, store_profiles
+from tests.channels.test_plan import DAY, POLICY, company, settings
+from tests.support.factories import make_frame, published_row, store_profiles
 from zhida.channels.plan import plan_notifications
 from zhida.profiles.schema import builtin_schema
 from zhida.ranking.holdout import held_out
 from zhida.store.db import session_scope
-from zhida.store.models import FeedbackEvent, Notification, PolicyVersion, Transition
+from zhida.store.models import FeedbackEvent, Notification, Transition
 
 SECRET = "s" * 40
 IDS = [f"E{i}" for i in range(40)]
@@ -21,26 +21,14 @@ def setup(url: str, share: str) -> None:
     text = POLICY.format(pid="p1", opens="2026-05-01", closes="2026-06-30") + f"holdout: {share}\n"
     with session_scope(url) as s:
         store_profiles(s, make_frame([company(i) for i in IDS], builtin_schema("enterprise")))
-        version = PolicyVersion(
-            policy_id="p1",
-            version=1,
-            status="published",
-            audience="enterprise",
-            title="测试政策p1",
-            yaml_text=text,
-            schema_yaml="",
-            sha256="p1",
-            author_id=officer(s),
-        )
-        s.add(version)
-        s.flush()
+        version_id = published_row(s, "p1", text)
         for pid in IDS:
             s.add(
                 Transition(
                     run_id=1,
                     profile_id=pid,
                     policy_id="p1",
-                    policy_version_id=version.id,
+                    policy_version_id=version_id,
                     from_outcome=0,
                     to_outcome=2,
                 )

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from tests.channels.test_plan import DAY, company, notes, settings
-from tests.support.factories import make_frame, store_profiles
+from tests.support.factories import make_frame, published_row, store_profiles
 from zhida.channels.plan import plan_notifications
 from zhida.profiles.schema import builtin_schema
 from zhida.ranking.features import CATEGORICAL, FEATURES
 from zhida.ranking.model import fit
 from zhida.ranking.uplift import ACTIVE_UPLIFT, UpliftModel, save_uplift
 from zhida.store.db import session_scope
-from zhida.store.models import PolicyVersion, Transition
+from zhida.store.models import Transition
 
 POLICY = """id: {pid}
 title: 测试政策{pid}
@@ -49,20 +49,12 @@ def uplift_preferring(department: str) -> UpliftModel:
 def setup(url: str, policies: list[str]) -> None:
     with session_scope(url) as s:
         store_profiles(s, make_frame([company("E1")], builtin_schema("enterprise")))
-        from tests.channels.test_plan import officer
-
         for pid in policies:
             text = POLICY.format(pid=pid, dept=POLICIES[pid])
-            v = PolicyVersion(
-                policy_id=pid, version=1, status="published", audience="enterprise",
-                title=f"测试政策{pid}", yaml_text=text, schema_yaml="", sha256=pid,
-                author_id=officer(s),
-            )  # fmt: skip
-            s.add(v)
-            s.flush()
+            v_id = published_row(s, pid, text)
             s.add(
                 Transition(
-                    run_id=1, profile_id="E1", policy_id=pid, policy_version_id=v.id,
+                    run_id=1, profile_id="E1", policy_id=pid, policy_version_id=v_id,
                     from_outcome=0, to_outcome=2,
                 )
             )  # fmt: skip

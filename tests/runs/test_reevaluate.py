@@ -6,7 +6,6 @@ import datetime as dt
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -26,7 +25,6 @@ from tests.support.runs import (
     pack,
     population,
     publish,
-    reset_env,
     seed_profiles,
     transitions,
     update_profiles,
@@ -50,12 +48,6 @@ from zhida.worker import start_run
 
 N = 2500
 CHUNK = 600  # 5 chunks, the last one short
-
-
-@pytest.fixture(autouse=True)
-def _restore_settings() -> Iterator[None]:
-    yield
-    reset_env()
 
 
 def new_run(

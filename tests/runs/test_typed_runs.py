@@ -6,7 +6,7 @@ a preview reports the same impact."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -22,7 +22,6 @@ from tests.support.runs import (
     pack,
     population,
     publish,
-    reset_env,
     seed_profiles,
     transitions,
     use_env,
@@ -33,12 +32,6 @@ from zhida.runs.reevaluate import create_run
 from zhida.store.db import session_scope
 from zhida.store.models import Decision, Transition
 from zhida.worker import start_run
-
-
-@pytest.fixture(autouse=True)
-def _restore_settings() -> Iterator[None]:
-    yield
-    reset_env()
 
 
 def json_load_frame(

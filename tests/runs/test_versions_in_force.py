@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -16,7 +15,6 @@ from tests.support.runs import (
     decisions,
     population,
     publish,
-    reset_env,
     seed_profiles,
     transitions,
     use_env,
@@ -29,12 +27,6 @@ from zhida.store.db import session_scope
 from zhida.worker import start_run
 
 AS_OF_TEXT = "2026-04-01"
-
-
-@pytest.fixture(autouse=True)
-def _restore_settings() -> Iterator[None]:
-    yield
-    reset_env()
 
 
 def new_run(db_url: str, version_id: int) -> int:

@@ -90,15 +90,48 @@ def notification(**fields: Any) -> Notification:
     return Notification(**base)
 
 
+def factory_officer(session: Session) -> int:
+    """The officer the factories' versions are by (made once per store)."""
+    found = session.scalar(select(Officer.id).where(Officer.name == "factory"))
+    if found is not None:
+        return found
+    officer = Officer(name="factory", role="admin", token_hash="f" * 64)
+    session.add(officer)
+    session.flush()
+    return officer.id
+
+
+def published_row(
+    session: Session,
+    pid: str,
+    yaml_text: str,
+    *,
+    title: str | None = None,
+    audience: str = "enterprise",
+    sha256: str | None = None,
+) -> int:
+    """A published version 1 of `yaml_text` written straight to the store (not checked,
+    no run started), as the planner and the sender read it; its id."""
+    version = PolicyVersion(
+        policy_id=pid,
+        version=1,
+        status="published",
+        audience=audience,
+        title=f"测试政策{pid}" if title is None else title,
+        yaml_text=yaml_text,
+        schema_yaml="",
+        sha256=pid if sha256 is None else sha256,
+        author_id=factory_officer(session),
+    )
+    session.add(version)
+    session.flush()
+    return version.id
+
+
 def true_notifications(session: Session, rows: list[Notification]) -> list[Notification]:
     """Make SMS rows true, as the sender checks before sending (`presend`): each row's
     policy gets a published version (a small one, made once), its profile a stored
     profile and an eligible decision under that version. Added to the session."""
-    officer = session.scalar(select(Officer).where(Officer.name == "factory"))
-    if officer is None:
-        officer = Officer(name="factory", role="admin", token_hash="f" * 64)
-        session.add(officer)
-        session.flush()
     versions: dict[str, int] = {}
     for row in rows:
         pid = row.policy_id
@@ -113,19 +146,7 @@ def true_notifications(session: Session, rows: list[Notification]) -> list[Notif
                     f"id: {pid}\ntitle: 测试政策\naudience: enterprise\ncriteria:\n"
                     "  - {id: c1, label: 条件一, when: revenue >= 1亿}\n"
                 )
-                version = PolicyVersion(
-                    policy_id=pid,
-                    version=1,
-                    status="published",
-                    audience="enterprise",
-                    title="测试政策",
-                    yaml_text=text,
-                    sha256=f"factory-{pid}",
-                    author_id=officer.id,
-                )
-                session.add(version)
-                session.flush()
-                found = version.id
+                found = published_row(session, pid, text, title="测试政策", sha256=f"factory-{pid}")
             versions[pid] = found
         row.policy_version_id = versions[pid]
         if session.get(Profile, row.profile_id) is None:

@@ -28,7 +28,7 @@ from zhida.channels.grants import GrantExcluded, GrantRefused
 from zhida.channels.inbox import MessageNotFound
 from zhida.channels.links import LinkExpired, LinkNotFound
 from zhida.channels.portal import ProfileNotFound
-from zhida.channels.selfservice import DisputeNotOpen, SelfServiceError
+from zhida.channels.selfservice import CorrectionInvalid, DisputeNotOpen, SelfServiceError
 from zhida.errors import PolicyError, ZhidaError
 from zhida.publishing.errors import (
     OfficerForbidden,
@@ -120,6 +120,9 @@ ERRORS: dict[type[ZhidaError], ErrorView] = {
     ),
     FollowupRefused: ErrorView(
         409, "followup_refused", "无法提交", "该政策暂无需要您回答的问题，请刷新页面后查看。"
+    ),
+    CorrectionInvalid: ErrorView(
+        422, "invalid_value", "更正值有误", "更正后的值不符合该字段的要求。", True
     ),
     SelfServiceError: ErrorView(
         422, "invalid_value", "填写有误", "您填写的内容格式不正确，请返回修改后重新提交。"

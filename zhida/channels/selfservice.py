@@ -37,6 +37,10 @@ class DisputeNotOpen(SelfServiceError):
     """The dispute is unknown or resolved already (an officer's conflict, not a typo)."""
 
 
+class CorrectionInvalid(SelfServiceError):
+    """An officer's corrected value does not fit the field (the reason says why)."""
+
+
 def _apply(
     session: Session, profile_id: str, field: str, value: Any, as_of: dt.date
 ) -> list[Transition]:
@@ -137,7 +141,10 @@ def resolve_dispute(
         raise DisputeNotOpen(f"dispute {dispute_id} is not open")
     made: list[Transition] = []
     if corrected is not None:
-        made = _apply(session, dispute.profile_id, dispute.field, corrected, as_of)
+        try:
+            made = _apply(session, dispute.profile_id, dispute.field, corrected, as_of)
+        except SelfServiceError as err:
+            raise CorrectionInvalid(str(err).removeprefix(ZhidaError.prefix)) from None
         dispute.status = CORRECTED
         body = "您反映的数据已核实并更正，系统已按更正后的数据重新为您匹配政策。"
     else:

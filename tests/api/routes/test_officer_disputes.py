@@ -103,6 +103,23 @@ def test_rejection_needs_a_comment_and_tells_the_profile(console: Console) -> No
     assert state(url)[2] == 1
 
 
+def test_an_invalid_correction_gets_officer_wording_and_changes_nothing(
+    console: Console,
+) -> None:
+    url = console.web.url
+    dispute = open_one(url)
+    before = state(url)
+    r = console.client("bob").post(
+        f"{API}/disputes/{dispute}/resolve", json={"corrected": "一百万", "comment": "已核实"}
+    )
+    assert r.status_code == 422, r.text
+    out = r.json()
+    assert out["error"] == "invalid_value"
+    assert out["message"] == "更正后的值不符合该字段的要求。"  # not the citizens' 请返回修改
+    assert "一百万" in out["detail"]  # the reason: which value, why
+    assert state(url) == before
+
+
 @pytest.mark.parametrize("who", ["alice", "forged", None])
 def test_authors_and_refused_credentials_change_nothing(console: Console, who: str | None) -> None:
     url = console.web.url
