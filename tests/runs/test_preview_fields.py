@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -28,7 +28,6 @@ from tests.support.runs import (
     pack,
     population,
     publish,
-    reset_env,
     seed_profiles,
     use_env,
 )
@@ -43,12 +42,6 @@ from zhida.store import profiles
 from zhida.store.db import session_scope
 from zhida.store.models import Decision
 from zhida.store.profiles import load_frame
-
-
-@pytest.fixture(autouse=True)
-def _restore_settings() -> Iterator[None]:
-    yield
-    reset_env()
 
 
 def full_load(
