@@ -31,7 +31,10 @@ import datetime as dt, json, sys, time
 from sqlalchemy import func, select
 from bench.policies import make_policies
 from zhida.publishing.versions import check_policy
-from zhida.runs.preview import impact_of
+try:
+    from zhida.runs.preview import impact_of
+except ImportError:  # where it lived before 65e11f6 (e.g. 1ccb95f, issue 13's baseline)
+    from zhida.cli.policy_admin import impact_of
 from zhida.store.db import session_scope
 from zhida.store.models import Base
 
@@ -48,7 +51,8 @@ with session_scope(sys.argv[1]) as session:
     after = row_counts(session)
     session.rollback()
 print(json.dumps({"profiles": impact.profiles, "seconds": round(seconds, 2),
-                  "counts": impact.counts, "wrote_nothing": before == after}))
+                  "counts": impact.counts, "wrote_nothing": before == after,
+                  "groups": [impact.by_city, impact.by_industry]}))
 """
 
 
@@ -95,6 +99,9 @@ def main() -> None:
     if "old" in runs:
         report["same_counts"] = all(
             r["counts"] == runs["new"][0]["counts"] for g in runs.values() for r in g
+        )
+        report["same_groups"] = all(
+            r["groups"] == runs["new"][0]["groups"] for g in runs.values() for r in g
         )
         report["old_over_new_best"] = round(
             min(report["old"]["seconds"]) / min(report["new"]["seconds"]), 2

@@ -41,6 +41,8 @@ def json_load_frame(
     lo: str | None = None,
     hi: str | None = None,
     ids: Sequence[str] | None = None,
+    fields: Any = None,  # every field, whichever are asked for
+    backends: int = 1,
 ) -> pl.DataFrame:
     frame = json_frame(session, kind, schema)
     if ids is not None:

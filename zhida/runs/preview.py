@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhida.matcher.batch import BatchEvaluator
+from zhida.matcher.batch import BatchEvaluator, fields_read
 from zhida.matcher.explain import explain_text, format_amount
 from zhida.matcher.reference import evaluate_define_values, evaluate_policy
 from zhida.profiles.regions import city_of, section_of
@@ -63,13 +64,33 @@ def classify(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return out
 
 
-def _grouped(keys: list[str], change: np.ndarray) -> dict[str, dict[str, int]]:
+def _grouped(
+    values: pl.Series, change: np.ndarray, key_of: Callable[[Any], str]
+) -> dict[str, dict[str, int]]:
+    """The changed profiles counted by `key_of` of their value and by kind of change:
+    the profiles counted by distinct value (polars), then `key_of` once per value."""
+    counts = (
+        pl.DataFrame({"value": values, "change": change})
+        .filter(pl.col("change") < 3)
+        .group_by("value", "change")
+        .len()
+    )
     table: dict[str, Counter[str]] = {}
-    for key, c in zip(keys, change.tolist(), strict=True):
-        if c == 3:
-            continue
-        table.setdefault(key, Counter())[CHANGES[c]] += 1
+    for value, c, n in counts.iter_rows():
+        table.setdefault(key_of(value), Counter())[CHANGES[c]] += n
     return {k: {name: v[name] for name in CHANGES[:3]} for k, v in sorted(table.items())}
+
+
+def _old_codes(frame: pl.DataFrame, old_outcomes: dict[str, int]) -> np.ndarray:
+    """The stored outcome code of each row of `frame` (by its id; missing = 0)."""
+    if not old_outcomes:
+        return np.zeros(frame.height, dtype=np.int8)
+    stored = pl.DataFrame(
+        {"id": list(old_outcomes), "old": list(old_outcomes.values())},
+        schema={"id": pl.String, "old": pl.Int8},
+    )
+    joined = frame.select("id").join(stored, on="id", how="left", maintain_order="left")
+    return joined.get_column("old").fill_null(0).to_numpy()
 
 
 def compute_impact(
@@ -89,32 +110,21 @@ def compute_impact(
         if chunks
         else np.zeros(0)
     )
-    ids = frame.get_column("id").to_list()
-    old = np.array([old_outcomes.get(i, 0) for i in ids], dtype=np.int8)
+    old = _old_codes(frame, old_outcomes)
     change = classify(old, new)
     counts = {name: int((change == k).sum()) for k, name in enumerate(CHANGES)}
     outcomes = {
         name: int((new == k).sum()) for k, name in enumerate(("ineligible", "unknown", "eligible"))
     }
-    interesting = np.nonzero(change < 3)[0]
-    changed_rows = frame[interesting] if len(interesting) else frame.head(0)
     region = "region" if "region" in frame.columns else "residence_region"
-    cities = (
-        [city_of(r) for r in changed_rows.get_column(region).to_list()]
+    by_city = (
+        _grouped(frame.get_column(region), change, city_of)
         if region in frame.columns
-        else ["未知"] * len(interesting)
+        else _grouped(pl.Series([None] * frame.height), change, lambda _: "未知")
     )
-    impact = Impact(
-        policy.id,
-        as_of.isoformat(),
-        frame.height,
-        counts,
-        outcomes,
-        by_city=_grouped(cities, change[interesting]),
-    )
+    impact = Impact(policy.id, as_of.isoformat(), frame.height, counts, outcomes, by_city=by_city)
     if "industry" in frame.columns:
-        sections = [section_of(x) for x in changed_rows.get_column("industry").to_list()]
-        impact.by_industry = _grouped(sections, change[interesting])
+        impact.by_industry = _grouped(frame.get_column("industry"), change, section_of)
     impact.samples = _samples(policy, frame, schema, change, as_of, samples)
     if policy.budget is not None:
         impact.forecast = forecast_of(policy.budget, benefit, new, change)
@@ -171,11 +181,23 @@ def _samples(
     return out
 
 
+# what the preview groups the changes by, besides the fields the policy reads
+GROUPED_BY = ("region", "residence_region", "industry")
+
+
+def preview_fields(policy: Policy) -> list[str]:
+    """The fields a preview of `policy` loads: those its expressions read (`define:`
+    names' included) and those it groups by. No other field can change its impact."""
+    return [*fields_read([policy]), *GROUPED_BY]
+
+
 def impact_of(session: Session, policy: Policy, schema_yaml: str, as_of: dt.date) -> Impact:
     """Evaluate a policy over the stored population; compare with stored decisions. No writes."""
     start = time.perf_counter()
     schema = schemas_from(schema_yaml)[policy.audience]
-    frame = load_frame(session, policy.audience.value, schema)
+    frame = load_frame(
+        session, policy.audience.value, schema, fields=preview_fields(policy), backends=2
+    )
     old = {
         profile_id: outcome
         for profile_id, outcome in session.execute(

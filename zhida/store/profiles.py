@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
-from typing import Any
+import queue
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from typing import Any, TypeVar
 
 import polars as pl
 import psycopg
 from psycopg.sql import SQL, Composable
-from sqlalchemy import Select, String, select, text, type_coerce
+from sqlalchemy import Engine, Select, String, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from zhida.profiles.readers import polars_dtype
 from zhida.profiles.schema import FieldType, ProfileSchema
 from zhida.store.models import Profile
 from zhida.store.typed import TYPED_FIELDS, column_name
+
+T = TypeVar("T")
+_Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]  # another backend
 
 
 def to_json_value(value: Any) -> Any:
@@ -75,16 +81,28 @@ def load_frame(
     lo: str | None = None,
     hi: str | None = None,
     ids: Sequence[str] | None = None,
+    fields: Iterable[str] | None = None,
+    backends: int = 1,
 ) -> pl.DataFrame:
     """Profiles of one kind with lo <= id < hi (either bound optional; `ids`: only these),
     ordered by id: the built-in fields from their typed columns (`zhida.store.typed`), a
-    pack's extensions parsed from the JSON."""
+    pack's extensions parsed from the JSON. `fields`: only these fields of the schema
+    and the id, in the schema's order (names not in it ignored); else every field.
+    PostgreSQL: the next page is produced while one is parsed; `backends=2` reads a load
+    of more than a page as two halves at once, the second on another connection, when
+    that one sees the same rows (`_second_backend`)."""
     conn = session.connection()
+    if fields is not None:
+        wanted = {"id", *fields}
+        schema = ProfileSchema(
+            schema.audience, {n: f for n, f in schema.fields.items() if n in wanted}
+        )
     typed, extensions = _split(schema)
     if conn.dialect.name == "postgresql":
         raw_conn = conn.connection.driver_connection
         assert isinstance(raw_conn, psycopg.Connection)
-        frame = _pg_frame(raw_conn, kind, typed, extensions, lo, hi, ids)
+        other = _second_backend(raw_conn, conn.engine) if backends > 1 else None
+        frame = _pg_frame(raw_conn, kind, typed, extensions, lo, hi, ids, other)
     else:
         frame = _sqlite_frame(session, kind, typed, extensions, lo, hi, ids)
     return frame.select(list(schema.fields))
@@ -98,8 +116,10 @@ def _split(schema: ProfileSchema) -> tuple[dict[str, FieldType], ProfileSchema]:
     return typed, ProfileSchema(schema.audience, rest)
 
 
-def _extension_json(typed: dict[str, FieldType], dialect: str) -> str:
-    """SQL for the JSON text of `data` without the typed fields (what is left to parse)."""
+def _extension_json(extensions: ProfileSchema, dialect: str) -> str:
+    """SQL for the JSON text of `data` without any built-in field read from a typed
+    column (what is left to parse: a pack's fields, loaded or not)."""
+    typed = [n for n in TYPED_FIELDS if n not in extensions.fields]
     if dialect == "postgresql":
         keys = ", ".join(f"'{n}'" for n in typed)
         return f"(data - ARRAY[{keys}]::text[])::text"
@@ -123,6 +143,7 @@ def _pg_frame(
     lo: str | None,
     hi: str | None,
     ids: Sequence[str] | None,
+    other: _Connect | None = None,
 ) -> pl.DataFrame:
     where: list[Composable] = [SQL("kind = {}").format(kind)]
     for clause, value in (("id = ANY({})", ids), ("id >= {}", lo), ("id < {}", hi)):
@@ -135,12 +156,11 @@ def _pg_frame(
         n: pl.Int32 if t is FieldType.DATE else polars_dtype(t) for n, t in typed.items()
     }
     if extensions.fields:
-        selects.append(_extension_json(typed, "postgresql"))
+        selects.append(_extension_json(extensions, "postgresql"))
         read_as[_EXTRA] = pl.String
-    raw_conn.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
-    frames = [
-        _record_frame(page, read_as) for page in _pages(raw_conn, SQL(", ".join(selects)), where)
-    ]
+    frames = _read_pages(
+        raw_conn, SQL(", ".join(selects)), where, other, lambda page: _record_frame(page, read_as)
+    )
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=read_as)
     frame = frame.with_columns(
         pl.col(n).cast(pl.Date) for n, t in typed.items() if t is FieldType.DATE
@@ -165,11 +185,16 @@ _PAGE = SQL(
 )
 
 
+SPLIT_SAMPLE_PERCENT = 1.0  # of the table's blocks sampled to pick where the halves meet
+
+
 def _pages(
     raw_conn: psycopg.Connection[Any], fields: SQL, where: list[Composable]
 ) -> Iterator[bytes]:
+    """The text of each page of the rows `where` selects, in id order."""
     after: str | None = None
     cursor = raw_conn.cursor(binary=True)
+    raw_conn.execute("SET LOCAL extra_float_digits = 3")  # floats printed exactly
     while True:
         bounds = where if after is None else [*where, SQL("id > {}").format(after)]
         cursor.execute(
@@ -180,6 +205,108 @@ def _pages(
             yield text_
         if n < PAGE_ROWS:
             return
+
+
+def _read_pages(
+    raw_conn: psycopg.Connection[Any],
+    fields: SQL,
+    where: list[Composable],
+    other: _Connect | None,
+    parse: Callable[[bytes], T],
+) -> list[T]:
+    """`parse` of each page of `_pages`, in id order; the database produces the next
+    page while one is parsed (here, the caller's thread: libpq and polars release the
+    GIL). With `other` and more than a page to read, the rows are read as two halves at
+    once, split at a sampled median id: the first on this connection, the second on
+    `other`'s; a page is parsed as it comes, from either."""
+    halves: list[tuple[list[Composable], _Connect]] = [(where, lambda: nullcontext(raw_conn))]
+    split = _median_id(raw_conn, where) if other is not None else None
+    if split is not None and other is not None:
+        halves = [
+            ([*where, SQL("id < {}").format(split)], halves[0][1]),
+            ([*where, SQL("id >= {}").format(split)], other),
+        ]
+    arrived: queue.Queue[tuple[int, int, bytes | BaseException | None]] = queue.Queue()
+
+    def read(k: int) -> None:
+        bounds, connect = halves[k]
+        try:
+            with ExitStack() as stack:
+                try:
+                    c = stack.enter_context(connect())
+                except Exception:
+                    if k == 0:
+                        raise
+                    arrived.put((k, _LATER, None))  # no other connection: this one, after
+                    return
+                for seq, text_ in enumerate(_pages(c, fields, bounds)):
+                    arrived.put((k, seq, text_))
+        except BaseException as err:  # handed to the caller's thread, raised there
+            arrived.put((k, -1, err))
+        finally:
+            arrived.put((k, -1, None))
+
+    parsed: dict[tuple[int, int], T] = {}
+    later: list[int] = []
+    with ThreadPoolExecutor(len(halves)) as pool:
+        for k in range(len(halves)):
+            pool.submit(read, k)
+        running = len(halves)
+        while running:
+            k, seq, item = arrived.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is not None:
+                parsed[k, seq] = parse(item)
+            elif seq == _LATER:
+                later.append(k)
+            else:
+                running -= 1
+    for k in later:
+        for seq, text_ in enumerate(_pages(raw_conn, fields, halves[k][0])):
+            parsed[k, seq] = parse(text_)
+    return [parsed[key] for key in sorted(parsed)]
+
+
+_LATER = -2  # a half whose connection could not be had, to read on the caller's
+
+
+def _median_id(raw_conn: psycopg.Connection[Any], where: list[Composable]) -> Any:
+    """An id near the middle of the rows `where` selects, from a sample of the table's
+    blocks; None when the sample holds no more than a page of them."""
+    got = raw_conn.execute(
+        SQL(
+            "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id), count(*) FROM profiles"
+            " TABLESAMPLE SYSTEM ({pct}) REPEATABLE (0) WHERE {where}"
+        ).format(pct=SPLIT_SAMPLE_PERCENT, where=SQL(" AND ").join(where))
+    ).fetchone()
+    if got is None or got[1] * 100 / SPLIT_SAMPLE_PERCENT <= PAGE_ROWS:
+        return None
+    return got[0]
+
+
+def _second_backend(raw_conn: psycopg.Connection[Any], engine: Engine) -> _Connect | None:
+    """Another connection of `engine` (its own backend) for a load, when it sees what
+    this one does: this transaction has written nothing (so holds no row another cannot
+    see) and reads at READ COMMITTED (each page a new snapshot anyway). Else None."""
+    same = raw_conn.execute(
+        "SELECT pg_current_xact_id_if_assigned() IS NULL"
+        " AND current_setting('transaction_isolation') = 'read committed'"
+    ).fetchone()
+    if not (same and same[0]):
+        return None
+
+    @contextmanager
+    def connect() -> Iterator[psycopg.Connection[Any]]:
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                yield driver
+            finally:
+                driver.rollback()
+
+    return connect
 
 
 def _record_frame(page: bytes, read_as: dict[str, Any]) -> pl.DataFrame:
@@ -215,7 +342,7 @@ def _sqlite_frame(
         for n, t in typed.items()
     ]
     if extensions.fields:
-        columns.append(text(_extension_json(typed, "sqlite")))
+        columns.append(text(_extension_json(extensions, "sqlite")))
     stmt = _selected(select(*columns), kind, lo, hi, ids).order_by(Profile.id)
     values = list(zip(*session.execute(stmt), strict=True)) or [() for _ in columns]
     series = []
