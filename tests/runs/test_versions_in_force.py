@@ -90,18 +90,21 @@ def test_publishing_waits_for_a_chunk_in_flight_so_no_change_is_recorded_twice(
     worker = threading.Thread(target=v1_chunk)
     worker.start()
 
-    def writing() -> bool:
+    def holds_the_policy_lock() -> bool:
+        """v1's chunk holds the policy's shared advisory lock (taken before it reads,
+        kept until it commits): v2's approval now waits for its commit."""
         with session_scope(pg_url) as s:
             return bool(
                 s.scalar(
                     text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND state = 'idle in transaction'"
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND mode = 'ShareLock' AND granted AND database ="
+                        " (SELECT oid FROM pg_database WHERE datname = current_database())"
                     )
                 )
             )
 
-    wait_until(writing, timeout=30)
+    wait_until(holds_the_policy_lock, timeout=30)
     with session_scope(pg_url) as s:
         from zhida.store.models import Officer, PolicyVersion
 
