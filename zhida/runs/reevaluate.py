@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from zhida.clock import utcnow
 from zhida.errors import ZhidaError
-from zhida.matcher.batch import BatchEvaluator
+from zhida.matcher.batch import BatchEvaluator, fields_read
 from zhida.profiles.schema import Audience, Field, ProfileSchema, SchemaSet
 from zhida.publishing.catalogue import compiled
 from zhida.publishing.versions import VersionStatus
@@ -301,7 +301,8 @@ def process_chunk(session: Session, run_id: int, seq: int, delay: float = 0.0) -
     rp = load_run_policies(session, run.kind, versions_in_force(session, run.policy_version_ids))
     only = chunk.ids  # a chunk of chosen profiles, or (None) an id range
     lo, hi = (None, None) if only is not None else (chunk.lo or None, chunk.hi)
-    frame = load_frame(session, run.kind, rp.schema, lo, hi, only)
+    # only the fields the policies read: no other can change a decision
+    frame = load_frame(session, run.kind, rp.schema, lo, hi, only, fields=fields_read(rp.policies))
     judged = None if only is None else list(only)  # None: every profile of the range
     skipped = _without_id(session, run.kind, frame, lo, hi, only)
     if skipped:
