@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,15 @@ class LiveMatcher:
     counts: dict[str, int] = field(
         default_factory=lambda: {"durable_rules": 0, "compiled": 0, "reference": 0}
     )
+    # a cached matcher is shared by the request threads (`live_matcher`)
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, vias: Iterable[str]) -> None:
+        """Add one event's results to `counts` (which judge decided each)."""
+        seen = Counter(vias)
+        with self._counting:
+            for via, n in seen.items():
+                self.counts[via] = self.counts.get(via, 0) + n
 
     def close(self) -> None:
         self.matcher.close()
@@ -167,8 +177,7 @@ def process_event(
     else:
         row.data, row.updated_at, row.source = data, utcnow(), "event"
     results = matcher.matcher.match(after, kind, as_of)
-    for r in results:
-        matcher.counts[r.via] = matcher.counts.get(r.via, 0) + 1
+    matcher.count(r.via for r in results)
     scores = _scores(matcher, results, as_of) if results else []
     return apply_profile_results(
         session,
