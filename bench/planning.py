@@ -1,13 +1,16 @@
 """Benchmark: planning notification rows from transitions into eligibility (PostgreSQL).
 
-    python -m bench.planning --transitions 100000
+    python -m bench.planning --transitions 100000 [--policies K]
 
 A fresh database gets N synthetic enterprises (COPY), one published policy version,
 N eligible decisions and N transitions into eligible (what a run leaves); then
 `plan_notifications` turns them into rows (in-app message and inbox row, SMS or a
 skipped SMS row; links are minted when sent), timed end to end with the commit. The baseline,
 in the same run on its own fresh database, is the same planner with each batch
-written before the next is built (`pipeline=False`). Prints JSON.
+written before the next is built (`pipeline=False`). With `--policies K`, N / K
+enterprises each become eligible for K policies at once (K versions published
+together): N transitions again, but each recipient's SMS after the first join its
+first as a digest (`ZHIDA_SMS_DIGESTS`, on by default). Prints JSON.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ criteria:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--transitions", type=int, default=100_000)
+    ap.add_argument("--policies", type=int, default=1, help="policies each profile enters")
     ap.add_argument("--admin-url", default=ADMIN)
     ap.add_argument(
         "--no-baseline",
@@ -44,7 +48,7 @@ def main() -> None:
     modes = [True] if args.no_baseline else [True, False]
     results = {
         ("pipelined" if pipeline else "sequential"): measure(
-            args.admin_url, args.transitions, pipeline
+            args.admin_url, args.transitions, pipeline, args.policies
         )
         for pipeline in modes
     }
@@ -55,8 +59,9 @@ def main() -> None:
     print(json.dumps(results, ensure_ascii=False))
 
 
-def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
-    """A fresh database with n profiles, decisions and transitions; plan them, timed."""
+def measure(admin_url: str, n: int, pipeline: bool, policies: int = 1) -> dict[str, object]:
+    """A fresh database with n transitions (n / policies profiles, each into `policies`
+    policies), their profiles and decisions; plan them, timed."""
     from tests.support.scratch import scratch_database
     from zhida.channels.plan import plan_notifications
     from zhida.settings import Settings
@@ -64,7 +69,7 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
     from zhida.store.models import Notification
 
     with scratch_database(admin_url, "zhida_bench_plan") as url:
-        prepare(url, n)
+        prepare(url, n // policies, policies)
         now = dt.datetime(2026, 5, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
         settings = Settings(database_url=url, redis_url="")
         wal_before = wal_lsn(url)
@@ -77,7 +82,14 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
         wal_mb = round((wal_lsn(url) - wal_before) / 2**20, 1)
         with session_scope(url) as s:
             rows = s.scalar(select(func.count()).select_from(Notification))
+        with session_scope(url) as s:
+            digests = s.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.status == "digest")
+            )
         return {
+            "policies_per_profile": policies,
             "transitions": summary.transitions,
             "seconds": round(seconds, 2),
             "transitions_per_s": round(summary.transitions / seconds),
@@ -85,6 +97,7 @@ def measure(admin_url: str, n: int, pipeline: bool) -> dict[str, object]:
             "inapp": summary.inapp,
             "sms_queued": summary.sms_queued,
             "sms_skipped": dict(summary.skipped),
+            "sms_digest_members": digests,
             "rss_mb_before": rss_before,
             "rss_mb_peak": rss_peak,
             "wal_mb": wal_mb,
@@ -118,15 +131,16 @@ def _status_mb(key: str) -> float:
     raise RuntimeError(f"{key} not in /proc/self/status")
 
 
-def prepare(url: str, n: int) -> None:
-    """What a run leaves: n enterprises (COPY), one published policy version, n eligible
-    decisions and n transitions into eligible."""
+def prepare(url: str, n: int, policies: int = 1) -> None:
+    """What a run leaves: n enterprises (COPY), `policies` published policy versions, and
+    for each enterprise and version an eligible decision and a transition into it."""
     from zhida.profiles.synth import synthesize_enterprises
     from zhida.store.db import session_scope
     from zhida.store.models import Decision, Officer, PolicyVersion, Transition
     from zhida.store.profiles import profile_json
 
     df = synthesize_enterprises(n, seed=3)
+    ids = df["id"].to_list()
     with session_scope(url) as s:
         raw = s.connection().connection.driver_connection
         with raw.cursor().copy("COPY profiles (id, kind, data, source) FROM STDIN") as cp:
@@ -142,52 +156,54 @@ def prepare(url: str, n: int) -> None:
         officer = Officer(name="b", role="admin", token_hash="x")
         s.add(officer)
         s.flush()
-        version = PolicyVersion(
-            policy_id="bench-plan",
-            version=1,
-            status="published",
-            audience="enterprise",
-            title="基准政策",
-            yaml_text=POLICY,
-            schema_yaml="",
-            sha256="x",
-            author_id=officer.id,
-        )
-        s.add(version)
-        s.flush()
-        s.execute(
-            Decision.__table__.insert(),
-            [
-                {
-                    "profile_id": pid,
-                    "policy_id": "bench-plan",
-                    "policy_version_id": version.id,
-                    "outcome": 2,
-                    "failed": [],
-                    "unknown": [],
-                    "benefit": 1e5,
-                    "score": 0.8,
-                    "run_id": 1,
-                    "updated_at": dt.datetime.now(dt.UTC),
-                }
-                for pid in df["id"].to_list()
-            ],
-        )
-        s.execute(
-            Transition.__table__.insert(),
-            [
-                {
-                    "run_id": 1,
-                    "profile_id": pid,
-                    "policy_id": "bench-plan",
-                    "policy_version_id": version.id,
-                    "from_outcome": 0,
-                    "to_outcome": 2,
-                    "notified": False,
-                }
-                for pid in df["id"].to_list()
-            ],
-        )
+        for k in range(policies):
+            pid = "bench-plan" if policies == 1 else f"bench-plan-{k}"
+            version = PolicyVersion(
+                policy_id=pid,
+                version=1,
+                status="published",
+                audience="enterprise",
+                title="基准政策" if policies == 1 else f"基准政策{k}",
+                yaml_text=POLICY.replace("id: bench-plan", f"id: {pid}", 1),
+                schema_yaml="",
+                sha256=f"x{k}",
+                author_id=officer.id,
+            )
+            s.add(version)
+            s.flush()
+            s.execute(
+                Decision.__table__.insert(),
+                [
+                    {
+                        "profile_id": profile_id,
+                        "policy_id": pid,
+                        "policy_version_id": version.id,
+                        "outcome": 2,
+                        "failed": [],
+                        "unknown": [],
+                        "benefit": 1e5,
+                        "score": 0.8,
+                        "run_id": 1,
+                        "updated_at": dt.datetime.now(dt.UTC),
+                    }
+                    for profile_id in ids
+                ],
+            )
+            s.execute(
+                Transition.__table__.insert(),
+                [
+                    {
+                        "run_id": 1,
+                        "profile_id": profile_id,
+                        "policy_id": pid,
+                        "policy_version_id": version.id,
+                        "from_outcome": 0,
+                        "to_outcome": 2,
+                        "notified": False,
+                    }
+                    for profile_id in ids
+                ],
+            )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "stream": ["--profiles", "300"],
     "load_frame": ["--profiles", "300", "--repeat", "1"],
     "import_bench": ["--rows", "300", "--skip-changed"],
-    "planning": ["--transitions", "200", "--no-baseline"],
+    "planning": ["--transitions", "200", "--policies", "2", "--no-baseline"],
     "reeval": ["--profiles", "300", "--workers", "1", "--chunk-size", "100"],
     "delivery": [
         "--n",
