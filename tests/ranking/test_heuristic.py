@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.factories import make_policy
+from tests.support.strategies import examples
 from zhida.ranking.heuristic import heuristic_scores, ranks, urgency
 from zhida.rules.policy import Window
 
@@ -37,3 +40,41 @@ def test_urgency_by_window() -> None:
     assert urgency(Window(dt.date(2026, 7, 1), None), today) == 0.3
     assert urgency(Window(None, dt.date(2026, 6, 20)), today) == 1.0
     assert urgency(Window(None, dt.date(2026, 5, 1)), today) == 0.0
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda npol: st.tuples(
+            st.lists(st.integers(0, 2), min_size=npol, max_size=npol),
+            st.integers(1, 9),
+        )
+    ),
+    st.data(),
+)
+def test_ranks_agree_with_the_whole_matrix_sort(
+    shape: tuple[list[int], int], data: st.DataObject
+) -> None:
+    """`ranks` (pair_ranks scattered) equals the sort of every profile's column of the
+    older code, ties by policy order included (scores drawn from a few values)."""
+    from tests.ranking.old_evaluate import ranks as old_ranks
+
+    npol, n = len(shape[0]), shape[1]
+    outcome = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 2), min_size=n, max_size=n), min_size=npol, max_size=npol
+            )
+        ),
+        dtype=np.int8,
+    )
+    scores = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.sampled_from([0.1, 0.25, 0.5, 1.0]), min_size=n, max_size=n),
+                min_size=npol,
+                max_size=npol,
+            )
+        )
+    )
+    assert ranks(scores, outcome).tolist() == old_ranks(scores, outcome).tolist()
