@@ -43,38 +43,16 @@ def test_urgency_by_window() -> None:
 
 
 @settings(max_examples=examples(200), deadline=None)
-@given(
-    st.integers(1, 6).flatmap(
-        lambda npol: st.tuples(
-            st.lists(st.integers(0, 2), min_size=npol, max_size=npol),
-            st.integers(1, 9),
-        )
-    ),
-    st.data(),
-)
-def test_ranks_agree_with_the_whole_matrix_sort(
-    shape: tuple[list[int], int], data: st.DataObject
-) -> None:
+@given(st.integers(1, 6), st.integers(1, 9), st.data())
+def test_ranks_agree_with_the_whole_matrix_sort(npol: int, n: int, data: st.DataObject) -> None:
     """`ranks` (pair_ranks scattered) equals the sort of every profile's column of the
     older code, ties by policy order included (scores drawn from a few values)."""
     from tests.ranking.old_evaluate import ranks as old_ranks
 
-    npol, n = len(shape[0]), shape[1]
-    outcome = np.array(
-        data.draw(
-            st.lists(
-                st.lists(st.integers(0, 2), min_size=n, max_size=n), min_size=npol, max_size=npol
-            )
-        ),
-        dtype=np.int8,
-    )
-    scores = np.array(
-        data.draw(
-            st.lists(
-                st.lists(st.sampled_from([0.1, 0.25, 0.5, 1.0]), min_size=n, max_size=n),
-                min_size=npol,
-                max_size=npol,
-            )
-        )
-    )
+    def matrix(values: st.SearchStrategy[float]) -> list[list[float]]:
+        row = st.lists(values, min_size=n, max_size=n)
+        return data.draw(st.lists(row, min_size=npol, max_size=npol))
+
+    outcome = np.array(matrix(st.sampled_from([0, 1, 2])), dtype=np.int8)
+    scores = np.array(matrix(st.sampled_from([0.1, 0.25, 0.5, 1.0])))
     assert ranks(scores, outcome).tolist() == old_ranks(scores, outcome).tolist()
