@@ -96,3 +96,25 @@ def test_where_the_cap_does_not_bind_nothing_moves(db_url: str, tmp_path: Path) 
     with session_scope(db_url) as s:  # c preferred, but all three fit: planned in id order
         order = [n.policy_id for n in notes(db_url) if n.channel == "sms"]
     assert order == ["a", "b", "c"]
+
+
+def test_the_active_model_is_loaded_once_per_activation(tmp_path: Path) -> None:
+    """Each planning pass asks for the active model: the same files give the model
+    loaded before; a new activation (copied in, then renamed over the old) the new one."""
+    import shutil
+
+    from zhida.ranking.uplift import active_uplift
+
+    active = tmp_path / ACTIVE_UPLIFT
+    save_uplift(uplift_preferring("科技厅"), active)
+    first = active_uplift(tmp_path)
+    assert first is not None and active_uplift(tmp_path) is first
+    new = active.with_name(active.name + ".new")
+    save_uplift(uplift_preferring("人社厅"), new)
+    shutil.rmtree(active)
+    new.rename(active)
+    second = active_uplift(tmp_path)
+    assert second is not None and second is not first
+    assert active_uplift(tmp_path) is second
+    shutil.rmtree(active)
+    assert active_uplift(tmp_path) is None

@@ -14,6 +14,8 @@ candidates of highest predicted uplift (`zhida.channels.plan_uplift`).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,7 @@ def train_uplift(
 
 #: the stored uplift model's two take-up models, under var_dir (each a `model.save` file)
 ACTIVE_UPLIFT = Path("models") / "uplift-active"
+_FILES = ("sms.skops", "inapp.skops")  # the two models of an uplift directory
 #: the share of rows whose uplift@k decides activation (the planner gives the SMS to the
 #: few candidates the cap allows, so a small share: the top fifth)
 ACTIVATE_AT = "20%"
@@ -132,15 +135,38 @@ def beats_takeup(result: dict[str, Any], at: str = ACTIVATE_AT) -> tuple[bool, s
 
 def save_uplift(model: UpliftModel, directory: Path) -> None:
     """Two take-up model files (`model.save`): the same safe format and loader."""
-    save(model.sms, directory / "sms.skops")
-    save(model.inapp, directory / "inapp.skops")
+    for part, name in zip((model.sms, model.inapp), _FILES, strict=True):
+        save(part, directory / name)
 
 
 def load_uplift(directory: Path) -> UpliftModel:
-    return UpliftModel(load(directory / "sms.skops"), load(directory / "inapp.skops"))
+    return UpliftModel(*(load(directory / name) for name in _FILES))
+
+
+# directory -> (its files' stamp, the model), the last few directories asked for
+_loaded: dict[Path, tuple[tuple[int, ...], UpliftModel]] = {}
+_loaded_lock = threading.Lock()
+_LOADED_MAX = 4
 
 
 def active_uplift(var_dir: Path) -> UpliftModel | None:
-    """The active uplift model, or None when none was activated."""
+    """The active uplift model, or None when none was activated. Loaded once per
+    activation: each call compares the files' inode, modification time and size (two
+    stats) with those of the copy loaded before, since every planning pass asks (about
+    0.06 s a file to load)."""
     directory = var_dir / ACTIVE_UPLIFT
-    return load_uplift(directory) if directory.is_dir() else None
+    if not directory.is_dir():
+        return None
+    stats = [os.stat(directory / name) for name in _FILES]
+    stamp = tuple(x for st in stats for x in (st.st_ino, st.st_mtime_ns, st.st_size))
+    with _loaded_lock:
+        hit = _loaded.get(directory)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    model = load_uplift(directory)
+    with _loaded_lock:
+        _loaded.pop(directory, None)
+        _loaded[directory] = (stamp, model)
+        while len(_loaded) > _LOADED_MAX:
+            del _loaded[next(iter(_loaded))]
+    return model
