@@ -41,3 +41,15 @@ def test_id_hashes_are_stable_and_differ_per_seed() -> None:
     h1, h2 = id_hashes(ids)
     assert h1[0] == h1[2] and h2[0] == h2[2] and h1[0] != h1[1]
     assert not np.array_equal(h1, h2)
+
+
+def test_ids_added_out_of_order_end_the_in_order_shortcut() -> None:
+    """`in_order` vouches only for ids it saw; after a look-up or an add, it says no."""
+    seen = SeenIds()
+    ids = pl.Series(["A", "C"])
+    assert seen.in_order(ids)
+    seen.add_in_order(*id_hashes(ids), np.array([1, 2]))
+    other = pl.Series(["Z"])
+    seen.add(*id_hashes(other), np.array([3]))
+    assert not seen.in_order(pl.Series(["D", "E"]))
+    assert seen.first_lines(*id_hashes(pl.Series(["C", "Z", "Q"]))).tolist() == [2, 3, -1]

@@ -85,6 +85,7 @@ class SeenIds:
 
     def first_lines(self, h1: U64, h2: Arr) -> I64:
         """The first line of each id if it was added before, else -1."""
+        self._ordered = False  # a look-up: the ids from here on may be in any order
         self._sort_in_order()
         if not self._runs:
             return np.full(len(h1), -1, dtype=np.int64)
@@ -117,6 +118,7 @@ class SeenIds:
 
     def add(self, h1: U64, h2: Arr, lines: I64) -> None:
         """Add ids not added before (the caller checks with `first_lines`)."""
+        self._ordered = False  # `_last` no longer bounds every id kept
         self._sort_in_order()
         if len(h1) == 0:
             return
