@@ -120,7 +120,7 @@ def compute_impact(
     by_city = (
         _grouped(frame.get_column(region), change, city_of)
         if region in frame.columns
-        else _grouped(pl.Series([None] * frame.height), change, lambda _: "未知")
+        else _grouped(pl.repeat(None, frame.height, eager=True), change, lambda _: "未知")
     )
     impact = Impact(policy.id, as_of.isoformat(), frame.height, counts, outcomes, by_city=by_city)
     if "industry" in frame.columns:
