@@ -29,6 +29,12 @@ _LUT = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(CHARSET):
     _LUT[ord(_c)] = _i
 _CHARSET_BYTES = np.frombuffer(CHARSET.encode("ascii"), dtype=np.uint8)
+# the same as float32, with _BAD for bytes outside the set: one weighted sum (BLAS) then
+# finds both a bad character (a sum of at least _BAD, every weight being at least 1) and
+# the check; valid sums stay under 31 * 31 * 17, exact in float32
+_BAD = np.float32(1 << 20)
+_LUT_F32 = np.where(_LUT == 255, _BAD, _LUT).astype(np.float32)
+_WEIGHTS_F32 = np.array((*WEIGHTS, 0), dtype=np.float32)  # the check character: weight 0
 
 
 def check_char(body17: str) -> str:
@@ -80,8 +86,8 @@ def uscc_valid_mask(
     """Vectorised :func:`is_valid_uscc`: a boolean numpy array, False for nulls.
 
     Candidate codes (exactly 18 bytes) are concatenated into one buffer, viewed as
-    an ``(n, 18)`` uint8 matrix and mapped through a lookup table; the weighted sum
-    is a single matrix-vector product.
+    an ``(n, 18)`` uint8 matrix and mapped through a float32 lookup table; the
+    weighted sum, a single matrix-vector product, also flags bad characters.
     """
     s = _as_string_series(values)
     n = len(s)
@@ -96,11 +102,12 @@ def uscc_valid_mask(
     joined = sub.str.join("").item()
     buf = joined.encode("utf-8")
     mat = np.frombuffer(buf, dtype=np.uint8).reshape(-1, USCC_LENGTH)
-    codes = _LUT[mat]
-    chars_ok = (codes != 255).all(axis=1)
-    total = codes[:, :17].astype(np.int64) @ _WEIGHTS_NP
-    check = (31 - total % 31) % 31
-    out[cand] = chars_ok & (codes[:, 17].astype(np.int64) == check)
+    values = _LUT_F32.take(mat)
+    total = values @ _WEIGHTS_F32
+    last = values[:, USCC_LENGTH - 1]
+    chars_ok = (total < _BAD) & (last < _BAD)
+    check = (31 - total.astype(np.int64) % 31) % 31
+    out[cand] = chars_ok & (last.astype(np.int64) == check)
     return out
 
 
