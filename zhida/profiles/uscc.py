@@ -13,6 +13,7 @@ provided, plus :func:`make_uscc` to complete a 17-character body.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ _WEIGHTS_NP = np.array(WEIGHTS, dtype=np.int64)
 _LUT = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(CHARSET):
     _LUT[ord(_c)] = _i
+_Sum = TypeVar("_Sum", int, npt.NDArray[np.int64])
 _CHARSET_BYTES = np.frombuffer(CHARSET.encode("ascii"), dtype=np.uint8)
 # the same as float32, with _BAD for bytes outside the set: one weighted sum (BLAS) then
 # finds both a bad character (a sum of at least _BAD, every weight being at least 1) and
@@ -47,7 +49,7 @@ def check_char(body17: str) -> str:
         if v is None:
             raise ValueError(f"character {ch!r} is not allowed in a USCC")
         total += v * w
-    return CHARSET[(31 - total % 31) % 31]
+    return CHARSET[_check_from_sum(total)]
 
 
 def make_uscc(body17: str) -> str:
@@ -106,14 +108,18 @@ def uscc_valid_mask(
     total = values @ _WEIGHTS_F32
     last = values[:, USCC_LENGTH - 1]
     chars_ok = (total < _BAD) & (last < _BAD)
-    check = (31 - total.astype(np.int64) % 31) % 31
+    check = _check_from_sum(total.astype(np.int64))
     out[cand] = chars_ok & (last.astype(np.int64) == check)
     return out
 
 
 def check_values(bodies: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Check-character values for an ``(n, 17)`` array of character values (0..30)."""
-    total = bodies @ _WEIGHTS_NP
+    return _check_from_sum(bodies @ _WEIGHTS_NP)
+
+
+def _check_from_sum(total: _Sum) -> _Sum:
+    """The check character's value from the weighted sum of the body (an int or an array)."""
     return (31 - total % 31) % 31
 
 
