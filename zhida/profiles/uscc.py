@@ -107,9 +107,8 @@ def uscc_valid_mask(
     values = _LUT_F32.take(mat)
     total = values @ _WEIGHTS_F32
     last = values[:, USCC_LENGTH - 1]
-    chars_ok = (total < _BAD) & (last < _BAD)
-    check = _check_from_sum(total.astype(np.int64))
-    out[cand] = chars_ok & (last.astype(np.int64) == check)
+    check = _check_from_sum(total.astype(np.int64))  # a bad check character is _BAD
+    out[cand] = (total < _BAD) & (last.astype(np.int64) == check)
     return out
 
 
