@@ -9,6 +9,7 @@ same frame. The second connection is used only when it sees what the caller's do
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,8 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from tests.store.test_typed_profiles import SCHEMAS, documents, stored
 from zhida.profiles.schema import Audience
@@ -163,3 +165,23 @@ def test_without_another_connection_the_caller_reads_both_halves(
         got = load_frame(s, "enterprise", ENTERPRISE, fields=["employees"], backends=2)
         assert len(connections) == 2 and len(set(connections)) == 1  # two halves, one
         assert got.get_column("employees").to_list() == list(range(7))
+
+
+def test_a_full_pool_is_not_waited_on(pg_url: str, connections: list[int]) -> None:
+    """A pool of one connection, the caller's: the halves are read on it at once whole
+    rather than after the pool's timeout (here 10 minutes; the load is given 2 to finish)."""
+    stored(pg_url, {"enterprise": [{"employees": i} for i in range(7)]})
+    engine = create_engine(pg_url, pool_size=1, max_overflow=0, pool_timeout=600)
+    got: list[Any] = []
+
+    def load() -> None:
+        with Session(engine) as s:
+            got.append(load_frame(s, "enterprise", ENTERPRISE, fields=["employees"], backends=2))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    engine.dispose()
+    assert not worker.is_alive(), "the load waited on the full pool"
+    assert len(connections) == 1  # not split: one read of it all
+    assert got[0].get_column("employees").to_list() == list(range(7))

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.sql import SQL, Composable
 from sqlalchemy import Engine, Select, String, select, text, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool, QueuePool
 
 from zhida.profiles.readers import polars_dtype
 from zhida.profiles.schema import FieldType, ProfileSchema
@@ -293,7 +294,7 @@ def _second_backend(raw_conn: psycopg.Connection[Any], engine: Engine) -> _Conne
         "SELECT pg_current_xact_id_if_assigned() IS NULL"
         " AND current_setting('transaction_isolation') = 'read committed'"
     ).fetchone()
-    if not (same and same[0]):
+    if not (same and same[0]) or not _pool_has_room(engine.pool):
         return None
 
     @contextmanager
@@ -307,6 +308,17 @@ def _second_backend(raw_conn: psycopg.Connection[Any], engine: Engine) -> _Conne
                 driver.rollback()
 
     return connect
+
+
+def _pool_has_room(pool: Pool) -> bool:
+    """Whether `pool` would hand out a connection now, without waiting. A full
+    QueuePool blocks for its timeout (30 s by default); rather than that, the load is
+    read whole on the caller's connection. (Should the last connection be taken between
+    this look and the connect, the connect still waits, then `_read_pages` falls back.)"""
+    if not isinstance(pool, QueuePool):
+        return True
+    limit = getattr(pool, "_max_overflow", -1)  # no public reader of it (SQLAlchemy 2.x)
+    return pool.checkedin() > 0 or limit < 0 or pool.overflow() < limit
 
 
 def _record_frame(page: bytes, read_as: dict[str, Any]) -> pl.DataFrame:
