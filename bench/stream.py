@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.policies import make_policies
@@ -140,6 +141,66 @@ def stage_polars(profiles: Path, lines: Path, out: Path) -> dict:
     }
 
 
+def stage_parts(pack: Path, profiles: Path, lines: Path, out: Path, repeat: int) -> dict:
+    """In one fresh process, everything imported first: what is left of the run when
+    parts of it cost nothing (`--parts`). Best of `repeat` each:
+
+    - `polars`: the baseline, as `stage_polars` (the same lines, read before the clock);
+    - `read`: polars' reads of the row groups, as the reader makes them;
+    - `read_check`: the whole reading side, one thread: `stream_profiles` (the row
+      groups, the id checks, the conversion and checking of every column);
+    - `main`: the consuming side on batches read before the clock: evaluate, score,
+      rank, build the lines' frame, write (`evaluate_batches_to_jsonl`);
+    - `main_no_write`: the same with `write_ndjson` skipped;
+    - `main_no_lines`: the same with the lines' frame not built either.
+
+    A run overlaps the two sides on two cores, so its wall time is at least the longer
+    side and at least half their sum."""
+    import polars as pl
+
+    import zhida.ranking.evaluate as ev
+    from zhida.cli.evaluate import load_policies
+    from zhida.profiles.readers import stream_profiles
+    from zhida.profiles.readers.stream import _parquet_raws
+
+    loaded = load_policies([pack])
+    frame = pl.read_ndjson(lines)
+
+    def best(run: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    def baseline() -> None:
+        pl.read_parquet(profiles)
+        frame.write_ndjson(out)
+
+    def main_side() -> None:
+        with out.open("wb") as f:
+            ev.evaluate_batches_to_jsonl(loaded.policies, batches, loaded.schemas, AS_OF, f)
+
+    r: dict = {"polars": best(baseline)}
+    r["read"] = best(lambda: list(_parquet_raws(profiles, str(profiles), 1 << 17)))
+    r["read_check"] = best(lambda: list(stream_profiles(profiles, loaded.schemas)))
+    batches = [b.frames for b in stream_profiles(profiles, loaded.schemas)]
+    r["main"] = best(main_side)
+    ev.write_jsonl = lambda frame, out: None  # type: ignore[assignment]
+    r["main_no_write"] = best(main_side)
+    ev.result_frame = lambda *_: pl.DataFrame({"profile": ["-"]})  # type: ignore[assignment]
+    r["main_no_lines"] = best(main_side)
+    seconds = {k: round(v, 3) for k, v in r.items()}
+    over = {k: round(v / r["polars"], 2) for k, v in r.items() if k != "polars"}
+    floor = max(r["read_check"], r["main"], (r["read_check"] + r["main"]) / 2)
+    return {
+        "seconds": seconds,
+        "over_polars": over,
+        "floor_over_polars": round(floor / r["polars"], 2),
+    }
+
+
 def _stage(args: list[str], pythonpath: Path) -> dict:
     # the tree's zhida first; this checkout's stage code (run as a script, so an older
     # tree's bench/stream.py is not the one run); not the working directory's
@@ -156,6 +217,7 @@ def main() -> None:
     ap.add_argument("--old", type=Path, help="a checkout of the older code to compare")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-polars", action="store_true")
+    ap.add_argument("--parts", action="store_true", help="also time the parts (stage_parts)")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--pack", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -164,6 +226,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.stage == "evaluate":
         print(json.dumps(stage_evaluate(args.pack, args.file, args.out)))
+        return
+    if args.stage == "parts":
+        print(json.dumps(stage_parts(args.pack, args.file, args.lines, args.out, args.repeat)))
         return
     if args.stage == "polars":
         print(json.dumps(stage_polars(args.file, args.lines, args.out)))
@@ -195,6 +260,11 @@ def main() -> None:
             r = _stage([*pol, "--out", str(OUT / "stream-polars.jsonl")], ROOT)
             result["runs"].append({"code": "polars", "load": load, **r})
             print(json.dumps(result["runs"][-1]), file=sys.stderr)
+    if args.parts:
+        parts = ["--stage", "parts", "--pack", str(pack), "--file", str(path)]
+        parts += ["--lines", str(outs["new"]), "--out", str(OUT / "stream-parts.jsonl")]
+        result["load_parts"] = os.getloadavg()[0]
+        result["parts"] = _stage([*parts, "--repeat", str(args.repeat)], ROOT)
     result["lines"] = sum(1 for _ in outs["new"].open("rb"))
     if args.old:
         result["old_equals_new"] = filecmp.cmp(outs["old"], outs["new"], shallow=False)

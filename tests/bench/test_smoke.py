@@ -50,7 +50,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "preview": ["--profiles", "200"],
     "officer_check": ["--lines", "40", "--repeat", "2"],
     "ranking": ["--profiles", "2000", "--train-profiles", "20000", "--repeats", "1"],
-    "stream": ["--profiles", "300"],
+    "stream": ["--profiles", "300", "--parts"],
     "load_frame": ["--profiles", "300", "--repeat", "1"],
     "import_bench": ["--rows", "300", "--skip-changed"],
     "planning": ["--transitions", "200", "--policies", "2", "--no-baseline"],
