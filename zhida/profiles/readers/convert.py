@@ -7,7 +7,9 @@ is cast when its type is compatible. Every bad value gets its reason.
 Each column's conversion is a `Plan`: polars expressions in three stages (the
 text or typed source, the converted value, the bad flag), so that all the columns
 of a batch are converted and checked by one lazy query (`convert_frame`), not by a
-few dozen small calls per column.
+few dozen small calls per column. A formatted text column whose every value is
+valid as it stands (the common case) needs no plan stages at all: it is taken as it
+is (`_valid_as_given`).
 """
 
 from __future__ import annotations
@@ -119,6 +121,9 @@ def plan_column(raw: pl.Series, f: Field) -> tuple[pl.Series, Plan]:
 
     A text value holding a NUL is bad; it is reported as such unless the value is bad
     for another reason (a format, which no NUL passes, or the column's type)."""
+    given = _valid_as_given(raw, f)
+    if given is not None:
+        return raw, given
     prepared, plan = _plan(raw, f)
     if f.type not in (FieldType.STRING, FieldType.LIST):
         return prepared, plan
@@ -128,6 +133,18 @@ def plan_column(raw: pl.Series, f: Field) -> tuple[pl.Series, Plan]:
     if plan.bad is not None:
         return prepared, replace(plan, bad=plan.bad | nul, final=_masked(f.name))
     return prepared, replace(plan, bad=nul, explain=_nul_reason, final=_masked(f.name))
+
+
+def _valid_as_given(raw: pl.Series, f: Field) -> Plan | None:
+    """The plan of a text column of a formatted field whose every present value is
+    valid as it stands, so its own normal form (see `FieldFormat`): taken as it is,
+    nothing flagged. Else None (the full plan; the format is then checked twice)."""
+    if f.type is not FieldType.STRING or raw.dtype != pl.String:
+        return None
+    fmt = format_of(f.name)
+    if fmt is None or int(fmt.valid_mask(raw).sum()) != len(raw) - raw.null_count():
+        return None
+    return Plan(None, pl.col(f.name), _src(f.name), None, show_value)
 
 
 def _nul_reason(v: object) -> str:
