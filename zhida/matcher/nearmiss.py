@@ -421,6 +421,11 @@ def near_miss_chunk(
 NEAR_MISS_TYPE = pl.Struct({"criterion": pl.String, "holds_on": pl.Date})
 
 
+def no_near_misses(n: int) -> pl.Series:
+    """A `near_miss` column of n nulls."""
+    return pl.repeat(None, n, dtype=NEAR_MISS_TYPE, eager=True).alias("near_miss")
+
+
 def near_miss_column(
     criterion: np.ndarray | None, holds: np.ndarray | None, policy: Policy, rows: np.ndarray
 ) -> pl.Series:
@@ -428,7 +433,7 @@ def near_miss_column(
     policy, from a ChunkResult's near_criterion[j] and near_holds[j] (None: not asked,
     all null). A struct {criterion, holds_on} or null, as JSON Lines print it."""
     if criterion is None or holds is None or len(policy.criteria) == 0:
-        return pl.repeat(None, len(rows), dtype=NEAR_MISS_TYPE, eager=True).alias("near_miss")
+        return no_near_misses(len(rows))
     which = np.take(criterion, rows).astype(np.int64)
     ids = pl.Series([c.id for c in policy.criteria], dtype=pl.String)
     hit = which >= 0

@@ -9,7 +9,7 @@ import polars as pl
 
 from zhida.matcher.batch import ChunkResult
 from zhida.matcher.masks import code_groups
-from zhida.matcher.nearmiss import near_miss_column
+from zhida.matcher.nearmiss import near_miss_column, no_near_misses
 from zhida.matcher.pairs import Pairs, gathered
 from zhida.rules.policy import ELIGIBLE, INELIGIBLE, UNKNOWN, Outcome, Policy
 
@@ -51,7 +51,7 @@ def result_frame(
         return pl.DataFrame(schema={c: pl.String for c in COLUMNS})
     lists: dict[str, list[np.ndarray]] = {"failed": [], "unknown": []}
     table: list[list[str]] = []
-    near: list[pl.Series] = []
+    near: list[pl.Series] | None = [] if result.near else None  # None: not asked
     for j, policy in enumerate(policies):
         keep = pairs.rows_of(j)
         if not len(keep):
@@ -62,8 +62,9 @@ def result_frame(
             group, groups = code_groups(codes, want, len(keep))
             lists[name].append(group + len(table))
             table.extend([crit_ids[i] for i in g] for g in groups)
-        crit, holds = result.near[j].dense(n) if result.near else (None, None)
-        near.append(near_miss_column(crit, holds, policy, keep))
+        if near is not None:
+            crit, holds = result.near[j].dense(n)
+            near.append(near_miss_column(crit, holds, policy, keep))
     row, pol = pairs.row, pairs.pol
     # by row, then rank (unique within a row), then the ineligible (rank 0) by policy
     key = row.astype(np.int64) * (2 * npol + 1) + np.where(rank > 0, rank, npol + 1 + pol)
@@ -86,7 +87,9 @@ def result_frame(
             "rank": pl.Series(ordered(rank), dtype=pl.Int32).replace(0, None),
             "failed": id_lists.gather(ordered(np.concatenate(lists["failed"]))),
             "unknown": id_lists.gather(ordered(np.concatenate(lists["unknown"]))),
-            "near_miss": pl.concat(near).gather(order),
+            "near_miss": no_near_misses(len(order))
+            if near is None
+            else pl.concat(near).gather(order),
         }
     )
 
