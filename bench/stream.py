@@ -19,6 +19,7 @@ and peak resident memory (VmHWM):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import filecmp
 import json
@@ -26,8 +27,9 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.policies import make_policies
@@ -151,7 +153,11 @@ def stage_parts(pack: Path, profiles: Path, lines: Path, out: Path, repeat: int)
       groups, the id checks, the conversion and checking of every column);
     - `main`: the consuming side on batches read before the clock: evaluate, score,
       rank, build the lines' frame, write (`evaluate_batches_to_jsonl`);
-    - `main_no_write`: the same with `write_ndjson` skipped;
+    - `main_beside_thread`, `main_beside_process`: `main` while the reading side runs
+      over and over beside it, in a thread (as in a run: the GIL shared) or in another
+      process (only the cores shared); when the two agree, what slows the consuming
+      side is the cores, not the GIL;
+    - `main_no_write`: `main` with `write_ndjson` skipped;
     - `main_no_lines`: the same with the lines' frame not built either.
 
     A run overlaps the two sides on two cores, so its wall time is at least the longer
@@ -187,6 +193,10 @@ def stage_parts(pack: Path, profiles: Path, lines: Path, out: Path, repeat: int)
     r["read_check"] = best(lambda: list(stream_profiles(profiles, loaded.schemas)))
     batches = [b.frames for b in stream_profiles(profiles, loaded.schemas)]
     r["main"] = best(main_side)
+    with _reading_beside(pack, profiles, process=False):
+        r["main_beside_thread"] = best(main_side)
+    with _reading_beside(pack, profiles, process=True):
+        r["main_beside_process"] = best(main_side)
     ev.write_jsonl = lambda frame, out: None  # type: ignore[assignment]
     r["main_no_write"] = best(main_side)
     ev.result_frame = lambda *_: pl.DataFrame({"profile": ["-"]})  # type: ignore[assignment]
@@ -199,6 +209,64 @@ def stage_parts(pack: Path, profiles: Path, lines: Path, out: Path, repeat: int)
         "over_polars": over,
         "floor_over_polars": round(floor / r["polars"], 2),
     }
+
+
+def _read_loop(pack: Path, profiles: Path, ready: threading.Event, stop: threading.Event) -> None:
+    """The reading side over and over until `stop`; `ready` set after the first pass."""
+    from zhida.cli.evaluate import load_policies
+    from zhida.profiles.readers import stream_profiles
+
+    schemas = load_policies([pack]).schemas
+    while not stop.is_set():
+        for _ in stream_profiles(profiles, schemas):
+            if stop.is_set():
+                return
+        ready.set()
+
+
+@contextlib.contextmanager
+def _reading_beside(pack: Path, profiles: Path, process: bool) -> Iterator[None]:
+    """The reading side in a loop beside the block, in a thread of this process (sharing
+    its GIL) or in another process (sharing only the cores); the block starts after the
+    loop's first pass."""
+    if process:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", "read-loop"]
+        cmd += ["--pack", str(pack), "--file", str(profiles)]
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError("the reading loop in another process did not start")
+            yield
+        finally:
+            child.kill()
+            child.wait()
+        return
+    ready, stop = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            _read_loop(pack, profiles, ready, stop)
+        except BaseException as e:
+            failed.append(e)
+            ready.set()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        ready.wait()
+        if failed:
+            raise failed[0]
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _announce_ready(ready: threading.Event) -> None:
+    ready.wait()
+    print("ready", flush=True)
 
 
 def _stage(args: list[str], pythonpath: Path) -> dict:
@@ -226,6 +294,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.stage == "evaluate":
         print(json.dumps(stage_evaluate(args.pack, args.file, args.out)))
+        return
+    if args.stage == "read-loop":
+        ready = threading.Event()
+        threading.Thread(target=_announce_ready, args=(ready,), daemon=True).start()
+        _read_loop(args.pack, args.file, ready, threading.Event())
         return
     if args.stage == "parts":
         print(json.dumps(stage_parts(args.pack, args.file, args.lines, args.out, args.repeat)))
