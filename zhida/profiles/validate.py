@@ -227,13 +227,14 @@ class FieldFormat:
     """The format of one kind of string field, with both checks and the words for a bad value.
 
     A value is stripped and then put in `case` before it is checked. A value valid as
-    it stands must be its own normal form (stripped, in `case`, non-empty, without NUL):
-    the readers take a column of such values as it is (`readers.convert`), and
-    tests/profiles/test_convert.py holds every format of the built-in fields to it. A bad value is
-    reported as ``<value as shown> <reason>``; profile files and events show the value
-    their own way (`shown_in_file`, `shown_in_event`), and a file may give a more
-    precise reason (`file_reason`). People filling in a form read `people_reason`,
-    in Chinese.
+    it stands must be its own normal form (stripped, in `case`, non-empty, without
+    NUL): the readers take a column of such values as it is (`readers.convert`), and
+    tests/profiles/test_convert.py holds every built-in format to it.
+
+    A bad value is reported as ``<value as shown> <reason>``; profile files and events
+    show the value their own way (`shown_in_file`, `shown_in_event`), and a file may
+    give a more precise reason (`file_reason`). People filling in a form read
+    `people_reason`, in Chinese.
     """
 
     reason: str

@@ -290,11 +290,13 @@ def _second_backend(raw_conn: psycopg.Connection[Any], engine: Engine) -> _Conne
     """Another connection of `engine` (its own backend) for a load, when it sees what
     this one does: this transaction has written nothing (so holds no row another cannot
     see) and reads at READ COMMITTED (each page a new snapshot anyway). Else None."""
+    if not _pool_has_room(engine.pool):
+        return None
     same = raw_conn.execute(
         "SELECT pg_current_xact_id_if_assigned() IS NULL"
         " AND current_setting('transaction_isolation') = 'read committed'"
     ).fetchone()
-    if not (same and same[0]) or not _pool_has_room(engine.pool):
+    if not (same and same[0]):
         return None
 
     @contextmanager
